@@ -1,0 +1,92 @@
+"""The handoff database: one async engine per process, SQLite by default, PostgreSQL to scale.
+
+The same SQLAlchemy Core code runs on both; the URL decides. Migrations (Alembic) are
+applied at start, so an operator never runs a schema step by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+DATABASE_URL_VARIABLE = "HANDOFF_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/handoff.db"
+MIGRATIONS_DIRECTORY = Path(__file__).parent / "migrations"
+
+# How long a SQLite writer waits for the write lock before giving up. Writers queue
+# behind each other (SQLite has one writer at a time); a few seconds absorbs bursts.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def configured_database_url() -> str:
+    """The database URL from the environment, or the embedded SQLite default."""
+    return os.environ.get(DATABASE_URL_VARIABLE) or DEFAULT_DATABASE_URL
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str | None = None) -> AsyncEngine:
+    """An async engine for ``url`` (default: the configured one), tuned for its backend."""
+    parsed = make_url(url or configured_database_url())
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+    database = parsed.database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # aiosqlite defaults to NullPool for files: a new connection (and thread) per
+    # checkout. A small pool keeps connections warm for the webhook hot path.
+    engine = create_async_engine(
+        parsed,
+        poolclass=AsyncAdaptedQueuePool,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+    event.listen(engine.sync_engine, "connect", _tune_sqlite_connection)
+    return engine
+
+
+def _tune_sqlite_connection(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers work while one writer commits; NORMAL sync is durable across
+    # process crashes (the guarantee we give), only a power cut can lose the last commit.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY))
+    return config
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision (idempotent, safe at every start)."""
+    config = _alembic_config()
+
+    def upgrade(connection) -> None:  # type: ignore[no-untyped-def]
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(upgrade)
+
+
+async def open_database(url: str | None = None) -> AsyncEngine:
+    """An engine with the schema migrated: what every server process starts with."""
+    engine = create_engine(url)
+    await migrate(engine)
+    return engine

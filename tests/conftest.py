@@ -1,0 +1,81 @@
+"""Shared fixtures: real databases (SQLite file and PostgreSQL), never mocks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from typing import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handoff.db import create_engine, migrate
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_reachable() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def postgres_or_skip() -> None:
+    """In CI PostgreSQL must be there (a missing one fails); elsewhere its tests skip."""
+    if _postgres_reachable():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI=true but PostgreSQL is not reachable at 127.0.0.1:5432")
+    pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432 (it runs in CI)")
+
+
+async def _postgres_engine_in_fresh_schema() -> tuple[AsyncEngine, AsyncEngine, str]:
+    # Each test gets its own schema, so tests never see each other's rows.
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    async with admin.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(
+        POSTGRES_URL, pool_size=20, max_overflow=40, connect_args={"server_settings": {"search_path": schema}}
+    )
+    return admin, engine, schema
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def engine(request, tmp_path) -> AsyncIterator[AsyncEngine]:
+    """A migrated handoff database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}")
+        await migrate(database)
+        yield database
+        await database.dispose()
+        return
+    postgres_or_skip()
+    admin, database, schema = await _postgres_engine_in_fresh_schema()
+    await migrate(database)
+    yield database
+    await database.dispose()
+    async with admin.begin() as connection:
+        await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    await admin.dispose()
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path) -> AsyncIterator[AsyncEngine]:
+    database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}")
+    await migrate(database)
+    yield database
+    await database.dispose()
+
+
+__all__ = ["postgres_or_skip", "asyncio"]
