@@ -1,0 +1,1 @@
+"""Rasa input and output channels for Meta's Messenger and Instagram."""

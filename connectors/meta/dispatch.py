@@ -1,0 +1,73 @@
+"""Handles stored webhook items in order per conversation and concurrently across them."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from typing import Awaitable, Callable, Iterable
+
+from handoff.inbox import Inbox, StoredItem
+
+logger = logging.getLogger(__name__)
+
+ItemHandler = Callable[[StoredItem], Awaitable[None]]
+
+
+class ConversationDispatcher:
+    """One worker per busy conversation drains that conversation's queue, so a customer's
+    messages reach the bot in the order Meta delivered them, while other customers are
+    served at the same time."""
+
+    def __init__(self, inbox: Inbox, handle: ItemHandler) -> None:
+        self._inbox = inbox
+        self._handle = handle
+        self._queues: dict[str, collections.deque[StoredItem]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, items: Iterable[StoredItem]) -> None:
+        for item in items:
+            queue = self._queues.setdefault(item.conversation, collections.deque())
+            queue.append(item)
+            if item.conversation not in self._workers:
+                self._idle.clear()
+                self._workers[item.conversation] = asyncio.create_task(self._drain(item.conversation))
+
+    async def replay(self) -> int:
+        """Hand in what was acknowledged but not handled before the last stop."""
+        count, after_id = 0, 0
+        while batch := await self._inbox.pending(limit=500, after_id=after_id):
+            self.submit(batch)
+            count += len(batch)
+            after_id = batch[-1].id
+        if count:
+            logger.info("Replaying %d webhook items acknowledged before the last stop.", count)
+        return count
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        for worker in list(self._workers.values()):
+            worker.cancel()
+        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    async def _drain(self, conversation: str) -> None:
+        queue = self._queues[conversation]
+        try:
+            while queue:
+                item = queue.popleft()
+                try:
+                    await self._handle(item)
+                except Exception as error:  # one bad item must not stop the conversation
+                    logger.exception("Webhook item %s failed", item.id)
+                    await self._inbox.mark_failed(item.id, f"{error.__class__.__name__}: {error}")
+                else:
+                    await self._inbox.mark_handled(item.id)
+        finally:
+            del self._queues[conversation]
+            del self._workers[conversation]
+            if not self._workers:
+                self._idle.set()

@@ -1,0 +1,283 @@
+"""Meta webhook items turned into typed events.
+
+One POST carries ``entry[]``, each with ``messaging[]`` (or ``standby[]`` when another
+app owns the thread, or ``changes[]`` for feed events). Every item becomes exactly one
+event; nothing here raises on an unexpected shape: it becomes :class:`UnknownEvent`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+ATTACHMENT_TYPES = (
+    "image", "video", "audio", "file", "sticker", "location", "share", "template",
+    "reel", "story_mention", "unsupported",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attachment as designers and agents see it: a type from ATTACHMENT_TYPES."""
+
+    type: str
+    url: str | None = None
+    title: str | None = None
+    sticker_id: int | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def as_metadata(self) -> dict[str, Any]:
+        data = {"type": self.type, "url": self.url, "title": self.title, "sticker_id": self.sticker_id}
+        if self.latitude is not None:
+            data.update(latitude=self.latitude, longitude=self.longitude)
+        return {key: value for key, value in data.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class WebhookItem:
+    """Where an item came from: the channel, the account (Page or IG account) and the raw item."""
+
+    channel: str
+    account_id: str
+    raw: Mapping[str, Any]
+    standby: bool = False
+
+
+@dataclass(frozen=True)
+class Event:
+    channel: str
+    account_id: str
+    customer_id: str
+    timestamp: int  # milliseconds since the epoch, as Meta sends it
+    mid: str | None
+
+
+@dataclass(frozen=True)
+class CustomerMessage(Event):
+    """Text and/or attachments the customer sent (quick replies and story replies too)."""
+
+    text: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    quick_reply_payload: str | None = None
+    reply_to_mid: str | None = None
+    reply_to_story: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Postback(Event):
+    title: str | None = None
+    payload: str | None = None
+    referral: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Referral(Event):
+    ref: str | None = None
+    source: str | None = None
+    referral_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Reaction(Event):
+    """The customer reacted to (or removed a reaction from) message ``mid``."""
+
+    reaction: str | None = None
+    emoji: str | None = None
+    action: str = "react"
+
+
+@dataclass(frozen=True)
+class Read(Event):
+    watermark: int | None = None  # Messenger: everything up to this time was read
+
+
+@dataclass(frozen=True)
+class Delivery(Event):
+    mids: tuple[str, ...] = ()
+    watermark: int | None = None
+
+
+@dataclass(frozen=True)
+class Echo(Event):
+    """A message the account sent; ``app_id`` tells whether our app or another sent it."""
+
+    app_id: str | None = None
+    metadata: str | None = None
+    text: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class MessageDeleted(Event):
+    """Instagram: the customer unsent message ``mid``."""
+
+
+@dataclass(frozen=True)
+class UnsupportedMessage(Event):
+    """Instagram: a message type the API does not expose."""
+
+
+@dataclass(frozen=True)
+class MessageEdited(Event):
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class UnknownEvent(Event):
+    """Anything else (optins, handover events, feed changes): logged and acknowledged."""
+
+    kind: str = "unknown"
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+CUSTOMER_INPUT = (CustomerMessage, Postback, Referral, Reaction, UnsupportedMessage)
+"""Events that open (or keep open) the customer's 24-hour window."""
+
+
+def iter_items(channel: str, body: Mapping[str, Any]) -> Iterator[WebhookItem]:
+    """Every messaging item of every entry, standby ones included, never crashing on
+    entries that carry ``changes`` or nothing."""
+    for entry in body.get("entry") or ():
+        if not isinstance(entry, Mapping):
+            continue
+        account_id = str(entry.get("id", ""))
+        for key, standby in (("messaging", False), ("standby", True)):
+            for raw in entry.get(key) or ():
+                if isinstance(raw, Mapping):
+                    yield WebhookItem(channel, account_id, raw, standby)
+        for change in entry.get("changes") or ():
+            if isinstance(change, Mapping):
+                yield WebhookItem(channel, account_id, {"change": change})
+
+
+def dedup_key(item: WebhookItem) -> str:
+    """What makes two deliveries the same item: the mid where there is one (plus the
+    action for reactions), otherwise a digest of the item itself."""
+    raw = item.raw
+    for key in ("message", "postback", "message_edit"):
+        part = raw.get(key)
+        if isinstance(part, Mapping) and part.get("mid"):
+            prefix = "echo:" if part.get("is_echo") else ""
+            return f"{prefix}{key}:{part['mid']}"
+    reaction = raw.get("reaction")
+    if isinstance(reaction, Mapping) and reaction.get("mid"):
+        return f"reaction:{reaction['mid']}:{reaction.get('action')}:{reaction.get('reaction') or reaction.get('emoji')}:{raw.get('timestamp')}"
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+    return f"digest:{digest}"
+
+
+def conversation_key(item: WebhookItem) -> str:
+    """Items of one conversation are handled in order; the customer is the one who is
+    not the account (for echoes the account is the sender)."""
+    return f"{item.channel}:{item.account_id}:{_customer_id(item.raw, item.account_id)}"
+
+
+def _customer_id(raw: Mapping[str, Any], account_id: str) -> str:
+    sender = _party(raw.get("sender"))
+    recipient = _party(raw.get("recipient"))
+    message = raw.get("message")
+    if isinstance(message, Mapping) and message.get("is_echo"):
+        return recipient
+    if sender and sender == account_id and recipient:
+        return recipient
+    return sender
+
+
+def _party(value: Any) -> str:
+    if isinstance(value, Mapping):
+        # Chat-plugin guests come as user_ref instead of id.
+        return str(value.get("id") or value.get("user_ref") or "")
+    return ""
+
+
+def parse(item: WebhookItem) -> Event:
+    raw = item.raw
+    base = dict(
+        channel=item.channel,
+        account_id=item.account_id,
+        customer_id=_customer_id(raw, item.account_id),
+        timestamp=_as_int(raw.get("timestamp")) or 0,
+    )
+    message = raw.get("message")
+    if isinstance(message, Mapping):
+        return _parse_message(base, message)
+    if isinstance(raw.get("postback"), Mapping):
+        postback = raw["postback"]
+        return Postback(**base, mid=postback.get("mid"), title=postback.get("title"),
+                        payload=postback.get("payload"), referral=postback.get("referral"))  # fmt: skip
+    if isinstance(raw.get("reaction"), Mapping):
+        reaction = raw["reaction"]
+        return Reaction(**base, mid=reaction.get("mid"), reaction=reaction.get("reaction"),
+                        emoji=reaction.get("emoji"), action=reaction.get("action") or "react")  # fmt: skip
+    if isinstance(raw.get("read"), Mapping):
+        read = raw["read"]
+        return Read(**base, mid=read.get("mid"), watermark=_as_int(read.get("watermark")))
+    if isinstance(raw.get("delivery"), Mapping):
+        delivery = raw["delivery"]
+        mids = tuple(str(mid) for mid in delivery.get("mids") or ())
+        return Delivery(**base, mid=None, mids=mids, watermark=_as_int(delivery.get("watermark")))
+    if isinstance(raw.get("referral"), Mapping):
+        referral = raw["referral"]
+        return Referral(**base, mid=None, ref=referral.get("ref"), source=referral.get("source"),
+                        referral_type=referral.get("type"))  # fmt: skip
+    if isinstance(raw.get("message_edit"), Mapping):
+        edit = raw["message_edit"]
+        return MessageEdited(**base, mid=edit.get("mid"), text=edit.get("text"))
+    kind = next((key for key in raw if key not in ("sender", "recipient", "timestamp")), "empty")
+    return UnknownEvent(**base, mid=None, kind=str(kind), raw=raw)
+
+
+def _parse_message(base: dict[str, Any], message: Mapping[str, Any]) -> Event:
+    mid = message.get("mid")
+    attachments = tuple(_parse_attachment(a) for a in message.get("attachments") or () if isinstance(a, Mapping))
+    if message.get("is_echo"):
+        return Echo(**base, mid=mid, app_id=_as_str(message.get("app_id")), metadata=message.get("metadata"),
+                    text=message.get("text"), attachments=attachments)  # fmt: skip
+    if message.get("is_deleted"):
+        return MessageDeleted(**base, mid=mid)
+    if message.get("is_unsupported"):
+        return UnsupportedMessage(**base, mid=mid)
+    quick_reply = message.get("quick_reply") if isinstance(message.get("quick_reply"), Mapping) else {}
+    reply_to = message.get("reply_to") if isinstance(message.get("reply_to"), Mapping) else {}
+    return CustomerMessage(
+        **base,
+        mid=mid,
+        text=message.get("text"),
+        attachments=attachments,
+        quick_reply_payload=quick_reply.get("payload"),
+        reply_to_mid=reply_to.get("mid"),
+        reply_to_story=reply_to.get("story") if isinstance(reply_to.get("story"), Mapping) else None,
+    )
+
+
+def _parse_attachment(raw: Mapping[str, Any]) -> Attachment:
+    kind = str(raw.get("type") or "unsupported")
+    payload = raw.get("payload") if isinstance(raw.get("payload"), Mapping) else {}
+    url = payload.get("url") or raw.get("url")
+    title = raw.get("title") or payload.get("title")
+    if payload.get("sticker_id"):
+        return Attachment("sticker", url=url, sticker_id=_as_int(payload["sticker_id"]), raw=raw)
+    if kind == "location":
+        coordinates = payload.get("coordinates") or {}
+        return Attachment("location", url=url, title=title, latitude=coordinates.get("lat"),
+                          longitude=coordinates.get("long"), raw=raw)  # fmt: skip
+    normalised = {"fallback": "share", "ig_reel": "reel", "reel": "reel", "ig_post": "share", "post": "share"}
+    kind = normalised.get(kind, kind)
+    if kind not in ATTACHMENT_TYPES:
+        kind = "unsupported"
+    return Attachment(kind, url=url, title=title, raw=raw)
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_str(value: Any) -> str | None:
+    return str(value) if value is not None else None
