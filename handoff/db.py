@@ -90,3 +90,24 @@ async def open_database(url: str | None = None) -> AsyncEngine:
     engine = create_engine(url)
     await migrate(engine)
     return engine
+
+
+_SHARED_ENGINE_ATTRIBUTE = "handoff_engine"
+
+
+async def shared_engine(holder: object) -> AsyncEngine:
+    """The one engine of a server process, kept on ``holder`` (the Sanic app's ``ctx``):
+    every channel and the desk share it instead of opening pools of their own."""
+    engine = getattr(holder, _SHARED_ENGINE_ATTRIBUTE, None)
+    if engine is None:
+        # Listeners run one after another on one loop, so no lock is needed here.
+        engine = await open_database()
+        setattr(holder, _SHARED_ENGINE_ATTRIBUTE, engine)
+    return engine
+
+
+async def close_shared_engine(holder: object) -> None:
+    engine = getattr(holder, _SHARED_ENGINE_ATTRIBUTE, None)
+    if engine is not None:
+        delattr(holder, _SHARED_ENGINE_ATTRIBUTE)
+        await engine.dispose()
