@@ -1,0 +1,41 @@
+"""A whole exchange through the server: profile, seen and typing, the reply, the echo."""
+
+import logging
+
+from tests.connectors.fixtures import envelope, item, with_mid
+from tests.connectors.harness import echo_bot, running_connectors
+
+
+async def test_a_turn_marks_seen_types_answers_and_knows_the_customer(database_url):
+    async with running_connectors(database_url, bot=echo_bot) as server:
+        server.graph.add_profile("6001", first_name="Ana", last_name="Pérez", profile_pic="https://p.example/ana.jpg")
+        await server.post("messenger", envelope("messenger", [item("messenger/text")]))
+        [reply] = await server.graph.wait_for_messages(1)
+        assert reply.json["message"]["text"] == "eco: Hola, ¿a qué hora abren? 😀"
+        assert reply.json["recipient"]["id"] == "6001"
+        actions = [request.json["sender_action"] for request in server.graph.sender_actions("6001")]
+        assert actions[:2] in (["mark_seen", "typing_on"], ["typing_on", "mark_seen"])
+        [turn] = server.turns
+        assert turn.metadata["customer"] == {"id": "6001", "name": "Ana Pérez", "picture_url": "https://p.example/ana.jpg"}
+
+
+async def test_profiles_are_cached_and_fall_back_to_the_id(database_url):
+    async with running_connectors(database_url) as server:
+        for n in range(3):
+            await server.post("instagram", envelope("instagram", [with_mid(item("instagram/text"), f"ig_{n}")]))
+        turns = await server.wait_turns(3)
+        assert server.graph.profile_request_count("7001") == 1
+        assert turns[0].metadata["customer"]["name"] == "7001"  # no profile: the id
+
+
+async def test_our_echo_is_not_customer_input_and_an_inbox_reply_is_recorded(database_url, caplog):
+    caplog.set_level(logging.INFO, logger="connectors")
+    async with running_connectors(database_url, bot=echo_bot) as server:
+        await server.post("messenger", envelope("messenger", [item("messenger/text")]))
+        [reply] = await server.graph.wait_for_messages(1)
+        echo = item("messenger/echo_ours")
+        echo["message"].update(mid=reply.message_id, metadata=reply.json["message"]["metadata"], app_id=99)
+        await server.post("messenger", envelope("messenger", [echo, item("messenger/echo_page_inbox")]))
+        await server.settle()
+        assert len(server.turns) == 1
+        assert "another app (263902037430900)" in caplog.text
