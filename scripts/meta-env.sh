@@ -15,7 +15,7 @@ if [ -z "${META_APP_SECRET:-}" ]; then
 else
   export HANDOFF_SANDBOX=0
 fi
-export META_VERIFY_TOKEN="${META_VERIFY_TOKEN:?set META_VERIFY_TOKEN (the token you typed in Meta's webhook settings)}"
+export META_VERIFY_TOKEN="${META_VERIFY_TOKEN:?set META_VERIFY_TOKEN (the token typed in the webhook settings of the Meta app)}"
 export MESSENGER_PAGE_ACCESS_TOKEN="${MESSENGER_PAGE_ACCESS_TOKEN:-}"
 export INSTAGRAM_ACCESS_TOKEN="${INSTAGRAM_ACCESS_TOKEN:-}"
 export INSTAGRAM_APP_SECRET="${INSTAGRAM_APP_SECRET:-$META_APP_SECRET}"
