@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from handoff.clock import as_utc
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -32,3 +34,199 @@ inbox_item = sa.Table(
     sa.UniqueConstraint("channel", "dedup_key", name="uq_inbox_item_channel_dedup_key"),
 )
 sa.Index("ix_inbox_item_pending", inbox_item.c.state, inbox_item.c.id)
+
+
+class UtcDateTime(sa.TypeDecorator):
+    """A timestamp that goes in and comes out timezone-aware UTC on every backend.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so we store UTC without an
+    offset (one text format, so comparisons in SQL stay correct) and put UTC back on read.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        value = as_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        return None if value is None else as_utc(value)
+
+
+def _id_column() -> sa.Column:
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+
+
+def _id_type() -> sa.types.TypeEngine:
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+# Attention states that count as "active": the customer is with humans, not the bot.
+ACTIVE_STATE_SQL = "state IN ('queued', 'open')"
+
+# A snapshot of each campaign of data/campaigns.yml, written at start. The YAML stays the
+# source; the table lets history show a campaign's name after a designer removed it.
+campaign = sa.Table(
+    "campaign",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("definition", sa.JSON(), nullable=False),
+    sa.Column("retired", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+agent = sa.Table(
+    "agent",
+    metadata,
+    _id_column(),
+    sa.Column("username", sa.String(150), nullable=False),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
+    # Owned by the desk (login); the domain never reads it.
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("username", name="uq_agent_username"),
+)
+
+agent_campaign = sa.Table(
+    "agent_campaign",
+    metadata,
+    sa.Column("agent_id", _id_type(), sa.ForeignKey("agent.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("campaign_id", sa.String(64), primary_key=True),
+)
+sa.Index("ix_agent_campaign_campaign", agent_campaign.c.campaign_id)
+
+# Presence lives apart from the agent row: heartbeats write here often and must not
+# contend with edits of the agent. Persisted so orphan timers survive a restart.
+agent_presence = sa.Table(
+    "agent_presence",
+    metadata,
+    sa.Column("agent_id", _id_type(), sa.ForeignKey("agent.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("last_seen_at", UtcDateTime(), nullable=True),
+    sa.Column("left_at", UtcDateTime(), nullable=True),
+)
+
+customer = sa.Table(
+    "customer",
+    metadata,
+    _id_column(),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("account_id", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Column("picture_url", sa.Text(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("channel", "account_id", "customer_id", name="uq_customer_channel_account_customer"),
+)
+
+attention = sa.Table(
+    "attention",
+    metadata,
+    _id_column(),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("account_id", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("campaign_id", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("agent_id", _id_type(), sa.ForeignKey("agent.id"), nullable=True),
+    sa.Column("intent", sa.String(200), nullable=True),
+    sa.Column("form", sa.JSON(), nullable=False),
+    sa.Column("context", sa.JSON(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("opened_at", UtcDateTime(), nullable=True),
+    sa.Column("assigned_at", UtcDateTime(), nullable=True),
+    sa.Column("terminated_at", UtcDateTime(), nullable=True),
+    sa.Column("last_customer_message_at", UtcDateTime(), nullable=True),
+    sa.Column("last_message_id", _id_type(), nullable=True),
+    sa.Column("read_up_to_message_id", _id_type(), nullable=True),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+# THE invariant: one active attention per customer of a channel account. The database
+# enforces it, so two concurrent handoffs cannot both create one.
+sa.Index(
+    "uq_attention_active_customer",
+    attention.c.channel,
+    attention.c.account_id,
+    attention.c.customer_id,
+    unique=True,
+    sqlite_where=sa.text(ACTIVE_STATE_SQL),
+    postgresql_where=sa.text(ACTIVE_STATE_SQL),
+)
+# The desk's lists: queued of some campaigns, open of one agent.
+sa.Index("ix_attention_campaign_state", attention.c.campaign_id, attention.c.state, attention.c.created_at)
+sa.Index("ix_attention_agent_state", attention.c.agent_id, attention.c.state)
+# A customer's attentions over time (history, read watermarks).
+sa.Index("ix_attention_customer", attention.c.channel, attention.c.account_id, attention.c.customer_id, attention.c.created_at)
+sa.Index("ix_attention_state_terminated", attention.c.state, attention.c.terminated_at)
+
+message = sa.Table(
+    "message",
+    metadata,
+    _id_column(),
+    sa.Column("attention_id", _id_type(), sa.ForeignKey("attention.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("author", sa.String(16), nullable=False),
+    sa.Column("agent_id", _id_type(), sa.ForeignKey("agent.id"), nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text(), nullable=True),
+    sa.Column("payload", sa.JSON(), nullable=False),
+    sa.Column("mid", sa.String(255), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("messaging_type", sa.String(16), nullable=True),
+    sa.Column("tag", sa.String(32), nullable=True),
+    sa.Column("error_code", sa.Integer(), nullable=True),
+    sa.Column("error_subcode", sa.Integer(), nullable=True),
+    sa.Column("error_message", sa.Text(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("sent_at", UtcDateTime(), nullable=True),
+    sa.Column("delivered_at", UtcDateTime(), nullable=True),
+    sa.Column("read_at", UtcDateTime(), nullable=True),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+# Messages of an attention, paged by id (latest first).
+sa.Index("ix_message_attention", message.c.attention_id, message.c.id)
+# Status webhooks and echoes find our outbound message by Meta's mid.
+sa.Index("ix_message_mid", message.c.mid)
+
+attention_event = sa.Table(
+    "attention_event",
+    metadata,
+    _id_column(),
+    sa.Column("attention_id", _id_type(), sa.ForeignKey("attention.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("actor_kind", sa.String(16), nullable=False),
+    sa.Column("actor_agent_id", _id_type(), sa.ForeignKey("agent.id"), nullable=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("from_state", sa.String(16), nullable=True),
+    sa.Column("to_state", sa.String(16), nullable=True),
+    sa.Column("detail", sa.JSON(), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+)
+sa.Index("ix_attention_event_attention", attention_event.c.attention_id, attention_event.c.id)
+
+label = sa.Table(
+    "label",
+    metadata,
+    _id_column(),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("colour", sa.String(16), nullable=False),
+    sa.Column("retired", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("name", name="uq_label_name"),
+)
+
+attention_label = sa.Table(
+    "attention_label",
+    metadata,
+    sa.Column("attention_id", _id_type(), sa.ForeignKey("attention.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("label_id", _id_type(), sa.ForeignKey("label.id"), primary_key=True),
+    sa.Column("applied_by", _id_type(), sa.ForeignKey("agent.id"), nullable=True),
+    sa.Column("applied_at", UtcDateTime(), nullable=False),
+)
+sa.Index("ix_attention_label_label", attention_label.c.label_id)

@@ -1,0 +1,90 @@
+"""Typed errors of the handoff domain.
+
+Adapters map them to their world (the desk: 404, 403, 409, 422; the actions: a bot
+answer); the domain never speaks HTTP.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from handoff.campaigns.forms import FieldError
+
+
+class HandoffError(Exception):
+    """Base of every error the handoff domain raises on purpose."""
+
+
+class NotFound(HandoffError):
+    """No such attention, agent, label, message or campaign (desk: 404)."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"{kind} {key!r} not found")
+        self.kind = kind
+        self.key = key
+
+
+class Forbidden(HandoffError):
+    """The actor may not do this to this attention (desk: 403)."""
+
+    def __init__(self, actor: str, reason: str) -> None:
+        super().__init__(f"{actor}: {reason}")
+        self.actor = actor
+        self.reason = reason
+
+
+class Conflict(HandoffError):
+    """The attention changed under the caller: someone else opened, transferred or ended it
+    between the caller's look and its write (desk: 409)."""
+
+    def __init__(self, attention_id: int, reason: str, current_state: str | None = None) -> None:
+        super().__init__(f"attention {attention_id}: {reason}")
+        self.attention_id = attention_id
+        self.reason = reason
+        self.current_state = current_state
+
+
+class IllegalTransition(HandoffError):
+    """The state machine has no such move from this state (desk: 409)."""
+
+    def __init__(self, attention_id: int | None, from_state: str, action: str) -> None:
+        where = f"attention {attention_id}" if attention_id is not None else "attention"
+        super().__init__(f"{where}: cannot {action} when {from_state}")
+        self.attention_id = attention_id
+        self.from_state = from_state
+        self.action = action
+
+
+class WindowClosed(HandoffError):
+    """Meta would refuse the message: the customer's last message is too old (desk: 409).
+
+    Raised before anything is stored or sent."""
+
+    def __init__(self, attention_id: int, last_customer_message_at: datetime | None, reason: str) -> None:
+        super().__init__(f"attention {attention_id}: {reason}")
+        self.attention_id = attention_id
+        self.last_customer_message_at = last_customer_message_at
+        self.reason = reason
+
+
+class InvalidRequest(HandoffError):
+    """The request cannot be carried out as asked: bad input, not a permission or a race (422)."""
+
+
+class InvalidForm(InvalidRequest):
+    """Form values that break the campaign's form; one entry per field (desk: 422)."""
+
+    def __init__(self, attention_id: int | None, errors: Sequence["FieldError"]) -> None:
+        super().__init__("; ".join(str(error) for error in errors))
+        self.attention_id = attention_id
+        self.errors = list(errors)
+
+
+class InvalidMessage(InvalidRequest):
+    """An agent message the channel cannot carry: empty, too long, unknown attachment (422)."""
+
+
+class InvalidTransfer(InvalidRequest):
+    """A transfer to a campaign or agent that cannot take the attention (422)."""

@@ -1,0 +1,267 @@
+"""Domain events and the bus that carries them to whoever listens (the desk's WebSockets).
+
+Every operation of the service publishes one typed event after its transaction commits.
+The in-process bus fans out to bounded per-subscriber queues: ``publish`` never waits for
+a subscriber, and a subscriber that falls too far behind loses its oldest events and is
+told so (``Subscription.lagged``) so it can reload instead of showing a stale screen.
+
+The ``EventBus`` protocol is what the service depends on; a Redis pub/sub bus (several
+``rasa run`` instances) can implement it later, sending ``event_to_dict(event)`` over the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, AsyncIterator, Callable, ClassVar, Optional, Protocol
+
+from handoff.model import Actor, Attention, Label, Message
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HandoffEvent:
+    """Base of every event; ``type`` names it on the wire."""
+
+    type: ClassVar[str] = "event"
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AttentionChanged(HandoffEvent):
+    """Base of the events about an attention as a whole; ``attention`` is the state after."""
+
+    attention: Attention
+    actor: Actor
+
+    @property
+    def attention_id(self) -> int:
+        return self.attention.id
+
+    @property
+    def campaign_id(self) -> str:
+        return self.attention.campaign_id
+
+    @property
+    def agent_id(self) -> Optional[int]:
+        return self.attention.agent_id
+
+
+@dataclass(frozen=True)
+class AttentionQueued(AttentionChanged):
+    """A handoff created a new queued attention."""
+
+    type: ClassVar[str] = "attention.queued"
+
+
+@dataclass(frozen=True)
+class AttentionOpened(AttentionChanged):
+    """An agent opened a queued attention: every other screen drops it from the queue."""
+
+    type: ClassVar[str] = "attention.opened"
+
+
+@dataclass(frozen=True)
+class AttentionTransferred(AttentionChanged):
+    """Moved to another campaign (back to its queue) or to another agent."""
+
+    type: ClassVar[str] = "attention.transferred"
+    from_campaign_id: str = ""
+    from_agent_id: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class AttentionReleased(AttentionChanged):
+    """The owner put it back in the queue."""
+
+    type: ClassVar[str] = "attention.released"
+    from_agent_id: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class AttentionReturned(AttentionChanged):
+    """Orphaned: its agent was gone longer than the campaign's timeout; it is queued again."""
+
+    type: ClassVar[str] = "attention.returned"
+    from_agent_id: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class AttentionTerminated(AttentionChanged):
+    type: ClassVar[str] = "attention.terminated"
+
+
+@dataclass(frozen=True)
+class FormSaved(AttentionChanged):
+    """The owner saved form values (a draft, before Terminar atención)."""
+
+    type: ClassVar[str] = "attention.form_saved"
+
+
+@dataclass(frozen=True)
+class LabelApplied(AttentionChanged):
+    type: ClassVar[str] = "attention.label_applied"
+    label: Optional[Label] = None
+
+
+@dataclass(frozen=True)
+class LabelRemoved(AttentionChanged):
+    type: ClassVar[str] = "attention.label_removed"
+    label: Optional[Label] = None
+
+
+@dataclass(frozen=True)
+class MessageEvent(HandoffEvent):
+    """Base of the message events; carries where the attention is so the desk can route it
+    without a lookup (campaign screens, the owner's screen)."""
+
+    attention_id: int
+    campaign_id: str
+    agent_id: Optional[int]
+    message: Message
+
+
+@dataclass(frozen=True)
+class MessageAdded(MessageEvent):
+    """A customer message or event arrived, or an agent message was stored (pending)."""
+
+    type: ClassVar[str] = "message.added"
+
+
+@dataclass(frozen=True)
+class MessageUpdated(MessageEvent):
+    """An outbound message changed status: sent, delivered, read or failed."""
+
+    type: ClassVar[str] = "message.updated"
+
+
+EVENT_TYPES: dict[str, type[HandoffEvent]] = {
+    cls.type: cls
+    for cls in (
+        AttentionQueued, AttentionOpened, AttentionTransferred, AttentionReleased, AttentionReturned,
+        AttentionTerminated, FormSaved, LabelApplied, LabelRemoved, MessageAdded, MessageUpdated,
+    )
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def event_to_dict(event: HandoffEvent) -> dict[str, Any]:
+    """A JSON-ready dict of ``event`` with its ``type`` (the desk's WebSocket frames)."""
+    return {"type": event.type, **_plain(event)}
+
+
+class Subscription:
+    """One listener's queue. Iterate it (``async for event in subscription``); close it when done."""
+
+    def __init__(self, bus: "InMemoryEventBus", maxsize: int, accept: Optional[Callable[[HandoffEvent], bool]]) -> None:
+        self._bus = bus
+        self._queue: asyncio.Queue[Optional[HandoffEvent]] = asyncio.Queue(maxsize=maxsize)
+        self._accept = accept
+        self._closed = False
+        self.lagged = 0  # events dropped because this subscriber was too slow
+
+    def offer(self, event: HandoffEvent) -> None:
+        """Put ``event`` in the queue without waiting; drop the oldest one when it is full."""
+        if self._closed or (self._accept is not None and not self._accept(event)):
+            return
+        if self._queue.full():
+            try:
+                self._queue.get_nowait()
+                self.lagged += 1
+            except asyncio.QueueEmpty:  # pragma: no cover - only when racing a reader
+                pass
+        self._queue.put_nowait(event)
+
+    async def get(self, timeout: Optional[float] = None) -> HandoffEvent:
+        """The next event; asyncio.TimeoutError after ``timeout`` seconds; StopAsyncIteration when closed."""
+        event = await asyncio.wait_for(self._queue.get(), timeout)
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    def pending(self) -> list[HandoffEvent]:
+        """Everything queued now, without waiting (handy in tests)."""
+        events = []
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            if event is not None:
+                events.append(event)
+        return events
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._bus._unsubscribe(self)
+        if self._queue.full():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)  # wakes a reader waiting in get()
+
+    def __aiter__(self) -> AsyncIterator[HandoffEvent]:
+        return self
+
+    async def __anext__(self) -> HandoffEvent:
+        if self._closed and self._queue.empty():
+            raise StopAsyncIteration
+        return await self.get()
+
+    async def __aenter__(self) -> "Subscription":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class EventBus(Protocol):
+    async def publish(self, event: HandoffEvent) -> None:
+        """Hand ``event`` to every subscriber; must not wait for slow subscribers."""
+        ...
+
+    def subscribe(self, accept: Optional[Callable[[HandoffEvent], bool]] = None, maxsize: int = 1000) -> Subscription:
+        """A new subscription; ``accept`` filters events (e.g. one agent's campaigns)."""
+        ...
+
+
+class InMemoryEventBus:
+    """The bus of one process."""
+
+    def __init__(self) -> None:
+        self._subscriptions: list[Subscription] = []
+
+    async def publish(self, event: HandoffEvent) -> None:
+        for subscription in list(self._subscriptions):
+            try:
+                subscription.offer(event)
+            except Exception:  # a broken filter must not break the operation that published
+                logger.exception("event subscriber failed on %s", event.type)
+
+    def subscribe(self, accept: Optional[Callable[[HandoffEvent], bool]] = None, maxsize: int = 1000) -> Subscription:
+        subscription = Subscription(self, maxsize, accept)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)

@@ -1,0 +1,831 @@
+"""The handoff service: every operation on attentions, for the adapters to call.
+
+Each operation checks who may do it (``handoff.permissions``) and whether the move exists
+(``handoff.states``), changes the database in one transaction with a conditional update
+(the loser of a race gets ``Conflict``), writes the audit trail in that same transaction,
+and publishes one event after the commit. Talking to Meta and to Rasa goes through the
+ports of ``handoff.ports``; the service imports no adapter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from handoff import permissions
+from handoff.campaigns.forms import normalize_form, prefill_form, validate_form
+from handoff.campaigns.model import Campaign, CampaignBook
+from handoff.clock import Clock, as_utc, utc_now
+from handoff.errors import (
+    Conflict,
+    Forbidden,
+    InvalidForm,
+    InvalidMessage,
+    InvalidRequest,
+    InvalidTransfer,
+    NotFound,
+)
+from handoff.events import (
+    AttentionOpened,
+    AttentionQueued,
+    AttentionReleased,
+    AttentionReturned,
+    AttentionTerminated,
+    AttentionTransferred,
+    EventBus,
+    FormSaved,
+    HandoffEvent,
+    InMemoryEventBus,
+    LabelApplied,
+    LabelRemoved,
+    MessageAdded,
+    MessageUpdated,
+)
+from handoff.model import (
+    BOT,
+    SYSTEM,
+    WINDOW_OPENING_KINDS,
+    Actor,
+    Agent,
+    Attention,
+    Author,
+    Channel,
+    Direction,
+    InboundEvent,
+    Label,
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+    Role,
+)
+from handoff.queries import Queries
+from handoff.ports import (
+    ATTACHMENT_TYPES,
+    ChannelGateway,
+    ConversationResumer,
+    DeliveryFailed,
+    NoResumer,
+    OutboundMessage,
+    OutgoingAttachment,
+)
+from handoff.states import Action, AttentionState, next_state
+from handoff.store import agents as agent_rows
+from handoff.store import attentions as attention_rows
+from handoff.store import audit
+from handoff.store import campaigns as campaign_rows
+from handoff.store import customers as customer_rows
+from handoff.store import labels as label_rows
+from handoff.store import messages as message_rows
+from handoff.store._sql import is_unique_violation
+from handoff.window import send_policy
+
+logger = logging.getLogger(__name__)
+
+# How long after an agent's last heartbeat (``agent_seen``) the agent counts as gone even
+# without an ``agent_left`` (a closed laptop, a crashed browser, a dead instance).
+DEFAULT_PRESENCE_TIMEOUT = timedelta(seconds=90)
+
+# Meta's limits on one text message.
+MESSENGER_TEXT_LIMIT_CHARS = 2000
+INSTAGRAM_TEXT_LIMIT_BYTES = 1000
+
+
+class NoGateway:
+    """Used when no ChannelGateway was given: sending fails loudly, nothing else does."""
+
+    async def send(self, outbound: OutboundMessage) -> Any:
+        raise DeliveryFailed(None, None, "no channel gateway is configured", transient=False)
+
+
+def _json_ready(value: Any) -> Any:
+    """Context entries go into a JSON column: times become ISO 8601 text."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    return getattr(value, "value", value) if not isinstance(value, (str, int, float, bool, type(None))) else value
+
+
+def _latest_customer_time(context: Sequence[Mapping[str, Any]]) -> Optional[datetime]:
+    latest: Optional[datetime] = None
+    for entry in context:
+        if entry.get("author") != Author.CUSTOMER.value:
+            continue
+        time = entry.get("time")
+        if isinstance(time, str):
+            try:
+                time = datetime.fromisoformat(time.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+        if isinstance(time, (int, float)) and not isinstance(time, bool):
+            time = datetime.fromtimestamp(time, tz=timezone.utc)
+        if isinstance(time, datetime) and (latest is None or as_utc(time) > latest):
+            latest = as_utc(time)
+    return latest
+
+
+class HandoffService:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        campaigns: CampaignBook,
+        *,
+        gateway: Optional[ChannelGateway] = None,
+        resumer: Optional[ConversationResumer] = None,
+        bus: Optional[EventBus] = None,
+        clock: Clock = utc_now,
+        presence_timeout: timedelta = DEFAULT_PRESENCE_TIMEOUT,
+    ) -> None:
+        self._engine = engine
+        self._book = campaigns
+        self._gateway: ChannelGateway = gateway or NoGateway()
+        self._resumer: ConversationResumer = resumer or NoResumer()
+        self.bus: EventBus = bus or InMemoryEventBus()
+        self._clock = clock
+        self.presence_timeout = presence_timeout
+
+    # -- set-up ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Write the campaigns snapshot (idempotent; call once at server start)."""
+        async with self._engine.begin() as connection:
+            await campaign_rows.sync(connection, self._book, self._now())
+
+    @property
+    def campaigns(self) -> CampaignBook:
+        return self._book
+
+    def replace_campaigns(self, book: CampaignBook) -> None:
+        """Use a newly loaded campaigns file (call ``start`` again to snapshot it)."""
+        self._book = book
+
+    def campaign(self, campaign_id: str) -> Campaign:
+        return self._book.get(campaign_id)
+
+    @property
+    def queries(self) -> Queries:
+        """The desk's read models over the same database and campaigns."""
+        return Queries(self._engine, self._book)
+
+    def _now(self) -> datetime:
+        return as_utc(self._clock())
+
+    async def _publish(self, event: HandoffEvent) -> None:
+        try:
+            await self.bus.publish(event)
+        except Exception:  # the change is committed; a broken bus must not undo the answer
+            logger.exception("publishing %s failed", event.type)
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def attention(self, attention_id: int) -> Attention:
+        async with self._engine.connect() as connection:
+            return await self._attention(connection, attention_id)
+
+    @staticmethod
+    async def _attention(connection: AsyncConnection, attention_id: int) -> Attention:
+        found = await attention_rows.get(connection, attention_id)
+        if found is None:
+            raise NotFound("attention", attention_id)
+        return found
+
+    async def active_attention(self, channel: Channel | str, account_id: str, customer_id: str) -> Optional[Attention]:
+        """The customer's queued or open attention, if any."""
+        async with self._engine.connect() as connection:
+            return await attention_rows.active_for_customer(connection, channel, account_id, customer_id)
+
+    # -- handoff (the bot hands a customer to humans) ----------------------------------
+
+    async def request_handoff(
+        self,
+        channel: Channel | str,
+        account_id: str,
+        customer_id: str,
+        *,
+        intent: Optional[str] = None,
+        slots: Optional[Mapping[str, Any]] = None,
+        context: Sequence[Mapping[str, Any]] = (),
+        customer_name: Optional[str] = None,
+        customer_picture_url: Optional[str] = None,
+        last_customer_message_at: Optional[datetime] = None,
+    ) -> Attention:
+        """A queued attention for the customer: the active one if there is one (idempotent),
+        else a new one in the campaign the routing rules choose, its form pre-filled from
+        ``slots`` and the bot's part of the conversation kept as ``context``."""
+        channel = Channel(channel)
+        existing = await self.active_attention(channel, account_id, customer_id)
+        if existing is not None:
+            return existing
+        slots = dict(slots or {})
+        campaign = self._book.route(channel, account_id, intent, slots)
+        form = prefill_form(campaign.inbound_form, slots)
+        entries = [_json_ready(dict(entry)) for entry in context]
+        now = self._now()
+        window_start = last_customer_message_at or _latest_customer_time(entries) or now
+        try:
+            async with self._engine.begin() as connection:
+                await customer_rows.upsert(connection, channel, account_id, customer_id, now, customer_name, customer_picture_url)
+                attention_id = await attention_rows.insert(
+                    connection,
+                    channel=channel,
+                    account_id=account_id,
+                    customer_id=customer_id,
+                    campaign_id=campaign.id,
+                    direction=Direction.INBOUND,
+                    state=AttentionState.QUEUED,
+                    form=form,
+                    context=entries,
+                    intent=intent,
+                    now=now,
+                    last_customer_message_at=as_utc(window_start),
+                )
+                await audit.record(
+                    connection, attention_id, BOT, "queued", now, None, AttentionState.QUEUED,
+                    {"campaign_id": campaign.id, "intent": intent},
+                )
+                created = await self._attention(connection, attention_id)
+        except IntegrityError as error:
+            if not is_unique_violation(error):
+                raise
+            # Another handoff for this customer won the race: it is the active one.
+            winner = await self.active_attention(channel, account_id, customer_id)
+            if winner is None:  # pragma: no cover - the winner ended in between; very unlikely
+                raise
+            return winner
+        await self._publish(AttentionQueued(at=now, attention=created, actor=BOT))
+        return created
+
+    # -- the inbound hot path ----------------------------------------------------------
+
+    async def record_customer_event(
+        self, channel: Channel | str, account_id: str, customer_id: str, event: InboundEvent
+    ) -> Optional[Message]:
+        """Store a customer's message or event in their active attention and publish it.
+
+        None when the customer has no active attention: the caller then runs a bot turn.
+        One indexed lookup, one insert, one update of the attention (the 24 h window).
+        """
+        now = self._now()
+        async with self._engine.begin() as connection:
+            ref = await attention_rows.active_ref(connection, channel, account_id, customer_id)
+            if ref is None:
+                return None
+            author = Author(event.author)
+            from_customer = author is Author.CUSTOMER
+            stored = await message_rows.insert(
+                connection,
+                attention_id=ref.id,
+                # Anything else seen in the conversation (a human in Meta's Page Inbox) was
+                # sent by the Page: it is outbound, already sent, and opens no window.
+                direction=MessageDirection.IN if from_customer else MessageDirection.OUT,
+                author=author,
+                kind=event.kind,
+                status=MessageStatus.RECEIVED if from_customer else MessageStatus.SENT,
+                now=now,
+                text=event.text,
+                payload=_json_ready(dict(event.payload)),
+                mid=event.mid,
+                sent_at=as_utc(event.sent_at) if event.sent_at else now,
+            )
+            opens_window = from_customer and MessageKind(event.kind) in WINDOW_OPENING_KINDS
+            await attention_rows.note_message(
+                connection, ref.id, stored.id, now, (stored.sent_at or now) if opens_window else None
+            )
+        await self._publish(MessageAdded(at=now, attention_id=ref.id, campaign_id=ref.campaign_id, agent_id=ref.agent_id, message=stored))
+        return stored
+
+    async def update_customer_profile(
+        self, channel: Channel | str, account_id: str, customer_id: str, name: Optional[str], picture_url: Optional[str]
+    ) -> None:
+        """Refresh the name and picture (profile lookups by the connectors)."""
+        async with self._engine.begin() as connection:
+            await customer_rows.upsert(connection, Channel(channel), account_id, customer_id, self._now(), name, picture_url)
+
+    # -- state changes -----------------------------------------------------------------
+
+    async def _move(
+        self,
+        current: Attention,
+        action: Action,
+        actor: Actor,
+        values: Mapping[str, Any],
+        detail: Optional[Mapping[str, Any]] = None,
+    ) -> tuple[Attention, datetime]:
+        """Make ``action`` happen to ``current``: conditional update + audit in one transaction."""
+        to_state = next_state(current.state, action, current.id)
+        now = self._now()
+        async with self._engine.begin() as connection:
+            changed = await attention_rows.compare_and_set(
+                connection,
+                current.id,
+                expected_state=current.state,
+                expected_agent_id=current.agent_id,
+                expected_campaign_id=current.campaign_id,
+                values={"state": to_state.value, "updated_at": now, **values},
+            )
+            if not changed:
+                raise Conflict(current.id, f"it changed while you were looking (it was {current.state.value})")
+            await audit.record(connection, current.id, actor, action.value, now, current.state, to_state, detail)
+            after = await self._attention(connection, current.id)
+        return after, now
+
+    async def open(self, attention_id: int, agent: Agent) -> Attention:
+        """The agent takes a queued attention of one of their campaigns. Of many agents trying
+        at once exactly one wins; the others get Conflict."""
+        current = await self.attention(attention_id)
+        permissions.require_can_open(agent, current)
+        if current.state is not AttentionState.QUEUED:
+            raise Conflict(current.id, f"it is no longer in the queue ({current.state.value})", current.state.value)
+        values = {"agent_id": agent.id, "assigned_at": self._now()}
+        if current.opened_at is None:
+            values["opened_at"] = values["assigned_at"]
+        after, now = await self._move(current, Action.OPEN, Actor.of(agent), values)
+        await self._publish(AttentionOpened(at=now, attention=after, actor=Actor.of(agent)))
+        return after
+
+    async def transfer_to_campaign(self, attention_id: int, agent: Agent, campaign_id: str, note: Optional[str] = None) -> Attention:
+        """Back to the queue of another campaign (owner or supervisor). Form values of fields
+        the new campaign also has are kept; the others are dropped (and kept in the audit)."""
+        current = await self.attention(attention_id)
+        next_state(current.state, Action.TRANSFER_TO_CAMPAIGN, current.id)
+        permissions.require_owner(agent, current, supervisor_may=True)
+        try:
+            target = self._book.get(campaign_id)
+        except NotFound:
+            raise InvalidTransfer(f"campaign '{campaign_id}' does not exist") from None
+        if target.id == current.campaign_id:
+            raise InvalidTransfer(f"attention {current.id} is already in campaign '{campaign_id}'")
+        if not target.serves(current.channel, current.account_id):
+            raise InvalidTransfer(f"campaign '{campaign_id}' does not serve {current.channel.value} account {current.account_id}")
+        fields = {field.id for field in target.form_for(current.direction)}
+        kept = {name: value for name, value in current.form.items() if name in fields}
+        dropped = {name: value for name, value in current.form.items() if name not in fields}
+        after, now = await self._move(
+            current,
+            Action.TRANSFER_TO_CAMPAIGN,
+            Actor.of(agent),
+            {"campaign_id": target.id, "agent_id": None, "assigned_at": None, "form": kept},
+            {"from_campaign_id": current.campaign_id, "to_campaign_id": target.id, "from_agent_id": current.agent_id,
+             "note": note, "dropped_form": dropped},
+        )
+        await self._publish(
+            AttentionTransferred(at=now, attention=after, actor=Actor.of(agent), from_campaign_id=current.campaign_id, from_agent_id=current.agent_id)
+        )
+        return after
+
+    async def transfer_to_agent(self, attention_id: int, agent: Agent, target_agent_id: int, note: Optional[str] = None) -> Attention:
+        """Give an open attention to another agent of its campaign (owner or supervisor)."""
+        current = await self.attention(attention_id)
+        next_state(current.state, Action.TRANSFER_TO_AGENT, current.id)
+        permissions.require_owner(agent, current, supervisor_may=True)
+        target = await self.agent(target_agent_id)
+        if target.id == current.agent_id:
+            raise InvalidTransfer(f"attention {current.id} is already held by agent {target.id}")
+        if not target.active or not target.serves(current.campaign_id):
+            raise InvalidTransfer(f"agent {target.id} ({target.username}) cannot take attentions of campaign '{current.campaign_id}'")
+        after, now = await self._move(
+            current,
+            Action.TRANSFER_TO_AGENT,
+            Actor.of(agent),
+            {"agent_id": target.id, "assigned_at": self._now()},
+            {"from_agent_id": current.agent_id, "to_agent_id": target.id, "note": note},
+        )
+        await self._publish(
+            AttentionTransferred(at=now, attention=after, actor=Actor.of(agent), from_campaign_id=current.campaign_id, from_agent_id=current.agent_id)
+        )
+        return after
+
+    async def release(self, attention_id: int, agent: Agent) -> Attention:
+        """The owner (or a supervisor) puts an open attention back in its campaign's queue."""
+        current = await self.attention(attention_id)
+        next_state(current.state, Action.RELEASE, current.id)
+        permissions.require_owner(agent, current, supervisor_may=True)
+        after, now = await self._move(
+            current, Action.RELEASE, Actor.of(agent), {"agent_id": None, "assigned_at": None}, {"from_agent_id": current.agent_id}
+        )
+        await self._publish(AttentionReleased(at=now, attention=after, actor=Actor.of(agent), from_agent_id=current.agent_id))
+        return after
+
+    async def terminate(self, attention_id: int, agent: Agent, form_values: Optional[Mapping[str, Any]] = None) -> Attention:
+        """Terminar atención. Open: only its agent, with a valid form (every required field).
+        Queued: only a supervisor (a customer who should not wait). Then the bot resumes."""
+        current = await self.attention(attention_id)
+        next_state(current.state, Action.TERMINATE, current.id)
+        if current.state is AttentionState.OPEN:
+            permissions.require_owner(agent, current)
+        else:
+            permissions.require_supervisor(agent, "end an attention that is still queued")
+        form = self._checked_form(current, form_values or {}, check_required=current.state is AttentionState.OPEN)
+        after, now = await self._move(
+            current, Action.TERMINATE, Actor.of(agent), {"form": form, "terminated_at": self._now()}, {"by": "agent"}
+        )
+        await self._publish(AttentionTerminated(at=now, attention=after, actor=Actor.of(agent)))
+        await self._resume(after)
+        return after
+
+    async def terminate_by_bot(
+        self, channel: Channel | str, account_id: str, customer_id: str, reason: Optional[str] = None
+    ) -> Optional[Attention]:
+        """The customer cancels while queued (``action_terminate_attention``). None when the
+        customer has no active attention; Forbidden when an agent already holds it."""
+        current = await self.active_attention(channel, account_id, customer_id)
+        if current is None:
+            return None
+        if current.state is not AttentionState.QUEUED:
+            raise Forbidden("bot", f"attention {current.id} is open; only its agent can end it")
+        after, now = await self._move(current, Action.TERMINATE, BOT, {"terminated_at": self._now()}, {"by": "bot", "reason": reason})
+        await self._publish(AttentionTerminated(at=now, attention=after, actor=BOT))
+        # No resume: the bot itself is running this; it decides what to say next.
+        return after
+
+    async def _resume(self, attention: Attention) -> None:
+        try:
+            await self._resumer.resume(attention)
+        except Exception:
+            # The attention is terminated and stays so; the conversation stays paused until
+            # the customer writes again or an operator resumes it. Loud in the logs.
+            logger.exception("resuming the conversation of attention %s failed", attention.id)
+
+    def _checked_form(self, current: Attention, values: Mapping[str, Any], check_required: bool) -> dict[str, Any]:
+        fields = self._fields_of(current)
+        merged = {**current.form, **values}
+        errors = validate_form(fields, merged, check_required=check_required)
+        if errors:
+            raise InvalidForm(current.id, errors)
+        return normalize_form(fields, merged)
+
+    def _fields_of(self, current: Attention) -> tuple:
+        try:
+            return self._book.get(current.campaign_id).form_for(current.direction)
+        except NotFound:
+            raise InvalidRequest(
+                f"attention {current.id}: campaign '{current.campaign_id}' is no longer in the campaigns file; transfer it first"
+            ) from None
+
+    async def save_form(self, attention_id: int, agent: Agent, values: Mapping[str, Any]) -> Attention:
+        """Save form values during the attention (a draft: required fields are checked only
+        at terminate, but what is entered must be valid)."""
+        current = await self.attention(attention_id)
+        permissions.require_owner(agent, current)
+        if current.state is not AttentionState.OPEN:
+            raise Conflict(current.id, "only an open attention's form can be edited", current.state.value)
+        form = self._checked_form(current, values, check_required=False)
+        now = self._now()
+        async with self._engine.begin() as connection:
+            changed = await attention_rows.compare_and_set(
+                connection, current.id, expected_state=AttentionState.OPEN, expected_agent_id=agent.id,
+                values={"form": form, "updated_at": now},
+            )
+            if not changed:
+                raise Conflict(current.id, "it changed while you were editing")
+            await audit.record(connection, current.id, Actor.of(agent), "form_saved", now, detail={"fields": sorted(values)})
+            after = await self._attention(connection, current.id)
+        await self._publish(FormSaved(at=now, attention=after, actor=Actor.of(agent)))
+        return after
+
+    # -- presence and orphans ----------------------------------------------------------
+
+    async def agent_seen(self, agent_id: int, at: Optional[datetime] = None) -> None:
+        """The agent's desk is connected (call on connect and on every heartbeat)."""
+        async with self._engine.begin() as connection:
+            await agent_rows.seen(connection, agent_id, as_utc(at) if at else self._now())
+
+    async def agent_left(self, agent_id: int, at: Optional[datetime] = None) -> None:
+        """The agent logged out or their last desk connection closed."""
+        async with self._engine.begin() as connection:
+            await agent_rows.left(connection, agent_id, as_utc(at) if at else self._now())
+
+    def _absent_since(self, presence: Optional[agent_rows.Presence], now: datetime) -> Optional[datetime]:
+        """Since when the agent is gone; None while present."""
+        if presence is None:
+            return datetime.min.replace(tzinfo=now.tzinfo)  # never seen: gone since always
+        seen, left = presence.last_seen_at, presence.left_at
+        if left is not None and (seen is None or left >= seen):
+            return left
+        if seen is not None and now - seen > self.presence_timeout:
+            return seen
+        return None
+
+    async def return_orphans(self, now: Optional[datetime] = None) -> list[Attention]:
+        """Put back in the queue the open attentions whose agent has been gone longer than
+        their campaign's ``orphan_timeout`` (counted from when the agent left, or from when
+        they got the attention if later). Run it periodically; safe on several instances."""
+        now = as_utc(now) if now else self._now()
+        async with self._engine.connect() as connection:
+            candidates = await attention_rows.open_with_owner(connection)
+            presence = await agent_rows.presences(connection, [a.agent_id for a in candidates if a.agent_id is not None])
+        returned: list[Attention] = []
+        for current in candidates:
+            absent_since = self._absent_since(presence.get(current.agent_id), now) if current.agent_id is not None else None
+            if absent_since is None:
+                continue
+            try:
+                timeout = self._book.get(current.campaign_id).orphan_timeout
+            except NotFound:
+                continue
+            since = max(absent_since, current.assigned_at or absent_since)
+            if now - since < timeout:
+                continue
+            try:
+                after, at = await self._move(
+                    current, Action.RETURN_ORPHAN, SYSTEM, {"agent_id": None, "assigned_at": None},
+                    {"from_agent_id": current.agent_id, "absent_since": since.isoformat()},
+                )
+            except Conflict:
+                continue  # the agent acted, or another instance returned it first
+            returned.append(after)
+            await self._publish(AttentionReturned(at=at, attention=after, actor=SYSTEM, from_agent_id=current.agent_id))
+        return returned
+
+    # -- agent messages ----------------------------------------------------------------
+
+    def _check_content(self, channel: Channel, text: Optional[str], attachment: Optional[OutgoingAttachment]) -> Optional[str]:
+        text = text.strip() if text else None
+        if not text and attachment is None:
+            raise InvalidMessage("a message needs a text or an attachment")
+        if text and channel is Channel.MESSENGER and len(text) > MESSENGER_TEXT_LIMIT_CHARS:
+            raise InvalidMessage(f"Messenger texts are limited to {MESSENGER_TEXT_LIMIT_CHARS} characters (this has {len(text)})")
+        if text and channel is Channel.INSTAGRAM and len(text.encode()) > INSTAGRAM_TEXT_LIMIT_BYTES:
+            raise InvalidMessage(f"Instagram texts are limited to {INSTAGRAM_TEXT_LIMIT_BYTES} bytes (this has {len(text.encode())})")
+        if attachment is not None and attachment.type not in ATTACHMENT_TYPES:
+            raise InvalidMessage(f"unknown attachment type {attachment.type!r} (use {', '.join(sorted(ATTACHMENT_TYPES))})")
+        return text
+
+    def _human_agent_tag(self, current: Attention) -> bool:
+        try:
+            return self._book.get(current.campaign_id).human_agent_tag
+        except NotFound:
+            return False
+
+    async def send_agent_message(
+        self, attention_id: int, agent: Agent, text: Optional[str] = None, attachment: Optional[OutgoingAttachment] = None
+    ) -> Message:
+        """Send the owner's message: checked against Meta's window BEFORE anything is stored
+        (WindowClosed), stored as pending (the outbox), sent through the gateway, then
+        marked sent (with Meta's mid) or failed (with Meta's error). Returns the message as
+        it ends up; a failure is a failed message, not an exception."""
+        current = await self.attention(attention_id)
+        permissions.require_owner(agent, current)
+        if current.state is not AttentionState.OPEN:
+            raise Conflict(current.id, "messages can be sent only in an open attention", current.state.value)
+        text = self._check_content(current.channel, text, attachment)
+        now = self._now()
+        policy = send_policy(now, current.last_customer_message_at, self._human_agent_tag(current), current.id)
+        payload: dict[str, Any] = {}
+        if attachment is not None:
+            payload["attachment"] = dataclasses.asdict(attachment)
+        async with self._engine.begin() as connection:
+            stored = await message_rows.insert(
+                connection,
+                attention_id=current.id,
+                direction=MessageDirection.OUT,
+                author=Author.AGENT,
+                kind=MessageKind.ATTACHMENT if attachment is not None else MessageKind.TEXT,
+                status=MessageStatus.PENDING,
+                now=now,
+                text=text,
+                payload=payload,
+                agent_id=agent.id,
+                messaging_type=policy.messaging_type,
+                tag=policy.tag,
+            )
+            # Still open and still ours, or nothing is stored (the insert rolls back).
+            still_ours = await attention_rows.compare_and_set(
+                connection, current.id, expected_state=AttentionState.OPEN, expected_agent_id=agent.id,
+                values={"last_message_id": stored.id, "updated_at": now},
+            )
+            if not still_ours:
+                raise Conflict(current.id, "it changed while you were writing")
+        await self._publish(MessageAdded(at=now, attention_id=current.id, campaign_id=current.campaign_id, agent_id=agent.id, message=stored))
+        return await self._deliver(current, stored, text, attachment, policy.messaging_type, policy.tag)
+
+    async def retry_message(self, message_id: int, agent: Agent) -> Message:
+        """Send a failed message again (the desk's retry), re-checking the window."""
+        async with self._engine.connect() as connection:
+            failed = await message_rows.get(connection, message_id)
+            if failed is None:
+                raise NotFound("message", message_id)
+            current = await self._attention(connection, failed.attention_id)
+        permissions.require_owner(agent, current)
+        if current.state is not AttentionState.OPEN:
+            raise Conflict(current.id, "messages can be sent only in an open attention", current.state.value)
+        if failed.direction is not MessageDirection.OUT or failed.status is not MessageStatus.FAILED:
+            raise InvalidMessage(f"message {message_id} has not failed; there is nothing to retry")
+        policy = send_policy(self._now(), current.last_customer_message_at, self._human_agent_tag(current), current.id)
+        async with self._engine.begin() as connection:
+            if not await message_rows.mark_pending(connection, message_id, policy.messaging_type, policy.tag, self._now()):
+                raise Conflict(current.id, f"message {message_id} is already being retried")
+        raw = failed.payload.get("attachment")
+        attachment = OutgoingAttachment(**raw) if isinstance(raw, Mapping) else None
+        return await self._deliver(current, failed, failed.text, attachment, policy.messaging_type, policy.tag)
+
+    async def _deliver(
+        self, current: Attention, stored: Message, text: Optional[str], attachment: Optional[OutgoingAttachment],
+        messaging_type: str, tag: Optional[str],
+    ) -> Message:
+        outbound = OutboundMessage(
+            message_id=stored.id, attention_id=current.id, channel=current.channel, account_id=current.account_id,
+            customer_id=current.customer_id, messaging_type=messaging_type, tag=tag, text=text, attachment=attachment,
+        )
+        try:
+            receipt = await self._gateway.send(outbound)
+        except DeliveryFailed as failure:
+            return await self._record_failure(current, stored.id, failure)
+        except Exception as error:  # a bug in a gateway must not leave the message pending forever
+            logger.exception("channel gateway failed on message %s", stored.id)
+            return await self._record_failure(current, stored.id, DeliveryFailed(None, None, str(error) or type(error).__name__, transient=True))
+        now = self._now()
+        async with self._engine.begin() as connection:
+            await message_rows.mark_sent(connection, stored.id, receipt.mid, as_utc(receipt.sent_at) if receipt.sent_at else now, now)
+            sent = await message_rows.get(connection, stored.id)
+        assert sent is not None
+        await self._publish(MessageUpdated(at=now, attention_id=current.id, campaign_id=current.campaign_id, agent_id=current.agent_id, message=sent))
+        return sent
+
+    async def _record_failure(self, current: Attention, message_id: int, failure: DeliveryFailed) -> Message:
+        now = self._now()
+        async with self._engine.begin() as connection:
+            await message_rows.mark_failed(connection, message_id, failure.code, failure.subcode, failure.message, now)
+            failed = await message_rows.get(connection, message_id)
+        assert failed is not None
+        await self._publish(MessageUpdated(at=now, attention_id=current.id, campaign_id=current.campaign_id, agent_id=current.agent_id, message=failed))
+        return failed
+
+    # -- statuses from Meta ------------------------------------------------------------
+
+    async def record_status(
+        self,
+        channel: Channel | str,
+        status: MessageStatus | str,
+        *,
+        mids: Iterable[str] = (),
+        account_id: Optional[str] = None,
+        customer_id: Optional[str] = None,
+        watermark: Optional[datetime] = None,
+        at: Optional[datetime] = None,
+    ) -> list[Message]:
+        """Delivery and read webhooks: move our outbound messages forward (never back).
+
+        By ``mids`` (Instagram reads, Messenger deliveries with mids, echoes), or by
+        ``watermark`` for the customer ``account_id``/``customer_id`` (everything sent up
+        to that time). Returns the messages that changed.
+        """
+        status = MessageStatus(status)
+        if status not in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ):
+            raise InvalidRequest(f"status {status.value!r} does not come from Meta")
+        now = self._now()
+        when = as_utc(at) if at else (as_utc(watermark) if watermark else now)
+        async with self._engine.begin() as connection:
+            changed = await message_rows.advance_status(
+                connection, Channel(channel), status, when, now, mids=mids, account_id=account_id, customer_id=customer_id,
+                watermark=as_utc(watermark) if watermark else None,
+            )
+            owners = {}
+            for attention_id in {message.attention_id for message in changed}:
+                owners[attention_id] = await self._attention(connection, attention_id)
+        for message in changed:
+            owner = owners[message.attention_id]
+            await self._publish(MessageUpdated(at=now, attention_id=owner.id, campaign_id=owner.campaign_id, agent_id=owner.agent_id, message=message))
+        return changed
+
+    async def record_echo(self, channel: Channel | str, mid: str, message_id: Optional[int] = None) -> Optional[Message]:
+        """Meta echoed one of our sends. ``message_id`` is what we put in ``metadata``; the
+        echo may come before the send call returns, so this marks the message sent."""
+        now = self._now()
+        async with self._engine.begin() as connection:
+            if message_id is not None:
+                found = await message_rows.get(connection, message_id)
+                if found is None or found.direction is not MessageDirection.OUT:
+                    return None
+                moved = await message_rows.mark_sent(connection, message_id, mid, now, now)
+                updated = await message_rows.get(connection, message_id)
+                current = await self._attention(connection, found.attention_id)
+            else:
+                changed = await message_rows.advance_status(connection, Channel(channel), MessageStatus.SENT, now, now, mids=[mid])
+                if not changed:
+                    return None
+                moved, updated = True, changed[0]
+                current = await self._attention(connection, updated.attention_id)
+        if moved and updated is not None:
+            await self._publish(MessageUpdated(at=now, attention_id=current.id, campaign_id=current.campaign_id, agent_id=current.agent_id, message=updated))
+        return updated
+
+    async def mark_read(self, attention_id: int, agent: Agent, up_to_message_id: int) -> None:
+        """The agent has seen the attention's messages up to this one (unread counters)."""
+        current = await self.attention(attention_id)
+        permissions.require_can_see(agent, current)
+        async with self._engine.begin() as connection:
+            await attention_rows.mark_read(connection, attention_id, up_to_message_id)
+
+    # -- labels ------------------------------------------------------------------------
+
+    async def create_label(self, agent: Agent, name: str, colour: str = "#888888") -> Label:
+        permissions.require_supervisor(agent, "create labels")
+        name = name.strip()
+        if not name:
+            raise InvalidRequest("a label needs a name")
+        try:
+            async with self._engine.begin() as connection:
+                label_id = await label_rows.insert(connection, name, colour, self._now())
+        except IntegrityError:
+            raise InvalidRequest(f"a label named {name!r} exists already") from None
+        return Label(id=label_id, name=name, colour=colour)
+
+    async def retire_label(self, agent: Agent, label_id: int) -> None:
+        """A retired label stays on past attentions but cannot be applied any more."""
+        permissions.require_supervisor(agent, "retire labels")
+        async with self._engine.begin() as connection:
+            if not await label_rows.set_retired(connection, label_id, True):
+                raise NotFound("label", label_id)
+
+    async def labels(self, include_retired: bool = False) -> list[Label]:
+        async with self._engine.connect() as connection:
+            return await label_rows.all_labels(connection, include_retired)
+
+    async def apply_label(self, attention_id: int, agent: Agent, label_id: int) -> Attention:
+        return await self._label(attention_id, agent, label_id, apply=True)
+
+    async def remove_label(self, attention_id: int, agent: Agent, label_id: int) -> Attention:
+        return await self._label(attention_id, agent, label_id, apply=False)
+
+    async def _label(self, attention_id: int, agent: Agent, label_id: int, apply: bool) -> Attention:
+        now = self._now()
+        async with self._engine.begin() as connection:
+            current = await self._attention(connection, attention_id)
+            permissions.require_can_see(agent, current)
+            found = await label_rows.get(connection, label_id)
+            if found is None:
+                raise NotFound("label", label_id)
+            if apply and found.retired:
+                raise InvalidRequest(f"label {found.name!r} is retired")
+            changed = await (label_rows.apply(connection, attention_id, label_id, agent.id, now) if apply else label_rows.remove(connection, attention_id, label_id))
+            if changed:
+                await audit.record(connection, attention_id, Actor.of(agent), "label_applied" if apply else "label_removed", now,
+                                   detail={"label_id": found.id, "label": found.name})
+            after = await self._attention(connection, attention_id)
+        if changed:
+            kind = LabelApplied if apply else LabelRemoved
+            await self._publish(kind(at=now, attention=after, actor=Actor.of(agent), label=found))
+        return after
+
+    # -- agents ------------------------------------------------------------------------
+
+    async def add_agent(
+        self, username: str, display_name: str, role: Role | str = Role.AGENT, campaigns: Iterable[str] = (),
+        password_hash: Optional[str] = None,
+    ) -> Agent:
+        """Create an agent (the desk checks that a supervisor asks)."""
+        campaigns = list(campaigns)
+        unknown = [campaign_id for campaign_id in campaigns if campaign_id not in self._book.campaigns]
+        if unknown:
+            raise InvalidRequest(f"unknown campaigns {unknown!r}")
+        try:
+            async with self._engine.begin() as connection:
+                agent_id = await agent_rows.insert(connection, username, display_name, Role(role), campaigns, self._now(), password_hash)
+                created = await agent_rows.get(connection, agent_id)
+        except IntegrityError:
+            raise InvalidRequest(f"an agent named {username!r} exists already") from None
+        assert created is not None
+        return created
+
+    async def agent(self, agent_id: int) -> Agent:
+        async with self._engine.connect() as connection:
+            found = await agent_rows.get(connection, agent_id)
+        if found is None:
+            raise NotFound("agent", agent_id)
+        return found
+
+    async def agent_by_username(self, username: str) -> Optional[Agent]:
+        async with self._engine.connect() as connection:
+            return await agent_rows.by_username(connection, username)
+
+    async def agents(self) -> list[Agent]:
+        async with self._engine.connect() as connection:
+            return await agent_rows.all_agents(connection)
+
+    async def set_agent_campaigns(self, agent_id: int, campaigns: Iterable[str]) -> Agent:
+        campaigns = list(campaigns)
+        unknown = [campaign_id for campaign_id in campaigns if campaign_id not in self._book.campaigns]
+        if unknown:
+            raise InvalidRequest(f"unknown campaigns {unknown!r}")
+        await self.agent(agent_id)
+        async with self._engine.begin() as connection:
+            await agent_rows.set_campaigns(connection, agent_id, campaigns)
+        return await self.agent(agent_id)
+
+    async def set_agent_active(self, agent_id: int, active: bool) -> Agent:
+        await self.agent(agent_id)
+        async with self._engine.begin() as connection:
+            await agent_rows.set_active(connection, agent_id, active)
+        return await self.agent(agent_id)
+
+
+__all__ = ["DEFAULT_PRESENCE_TIMEOUT", "HandoffService", "NoGateway"]

@@ -1,0 +1,21 @@
+"""Small helpers shared by the store modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def upsert_insert(connection: AsyncConnection, table: Any) -> Any:
+    """The dialect's INSERT that knows ``ON CONFLICT`` (PostgreSQL and SQLite both do)."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def is_unique_violation(error: Exception) -> bool:
+    """Whether an IntegrityError comes from a unique index (not a foreign key or NOT NULL)."""
+    text = str(getattr(error, "orig", error)).lower()
+    return "unique" in text or "duplicate key" in text

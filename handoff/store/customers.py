@@ -1,0 +1,54 @@
+"""Customer rows: who is behind a PSID / IGSID, kept fresh from handoffs and profiles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handoff.model import Channel, Customer
+from handoff.schema import customer
+from handoff.store._sql import upsert_insert
+from handoff.store.rows import customer_from_row
+
+
+async def upsert(
+    connection: AsyncConnection,
+    channel: Channel,
+    account_id: str,
+    customer_id: str,
+    now: datetime,
+    name: Optional[str] = None,
+    picture_url: Optional[str] = None,
+) -> None:
+    """Create the customer, or refresh what we now know (a missing name keeps the old one)."""
+    statement = upsert_insert(connection, customer).values(
+        channel=Channel(channel).value,
+        account_id=account_id,
+        customer_id=customer_id,
+        name=name,
+        picture_url=picture_url,
+        created_at=now,
+        updated_at=now,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["channel", "account_id", "customer_id"],
+        set_={
+            "name": sa.func.coalesce(statement.excluded.name, customer.c.name),
+            "picture_url": sa.func.coalesce(statement.excluded.picture_url, customer.c.picture_url),
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    await connection.execute(statement)
+
+
+async def get(connection: AsyncConnection, channel: Channel, account_id: str, customer_id: str) -> Optional[Customer]:
+    query = sa.select(customer).where(
+        customer.c.channel == Channel(channel).value,
+        customer.c.account_id == account_id,
+        customer.c.customer_id == customer_id,
+    )
+    row = (await connection.execute(query)).first()
+    return customer_from_row(row) if row else None

@@ -1,0 +1,171 @@
+"""Message rows: inbound events, the outbox of agent messages, and their statuses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handoff.model import Author, Channel, Message, MessageDirection, MessageKind, MessageStatus, STATUS_RANK
+from handoff.schema import UtcDateTime, attention, message
+from handoff.store.rows import message_from_row
+
+
+async def insert(
+    connection: AsyncConnection,
+    *,
+    attention_id: int,
+    direction: MessageDirection,
+    author: Author,
+    kind: MessageKind,
+    status: MessageStatus,
+    now: datetime,
+    text: Optional[str] = None,
+    payload: Optional[Mapping[str, Any]] = None,
+    agent_id: Optional[int] = None,
+    mid: Optional[str] = None,
+    messaging_type: Optional[str] = None,
+    tag: Optional[str] = None,
+    sent_at: Optional[datetime] = None,
+) -> Message:
+    values = dict(
+        attention_id=attention_id,
+        direction=MessageDirection(direction).value,
+        author=Author(author).value,
+        kind=MessageKind(kind).value,
+        status=MessageStatus(status).value,
+        text=text,
+        payload=dict(payload or {}),
+        agent_id=agent_id,
+        mid=mid,
+        messaging_type=messaging_type,
+        tag=tag,
+        created_at=now,
+        updated_at=now,
+        sent_at=sent_at,
+    )
+    result = await connection.execute(message.insert().values(**values))
+    # Built from what we wrote: the hot path does not read the row back.
+    return message_from_row(
+        _Row(id=result.inserted_primary_key[0], error_code=None, error_subcode=None, error_message=None,
+             delivered_at=None, read_at=None, **values)
+    )
+
+
+class _Row:
+    def __init__(self, **columns: Any) -> None:
+        self.__dict__.update(columns)
+
+
+async def get(connection: AsyncConnection, message_id: int) -> Optional[Message]:
+    row = (await connection.execute(sa.select(message).where(message.c.id == message_id))).first()
+    return message_from_row(row) if row else None
+
+
+async def page(connection: AsyncConnection, attention_id: int, before_id: Optional[int], limit: int) -> list[Message]:
+    """Up to ``limit`` messages of the attention older than ``before_id``, latest first."""
+    query = sa.select(message).where(message.c.attention_id == attention_id)
+    if before_id is not None:
+        query = query.where(message.c.id < before_id)
+    rows = (await connection.execute(query.order_by(message.c.id.desc()).limit(limit))).all()
+    return [message_from_row(row) for row in rows]
+
+
+def _ranks_below(status: MessageStatus) -> list[str]:
+    return [other.value for other, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
+
+
+async def mark_sent(connection: AsyncConnection, message_id: int, mid: str, sent_at: datetime, now: datetime) -> bool:
+    """Meta accepted it. Conditional: an echo or a delivery may have been faster."""
+    result = await connection.execute(
+        sa.update(message)
+        .where(message.c.id == message_id, message.c.status.in_(_ranks_below(MessageStatus.SENT)))
+        .values(status=MessageStatus.SENT.value, mid=mid, sent_at=sent_at, updated_at=now,
+                error_code=None, error_subcode=None, error_message=None)
+    )
+    if result.rowcount == 0:  # already further along: keep the status, make sure the mid is there
+        await connection.execute(
+            sa.update(message).where(message.c.id == message_id, message.c.mid.is_(None)).values(mid=mid, updated_at=now)
+        )
+    return result.rowcount == 1
+
+
+async def mark_failed(
+    connection: AsyncConnection, message_id: int, code: Optional[int], subcode: Optional[int], error: str, now: datetime
+) -> bool:
+    result = await connection.execute(
+        sa.update(message)
+        .where(message.c.id == message_id, message.c.status == MessageStatus.PENDING.value)
+        .values(status=MessageStatus.FAILED.value, error_code=code, error_subcode=subcode,
+                error_message=error[:2000], updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def mark_pending(connection: AsyncConnection, message_id: int, messaging_type: str, tag: Optional[str], now: datetime) -> bool:
+    """A failed message goes out again (retry)."""
+    result = await connection.execute(
+        sa.update(message)
+        .where(message.c.id == message_id, message.c.status == MessageStatus.FAILED.value)
+        .values(status=MessageStatus.PENDING.value, messaging_type=messaging_type, tag=tag, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+_STATUS_TIME = {MessageStatus.SENT: "sent_at", MessageStatus.DELIVERED: "delivered_at", MessageStatus.READ: "read_at"}
+
+
+async def advance_status(
+    connection: AsyncConnection,
+    channel: Channel,
+    status: MessageStatus,
+    at: datetime,
+    now: datetime,
+    *,
+    mids: Iterable[str] = (),
+    account_id: Optional[str] = None,
+    customer_id: Optional[str] = None,
+    watermark: Optional[datetime] = None,
+) -> list[Message]:
+    """Move outbound messages forward to ``status`` (never back); the ones that moved.
+
+    Found by ``mids``, or by a ``watermark``: every outbound message to the customer sent
+    up to that time (Messenger's read and delivery events).
+    """
+    status = MessageStatus(status)
+    lower = _ranks_below(status)
+    query = (
+        sa.select(message.c.id)
+        .join(attention, attention.c.id == message.c.attention_id)
+        .where(
+            message.c.direction == MessageDirection.OUT.value,
+            message.c.status.in_(lower),
+            attention.c.channel == Channel(channel).value,
+        )
+    )
+    mids = [mid for mid in mids if mid]
+    if mids:
+        query = query.where(message.c.mid.in_(mids))
+    elif watermark is not None and account_id is not None and customer_id is not None:
+        query = query.where(
+            attention.c.account_id == account_id,
+            attention.c.customer_id == customer_id,
+            message.c.sent_at.is_not(None),
+            message.c.sent_at <= watermark,
+        )
+    else:
+        return []
+    ids = [row.id for row in (await connection.execute(query)).all()]
+    if not ids:
+        return []
+    values: dict[str, Any] = {"status": status.value, "updated_at": now}
+    for reached, column in _STATUS_TIME.items():
+        if STATUS_RANK[reached] <= STATUS_RANK[status]:
+            values[column] = sa.func.coalesce(message.c[column], sa.literal(at, UtcDateTime()))
+    await connection.execute(
+        sa.update(message).where(message.c.id.in_(ids), message.c.status.in_(lower)).values(**values)
+    )
+    rows = (await connection.execute(sa.select(message).where(message.c.id.in_(ids)).order_by(message.c.id))).all()
+    return [message_from_row(row) for row in rows if row.status == status.value]

@@ -1,0 +1,183 @@
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from handoff.campaigns import CampaignConfigError, FieldType, load_campaigns, parse_duration
+from handoff.campaigns.__main__ import main
+from handoff.model import Channel, Direction
+from tests.handoff.support import CAMPAIGNS_FILE
+
+GOOD = """
+campaigns:
+  - id: soporte
+    name: Soporte
+    channels: [messenger, instagram]
+    handoff_message: {es: Hola, en: Hello}
+    inbound_form:
+      - {id: nombre, type: text, required: true}
+  - id: ventas
+    name: Ventas
+    channels: [instagram]
+    handoff_message: {es: Hola, en: Hello}
+    inbound_form:
+      - {id: edad, type: number, min: 1, max: 10}
+routing:
+  default: soporte
+  rules:
+    - campaign: ventas
+      when: {channel: instagram}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "campaigns.yml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def errors_of(tmp_path: Path, text: str) -> list[str]:
+    path = write(tmp_path, text)
+    with pytest.raises(CampaignConfigError) as raised:
+        load_campaigns(path)
+    return raised.value.errors
+
+
+def test_the_shipped_file_is_valid():
+    book = load_campaigns(CAMPAIGNS_FILE)
+    assert set(book.campaigns) == {"soporte", "ventas"}
+    assert book.default_campaign_id == "soporte"
+    soporte, ventas = book.get("soporte"), book.get("ventas")
+    assert [(f.id, f.type, f.required, f.prefill_from_slot) for f in soporte.inbound_form] == [
+        ("nombre", FieldType.TEXT, True, "customer_name"),
+        ("motivo", FieldType.PARAGRAPH, True, "handoff_reason"),
+        ("numero_pedido", FieldType.TEXT, False, "order_number"),
+        ("resultado", FieldType.SINGLE_CHOICE, True, None),
+    ]
+    assert soporte.inbound_form[3].options == ("resuelto", "escalado", "sin_respuesta")
+    assert soporte.form_for(Direction.OUTBOUND) == soporte.inbound_form  # outbound defaults to inbound
+    assert {f.type for f in ventas.inbound_form} >= {FieldType.MULTIPLE_CHOICE, FieldType.NUMBER, FieldType.DATE, FieldType.LIST}
+    assert ventas.channels == (Channel.INSTAGRAM,)
+    assert soporte.orphan_timeout == timedelta(minutes=10)
+    assert soporte.handoff_message.in_language("en").startswith("I'm connecting")
+    assert soporte.handoff_message.in_language("es").startswith("Te comunico")
+
+
+def test_routing_first_match_wins_with_a_default():
+    book = load_campaigns(CAMPAIGNS_FILE)
+    assert book.route("instagram", "ig_1", "request_human", {}).id == "ventas"
+    assert book.route("messenger", "page_1", "ask_order_status", {}).id == "soporte"
+    assert book.route("messenger", "page_1", None, {}).id == "soporte"
+
+
+def test_routing_by_intent_slot_and_account(tmp_path):
+    book = load_campaigns(write(tmp_path, GOOD.replace("      when: {channel: instagram}", """      when: {channel: instagram, account: ["17841"]}
+    - campaign: ventas
+      when: {intent: [buy, ask_price], slots: {vip: true}}""")))
+    assert book.route("instagram", "17841").id == "ventas"
+    assert book.route("instagram", "other").id == "soporte"
+    assert book.route("instagram", "other", "buy", {"vip": True}).id == "ventas"
+    assert book.route("instagram", "other", "buy", {"vip": False}).id == "soporte"
+    # A rule whose campaign does not serve the channel is skipped.
+    assert book.route("messenger", "page", "buy", {"vip": True}).id == "soporte"
+
+
+def test_min_greater_than_max_names_file_campaign_and_field(tmp_path):
+    path = write(tmp_path, GOOD.replace("min: 1, max: 10", "min: 50, max: 10"))
+    with pytest.raises(CampaignConfigError) as raised:
+        load_campaigns(path)
+    assert raised.value.errors == [f"{path}: campaign 'ventas', field 'edad': min (50) is greater than max (10)"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("required: true}", "requierd: true}"), "campaign 'soporte', field 'nombre': unknown key 'requierd'"),
+        (("    name: Ventas\n", "    name: Ventas\n    colour: red\n"), "campaign 'ventas': unknown key 'colour'"),
+        (("id: ventas", "id: soporte"), "campaign 'soporte': duplicate campaign id"),
+        (("campaign: ventas", "campaign: marketing"), "routing rule #1: campaign 'marketing' does not exist"),
+        (("default: soporte", "default: nadie"), "routing: 'default' names campaign 'nadie', which does not exist"),
+        (("  default: soporte\n", ""), "routing: 'default' (the campaign when no rule matches) is required"),
+        (("{id: edad, type: number, min: 1, max: 10}", "{id: color, type: single_choice, options: []}"),
+         "campaign 'ventas', field 'color': 'options' must be a non-empty list for a single_choice field"),
+        (("{id: edad, type: number, min: 1, max: 10}", "{id: color, type: list}"),
+         "campaign 'ventas', field 'color': 'options' must be a non-empty list for a list field"),
+        (("{id: edad, type: number, min: 1, max: 10}", "{id: color, type: list, options: [a, b], default: c}"),
+         "campaign 'ventas', field 'color': invalid default: 'c' is not one of the options ['a', 'b']"),
+        (("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: number, max: 10, default: 11}"),
+         "campaign 'ventas', field 'edad': invalid default: must be at most 10 (is 11)"),
+        (("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: text, min: 1}"),
+         "campaign 'ventas', field 'edad': 'min' applies only to number fields, not text"),
+        (("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: text, min_length: 9, max_length: 3}"),
+         "campaign 'ventas', field 'edad': min_length (9) is greater than max_length (3)"),
+        (("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: slider}"),
+         "campaign 'ventas', field 'edad': unknown type 'slider'"),
+        (("      - {id: nombre, type: text, required: true}\n", "      - {id: nombre, type: text}\n      - {id: nombre, type: date}\n"),
+         "campaign 'soporte', field 'nombre': duplicate field id"),
+        (("channels: [instagram]", "channels: [instagram, whatsapp]"), "campaign 'ventas': 'channels': unknown channel 'whatsapp'"),
+        (("channels: [instagram]", "channels: []"), "campaign 'ventas': 'channels' must list at least one channel"),
+        (("    name: Ventas\n", "    name: Ventas\n    orphan_timeout: soon\n"), "campaign 'ventas': 'orphan_timeout' must be a positive duration"),
+        (("    name: Ventas\n", "    name: Ventas\n    human_agent_tag: sometimes\n"), "campaign 'ventas': 'human_agent_tag' must be true or false"),
+        (("    name: Ventas\n", "    name: Ventas\n    accounts: {messenger: ['1']}\n"), "campaign 'ventas': 'accounts': channel 'messenger' is not in 'channels'"),
+        (("{es: Hola, en: Hello}\n    inbound_form:\n      - {id: edad", "{es: Hola}\n    inbound_form:\n      - {id: edad"),
+         "campaign 'ventas': 'handoff_message.en' must be a non-empty text"),
+        (("when: {channel: instagram}", "when: {}"), "routing rule #1: 'when' must give at least one condition"),
+        (("when: {channel: instagram}", "when: {channel: messenger}"), "routing rule #1: campaign 'ventas' does not serve channel 'messenger'"),
+        (("when: {channel: instagram}", "when: {canal: instagram}"), "routing rule #1: unknown key 'canal'"),
+        (("routing:", "routes:"), "unknown key 'routes'"),
+    ],
+)
+def test_each_mistake_is_reported_with_its_place(tmp_path, change, expected):
+    old, new = change
+    assert old in GOOD, old
+    errors = errors_of(tmp_path, GOOD.replace(old, new, 1))
+    path = tmp_path / "campaigns.yml"
+    assert any(error.startswith(f"{path}: ") and expected in error for error in errors), errors
+
+
+def test_all_mistakes_come_at_once(tmp_path):
+    errors = errors_of(tmp_path, GOOD.replace("min: 1, max: 10", "min: 50, max: 10").replace("required: true}", "required: yes please}"))
+    assert len(errors) == 2
+
+
+def test_duplicate_yaml_keys_and_syntax_errors(tmp_path):
+    [error] = errors_of(tmp_path, GOOD.replace("    name: Ventas\n", "    name: Ventas\n    name: Otra\n"))
+    assert "duplicate key 'name'" in error
+    [error] = errors_of(tmp_path, "campaigns: [\n")
+    assert "not valid YAML" in error
+    [error] = errors_of(tmp_path, "- just a list\n")
+    assert "must be a mapping" in error
+
+
+def test_a_missing_file(tmp_path):
+    with pytest.raises(CampaignConfigError) as raised:
+        load_campaigns(tmp_path / "nope.yml")
+    assert "nope.yml: cannot read" in raised.value.errors[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [(600, 600), ("600", 600), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("2d", 172800), ("soon", None), (True, None), ("", None)],
+)
+def test_durations(text, seconds):
+    parsed = parse_duration(text)
+    assert (parsed.total_seconds() if parsed is not None else None) == seconds
+
+
+def test_the_check_command(tmp_path, capsys):
+    assert main(["check", str(CAMPAIGNS_FILE)]) == 0
+    assert "OK (2 campaigns" in capsys.readouterr().out
+    bad = write(tmp_path, GOOD.replace("min: 1, max: 10", "min: 50, max: 10"))
+    assert main(["check", str(bad)]) == 1
+    assert f"{bad}: campaign 'ventas', field 'edad': min (50) is greater than max (10)" in capsys.readouterr().err
+
+
+def test_the_check_command_as_a_module(tmp_path):
+    bad = write(tmp_path, GOOD.replace("campaign: ventas", "campaign: marketing"))
+    done = subprocess.run([sys.executable, "-m", "handoff.campaigns", "check", str(bad)], capture_output=True, text=True,
+                          cwd=CAMPAIGNS_FILE.parents[1], env={"RASA_TELEMETRY_ENABLED": "false", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1
+    assert "campaign 'marketing' does not exist" in done.stderr

@@ -1,0 +1,70 @@
+"""What the desk reads: the attentions list and one attention in detail."""
+
+from datetime import timedelta
+
+import pytest
+
+from handoff.errors import Forbidden
+from handoff.model import InboundEvent, MessageKind, Role
+from tests.handoff.support import PAGE, handoff
+
+
+async def test_an_agent_sees_the_queue_of_their_campaigns_and_their_open_ones(service, agent, other_agent, clock):
+    mine = await handoff(service, "psid_1", customer_name="Carla")
+    clock.advance(minutes=1)
+    theirs = await handoff(service, "psid_2")
+    clock.advance(minutes=1)
+    queued_old = await handoff(service, "psid_3")
+    clock.advance(minutes=1)
+    queued_new = await handoff(service, "psid_4")
+    await service.request_handoff("instagram", "ig_1", "igsid_1")  # ventas: not agent's
+    await service.open(mine.id, agent)
+    await service.open(theirs.id, other_agent)
+    listed = await service.queries.attentions_for(agent)
+    assert [item.attention.id for item in listed] == [queued_new.id, queued_old.id, mine.id]
+    assert listed[2].customer.name == "Carla" and listed[2].campaign_name == "Soporte"
+
+
+async def test_previews_and_unread_counts(service, agent):
+    attention = await handoff(service)
+    await service.open(attention.id, agent)
+    first = await service.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "uno", mid="m_1"))
+    await service.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "dos", mid="m_2"))
+    [item] = await service.queries.attentions_for(agent)
+    assert (item.last_message.text, item.unread) == ("dos", 2)
+    await service.mark_read(attention.id, agent, first.id)
+    [item] = await service.queries.attentions_for(agent)
+    assert item.unread == 1
+
+
+async def test_supervisors_see_every_queue_and_may_see_every_open(service, agent, supervisor):
+    await handoff(service, "psid_1")
+    await service.request_handoff("instagram", "ig_1", "igsid_1")
+    opened = await handoff(service, "psid_2")
+    await service.open(opened.id, agent)
+    assert len(await service.queries.attentions_for(supervisor)) == 2
+    assert len(await service.queries.attentions_for(supervisor, all_open=True)) == 3
+    with pytest.raises(Forbidden):
+        await service.queries.attentions_for(agent, all_open=True)
+
+
+async def test_detail_pages_messages_latest_first(service, agent, clock):
+    attention = await handoff(service, context=[{"author": "bot", "text": "Hola"}])
+    await service.open(attention.id, agent)
+    for n in range(5):
+        await service.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, f"m{n}", mid=f"m_{n}"))
+    page = await service.queries.detail(attention.id, agent, limit=2)
+    assert [m.text for m in page.messages] == ["m4", "m3"] and page.has_more
+    older = await service.queries.detail(attention.id, agent, before_message_id=page.messages[-1].id, limit=3)
+    assert [m.text for m in older.messages] == ["m2", "m1", "m0"] and not older.has_more
+    assert page.attention.context[0]["text"] == "Hola"
+    assert page.campaign.id == "soporte"
+    assert page.window.response_until == page.attention.last_customer_message_at + timedelta(hours=24)
+
+
+async def test_detail_is_only_for_those_who_may_see_it(service, agent):
+    seller = await service.add_agent("vale", "Vale", Role.AGENT, ["ventas"])
+    attention = await handoff(service)
+    with pytest.raises(Forbidden):
+        await service.queries.detail(attention.id, seller)
+    assert (await service.queries.detail(attention.id, agent)).attention.id == attention.id

@@ -1,0 +1,46 @@
+"""The migrations build exactly the tables of handoff/schema.py, on both databases."""
+
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from handoff.db import _alembic_config, migrate
+from handoff.schema import agent, metadata
+
+
+async def test_migrations_match_the_schema(engine):
+    async with engine.connect() as connection:
+        differences = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}), metadata)
+        )
+    assert differences == []
+
+
+async def test_times_come_back_aware_and_in_utc(engine):
+    local = datetime(2024, 5, 6, 9, 30, tzinfo=timezone(timedelta(hours=-3)))
+    async with engine.begin() as connection:
+        await connection.execute(agent.insert().values(username="a", display_name="A", role="agent", created_at=local))
+        stored = (await connection.execute(sa.select(agent.c.created_at))).scalar_one()
+        later = (await connection.execute(sa.select(sa.func.count()).where(agent.c.created_at < local + timedelta(minutes=1)))).scalar_one()
+    assert stored == datetime(2024, 5, 6, 12, 30, tzinfo=timezone.utc) and stored.utcoffset() == timedelta(0)
+    assert later == 1
+
+
+async def test_downgrade_to_the_inbox_and_back(engine):
+    config = _alembic_config()
+
+    def downgrade(connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001_inbox")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(downgrade)
+        tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+    assert "attention" not in tables and "inbox_item" in tables
+    await migrate(engine)
+    async with engine.connect() as connection:
+        tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+    assert {"attention", "message", "attention_event", "agent", "label"} <= set(tables)
