@@ -149,23 +149,23 @@ EVENT_TYPES: dict[str, type[HandoffEvent]] = {
 }
 
 
-def _plain(value: Any) -> Any:
+def to_plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {str(key): to_plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+        return [to_plain(item) for item in value]
     return value
 
 
 def event_to_dict(event: HandoffEvent) -> dict[str, Any]:
     """A JSON-ready dict of ``event`` with its ``type`` (the desk's WebSocket frames)."""
-    return {"type": event.type, **_plain(event)}
+    return {"type": event.type, **to_plain(event)}
 
 
 class Subscription:

@@ -160,6 +160,10 @@ class HandoffService:
             await campaign_rows.sync(connection, self._book, self._now())
 
     @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
     def campaigns(self) -> CampaignBook:
         return self._book
 
@@ -469,6 +473,25 @@ class HandoffService:
             raise InvalidRequest(
                 f"attention {current.id}: campaign '{current.campaign_id}' is no longer in the campaigns file; transfer it first"
             ) from None
+
+    async def record_form_by_bot(self, attention_id: int, values: Mapping[str, Any]) -> Attention:
+        """``action_record_form_fields``: what the bot collected goes into the active
+        attention's form (checked like an agent's draft; unknown fields are refused)."""
+        current = await self.attention(attention_id)
+        if not current.is_active:
+            raise Conflict(current.id, "the attention has ended", current.state.value)
+        form = self._checked_form(current, values, check_required=False)
+        now = self._now()
+        async with self._engine.begin() as connection:
+            changed = await attention_rows.compare_and_set(
+                connection, current.id, expected_state=current.state, values={"form": form, "updated_at": now}
+            )
+            if not changed:
+                raise Conflict(current.id, "it changed while the bot was recording")
+            await audit.record(connection, current.id, BOT, "form_saved", now, detail={"fields": sorted(values)})
+            after = await self._attention(connection, current.id)
+        await self._publish(FormSaved(at=now, attention=after, actor=BOT))
+        return after
 
     async def save_form(self, attention_id: int, agent: Agent, values: Mapping[str, Any]) -> Attention:
         """Save form values during the attention (a draft: required fields are checked only

@@ -25,3 +25,7 @@ export INSTAGRAM_GRAPH_URL="${INSTAGRAM_GRAPH_URL:-$META_GRAPH_URL}"
 export META_GRAPH_VERSION="${META_GRAPH_VERSION:-v21.0}"
 export ACTION_SERVER_URL="${ACTION_SERVER_URL:-http://127.0.0.1:5055/webhook}"
 export RASA_TELEMETRY_ENABLED=false
+# The action server and the Rasa server share this token (the service API). A random one
+# per start unless the operator sets it.
+export HANDOFF_SERVICE_TOKEN="${HANDOFF_SERVICE_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
+export HANDOFF_SERVICE_URL="${HANDOFF_SERVICE_URL:-http://127.0.0.1:5005/webhooks/desk/service}"

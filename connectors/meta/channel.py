@@ -25,10 +25,13 @@ from connectors.meta.graph import DEFAULT_GRAPH_URL, DEFAULT_GRAPH_VERSION, Echo
 from connectors.meta.limits import ChannelLimits
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache, ProfileReader
-from connectors.meta.routing import BotRouter, stored_payload
+from connectors.meta.gateway import MetaGateway
+from connectors.meta.routing import BotTurns, EventRouter, stored_payload
 from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
-from handoff.db import close_shared_engine, shared_engine
+from handoff.db import close_shared_engine
 from handoff.inbox import Inbox, StoredItem, WebhookItem as InboxItem
+from handoff.rasa_conversations import RasaConversations
+from handoff.runtime import close_handoff_runtime, handoff_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +124,7 @@ class MetaInputChannel(InputChannel):
         async def stop(app, _loop) -> None:  # type: ignore[no-untyped-def]
             if "session" in state:
                 await state.pop("session").close()
+            await close_handoff_runtime(app.ctx)
             await close_shared_engine(app.ctx)
 
         @webhook.route("/", methods=["GET"])
@@ -138,8 +142,9 @@ class MetaInputChannel(InputChannel):
         return webhook
 
     async def _start(self, app: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], state: dict[str, Any]) -> None:
-        engine = await shared_engine(app.ctx)
-        inbox = Inbox(engine)
+        runtime = await handoff_runtime(app.ctx)
+        runtime.start_orphan_sweeper()
+        inbox = Inbox(runtime.service.engine)
         session = aiohttp.ClientSession()
         settings = self.settings
         self._client = GraphClient(
@@ -147,16 +152,19 @@ class MetaInputChannel(InputChannel):
             GraphSettings(settings.access_token, settings.graph_url, settings.graph_version),
             echoes=EchoReconciler(),
         )
-        router = BotRouter(
+        runtime.gateways.register(self.channel, MetaGateway(self._client, self.limits))
+        conversations = RasaConversations(app.ctx)
+        bot = BotTurns(
             channel=self.channel,
             on_new_message=on_new_message,
             new_output=self.new_output,
             profiles=ProfileCache(self._client, self.profile_fields, self.profile_reader),
-            echoes=self._client.echoes,
-            app_id=settings.app_id,
+            log_only=conversations.log,
+            resume=conversations.reopen,
             typing_indicators=settings.typing_indicators,
             already_handled=lambda sender, mid: _tracker_has_message(app, sender, mid),
         )
+        router = EventRouter(self.channel, bot, runtime.service, self._client.echoes, settings.app_id)
         replayed: set[int] = set()
 
         async def handle(item: StoredItem) -> None:

@@ -66,8 +66,17 @@ class EchoReconciler:
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._seen: dict[str, str] = {}
 
-    def new_token(self) -> str:
-        return METADATA_PREFIX + uuid.uuid4().hex
+    def new_token(self, reference: str | None = None) -> str:
+        unique = uuid.uuid4().hex
+        return f"{METADATA_PREFIX}{reference}:{unique}" if reference else METADATA_PREFIX + unique
+
+    @staticmethod
+    def reference_of(token: str | None) -> str | None:
+        """The reference a token was made with (``new_token(reference)``), if any."""
+        if not token or not token.startswith(METADATA_PREFIX):
+            return None
+        parts = token[len(METADATA_PREFIX) :].split(":")
+        return parts[0] if len(parts) == 2 else None
 
     def confirm(self, token: str | None, mid: str | None) -> bool:
         """An echo arrived: record it; True when it was one of ours."""
@@ -120,9 +129,13 @@ class GraphClient:
         *,
         messaging_type: str = "RESPONSE",
         tag: str | None = None,
+        reference: str | None = None,
     ) -> SendResult:
-        """POST /me/messages; retries what Meta says is transient, never twice delivered."""
-        token = self._echoes.new_token()
+        """POST /me/messages; retries what Meta says is transient, never twice delivered.
+
+        ``reference`` (our message row, for agent messages) rides in the echo's metadata.
+        """
+        token = self._echoes.new_token(reference)
         body: dict[str, Any] = {
             "recipient": {"id": recipient_id},
             "messaging_type": messaging_type,

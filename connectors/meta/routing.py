@@ -1,14 +1,15 @@
 """What each webhook event does once it is safely in the inbox.
 
-Status events (echoes, deliveries, reads) are bookkeeping; customer input becomes a bot
-turn; the rest is logged. The handoff module hooks in here to divert the input of
-customers who are talking to a human.
+Status events (echoes, deliveries, reads) move our outbound messages forward. Customer
+activity goes to the customer's active attention when there is one (the bot stays
+silent; Rasa only logs it on the paused tracker), and otherwise becomes a bot turn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Mapping
 
 from rasa.core.channels.channel import UserMessage
@@ -18,24 +19,36 @@ from connectors.meta.events import (
     Delivery,
     Echo,
     Event,
-    MessageDeleted,
-    MessageEdited,
-    Reaction,
+    Postback,
     Read,
+    Referral,
     UnknownEvent,
+    UnsupportedMessage,
     WebhookItem,
     parse,
 )
+from connectors.meta.gateway import agent_message_id
 from connectors.meta.graph import EchoReconciler
+from connectors.meta.handoff_events import inbound_event_for
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache
 from connectors.meta.turns import user_message_for
 from handoff.inbox import StoredItem
+from handoff.model import MessageStatus
+from handoff.service import HandoffService
+from handoff.states import AttentionState
 
 logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+ConversationHook = Callable[[str], Awaitable[Any]]
 AlreadyHandled = Callable[[str, str], Awaitable[bool]]
+
+BOT_TURN_EVENTS = (CustomerMessage, Postback, Referral, UnsupportedMessage)
+
+# Payloads the bot still answers while the customer waits in the queue: the customer
+# may give up waiting, and designers handle that in a rule (action_terminate_attention).
+BOT_PAYLOADS_WHILE_QUEUED = frozenset({"/cancel_handoff"})
 
 
 def stored_payload(item: WebhookItem) -> dict[str, Any]:
@@ -47,26 +60,73 @@ def item_from_payload(channel: str, payload: Mapping[str, Any]) -> WebhookItem:
     return WebhookItem(channel, str(payload["account_id"]), payload["item"], bool(payload.get("standby")))
 
 
-class BotRouter:
+class BotTurns:
+    """Hands customer input to Rasa: a whole turn, or just a line on a paused tracker."""
+
     def __init__(
         self,
         channel: str,
         on_new_message: OnNewMessage,
         new_output: Callable[[], MetaOutputChannel],
         profiles: ProfileCache,
-        echoes: EchoReconciler,
-        app_id: str | None = None,
+        log_only: OnNewMessage,
+        resume: ConversationHook,
         typing_indicators: bool = True,
         already_handled: AlreadyHandled | None = None,
     ) -> None:
-        self._channel = channel
+        self.channel = channel
         self._on_new_message = on_new_message
         self._new_output = new_output
-        self._profiles = profiles
-        self._echoes = echoes
-        self._app_id = app_id
+        self.profiles = profiles
+        self._log_only = log_only
+        self.resume = resume
         self._typing = typing_indicators
         self._already_handled = already_handled
+
+    async def turn(self, event: Event, replayed: bool = False) -> None:
+        if replayed and event.mid and self._already_handled is not None:
+            if await self._already_handled(event.customer_id, event.mid):
+                logger.info("Replayed item %s already reached the bot; skipped.", event.mid)
+                return
+        output = self._new_output()
+        profile_task = asyncio.ensure_future(self.profiles.get(event.customer_id))
+        typing = self._typing and isinstance(event, CustomerMessage)
+        if typing:
+            await asyncio.gather(output.mark_seen(event.customer_id), output.typing_on(event.customer_id))
+        message = user_message_for(event, output, self.channel, await profile_task)
+        if message is None:
+            return
+        try:
+            await self._on_new_message(message)
+        finally:
+            # Meta clears the indicator when a message arrives; only a silent turn needs it.
+            if typing and not output.sent:
+                await output.typing_off(event.customer_id)
+
+    async def log_paused(self, event: Event) -> None:
+        """Rasa keeps the line in the tracker without running NLU: a paused conversation
+        gains nothing from inference, and the human path must stay fast."""
+        message = user_message_for(event, self._new_output(), self.channel)
+        if message is None or message.text is None:
+            return
+        message.parse_data = {"text": message.text, "intent": {"name": None, "confidence": 0.0}, "entities": []}
+        await self._log_only(message)
+
+
+class EventRouter:
+    def __init__(
+        self,
+        channel: str,
+        bot: BotTurns,
+        handoff: HandoffService,
+        echoes: EchoReconciler,
+        app_id: str | None = None,
+    ) -> None:
+        self._channel = channel
+        self._bot = bot
+        self._handoff = handoff
+        self._echoes = echoes
+        self._app_id = app_id
 
     async def handle(self, stored: StoredItem, replayed: bool = False) -> None:
         item = item_from_payload(stored.channel, stored.payload)
@@ -76,36 +136,58 @@ class BotRouter:
             logger.info("Standby %s from %s: another app owns the thread.", type(event).__name__, event.customer_id)
             return
         if isinstance(event, Echo):
-            self._handle_echo(event)
-        elif isinstance(event, (Read, Delivery)):
-            logger.debug("%s from %s", type(event).__name__, event.customer_id)
-        elif isinstance(event, (Reaction, MessageDeleted, MessageEdited)):
-            logger.info("%s from %s on %s (no bot turn)", type(event).__name__, event.customer_id, event.mid)
+            await self._echo(event)
+        elif isinstance(event, Delivery):
+            await self._status(event, MessageStatus.DELIVERED, event.mids, event.watermark)
+        elif isinstance(event, Read):
+            await self._status(event, MessageStatus.READ, (event.mid,) if event.mid else (), event.watermark)
         elif isinstance(event, UnknownEvent):
             logger.warning("Unknown %s webhook item %r acknowledged and ignored.", self._channel, event.kind)
         else:
-            await self._bot_turn(event, replayed)
+            await self._customer_activity(event, replayed)
 
-    def _handle_echo(self, echo: Echo) -> None:
-        if self._echoes.confirm(echo.metadata, echo.mid) or (self._app_id and echo.app_id == self._app_id):
-            return  # our own send coming back: not customer input
-        logger.info("Reply to %s from another app (%s), such as Meta's inbox.", echo.customer_id, echo.app_id)
-
-    async def _bot_turn(self, event: Event, replayed: bool) -> None:
-        if replayed and event.mid and self._already_handled is not None:
-            if await self._already_handled(event.customer_id, event.mid):
-                logger.info("Replayed item %s already reached the bot; skipped.", event.mid)
+    async def _customer_activity(self, event: Event, replayed: bool) -> None:
+        inbound = inbound_event_for(event)
+        if inbound is not None:
+            stored = await self._handoff.record_customer_event(self._channel, event.account_id, event.customer_id, inbound)
+            if stored is not None:
+                if await self._is_bot_command_while_queued(event, stored.attention_id):
+                    await self._bot.resume(event.customer_id)
+                    await self._bot.turn(event, replayed)
+                else:
+                    await self._bot.log_paused(event)
                 return
-        output = self._new_output()
-        profile_task = asyncio.ensure_future(self._profiles.get(event.customer_id))
-        if self._typing and isinstance(event, CustomerMessage):
-            await asyncio.gather(output.mark_seen(event.customer_id), output.typing_on(event.customer_id))
-        message = user_message_for(event, output, self._channel, await profile_task)
-        if message is None:
-            return
-        try:
-            await self._on_new_message(message)
-        finally:
-            # Meta clears the indicator when a message arrives; only a silent turn needs it.
-            if self._typing and isinstance(event, CustomerMessage) and not output.sent:
-                await output.typing_off(event.customer_id)
+        if isinstance(event, BOT_TURN_EVENTS):
+            await self._bot.turn(event, replayed)
+        else:
+            logger.info("%s from %s on %s (no bot turn)", type(event).__name__, event.customer_id, event.mid)
+
+    async def _is_bot_command_while_queued(self, event: Event, attention_id: int) -> bool:
+        payload = event.payload if isinstance(event, Postback) else getattr(event, "quick_reply_payload", None)
+        if payload not in BOT_PAYLOADS_WHILE_QUEUED:
+            return False
+        return (await self._handoff.attention(attention_id)).state is AttentionState.QUEUED
+
+    async def _echo(self, echo: Echo) -> None:
+        if self._echoes.confirm(echo.metadata, echo.mid) or (self._app_id and echo.app_id == self._app_id):
+            message_id = agent_message_id(EchoReconciler.reference_of(echo.metadata))
+            if message_id is not None and echo.mid:
+                await self._handoff.record_echo(self._channel, echo.mid, message_id)
+            return  # our own send coming back: not customer input
+        inbound = inbound_event_for(echo)
+        stored = None
+        if inbound is not None:
+            stored = await self._handoff.record_customer_event(self._channel, echo.account_id, echo.customer_id, inbound)
+        where = f"attention {stored.attention_id}" if stored else "no attention"
+        logger.info("Reply to %s from another app (%s), such as Meta's inbox: %s.", echo.customer_id, echo.app_id, where)
+
+    async def _status(self, event: Event, status: MessageStatus, mids: tuple[str, ...], watermark: int | None) -> None:
+        await self._handoff.record_status(
+            self._channel,
+            status,
+            mids=mids,
+            account_id=event.account_id,
+            customer_id=event.customer_id,
+            watermark=datetime.fromtimestamp(watermark / 1000, tz=timezone.utc) if watermark else None,
+            at=datetime.fromtimestamp(event.timestamp / 1000, tz=timezone.utc) if event.timestamp else None,
+        )

@@ -21,6 +21,8 @@ from connectors.instagram import InstagramInput
 from connectors.messenger import MessengerInput
 from connectors.meta.channel import MetaInputChannel
 from connectors.meta.signature import sign
+from handoff.desk.channel import DeskInput
+from handoff.runtime import HandoffRuntime
 from sandbox.graph_api import FakeGraphAPI
 
 APP_SECRET = "test-app-secret"
@@ -31,6 +33,7 @@ INSTAGRAM_TOKEN = "test-instagram-token"
 APP_ID = "424242"
 PAGE_ID = "100000000000001"
 IG_ACCOUNT_ID = "17841400000000001"
+SERVICE_TOKEN = "test-service-token"
 
 Bot = Callable[[UserMessage], Awaitable[None]]
 
@@ -42,7 +45,14 @@ class ConnectorServer:
     channels: dict[str, MetaInputChannel]
     turns: list[UserMessage] = field(default_factory=list)
     session: aiohttp.ClientSession | None = None
+    app: Sanic | None = None
     _turn_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def runtime(self) -> HandoffRuntime:
+        """The handoff service and gateways of the running server."""
+        assert self.app is not None
+        return self.app.ctx.handoff_runtime
 
     def webhook(self, channel: str) -> str:
         return f"{self.url}/webhooks/{channel}/webhook"
@@ -125,8 +135,11 @@ class running_connectors:
             if self._bot is not None:
                 await self._bot(message)
 
-        for name, channel in channels.items():
-            app.blueprint(channel.blueprint(on_new_message), url_prefix=f"/webhooks/{name}")
+        desk = DeskInput(service_token=SERVICE_TOKEN)
+        for input_channel in [*channels.values(), desk]:
+            app.blueprint(input_channel.blueprint(on_new_message), url_prefix=f"/webhooks/{input_channel.name()}")
+        app.ctx.input_channels = [*channels.values(), desk]
+        server_state.app = app
         self._server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True)
         await self._server.startup()
         await self._server.before_start()

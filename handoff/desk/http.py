@@ -1,0 +1,85 @@
+"""HTTP plumbing shared by the desk's APIs: JSON bodies, domain errors as status codes."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+from typing import Any, Awaitable, Callable, Mapping
+
+from sanic import response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from handoff.errors import (
+    Conflict,
+    Forbidden,
+    HandoffError,
+    IllegalTransition,
+    InvalidForm,
+    InvalidRequest,
+    NotFound,
+    WindowClosed,
+)
+from handoff.events import to_plain
+
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+class BadRequest(Exception):
+    """The request itself is malformed (400)."""
+
+
+def json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        raise BadRequest("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def ok(payload: Mapping[str, Any], status: int = 200) -> HTTPResponse:
+    return response.json(to_plain(dict(payload)), status=status)
+
+
+def error(status: int, message: str, **extra: Any) -> HTTPResponse:
+    return response.json({"error": message, **to_plain(extra)}, status=status)
+
+
+def domain_errors(handler: Handler) -> Handler:
+    """Domain errors become the status codes the API documents."""
+
+    @functools.wraps(handler)
+    async def wrapped(*args: Any, **kwargs: Any) -> HTTPResponse:
+        try:
+            return await handler(*args, **kwargs)
+        except BadRequest as problem:
+            return error(400, str(problem))
+        except NotFound as problem:
+            return error(404, str(problem))
+        except Forbidden as problem:
+            return error(403, str(problem))
+        except InvalidForm as problem:
+            fields = {field_error.field: field_error.message for field_error in problem.errors}
+            return error(422, str(problem), fields=fields)
+        except InvalidRequest as problem:
+            return error(422, str(problem))
+        except WindowClosed as problem:
+            return error(409, str(problem), window_closed=True)
+        except (Conflict, IllegalTransition) as problem:
+            return error(409, str(problem))
+        except HandoffError as problem:
+            return error(400, str(problem))
+
+    return wrapped
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else None
+
+
+def same_secret(given: str | None, expected: str) -> bool:
+    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())

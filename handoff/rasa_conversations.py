@@ -1,0 +1,75 @@
+"""The Rasa side of a handoff: pausing is the bot's (``action_handoff`` returns
+``ConversationPaused``); logging while paused and resuming are done here.
+
+On terminate, the tracker is resumed (``ConversationResumed``) and the external intent
+``EXTERNAL_attention_terminated`` is triggered, so designers decide in ``data/rules.yml``
+what the bot says next. Uses only Rasa's own interfaces: the agent and the input channels.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
+from rasa.shared.core.events import ConversationResumed
+
+from handoff.model import Attention
+
+logger = logging.getLogger(__name__)
+
+TERMINATED_INTENT = "EXTERNAL_attention_terminated"
+
+
+class RasaConversations:
+    """``holder`` is the Sanic app's ``ctx``: Rasa puts the agent and the input channels there."""
+
+    def __init__(self, holder: Any) -> None:
+        self._holder = holder
+
+    @property
+    def _agent(self) -> Any:
+        agent = getattr(self._holder, "agent", None)
+        return agent if agent is not None and agent.processor is not None else None
+
+    def _output_for(self, channel: str) -> OutputChannel:
+        for input_channel in getattr(self._holder, "input_channels", None) or ():
+            if input_channel.name() == channel:
+                output = input_channel.get_output_channel()
+                if output is not None:
+                    return output
+        logger.warning("No %s output channel: the bot's follow-up is not sent.", channel)
+        return CollectingOutputChannel()
+
+    async def resume(self, attention: Attention) -> None:
+        """The ConversationResumer port: the bot takes the customer back."""
+        agent = self._agent
+        if agent is None:
+            logger.warning("No Rasa agent loaded: attention %s ended without a bot follow-up.", attention.id)
+            return
+        sender_id = attention.customer_id
+        output = self._output_for(attention.channel.value)
+        async with agent.lock_store.lock(sender_id):
+            tracker = await agent.processor.fetch_tracker_with_initial_session(sender_id, output)
+            tracker.update(ConversationResumed())
+            await agent.processor.trigger_external_user_uttered(TERMINATED_INTENT, [], tracker, output)
+        logger.info("Attention %s ended: conversation %s is the bot's again.", attention.id, sender_id)
+
+    async def reopen(self, sender_id: str) -> None:
+        """Resume the tracker without a follow-up (the next message is a normal turn)."""
+        agent = self._agent
+        if agent is None:
+            return
+        async with agent.lock_store.lock(sender_id):
+            tracker = await agent.processor.get_tracker(sender_id)
+            if tracker.is_paused():
+                tracker.update(ConversationResumed())
+                await agent.processor.save_tracker(tracker)
+
+    async def log(self, message: UserMessage) -> None:
+        """Append the customer's line to the tracker without predicting anything."""
+        agent = self._agent
+        if agent is None:
+            return
+        async with agent.lock_store.lock(message.sender_id):
+            await agent.processor.log_message(message)
