@@ -44,6 +44,7 @@ run: $(MODEL_STAMP)
 
 validate: $(STAMP)
 	$(BIN)/rasa data validate --fail-on-warnings
+	$(BIN)/python -m handoff.campaigns check data/campaigns.yml
 
 test: $(MODEL_STAMP) chromium
 	$(MAKE) --no-print-directory validate
