@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handoff import permissions
 from handoff.campaigns.model import Campaign, CampaignBook
 from handoff.errors import Forbidden, NotFound
-from handoff.model import Agent, Attention, AttentionEvent, Customer, Message, MessageDirection
-from handoff.schema import attention, customer, message
+from handoff.model import Agent, Attention, AttentionEvent, Channel, Customer, Message, MessageDirection
+from handoff.schema import attention, attention_label, customer, label, message
 from handoff.store import attentions as attention_rows
 from handoff.store import audit
 from handoff.store import customers as customer_rows
@@ -45,6 +45,35 @@ class AttentionDetail:
     window: Window  # the 24 h timer
 
 
+def _matching(term: str) -> sa.sql.ColumnElement:
+    """Open attentions that match a desk search: ``#12`` or ``12`` (the attention id), the
+    customer's id, or a piece of the customer's name, a label's name or a message's text
+    (case-insensitive; on SQLite only ASCII letters fold case)."""
+    needle = term.lower()
+    conditions = [
+        attention.c.customer_id == term,
+        sa.exists().where(
+            customer.c.channel == attention.c.channel,
+            customer.c.account_id == attention.c.account_id,
+            customer.c.customer_id == attention.c.customer_id,
+            sa.func.lower(customer.c.name).contains(needle, autoescape=True),
+        ),
+        sa.exists().where(
+            attention_label.c.attention_id == attention.c.id,
+            label.c.id == attention_label.c.label_id,
+            sa.func.lower(label.c.name).contains(needle, autoescape=True),
+        ),
+        sa.exists().where(
+            message.c.attention_id == attention.c.id,
+            sa.func.lower(message.c.text).contains(needle, autoescape=True),
+        ),
+    ]
+    number = term.lstrip("#")
+    if number.isdigit() and len(number) < 18:
+        conditions.append(attention.c.id == int(number))
+    return sa.or_(*conditions)
+
+
 class Queries:
     def __init__(self, engine: AsyncEngine, campaigns: CampaignBook) -> None:
         self._engine = engine
@@ -54,51 +83,74 @@ class Queries:
         found = self.campaigns.campaigns.get(campaign_id)
         return found.name if found else campaign_id
 
-    async def attentions_for(self, agent: Agent, *, all_open: bool = False) -> list[AttentionSummary]:
+    async def attentions_for(
+        self,
+        agent: Agent,
+        *,
+        all_open: bool = False,
+        channel: Optional[Channel | str] = None,
+        search: Optional[str] = None,
+    ) -> list[AttentionSummary]:
         """Queued attentions of the agent's campaigns (supervisors: all campaigns) and the
         agent's open ones (``all_open``: everyone's, supervisors only). Queued first,
-        newest first inside each group."""
+        newest first inside each group. ``channel`` keeps one channel; ``search`` keeps the
+        open attentions whose id, customer (name or id), a label or a message text match
+        it (queued ones are left out while searching, as the desk shows them)."""
         permissions.require_active(agent)
         if all_open and not agent.is_supervisor:
             raise Forbidden(permissions.who(agent), "only a supervisor sees everyone's open attentions")
         campaign_ids = None if agent.is_supervisor else agent.campaigns
-        query = attention_rows.active_for_desk(campaign_ids, None if all_open else agent.id)
+        term = (search or "").strip()
+        query = attention_rows.active_for_desk(
+            campaign_ids, None if all_open else agent.id, channel=channel, include_queued=not term
+        )
+        if term:
+            query = query.where(_matching(term))
         async with self._engine.connect() as connection:
             found = await attention_rows.get_many(connection, query)
-            ids = [item.id for item in found]
-            if not ids:
-                return []
-            customers = {
-                (row.channel, row.account_id, row.customer_id): customer_from_row(row)
-                for row in (
-                    await connection.execute(
-                        sa.select(customer).join(
-                            attention,
-                            sa.and_(
-                                attention.c.channel == customer.c.channel,
-                                attention.c.account_id == customer.c.account_id,
-                                attention.c.customer_id == customer.c.customer_id,
-                            ),
-                        ).where(attention.c.id.in_(ids))
-                    )
-                ).all()
-            }
-            last_ids = [item.last_message_id for item in found if item.last_message_id is not None]
-            last = {}
-            if last_ids:
-                rows = (await connection.execute(sa.select(message).where(message.c.id.in_(last_ids)))).all()
-                last = {row.id: message_from_row(row) for row in rows}
-            unread_query = (
-                sa.select(message.c.attention_id, sa.func.count().label("unread"))
-                .join(attention, attention.c.id == message.c.attention_id)
-                .where(
-                    message.c.attention_id.in_(ids),
-                    message.c.direction == MessageDirection.IN.value,
-                    message.c.id > sa.func.coalesce(attention.c.read_up_to_message_id, 0),
+            return await self._summaries(connection, found)
+
+    async def summaries(self, attentions: Sequence[Attention]) -> list[AttentionSummary]:
+        """List items for these attentions as they are given (their customer, campaign name,
+        last message and unread count read now): the desk's live updates."""
+        async with self._engine.connect() as connection:
+            return await self._summaries(connection, list(attentions))
+
+    async def _summaries(self, connection: AsyncConnection, found: list[Attention]) -> list[AttentionSummary]:
+        ids = [item.id for item in found]
+        if not ids:
+            return []
+        customers = {
+            (row.channel, row.account_id, row.customer_id): customer_from_row(row)
+            for row in (
+                await connection.execute(
+                    sa.select(customer).join(
+                        attention,
+                        sa.and_(
+                            attention.c.channel == customer.c.channel,
+                            attention.c.account_id == customer.c.account_id,
+                            attention.c.customer_id == customer.c.customer_id,
+                        ),
+                    ).where(attention.c.id.in_(ids))
                 )
-                .group_by(message.c.attention_id)
+            ).all()
+        }
+        last_ids = [item.last_message_id for item in found if item.last_message_id is not None]
+        last = {}
+        if last_ids:
+            rows = (await connection.execute(sa.select(message).where(message.c.id.in_(last_ids)))).all()
+            last = {row.id: message_from_row(row) for row in rows}
+        unread_query = (
+            sa.select(message.c.attention_id, sa.func.count().label("unread"))
+            .join(attention, attention.c.id == message.c.attention_id)
+            .where(
+                message.c.attention_id.in_(ids),
+                message.c.direction == MessageDirection.IN.value,
+                message.c.id > sa.func.coalesce(attention.c.read_up_to_message_id, 0),
             )
-            unread = {row.attention_id: row.unread for row in (await connection.execute(unread_query)).all()}
+            .group_by(message.c.attention_id)
+        )
+        unread = {row.attention_id: row.unread for row in (await connection.execute(unread_query)).all()}
         return [
             AttentionSummary(
                 attention=item,

@@ -474,6 +474,15 @@ class HandoffService:
                 f"attention {current.id}: campaign '{current.campaign_id}' is no longer in the campaigns file; transfer it first"
             ) from None
 
+    async def record_slots_by_bot(self, attention_id: int, slots: Mapping[str, Any]) -> Attention:
+        """The bot's slots into the fields that name them (``prefill_from_slot``); slots no
+        field asks for are ignored, and invalid values are left for the agent to fill."""
+        current = await self.attention(attention_id)
+        fields = self._fields_of(current)
+        wanted = [field for field in fields if field.prefill_from_slot and slots.get(field.prefill_from_slot) is not None]
+        values = prefill_form(wanted, slots)
+        return await self.record_form_by_bot(attention_id, values) if values else current
+
     async def record_form_by_bot(self, attention_id: int, values: Mapping[str, Any]) -> Attention:
         """``action_record_form_fields``: what the bot collected goes into the active
         attention's form (checked like an agent's draft; unknown fields are refused)."""
@@ -842,6 +851,30 @@ class HandoffService:
         await self.agent(agent_id)
         async with self._engine.begin() as connection:
             await agent_rows.set_campaigns(connection, agent_id, campaigns)
+        return await self.agent(agent_id)
+
+    async def agent_credentials(
+        self, *, agent_id: Optional[int] = None, username: Optional[str] = None
+    ) -> Optional[tuple[Agent, Optional[str]]]:
+        """The agent (by id or username) with their stored password hash, for the desk's
+        login; None when there is no such agent. The domain itself never reads the hash."""
+        async with self._engine.connect() as connection:
+            return await agent_rows.credentials(connection, agent_id=agent_id, username=username)
+
+    async def set_agent_password(self, agent_id: int, password_hash: Optional[str]) -> Agent:
+        """Store a new password hash (made by the desk; None: the agent cannot log in)."""
+        await self.agent(agent_id)
+        async with self._engine.begin() as connection:
+            await agent_rows.set_password_hash(connection, agent_id, password_hash)
+        return await self.agent(agent_id)
+
+    async def set_agent_display_name(self, agent_id: int, display_name: str) -> Agent:
+        display_name = display_name.strip()
+        if not display_name:
+            raise InvalidRequest("an agent needs a display name")
+        await self.agent(agent_id)
+        async with self._engine.begin() as connection:
+            await agent_rows.set_display_name(connection, agent_id, display_name)
         return await self.agent(agent_id)
 
     async def set_agent_active(self, agent_id: int, active: bool) -> Agent:

@@ -28,4 +28,7 @@ export RASA_TELEMETRY_ENABLED=false
 # The action server and the Rasa server share this token (the service API). A random one
 # per start unless the operator sets it.
 export HANDOFF_SERVICE_TOKEN="${HANDOFF_SERVICE_TOKEN:-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}"
+# Signs the agent desk's sessions; empty: the server makes a random one per start (agents
+# log in again after a restart). Set it to a long random value in production.
+export HANDOFF_SESSION_SECRET="${HANDOFF_SESSION_SECRET:-}"
 export HANDOFF_SERVICE_URL="${HANDOFF_SERVICE_URL:-http://127.0.0.1:5005/webhooks/desk/service}"

@@ -1,26 +1,71 @@
 """The agent desk as a Rasa input channel (``credentials.yml``: ``handoff.desk.channel.DeskInput``).
 
-One ``rasa run`` serves the bot channels and everything under ``/webhooks/desk/``: the
-service API for the action server now, and the desk page, REST API and WebSocket.
+One ``rasa run`` serves the bot channels and everything under ``/webhooks/desk/``:
+
+- ``/``, ``/static/...``: the desk page (``handoff.desk.page``); ``/health``
+- ``/api/...``: the REST API agents' browsers call (``handoff.desk.api``, docs/desk-api.md)
+- ``/ws``: live updates (``handoff.desk.live``)
+- ``/media/...``: files agents attach, public for Meta (``handoff.desk.uploads``)
+- ``/service/...``: the service API for the action server (``handoff.desk.service_api``)
+
+Credentials: ``service_token`` (the action server's), ``session_secret`` (signs agents'
+sessions; empty: a random one per start), optional ``session_lifetime`` (seconds, 12 h),
+``uploads_dir`` and ``public_url`` (else ``HANDOFF_UPLOADS_DIR``, ``HANDOFF_PUBLIC_URL``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Mapping
+import logging
+import os
+from datetime import timedelta
+from typing import Any, Awaitable, Callable, Mapping, Optional
 
 from rasa.core.channels.channel import InputChannel, UserMessage
-from sanic import Blueprint, response
-from sanic.request import Request
-from sanic.response import HTTPResponse
+from sanic import Blueprint
 
+from handoff.desk.accounts import (
+    DEFAULT_SESSION_LIFETIME,
+    SessionTokens,
+    ensure_demo_accounts,
+    random_session_secret,
+)
+from handoff.desk.api import add_api_routes
+from handoff.desk.auth import DeskAuth
+from handoff.desk.live import LiveHub, add_live_routes
+from handoff.desk.page import add_page_routes
 from handoff.desk.service_api import add_service_routes
+from handoff.desk.uploads import UploadStore, add_media_routes
 from handoff.runtime import HandoffRuntime, handoff_runtime
 from handoff.service import HandoffService
 
+logger = logging.getLogger(__name__)
+
+SANDBOX_VARIABLE = "HANDOFF_SANDBOX"
+
+
+def _lifetime(value: Any) -> timedelta:
+    if value in (None, ""):
+        return DEFAULT_SESSION_LIFETIME
+    seconds = float(value)
+    if seconds <= 0:
+        raise ValueError("session_lifetime must be a positive number of seconds")
+    return timedelta(seconds=seconds)
+
 
 class DeskInput(InputChannel):
-    def __init__(self, service_token: str | None = None) -> None:
+    def __init__(
+        self,
+        service_token: Optional[str] = None,
+        session_secret: Optional[str] = None,
+        session_lifetime: Any = None,
+        uploads_dir: Optional[str] = None,
+        public_url: Optional[str] = None,
+    ) -> None:
         self.service_token = service_token or None
+        self._random_secret = not session_secret
+        self.auth = DeskAuth(SessionTokens(session_secret or random_session_secret(), _lifetime(session_lifetime)), lambda: self.service)
+        self.live = LiveHub(lambda: self.service, lambda: self.auth)
+        self.uploads = UploadStore(uploads_dir, public_url)
         self._runtime: HandoffRuntime | None = None
 
     @classmethod
@@ -30,9 +75,15 @@ class DeskInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any] | None) -> "DeskInput":
         credentials = credentials or {}
-        return cls(service_token=credentials.get("service_token") or None)
+        return cls(
+            service_token=credentials.get("service_token") or None,
+            session_secret=credentials.get("session_secret") or None,
+            session_lifetime=credentials.get("session_lifetime"),
+            uploads_dir=credentials.get("uploads_dir") or None,
+            public_url=credentials.get("public_url") or None,
+        )
 
-    def __repr__(self) -> str:  # the token never reaches a log line through repr
+    def __repr__(self) -> str:  # secrets never reach a log line through repr
         return "DeskInput()"
 
     @property
@@ -41,16 +92,37 @@ class DeskInput(InputChannel):
             raise RuntimeError("The desk channel has not started yet.")
         return self._runtime.service
 
+    async def _start(self, holder: Any) -> None:
+        self._runtime = await handoff_runtime(holder)
+        if self._random_secret:
+            logger.warning(
+                "No desk session secret (HANDOFF_SESSION_SECRET): a random one is used, so agents' sessions "
+                "end when the server restarts and are not shared between instances."
+            )
+        if os.environ.get(SANDBOX_VARIABLE) == "1":
+            try:
+                accounts = await ensure_demo_accounts(self.service)
+                logger.info("Sandbox: demo desk accounts ready (%s).", ", ".join(account.username for account in accounts))
+            except Exception:
+                logger.exception("Creating the sandbox's demo desk accounts failed.")
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         desk = Blueprint("desk_webhook", __name__)
 
         @desk.listener("before_server_start")
         async def start(app, _loop) -> None:  # type: ignore[no-untyped-def]
-            self._runtime = await handoff_runtime(app.ctx)
+            await self._start(app.ctx)
 
-        @desk.route("/", methods=["GET"])
-        async def health(_request: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        @desk.listener("before_server_stop")
+        async def stop(_app, _loop) -> None:  # type: ignore[no-untyped-def]
+            await self.live.close_all()
 
+        add_page_routes(desk)
+        add_api_routes(desk, self)
+        add_live_routes(desk, lambda: self.live)
+        add_media_routes(desk, lambda: self.uploads)
         add_service_routes(desk, lambda: self.service, lambda: self.service_token)
         return desk
+
+
+__all__ = ["DeskInput"]

@@ -92,10 +92,14 @@ def add_service_routes(api: Blueprint, service: ServiceGetter, token: Callable[[
     @service_token_required
     @domain_errors
     async def record_form(request: Request, attention_id: int) -> HTTPResponse:
-        values = json_body(request).get("values")
-        if not isinstance(values, dict):
-            raise BadRequest("values must be an object of field ids and values")
-        attention = await service().record_form_by_bot(attention_id, values)
+        body = json_body(request)
+        if isinstance(body.get("slots"), dict):
+            # The bot's slot names; the campaign's prefill_from_slot maps them to fields.
+            attention = await service().record_slots_by_bot(attention_id, body["slots"])
+        elif isinstance(body.get("values"), dict):
+            attention = await service().record_form_by_bot(attention_id, body["values"])
+        else:
+            raise BadRequest("send values (field ids) or slots (slot names) as an object")
         return ok({"attention": attention_json(attention)})
 
     @api.post("/service/attentions/<attention_id:int>/terminate")

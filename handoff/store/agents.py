@@ -47,6 +47,14 @@ async def set_active(connection: AsyncConnection, agent_id: int, active: bool) -
     await connection.execute(sa.update(agent).where(agent.c.id == agent_id).values(active=active))
 
 
+async def set_display_name(connection: AsyncConnection, agent_id: int, display_name: str) -> None:
+    await connection.execute(sa.update(agent).where(agent.c.id == agent_id).values(display_name=display_name))
+
+
+async def set_password_hash(connection: AsyncConnection, agent_id: int, password_hash: Optional[str]) -> None:
+    await connection.execute(sa.update(agent).where(agent.c.id == agent_id).values(password_hash=password_hash))
+
+
 async def _with_campaigns(connection: AsyncConnection, rows: list) -> list[Agent]:
     ids = [row.id for row in rows]
     campaigns: dict[int, list[str]] = {agent_id: [] for agent_id in ids}
@@ -67,6 +75,18 @@ async def by_username(connection: AsyncConnection, username: str) -> Optional[Ag
     rows = (await connection.execute(sa.select(agent).where(agent.c.username == username))).all()
     found = await _with_campaigns(connection, rows)
     return found[0] if found else None
+
+
+async def credentials(
+    connection: AsyncConnection, *, agent_id: Optional[int] = None, username: Optional[str] = None
+) -> Optional[tuple[Agent, Optional[str]]]:
+    """The agent and their stored password hash, by id or by username (the desk's login)."""
+    if (agent_id is None) == (username is None):
+        raise ValueError("give agent_id or username")
+    condition = agent.c.id == agent_id if agent_id is not None else agent.c.username == username
+    rows = (await connection.execute(sa.select(agent).where(condition))).all()
+    found = await _with_campaigns(connection, rows)
+    return (found[0], rows[0].password_hash) if found else None
 
 
 async def all_agents(connection: AsyncConnection) -> list[Agent]:

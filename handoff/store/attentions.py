@@ -169,9 +169,17 @@ async def note_message(
     await connection.execute(sa.update(attention).where(attention.c.id == attention_id).values(**values))
 
 
-def active_for_desk(campaign_ids: Optional[Iterable[str]], agent_id: Optional[int]) -> sa.sql.Select:
+def active_for_desk(
+    campaign_ids: Optional[Iterable[str]],
+    agent_id: Optional[int],
+    *,
+    channel: Optional[Channel | str] = None,
+    include_queued: bool = True,
+) -> sa.sql.Select:
     """Queued attentions of ``campaign_ids`` (None: all) plus the open ones of ``agent_id``
-    (None: all open): the desk's left pane. Queued first, newest first inside each group."""
+    (None: all open): the desk's left pane, of one ``channel`` if given (``include_queued``
+    False: the open ones only, as while searching). Queued first, newest first inside each
+    group."""
     queued = attention.c.state == AttentionState.QUEUED.value
     if campaign_ids is not None:
         queued = sa.and_(queued, attention.c.campaign_id.in_(list(campaign_ids)))
@@ -179,7 +187,10 @@ def active_for_desk(campaign_ids: Optional[Iterable[str]], agent_id: Optional[in
     if agent_id is not None:
         opened = sa.and_(opened, attention.c.agent_id == agent_id)
     queued_first = sa.case((attention.c.state == AttentionState.QUEUED.value, 0), else_=1)
-    return sa.select(attention).where(sa.or_(queued, opened)).order_by(queued_first, attention.c.created_at.desc(), attention.c.id.desc())
+    query = sa.select(attention).where(sa.or_(queued, opened) if include_queued else opened)
+    if channel is not None:
+        query = query.where(attention.c.channel == Channel(channel).value)
+    return query.order_by(queued_first, attention.c.created_at.desc(), attention.c.id.desc())
 
 
 async def open_with_owner(connection: AsyncConnection) -> list[Attention]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
@@ -43,6 +44,7 @@ class ConnectorServer:
     graph: FakeGraphAPI
     url: str
     channels: dict[str, MetaInputChannel]
+    desk: DeskInput | None = None
     turns: list[UserMessage] = field(default_factory=list)
     session: aiohttp.ClientSession | None = None
     app: Sanic | None = None
@@ -104,8 +106,17 @@ def credentials(graph_url: str, **overrides: Any) -> tuple[dict[str, Any], dict[
 class running_connectors:
     """``async with running_connectors(database_url) as server:`` starts it all."""
 
-    def __init__(self, database_url: str, bot: Bot | None = None, graph: FakeGraphAPI | None = None, **overrides: Any):
+    def __init__(
+        self,
+        database_url: str,
+        bot: Bot | None = None,
+        graph: FakeGraphAPI | None = None,
+        desk: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ):
+        """``desk``: extra ``DeskInput`` arguments (session_secret, session_lifetime, uploads_dir, public_url)."""
         self._database_url = database_url
+        self._desk = dict(desk or {})
         self._bot = bot
         self._graph = graph
         self._overrides = overrides
@@ -135,12 +146,17 @@ class running_connectors:
             if self._bot is not None:
                 await self._bot(message)
 
-        desk = DeskInput(service_token=SERVICE_TOKEN)
+        desk = DeskInput(service_token=SERVICE_TOKEN, **self._desk)
         for input_channel in [*channels.values(), desk]:
             app.blueprint(input_channel.blueprint(on_new_message), url_prefix=f"/webhooks/{input_channel.name()}")
         app.ctx.input_channels = [*channels.values(), desk]
+        server_state.desk = desk
         server_state.app = app
-        self._server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True)
+        # Sanic turns port 0 into 8000: bind a free port ourselves so servers can run side by side.
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(("127.0.0.1", 0))
+        self._server = await app.create_server(sock=listening, return_asyncio_server=True)
         await self._server.startup()
         await self._server.before_start()
         await self._server.after_start()

@@ -53,6 +53,10 @@ def product_environment(graph_url: str, database_url: str, action_port: int, **e
         META_GRAPH_VERSION="v21.0",
         ACTION_SERVER_URL=f"http://127.0.0.1:{action_port}/webhook",
         HANDOFF_DATABASE_URL=database_url,
+        # credentials.yml names these (Rasa refuses unset ones); the desk makes a random
+        # session secret when it is empty.
+        HANDOFF_SERVICE_TOKEN=os.environ.get("HANDOFF_SERVICE_TOKEN") or "e2e-service-token",
+        HANDOFF_SESSION_SECRET=os.environ.get("HANDOFF_SESSION_SECRET", ""),
     )
     env.update(extra)
     return env

@@ -68,3 +68,45 @@ async def test_detail_is_only_for_those_who_may_see_it(service, agent):
     with pytest.raises(Forbidden):
         await service.queries.detail(attention.id, seller)
     assert (await service.queries.detail(attention.id, agent)).attention.id == attention.id
+
+
+async def test_the_list_of_one_channel(service, agent):
+    await handoff(service, "psid_1")
+    await service.request_handoff("instagram", "ig_1", "igsid_1")
+    await service.set_agent_campaigns(agent.id, ["soporte", "ventas"])
+    agent = await service.agent(agent.id)
+    assert {item.attention.channel.value for item in await service.queries.attentions_for(agent)} == {"messenger", "instagram"}
+    [only] = await service.queries.attentions_for(agent, channel="instagram")
+    assert only.attention.customer_id == "igsid_1"
+
+
+async def test_search_covers_open_attentions_by_id_customer_label_and_text(service, agent, supervisor):
+    carla = await handoff(service, "psid_1", customer_name="Carla Pérez")
+    luis = await handoff(service, "psid_2", customer_name="Luis")
+    await handoff(service, "psid_3", customer_name="Carlos en cola")
+    for attention in (carla, luis):
+        await service.open(attention.id, agent)
+    await service.record_customer_event("messenger", PAGE, "psid_2", InboundEvent(MessageKind.TEXT, "Factura 50% OFF", mid="m_1"))
+    label = await service.create_label(supervisor, "Reclamo")
+    await service.apply_label(carla.id, agent, label.id)
+
+    async def ids(term: str) -> list[int]:
+        return [item.attention.id for item in await service.queries.attentions_for(agent, search=term)]
+
+    assert await ids("carl") == [carla.id]  # the queued Carlos is left out while searching
+    assert await ids("factura") == [luis.id]
+    assert await ids("50%") == [luis.id] and await ids("5_%") == []
+    assert await ids("recla") == [carla.id]
+    assert await ids(f"#{luis.id}") == [luis.id] and await ids(str(carla.id)) == [carla.id]
+    assert await ids("psid_2") == [luis.id]
+    assert await ids("nadie") == []
+
+
+async def test_summaries_of_given_attentions(service, agent):
+    attention = await handoff(service, customer_name="Carla")
+    await service.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "hola", mid="m_1"))
+    current = await service.attention(attention.id)
+    [summary] = await service.queries.summaries([current])
+    assert summary.attention is current  # as given, not re-read
+    assert summary.customer.name == "Carla" and summary.last_message.text == "hola" and summary.unread == 1
+    assert await service.queries.summaries([]) == []

@@ -1,0 +1,364 @@
+"""The desk's REST API under ``/webhooks/desk/api`` (docs/desk-api.md is the contract).
+
+Every call but login (and the OpenAPI document) needs a session; each checks what the
+caller may do: the desk's view rule (``auth.may_view``) for reading, the domain's
+permissions for every change (``handoff.permissions``, raised as Forbidden -> 403).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import unquote, urlparse
+
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from handoff.desk.accounts import InvalidSession, change_password, check_password_policy, create_account
+from handoff.desk.auth import Session, TooManyAttempts, authenticated, may_view, unauthorized
+from handoff.desk.http import BadRequest, domain_errors, error, json_body, ok
+from handoff.desk.openapi import openapi_document
+from handoff.desk.serializers import agent_json, campaign_json, detail_json, label_json, message_json, summary_json
+from handoff.desk.uploads import MAX_UPLOAD_BYTES, TooLarge
+from handoff.errors import Forbidden, InvalidRequest
+from handoff.model import Agent, Attention, Channel
+from handoff.ports import ATTACHMENT_TYPES, OutgoingAttachment
+from handoff.queries import DEFAULT_PAGE_SIZE
+from handoff.states import AttentionState
+
+if TYPE_CHECKING:
+    from handoff.desk.channel import DeskInput
+
+MAX_PAGE_SIZE = 200
+MIN_SEARCH_LENGTH = 3
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _session(request: Request) -> Session:
+    return request.ctx.session
+
+
+def _agent(request: Request) -> Agent:
+    return _session(request).agent
+
+
+def _language(request: Request) -> str:
+    return "en" if request.args.get("lang") == "en" else "es"
+
+
+def _int_arg(request: Request, name: str, default: Optional[int], low: int, high: int) -> Optional[int]:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _values(body: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    values = body.get("values")
+    if values is None and not required:
+        return {}
+    if not isinstance(values, dict):
+        raise BadRequest("values must be an object of field ids and values")
+    return values
+
+
+def _client_address(request: Request) -> str:
+    return request.remote_addr or request.ip or "unknown"
+
+
+def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
+    """The REST routes, on the desk channel's blueprint."""
+    signed_in = authenticated(lambda: channel.auth)
+    supervisor_only = authenticated(lambda: channel.auth, supervisor=True)
+
+    def service():  # type: ignore[no-untyped-def]
+        return channel.service
+
+    async def viewable(agent: Agent, attention_id: int) -> Attention:
+        attention = await service().attention(attention_id)
+        if not may_view(agent, attention):
+            raise Forbidden(f"agent {agent.id}", f"attention {attention_id} is not one of yours")
+        return attention
+
+    async def detail_of(attention: Attention, language: str) -> dict[str, Any]:
+        [summary] = await service().queries.summaries([attention])
+        return detail_json(summary, service().campaigns.campaigns.get(attention.campaign_id), language)
+
+    # -- authentication -------------------------------------------------------------------
+
+    @desk.post("/api/login")
+    @domain_errors
+    async def api_login(request: Request) -> HTTPResponse:
+        body = json_body(request)
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+            raise BadRequest("username and password are required")
+        try:
+            issued, agent = await channel.auth.login(username, password, _client_address(request))
+        except TooManyAttempts as problem:
+            answer = error(429, str(problem), retry_after=problem.retry_after)
+            answer.headers["Retry-After"] = str(problem.retry_after)
+            return answer
+        except InvalidSession as problem:
+            return unauthorized(str(problem))
+        await service().agent_seen(agent.id)
+        return ok({"token": issued.token, "expires_at": issued.expires_at, "agent": agent_json(agent)})
+
+    @desk.post("/api/logout")
+    @signed_in
+    async def api_logout(request: Request) -> HTTPResponse:
+        session = _session(request)
+        channel.auth.logout(session)
+        await channel.live.end_session(session.claims.session_id)
+        await service().agent_left(session.agent.id)
+        return response.empty(status=204)
+
+    @desk.get("/api/me")
+    @signed_in
+    async def api_me(request: Request) -> HTTPResponse:
+        return ok({"agent": agent_json(_agent(request))})
+
+    # -- attentions -----------------------------------------------------------------------
+
+    @desk.get("/api/attentions")
+    @signed_in
+    @domain_errors
+    async def api_attentions(request: Request) -> HTTPResponse:
+        agent = _agent(request)
+        channel_name = request.args.get("channel") or None
+        if channel_name is not None and channel_name not in {item.value for item in Channel}:
+            raise BadRequest("channel is messenger or instagram")
+        search = (request.args.get("q") or "").strip()
+        queries = service().queries
+        everything = await queries.attentions_for(agent, all_open=agent.is_supervisor, channel=channel_name)
+        counts = {
+            "open": sum(1 for item in everything if item.attention.state is AttentionState.OPEN),
+            "queued": sum(1 for item in everything if item.attention.state is AttentionState.QUEUED),
+        }
+        listed = everything
+        if len(search) >= MIN_SEARCH_LENGTH:
+            listed = await queries.attentions_for(agent, all_open=agent.is_supervisor, channel=channel_name, search=search)
+        return ok({"attentions": [summary_json(item) for item in listed], "counts": counts})
+
+    @desk.get("/api/attentions/<attention_id:int>")
+    @signed_in
+    @domain_errors
+    async def api_attention(request: Request, attention_id: int) -> HTTPResponse:
+        agent = _agent(request)
+        before = _int_arg(request, "before", None, 1, 2**62)
+        limit = _int_arg(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        attention = await viewable(agent, attention_id)
+        page = await service().queries.detail(attention.id, before_message_id=before, limit=limit or DEFAULT_PAGE_SIZE)
+        return ok(
+            {
+                "attention": await detail_of(page.attention, _language(request)),
+                "messages": [message_json(message) for message in reversed(page.messages)],
+                "has_more": page.has_more,
+            }
+        )
+
+    @desk.post("/api/attentions/<attention_id:int>/open")
+    @signed_in
+    @domain_errors
+    async def api_open(request: Request, attention_id: int) -> HTTPResponse:
+        opened = await service().open(attention_id, _agent(request))
+        return ok({"attention": await detail_of(opened, _language(request))})
+
+    @desk.post("/api/attentions/<attention_id:int>/messages")
+    @signed_in
+    @domain_errors
+    async def api_send(request: Request, attention_id: int) -> HTTPResponse:
+        body = json_body(request)
+        text, raw = body.get("text"), body.get("attachment")
+        if text is not None and not isinstance(text, str):
+            raise BadRequest("text must be a text")
+        attachment = None
+        if raw is not None:
+            if text:
+                raise InvalidRequest("send a text or an attachment, one per message")
+            if not isinstance(raw, dict) or not isinstance(raw.get("url"), str) or not isinstance(raw.get("type"), str):
+                raise BadRequest("attachment must be {\"type\", \"url\"}")
+            if raw["type"] not in ATTACHMENT_TYPES:
+                raise InvalidRequest(f"attachment type is one of {', '.join(sorted(ATTACHMENT_TYPES))}")
+            if urlparse(raw["url"]).scheme not in ("http", "https"):
+                raise InvalidRequest("the attachment url must be an http(s) URL")
+            filename = raw.get("filename") if isinstance(raw.get("filename"), str) else None
+            attachment = OutgoingAttachment(type=raw["type"], url=raw["url"], filename=filename)
+        sent = await service().send_agent_message(attention_id, _agent(request), text, attachment)
+        return ok({"message": message_json(sent)}, status=201)
+
+    @desk.post("/api/messages/<message_id:int>/retry")
+    @signed_in
+    @domain_errors
+    async def api_retry(request: Request, message_id: int) -> HTTPResponse:
+        retried = await service().retry_message(message_id, _agent(request))
+        return ok({"message": message_json(retried)})
+
+    @desk.put("/api/attentions/<attention_id:int>/form")
+    @signed_in
+    @domain_errors
+    async def api_save_form(request: Request, attention_id: int) -> HTTPResponse:
+        saved = await service().save_form(attention_id, _agent(request), _values(json_body(request)))
+        return ok({"attention": await detail_of(saved, _language(request))})
+
+    @desk.post("/api/attentions/<attention_id:int>/terminate")
+    @signed_in
+    @domain_errors
+    async def api_terminate(request: Request, attention_id: int) -> HTTPResponse:
+        ended = await service().terminate(attention_id, _agent(request), _values(json_body(request), required=False))
+        return ok({"attention": await detail_of(ended, _language(request))})
+
+    @desk.post("/api/attentions/<attention_id:int>/read")
+    @signed_in
+    @domain_errors
+    async def api_read(request: Request, attention_id: int) -> HTTPResponse:
+        agent = _agent(request)
+        up_to = json_body(request).get("up_to_message_id")
+        if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 1:
+            raise BadRequest("up_to_message_id must be a message id")
+        attention = await viewable(agent, attention_id)
+        if attention.last_message_id is not None:  # never past the attention's own messages
+            await service().mark_read(attention.id, agent, min(up_to, attention.last_message_id))
+        return response.empty(status=204)
+
+    # -- labels ---------------------------------------------------------------------------
+
+    @desk.get("/api/labels")
+    @signed_in
+    @domain_errors
+    async def api_labels(_request: Request) -> HTTPResponse:
+        return ok({"labels": [label_json(label) for label in await service().labels()]})
+
+    @desk.post("/api/labels")
+    @supervisor_only
+    @domain_errors
+    async def api_create_label(request: Request) -> HTTPResponse:
+        body = json_body(request)
+        name, colour = body.get("name"), body.get("colour") or "#888888"
+        if not isinstance(name, str):
+            raise BadRequest("name is required")
+        if not isinstance(colour, str) or not _COLOUR.match(colour):
+            raise InvalidRequest("colour is #rrggbb")
+        created = await service().create_label(_agent(request), name, colour)
+        return ok({"label": label_json(created)}, status=201)
+
+    @desk.post("/api/attentions/<attention_id:int>/labels/<label_id:int>")
+    @signed_in
+    @domain_errors
+    async def api_apply_label(request: Request, attention_id: int, label_id: int) -> HTTPResponse:
+        agent = _agent(request)
+        await viewable(agent, attention_id)
+        after = await service().apply_label(attention_id, agent, label_id)
+        return ok({"attention": await detail_of(after, _language(request))})
+
+    @desk.delete("/api/attentions/<attention_id:int>/labels/<label_id:int>")
+    @signed_in
+    @domain_errors
+    async def api_remove_label(request: Request, attention_id: int, label_id: int) -> HTTPResponse:
+        agent = _agent(request)
+        await viewable(agent, attention_id)
+        after = await service().remove_label(attention_id, agent, label_id)
+        return ok({"attention": await detail_of(after, _language(request))})
+
+    # -- uploads --------------------------------------------------------------------------
+
+    @desk.post("/api/uploads")
+    @signed_in
+    @domain_errors
+    async def api_upload(request: Request) -> HTTPResponse:
+        declared = request.headers.get("content-length") or ""
+        if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES + 64 * 1024:  # room for the multipart framing
+            return error(413, f"files are limited to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+        upload = request.files.get("file") if request.files else None
+        if upload is None:
+            raise BadRequest("send the file as multipart/form-data in the field 'file'")
+        try:
+            # Some clients percent-encode non-ASCII names in the multipart header.
+            saved = channel.uploads.save(unquote(upload.name or ""), upload.type, upload.body)
+        except TooLarge as problem:
+            return error(413, str(problem))
+        return ok({"url": saved.url, "type": saved.type, "name": saved.name, "size": saved.size}, status=201)
+
+    # -- campaigns and agents (supervisors) ----------------------------------------------
+
+    @desk.get("/api/campaigns")
+    @signed_in
+    async def api_campaigns(_request: Request) -> HTTPResponse:
+        return ok({"campaigns": [campaign_json(campaign) for campaign in service().campaigns.campaigns.values()]})
+
+    @desk.get("/api/agents")
+    @supervisor_only
+    @domain_errors
+    async def api_agents(_request: Request) -> HTTPResponse:
+        return ok({"agents": [agent_json(agent) for agent in await service().agents()]})
+
+    @desk.post("/api/agents")
+    @supervisor_only
+    @domain_errors
+    async def api_create_agent(request: Request) -> HTTPResponse:
+        body = json_body(request)
+        campaigns = body.get("campaigns") or []
+        if not isinstance(campaigns, list) or not all(isinstance(item, str) for item in campaigns):
+            raise BadRequest("campaigns must be a list of campaign ids")
+        for key in ("username", "password"):
+            if not isinstance(body.get(key), str):
+                raise BadRequest(f"{key} is required")
+        display_name = body.get("display_name")
+        created = await create_account(
+            service(), body["username"], body["password"],
+            display_name=display_name if isinstance(display_name, str) else None,
+            role=body.get("role") or "agent", campaigns=campaigns,
+        )  # fmt: skip
+        return ok({"agent": agent_json(created)}, status=201)
+
+    @desk.patch("/api/agents/<agent_id:int>")
+    @supervisor_only
+    @domain_errors
+    async def api_update_agent(request: Request, agent_id: int) -> HTTPResponse:
+        body = json_body(request)
+        handoff = service()
+        current = await handoff.agent(agent_id)
+        unknown = sorted(set(body) - {"active", "campaigns", "display_name", "password"})
+        if unknown:
+            raise BadRequest(f"unknown fields {unknown}")
+        if "active" in body and not isinstance(body["active"], bool):
+            raise BadRequest("active must be true or false")
+        if "campaigns" in body and (not isinstance(body["campaigns"], list) or not all(isinstance(i, str) for i in body["campaigns"])):
+            raise BadRequest("campaigns must be a list of campaign ids")
+        if "display_name" in body and not isinstance(body["display_name"], str):
+            raise BadRequest("display_name must be a text")
+        if body.get("active") is False and current.id == _agent(request).id:
+            raise InvalidRequest("a supervisor cannot deactivate their own account")
+        # Everything is checked before anything changes.
+        if "display_name" in body and not body["display_name"].strip():
+            raise InvalidRequest("an agent needs a display name")
+        unknown_campaigns = sorted(set(body.get("campaigns") or ()) - set(handoff.campaigns.campaigns))
+        if unknown_campaigns:
+            raise InvalidRequest(f"unknown campaigns {unknown_campaigns}")
+        if "password" in body:
+            check_password_policy(body["password"])
+        if "display_name" in body:
+            current = await handoff.set_agent_display_name(agent_id, body["display_name"])
+        if "campaigns" in body:
+            current = await handoff.set_agent_campaigns(agent_id, body["campaigns"])
+        if "password" in body:
+            current = await change_password(handoff, agent_id, body["password"])
+        if "active" in body and body["active"] != current.active:
+            current = await handoff.set_agent_active(agent_id, body["active"])
+            if not current.active:
+                await handoff.agent_left(agent_id)
+        await channel.live.agent_changed(current, password_changed="password" in body)
+        return ok({"agent": agent_json(current)})
+
+    # -- the contract ---------------------------------------------------------------------
+
+    @desk.get("/api/openapi.json")
+    async def api_openapi(_request: Request) -> HTTPResponse:
+        return response.json(openapi_document())

@@ -1,0 +1,212 @@
+"""Live updates: ``GET /webhooks/desk/ws?token=...`` (WebSocket).
+
+Each connection subscribes to the service's event bus with a filter for what its agent may
+see (``auth.sees_event``) and gets one JSON frame per event, in the contract's shapes
+(Summary, Message). The client pings every 30 s; a ping refreshes the agent's presence
+(``agent_seen``) and re-checks the session, so a deactivated agent or an expired token is
+disconnected (close code 4401). When an agent's last connection closes, ``agent_left``
+starts the orphan timers of their open attentions.
+
+Frames are rendered once per event whatever the number of connections (the customer's
+name and the unread count come from the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from typing import Any, Callable, Optional
+
+from sanic import Blueprint
+from sanic.request import Request
+
+from handoff.desk.accounts import InvalidSession
+from handoff.desk.auth import DeskAuth, Session, sees_event
+from handoff.desk.serializers import agent_json, attention_frame, message_frame
+from handoff.events import AttentionChanged, HandoffEvent, MessageEvent
+from handoff.model import Agent
+from handoff.service import HandoffService
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_GOING_AWAY = 1001
+_RENDERED_EVENTS_KEPT = 256
+
+
+class FrameRenderer:
+    """Turns events into JSON text once, shared by every connection that gets them."""
+
+    def __init__(self, service: Callable[[], HandoffService]) -> None:
+        self._service = service
+        self._rendered: OrderedDict[int, tuple[HandoffEvent, asyncio.Future[Optional[str]]]] = OrderedDict()
+
+    async def frame(self, event: HandoffEvent) -> Optional[str]:
+        key = id(event)
+        kept = self._rendered.get(key)
+        if kept is None or kept[0] is not event:
+            kept = (event, asyncio.ensure_future(self._render(event)))
+            self._rendered[key] = kept  # the event is held too, so its id is not reused meanwhile
+            while len(self._rendered) > _RENDERED_EVENTS_KEPT:
+                self._rendered.popitem(last=False)
+        return await asyncio.shield(kept[1])
+
+    async def _render(self, event: HandoffEvent) -> Optional[str]:
+        try:
+            if isinstance(event, MessageEvent):
+                return json.dumps(message_frame(event), ensure_ascii=False)
+            if isinstance(event, AttentionChanged):
+                [summary] = await self._service().queries.summaries([event.attention])
+                return json.dumps(attention_frame(event, summary), ensure_ascii=False)
+        except Exception:
+            logger.exception("rendering the desk frame of %s failed", event.type)
+        return None
+
+
+class Connection:
+    def __init__(self, ws: Any, session: Session) -> None:
+        self.ws = ws
+        self.session = session
+        self.agent: Agent = session.agent
+        self.closing = False
+
+    async def send(self, frame: Any) -> None:
+        await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False))
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closing = True
+        try:
+            await self.ws.close(code=code, reason=reason)
+        except Exception:  # already gone
+            pass
+
+
+class LiveHub:
+    """The desk's WebSocket connections of this process, by agent."""
+
+    def __init__(self, service: Callable[[], HandoffService], auth: Callable[[], DeskAuth]) -> None:
+        self._service = service
+        self._auth = auth
+        self.frames = FrameRenderer(service)
+        self._connections: dict[int, set[Connection]] = {}
+        self._stopping = False
+
+    def connections_of(self, agent_id: int) -> set[Connection]:
+        return set(self._connections.get(agent_id, ()))
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(items) for items in self._connections.values())
+
+    async def close_all(self, timeout: float = 2.0) -> None:
+        """The server is stopping: close every connection (the pages reconnect, maybe to
+        another instance) without counting the agents as gone."""
+        self._stopping = True
+        for connections in list(self._connections.values()):
+            for connection in list(connections):
+                await connection.close(CLOSE_GOING_AWAY, "the server is restarting")
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._connections and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+
+    async def end_session(self, session_id: str) -> None:
+        """Logout: close the connections opened with that session."""
+        for connections in list(self._connections.values()):
+            for connection in list(connections):
+                if connection.session.claims.session_id == session_id:
+                    await connection.close(CLOSE_UNAUTHORIZED, "logged out")
+
+    async def agent_changed(self, agent: Agent, password_changed: bool = False) -> None:
+        """A supervisor edited the agent: new campaigns apply to their open connections at
+        once; deactivated (or with a new password) they are disconnected."""
+        for connection in self.connections_of(agent.id):
+            if not agent.active or password_changed:
+                await connection.close(CLOSE_UNAUTHORIZED, "deactivated" if not agent.active else "password changed")
+            else:
+                connection.agent = agent
+
+    async def serve(self, request: Request, ws: Any) -> None:
+        if self._stopping:
+            await ws.close(code=CLOSE_GOING_AWAY, reason="the server is restarting")
+            return
+        auth = self._auth()
+        try:
+            session = await auth.session(request.args.get("token"))
+        except InvalidSession as problem:
+            await ws.close(code=CLOSE_UNAUTHORIZED, reason=str(problem)[:120])
+            return
+        connection = Connection(ws, session)
+        service = self._service()
+        # Subscribed before "ready" is sent: nothing that happens after it is missed.
+        subscription = service.bus.subscribe(lambda event: sees_event(connection.agent, event))
+        self._connections.setdefault(session.agent.id, set()).add(connection)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await service.agent_seen(session.agent.id)
+            await connection.send({"type": "ready", "agent": agent_json(session.agent)})
+            tasks = [asyncio.ensure_future(self._read(connection)), asyncio.ensure_future(self._write(connection, subscription))]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+            subscription.close()
+            await self._forget(connection)
+
+    async def _forget(self, connection: Connection) -> None:
+        agent_id = connection.session.agent.id
+        remaining = self._connections.get(agent_id, set())
+        remaining.discard(connection)
+        if not remaining:
+            self._connections.pop(agent_id, None)
+            if self._stopping:
+                return
+            try:
+                await self._service().agent_left(agent_id)
+            except Exception:
+                logger.exception("recording that agent %s left failed", agent_id)
+
+    async def _read(self, connection: Connection) -> None:
+        while not connection.closing:
+            data = await connection.ws.recv()
+            if data is None:
+                return
+            try:
+                message = json.loads(data)
+            except (TypeError, ValueError):
+                await connection.send({"type": "error", "error": "frames are JSON objects"})
+                continue
+            if not isinstance(message, dict) or message.get("type") != "ping":
+                await connection.send({"type": "error", "error": "the desk accepts {\"type\": \"ping\"}"})
+                continue
+            try:
+                session = await self._auth().session(connection.session.token)
+            except InvalidSession as problem:
+                await connection.close(CLOSE_UNAUTHORIZED, str(problem)[:120])
+                return
+            connection.agent = session.agent
+            await self._service().agent_seen(session.agent.id)
+            await connection.send({"type": "pong"})
+
+    async def _write(self, connection: Connection, subscription: Any) -> None:
+        lagged = 0
+        async for event in subscription:
+            if subscription.lagged != lagged:
+                lagged = subscription.lagged
+                # Events were dropped for this slow connection: the page reloads its lists.
+                await connection.send({"type": "resync"})
+            frame = await self.frames.frame(event)
+            if frame is not None:
+                await connection.send(frame)
+
+
+def add_live_routes(desk: Blueprint, hub: Callable[[], LiveHub]) -> None:
+    @desk.websocket("/ws")
+    async def live(request: Request, ws: Any) -> None:
+        await hub().serve(request, ws)

@@ -1,0 +1,318 @@
+"""The desk's REST API as OpenAPI 3 (``GET /webhooks/desk/api/openapi.json``).
+
+Written by hand from docs/desk-api.md; tests/desk/test_openapi.py checks that every
+``/api`` route the server registers is described here, with its methods.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+BASE = "/webhooks/desk/api"
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+STRING = {"type": "string"}
+INTEGER = {"type": "integer"}
+TIME = {"type": "string", "format": "date-time"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": STRING,
+            "fields": {"type": "object", "additionalProperties": STRING, "description": "422 form errors, by field id"},
+            "window_closed": {"type": "boolean", "description": "409: Meta's messaging window is closed"},
+            "retry_after": {"type": "integer", "description": "429: seconds to wait"},
+        },
+    },
+    "Agent": {
+        "type": "object",
+        "properties": {
+            "id": INTEGER,
+            "username": STRING,
+            "display_name": STRING,
+            "role": {"type": "string", "enum": ["agent", "supervisor"]},
+            "campaigns": {"type": "array", "items": STRING},
+            "active": {"type": "boolean"},
+        },
+    },
+    "Label": {"type": "object", "properties": {"id": INTEGER, "name": STRING, "colour": STRING}},
+    "Customer": {
+        "type": "object",
+        "properties": {"id": STRING, "name": STRING, "picture_url": _nullable(STRING)},
+    },
+    "Campaign": {
+        "type": "object",
+        "properties": {
+            "id": STRING,
+            "name": STRING,
+            "channels": {"type": "array", "items": {"type": "string", "enum": ["messenger", "instagram"]}},
+            "human_agent_tag": {"type": "boolean"},
+        },
+    },
+    "Summary": {
+        "type": "object",
+        "properties": {
+            "id": INTEGER,
+            "state": {"type": "string", "enum": ["queued", "open", "terminated"]},
+            "channel": {"type": "string", "enum": ["messenger", "instagram"]},
+            "direction": {"type": "string", "enum": ["inbound", "outbound"]},
+            "campaign_id": STRING,
+            "campaign_name": STRING,
+            "agent_id": _nullable(INTEGER),
+            "customer": _ref("Customer"),
+            "created_at": TIME,
+            "updated_at": TIME,
+            "last_message": _nullable(
+                {
+                    "type": "object",
+                    "properties": {"text": _nullable(STRING), "kind": STRING, "author": STRING, "at": TIME},
+                }
+            ),
+            "unread": INTEGER,
+            "labels": {"type": "array", "items": _ref("Label")},
+        },
+    },
+    "Field": {
+        "type": "object",
+        "properties": {
+            "id": STRING,
+            "label": STRING,
+            "type": {
+                "type": "string",
+                "enum": ["text", "paragraph", "number", "single_choice", "multiple_choice", "list", "date"],
+            },
+            "required": {"type": "boolean"},
+            "min_length": _nullable(INTEGER),
+            "max_length": _nullable(INTEGER),
+            "min": _nullable({"type": "number"}),
+            "max": _nullable({"type": "number"}),
+            "options": {"type": "array", "items": STRING},
+            "default": {"nullable": True},
+        },
+    },
+    "Detail": {
+        "allOf": [
+            _ref("Summary"),
+            {
+                "type": "object",
+                "properties": {
+                    "form": {"type": "object", "additionalProperties": True},
+                    "context": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+                    "window": {
+                        "type": "object",
+                        "properties": {
+                            "last_customer_message_at": _nullable(TIME),
+                            "response_until": _nullable(TIME),
+                            "human_agent_until": _nullable(TIME),
+                            "human_agent_allowed": {"type": "boolean"},
+                        },
+                    },
+                    "campaign": {
+                        "type": "object",
+                        "properties": {"id": STRING, "name": STRING, "form": {"type": "array", "items": _ref("Field")}},
+                    },
+                },
+            },
+        ]
+    },
+    "Message": {
+        "type": "object",
+        "properties": {
+            "id": INTEGER,
+            "attention_id": INTEGER,
+            "direction": {"type": "string", "enum": ["in", "out"]},
+            "author": {"type": "string", "enum": ["customer", "bot", "agent", "external"]},
+            "kind": {
+                "type": "string",
+                "enum": ["text", "attachment", "reaction", "postback", "referral", "deleted", "edit", "unsupported"],
+            },
+            "text": _nullable(STRING),
+            "payload": {"type": "object", "additionalProperties": True},
+            "status": {"type": "string", "enum": ["received", "pending", "sent", "delivered", "read", "failed"]},
+            "error_code": _nullable(INTEGER),
+            "error_message": _nullable(STRING),
+            "agent_id": _nullable(INTEGER),
+            "created_at": TIME,
+            "sent_at": _nullable(TIME),
+            "delivered_at": _nullable(TIME),
+            "read_at": _nullable(TIME),
+        },
+    },
+}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _object(**properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties}
+
+
+def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description}
+    if schema is not None:
+        answer["content"] = _json(schema)
+    return answer
+
+
+ERROR = _answer("error", _ref("Error"))
+COMMON = {"401": ERROR, "403": ERROR}
+ATTENTION_ID = {"name": "attention_id", "in": "path", "required": True, "schema": INTEGER}
+LANG = {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["es", "en"], "default": "es"}}
+ATTENTION = _object(attention=_ref("Detail"))
+VALUES = _object(values={"type": "object", "additionalProperties": True})
+
+
+def _operation(summary: str, responses: dict[str, Any], *, body: dict[str, Any] | None = None, parameters: list | None = None,
+               public: bool = False, content_type: str = "application/json") -> dict[str, Any]:  # fmt: skip
+    operation: dict[str, Any] = {"summary": summary, "responses": {**({} if public else COMMON), **responses}}
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {content_type: {"schema": body}}}
+    if public:
+        operation["security"] = []
+    return operation
+
+
+PATHS: dict[str, Any] = {
+    "/login": {
+        "post": _operation(
+            "Log in: a session token (12 h)",
+            {"200": _answer("logged in", _object(token=STRING, expires_at=TIME, agent=_ref("Agent"))), "400": ERROR,
+             "401": ERROR, "429": ERROR},
+            body=_object(username=STRING, password=STRING), public=True,
+        ),  # fmt: skip
+    },
+    "/logout": {"post": _operation("End this session; open attentions start their orphan timer", {"204": _answer("logged out")})},
+    "/me": {"get": _operation("The agent of this session", {"200": _answer("the agent", _object(agent=_ref("Agent")))})},
+    "/attentions": {
+        "get": _operation(
+            "The attentions list: queued of the agent's campaigns and their own open ones (supervisors: all)",
+            {"200": _answer("the list, queued first, newest first inside each group",
+                            _object(attentions={"type": "array", "items": _ref("Summary")},
+                                    counts=_object(open=INTEGER, queued=INTEGER)))},
+            parameters=[
+                {"name": "channel", "in": "query", "schema": {"type": "string", "enum": ["messenger", "instagram"]}},
+                {"name": "q", "in": "query", "schema": STRING,
+                 "description": "3+ characters: open attentions only, by name, id, label or message text"},
+            ],
+        ),  # fmt: skip
+    },
+    "/attentions/{attention_id}": {
+        "get": _operation(
+            "One attention with a page of its messages (oldest first within the page)",
+            {"200": _answer("the attention", _object(attention=_ref("Detail"), messages={"type": "array", "items": _ref("Message")},
+                                                     has_more={"type": "boolean"})), "404": ERROR},
+            parameters=[ATTENTION_ID, LANG,
+                        {"name": "before", "in": "query", "schema": INTEGER, "description": "messages older than this message id"},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "maximum": 200}}],
+        ),  # fmt: skip
+    },
+    "/attentions/{attention_id}/open": {
+        "post": _operation("Take a queued attention", {"200": _answer("opened", ATTENTION), "404": ERROR, "409": ERROR},
+                           parameters=[ATTENTION_ID, LANG]),
+    },
+    "/attentions/{attention_id}/messages": {
+        "post": _operation(
+            "Send a text or an attachment to the customer",
+            {"201": _answer("the message, sent or failed with Meta's error", _object(message=_ref("Message"))),
+             "409": ERROR, "422": ERROR},
+            body={"oneOf": [_object(text=STRING),
+                            _object(attachment=_object(type={"type": "string", "enum": ["image", "video", "audio", "file"]},
+                                                       url=STRING, filename=STRING))]},
+            parameters=[ATTENTION_ID],
+        ),  # fmt: skip
+    },
+    "/messages/{message_id}/retry": {
+        "post": _operation(
+            "Send a failed message again", {"200": _answer("the message", _object(message=_ref("Message"))), "409": ERROR, "422": ERROR},
+            parameters=[{"name": "message_id", "in": "path", "required": True, "schema": INTEGER}],
+        ),
+    },
+    "/attentions/{attention_id}/form": {
+        "put": _operation("Save form values (a draft)", {"200": _answer("saved", ATTENTION), "409": ERROR, "422": ERROR},
+                          body=VALUES, parameters=[ATTENTION_ID, LANG]),
+    },
+    "/attentions/{attention_id}/terminate": {
+        "post": _operation("Terminar atención: checks the form, ends the attention",
+                           {"200": _answer("terminated", ATTENTION), "409": ERROR, "422": ERROR},
+                           body=VALUES, parameters=[ATTENTION_ID, LANG]),
+    },
+    "/attentions/{attention_id}/read": {
+        "post": _operation("Mark messages read up to one", {"204": _answer("marked")},
+                           body=_object(up_to_message_id=INTEGER), parameters=[ATTENTION_ID]),
+    },
+    "/attentions/{attention_id}/labels/{label_id}": {
+        method: _operation(f"{verb} a label", {"200": _answer("the attention", ATTENTION), "404": ERROR, "422": ERROR},
+                           parameters=[ATTENTION_ID, {"name": "label_id", "in": "path", "required": True, "schema": INTEGER}, LANG])
+        for method, verb in (("post", "Apply"), ("delete", "Remove"))
+    },
+    "/labels": {
+        "get": _operation("Labels that can be applied", {"200": _answer("labels", _object(labels={"type": "array", "items": _ref("Label")}))}),
+        "post": _operation("Create a label (supervisors)", {"201": _answer("created", _object(label=_ref("Label"))), "422": ERROR},
+                           body=_object(name=STRING, colour={"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"})),
+    },
+    "/uploads": {
+        "post": _operation(
+            "Upload a file to attach (25 MB at most); it is served at an unguessable public URL",
+            {"201": _answer("stored", _object(url=STRING, type={"type": "string", "enum": ["image", "video", "audio", "file"]},
+                                              name=STRING, size=INTEGER)), "400": ERROR, "413": ERROR},
+            body=_object(file={"type": "string", "format": "binary"}), content_type="multipart/form-data",
+        ),  # fmt: skip
+    },
+    "/campaigns": {
+        "get": _operation("Campaigns", {"200": _answer("campaigns", _object(campaigns={"type": "array", "items": _ref("Campaign")}))}),
+    },
+    "/agents": {
+        "get": _operation("Every account (supervisors)", {"200": _answer("accounts", _object(agents={"type": "array", "items": _ref("Agent")}))}),
+        "post": _operation(
+            "Create an account (supervisors)", {"201": _answer("created", _object(agent=_ref("Agent"))), "422": ERROR},
+            body=_object(username=STRING, password=STRING, display_name=STRING,
+                         role={"type": "string", "enum": ["agent", "supervisor"]}, campaigns={"type": "array", "items": STRING}),
+        ),  # fmt: skip
+    },
+    "/agents/{agent_id}": {
+        "patch": _operation(
+            "Change an account (supervisors); deactivation and a new password end its sessions at once",
+            {"200": _answer("changed", _object(agent=_ref("Agent"))), "404": ERROR, "422": ERROR},
+            body=_object(active={"type": "boolean"}, campaigns={"type": "array", "items": STRING}, display_name=STRING,
+                         password=STRING),
+            parameters=[{"name": "agent_id", "in": "path", "required": True, "schema": INTEGER}],
+        ),  # fmt: skip
+    },
+    "/openapi.json": {"get": _operation("This document", {"200": _answer("OpenAPI 3")}, public=True)},
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "Agent desk API",
+        "version": "1.0",
+        "description": "The agent desk of the handoff project (docs/desk-api.md). Live updates: "
+        "WebSocket GET /webhooks/desk/ws?token=<token>.",
+    },
+    "servers": [{"url": BASE}],
+    "components": {
+        "securitySchemes": {"session": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        "schemas": SCHEMAS,
+    },
+    "security": [{"session": []}],
+    "paths": PATHS,
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    return copy.deepcopy(DOCUMENT)

@@ -1,0 +1,122 @@
+"""Helpers of the desk tests: accounts, logins, handoffs and API calls over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from handoff.desk.accounts import create_account
+from tests.connectors.fixtures import envelope, item, with_mid
+from tests.connectors.harness import IG_ACCOUNT_ID, PAGE_ID, SERVICE_TOKEN
+
+SESSION_SECRET = "test-session-secret-that-is-long-enough-for-hs256"
+PUBLIC_URL = "http://desk.example.test"
+API = "/webhooks/desk/api"
+PASSWORD = "contraseña-segura"
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: Any
+
+
+class Desk:
+    """One browser: an agent's token and the API calls."""
+
+    def __init__(self, server, token: Optional[str] = None, agent: Optional[dict] = None) -> None:
+        self.server = server
+        self.token = token
+        self.agent = agent or {}
+
+    @property
+    def id(self) -> int:
+        return self.agent["id"]
+
+    async def call(self, method: str, path: str, body: Any = None, *, token: Optional[str] = "mine", **kwargs: Any) -> Answer:
+        headers = dict(kwargs.pop("headers", {}))
+        use = self.token if token == "mine" else token
+        if use:
+            headers["Authorization"] = f"Bearer {use}"
+        if body is not None:
+            kwargs["data"] = json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        async with self.server.session.request(method, self.server.url + API + path, headers=headers, **kwargs) as response:
+            raw = await response.read()
+            try:
+                parsed = json.loads(raw) if raw else None
+            except ValueError:
+                parsed = raw
+            return Answer(response.status, parsed, response.headers)
+
+    async def get(self, path: str, **kwargs: Any) -> Answer:
+        return await self.call("GET", path, **kwargs)
+
+    async def post(self, path: str, body: Any = None, **kwargs: Any) -> Answer:
+        return await self.call("POST", path, {} if body is None else body, **kwargs)
+
+    def ws_url(self, token: Optional[str] = None) -> str:
+        return f"{self.server.url.replace('http', 'ws', 1)}/webhooks/desk/ws?token={token or self.token}"
+
+    async def live(self):
+        """A connected WebSocket, after its ``ready`` frame."""
+        socket = await self.server.session.ws_connect(self.ws_url())
+        ready = await socket.receive_json(timeout=5)
+        assert ready["type"] == "ready", ready
+        return socket
+
+
+async def make_account(server, username: str, role: str = "agent", campaigns=("soporte",), password: str = PASSWORD):
+    return await create_account(server.runtime.service, username, password, display_name=username.title(), role=role,
+                                campaigns=list(campaigns))  # fmt: skip
+
+
+async def login(server, username: str, password: str = PASSWORD) -> Desk:
+    desk = Desk(server)
+    answer = await desk.call("POST", "/login", {"username": username, "password": password}, token=None)
+    assert answer.status == 200, answer.body
+    desk.token, desk.agent = answer.body["token"], answer.body["agent"]
+    return desk
+
+
+async def account(server, username: str, role: str = "agent", campaigns=("soporte",)) -> Desk:
+    await make_account(server, username, role, campaigns)
+    return await login(server, username)
+
+
+async def handoff(server, customer_id: str = "6001", channel: str = "messenger", **extra: Any) -> dict:
+    """A queued attention through the action server's service API (messenger: soporte,
+    instagram: ventas)."""
+    account_id = PAGE_ID if channel == "messenger" else IG_ACCOUNT_ID
+    body = {"channel": channel, "account_id": account_id, "customer_id": customer_id, "intent": "request_human",
+            "slots": {"customer_name": f"Cliente {customer_id}"}, **extra}  # fmt: skip
+    async with server.session.post(server.url + "/webhooks/desk/service/attentions", data=json.dumps(body),
+                                   headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as response:  # fmt: skip
+        answer = await response.json()
+        assert response.status in (200, 201), answer
+    return answer["attention"]
+
+
+async def customer_writes(server, text: str, customer_id: str = "6001", channel: str = "messenger", mid: Optional[str] = None) -> None:
+    raw = with_mid(item(f"{channel}/text"), mid or f"m_{customer_id}_{abs(hash(text))}", sender=customer_id)
+    raw["message"]["text"] = text
+    await server.post(channel, envelope(channel, [raw]))
+    await server.settle()
+
+
+async def next_frame(socket, timeout: float = 5.0, skip: tuple = ("pong",)) -> dict:
+    while True:
+        frame = await socket.receive_json(timeout=timeout)
+        if frame.get("type") not in skip:
+            return frame
+
+
+async def no_frame(socket, wait: float = 0.3) -> None:
+    """Nothing arrives within ``wait`` seconds (a ping round trip proves the socket is alive)."""
+    await asyncio.sleep(wait)
+    await socket.send_json({"type": "ping"})
+    frame = await socket.receive_json(timeout=5)
+    assert frame == {"type": "pong"}, f"unexpected frame {frame}"

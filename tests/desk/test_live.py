@@ -1,0 +1,171 @@
+"""The desk's WebSocket over a real connection: what each agent hears, in the contract's shapes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from tests.connectors.fixtures import envelope, item
+from tests.desk.support import account, customer_writes, handoff, next_frame, no_frame
+
+
+async def wait_until(condition, timeout: float = 5.0) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_a_bad_token_is_closed_with_4401(server):
+    async with server.session.ws_connect(f"{server.url.replace('http', 'ws', 1)}/webhooks/desk/ws?token=forged") as socket:
+        message = await socket.receive(timeout=5)
+        assert message.type == aiohttp.WSMsgType.CLOSE and socket.close_code == 4401
+    async with server.session.ws_connect(f"{server.url.replace('http', 'ws', 1)}/webhooks/desk/ws") as socket:
+        await socket.receive(timeout=5)
+        assert socket.close_code == 4401
+
+
+async def test_pings_are_answered_and_count_as_presence(server):
+    ana = await account(server, "ana")
+    socket = await ana.live()
+    await socket.send_json({"type": "ping"})
+    assert await socket.receive_json(timeout=5) == {"type": "pong"}
+    await socket.send_str("not json")
+    assert (await socket.receive_json(timeout=5))["type"] == "error"
+    await socket.close()
+
+
+async def test_agents_hear_the_queue_and_who_opened_what(server):
+    ana = await account(server, "ana")
+    bruno = await account(server, "bruno")
+    ana_socket, bruno_socket = await ana.live(), await bruno.live()
+
+    attention = await handoff(server, "6001", customer_name="Carla Pérez")
+    for socket in (ana_socket, bruno_socket):
+        queued = await next_frame(socket)
+        assert queued["type"] == "attention.queued" and queued["attention_id"] == attention["id"]
+        assert queued["attention"]["state"] == "queued" and queued["attention"]["customer"]["name"] == "Carla Pérez"
+        assert queued["attention"]["campaign_name"] == "Soporte"
+
+    await customer_writes(server, "¿hay alguien?", "6001")
+    for socket in (ana_socket, bruno_socket):  # the queue's preview moves for both
+        added = await next_frame(socket)
+        assert added["type"] == "message.added" and added["message"]["text"] == "¿hay alguien?"
+        assert added["message"]["author"] == "customer" and added["attention_id"] == attention["id"]
+
+    assert (await ana.post(f"/attentions/{attention['id']}/open")).status == 200
+    for socket in (ana_socket, bruno_socket):  # Bruno's page drops it from the queue
+        opened = await next_frame(socket)
+        assert opened["type"] == "attention.opened" and opened["attention"]["agent_id"] == ana.id
+        assert opened["actor"] == {"kind": "agent", "agent_id": ana.id}
+
+    # From now on the conversation is Ana's alone.
+    await customer_writes(server, "gracias", "6001")
+    added = await next_frame(ana_socket)
+    assert added["type"] == "message.added" and added["message"]["text"] == "gracias"
+    await no_frame(bruno_socket)
+
+    sent = await ana.post(f"/attentions/{attention['id']}/messages", {"text": "Hola Carla"})
+    frames = [await next_frame(ana_socket), await next_frame(ana_socket)]
+    assert [frame["type"] for frame in frames] == ["message.added", "message.updated"]
+    assert frames[0]["message"]["status"] == "pending" and frames[1]["message"]["status"] == "sent"
+    assert frames[1]["message"]["id"] == sent.body["message"]["id"]
+
+    # Meta's delivery status reaches Ana's screen.
+    delivery = item("messenger/delivery")
+    delivery["delivery"].pop("mids")
+    delivery["delivery"]["watermark"] = 4102444800000
+    await server.post("messenger", envelope("messenger", [delivery]))
+    await server.settle()
+    updated = await next_frame(ana_socket)
+    assert updated["type"] == "message.updated" and updated["message"]["status"] == "delivered"
+    await no_frame(bruno_socket)
+
+    ended = await ana.post(f"/attentions/{attention['id']}/terminate", {"values": {"motivo": "consulta", "resultado": "resuelto"}})
+    assert ended.status == 200
+    terminated = await next_frame(ana_socket)
+    assert terminated["type"] == "attention.terminated" and terminated["attention"]["state"] == "terminated"
+    await no_frame(bruno_socket)
+    for socket in (ana_socket, bruno_socket):
+        await socket.close()
+
+
+async def test_another_campaigns_events_are_not_delivered(server):
+    ana = await account(server, "ana", campaigns=["soporte"])
+    vera = await account(server, "vera", campaigns=["ventas"])
+    boss = await account(server, "jefa", role="supervisor", campaigns=[])
+    ana_socket, vera_socket, boss_socket = await ana.live(), await vera.live(), await boss.live()
+    attention = await handoff(server, "7001", channel="instagram")
+    for socket in (vera_socket, boss_socket):
+        assert (await next_frame(socket))["type"] == "attention.queued"
+    await customer_writes(server, "hello", "7001", channel="instagram")
+    for socket in (vera_socket, boss_socket):
+        assert (await next_frame(socket))["type"] == "message.added"
+    await vera.post(f"/attentions/{attention['id']}/open")
+    for socket in (vera_socket, boss_socket):
+        assert (await next_frame(socket))["type"] == "attention.opened"
+    await no_frame(ana_socket)
+    for socket in (ana_socket, vera_socket, boss_socket):
+        await socket.close()
+
+
+async def test_labels_and_form_drafts_reach_the_owner(server):
+    boss = await account(server, "jefa", role="supervisor", campaigns=[])
+    ana = await account(server, "ana")
+    label = (await boss.post("/labels", {"name": "VIP", "colour": "#123456"})).body["label"]
+    attention = await handoff(server, "6001")
+    await ana.post(f"/attentions/{attention['id']}/open")
+    socket = await ana.live()
+    await ana.post(f"/attentions/{attention['id']}/labels/{label['id']}")
+    applied = await next_frame(socket)
+    assert applied["type"] == "attention.label_applied" and applied["label"] == label
+    assert applied["attention"]["labels"] == [label]
+    await ana.call("PUT", f"/attentions/{attention['id']}/form", {"values": {"motivo": "duda"}})
+    assert (await next_frame(socket))["type"] == "attention.form_saved"
+    await socket.close()
+
+
+async def test_the_last_socket_closing_marks_the_agent_gone(server):
+    ana = await account(server, "ana")
+    service = server.runtime.service
+    first, second = await ana.live(), await ana.live()
+    assert len(server.desk.live.connections_of(ana.id)) == 2
+    await first.close()
+    await wait_until(lambda: len(server.desk.live.connections_of(ana.id)) == 1)
+    from handoff.store import agents as agent_rows
+
+    async with service.engine.connect() as connection:
+        presence = (await agent_rows.presences(connection, [ana.id]))[ana.id]
+    assert presence.left_at is None or presence.left_at < presence.last_seen_at  # still here
+    await second.close()
+    await wait_until(lambda: not server.desk.live.connections_of(ana.id))
+    async with service.engine.connect() as connection:
+        presence = (await agent_rows.presences(connection, [ana.id]))[ana.id]
+    assert presence.left_at is not None
+
+
+async def test_deactivation_and_logout_close_the_socket(server):
+    boss = await account(server, "jefa", role="supervisor", campaigns=[])
+    ana = await account(server, "ana")
+    bruno = await account(server, "bruno")
+    socket = await ana.live()
+    await boss.call("PATCH", f"/agents/{ana.id}", {"active": False})
+    message = await socket.receive(timeout=5)
+    assert message.type == aiohttp.WSMsgType.CLOSE and socket.close_code == 4401
+    socket = await bruno.live()
+    await bruno.post("/logout")
+    await socket.receive(timeout=5)
+    assert socket.close_code == 4401
+
+
+async def test_new_campaigns_apply_to_an_open_socket(server):
+    boss = await account(server, "jefa", role="supervisor", campaigns=[])
+    ana = await account(server, "ana", campaigns=["soporte"])
+    socket = await ana.live()
+    await boss.call("PATCH", f"/agents/{ana.id}", {"campaigns": ["soporte", "ventas"]})
+    await handoff(server, "7001", channel="instagram")
+    frame = await next_frame(socket)
+    assert frame["type"] == "attention.queued" and frame["attention"]["campaign_id"] == "ventas"
+    await socket.close()
