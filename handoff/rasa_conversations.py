@@ -12,7 +12,9 @@ import logging
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
-from rasa.shared.core.events import ConversationResumed
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted, ConversationResumed
+from rasa.shared.core.trackers import DialogueStateTracker
 
 from handoff.model import Attention
 
@@ -51,7 +53,7 @@ class RasaConversations:
         output = self._output_for(attention.channel.value)
         async with agent.lock_store.lock(sender_id):
             tracker = await agent.processor.fetch_tracker_with_initial_session(sender_id, output)
-            tracker.update(ConversationResumed())
+            _resume(tracker)
             await agent.processor.trigger_external_user_uttered(TERMINATED_INTENT, [], tracker, output)
         logger.info("Attention %s ended: conversation %s is the bot's again.", attention.id, sender_id)
 
@@ -63,7 +65,7 @@ class RasaConversations:
         async with agent.lock_store.lock(sender_id):
             tracker = await agent.processor.get_tracker(sender_id)
             if tracker.is_paused():
-                tracker.update(ConversationResumed())
+                _resume(tracker)
                 await agent.processor.save_tracker(tracker)
 
     async def log(self, message: UserMessage) -> None:
@@ -73,3 +75,12 @@ class RasaConversations:
             return
         async with agent.lock_store.lock(message.sender_id):
             await agent.processor.log_message(message)
+
+
+def _resume(tracker: DialogueStateTracker) -> None:
+    """Resume, and listen: a paused turn ends without ``action_listen`` (the pause stops
+    the prediction loop), and rules read "user said X after action_handoff" as the
+    middle of a flow rather than a new turn, so the follow-up rule would never fire."""
+    tracker.update(ConversationResumed())
+    if tracker.latest_action_name != ACTION_LISTEN_NAME:
+        tracker.update(ActionExecuted(ACTION_LISTEN_NAME))

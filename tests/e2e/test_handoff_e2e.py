@@ -1,0 +1,205 @@
+"""The whole handoff, end to end: the real Rasa server (our connectors, the trained bot,
+the desk channel), the real action server, and a fake Graph API on loopback.
+
+A customer asks for a human, gives name and reason; a queued attention appears with the
+bot's context and the pre-filled form; the bot stays silent while the customer writes; an
+agent opens it and replies; terminate fails without a required field and succeeds with
+it; the history holds transcript and form; the bot answers again; a second handoff is a
+second attention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from connectors.meta.signature import sign
+from sandbox.graph_api import FakeGraphAPI
+from tests.connectors.fixtures import envelope, item, with_mid
+from tests.e2e.rasa_server import (
+    APP_ID,
+    APP_SECRET,
+    INSTAGRAM_TOKEN,
+    PAGE_TOKEN,
+    ROOT,
+    Product,
+    free_port,
+    product_environment,
+    require_trained_model,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+CUSTOMER = "e2e-handoff-customer"
+PAGE_ID = "100000000000001"
+PASSWORD = "clave-de-prueba-e2e"
+SERVICE_TOKEN = "e2e-handoff-service-token"
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def graph():
+    async with FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID,
+                            emit_echoes=False, emit_deliveries=False) as api:  # fmt: skip
+        yield api
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def product(graph, tmp_path_factory):
+    require_trained_model()
+    directory = tmp_path_factory.mktemp("e2e-handoff")
+    database_url = f"sqlite+aiosqlite:///{directory / 'handoff.db'}"
+    env = product_environment(graph.url, database_url, free_port(), HANDOFF_SERVICE_TOKEN=SERVICE_TOKEN,
+                              HANDOFF_SESSION_SECRET="e2e-session-secret-long-enough-for-hs256")  # fmt: skip
+    running = Product(env, directory, with_actions=True)
+    running._env["HANDOFF_SERVICE_URL"] = f"{running.url}/webhooks/desk/service"
+    # The agent account, made with the operators' command before the server starts.
+    subprocess.run([sys.executable, "-m", "handoff.desk.accounts", "add", "ana", "--name", "Ana", "--campaigns",
+                    "soporte", "--password-stdin"], input=PASSWORD.encode(), cwd=ROOT, env=env, check=True)  # fmt: skip
+    running.start()
+    yield running
+    running.stop()
+
+
+class Customer:
+    def __init__(self, product: Product, graph: FakeGraphAPI, customer_id: str) -> None:
+        self.product, self.graph, self.id = product, graph, customer_id
+        self.count = 0
+
+    async def says(self, text: str) -> None:
+        self.count += 1
+        raw = with_mid(item("messenger/text"), f"{self.id}-{self.count}", sender=self.id)
+        raw["message"]["text"] = text
+        body = json.dumps(envelope("messenger", [raw])).encode()
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{self.product.url}/webhooks/messenger/webhook", data=body,
+                                    headers={"X-Hub-Signature-256": sign(body, APP_SECRET)}) as response:  # fmt: skip
+                assert response.status == 200
+
+    def replies(self) -> list[dict]:
+        return [record.json["message"] for record in self.graph.sent_messages(recipient_id=self.id)]
+
+    async def wait_replies(self, count: int) -> list[dict]:
+        await self.graph.wait_for_messages(count, timeout=60, recipient_id=self.id)
+        return self.replies()
+
+
+class AgentDesk:
+    def __init__(self, product: Product) -> None:
+        self.base = f"{product.url}/webhooks/desk/api"
+        self.token: str | None = None
+
+    async def call(self, method: str, path: str, body=None) -> tuple[int, dict]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with aiohttp.ClientSession() as session:
+            async with session.request(method, self.base + path, json=body, headers=headers) as response:
+                return response.status, await response.json(content_type=None)
+
+    async def login(self) -> None:
+        status, answer = await self.call("POST", "/login", {"username": "ana", "password": PASSWORD})
+        assert status == 200, answer
+        self.token = answer["token"]
+
+
+async def _queries(product: Product):
+    from handoff.campaigns import load_campaigns
+    from handoff.db import create_engine
+    from handoff.queries import Queries
+
+    engine = create_engine(product._env["HANDOFF_DATABASE_URL"])
+    return engine, Queries(engine, load_campaigns(ROOT / "data" / "campaigns.yml"))
+
+
+async def stored_attention(product: Product, attention_id: int):
+    engine, queries = await _queries(product)
+    try:
+        return await queries.detail(attention_id)
+    finally:
+        await engine.dispose()
+
+
+async def kept_trail(product: Product, attention_id: int):
+    engine, queries = await _queries(product)
+    try:
+        return await queries.audit_trail(attention_id)
+    finally:
+        await engine.dispose()
+
+
+def text_of(message: dict) -> str:
+    if "text" in message:
+        return message["text"]
+    return message["attachment"]["payload"].get("text", "")
+
+
+async def test_a_customer_is_handed_to_an_agent_and_back_to_the_bot(product, graph):
+    customer = Customer(product, graph, CUSTOMER)
+    desk = AgentDesk(product)
+    await desk.login()
+
+    await customer.says("quiero hablar con una persona")
+    assert "cómo te llamas" in text_of((await customer.wait_replies(1))[-1])
+    await customer.says("Ana Pérez")
+    assert "en qué te podemos ayudar" in text_of((await customer.wait_replies(2))[-1])
+    await customer.says("tengo un problema con mi factura de noviembre")
+    hand_over = (await customer.wait_replies(3))[-1]
+    assert text_of(hand_over).startswith("Te comunico con una persona")
+
+    status, listing = await desk.call("GET", "/attentions?channel=messenger")
+    [queued] = [a for a in listing["attentions"] if a["customer"]["id"] == CUSTOMER]
+    assert queued["state"] == "queued"
+    status, detail = await desk.call("GET", f"/attentions/{queued['id']}")
+    attention = detail["attention"]
+    assert attention["form"]["nombre"] == "Ana Pérez"
+    assert attention["form"]["motivo"] == "tengo un problema con mi factura de noviembre"
+    context_texts = [line.get("text") for line in attention["context"]]
+    assert "quiero hablar con una persona" in context_texts and any(
+        line["author"] == "bot" for line in attention["context"]
+    )
+
+    # The bot is silent while the attention is active; the message lands in the attention.
+    await customer.says("¿hay alguien ahí?")
+    await asyncio.sleep(3)
+    assert len(customer.replies()) == 3
+    status, detail = await desk.call("GET", f"/attentions/{queued['id']}")
+    assert [m["text"] for m in detail["messages"]] == ["¿hay alguien ahí?"]
+
+    status, _ = await desk.call("POST", f"/attentions/{queued['id']}/open")
+    assert status == 200
+    status, sent = await desk.call("POST", f"/attentions/{queued['id']}/messages", {"text": "Hola Ana, soy Ana del equipo."})
+    assert status == 201 and sent["message"]["status"] == "sent"
+    assert text_of((await customer.wait_replies(4))[-1]) == "Hola Ana, soy Ana del equipo."
+
+    status, refused = await desk.call("POST", f"/attentions/{queued['id']}/terminate", {"values": {}})
+    assert status == 422 and "resultado" in refused["fields"]
+    status, ended = await desk.call("POST", f"/attentions/{queued['id']}/terminate", {"values": {"resultado": "resuelto"}})
+    assert status == 200 and ended["attention"]["state"] == "terminated"
+
+    # The designers' follow-up: a goodbye and the satisfaction question.
+    follow_up = await customer.wait_replies(6)
+    assert text_of(follow_up[4]).startswith("Gracias por escribirnos")
+    assert "atención" in text_of(follow_up[5])
+
+    # History keeps transcript and form (read from the handoff database the server wrote).
+    kept = await stored_attention(product, queued["id"])
+    assert kept.attention.state.value == "terminated"
+    assert kept.attention.form["resultado"] == "resuelto" and kept.attention.form["nombre"] == "Ana Pérez"
+    assert [m.text for m in reversed(kept.messages)] == ["¿hay alguien ahí?", "Hola Ana, soy Ana del equipo."]
+    assert [entry.action for entry in await kept_trail(product, queued["id"])][:3] == ["queued", "open", "terminate"]
+    await customer.says("hola")
+    greeting = await customer.wait_replies(7)
+    assert text_of(greeting[6]).startswith("¡Hola!")
+
+    # A second handoff is a second attention (the name is known; the reason is asked again).
+    await customer.says("quiero hablar con un agente")
+    await customer.wait_replies(8)
+    await customer.says("otra consulta sobre un envío")
+    await customer.wait_replies(9)
+    status, listing = await desk.call("GET", "/attentions?channel=messenger")
+    [second] = [a for a in listing["attentions"] if a["customer"]["id"] == CUSTOMER]
+    assert second["id"] != queued["id"] and second["state"] == "queued"
