@@ -1,0 +1,467 @@
+// Centre pane: the selected attention. Queued: who and a big "Atender". Open: header with
+// the id, customer, campaign, 24 h timer and labels; the bot's context, the messages with
+// their statuses, earlier pages on demand; the composer with emoji and attachments.
+
+import { api } from "./api.js";
+import { avatar, byId, clear, debounce, h, icon, labelChip } from "./dom.js";
+import { dayKey, dayLabel, fullTime, shortTime, t } from "./i18n.js";
+import { previewOf } from "./list.js";
+import { renderContextEntry, renderMessage } from "./messages.js";
+
+const EMOJI = ["😀", "😊", "😂", "😉", "😍", "🤔", "😅", "😢", "🙏", "👍", "👌", "👏", "🙌", "💪", "🎉", "✨",
+  "❤️", "💙", "💜", "🔥", "✅", "❌", "⚠️", "📦", "🚚", "💳", "🧾", "📞", "📧", "⏰", "👋", "🙂"];
+
+const NEAR_BOTTOM_PX = 120;
+const HOUR_MS = 3_600_000;
+
+function pad(number) {
+  return String(number).padStart(2, "0");
+}
+
+/** HH:MM:SS of a duration in milliseconds (never negative). */
+export function countdown(milliseconds) {
+  const seconds = Math.max(0, Math.floor(milliseconds / 1000));
+  return `${pad(Math.floor(seconds / 3600))}:${pad(Math.floor((seconds % 3600) / 60))}:${pad(seconds % 60)}`;
+}
+
+/** What Meta's window allows now: open (with time left), human_agent, closed or none. */
+export function windowState(window_, now = Date.now()) {
+  const responseUntil = Date.parse(window_?.response_until || "");
+  if (!Number.isFinite(responseUntil)) return { mode: "none", remaining: 0 };
+  if (now < responseUntil) return { mode: "open", remaining: responseUntil - now };
+  const humanUntil = Date.parse(window_?.human_agent_until || "");
+  if (window_?.human_agent_allowed !== false && Number.isFinite(humanUntil) && now < humanUntil) {
+    return { mode: "human_agent", remaining: 0, until: window_.human_agent_until };
+  }
+  return { mode: "closed", remaining: 0 };
+}
+
+export function createConversation(ctx) {
+  const { state } = ctx;
+  const root = byId("conversation");
+  let view = null; // elements of the open attention on screen
+  let timer = null;
+  let lastMarked = 0;
+
+  const markRead = debounce(async (attentionId, upTo) => {
+    if (upTo <= lastMarked || state.current?.id !== attentionId) return;
+    lastMarked = upTo;
+    try {
+      await api.markRead(attentionId, upTo);
+    } catch (problem) {
+      if (problem.status !== 409 && problem.status !== 403) ctx.reportError(problem);
+    }
+  }, 300);
+
+  function stopTimer() {
+    clearInterval(timer);
+    timer = null;
+    if (view && view.observer) view.observer.disconnect();
+  }
+
+  function showEmpty(notice) {
+    stopTimer();
+    view = null;
+    root.dataset.view = "empty";
+    clear(root).append(
+      h("div", { class: "empty-state" },
+        icon("chat", "icon empty-illustration"),
+        h("h2", {}, t("selectPrompt")),
+        h("p", {}, t("selectHint")),
+        notice ? h("p", { class: "empty-notice", role: "status" }, notice) : null),
+    );
+  }
+
+  function showQueued(summary) {
+    stopTimer();
+    view = null;
+    root.dataset.view = "queued";
+    const customer = summary.customer || {};
+    const name = customer.name || customer.id || "—";
+    const take = h("button", { type: "button", class: "button primary take-button", id: "take-button" }, icon("bell"), h("span", {}, t("take")));
+    take.addEventListener("click", async () => {
+      take.disabled = true;
+      take.lastChild.textContent = t("taking");
+      try {
+        await ctx.take(summary.id);
+      } finally {
+        if (take.isConnected) {
+          take.disabled = false;
+          take.lastChild.textContent = t("take");
+        }
+      }
+    });
+    const preview = previewOf(summary.last_message);
+    clear(root).append(
+      h("div", { class: "queued-card", "data-id": summary.id },
+        avatar(customer, "xl"),
+        h("div", { class: "queued-id" }, `#${summary.id}`),
+        h("h2", { class: "queued-name" }, name),
+        h("p", { class: "queued-meta" }, summary.campaign_name || summary.campaign_id || "", " · ", t(summary.channel)),
+        h("p", { class: "queued-since" }, icon("bell", "icon small bell-inline"), h("span", {}, t("queuedSince", { time: shortTime(summary.created_at) }))),
+        preview ? h("blockquote", { class: "queued-preview" }, h("span", { class: "quote-label" }, t("lastMessage")), h("span", {}, preview)) : null,
+        (summary.labels || []).length ? h("div", { class: "chips" }, summary.labels.map((label) => labelChip(label))) : null,
+        take,
+      ),
+    );
+  }
+
+  function showTaken(summary) {
+    stopTimer();
+    view = null;
+    root.dataset.view = "taken";
+    const name = summary?.customer?.name || summary?.customer?.id || "";
+    clear(root).append(
+      h("div", { class: "empty-state taken-state" },
+        icon("lock", "icon empty-illustration"),
+        h("h2", { class: "taken-message", role: "alert" }, t("takenByOther")),
+        h("p", {}, summary ? `#${summary.id} · ${name}` : ""),
+      ),
+    );
+  }
+
+  // -- the open attention -------------------------------------------------------------
+
+  function header(current) {
+    const detail = current.detail;
+    const customer = detail.customer || {};
+    const name = customer.name || customer.id || "—";
+    const labelsBox = h("div", { class: "chips header-labels" }, (detail.labels || []).map((label) => labelChip(label)));
+    const timerValue = h("span", { class: "timer-value" }, "--:--:--");
+    const timerBox = h("div", { class: "timer", title: t("timerTitle"), "data-state": "none" },
+      icon("clock"), h("div", { class: "timer-text" }, timerValue, h("span", { class: "timer-label" }, t("window24"))));
+    const menu = labelMenu(current);
+    const element = h("header", { class: "conv-header" },
+      avatar(customer, "lg"),
+      h("div", { class: "conv-title" },
+        h("div", { class: "conv-name-row" },
+          h("span", { class: "conv-id" }, `#${detail.id}`),
+          h("h2", { class: "conv-name", title: name }, name)),
+        h("div", { class: "conv-meta" },
+          h("span", { class: "conv-campaign" }, detail.campaign_name || detail.campaign?.name || detail.campaign_id || ""),
+          h("span", { class: "conv-channel" }, icon(detail.channel === "instagram" ? "instagram" : "messenger", "icon small"), h("span", {}, t(detail.channel))),
+          labelsBox)),
+      h("div", { class: "conv-tools" }, timerBox, menu.element));
+    return { element, timerBox, timerValue, labelsBox, menu };
+  }
+
+  function labelMenu(current) {
+    const button = h("button", { type: "button", class: "button ghost labels-button", "aria-expanded": "false", title: t("labelsHint") },
+      icon("tag"), h("span", {}, t("labels")));
+    const panel = h("div", { class: "popover labels-popover", role: "menu", hidden: true });
+    const element = h("div", { class: "popover-anchor" }, button, panel);
+
+    async function fill() {
+      clear(panel).append(h("p", { class: "popover-empty" }, t("loading")));
+      const labels = await ctx.labels();
+      clear(panel);
+      if (!labels.length) {
+        panel.append(h("p", { class: "popover-empty" }, t("noLabels")));
+        return;
+      }
+      const applied = new Set((state.current?.detail.labels || []).map((label) => label.id));
+      for (const label of labels) {
+        const checked = applied.has(label.id);
+        const row = h("button", { type: "button", class: "label-option", role: "menuitemcheckbox", "aria-checked": String(checked), "data-label-id": label.id },
+          h("span", { class: "label-check" }, checked ? icon("check", "icon small") : null), labelChip(label));
+        row.addEventListener("click", async () => {
+          row.disabled = true;
+          await ctx.toggleLabel(current.id, label.id, !checked);
+          if (!panel.hidden) await fill();
+        });
+        panel.append(row);
+      }
+    }
+
+    function close() {
+      panel.hidden = true;
+      button.setAttribute("aria-expanded", "false");
+    }
+    button.addEventListener("click", async (event) => {
+      event.stopPropagation();
+      if (!panel.hidden) {
+        close();
+        return;
+      }
+      panel.hidden = false;
+      button.setAttribute("aria-expanded", "true");
+      await fill();
+    });
+    panel.addEventListener("click", (event) => event.stopPropagation());
+    return { element, close };
+  }
+
+  function composer(current) {
+    const textarea = h("textarea", { id: "composer-text", class: "composer-text", rows: "1", placeholder: t("composerPlaceholder"), "aria-label": t("composerPlaceholder"), maxlength: "2000" });
+    const send = h("button", { type: "button", class: "icon-button send-button", id: "send-button", title: t("send"), "aria-label": t("send") }, icon("send"));
+    const emojiButton = h("button", { type: "button", class: "icon-button", id: "emoji-button", title: t("emoji"), "aria-label": t("emoji"), "aria-expanded": "false" }, icon("smile"));
+    const attachButton = h("button", { type: "button", class: "icon-button", id: "attach-button", title: t("attach"), "aria-label": t("attach") }, icon("clip"));
+    const fileInput = h("input", { type: "file", id: "attach-input", hidden: true, "aria-label": t("attach") });
+    const picker = h("div", { class: "popover emoji-picker", id: "emoji-picker", role: "menu", hidden: true },
+      EMOJI.map((emoji) => h("button", { type: "button", class: "emoji", "data-emoji": emoji, title: emoji, role: "menuitem" }, emoji)));
+    const notice = h("div", { class: "composer-notice", id: "composer-notice", role: "status", hidden: true });
+    const upload = h("div", { class: "composer-upload", role: "status", hidden: true });
+    const element = h("div", { class: "composer", id: "composer" },
+      notice, upload,
+      h("div", { class: "composer-row" },
+        h("div", { class: "popover-anchor" }, emojiButton, picker),
+        attachButton, fileInput, textarea, send));
+
+    function resize() {
+      textarea.style.height = "auto";
+      textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
+    }
+
+    async function sendText() {
+      const text = textarea.value.trim();
+      if (!text || element.classList.contains("is-locked")) return;
+      textarea.value = "";
+      resize();
+      const sent = await ctx.send(current.id, { text });
+      if (!sent) {
+        if (!textarea.value) textarea.value = text;
+        resize();
+      }
+      textarea.focus();
+    }
+
+    textarea.addEventListener("input", resize);
+    textarea.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        sendText();
+      }
+    });
+    send.addEventListener("click", sendText);
+    emojiButton.addEventListener("click", (event) => {
+      event.stopPropagation();
+      picker.hidden = !picker.hidden;
+      emojiButton.setAttribute("aria-expanded", String(!picker.hidden));
+    });
+    picker.addEventListener("click", (event) => {
+      event.stopPropagation();
+      const choice = event.target.closest("button[data-emoji]");
+      if (!choice) return;
+      const start = textarea.selectionStart ?? textarea.value.length;
+      const end = textarea.selectionEnd ?? textarea.value.length;
+      textarea.setRangeText(choice.dataset.emoji, start, end, "end");
+      picker.hidden = true;
+      emojiButton.setAttribute("aria-expanded", "false");
+      textarea.focus();
+      resize();
+    });
+    attachButton.addEventListener("click", () => fileInput.click());
+    fileInput.addEventListener("change", async () => {
+      const file = fileInput.files && fileInput.files[0];
+      fileInput.value = "";
+      if (!file) return;
+      upload.hidden = false;
+      upload.textContent = t("uploading", { name: file.name });
+      try {
+        await ctx.sendFile(current.id, file);
+      } finally {
+        upload.hidden = true;
+      }
+    });
+
+    function lock(mode, until) {
+      const locked = mode === "closed" || mode === "none";
+      element.classList.toggle("is-locked", locked);
+      element.dataset.window = mode;
+      for (const control of [textarea, send, emojiButton, attachButton]) control.disabled = locked;
+      if (locked) {
+        picker.hidden = true;
+        notice.hidden = false;
+        notice.dataset.kind = "locked";
+        clear(notice).append(icon("lock", "icon small"), h("span", {}, t(mode === "none" ? "noWindow" : "windowClosed")));
+      } else if (mode === "human_agent") {
+        notice.hidden = false;
+        notice.dataset.kind = "human-agent";
+        notice.title = t("windowHumanAgentTitle", { time: fullTime(until) });
+        clear(notice).append(icon("alert", "icon small"), h("span", {}, t("windowHumanAgent")));
+      } else {
+        notice.hidden = true;
+        clear(notice);
+      }
+    }
+
+    function closePicker() {
+      picker.hidden = true;
+      emojiButton.setAttribute("aria-expanded", "false");
+    }
+
+    return { element, textarea, lock, closePicker };
+  }
+
+  function nearBottom() {
+    if (!view) return true;
+    const scroller = view.scroller;
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  function scrollToBottom() {
+    if (view) view.scroller.scrollTop = view.scroller.scrollHeight;
+  }
+
+  function messageElement(message) {
+    return renderMessage(message, {
+      onRetry: (failed) => ctx.retry(failed),
+      agentName: message.agent_id && message.agent_id === state.agent?.id ? state.agent.display_name : null,
+    });
+  }
+
+  function renderTimeline() {
+    const current = state.current;
+    const timeline = view.timeline;
+    clear(timeline);
+    view.elements = new Map();
+    if (current.hasMore) {
+      const earlier = h("button", { type: "button", class: "button ghost earlier-button", id: "earlier-button" }, t("earlier"));
+      earlier.addEventListener("click", () => loadEarlier(earlier));
+      timeline.append(h("div", { class: "earlier-row" }, earlier));
+    } else if ((current.detail.context || []).length) {
+      timeline.append(h("section", { class: "context", "aria-label": t("contextTitle") },
+        h("div", { class: "context-title" }, icon("bot", "icon small"), h("span", {}, t("contextTitle"))),
+        current.detail.context.map(renderContextEntry)));
+      timeline.append(h("div", { class: "human-divider" }, h("span", {}, t("humanTitle"))));
+    }
+    view.lastDay = null;
+    for (const message of current.messages) appendElement(message);
+  }
+
+  function appendElement(message) {
+    const key = dayKey(message.created_at);
+    if (key && key !== view.lastDay) {
+      view.timeline.append(h("div", { class: "day-divider" }, h("span", {}, dayLabel(message.created_at))));
+      view.lastDay = key;
+    }
+    const element = messageElement(message);
+    view.elements.set(message.id, element);
+    view.timeline.append(element);
+  }
+
+  async function loadEarlier(button) {
+    const current = state.current;
+    if (!current || !current.messages.length) return;
+    button.disabled = true;
+    button.textContent = t("loading");
+    try {
+      const answer = await api.attention(current.id, { before: current.messages[0].id, limit: 50, lang: state.lang });
+      if (state.current !== current) return;
+      const known = new Set(current.messages.map((message) => message.id));
+      const older = (answer.messages || []).filter((message) => !known.has(message.id));
+      current.messages = [...older, ...current.messages];
+      current.hasMore = Boolean(answer.has_more);
+      const before = view.scroller.scrollHeight - view.scroller.scrollTop;
+      view.stick = false;
+      renderTimeline();
+      view.scroller.scrollTop = view.scroller.scrollHeight - before;
+    } catch (problem) {
+      ctx.reportError(problem);
+      if (button.isConnected) {
+        button.disabled = false;
+        button.textContent = t("earlier");
+      }
+    }
+  }
+
+  function showOpen() {
+    stopTimer();
+    const current = state.current;
+    root.dataset.view = "open";
+    lastMarked = 0;
+    const top = header(current);
+    const timeline = h("div", { class: "timeline", id: "timeline" });
+    const scroller = h("div", { class: "messages", id: "messages", role: "log", "aria-live": "polite" }, timeline);
+    const box = composer(current);
+    view = { id: current.id, ...top, header: top.element, timeline, scroller, composer: box, elements: new Map(), lastDay: null, stick: true };
+    // Stay at the bottom while the agent is there, also when pictures load or a message grows.
+    scroller.addEventListener("scroll", () => {
+      if (view && view.scroller === scroller) view.stick = nearBottom();
+    }, { passive: true });
+    const observer = new ResizeObserver(() => {
+      if (view && view.scroller === scroller && view.stick) scrollToBottom();
+    });
+    observer.observe(timeline);
+    view.observer = observer;
+    clear(root).append(h("div", { class: "conversation", "data-id": current.id }, top.element, scroller, box.element));
+    renderTimeline();
+    tick();
+    timer = setInterval(tick, 1000);
+    scrollToBottom();
+    requestAnimationFrame(scrollToBottom);
+    markSeen();
+    box.textarea.focus();
+  }
+
+  function tick() {
+    if (!view || !state.current) return;
+    const win = windowState(state.current.detail.window);
+    view.timerBox.dataset.state = win.mode === "open" && win.remaining < HOUR_MS ? "warning" : win.mode;
+    view.timerValue.textContent = countdown(win.remaining);
+    if (view.composer.element.dataset.window !== win.mode) view.composer.lock(win.mode, win.until);
+  }
+
+  /** Mark the customer's messages on screen as read (only while the tab is visible). */
+  function markSeen() {
+    const current = state.current;
+    if (!current || current.detail.state !== "open" || document.visibilityState !== "visible") return;
+    const inbound = current.messages.filter((message) => message.direction === "in");
+    if (!inbound.length) return;
+    const upTo = Math.max(...inbound.map((message) => Number(message.id)));
+    if (upTo > lastMarked) {
+      ctx.clearUnread(current.id);
+      markRead(current.id, upTo);
+    }
+  }
+
+  /** A new message of the attention on screen (already in state.current.messages). */
+  function added(message) {
+    if (!view || view.id !== message.attention_id) return;
+    const stick = view.stick || nearBottom() || message.author === "agent";
+    appendElement(message);
+    if (stick) {
+      view.stick = true;
+      scrollToBottom();
+    }
+    if (message.direction === "in") {
+      tick();
+      markSeen();
+    }
+  }
+
+  /** A message changed (statuses): replace its element in place. */
+  function updated(message) {
+    if (!view || view.id !== message.attention_id) return;
+    const old = view.elements.get(message.id);
+    if (!old) return;
+    const element = messageElement(message);
+    view.elements.set(message.id, element);
+    old.replaceWith(element);
+  }
+
+  function labelsChanged() {
+    if (!view || !state.current) return;
+    clear(view.labelsBox).append(...(state.current.detail.labels || []).map((label) => labelChip(label)));
+  }
+
+  function relock() {
+    if (view) view.composer.element.dataset.window = "";
+    tick();
+  }
+
+  document.addEventListener("click", () => {
+    if (!view) return;
+    view.menu.close();
+    view.composer.closePicker();
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && view) {
+      view.menu.close();
+      view.composer.closePicker();
+    }
+  });
+  document.addEventListener("visibilitychange", markSeen);
+
+  return { showEmpty, showQueued, showOpen, showTaken, added, updated, labelsChanged, relock, stopTimer };
+}

@@ -1,0 +1,603 @@
+// The agent desk: login, the three panes, live updates. Entry module of index.html.
+
+import { api, onUnauthorised, token } from "./api.js";
+import { byId, debounce, h } from "./dom.js";
+import { applyStatic, language, onLanguageChange, setLanguage, t } from "./i18n.js";
+import { createConversation } from "./conversation.js";
+import { createForm } from "./form.js";
+import { createList } from "./list.js";
+import { Live } from "./live.js";
+import { statusMayMove } from "./messages.js";
+
+const CHANNELS = ["messenger", "instagram"];
+const CHANNEL_KEY = "desk.channel";
+const WINDOW_OPENING_KINDS = new Set(["text", "attachment", "reaction", "postback", "referral", "unsupported"]);
+const DAY_MS = 86_400_000;
+
+function savedChannel() {
+  try {
+    const saved = window.sessionStorage.getItem(CHANNEL_KEY);
+    return CHANNELS.includes(saved) ? saved : "messenger";
+  } catch {
+    return "messenger";
+  }
+}
+
+const state = {
+  agent: null,
+  channel: savedChannel(),
+  lang: language(),
+  items: new Map(), // attention id -> Summary (both channels)
+  search: { query: "", results: null },
+  selectedId: null,
+  current: null, // {id, detail, messages (oldest first), hasMore} of the open attention on screen
+  labels: null,
+  terminating: null, // the attention whose Terminar atención is on its way
+  terminatedShown: null,
+};
+
+// -- feedback ---------------------------------------------------------------------------
+
+function toast(message, kind = "info") {
+  const element = h("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" }, message);
+  byId("toasts").append(element);
+  setTimeout(() => element.classList.add("is-leaving"), 4500);
+  setTimeout(() => element.remove(), 5000);
+}
+
+function reportError(problem) {
+  if (!problem) return;
+  if (problem.status === 401) return; // the login screen takes over
+  if (problem.status === 0) toast(t("offline"), "error");
+  else if (problem.status === 403) toast(t("forbidden"), "error");
+  else toast(t("genericError", { reason: problem.message || problem.status }), "error");
+}
+
+// -- the summaries ----------------------------------------------------------------------
+
+function servesCampaign(campaignId) {
+  const agent = state.agent;
+  return Boolean(agent) && (agent.role === "supervisor" || (agent.campaigns || []).includes(campaignId));
+}
+
+/** Whether an attention belongs in this agent's list: queued of their campaigns, or theirs. */
+function visible(attention) {
+  if (attention.state === "queued") return servesCampaign(attention.campaign_id);
+  if (attention.state === "open") return state.agent && attention.agent_id === state.agent.id;
+  return false;
+}
+
+function defined(object) {
+  return Object.fromEntries(Object.entries(object || {}).filter(([, value]) => value !== undefined));
+}
+
+/** Merge a (partial) attention into the list, or drop it when it is no longer ours. */
+function upsert(attention, { keepUnread = true } = {}) {
+  const existing = state.items.get(attention.id);
+  if (!visible(attention)) {
+    state.items.delete(attention.id);
+    return null;
+  }
+  const merged = { ...(existing || {}), ...defined(attention) };
+  if (existing && keepUnread) merged.unread = existing.unread;
+  if (!merged.customer) merged.customer = { id: "", name: "" };
+  state.items.set(attention.id, merged);
+  return merged;
+}
+
+function updateCounts() {
+  let queuedAll = 0;
+  for (const channel of CHANNELS) {
+    const queued = [...state.items.values()].filter((item) => item.channel === channel && item.state === "queued").length;
+    queuedAll += queued;
+    const badge = document.querySelector(`[data-channel-count="${channel}"]`);
+    badge.hidden = queued === 0;
+    badge.textContent = String(queued);
+  }
+  document.title = `${queuedAll ? `(${queuedAll}) ` : ""}${t("product")}`;
+}
+
+function renderList() {
+  list.render();
+  updateCounts();
+}
+
+let listSerial = 0;
+async function loadLists() {
+  const serial = ++listSerial;
+  const answers = await Promise.all(CHANNELS.map((channel) => api.attentions(channel)));
+  if (serial !== listSerial) return;
+  const unread = new Map([...state.items.values()].map((item) => [item.id, item.unread]));
+  state.items = new Map();
+  for (const answer of answers) {
+    for (const summary of answer.attentions || []) {
+      state.items.set(summary.id, { ...summary, unread: summary.unread ?? unread.get(summary.id) ?? 0 });
+    }
+  }
+  renderList();
+}
+
+const reloadLists = debounce(() => loadLists().catch(reportError), 300);
+
+// -- selection and the centre -------------------------------------------------------------
+
+let selectSerial = 0;
+
+async function select(id, { force = false } = {}) {
+  if (!force && state.selectedId === id && (state.current?.id === id || state.items.get(id)?.state === "queued")) return;
+  const serial = ++selectSerial;
+  state.selectedId = id;
+  const summary = state.items.get(id);
+  renderList();
+  if (!summary) {
+    state.current = null;
+    conversation.showEmpty(t("attentionGone", { id }));
+    form.clear();
+    return;
+  }
+  if (summary.state === "queued") {
+    state.current = null;
+    conversation.showQueued(summary);
+    form.clear();
+    return;
+  }
+  await loadOpen(id, serial);
+}
+
+async function loadOpen(id, serial = ++selectSerial) {
+  try {
+    const answer = await api.attention(id, { limit: 50, lang: state.lang });
+    if (serial !== selectSerial) return;
+    const detail = answer.attention;
+    upsert(detail);
+    state.selectedId = id;
+    state.current = { id, detail, messages: answer.messages || [], hasMore: Boolean(answer.has_more) };
+    renderList();
+    conversation.showOpen();
+    form.render(detail);
+  } catch (problem) {
+    if (serial !== selectSerial) return;
+    if (problem.status === 404 || problem.status === 403) {
+      state.items.delete(id);
+      state.current = null;
+      state.selectedId = null;
+      renderList();
+      conversation.showEmpty(t("attentionGone", { id }));
+      form.clear();
+    } else {
+      reportError(problem);
+    }
+  }
+}
+
+async function take(id) {
+  const summary = state.items.get(id);
+  try {
+    const answer = await api.open(id, state.lang);
+    upsert(answer.attention);
+    state.selectedId = id;
+    await loadOpen(id);
+  } catch (problem) {
+    if (problem.status === 409 || problem.status === 404) {
+      state.items.delete(id);
+      if (state.selectedId === id) {
+        state.current = null;
+        conversation.showTaken(summary);
+        form.clear();
+      }
+      renderList();
+      toast(t("takenByOther"), "warning");
+    } else {
+      reportError(problem);
+    }
+  }
+}
+
+function leaveSelection(notice) {
+  state.current = null;
+  state.selectedId = null;
+  conversation.showEmpty(notice);
+  form.clear();
+}
+
+/** The agent pressed Terminar atención: its own "terminated" event is then no surprise. */
+function terminating(id) {
+  state.terminating = id;
+}
+
+function terminated(id) {
+  if (state.terminatedShown === id) return;
+  state.terminatedShown = id;
+  state.terminating = null;
+  state.items.delete(id);
+  if (state.selectedId === id) leaveSelection(t("terminated", { id }));
+  renderList();
+  list.refreshSearch();
+  toast(t("terminated", { id }), "success");
+}
+
+// -- messages -----------------------------------------------------------------------------
+
+function advanceWindow(detail, message) {
+  if (message.direction !== "in" || message.author !== "customer" || !WINDOW_OPENING_KINDS.has(message.kind)) return false;
+  const at = Date.parse(message.sent_at || message.created_at || "");
+  if (!Number.isFinite(at)) return false;
+  const window_ = { ...(detail.window || {}) };
+  const until = at + DAY_MS;
+  if (window_.response_until && Date.parse(window_.response_until) >= until) return false;
+  window_.last_customer_message_at = new Date(at).toISOString();
+  window_.response_until = new Date(until).toISOString();
+  if (window_.human_agent_allowed) window_.human_agent_until = new Date(at + 7 * DAY_MS).toISOString();
+  detail.window = window_;
+  return true;
+}
+
+/** A message from the API or the WebSocket: into the conversation on screen and the list. */
+function messageArrived(message, { isNew = true } = {}) {
+  if (!message || message.attention_id === undefined) return;
+  const current = state.current;
+  let shownOpen = false;
+  if (current && current.id === message.attention_id) {
+    shownOpen = true;
+    const index = current.messages.findIndex((known) => known.id === message.id);
+    if (index >= 0) {
+      const previous = current.messages[index];
+      if (statusMayMove(previous.status, message.status)) {
+        current.messages[index] = { ...previous, ...defined(message) };
+        conversation.updated(current.messages[index]);
+      }
+    } else {
+      current.messages.push(message);
+      current.messages.sort((a, b) => Number(a.id) - Number(b.id));
+      if (advanceWindow(current.detail, message)) conversation.relock();
+      conversation.added(message);
+    }
+  }
+  const item = state.items.get(message.attention_id);
+  if (item && isNew) {
+    const last = item.last_message;
+    const lastAt = Date.parse(last?.at || "") || 0;
+    const at = message.created_at || new Date().toISOString();
+    if (!last || Date.parse(at) >= lastAt || last.id === message.id) {
+      item.last_message = { text: message.text, kind: message.kind, author: message.author, at };
+    }
+    const seen = shownOpen && document.visibilityState === "visible";
+    if (message.direction === "in" && !seen && !item._counted?.has(message.id)) {
+      item._counted = item._counted || new Set();
+      item._counted.add(message.id);
+      item.unread = (Number(item.unread) || 0) + 1;
+    }
+    renderList();
+  }
+}
+
+async function send(id, content) {
+  try {
+    const answer = await api.send(id, content);
+    messageArrived(answer.message, { isNew: true });
+    return true;
+  } catch (problem) {
+    if (problem.status === 409 && problem.body.window_closed && state.current?.id === id) {
+      state.current.detail.window = { ...(state.current.detail.window || {}), response_until: new Date(0).toISOString(), human_agent_until: null };
+      conversation.relock();
+      toast(t("windowClosed"), "warning");
+    } else if (problem.status === 409) {
+      toast(t("conflict"), "warning");
+      await select(id, { force: true });
+    } else {
+      toast(t("sendFailed", { reason: problem.message || problem.status }), "error");
+    }
+    return false;
+  }
+}
+
+function attachmentType(file, uploaded) {
+  if (uploaded && ["image", "video", "audio", "file"].includes(uploaded.type)) return uploaded.type;
+  const mime = file.type || "";
+  if (mime.startsWith("image/")) return "image";
+  if (mime.startsWith("video/")) return "video";
+  if (mime.startsWith("audio/")) return "audio";
+  return "file";
+}
+
+async function sendFile(id, file) {
+  let uploaded;
+  try {
+    uploaded = await api.upload(file);
+  } catch (problem) {
+    toast(t("uploadFailed", { reason: problem.message || problem.status }), "error");
+    return false;
+  }
+  return send(id, { attachment: { type: attachmentType(file, uploaded), url: uploaded.url } });
+}
+
+async function retry(message) {
+  try {
+    const answer = await api.retry(message.id);
+    messageArrived(answer.message, { isNew: false });
+  } catch (problem) {
+    if (problem.status === 409 && problem.body.window_closed) toast(t("windowClosed"), "warning");
+    else reportError(problem);
+  }
+}
+
+function clearUnread(id) {
+  const item = state.items.get(id);
+  if (item && item.unread) {
+    item.unread = 0;
+    renderList();
+  }
+}
+
+// -- labels -------------------------------------------------------------------------------
+
+async function labels() {
+  try {
+    const answer = await api.labels();
+    state.labels = answer.labels || [];
+  } catch (problem) {
+    reportError(problem);
+  }
+  return state.labels || [];
+}
+
+async function toggleLabel(id, labelId, apply) {
+  try {
+    const answer = apply ? await api.applyLabel(id, labelId) : await api.removeLabel(id, labelId);
+    const detail = answer.attention;
+    upsert(detail);
+    if (state.current?.id === id) {
+      state.current.detail = { ...state.current.detail, labels: detail.labels || [] };
+      conversation.labelsChanged();
+    }
+    renderList();
+  } catch (problem) {
+    reportError(problem);
+  }
+}
+
+// -- live events ----------------------------------------------------------------------------
+
+function attentionEvent(event) {
+  const attention = event.attention;
+  if (!attention || attention.id === undefined) {
+    reloadLists();
+    return;
+  }
+  if (event.type === "attention.terminated" && state.terminating === attention.id) {
+    terminated(attention.id);
+    return;
+  }
+  const before = state.items.get(attention.id);
+  const after = upsert(attention);
+  if (after && !before && !attention.customer) reloadLists(); // a bare attention: fetch its summary
+  if (after && after.state === "open" && before?.state !== "open" && event.type === "attention.transferred") {
+    toast(t("transferredToYou", { id: attention.id }), "info");
+  }
+  if (state.selectedId === attention.id) {
+    const me = state.agent?.id;
+    if (!after) {
+      if (event.type === "attention.opened" && attention.agent_id !== me) {
+        state.current = null;
+        conversation.showTaken(before || attention);
+        form.clear();
+      } else if (event.type !== "attention.terminated" || state.current) {
+        leaveSelection(t("attentionGone", { id: attention.id }));
+      }
+    } else if (after.state === "queued") {
+      if (state.current) {
+        state.current = null;
+        form.clear();
+        toast(t("attentionReturned", { id: attention.id }), "warning");
+      }
+      conversation.showQueued(after);
+    } else if (after.state === "open" && state.current?.id === attention.id) {
+      const detail = state.current.detail;
+      state.current.detail = { ...detail, ...defined(attention), campaign: detail.campaign, window: detail.window,
+        context: detail.context, customer: attention.customer || detail.customer, form: detail.form };
+      conversation.labelsChanged();
+    } else if (after.state === "open" && !state.current) {
+      select(attention.id, { force: true });
+    }
+  }
+  renderList();
+  list.refreshSearch();
+}
+
+function liveEvent(event) {
+  if (event.type === "message.added") messageArrived(event.message, { isNew: true });
+  else if (event.type === "message.updated") messageArrived(event.message, { isNew: false });
+  else if (event.type.startsWith("attention.")) attentionEvent(event);
+  else if (event.type === "resync") reloadLists(); // the server dropped frames for this tab
+}
+
+function liveStatus(status) {
+  const element = byId("live-status");
+  element.dataset.state = status;
+  element.textContent = status === "live" ? t("live") : status === "off" ? "" : t("reconnecting");
+}
+
+const live = new Live({
+  onEvent: liveEvent,
+  onStatus: liveStatus,
+  onResync: () => {
+    loadLists()
+      .then(() => {
+        if (state.selectedId !== null) select(state.selectedId, { force: true });
+      })
+      .catch(reportError);
+  },
+  onAuthFailed: () => sessionOver(t("sessionExpired")),
+});
+
+// -- channel, language, screens -------------------------------------------------------------
+
+function setChannel(channel) {
+  if (!CHANNELS.includes(channel)) return;
+  state.channel = channel;
+  try {
+    window.sessionStorage.setItem(CHANNEL_KEY, channel);
+  } catch {
+    /* ignore */
+  }
+  document.body.dataset.channel = channel;
+  for (const tab of document.querySelectorAll("[data-channel-choice]")) {
+    tab.setAttribute("aria-selected", String(tab.dataset.channelChoice === channel));
+  }
+  list.resetSearch();
+  const selected = state.selectedId !== null ? state.items.get(state.selectedId) : null;
+  if (!selected || selected.channel !== channel) leaveSelection();
+  form.setTitle();
+  renderList();
+}
+
+function showScreen(name) {
+  document.body.dataset.screen = name;
+  byId("login-screen").hidden = name !== "login";
+  byId("desk-screen").hidden = name !== "desk";
+}
+
+function showLogin(message) {
+  showScreen("login");
+  const error = byId("login-error");
+  error.hidden = !message;
+  error.textContent = message || "";
+  byId("login-password").value = "";
+  byId("login-username").focus();
+}
+
+function resetState() {
+  state.agent = null;
+  state.items = new Map();
+  state.current = null;
+  state.selectedId = null;
+  state.labels = null;
+  state.search = { query: "", results: null };
+}
+
+function sessionOver(message) {
+  live.stop();
+  api.forget();
+  resetState();
+  conversation.stopTimer();
+  showLogin(message);
+}
+
+async function startDesk(agent) {
+  state.agent = agent;
+  byId("agent-name-text").textContent = agent.display_name || agent.username || "";
+  byId("agent-name").title = `${agent.username || ""}${agent.role === "supervisor" ? " · supervisor" : ""}`;
+  showScreen("desk");
+  setChannel(state.channel);
+  leaveSelection();
+  try {
+    await loadLists();
+  } catch (problem) {
+    reportError(problem);
+  }
+  live.start();
+}
+
+async function login(event) {
+  event.preventDefault();
+  const username = byId("login-username").value.trim();
+  const password = byId("login-password").value;
+  const button = byId("login-submit");
+  const error = byId("login-error");
+  if (!username || !password) {
+    error.hidden = false;
+    error.textContent = t("loginFailed");
+    return;
+  }
+  button.disabled = true;
+  button.textContent = t("signingIn");
+  try {
+    const answer = await api.login(username, password);
+    error.hidden = true;
+    await startDesk(answer.agent);
+  } catch (problem) {
+    error.hidden = false;
+    error.textContent = problem.status === 401 ? t("loginFailed") : problem.status === 429 ? t("loginThrottled") : t("genericError", { reason: problem.message || problem.status });
+  } finally {
+    button.disabled = false;
+    button.textContent = t("signIn");
+  }
+}
+
+async function logout() {
+  live.stop();
+  try {
+    await api.logout();
+  } catch {
+    api.forget();
+  }
+  resetState();
+  conversation.stopTimer();
+  showLogin();
+}
+
+// -- wiring ---------------------------------------------------------------------------------
+
+const ctx = {
+  state, reportError, toast, select, take, send, sendFile, retry, labels, toggleLabel, clearUnread, terminating, terminated,
+};
+const list = createList(ctx);
+const conversation = createConversation(ctx);
+const form = createForm(ctx);
+
+onUnauthorised(() => {
+  if (state.agent) sessionOver(t("sessionExpired"));
+});
+
+onLanguageChange(async (lang) => {
+  state.lang = lang;
+  liveStatus(byId("live-status").dataset.state);
+  form.setTitle();
+  renderList();
+  if (state.current) {
+    const current = state.current;
+    try {
+      const answer = await api.attention(current.id, { limit: 1, lang });
+      if (state.current !== current) return;
+      current.detail = { ...current.detail, campaign: answer.attention.campaign };
+    } catch (problem) {
+      reportError(problem);
+    }
+    conversation.showOpen();
+    form.relabel(current.detail);
+  } else if (state.selectedId !== null && state.items.get(state.selectedId)?.state === "queued") {
+    conversation.showQueued(state.items.get(state.selectedId));
+  } else if (document.body.dataset.screen === "desk") {
+    conversation.showEmpty();
+    form.clear();
+  }
+});
+
+for (const button of document.querySelectorAll("[data-lang-choice]")) {
+  button.addEventListener("click", () => setLanguage(button.dataset.langChoice));
+}
+for (const tab of document.querySelectorAll("[data-channel-choice]")) {
+  tab.addEventListener("click", () => setChannel(tab.dataset.channelChoice));
+}
+byId("login-form").addEventListener("submit", login);
+byId("logout-button").addEventListener("click", logout);
+
+async function boot() {
+  applyStatic(document);
+  document.body.dataset.channel = state.channel;
+  form.clear();
+  conversation.showEmpty();
+  if (!token()) {
+    showLogin();
+    return;
+  }
+  try {
+    const answer = await api.me();
+    await startDesk(answer.agent);
+  } catch (problem) {
+    api.forget();
+    showLogin(problem.status === 401 ? t("sessionExpired") : null);
+  }
+}
+
+boot();

@@ -1,0 +1,373 @@
+// Every label of the desk, Spanish first (the product's language), English available.
+// Static markup carries data-i18n / data-i18n-placeholder / data-i18n-title / data-i18n-aria.
+
+const TABLE = {
+  es: {
+    product: "Mesa de atención",
+    productTagline: "Messenger e Instagram",
+    username: "Usuario",
+    password: "Contraseña",
+    signIn: "Entrar",
+    signingIn: "Entrando…",
+    loginFailed: "Usuario o contraseña incorrectos.",
+    loginThrottled: "Demasiados intentos. Espere un momento y vuelva a intentarlo.",
+    sessionExpired: "La sesión expiró. Entre de nuevo.",
+    logout: "Salir",
+    history: "Historial",
+    comingSoon: "Próximamente",
+    channel: "Canal",
+    language: "Idioma",
+    live: "En vivo",
+    reconnecting: "Reconectando…",
+    attentions: "Atenciones",
+    openCount: "Abiertas",
+    queuedCount: "En cola",
+    queuedGroup: "En cola",
+    openGroup: "Abiertas",
+    search: "Buscar atenciones abiertas por nombre, #id, etiqueta o texto",
+    searchPlaceholder: "Buscar atenciones abiertas",
+    searchHint: "Escriba al menos 3 caracteres",
+    searchResults: "Resultados de la búsqueda",
+    noResults: "Ninguna atención abierta coincide.",
+    emptyList: "No hay atenciones abiertas ni en cola.",
+    queuedBell: "En cola: nueva atención",
+    unread: "{n} sin leer",
+    selectPrompt: "Seleccione una atención de la lista",
+    selectHint: "Las atenciones en cola llevan una campana. Ábrala con «Atender».",
+    take: "Atender",
+    taking: "Abriendo…",
+    takenByOther: "Otro agente ya la tomó",
+    queuedSince: "En cola desde {time}",
+    lastMessage: "Último mensaje",
+    contextTitle: "Conversación con el bot",
+    humanTitle: "Atención con agente",
+    earlier: "Mensajes anteriores",
+    loading: "Cargando…",
+    timerTitle: "Tiempo para responder (24 h desde el último mensaje del cliente)",
+    window24: "Ventana 24 h",
+    windowClosed: "Pasaron 24 horas desde el último mensaje del cliente: Meta no permite responderle hasta que vuelva a escribir. Puede terminar la atención.",
+    windowHumanAgent: "Fuera de 24 h: se enviará con la etiqueta HUMAN_AGENT",
+    windowHumanAgentTitle: "Meta permite responder hasta {time} con la etiqueta HUMAN_AGENT",
+    noWindow: "El cliente aún no ha escrito: Meta no permite enviarle mensajes todavía.",
+    composerPlaceholder: "Escriba un mensaje… (Enter envía, Mayús+Enter salto de línea)",
+    send: "Enviar",
+    emoji: "Emoji",
+    attach: "Adjuntar archivo",
+    uploading: "Subiendo {name}…",
+    uploadFailed: "No se pudo subir el archivo ({reason})",
+    sendFailed: "No se pudo enviar ({reason})",
+    labels: "Etiquetas",
+    labelsHint: "Aplicar o quitar etiquetas",
+    noLabels: "No hay etiquetas. Las crea un supervisor.",
+    formTitle: "Formulario - {channel}",
+    formEmpty: "Abra una atención para ver su formulario.",
+    formNone: "Esta campaña no tiene formulario.",
+    requiredMark: "Obligatorio",
+    chooseOption: "Seleccione…",
+    errRequired: "Este campo es obligatorio.",
+    errMinLength: "Escriba al menos {n} caracteres.",
+    errMaxLength: "Escriba como máximo {n} caracteres.",
+    errNumber: "Escriba un número.",
+    errMin: "Debe ser al menos {n}.",
+    errMax: "Debe ser como máximo {n}.",
+    errDate: "Escriba una fecha válida.",
+    saving: "Guardando…",
+    saved: "Guardado",
+    saveFailed: "No se pudo guardar",
+    terminate: "Terminar atención",
+    terminating: "Terminando…",
+    confirmTitle: "¿Terminar la atención?",
+    confirmBody: "Asegúrese de que la consulta del cliente ha sido resuelta antes de proceder.",
+    confirmDetail: "Los mensajes y el formulario quedarán registrados en el Historial de atenciones.",
+    cancel: "Cancelar",
+    terminated: "Atención #{id} terminada",
+    fixFields: "Revise los campos marcados antes de terminar.",
+    status_pending: "Pendiente",
+    status_sent: "Enviado",
+    status_delivered: "Entregado",
+    status_read: "Leído",
+    status_failed: "No enviado",
+    retry: "Reintentar",
+    failedUnknown: "Meta rechazó el mensaje.",
+    deleted: "Mensaje eliminado",
+    unsupported: "Mensaje no compatible (el cliente envió algo que Meta no muestra aquí)",
+    externalEcho: "Respondido desde otra app",
+    reacted: "reaccionó {emoji} a un mensaje",
+    unreacted: "quitó su reacción a un mensaje",
+    edited: "Mensaje editado",
+    postback: "Pulsó un botón",
+    referral: "Llegó por un enlace o anuncio",
+    storyMention: "Le mencionó en su historia",
+    storyReply: "Respondió a su historia",
+    viewStory: "Ver historia",
+    location: "Ubicación",
+    openMap: "Ver en el mapa",
+    share: "Compartió una publicación",
+    openShare: "Abrir",
+    file: "Archivo",
+    download: "Descargar",
+    sticker: "Sticker",
+    image: "Imagen",
+    video: "Video",
+    audio: "Audio",
+    template: "Plantilla",
+    reel: "Reel",
+    attachment: "Adjunto",
+    mediaUnavailable: "No se pudo cargar (el enlace de Meta pudo caducar).",
+    author_customer: "Cliente",
+    author_bot: "Bot",
+    author_agent: "Agente",
+    author_external: "Otra app",
+    you: "Usted",
+    today: "Hoy",
+    yesterday: "Ayer",
+    attentionGone: "La atención #{id} ya no está en su lista.",
+    attentionReturned: "La atención #{id} volvió a la cola.",
+    transferredToYou: "Le transfirieron la atención #{id}.",
+    genericError: "Algo salió mal ({reason}).",
+    forbidden: "No tiene permiso para hacer esto.",
+    conflict: "La atención cambió mientras tanto. Se actualizó la vista.",
+    offline: "Sin conexión con el servidor.",
+    messenger: "Messenger",
+    instagram: "Instagram",
+  },
+  en: {
+    product: "Agent desk",
+    productTagline: "Messenger and Instagram",
+    username: "Username",
+    password: "Password",
+    signIn: "Sign in",
+    signingIn: "Signing in…",
+    loginFailed: "Wrong username or password.",
+    loginThrottled: "Too many attempts. Wait a moment and try again.",
+    sessionExpired: "Your session expired. Please sign in again.",
+    logout: "Log out",
+    history: "History",
+    comingSoon: "Coming soon",
+    channel: "Channel",
+    language: "Language",
+    live: "Live",
+    reconnecting: "Reconnecting…",
+    attentions: "Attentions",
+    openCount: "Open",
+    queuedCount: "Queued",
+    queuedGroup: "Queued",
+    openGroup: "Open",
+    search: "Search open attentions by name, #id, label or text",
+    searchPlaceholder: "Search open attentions",
+    searchHint: "Type at least 3 characters",
+    searchResults: "Search results",
+    noResults: "No open attention matches.",
+    emptyList: "No open or queued attentions.",
+    queuedBell: "Queued: new attention",
+    unread: "{n} unread",
+    selectPrompt: "Select an attention from the list",
+    selectHint: "Queued attentions carry a bell. Open one with “Take”.",
+    take: "Take",
+    taking: "Opening…",
+    takenByOther: "Another agent already took it",
+    queuedSince: "Queued since {time}",
+    lastMessage: "Last message",
+    contextTitle: "Conversation with the bot",
+    humanTitle: "Attention with an agent",
+    earlier: "Earlier messages",
+    loading: "Loading…",
+    timerTitle: "Time left to answer (24 h from the customer's last message)",
+    window24: "24 h window",
+    windowClosed: "24 hours have passed since the customer's last message: Meta allows no reply until they write again. You can terminate the attention.",
+    windowHumanAgent: "Past 24 h: it will be sent with the HUMAN_AGENT tag",
+    windowHumanAgentTitle: "Meta allows answers until {time} with the HUMAN_AGENT tag",
+    noWindow: "The customer has not written yet: Meta allows no message yet.",
+    composerPlaceholder: "Type a message… (Enter sends, Shift+Enter new line)",
+    send: "Send",
+    emoji: "Emoji",
+    attach: "Attach a file",
+    uploading: "Uploading {name}…",
+    uploadFailed: "The file could not be uploaded ({reason})",
+    sendFailed: "Could not send ({reason})",
+    labels: "Labels",
+    labelsHint: "Apply or remove labels",
+    noLabels: "There are no labels. A supervisor creates them.",
+    formTitle: "Form - {channel}",
+    formEmpty: "Open an attention to see its form.",
+    formNone: "This campaign has no form.",
+    requiredMark: "Required",
+    chooseOption: "Choose…",
+    errRequired: "This field is required.",
+    errMinLength: "Type at least {n} characters.",
+    errMaxLength: "Type at most {n} characters.",
+    errNumber: "Type a number.",
+    errMin: "Must be at least {n}.",
+    errMax: "Must be at most {n}.",
+    errDate: "Type a valid date.",
+    saving: "Saving…",
+    saved: "Saved",
+    saveFailed: "Could not save",
+    terminate: "End attention",
+    terminating: "Ending…",
+    confirmTitle: "End the attention?",
+    confirmBody: "Make sure the customer's request has been resolved before you proceed.",
+    confirmDetail: "Its messages and form will be kept in the attention history.",
+    cancel: "Cancel",
+    terminated: "Attention #{id} ended",
+    fixFields: "Check the marked fields before ending.",
+    status_pending: "Pending",
+    status_sent: "Sent",
+    status_delivered: "Delivered",
+    status_read: "Read",
+    status_failed: "Not sent",
+    retry: "Retry",
+    failedUnknown: "Meta refused the message.",
+    deleted: "Message deleted",
+    unsupported: "Unsupported message (the customer sent something Meta does not show here)",
+    externalEcho: "Answered from another app",
+    reacted: "reacted {emoji} to a message",
+    unreacted: "removed their reaction to a message",
+    edited: "Edited message",
+    postback: "Pressed a button",
+    referral: "Came through a link or ad",
+    storyMention: "Mentioned you in their story",
+    storyReply: "Replied to your story",
+    viewStory: "View story",
+    location: "Location",
+    openMap: "Open the map",
+    share: "Shared a post",
+    openShare: "Open",
+    file: "File",
+    download: "Download",
+    sticker: "Sticker",
+    image: "Image",
+    video: "Video",
+    audio: "Audio",
+    template: "Template",
+    reel: "Reel",
+    attachment: "Attachment",
+    mediaUnavailable: "Could not be loaded (Meta's link may have expired).",
+    author_customer: "Customer",
+    author_bot: "Bot",
+    author_agent: "Agent",
+    author_external: "Another app",
+    you: "You",
+    today: "Today",
+    yesterday: "Yesterday",
+    attentionGone: "Attention #{id} is no longer in your list.",
+    attentionReturned: "Attention #{id} went back to the queue.",
+    transferredToYou: "Attention #{id} was transferred to you.",
+    genericError: "Something went wrong ({reason}).",
+    forbidden: "You are not allowed to do this.",
+    conflict: "The attention changed meanwhile. The view was refreshed.",
+    offline: "No connection to the server.",
+    messenger: "Messenger",
+    instagram: "Instagram",
+  },
+};
+
+export const LANGUAGES = ["es", "en"];
+const STORAGE_KEY = "desk.lang";
+
+let current = (() => {
+  try {
+    const saved = window.localStorage.getItem(STORAGE_KEY);
+    return LANGUAGES.includes(saved) ? saved : "es";
+  } catch {
+    return "es";
+  }
+})();
+
+const listeners = new Set();
+
+export function language() {
+  return current;
+}
+
+export function setLanguage(lang) {
+  if (!LANGUAGES.includes(lang) || lang === current) return;
+  current = lang;
+  try {
+    window.localStorage.setItem(STORAGE_KEY, lang);
+  } catch {
+    /* private mode: the choice lasts for this page */
+  }
+  applyStatic(document);
+  for (const listener of listeners) listener(lang);
+}
+
+export function onLanguageChange(listener) {
+  listeners.add(listener);
+}
+
+/** The label for key in the current language, with {name} placeholders filled as text. */
+export function t(key, values = {}) {
+  const text = TABLE[current][key] ?? TABLE.es[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in values ? String(values[name]) : `{${name}}`));
+}
+
+export function hasKey(key) {
+  return key in TABLE.es;
+}
+
+/** Fill the static labels of the page (textContent and attributes only). */
+export function applyStatic(root) {
+  document.documentElement.lang = current;
+  for (const element of root.querySelectorAll("[data-i18n]")) element.textContent = t(element.dataset.i18n);
+  for (const element of root.querySelectorAll("[data-i18n-placeholder]")) element.placeholder = t(element.dataset.i18nPlaceholder);
+  for (const element of root.querySelectorAll("[data-i18n-title]")) element.title = t(element.dataset.i18nTitle);
+  for (const element of root.querySelectorAll("[data-i18n-aria]")) element.setAttribute("aria-label", t(element.dataset.i18nAria));
+  for (const element of root.querySelectorAll("[data-lang-choice]")) {
+    element.setAttribute("aria-pressed", String(element.dataset.langChoice === current));
+  }
+}
+
+// -- times ----------------------------------------------------------------------------
+
+function locale() {
+  return current === "es" ? "es-ES" : "en-GB";
+}
+
+export function parseTime(value) {
+  if (!value) return null;
+  const time = new Date(value);
+  return Number.isNaN(time.getTime()) ? null : time;
+}
+
+function sameDay(a, b) {
+  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+}
+
+/** Short time for lists: 14:05 today, "Ayer" yesterday, 24/11 otherwise. */
+export function shortTime(value) {
+  const time = parseTime(value);
+  if (!time) return "";
+  const now = new Date();
+  if (sameDay(time, now)) return time.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
+  const yesterday = new Date(now);
+  yesterday.setDate(now.getDate() - 1);
+  if (sameDay(time, yesterday)) return t("yesterday");
+  return time.toLocaleDateString(locale(), { day: "2-digit", month: "2-digit" });
+}
+
+export function clockTime(value) {
+  const time = parseTime(value);
+  return time ? time.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" }) : "";
+}
+
+export function fullTime(value) {
+  const time = parseTime(value);
+  return time ? time.toLocaleString(locale(), { dateStyle: "medium", timeStyle: "short" }) : "";
+}
+
+export function dayLabel(value) {
+  const time = parseTime(value);
+  if (!time) return "";
+  const now = new Date();
+  if (sameDay(time, now)) return t("today");
+  const yesterday = new Date(now);
+  yesterday.setDate(now.getDate() - 1);
+  if (sameDay(time, yesterday)) return t("yesterday");
+  return time.toLocaleDateString(locale(), { weekday: "long", day: "numeric", month: "long" });
+}
+
+export function dayKey(value) {
+  const time = parseTime(value);
+  return time ? `${time.getFullYear()}-${time.getMonth()}-${time.getDate()}` : "";
+}
