@@ -69,6 +69,34 @@ class WindowClosed(HandoffError):
         self.reason = reason
 
 
+class OutboundNotAllowed(WindowClosed):
+    """An agent may not start an outbound attention now: Meta's windows since the
+    customer's last message are closed (desk: 409 with the reason and the window)."""
+
+    def __init__(
+        self,
+        attention_id: int,
+        last_customer_message_at: datetime | None,
+        reason: str,
+        response_until: datetime | None = None,
+        human_agent_until: datetime | None = None,
+        human_agent_allowed: bool = False,
+    ) -> None:
+        super().__init__(attention_id, last_customer_message_at, reason)
+        self.response_until = response_until
+        self.human_agent_until = human_agent_until
+        self.human_agent_allowed = human_agent_allowed
+
+
+class CustomerBusy(Conflict):
+    """The customer already has an active attention (desk: 409 naming it)."""
+
+    def __init__(self, active_attention_id: int, active_state: str, agent_id: int | None) -> None:
+        super().__init__(active_attention_id, f"the customer already has an active attention (#{active_attention_id}, {active_state})", active_state)
+        self.active_attention_id = active_attention_id
+        self.active_agent_id = agent_id
+
+
 class InvalidRequest(HandoffError):
     """The request cannot be carried out as asked: bad input, not a permission or a race (422)."""
 

@@ -1,7 +1,43 @@
 """The durable webhook inbox: items are stored before Meta gets its 200.
 
 A redelivered item (same channel and dedup key) is dropped at insert, so it can never
-cause a second turn; items still pending after a crash are replayed at start.
+cause a second turn; items not finished when the process died are replayed at start.
+
+An item's life: ``pending`` (stored, acknowledged) -> ``handling`` (written just before
+the item's first effect that nothing else records: the hand-over to the bot, or an
+attention record without a mid) -> ``handled`` or ``failed``. A stop that cuts an effect
+short puts the item back to ``pending`` (:meth:`Inbox.release`).
+
+What a replay after a crash (SIGKILL, power loss) guarantees, per item:
+
+- ``pending``: nothing happened yet, except possibly an attention record carrying the
+  item's mid; the replay looks for that record (:meth:`Inbox.recorded`) and handles the
+  item only when it is absent. Exactly once.
+- ``handling`` and a bot turn: the turn may have run, partly or completely, and Rasa's
+  ``UserUttered`` reaches the tracker store only when the turn completes. With a tracker
+  store that survives restarts (SQL, Redis, ...) the connectors ask it: message there,
+  the turn completed and is not run again; tracker without it, the turn was cut short
+  and runs again (exactly once in the tracker; a reply the cut turn had already sent
+  may be sent again). With Rasa's in-memory tracker store (the default) nothing can
+  tell, and the item is **not** handed to the bot again: it is marked ``failed`` with
+  an ``interrupted`` reason for operators (at most once: a turn cut short by the crash
+  stays cut short, but the customer never gets the same turn twice).
+- ``handling`` and an attention record without a mid (a reaction, a referral, an
+  unsend, an edit): at most once, the same way.
+
+So, for every acknowledged item: never handled twice; handled exactly once unless the
+process died while the bot (with a tracker store that forgets) or a mid-less attention
+record was working on it, and those few items are listed as failed, never lost silently.
+
+Why not at least once (hand ``handling`` items to the bot again)? Rasa's turn and this
+inbox row live in two stores with no shared transaction, so only the tracker store can
+say whether a turn completed. Without it, a rerun answers twice whenever the kill came
+after the turn but before the row was updated, and under load that is the common case:
+the update waits for the database's single writer while the turn is long done (the
+reliability suite's 1,000-webhook crash test finds dozens of such items per run). Meta
+already delivers at least once; the mid dedup exists so that a customer is never
+answered twice. A durable tracker store (``tracker_store`` in ``endpoints.yml``) gives
+exactly once instead.
 """
 
 from __future__ import annotations
@@ -14,11 +50,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff.schema import inbox_item
+from handoff.schema import inbox_item, message
 
 PENDING = "pending"
+HANDLING = "handling"
 HANDLED = "handled"
 FAILED = "failed"
+UNFINISHED = (PENDING, HANDLING)
 
 
 @dataclass(frozen=True)
@@ -39,6 +77,9 @@ class StoredItem:
     channel: str
     conversation: str
     payload: Mapping[str, Any]
+    state: str = PENDING
+    # Loaded at start: acknowledged by an earlier process that did not finish it.
+    replayed: bool = False
 
 
 def _now() -> datetime:
@@ -62,7 +103,7 @@ class Inbox:
                     .values(
                         channel=item.channel,
                         dedup_key=item.dedup_key[:255],
-                        conversation=item.conversation,
+                        conversation=item.conversation[:255],
                         payload=dict(item.payload),
                         state=PENDING,
                         received_at=received_at,
@@ -82,16 +123,43 @@ class Inbox:
         return accepted
 
     async def pending(self, limit: int = 1000, after_id: int = 0) -> list[StoredItem]:
-        """Items not handled yet, oldest first (the replay after a crash)."""
+        """Items not finished yet (pending or handling), oldest first: the replay at start."""
         query = (
-            sa.select(inbox_item.c.id, inbox_item.c.channel, inbox_item.c.conversation, inbox_item.c.payload)
-            .where(inbox_item.c.state == PENDING, inbox_item.c.id > after_id)
+            sa.select(inbox_item.c.id, inbox_item.c.channel, inbox_item.c.conversation, inbox_item.c.payload,
+                      inbox_item.c.state)  # fmt: skip
+            .where(inbox_item.c.state.in_(UNFINISHED), inbox_item.c.id > after_id)
             .order_by(inbox_item.c.id)
             .limit(limit)
         )
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
-        return [StoredItem(id=row.id, channel=row.channel, conversation=row.conversation, payload=row.payload) for row in rows]
+        return [
+            StoredItem(id=row.id, channel=row.channel, conversation=row.conversation, payload=row.payload,
+                       state=row.state, replayed=True)  # fmt: skip
+            for row in rows
+        ]
+
+    async def mark_handling(self, item_id: int) -> None:
+        """The item's first effect is about to happen (see the module docstring)."""
+        await self._move(item_id, PENDING, HANDLING)
+
+    async def release(self, item_id: int) -> None:
+        """A stop cut the effect short before it completed: handle the item again at next start."""
+        await self._move(item_id, HANDLING, PENDING)
+
+    async def recorded(self, mid: str) -> bool:
+        """Whether a message with Meta's ``mid`` is stored in an attention already (an item
+        the last process stored there and died before marking handled)."""
+        query = sa.select(message.c.id).where(message.c.mid == mid).limit(1)
+        async with self._engine.connect() as connection:
+            return (await connection.execute(query)).first() is not None
+
+    async def _move(self, item_id: int, from_state: str, to_state: str) -> None:
+        statement = (
+            sa.update(inbox_item).where(inbox_item.c.id == item_id, inbox_item.c.state == from_state).values(state=to_state)
+        )
+        async with self._engine.begin() as connection:
+            await connection.execute(statement)
 
     async def mark_handled(self, item_id: int) -> None:
         await self._finish(item_id, HANDLED, None)

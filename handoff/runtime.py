@@ -50,6 +50,9 @@ class HandoffRuntime:
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+            # Wait for it: a sweep cut short must give its connection back before the
+            # engine is disposed, or an aiosqlite thread outlives the process's exit.
+            await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -23,12 +24,14 @@ from handoff.campaigns.model import Campaign, CampaignBook
 from handoff.clock import Clock, as_utc, utc_now
 from handoff.errors import (
     Conflict,
+    CustomerBusy,
     Forbidden,
     InvalidForm,
     InvalidMessage,
     InvalidRequest,
     InvalidTransfer,
     NotFound,
+    OutboundNotAllowed,
 )
 from handoff.events import (
     AttentionOpened,
@@ -64,6 +67,8 @@ from handoff.model import (
     MessageStatus,
     Role,
 )
+from handoff.history import History
+from handoff.overview import AgentLoad, CampaignLoad, Overview
 from handoff.queries import Queries
 from handoff.ports import (
     ATTACHMENT_TYPES,
@@ -80,16 +85,19 @@ from handoff.store import attentions as attention_rows
 from handoff.store import audit
 from handoff.store import campaigns as campaign_rows
 from handoff.store import customers as customer_rows
+from handoff.store import history as history_rows
 from handoff.store import labels as label_rows
 from handoff.store import messages as message_rows
 from handoff.store._sql import is_unique_violation
-from handoff.window import send_policy
+from handoff.window import Window, send_policy, window_of
 
 logger = logging.getLogger(__name__)
 
 # How long after an agent's last heartbeat (``agent_seen``) the agent counts as gone even
 # without an ``agent_left`` (a closed laptop, a crashed browser, a dead instance).
 DEFAULT_PRESENCE_TIMEOUT = timedelta(seconds=90)
+
+LABEL_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 # Meta's limits on one text message.
 MESSENGER_TEXT_LIMIT_CHARS = 2000
@@ -178,6 +186,11 @@ class HandoffService:
     def queries(self) -> Queries:
         """The desk's read models over the same database and campaigns."""
         return Queries(self._engine, self._book)
+
+    @property
+    def history(self) -> History:
+        """Terminated attentions: search and detail."""
+        return History(self._engine, self._book)
 
     def _now(self) -> datetime:
         return as_utc(self._clock())
@@ -322,8 +335,10 @@ class HandoffService:
         actor: Actor,
         values: Mapping[str, Any],
         detail: Optional[Mapping[str, Any]] = None,
+        inside: Optional[Callable[[AsyncConnection, Attention], Awaitable[None]]] = None,
     ) -> tuple[Attention, datetime]:
-        """Make ``action`` happen to ``current``: conditional update + audit in one transaction."""
+        """Make ``action`` happen to ``current``: conditional update + audit in one
+        transaction (``inside`` runs in it too, with the attention as it is after)."""
         to_state = next_state(current.state, action, current.id)
         now = self._now()
         async with self._engine.begin() as connection:
@@ -339,7 +354,15 @@ class HandoffService:
                 raise Conflict(current.id, f"it changed while you were looking (it was {current.state.value})")
             await audit.record(connection, current.id, actor, action.value, now, current.state, to_state, detail)
             after = await self._attention(connection, current.id)
+            if inside is not None:
+                await inside(connection, after)
         return after, now
+
+    async def _into_history(self, connection: AsyncConnection, ended: Attention) -> None:
+        """Terminate's last step, in its transaction: the attention's searchable history document."""
+        found = self._book.campaigns.get(ended.campaign_id)
+        name = found.name if found is not None else (await campaign_rows.names(connection)).get(ended.campaign_id)
+        await history_rows.write(connection, ended, name)
 
     async def open(self, attention_id: int, agent: Agent) -> Attention:
         """The agent takes a queued attention of one of their campaigns. Of many agents trying
@@ -429,7 +452,8 @@ class HandoffService:
             permissions.require_supervisor(agent, "end an attention that is still queued")
         form = self._checked_form(current, form_values or {}, check_required=current.state is AttentionState.OPEN)
         after, now = await self._move(
-            current, Action.TERMINATE, Actor.of(agent), {"form": form, "terminated_at": self._now()}, {"by": "agent"}
+            current, Action.TERMINATE, Actor.of(agent), {"form": form, "terminated_at": self._now()}, {"by": "agent"},
+            inside=self._into_history,
         )
         await self._publish(AttentionTerminated(at=now, attention=after, actor=Actor.of(agent)))
         await self._resume(after)
@@ -445,7 +469,9 @@ class HandoffService:
             return None
         if current.state is not AttentionState.QUEUED:
             raise Forbidden("bot", f"attention {current.id} is open; only its agent can end it")
-        after, now = await self._move(current, Action.TERMINATE, BOT, {"terminated_at": self._now()}, {"by": "bot", "reason": reason})
+        after, now = await self._move(
+            current, Action.TERMINATE, BOT, {"terminated_at": self._now()}, {"by": "bot", "reason": reason}, inside=self._into_history
+        )
         await self._publish(AttentionTerminated(at=now, attention=after, actor=BOT))
         # No resume: the bot itself is running this; it decides what to say next.
         return after
@@ -534,6 +560,59 @@ class HandoffService:
         """The agent logged out or their last desk connection closed."""
         async with self._engine.begin() as connection:
             await agent_rows.left(connection, agent_id, as_utc(at) if at else self._now())
+
+    async def online(self, agent_ids: Iterable[int], now: Optional[datetime] = None) -> dict[int, tuple[bool, Optional[datetime]]]:
+        """Per agent: whether they are present now (the rule of the orphan timers) and
+        when they were last seen."""
+        now = as_utc(now) if now else self._now()
+        ids = list(agent_ids)
+        async with self._engine.connect() as connection:
+            found = await agent_rows.presences(connection, ids)
+        return {
+            agent_id: (self._absent_since(found.get(agent_id), now) is None, found[agent_id].last_seen_at if agent_id in found else None)
+            for agent_id in ids
+        }
+
+    async def overview(self, agent: Agent, now: Optional[datetime] = None) -> Overview:
+        """The supervisor's view: each campaign's queue (count, oldest wait), open
+        attentions per agent, and who is online."""
+        permissions.require_supervisor(agent, "see the overview")
+        now = as_utc(now) if now else self._now()
+        async with self._engine.connect() as connection:
+            loads = await attention_rows.active_loads(connection)
+            everyone = await agent_rows.all_agents(connection)
+        staff = [person for person in everyone if person.active]
+        online = await self.online([person.id for person in staff], now)
+        open_by_agent: dict[int, dict[str, int]] = {}
+        for load in loads.open:
+            open_by_agent.setdefault(load.agent_id, {})[load.campaign_id] = load.count
+        agents = [
+            AgentLoad(
+                agent=person, online=online[person.id][0], last_seen_at=online[person.id][1],
+                open=sum(open_by_agent.get(person.id, {}).values()), open_by_campaign=dict(open_by_agent.get(person.id, {})),
+            )  # fmt: skip
+            for person in staff
+        ]
+        campaign_ids = list(self._book.campaigns) + sorted(
+            {load.campaign_id for load in (*loads.queued, *loads.open)} - set(self._book.campaigns)
+        )
+        campaigns = []
+        for campaign_id in campaign_ids:
+            found = self._book.campaigns.get(campaign_id)
+            queued = next((load for load in loads.queued if load.campaign_id == campaign_id), None)
+            members = [load for load in agents if campaign_id in load.agent.campaigns or load.open_by_campaign.get(campaign_id)]
+            oldest = queued.oldest_since if queued else None
+            campaigns.append(
+                CampaignLoad(
+                    id=campaign_id, name=found.name if found else campaign_id, queued=queued.count if queued else 0,
+                    oldest_queued_since=oldest,
+                    oldest_waiting_seconds=max(0, int((now - oldest).total_seconds())) if oldest else None,
+                    open=sum(load.count for load in loads.open if load.campaign_id == campaign_id),
+                    agents_online=sum(1 for load in members if load.online and not load.agent.is_supervisor),
+                    agents=[(load.agent.id, load.open_by_campaign.get(campaign_id, 0)) for load in members],
+                )  # fmt: skip
+            )
+        return Overview(at=now, campaigns=campaigns, agents=agents)
 
     def _absent_since(self, presence: Optional[agent_rows.Presence], now: datetime) -> Optional[datetime]:
         """Since when the agent is gone; None while present."""
@@ -757,19 +836,129 @@ class HandoffService:
         async with self._engine.begin() as connection:
             await attention_rows.mark_read(connection, attention_id, up_to_message_id)
 
+    # -- outbound attentions (an agent writes first) -----------------------------------
+
+    async def customer_window(self, channel: Channel | str, account_id: str, customer_id: str, human_agent_tag: bool) -> Window:
+        """Meta's windows for writing to this customer now: from their last message in any
+        of their attentions."""
+        async with self._engine.connect() as connection:
+            last = await attention_rows.last_customer_message_at(connection, channel, account_id, customer_id)
+        return window_of(last, human_agent_tag)
+
+    async def start_outbound(self, agent: Agent, from_attention_id: int, campaign_id: Optional[str] = None) -> Attention:
+        """A new attention an agent starts with a past customer (from a history item),
+        open for that agent, in ``campaign_id`` (one of theirs; default: the past one's),
+        with the campaign's outbound form. Messenger only (InvalidRequest on Instagram);
+        only while Meta allows writing: within 24 h of the customer's last message, or 7
+        days with HUMAN_AGENT where the campaign allows it (OutboundNotAllowed); never
+        while the customer has an active attention (CustomerBusy)."""
+        permissions.require_active(agent)
+        past = await self.attention(from_attention_id)
+        permissions.require_can_see(agent, past)
+        if past.channel is not Channel.MESSENGER:
+            raise InvalidRequest(
+                f"outbound attentions are a Messenger feature; Instagram does not let a business write first "
+                f"(attention {past.id} is on {past.channel.value})"
+            )
+        campaign_id = campaign_id or past.campaign_id
+        try:
+            campaign = self._book.get(campaign_id)
+        except NotFound:
+            raise InvalidRequest(f"campaign '{campaign_id}' does not exist") from None
+        if not agent.serves(campaign.id):
+            raise Forbidden(permissions.who(agent), f"the agent is not in campaign '{campaign.id}'")
+        if not campaign.serves(past.channel, past.account_id):
+            raise InvalidRequest(f"campaign '{campaign.id}' does not serve {past.channel.value} account {past.account_id}")
+        active = await self.active_attention(past.channel, past.account_id, past.customer_id)
+        if active is not None:
+            raise CustomerBusy(active.id, active.state.value, active.agent_id)
+        now = self._now()
+        window = await self.customer_window(past.channel, past.account_id, past.customer_id, campaign.human_agent_tag)
+        if not window.is_open(now):
+            raise OutboundNotAllowed(
+                past.id, window.last_customer_message_at, self._closed_reason(window, campaign),
+                window.response_until, window.human_agent_until, campaign.human_agent_tag,
+            )  # fmt: skip
+        form = prefill_form(campaign.outbound_form, {})
+        try:
+            async with self._engine.begin() as connection:
+                attention_id = await attention_rows.insert(
+                    connection, channel=past.channel, account_id=past.account_id, customer_id=past.customer_id,
+                    campaign_id=campaign.id, direction=Direction.OUTBOUND, state=AttentionState.OPEN, form=form,
+                    context=[], now=now, agent_id=agent.id, last_customer_message_at=window.last_customer_message_at,
+                )  # fmt: skip
+                await audit.record(
+                    connection, attention_id, Actor.of(agent), "started_outbound", now, None, AttentionState.OPEN,
+                    {"campaign_id": campaign.id, "from_attention_id": past.id},
+                )
+                created = await self._attention(connection, attention_id)
+        except IntegrityError as error:
+            if not is_unique_violation(error):
+                raise
+            winner = await self.active_attention(past.channel, past.account_id, past.customer_id)
+            if winner is None:  # pragma: no cover - the winner ended in between
+                raise
+            raise CustomerBusy(winner.id, winner.state.value, winner.agent_id) from None
+        await self._publish(AttentionOpened(at=now, attention=created, actor=Actor.of(agent)))
+        return created
+
+    @staticmethod
+    def _closed_reason(window: Window, campaign: Campaign) -> str:
+        if window.last_customer_message_at is None:
+            return "the customer has never written to us; Meta lets a business write only after the customer does"
+        if campaign.human_agent_tag:
+            return (
+                "more than 7 days have passed since the customer's last message; Meta allows no message, "
+                "not even with the HUMAN_AGENT tag, until the customer writes again"
+            )
+        return (
+            f"more than 24 hours have passed since the customer's last message and campaign '{campaign.name}' "
+            "does not allow the HUMAN_AGENT tag; the customer has to write first"
+        )
+
     # -- labels ------------------------------------------------------------------------
 
     async def create_label(self, agent: Agent, name: str, colour: str = "#888888") -> Label:
         permissions.require_supervisor(agent, "create labels")
         name = name.strip()
-        if not name:
-            raise InvalidRequest("a label needs a name")
+        if not name or len(name) > 100:
+            raise InvalidRequest("a label needs a name of 1 to 100 characters")
+        if not LABEL_COLOUR.match(colour):
+            raise InvalidRequest("colour is #rrggbb")
         try:
             async with self._engine.begin() as connection:
                 label_id = await label_rows.insert(connection, name, colour, self._now())
         except IntegrityError:
             raise InvalidRequest(f"a label named {name!r} exists already") from None
         return Label(id=label_id, name=name, colour=colour)
+
+    async def update_label(
+        self, agent: Agent, label_id: int, *, name: Optional[str] = None, colour: Optional[str] = None,
+        retired: Optional[bool] = None,
+    ) -> Label:
+        """Rename, recolour, retire or bring back a label (supervisors). Attentions keep it."""
+        permissions.require_supervisor(agent, "change labels")
+        values: dict[str, Any] = {}
+        if name is not None:
+            name = name.strip()
+            if not name or len(name) > 100:
+                raise InvalidRequest("a label needs a name of 1 to 100 characters")
+            values["name"] = name
+        if colour is not None:
+            if not LABEL_COLOUR.match(colour):
+                raise InvalidRequest("colour is #rrggbb")
+            values["colour"] = colour.lower()
+        if retired is not None:
+            values["retired"] = bool(retired)
+        try:
+            async with self._engine.begin() as connection:
+                if not await label_rows.update(connection, label_id, values):
+                    raise NotFound("label", label_id)
+                changed = await label_rows.get(connection, label_id)
+        except IntegrityError:
+            raise InvalidRequest(f"a label named {name!r} exists already") from None
+        assert changed is not None
+        return changed
 
     async def retire_label(self, agent: Agent, label_id: int) -> None:
         """A retired label stays on past attentions but cannot be applied any more."""

@@ -3,6 +3,14 @@
 The POST handler only checks, stores and acknowledges: the 200 goes back as soon as the
 items are durable, and the bot works afterwards (Meta retries slow webhooks and then the
 customer gets duplicates).
+
+Optional credentials besides the secrets and tokens (all numbers may be strings, as
+``${VAR}`` gives them): ``max_body_bytes`` (webhook bodies above it get 413; default
+10 MB, far above Meta's largest batches), ``graph_timeout`` (seconds per Graph API call,
+default 10), ``retry_attempts`` (default 4), ``retry_backoff`` and
+``rate_limit_backoff`` (seconds before the first retry, doubled each time; defaults 0.5
+and 5) and ``echo_wait`` (how long a send that timed out waits for its echo before it is
+retried; default 3).
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, ClassVar, Mapping
 
@@ -19,9 +28,16 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.meta.dispatch import ConversationDispatcher
+from connectors.meta.dispatch import ConversationDispatcher, ItemProgress
 from connectors.meta.events import conversation_key, dedup_key, iter_items
-from connectors.meta.graph import DEFAULT_GRAPH_URL, DEFAULT_GRAPH_VERSION, EchoReconciler, GraphClient, GraphSettings
+from connectors.meta.graph import (
+    DEFAULT_GRAPH_URL,
+    DEFAULT_GRAPH_VERSION,
+    EchoReconciler,
+    GraphClient,
+    GraphSettings,
+    RetryPolicy,
+)
 from connectors.meta.limits import ChannelLimits
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache, ProfileReader
@@ -35,6 +51,9 @@ from handoff.runtime import close_handoff_runtime, handoff_runtime
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_GRAPH_TIMEOUT = 10.0
+
 
 @dataclass(frozen=True)
 class MetaChannelSettings:
@@ -45,6 +64,9 @@ class MetaChannelSettings:
     graph_version: str = DEFAULT_GRAPH_VERSION
     app_id: str | None = None
     typing_indicators: bool = True
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    graph_timeout: float = DEFAULT_GRAPH_TIMEOUT
+    retry: RetryPolicy = RetryPolicy()
 
     def __repr__(self) -> str:  # secrets never reach a log line through repr
         return f"MetaChannelSettings(graph_url={self.graph_url!r}, graph_version={self.graph_version!r})"
@@ -79,6 +101,14 @@ class MetaInputChannel(InputChannel):
         secrets = [str(given["app_secret"])]
         if given.get("secondary_app_secret"):
             secrets.append(str(given["secondary_app_secret"]))
+        default = RetryPolicy()
+        retry = RetryPolicy(
+            attempts=_number(given, "retry_attempts", default.attempts, int, minimum=1),
+            backoff=_number(given, "retry_backoff", default.backoff, float),
+            rate_limit_backoff=_number(given, "rate_limit_backoff", default.rate_limit_backoff, float),
+            max_delay=default.max_delay,
+            echo_wait=_number(given, "echo_wait", default.echo_wait, float),
+        )
         return cls(
             MetaChannelSettings(
                 app_secrets=tuple(secrets),
@@ -88,6 +118,9 @@ class MetaInputChannel(InputChannel):
                 graph_version=str(given.get("graph_version", DEFAULT_GRAPH_VERSION)),
                 app_id=str(given["app_id"]) if given.get("app_id") else None,
                 typing_indicators=str(given.get("typing_indicators", "true")).lower() != "false",
+                max_body_bytes=_number(given, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, int, minimum=1),
+                graph_timeout=_number(given, "graph_timeout", DEFAULT_GRAPH_TIMEOUT, float, minimum=0.001),
+                retry=retry,
             )
         )
 
@@ -103,6 +136,7 @@ class MetaInputChannel(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         # Each channel needs its own blueprint name, or Sanic refuses to start.
         webhook = Blueprint(f"{self.channel}_webhook", __name__)
+        hide_verify_token_in_access_logs()
         state: dict[str, Any] = {}
 
         @webhook.listener("before_server_start")
@@ -135,7 +169,8 @@ class MetaInputChannel(InputChannel):
         async def verify(request: Request) -> HTTPResponse:
             return self._verify(request)
 
-        @webhook.route("/webhook", methods=["POST"])
+        # Streamed: the size limit is checked while reading, not after 100 MB were buffered.
+        @webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
             return await self._receive(request, state["inbox"])
 
@@ -149,7 +184,8 @@ class MetaInputChannel(InputChannel):
         settings = self.settings
         self._client = GraphClient(
             session,
-            GraphSettings(settings.access_token, settings.graph_url, settings.graph_version),
+            GraphSettings(settings.access_token, settings.graph_url, settings.graph_version, timeout=settings.graph_timeout),
+            retry=settings.retry,
             echoes=EchoReconciler(),
         )
         runtime.gateways.register(self.channel, MetaGateway(self._client, self.limits))
@@ -162,17 +198,15 @@ class MetaInputChannel(InputChannel):
             log_only=conversations.log,
             resume=conversations.reopen,
             typing_indicators=settings.typing_indicators,
-            already_handled=lambda sender, mid: _tracker_has_message(app, sender, mid),
+            memory=lambda sender, mid: _tracker_has_message(app, sender, mid),
         )
-        router = EventRouter(self.channel, bot, runtime.service, self._client.echoes, settings.app_id)
-        replayed: set[int] = set()
+        router = EventRouter(self.channel, bot, runtime.service, self._client.echoes, settings.app_id, inbox.recorded)
 
-        async def handle(item: StoredItem) -> None:
-            await router.handle(item, replayed=item.id in replayed)
+        async def handle(item: StoredItem, progress: ItemProgress) -> None:
+            await router.handle(item, progress)
 
         self.dispatcher = ConversationDispatcher(inbox, handle)
         pending = [item for item in await inbox.pending(limit=100_000) if item.channel == self.channel]
-        replayed.update(item.id for item in pending)
         state.update(inbox=inbox, session=session, pending=pending, router=router)
         if pending:
             logger.info("%s: %d acknowledged items will be replayed.", self.channel, len(pending))
@@ -187,12 +221,14 @@ class MetaInputChannel(InputChannel):
         return response.text("verification failed", status=403)
 
     async def _receive(self, request: Request, inbox: Inbox) -> HTTPResponse:
-        body = request.body or b""
+        body = await _read_body(request, self.settings.max_body_bytes)
+        if body is None:
+            return response.json({"error": f"body larger than {self.settings.max_body_bytes} bytes"}, status=413)
         if not is_valid_signature(body, request.headers.get(SIGNATURE_HEADER), self.settings.app_secrets):
             return response.json({"error": "invalid or missing X-Hub-Signature-256"}, status=403)
         try:
-            payload = json.loads(body)
-        except ValueError:
+            payload = json.loads(body, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
             return response.json({"error": "body is not JSON"}, status=400)
         if not isinstance(payload, dict):
             return response.json({"error": "body is not a JSON object"}, status=400)
@@ -201,22 +237,104 @@ class MetaInputChannel(InputChannel):
                 {"error": f"this webhook serves object {self.webhook_object!r}, got {payload.get('object')!r}"},
                 status=400,
             )
-        items = [
-            InboxItem(self.channel, dedup_key(item), conversation_key(item), stored_payload(item))
-            for item in iter_items(self.channel, payload)
-        ]
+        received = list(iter_items(self.channel, payload))
+        items = [InboxItem(self.channel, dedup_key(item), conversation_key(item), stored_payload(item)) for item in received]
         accepted = await inbox.accept(items)
+        self._confirm_echoes(received)
         if self.dispatcher is not None:
             self.dispatcher.submit(accepted)
         return response.text("EVENT_RECEIVED")
 
+    def _confirm_echoes(self, received: list[Any]) -> None:
+        """Release sends waiting for their echo now (an ambiguous timeout, see graph.py).
 
-async def _tracker_has_message(app: Any, sender_id: str, message_id: str) -> bool:
-    """Whether a bot turn for this message already reached the tracker (a replay check)."""
+        The dispatcher would reach the echo only after the customer's current item, and
+        that item may be the very bot turn whose reply is waiting for this echo.
+        """
+        if self._client is None:
+            return
+        for item in received:
+            message = item.raw.get("message")
+            if isinstance(message, Mapping) and message.get("is_echo") and isinstance(message.get("metadata"), str):
+                self._client.echoes.confirm(message["metadata"], str(message.get("mid") or ""))
+
+
+class _HideVerifyToken(logging.Filter):
+    """Meta's verification GET carries the verify token in its query string, and an access
+    log (Sanic's, when on) writes whole URLs: the token's value is hidden there."""
+
+    pattern = re.compile(r"(hub(?:\.|%2[eE])verify_token=)[^&\s\"']*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name in ("request", "msg"):
+            value = getattr(record, name, None)
+            if isinstance(value, str) and "verify_token" in value:
+                setattr(record, name, self.pattern.sub(r"\1[hidden]", value))
+        return True
+
+
+def hide_verify_token_in_access_logs() -> None:
+    access = logging.getLogger("sanic.access")
+    if not any(isinstance(existing, _HideVerifyToken) for existing in access.filters):
+        access.addFilter(_HideVerifyToken())
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None when it is larger than ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    while True:
+        chunk = await request.stream.read()
+        if chunk is None:
+            return bytes(body)
+        body += chunk
+        if len(body) > limit:
+            return None
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (Python accepts them); Meta never sends them.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _number(given: Mapping[str, Any], key: str, default: Any, kind: type, minimum: float = 0.0) -> Any:
+    if key not in given:
+        return default
+    try:
+        value = kind(given[key])
+    except (TypeError, ValueError):
+        raise ValueError(f"credentials.yml: {key} must be a number, got {given[key]!r}") from None
+    if value < minimum:
+        raise ValueError(f"credentials.yml: {key} must be at least {minimum}")
+    return value
+
+
+async def _tracker_has_message(app: Any, sender_id: str, message_id: str) -> bool | None:
+    """Whether a completed bot turn for this message is in Rasa's tracker store (the
+    replay of an item the bot was working on when the process died).
+
+    Rasa saves the tracker, with the ``UserUttered``, when the turn completes; it saves a
+    new conversation's tracker when the turn begins. So with a store that survives
+    restarts: message there, True; tracker without it (or none), False: the turn was cut
+    short. With the in-memory store (Rasa's default) everything was lost: None.
+    """
     agent = getattr(app.ctx, "agent", None)
-    if agent is None or agent.tracker_store is None:
-        return False
-    tracker = await agent.tracker_store.retrieve(sender_id)
+    store = getattr(agent, "tracker_store", None)
+    if store is None or _forgets_at_restart(store):
+        return None
+    tracker = await store.retrieve(sender_id)
     if tracker is None:
         return False
     return any(getattr(event, "message_id", None) == message_id for event in tracker.events)
+
+
+def _forgets_at_restart(store: Any) -> bool:
+    from rasa.core.tracker_store import InMemoryTrackerStore
+
+    while store is not None:  # Rasa wraps the configured store (FailSafe-, AwaitableTrackerStore)
+        if isinstance(store, InMemoryTrackerStore):
+            return True
+        store = getattr(store, "_tracker_store", None)
+    return False

@@ -7,11 +7,42 @@ import collections
 import logging
 from typing import Awaitable, Callable, Iterable
 
-from handoff.inbox import Inbox, StoredItem
+from handoff.inbox import HANDLING, Inbox, StoredItem
 
 logger = logging.getLogger(__name__)
 
-ItemHandler = Callable[[StoredItem], Awaitable[None]]
+
+class ItemProgress:
+    """How far the handling of one item got, written down where the next start can read
+    it (``handoff.inbox`` explains what a replay makes of it)."""
+
+    def __init__(self, inbox: Inbox, item: StoredItem) -> None:
+        self._inbox = inbox
+        self.item = item
+        self.replayed = item.replayed
+        # The process that acknowledged the item died while an effect of it was under way.
+        self.interrupted = item.replayed and item.state == HANDLING
+        self.begun = self.interrupted
+        self.done = False
+        self.abandoned: str | None = None
+
+    async def begin(self) -> None:
+        """An effect that leaves no other trace (a bot turn) is about to start."""
+        if not self.begun:
+            await self._inbox.mark_handling(self.item.id)
+            self.begun = True
+        self.done = False
+
+    def finish(self) -> None:
+        """The effect completed: a stop from now on must not make it run again."""
+        self.done = True
+
+    def abandon(self, reason: str) -> None:
+        """Do not handle the item; keep it as failed with ``reason`` for operators."""
+        self.abandoned = reason
+
+
+ItemHandler = Callable[[StoredItem, ItemProgress], Awaitable[None]]
 
 
 class ConversationDispatcher:
@@ -59,13 +90,25 @@ class ConversationDispatcher:
         try:
             while queue:
                 item = queue.popleft()
+                progress = ItemProgress(self._inbox, item)
                 try:
-                    await self._handle(item)
+                    await self._handle(item, progress)
+                except asyncio.CancelledError:
+                    # A stop: an effect cut short is handed again at next start; one that
+                    # completed is not. Items not begun simply stay pending.
+                    if progress.done:
+                        await self._inbox.mark_handled(item.id)
+                    elif progress.begun:
+                        await self._inbox.release(item.id)
+                    raise
                 except Exception as error:  # one bad item must not stop the conversation
                     logger.exception("Webhook item %s failed", item.id)
                     await self._inbox.mark_failed(item.id, f"{error.__class__.__name__}: {error}")
                 else:
-                    await self._inbox.mark_handled(item.id)
+                    if progress.abandoned:
+                        await self._inbox.mark_failed(item.id, progress.abandoned)
+                    else:
+                        await self._inbox.mark_handled(item.id)
         finally:
             del self._queues[conversation]
             del self._workers[conversation]

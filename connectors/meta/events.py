@@ -141,15 +141,15 @@ CUSTOMER_INPUT = (CustomerMessage, Postback, Referral, Reaction, UnsupportedMess
 def iter_items(channel: str, body: Mapping[str, Any]) -> Iterator[WebhookItem]:
     """Every messaging item of every entry, standby ones included, never crashing on
     entries that carry ``changes`` or nothing."""
-    for entry in body.get("entry") or ():
+    for entry in _list(body.get("entry")):
         if not isinstance(entry, Mapping):
             continue
         account_id = str(entry.get("id", ""))
         for key, standby in (("messaging", False), ("standby", True)):
-            for raw in entry.get(key) or ():
+            for raw in _list(entry.get(key)):
                 if isinstance(raw, Mapping):
                     yield WebhookItem(channel, account_id, raw, standby)
-        for change in entry.get("changes") or ():
+        for change in _list(entry.get("changes")):
             if isinstance(change, Mapping):
                 yield WebhookItem(channel, account_id, {"change": change})
 
@@ -207,36 +207,39 @@ def parse(item: WebhookItem) -> Event:
         return _parse_message(base, message)
     if isinstance(raw.get("postback"), Mapping):
         postback = raw["postback"]
-        return Postback(**base, mid=postback.get("mid"), title=postback.get("title"),
-                        payload=postback.get("payload"), referral=postback.get("referral"))  # fmt: skip
+        referral = postback.get("referral")
+        return Postback(**base, mid=_as_id(postback.get("mid")), title=_as_text(postback.get("title")),
+                        payload=_as_text(postback.get("payload")),
+                        referral=referral if isinstance(referral, Mapping) else None)  # fmt: skip
     if isinstance(raw.get("reaction"), Mapping):
         reaction = raw["reaction"]
-        return Reaction(**base, mid=reaction.get("mid"), reaction=reaction.get("reaction"),
-                        emoji=reaction.get("emoji"), action=reaction.get("action") or "react")  # fmt: skip
+        return Reaction(**base, mid=_as_id(reaction.get("mid")), reaction=_as_text(reaction.get("reaction")),
+                        emoji=_as_text(reaction.get("emoji")),
+                        action=_as_text(reaction.get("action")) or "react")  # fmt: skip
     if isinstance(raw.get("read"), Mapping):
         read = raw["read"]
-        return Read(**base, mid=read.get("mid"), watermark=_as_int(read.get("watermark")))
+        return Read(**base, mid=_as_id(read.get("mid")), watermark=_as_int(read.get("watermark")))
     if isinstance(raw.get("delivery"), Mapping):
         delivery = raw["delivery"]
-        mids = tuple(str(mid) for mid in delivery.get("mids") or ())
+        mids = tuple(mid for mid in map(_as_id, _list(delivery.get("mids"))) if mid)
         return Delivery(**base, mid=None, mids=mids, watermark=_as_int(delivery.get("watermark")))
     if isinstance(raw.get("referral"), Mapping):
         referral = raw["referral"]
-        return Referral(**base, mid=None, ref=referral.get("ref"), source=referral.get("source"),
-                        referral_type=referral.get("type"))  # fmt: skip
+        return Referral(**base, mid=None, ref=_as_text(referral.get("ref")), source=_as_text(referral.get("source")),
+                        referral_type=_as_text(referral.get("type")))  # fmt: skip
     if isinstance(raw.get("message_edit"), Mapping):
         edit = raw["message_edit"]
-        return MessageEdited(**base, mid=edit.get("mid"), text=edit.get("text"))
+        return MessageEdited(**base, mid=_as_id(edit.get("mid")), text=_as_text(edit.get("text")))
     kind = next((key for key in raw if key not in ("sender", "recipient", "timestamp")), "empty")
     return UnknownEvent(**base, mid=None, kind=str(kind), raw=raw)
 
 
 def _parse_message(base: dict[str, Any], message: Mapping[str, Any]) -> Event:
-    mid = message.get("mid")
-    attachments = tuple(_parse_attachment(a) for a in message.get("attachments") or () if isinstance(a, Mapping))
+    mid = _as_id(message.get("mid"))
+    attachments = tuple(_parse_attachment(a) for a in _list(message.get("attachments")) if isinstance(a, Mapping))
     if message.get("is_echo"):
-        return Echo(**base, mid=mid, app_id=_as_str(message.get("app_id")), metadata=message.get("metadata"),
-                    text=message.get("text"), attachments=attachments)  # fmt: skip
+        return Echo(**base, mid=mid, app_id=_as_id(message.get("app_id")), metadata=_as_text(message.get("metadata")),
+                    text=_as_text(message.get("text")), attachments=attachments)  # fmt: skip
     if message.get("is_deleted"):
         return MessageDeleted(**base, mid=mid)
     if message.get("is_unsupported"):
@@ -246,25 +249,25 @@ def _parse_message(base: dict[str, Any], message: Mapping[str, Any]) -> Event:
     return CustomerMessage(
         **base,
         mid=mid,
-        text=message.get("text"),
+        text=_as_text(message.get("text")),
         attachments=attachments,
-        quick_reply_payload=quick_reply.get("payload"),
-        reply_to_mid=reply_to.get("mid"),
+        quick_reply_payload=_as_text(quick_reply.get("payload")),
+        reply_to_mid=_as_id(reply_to.get("mid")),
         reply_to_story=reply_to.get("story") if isinstance(reply_to.get("story"), Mapping) else None,
     )
 
 
 def _parse_attachment(raw: Mapping[str, Any]) -> Attachment:
-    kind = str(raw.get("type") or "unsupported")
+    kind = _as_text(raw.get("type")) or "unsupported"
     payload = raw.get("payload") if isinstance(raw.get("payload"), Mapping) else {}
-    url = payload.get("url") or raw.get("url")
-    title = raw.get("title") or payload.get("title")
+    url = _as_text(payload.get("url")) or _as_text(raw.get("url"))
+    title = _as_text(raw.get("title")) or _as_text(payload.get("title"))
     if payload.get("sticker_id"):
         return Attachment("sticker", url=url, sticker_id=_as_int(payload["sticker_id"]), raw=raw)
     if kind == "location":
-        coordinates = payload.get("coordinates") or {}
-        return Attachment("location", url=url, title=title, latitude=coordinates.get("lat"),
-                          longitude=coordinates.get("long"), raw=raw)  # fmt: skip
+        coordinates = payload.get("coordinates") if isinstance(payload.get("coordinates"), Mapping) else {}
+        return Attachment("location", url=url, title=title, latitude=_as_number(coordinates.get("lat")),
+                          longitude=_as_number(coordinates.get("long")), raw=raw)  # fmt: skip
     normalised = {"fallback": "share", "ig_reel": "reel", "reel": "reel", "ig_post": "share", "post": "share"}
     kind = normalised.get(kind, kind)
     if kind not in ATTACHMENT_TYPES:
@@ -275,9 +278,28 @@ def _parse_attachment(raw: Mapping[str, Any]) -> Attachment:
 def _as_int(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
-def _as_str(value: Any) -> str | None:
-    return str(value) if value is not None else None
+def _as_number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _as_text(value: Any) -> str | None:
+    """A text field; anything but a string (Meta sends strings) counts as absent."""
+    return value if isinstance(value, str) else None
+
+
+def _as_id(value: Any) -> str | None:
+    """An id (mid, app id): Meta sends strings, sometimes numbers; anything else is absent."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _list(value: Any) -> list[Any] | tuple[Any, ...]:
+    """A JSON array, or nothing: a wrong type where Meta sends a list must not crash."""
+    return value if isinstance(value, (list, tuple)) else ()

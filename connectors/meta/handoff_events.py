@@ -54,5 +54,14 @@ def inbound_event_for(event: Event) -> InboundEvent | None:
     return None
 
 
-def _time(milliseconds: int) -> datetime | None:
-    return datetime.fromtimestamp(milliseconds / 1000, tz=timezone.utc) if milliseconds else None
+def meta_time(milliseconds: int | None) -> datetime | None:
+    """Meta's epoch milliseconds as a time; None when absent or impossible (year 10000)."""
+    if not milliseconds:
+        return None
+    try:
+        return datetime.fromtimestamp(milliseconds / 1000, tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+_time = meta_time

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, Optional
 
 from rasa.core.channels.channel import UserMessage
 
@@ -27,9 +26,10 @@ from connectors.meta.events import (
     WebhookItem,
     parse,
 )
+from connectors.meta.dispatch import ItemProgress
 from connectors.meta.gateway import agent_message_id
 from connectors.meta.graph import EchoReconciler
-from connectors.meta.handoff_events import inbound_event_for
+from connectors.meta.handoff_events import inbound_event_for, meta_time
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache
 from connectors.meta.turns import user_message_for
@@ -42,7 +42,10 @@ logger = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 ConversationHook = Callable[[str], Awaitable[Any]]
-AlreadyHandled = Callable[[str, str], Awaitable[bool]]
+# (customer id, message id) -> True: a completed turn has it; False: certainly not;
+# None: cannot tell (the tracker store forgets at restart).
+BotMemory = Callable[[str, str], Awaitable[Optional[bool]]]
+Recorded = Callable[[str], Awaitable[bool]]
 
 BOT_TURN_EVENTS = (CustomerMessage, Postback, Referral, UnsupportedMessage)
 
@@ -72,7 +75,7 @@ class BotTurns:
         log_only: OnNewMessage,
         resume: ConversationHook,
         typing_indicators: bool = True,
-        already_handled: AlreadyHandled | None = None,
+        memory: BotMemory | None = None,
     ) -> None:
         self.channel = channel
         self._on_new_message = on_new_message
@@ -81,13 +84,15 @@ class BotTurns:
         self._log_only = log_only
         self.resume = resume
         self._typing = typing_indicators
-        self._already_handled = already_handled
+        self._memory = memory
 
-    async def turn(self, event: Event, replayed: bool = False) -> None:
-        if replayed and event.mid and self._already_handled is not None:
-            if await self._already_handled(event.customer_id, event.mid):
-                logger.info("Replayed item %s already reached the bot; skipped.", event.mid)
-                return
+    async def remembers(self, event: Event) -> Optional[bool]:
+        """Whether the bot completed a turn for ``event`` (see ``BotMemory``)."""
+        if self._memory is None or not event.mid:
+            return None
+        return await self._memory(event.customer_id, event.mid)
+
+    async def turn(self, event: Event, progress: ItemProgress) -> None:
         output = self._new_output()
         profile_task = asyncio.ensure_future(self.profiles.get(event.customer_id))
         typing = self._typing and isinstance(event, CustomerMessage)
@@ -97,7 +102,9 @@ class BotTurns:
         if message is None:
             return
         try:
+            await progress.begin()
             await self._on_new_message(message)
+            progress.finish()
         finally:
             # Meta clears the indicator when a message arrives; only a silent turn needs it.
             if typing and not output.sent:
@@ -121,14 +128,16 @@ class EventRouter:
         handoff: HandoffService,
         echoes: EchoReconciler,
         app_id: str | None = None,
+        recorded: Recorded | None = None,
     ) -> None:
         self._channel = channel
         self._bot = bot
         self._handoff = handoff
         self._echoes = echoes
         self._app_id = app_id
+        self._recorded = recorded
 
-    async def handle(self, stored: StoredItem, replayed: bool = False) -> None:
+    async def handle(self, stored: StoredItem, progress: ItemProgress) -> None:
         item = item_from_payload(stored.channel, stored.payload)
         event = parse(item)
         if item.standby:
@@ -136,7 +145,7 @@ class EventRouter:
             logger.info("Standby %s from %s: another app owns the thread.", type(event).__name__, event.customer_id)
             return
         if isinstance(event, Echo):
-            await self._echo(event)
+            await self._echo(event, progress)
         elif isinstance(event, Delivery):
             await self._status(event, MessageStatus.DELIVERED, event.mids, event.watermark)
         elif isinstance(event, Read):
@@ -144,23 +153,47 @@ class EventRouter:
         elif isinstance(event, UnknownEvent):
             logger.warning("Unknown %s webhook item %r acknowledged and ignored.", self._channel, event.kind)
         else:
-            await self._customer_activity(event, replayed)
+            await self._customer_activity(event, progress)
 
-    async def _customer_activity(self, event: Event, replayed: bool) -> None:
+    async def _customer_activity(self, event: Event, progress: ItemProgress) -> None:
         inbound = inbound_event_for(event)
+        if progress.replayed:
+            seen = await self._seen_before(event, inbound, progress)
+            if seen:
+                logger.info("Replayed %s item %s was handled before the restart; skipped.", self._channel, event.mid)
+                return
+            if seen is None:
+                reason = "interrupted: the process stopped while handling it; not handled again (at most once)"
+                logger.warning("%s item %s from %s %s.", self._channel, event.mid, event.customer_id, reason)
+                progress.abandon(reason)
+                return
         if inbound is not None:
+            if not inbound.mid:
+                await progress.begin()  # nothing else would show that it reached an attention
             stored = await self._handoff.record_customer_event(self._channel, event.account_id, event.customer_id, inbound)
             if stored is not None:
+                progress.finish()
                 if await self._is_bot_command_while_queued(event, stored.attention_id):
                     await self._bot.resume(event.customer_id)
-                    await self._bot.turn(event, replayed)
+                    await self._bot.turn(event, progress)
                 else:
                     await self._bot.log_paused(event)
                 return
         if isinstance(event, BOT_TURN_EVENTS):
-            await self._bot.turn(event, replayed)
+            await self._bot.turn(event, progress)
         else:
             logger.info("%s from %s on %s (no bot turn)", type(event).__name__, event.customer_id, event.mid)
+
+    async def _seen_before(self, event: Event, inbound: Any, progress: ItemProgress) -> Optional[bool]:
+        """For an item an earlier process acknowledged: True when its effect is there
+        already, False when it certainly is not, None when nothing can tell."""
+        if inbound is not None and inbound.mid and self._recorded is not None and await self._recorded(inbound.mid):
+            return True
+        if not progress.interrupted:
+            return False  # never handed to the bot, nor recorded without a mid
+        if isinstance(event, BOT_TURN_EVENTS):
+            return await self._bot.remembers(event)
+        return None
 
     async def _is_bot_command_while_queued(self, event: Event, attention_id: int) -> bool:
         payload = event.payload if isinstance(event, Postback) else getattr(event, "quick_reply_payload", None)
@@ -168,7 +201,7 @@ class EventRouter:
             return False
         return (await self._handoff.attention(attention_id)).state is AttentionState.QUEUED
 
-    async def _echo(self, echo: Echo) -> None:
+    async def _echo(self, echo: Echo, progress: ItemProgress) -> None:
         if self._echoes.confirm(echo.metadata, echo.mid) or (self._app_id and echo.app_id == self._app_id):
             message_id = agent_message_id(EchoReconciler.reference_of(echo.metadata))
             if message_id is not None and echo.mid:
@@ -176,6 +209,8 @@ class EventRouter:
             return  # our own send coming back: not customer input
         inbound = inbound_event_for(echo)
         stored = None
+        if progress.replayed and echo.mid and self._recorded is not None and await self._recorded(echo.mid):
+            return  # stored in its attention before the restart
         if inbound is not None:
             stored = await self._handoff.record_customer_event(self._channel, echo.account_id, echo.customer_id, inbound)
         where = f"attention {stored.attention_id}" if stored else "no attention"
@@ -188,6 +223,6 @@ class EventRouter:
             mids=mids,
             account_id=event.account_id,
             customer_id=event.customer_id,
-            watermark=datetime.fromtimestamp(watermark / 1000, tz=timezone.utc) if watermark else None,
-            at=datetime.fromtimestamp(event.timestamp / 1000, tz=timezone.utc) if event.timestamp else None,
+            watermark=meta_time(watermark),
+            at=meta_time(event.timestamp),
         )

@@ -8,6 +8,7 @@ permissions for every change (``handoff.permissions``, raised as Forbidden -> 40
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import unquote, urlparse
 
@@ -19,13 +20,26 @@ from handoff.desk.accounts import InvalidSession, change_password, check_passwor
 from handoff.desk.auth import Session, TooManyAttempts, authenticated, may_view, unauthorized
 from handoff.desk.http import BadRequest, domain_errors, error, json_body, ok
 from handoff.desk.openapi import openapi_document
-from handoff.desk.serializers import agent_json, campaign_json, detail_json, label_json, message_json, summary_json
+from handoff.desk.serializers import (
+    agent_json,
+    campaign_json,
+    detail_json,
+    history_detail_json,
+    history_item_json,
+    label_json,
+    message_json,
+    overview_json,
+    summary_json,
+)
 from handoff.desk.uploads import MAX_UPLOAD_BYTES, TooLarge
+from handoff import permissions
 from handoff.errors import Forbidden, InvalidRequest
-from handoff.model import Agent, Attention, Channel
+from handoff.history import DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE
+from handoff.model import Agent, Attention, Channel, Direction
 from handoff.ports import ATTACHMENT_TYPES, OutgoingAttachment
 from handoff.queries import DEFAULT_PAGE_SIZE
 from handoff.states import AttentionState
+from handoff.store.history import HistoryFilter
 
 if TYPE_CHECKING:
     from handoff.desk.channel import DeskInput
@@ -67,6 +81,28 @@ def _values(body: dict[str, Any], required: bool = True) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise BadRequest("values must be an object of field ids and values")
     return values
+
+
+def _time_arg(request: Request, name: str, end: bool = False) -> Optional[datetime]:
+    """A day (``2026-11-25``) or an ISO 8601 time. A day as ``to`` means up to its end."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            return datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=timezone.utc)
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _choice_arg(request: Request, name: str, allowed: set[str]) -> Optional[str]:
+    raw = request.args.get(name) or None
+    if raw is not None and raw not in allowed:
+        raise BadRequest(f"{name} is one of {', '.join(sorted(allowed))}")
+    return raw
 
 
 def _client_address(request: Request) -> str:
@@ -228,13 +264,129 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
             await service().mark_read(attention.id, agent, min(up_to, attention.last_message_id))
         return response.empty(status=204)
 
+    @desk.post("/api/attentions/<attention_id:int>/transfer")
+    @signed_in
+    @domain_errors
+    async def api_transfer(request: Request, attention_id: int) -> HTTPResponse:
+        agent = _agent(request)
+        body = json_body(request)
+        campaign_id, target_id, note = body.get("campaign_id"), body.get("agent_id"), body.get("note")
+        if (campaign_id is None) == (target_id is None):
+            raise BadRequest("give campaign_id or agent_id (one of them)")
+        if campaign_id is not None and not isinstance(campaign_id, str):
+            raise BadRequest("campaign_id must be a campaign id")
+        if target_id is not None and (not isinstance(target_id, int) or isinstance(target_id, bool)):
+            raise BadRequest("agent_id must be an agent id")
+        if note is not None and (not isinstance(note, str) or len(note) > 1000):
+            raise BadRequest("note must be a text of up to 1000 characters")
+        await viewable(agent, attention_id)
+        if campaign_id is not None:
+            moved = await service().transfer_to_campaign(attention_id, agent, campaign_id, note=note or None)
+        else:
+            moved = await service().transfer_to_agent(attention_id, agent, target_id, note=note or None)
+        return ok({"attention": await detail_of(moved, _language(request))})
+
+    @desk.get("/api/attentions/<attention_id:int>/transfer-targets")
+    @signed_in
+    @domain_errors
+    async def api_transfer_targets(request: Request, attention_id: int) -> HTTPResponse:
+        agent = _agent(request)
+        attention = await viewable(agent, attention_id)
+        permissions.require_owner(agent, attention, supervisor_may=True)
+        handoff = service()
+        campaigns = [
+            {"id": campaign.id, "name": campaign.name}
+            for campaign in handoff.campaigns.campaigns.values()
+            if campaign.id != attention.campaign_id and campaign.serves(attention.channel, attention.account_id)
+        ]
+        people = [
+            person for person in await handoff.agents()
+            if person.active and person.id != attention.agent_id and person.serves(attention.campaign_id)
+        ]  # fmt: skip
+        online = await handoff.online([person.id for person in people])
+        agents = [{"id": person.id, "display_name": person.display_name, "role": person.role.value, "online": online[person.id][0]}
+                  for person in people]  # fmt: skip
+        return ok({"campaigns": campaigns, "agents": agents})
+
+    # -- history --------------------------------------------------------------------------
+
+    @desk.get("/api/history")
+    @signed_in
+    @domain_errors
+    async def api_history(request: Request) -> HTTPResponse:
+        agent = _agent(request)
+        campaign_id = request.args.get("campaign_id") or None
+        if campaign_id is not None and not agent.is_supervisor and campaign_id not in agent.campaigns:
+            raise Forbidden(f"agent {agent.id}", f"campaign '{campaign_id}' is not one of yours")
+        where = HistoryFilter(
+            keyword=(request.args.get("q") or "").strip() or None,
+            ended_from=_time_arg(request, "from"),
+            ended_before=_time_arg(request, "to", end=True),
+            campaign_id=campaign_id,
+            label_id=_int_arg(request, "label_id", None, 1, 2**62),
+            agent_id=_int_arg(request, "agent_id", None, 1, 2**62),
+            channel=_choice_arg(request, "channel", {item.value for item in Channel}),
+            direction=_choice_arg(request, "direction", {item.value for item in Direction}),
+        )
+        page = await service().history.search(
+            agent, where, before=_int_arg(request, "cursor", None, 1, 2**62),
+            limit=_int_arg(request, "limit", DEFAULT_HISTORY_PAGE, 1, MAX_HISTORY_PAGE) or DEFAULT_HISTORY_PAGE,
+        )  # fmt: skip
+        return ok({"items": [history_item_json(item) for item in page.items], "next_cursor": page.next_cursor})
+
+    @desk.get("/api/history/<attention_id:int>")
+    @signed_in
+    @domain_errors
+    async def api_history_item(request: Request, attention_id: int) -> HTTPResponse:
+        detail = await service().history.detail(
+            _agent(request), attention_id, before_message_id=_int_arg(request, "before", None, 1, 2**62),
+            limit=_int_arg(request, "limit", 200, 1, 500) or 200,
+        )  # fmt: skip
+        return ok(
+            {
+                "item": history_detail_json(detail, _language(request)),
+                "messages": [message_json(message) for message in reversed(detail.messages)],
+                "has_more": detail.has_more,
+            }
+        )
+
+    @desk.post("/api/history/<attention_id:int>/outbound")
+    @signed_in
+    @domain_errors
+    async def api_start_outbound(request: Request, attention_id: int) -> HTTPResponse:
+        campaign_id = json_body(request).get("campaign_id")
+        if campaign_id is not None and not isinstance(campaign_id, str):
+            raise BadRequest("campaign_id must be a campaign id")
+        started = await service().start_outbound(_agent(request), attention_id, campaign_id or None)
+        return ok({"attention": await detail_of(started, _language(request))}, status=201)
+
     # -- labels ---------------------------------------------------------------------------
 
     @desk.get("/api/labels")
     @signed_in
     @domain_errors
-    async def api_labels(_request: Request) -> HTTPResponse:
-        return ok({"labels": [label_json(label) for label in await service().labels()]})
+    async def api_labels(request: Request) -> HTTPResponse:
+        everything = request.args.get("all") in ("1", "true") and _agent(request).is_supervisor
+        return ok({"labels": [label_json(label) for label in await service().labels(include_retired=everything)]})
+
+    @desk.patch("/api/labels/<label_id:int>")
+    @supervisor_only
+    @domain_errors
+    async def api_update_label(request: Request, label_id: int) -> HTTPResponse:
+        body = json_body(request)
+        unknown = sorted(set(body) - {"name", "colour", "retired"})
+        if unknown:
+            raise BadRequest(f"unknown fields {unknown}")
+        if "name" in body and not isinstance(body["name"], str):
+            raise BadRequest("name must be a text")
+        if "colour" in body and not isinstance(body["colour"], str):
+            raise BadRequest("colour must be a text (#rrggbb)")
+        if "retired" in body and not isinstance(body["retired"], bool):
+            raise BadRequest("retired must be true or false")
+        changed = await service().update_label(
+            _agent(request), label_id, name=body.get("name"), colour=body.get("colour"), retired=body.get("retired")
+        )
+        return ok({"label": label_json(changed)})
 
     @desk.post("/api/labels")
     @supervisor_only
@@ -356,6 +508,12 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
                 await handoff.agent_left(agent_id)
         await channel.live.agent_changed(current, password_changed="password" in body)
         return ok({"agent": agent_json(current)})
+
+    @desk.get("/api/supervisor/overview")
+    @supervisor_only
+    @domain_errors
+    async def api_overview(request: Request) -> HTTPResponse:
+        return ok(overview_json(await service().overview(_agent(request))))
 
     # -- the contract ---------------------------------------------------------------------
 

@@ -13,12 +13,14 @@ from sanic.response import HTTPResponse
 
 from handoff.errors import (
     Conflict,
+    CustomerBusy,
     Forbidden,
     HandoffError,
     IllegalTransition,
     InvalidForm,
     InvalidRequest,
     NotFound,
+    OutboundNotAllowed,
     WindowClosed,
 )
 from handoff.events import to_plain
@@ -66,8 +68,19 @@ def domain_errors(handler: Handler) -> Handler:
             return error(422, str(problem), fields=fields)
         except InvalidRequest as problem:
             return error(422, str(problem))
+        except OutboundNotAllowed as problem:
+            window = {
+                "last_customer_message_at": problem.last_customer_message_at,
+                "response_until": problem.response_until,
+                "human_agent_until": problem.human_agent_until,
+                "human_agent_allowed": problem.human_agent_allowed,
+            }
+            return error(409, str(problem), window_closed=True, reason=problem.reason, window=window)
         except WindowClosed as problem:
             return error(409, str(problem), window_closed=True)
+        except CustomerBusy as problem:
+            return error(409, str(problem), active_attention_id=problem.active_attention_id,
+                         active_state=problem.current_state, active_agent_id=problem.active_agent_id)  # fmt: skip
         except (Conflict, IllegalTransition) as problem:
             return error(409, str(problem))
         except HandoffError as problem:

@@ -32,6 +32,15 @@ SCHEMAS: dict[str, Any] = {
             "error": STRING,
             "fields": {"type": "object", "additionalProperties": STRING, "description": "422 form errors, by field id"},
             "window_closed": {"type": "boolean", "description": "409: Meta's messaging window is closed"},
+            "reason": {"type": "string", "description": "409 window_closed on an outbound start: why"},
+            "window": {"type": "object", "description": "409 window_closed on an outbound start: the customer's windows",
+                       "properties": {"last_customer_message_at": {"type": "string", "format": "date-time", "nullable": True},
+                                      "response_until": {"type": "string", "format": "date-time", "nullable": True},
+                                      "human_agent_until": {"type": "string", "format": "date-time", "nullable": True},
+                                      "human_agent_allowed": {"type": "boolean"}}},
+            "active_attention_id": {"type": "integer", "description": "409: the customer's active attention"},
+            "active_state": {"type": "string", "description": "409: its state (queued or open)"},
+            "active_agent_id": {"type": "integer", "nullable": True, "description": "409: who holds it"},
             "retry_after": {"type": "integer", "description": "429: seconds to wait"},
         },
     },
@@ -46,7 +55,7 @@ SCHEMAS: dict[str, Any] = {
             "active": {"type": "boolean"},
         },
     },
-    "Label": {"type": "object", "properties": {"id": INTEGER, "name": STRING, "colour": STRING}},
+    "Label": {"type": "object", "properties": {"id": INTEGER, "name": STRING, "colour": STRING, "retired": {"type": "boolean"}}},
     "Customer": {
         "type": "object",
         "properties": {"id": STRING, "name": STRING, "picture_url": _nullable(STRING)},
@@ -150,6 +159,68 @@ SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+
+SCHEMAS["HistoryItem"] = {
+    "type": "object",
+    "properties": {
+        "id": {**INTEGER, "description": "the attention id"},
+        "channel": {"type": "string", "enum": ["messenger", "instagram"]},
+        "direction": {"type": "string", "enum": ["inbound", "outbound"], "description": "Entrante / Saliente"},
+        "campaign_id": STRING,
+        "campaign_name": STRING,
+        "customer": {"allOf": [_ref("Customer"), {"type": "object", "properties": {"initials": STRING}}]},
+        "agent": _nullable({"type": "object", "properties": {"id": INTEGER, "display_name": STRING}}),
+        "created_at": TIME,
+        "ended_at": TIME,
+        "labels": {"type": "array", "items": _ref("Label")},
+    },
+}
+SCHEMAS["TrailEntry"] = {
+    "type": "object",
+    "properties": {
+        "id": INTEGER,
+        "action": {"type": "string", "description": "queued, open, transfer_to_campaign, transfer_to_agent, release, "
+                   "return_orphan, terminate, form_saved, label_applied, label_removed, started_outbound"},
+        "at": TIME,
+        "from_state": _nullable(STRING),
+        "to_state": _nullable(STRING),
+        "actor": {"type": "object", "properties": {"kind": {"type": "string", "enum": ["agent", "bot", "system"]},
+                                                   "agent_id": _nullable(INTEGER), "name": _nullable(STRING)}},
+        "detail": {"type": "object", "additionalProperties": True},
+        "from_agent_name": STRING, "to_agent_name": STRING, "from_campaign_name": STRING, "to_campaign_name": STRING,
+        "campaign_name": STRING,
+    },
+}  # fmt: skip
+SCHEMAS["HistoryDetail"] = {
+    "allOf": [
+        _ref("HistoryItem"),
+        {
+            "type": "object",
+            "properties": {
+                "context": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+                "form": {"type": "object", "additionalProperties": True},
+                "form_fields": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": STRING, "label": STRING, "type": _nullable(STRING), "value": {"nullable": True}}}},
+                "trail": {"type": "array", "items": _ref("TrailEntry")},
+            },
+        },
+    ]
+}  # fmt: skip
+SCHEMAS["Overview"] = {
+    "type": "object",
+    "properties": {
+        "at": TIME,
+        "campaigns": {"type": "array", "items": {"type": "object", "properties": {
+            "id": STRING, "name": STRING, "queued": INTEGER, "oldest_queued_since": _nullable(TIME),
+            "oldest_waiting_seconds": _nullable(INTEGER), "open": INTEGER, "agents_online": INTEGER,
+            "agents": {"type": "array", "items": {"type": "object", "properties": {
+                "id": INTEGER, "display_name": STRING, "online": {"type": "boolean"}, "open": INTEGER}}}}}},
+        "agents": {"type": "array", "items": {"allOf": [_ref("Agent"), {"type": "object", "properties": {
+            "online": {"type": "boolean"}, "last_seen_at": _nullable(TIME), "open": INTEGER,
+            "open_by_campaign": {"type": "object", "additionalProperties": INTEGER}}}]}},
+    },
+}  # fmt: skip
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -260,8 +331,79 @@ PATHS: dict[str, Any] = {
                            parameters=[ATTENTION_ID, {"name": "label_id", "in": "path", "required": True, "schema": INTEGER}, LANG])
         for method, verb in (("post", "Apply"), ("delete", "Remove"))
     },
+    "/attentions/{attention_id}/transfer": {
+        "post": _operation(
+            "Transfer an open attention to another campaign (queued there) or agent (open for them); owner or supervisor",
+            {"200": _answer("transferred", ATTENTION), "400": ERROR, "404": ERROR, "409": ERROR, "422": ERROR},
+            body={"oneOf": [_object(campaign_id=STRING, note=STRING), _object(agent_id=INTEGER, note=STRING)]},
+            parameters=[ATTENTION_ID, LANG],
+        ),
+    },
+    "/attentions/{attention_id}/transfer-targets": {
+        "get": _operation(
+            "Where the attention can be transferred: other campaigns of its channel account, agents of its campaign",
+            {"200": _answer("targets", _object(
+                campaigns={"type": "array", "items": _object(id=STRING, name=STRING)},
+                agents={"type": "array", "items": _object(id=INTEGER, display_name=STRING, role=STRING, online={"type": "boolean"})}))},
+            parameters=[ATTENTION_ID],
+        ),
+    },
+    "/history": {
+        "get": _operation(
+            "Terminated attentions the caller may see (agents: their campaigns'; supervisors: all), newest first",
+            {"200": _answer("a page", _object(items={"type": "array", "items": _ref("HistoryItem")}, next_cursor=_nullable(INTEGER))),
+             "400": ERROR},
+            parameters=[
+                {"name": "q", "in": "query", "schema": STRING, "description": "keyword: word prefixes over customer name, campaign "
+                 "name, message text, form values, end date (YYYY-MM-DD), label names; accents and case ignored"},
+                {"name": "from", "in": "query", "schema": STRING, "description": "ended at or after (YYYY-MM-DD or ISO time)"},
+                {"name": "to", "in": "query", "schema": STRING, "description": "ended before (a day: up to its end)"},
+                {"name": "campaign_id", "in": "query", "schema": STRING},
+                {"name": "label_id", "in": "query", "schema": INTEGER},
+                {"name": "agent_id", "in": "query", "schema": INTEGER},
+                {"name": "channel", "in": "query", "schema": {"type": "string", "enum": ["messenger", "instagram"]}},
+                {"name": "direction", "in": "query", "schema": {"type": "string", "enum": ["inbound", "outbound"]}},
+                {"name": "cursor", "in": "query", "schema": INTEGER, "description": "the previous page's next_cursor"},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 20, "maximum": 100}},
+            ],
+        ),
+    },
+    "/history/{attention_id}": {
+        "get": _operation(
+            "One history item: transcript, form and audit trail",
+            {"200": _answer("the item", _object(item=_ref("HistoryDetail"), messages={"type": "array", "items": _ref("Message")},
+                                                has_more={"type": "boolean"})), "404": ERROR},
+            parameters=[ATTENTION_ID, LANG,
+                        {"name": "before", "in": "query", "schema": INTEGER, "description": "messages older than this message id"},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 200, "maximum": 500}}],
+        ),
+    },
+    "/history/{attention_id}/outbound": {
+        "post": _operation(
+            "Start a new (outbound) attention with this customer, open for the caller (Messenger only)",
+            {"201": _answer("started", ATTENTION), "404": ERROR,
+             "409": _answer("the customer has an active attention (active_attention_id) or Meta's window is closed "
+                            "(window_closed, reason, window)", _ref("Error")),
+             "422": _answer("not on Instagram, or a campaign that cannot take it", _ref("Error"))},
+            body=_object(campaign_id=STRING), parameters=[ATTENTION_ID, LANG],
+        ),
+    },
+    "/supervisor/overview": {
+        "get": _operation("Queues, open attentions per agent and who is online (supervisors)",
+                          {"200": _answer("the overview", _ref("Overview"))}),
+    },
+    "/labels/{label_id}": {
+        "patch": _operation(
+            "Rename, recolour, retire or bring back a label (supervisors)",
+            {"200": _answer("changed", _object(label=_ref("Label"))), "400": ERROR, "404": ERROR, "422": ERROR},
+            body=_object(name=STRING, colour={"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}, retired={"type": "boolean"}),
+            parameters=[{"name": "label_id", "in": "path", "required": True, "schema": INTEGER}],
+        ),
+    },
     "/labels": {
-        "get": _operation("Labels that can be applied", {"200": _answer("labels", _object(labels={"type": "array", "items": _ref("Label")}))}),
+        "get": _operation("Labels that can be applied (supervisors with all=true: retired ones too)",
+                          {"200": _answer("labels", _object(labels={"type": "array", "items": _ref("Label")}))},
+                          parameters=[{"name": "all", "in": "query", "schema": {"type": "boolean"}}]),
         "post": _operation("Create a label (supervisors)", {"201": _answer("created", _object(label=_ref("Label"))), "422": ERROR},
                            body=_object(name=STRING, colour={"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"})),
     },

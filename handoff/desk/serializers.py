@@ -9,6 +9,9 @@ from typing import Any, Mapping, Optional
 from handoff.campaigns.model import Campaign, FormField
 from handoff.events import AttentionChanged, MessageEvent
 from handoff.model import Agent, Attention, Customer, Label, Message
+from handoff.history import HistoryDetail, HistoryItem
+from handoff.model import AttentionEvent
+from handoff.overview import Overview
 from handoff.queries import AttentionSummary
 from handoff.window import window_of
 
@@ -29,7 +32,7 @@ def agent_json(agent: Agent) -> dict[str, Any]:
 
 
 def label_json(label: Label) -> dict[str, Any]:
-    return {"id": label.id, "name": label.name, "colour": label.colour}
+    return {"id": label.id, "name": label.name, "colour": label.colour, "retired": label.retired}
 
 
 def customer_json(attention: Attention, customer: Optional[Customer]) -> dict[str, Any]:
@@ -175,3 +178,102 @@ def attention_frame(event: AttentionChanged, summary: AttentionSummary) -> dict[
     if label is not None:
         frame["label"] = label_json(label)
     return frame
+
+
+def initials(name: str) -> str:
+    """Up to two letters for an avatar: "Carla Pérez" -> "CP"."""
+    words = [word for word in name.replace("_", " ").split() if word[:1].isalnum()]
+    if not words:
+        return name[:2].upper()
+    return "".join(word[0] for word in words[:2]).upper()
+
+
+def history_item_json(item: HistoryItem) -> dict[str, Any]:
+    attention = item.attention
+    who = customer_json(attention, item.customer)
+    return {
+        "id": attention.id,
+        "channel": attention.channel.value,
+        "direction": attention.direction.value,
+        "campaign_id": attention.campaign_id,
+        "campaign_name": item.campaign_name,
+        "customer": {**who, "initials": initials(who["name"])},
+        "agent": {"id": item.agent_id, "display_name": item.agent_name} if item.agent_id is not None else None,
+        "created_at": time_json(attention.created_at),
+        "ended_at": time_json(item.ended_at),
+        "labels": [label_json(label) for label in attention.labels],
+    }
+
+
+def trail_entry_json(event: AttentionEvent, agent_names: Mapping[int, str], campaign_names: Mapping[str, str]) -> dict[str, Any]:
+    """One line of the audit trail, with the names of the agents and campaigns it mentions."""
+    entry: dict[str, Any] = {
+        "id": event.id,
+        "action": event.action,
+        "at": time_json(event.at),
+        "from_state": event.from_state.value if event.from_state else None,
+        "to_state": event.to_state.value if event.to_state else None,
+        "actor": {"kind": event.actor.kind.value, "agent_id": event.actor.agent_id,
+                  "name": agent_names.get(event.actor.agent_id) if event.actor.agent_id is not None else None},
+        "detail": dict(event.detail),
+    }  # fmt: skip
+    for key in ("from_agent_id", "to_agent_id"):
+        if isinstance(event.detail.get(key), int):
+            entry[key.replace("_id", "_name")] = agent_names.get(event.detail[key])
+    for key in ("from_campaign_id", "to_campaign_id", "campaign_id"):
+        if isinstance(event.detail.get(key), str):
+            entry[key.replace("_id", "_name")] = campaign_names.get(event.detail[key], event.detail[key])
+    return entry
+
+
+def history_detail_json(detail: HistoryDetail, language: str = "es") -> dict[str, Any]:
+    """A history item + the bot's context, the form (values, and each field with its label)
+    and the audit trail."""
+    attention = detail.item.attention
+    fields = detail.campaign.form_for(attention.direction) if detail.campaign is not None else ()
+    known = {field.id for field in fields}
+    form_fields = [
+        {"id": field.id, "label": field.label.in_language(language), "type": field.type.value, "value": attention.form.get(field.id)}
+        for field in fields
+    ] + [{"id": key, "label": key, "type": None, "value": value} for key, value in attention.form.items() if key not in known]
+    return {
+        **history_item_json(detail.item),
+        "context": [dict(entry) for entry in attention.context],
+        "form": dict(attention.form),
+        "form_fields": form_fields,
+        "trail": [trail_entry_json(event, detail.agent_names, detail.campaign_names) for event in detail.trail],
+    }
+
+
+def overview_json(view: Overview) -> dict[str, Any]:
+    names = {load.agent.id: load.agent.display_name for load in view.agents}
+    online = {load.agent.id: load.online for load in view.agents}
+    return {
+        "at": time_json(view.at),
+        "campaigns": [
+            {
+                "id": campaign.id,
+                "name": campaign.name,
+                "queued": campaign.queued,
+                "oldest_queued_since": time_json(campaign.oldest_queued_since),
+                "oldest_waiting_seconds": campaign.oldest_waiting_seconds,
+                "open": campaign.open,
+                "agents_online": campaign.agents_online,
+                "agents": [
+                    {"id": agent_id, "display_name": names.get(agent_id), "online": online.get(agent_id, False), "open": count}
+                    for agent_id, count in campaign.agents
+                ],
+            }
+            for campaign in view.campaigns
+        ],
+        "agents": [
+            {
+                **agent_json(load.agent),
+                "online": load.online,
+                "last_seen_at": time_json(load.last_seen_at),
+                "open": load.open,
+                "open_by_campaign": dict(load.open_by_campaign),
+            }
+            for load in view.agents
+        ],
+    }

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from handoff.schema import metadata
+from handoff.schema import include_name, include_object, metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -12,6 +12,8 @@ context.configure(
     connection=connection,
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
+    include_name=include_name,
+    include_object=include_object,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.model import Attention, Channel, Direction
-from handoff.schema import UtcDateTime, attention, attention_label, label
+from handoff.schema import UtcDateTime, attention, attention_event, attention_label, label
 from handoff.states import ACTIVE_STATES, AttentionState
 from handoff.store.rows import attention_from_row, label_from_row
 
@@ -124,6 +124,16 @@ async def active_ref(connection: AsyncConnection, channel: Channel | str, accoun
     return ActiveRef(row.id, row.campaign_id, row.agent_id, AttentionState(row.state))
 
 
+async def last_customer_message_at(
+    connection: AsyncConnection, channel: Channel | str, account_id: str, customer_id: str
+) -> Optional[datetime]:
+    """The customer's last message in any of their attentions (Meta's windows are per
+    conversation, not per attention)."""
+    query = sa.select(sa.func.max(attention.c.last_customer_message_at)).where(_customer_is(channel, account_id, customer_id))
+    value = (await connection.execute(query)).scalar()
+    return value  # func.max keeps the column's type: an aware UTC datetime, or None
+
+
 async def active_for_customer(
     connection: AsyncConnection, channel: Channel | str, account_id: str, customer_id: str
 ) -> Optional[Attention]:
@@ -191,6 +201,65 @@ def active_for_desk(
     if channel is not None:
         query = query.where(attention.c.channel == Channel(channel).value)
     return query.order_by(queued_first, attention.c.created_at.desc(), attention.c.id.desc())
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    campaign_id: str
+    count: int
+    oldest_since: Optional[datetime]
+
+
+@dataclass(frozen=True)
+class OpenLoad:
+    campaign_id: str
+    agent_id: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Loads:
+    queued: list[QueueLoad]
+    open: list[OpenLoad]
+
+
+async def active_loads(connection: AsyncConnection) -> Loads:
+    """Queued attentions per campaign (with since when the longest-waiting one is in the
+    queue: its last move into it) and open ones per campaign and agent."""
+    since = (
+        sa.select(sa.func.max(attention_event.c.at))
+        .where(attention_event.c.attention_id == attention.c.id, attention_event.c.to_state == AttentionState.QUEUED.value)
+        .scalar_subquery()
+    )
+    queued_since = (
+        sa.select(attention.c.campaign_id, sa.func.coalesce(since, attention.c.created_at).label("since"))
+        .where(attention.c.state == AttentionState.QUEUED.value)
+        .subquery()
+    )
+    queued_rows = (
+        await connection.execute(
+            sa.select(queued_since.c.campaign_id, sa.func.count().label("count"), sa.func.min(queued_since.c.since).label("oldest"))
+            .group_by(queued_since.c.campaign_id)
+        )
+    ).all()
+    open_rows = (
+        await connection.execute(
+            sa.select(attention.c.campaign_id, attention.c.agent_id, sa.func.count().label("count"))
+            .where(attention.c.state == AttentionState.OPEN.value, attention.c.agent_id.is_not(None))
+            .group_by(attention.c.campaign_id, attention.c.agent_id)
+        )
+    ).all()
+    return Loads(
+        queued=[QueueLoad(row.campaign_id, row.count, UtcDateTime().process_result_value(_as_time(row.oldest), connection.dialect)) for row in queued_rows],
+        open=[OpenLoad(row.campaign_id, row.agent_id, row.count) for row in open_rows],
+    )
+
+
+def _as_time(value: Any) -> Optional[datetime]:
+    """A time out of an aggregate: SQLite returns its text form."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
 
 
 async def open_with_owner(connection: AsyncConnection) -> list[Attention]:

@@ -36,6 +36,13 @@ async def set_retired(connection: AsyncConnection, label_id: int, retired: bool)
     return result.rowcount == 1
 
 
+async def update(connection: AsyncConnection, label_id: int, values: dict) -> bool:
+    if not values:
+        return (await get(connection, label_id)) is not None
+    result = await connection.execute(sa.update(label).where(label.c.id == label_id).values(**values))
+    return result.rowcount == 1
+
+
 async def apply(connection: AsyncConnection, attention_id: int, label_id: int, agent_id: Optional[int], now: datetime) -> bool:
     """Put the label on the attention; False when it already was there."""
     statement = (

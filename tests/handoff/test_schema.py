@@ -8,13 +8,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from handoff.db import _alembic_config, migrate
-from handoff.schema import agent, metadata
+from handoff.schema import agent, include_name, include_object, metadata
 
 
 async def test_migrations_match_the_schema(engine):
     async with engine.connect() as connection:
         differences = await connection.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}), metadata)
+            lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True, "include_name": include_name, "include_object": include_object}), metadata)
         )
     assert differences == []
 
