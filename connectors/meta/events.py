@@ -161,6 +161,12 @@ def dedup_key(item: WebhookItem) -> str:
     for key in ("message", "postback", "message_edit"):
         part = raw.get(key)
         if isinstance(part, Mapping) and part.get("mid"):
+            # An unsend and each edit carry the mid of the message they change: they are
+            # new items, not redeliveries of that message.
+            if part.get("is_deleted"):
+                return f"deleted:{part['mid']}"
+            if key == "message_edit":
+                return f"message_edit:{part['mid']}:{part.get('num_edit')}"
             prefix = "echo:" if part.get("is_echo") else ""
             return f"{prefix}{key}:{part['mid']}"
     reaction = raw.get("reaction")

@@ -141,3 +141,14 @@ async def test_after_the_attention_ends_the_bot_answers_again(server):
     await server.post("messenger", envelope("messenger", [item("messenger/text")]))
     [turn] = await server.wait_turns(1)
     assert turn.text.startswith("Hola")
+
+
+async def test_an_unsend_and_each_edit_are_new_items_not_redeliveries(server):
+    attention = await handoff(server, channel="instagram", account_id="17841400000000001", customer_id="7001")
+    edit = item("instagram/message_edit")
+    second_edit = json.loads(json.dumps(edit))
+    second_edit["message_edit"].update(num_edit=2, text="hola otra vez")
+    await server.post("instagram", envelope("instagram", [item("instagram/text"), edit, second_edit, item("instagram/deleted")]))
+    await server.settle()
+    kinds = [m.kind for m in await messages_of(server, attention["attention"]["id"])]
+    assert kinds == [MessageKind.TEXT, MessageKind.EDIT, MessageKind.EDIT, MessageKind.DELETED]
