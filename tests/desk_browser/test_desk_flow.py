@@ -197,8 +197,7 @@ async def test_two_agents_take_answer_label_and_terminate(server, browser) -> No
     await ana.login("ana")
     await beto.login("beto")
     await expect(ana.page.locator("#agent-name-text")).to_have_text("Ana Agente")
-    await expect(ana.page.locator("#history-button")).to_be_disabled()
-    await expect(ana.page.locator("#history-button")).to_have_attribute("title", "Próximamente")
+    await expect(ana.page.locator("#history-button")).to_be_enabled()  # History: tests/desk_browser/test_history_and_supervision.py
 
     # The customer asks for a human: both agents see it queued, with its bell, live.
     attention_id = await handoff(server, "7001", "Lucía Fernández")

@@ -131,6 +131,7 @@ export function createConversation(ctx) {
     const timerBox = h("div", { class: "timer", title: t("timerTitle"), "data-state": "none" },
       icon("clock"), h("div", { class: "timer-text" }, timerValue, h("span", { class: "timer-label" }, t("window24"))));
     const menu = labelMenu(current);
+    const transfer = transferMenu(current);
     const element = h("header", { class: "conv-header" },
       avatar(customer, "lg"),
       h("div", { class: "conv-title" },
@@ -141,8 +142,8 @@ export function createConversation(ctx) {
           h("span", { class: "conv-campaign" }, detail.campaign_name || detail.campaign?.name || detail.campaign_id || ""),
           h("span", { class: "conv-channel" }, icon(detail.channel === "instagram" ? "instagram" : "messenger", "icon small"), h("span", {}, t(detail.channel))),
           labelsBox)),
-      h("div", { class: "conv-tools" }, timerBox, menu.element));
-    return { element, timerBox, timerValue, labelsBox, menu };
+      h("div", { class: "conv-tools" }, timerBox, menu.element, transfer.element));
+    return { element, timerBox, timerValue, labelsBox, menu, transfer };
   }
 
   function labelMenu(current) {
@@ -170,6 +171,78 @@ export function createConversation(ctx) {
           if (!panel.hidden) await fill();
         });
         panel.append(row);
+      }
+    }
+
+    function close() {
+      panel.hidden = true;
+      button.setAttribute("aria-expanded", "false");
+    }
+    button.addEventListener("click", async (event) => {
+      event.stopPropagation();
+      if (!panel.hidden) {
+        close();
+        return;
+      }
+      panel.hidden = false;
+      button.setAttribute("aria-expanded", "true");
+      await fill();
+    });
+    panel.addEventListener("click", (event) => event.stopPropagation());
+    return { element, close };
+  }
+
+  /** "Transferir": to another campaign (back to its queue) or to another agent of the campaign. */
+  function transferMenu(current) {
+    const button = h("button", { type: "button", class: "button ghost transfer-button", id: "transfer-button", "aria-expanded": "false", title: t("transferHint"), "aria-label": t("transfer") },
+      icon("transfer"), h("span", { class: "button-text" }, t("transfer")));
+    const panel = h("div", { class: "popover transfer-popover", id: "transfer-menu", role: "menu", hidden: true });
+    const element = h("div", { class: "popover-anchor" }, button, panel);
+
+    function option(kind, id, label, extra) {
+      const row = h("button", { type: "button", class: "transfer-option", role: "menuitem", "data-kind": kind, "data-value": id }, label, extra);
+      row.addEventListener("click", async () => {
+        for (const other of panel.querySelectorAll("button")) other.disabled = true;
+        const target = kind === "campaign" ? { campaign_id: id } : { agent_id: Number(id) };
+        const note = panel.querySelector(".transfer-note")?.value.trim();
+        if (note) target.note = note;
+        const done = await ctx.transfer(current.id, target);
+        if (!done && panel.isConnected) for (const other of panel.querySelectorAll("button")) other.disabled = false;
+        close();
+      });
+      return row;
+    }
+
+    async function fill() {
+      clear(panel).append(h("p", { class: "popover-empty" }, t("loading")));
+      let targets;
+      try {
+        targets = await api.transferTargets(current.id);
+      } catch (problem) {
+        clear(panel).append(h("p", { class: "popover-empty" }, t("transferUnavailable")));
+        ctx.reportError(problem);
+        return;
+      }
+      clear(panel);
+      panel.append(h("label", { class: "transfer-note-field" }, h("span", {}, t("transferNote")),
+        h("input", { type: "text", class: "transfer-note", id: "transfer-note", maxlength: "1000", placeholder: t("transferNoteHint"), autocomplete: "off" })));
+      const campaigns = targets.campaigns || [];
+      const agents = targets.agents || [];
+      panel.append(h("p", { class: "popover-title" }, t("transferToCampaign")));
+      if (campaigns.length) {
+        for (const campaign of campaigns) panel.append(option("campaign", campaign.id, h("span", {}, campaign.name || campaign.id)));
+      } else {
+        panel.append(h("p", { class: "popover-empty" }, t("transferNoCampaigns")));
+      }
+      panel.append(h("p", { class: "popover-title" }, t("transferToAgent")));
+      if (agents.length) {
+        for (const agent of agents) {
+          panel.append(option("agent", agent.id, h("span", { class: "transfer-name" }, agent.display_name || String(agent.id)),
+            h("span", { class: `presence ${agent.online ? "is-online" : ""}`, title: agent.online ? t("online") : t("offlineAgent") },
+              agent.online ? t("online") : t("offlineAgent"))));
+        }
+      } else {
+        panel.append(h("p", { class: "popover-empty" }, t("transferNoAgents")));
       }
     }
 
@@ -453,11 +526,13 @@ export function createConversation(ctx) {
   document.addEventListener("click", () => {
     if (!view) return;
     view.menu.close();
+    view.transfer.close();
     view.composer.closePicker();
   });
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && view) {
       view.menu.close();
+      view.transfer.close();
       view.composer.closePicker();
     }
   });

@@ -5,9 +5,11 @@ import { byId, debounce, h } from "./dom.js";
 import { applyStatic, language, onLanguageChange, setLanguage, t } from "./i18n.js";
 import { createConversation } from "./conversation.js";
 import { createForm } from "./form.js";
+import { createHistory } from "./history.js";
 import { createList } from "./list.js";
 import { Live } from "./live.js";
 import { statusMayMove } from "./messages.js";
+import { createSupervisor } from "./supervisor.js";
 
 const CHANNELS = ["messenger", "instagram"];
 const CHANNEL_KEY = "desk.channel";
@@ -63,7 +65,8 @@ function servesCampaign(campaignId) {
 /** Whether an attention belongs in this agent's list: queued of their campaigns, or theirs. */
 function visible(attention) {
   if (attention.state === "queued") return servesCampaign(attention.campaign_id);
-  if (attention.state === "open") return state.agent && attention.agent_id === state.agent.id;
+  // Supervisors see every open attention (as the list API gives them), to follow and transfer them.
+  if (attention.state === "open") return Boolean(state.agent) && (attention.agent_id === state.agent.id || state.agent.role === "supervisor");
   return false;
 }
 
@@ -122,6 +125,7 @@ const reloadLists = debounce(() => loadLists().catch(reportError), 300);
 // -- selection and the centre -------------------------------------------------------------
 
 let selectSerial = 0;
+const arrivedWhileLoading = new Map(); // attention id -> messages that came before its conversation was on screen
 
 async function select(id, { force = false } = {}) {
   if (!force && state.selectedId === id && (state.current?.id === id || state.items.get(id)?.state === "queued")) return;
@@ -151,7 +155,15 @@ async function loadOpen(id, serial = ++selectSerial) {
     const detail = answer.attention;
     upsert(detail);
     state.selectedId = id;
-    state.current = { id, detail, messages: answer.messages || [], hasMore: Boolean(answer.has_more) };
+    const messages = answer.messages || [];
+    // Messages that arrived live while this load was on its way (the answer may predate them).
+    const known = new Set(messages.map((message) => message.id));
+    for (const message of arrivedWhileLoading.get(id) || []) {
+      if (!known.has(message.id) && (!messages.length || Number(message.id) > Number(messages[0].id))) messages.push(message);
+    }
+    arrivedWhileLoading.delete(id);
+    messages.sort((a, b) => Number(a.id) - Number(b.id));
+    state.current = { id, detail, messages, hasMore: Boolean(answer.has_more) };
     renderList();
     conversation.showOpen();
     form.render(detail);
@@ -194,6 +206,7 @@ async function take(id) {
 }
 
 function leaveSelection(notice) {
+  arrivedWhileLoading.clear();
   state.current = null;
   state.selectedId = null;
   conversation.showEmpty(notice);
@@ -237,6 +250,11 @@ function messageArrived(message, { isNew = true } = {}) {
   if (!message || message.attention_id === undefined) return;
   const current = state.current;
   let shownOpen = false;
+  if (state.selectedId === message.attention_id && (!current || current.id !== message.attention_id)) {
+    const waiting = arrivedWhileLoading.get(message.attention_id) || [];
+    waiting.push(message);
+    arrivedWhileLoading.set(message.attention_id, waiting.slice(-200));
+  }
   if (current && current.id === message.attention_id) {
     shownOpen = true;
     const index = current.messages.findIndex((known) => known.id === message.id);
@@ -356,6 +374,45 @@ async function toggleLabel(id, labelId, apply) {
   }
 }
 
+/** A supervisor changed the labels: the next label menu reads them again. */
+function labelsChanged() {
+  state.labels = null;
+}
+
+// -- transfer and outbound ------------------------------------------------------------------
+
+/** Transferir: {campaign_id} (back to that campaign's queue) or {agent_id}. */
+async function transfer(id, target) {
+  try {
+    const answer = await api.transfer(id, target);
+    const after = upsert(answer.attention);
+    if (state.selectedId === id) {
+      if (!after) leaveSelection(t("transferredAway", { id }));
+      else select(id, { force: true });
+    }
+    renderList();
+    list.refreshSearch();
+    toast(t("transferDone", { id }), "success");
+    return true;
+  } catch (problem) {
+    if (problem.status === 409 || problem.status === 400 || problem.status === 422) toast(t("transferFailed", { reason: problem.message }), "warning");
+    else reportError(problem);
+    return false;
+  }
+}
+
+/** "Nueva atención" from a history item: the server opens it for me (errors go to the caller). */
+async function startOutbound(historyId) {
+  const answer = await api.startOutbound(historyId);
+  const detail = answer.attention;
+  upsert(detail);
+  if (detail.channel !== state.channel) setChannel(detail.channel);
+  renderList();
+  await select(detail.id, { force: true });
+  toast(t("outboundStarted", { id: detail.id }), "success");
+  return detail;
+}
+
 // -- live events ----------------------------------------------------------------------------
 
 function attentionEvent(event) {
@@ -371,11 +428,14 @@ function attentionEvent(event) {
   const before = state.items.get(attention.id);
   const after = upsert(attention);
   if (after && !before && !attention.customer) reloadLists(); // a bare attention: fetch its summary
-  if (after && after.state === "open" && before?.state !== "open" && event.type === "attention.transferred") {
+  const me = state.agent?.id;
+  if (after && after.state === "open" && event.type === "attention.transferred" && after.agent_id === me && before?.agent_id !== me && event.actor?.agent_id !== me) {
     toast(t("transferredToYou", { id: attention.id }), "info");
   }
+  if (after && after.state === "queued" && event.type === "attention.returned" && !before) {
+    toast(t("attentionBackInQueue", { id: attention.id }), "warning");
+  }
   if (state.selectedId === attention.id) {
-    const me = state.agent?.id;
     if (!after) {
       if (event.type === "attention.opened" && attention.agent_id !== me) {
         state.current = null;
@@ -409,6 +469,11 @@ function liveEvent(event) {
   else if (event.type === "message.updated") messageArrived(event.message, { isNew: false });
   else if (event.type.startsWith("attention.")) attentionEvent(event);
   else if (event.type === "resync") reloadLists(); // the server dropped frames for this tab
+  else if (event.type === "ready") {
+    // The server subscribes this socket just before "ready": read the list again so nothing
+    // that happened between the first load and the subscription is missing.
+    loadLists().catch(reportError);
+  }
 }
 
 function liveStatus(status) {
@@ -466,6 +531,16 @@ function showLogin(message) {
   byId("login-username").focus();
 }
 
+function showRole(agent) {
+  const supervisor = agent?.role === "supervisor";
+  for (const element of document.querySelectorAll(".supervisor-only")) element.hidden = !supervisor;
+}
+
+function closePanels() {
+  history.close();
+  supervisor.close();
+}
+
 function resetState() {
   state.agent = null;
   state.items = new Map();
@@ -473,6 +548,8 @@ function resetState() {
   state.selectedId = null;
   state.labels = null;
   state.search = { query: "", results: null };
+  showRole(null);
+  closePanels();
 }
 
 function sessionOver(message) {
@@ -487,6 +564,7 @@ async function startDesk(agent) {
   state.agent = agent;
   byId("agent-name-text").textContent = agent.display_name || agent.username || "";
   byId("agent-name").title = `${agent.username || ""}${agent.role === "supervisor" ? " · supervisor" : ""}`;
+  showRole(agent);
   showScreen("desk");
   setChannel(state.channel);
   leaveSelection();
@@ -540,10 +618,13 @@ async function logout() {
 
 const ctx = {
   state, reportError, toast, select, take, send, sendFile, retry, labels, toggleLabel, clearUnread, terminating, terminated,
+  transfer, startOutbound, labelsChanged,
 };
 const list = createList(ctx);
 const conversation = createConversation(ctx);
 const form = createForm(ctx);
+const history = createHistory(ctx);
+const supervisor = createSupervisor(ctx);
 
 onUnauthorised(() => {
   if (state.agent) sessionOver(t("sessionExpired"));
@@ -552,6 +633,8 @@ onUnauthorised(() => {
 onLanguageChange(async (lang) => {
   state.lang = lang;
   liveStatus(byId("live-status").dataset.state);
+  history.languageChanged();
+  supervisor.languageChanged();
   form.setTitle();
   renderList();
   if (state.current) {
@@ -581,6 +664,12 @@ for (const tab of document.querySelectorAll("[data-channel-choice]")) {
 }
 byId("login-form").addEventListener("submit", login);
 byId("logout-button").addEventListener("click", logout);
+byId("history-button").addEventListener("click", () => history.open());
+byId("supervisor-button").addEventListener("click", () => supervisor.open());
+byId("labels-admin-button").addEventListener("click", () => supervisor.openLabels());
+for (const button of document.querySelectorAll("dialog [data-close]")) {
+  button.addEventListener("click", () => button.closest("dialog").close());
+}
 
 async function boot() {
   applyStatic(document);
