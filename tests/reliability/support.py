@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import aiohttp
 
 from connectors.meta.signature import sign
+from tests.e2e.rasa_server import free_port, product_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,30 +39,11 @@ ACCOUNTS = {"messenger": PAGE_ID, "instagram": IG_ACCOUNT_ID}
 CHANNEL_SECRETS = {"messenger": APP_SECRET, "instagram": INSTAGRAM_SECRET}
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def environment(graph_url: str, database_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        RASA_TELEMETRY_ENABLED="false",
-        PYTHONPATH=str(ROOT),
-        META_APP_SECRET=APP_SECRET,
-        INSTAGRAM_APP_SECRET=INSTAGRAM_SECRET,
-        META_VERIFY_TOKEN=VERIFY_TOKEN,
-        MESSENGER_PAGE_ACCESS_TOKEN=PAGE_TOKEN,
-        INSTAGRAM_ACCESS_TOKEN=INSTAGRAM_TOKEN,
-        META_APP_ID=APP_ID,
-        META_GRAPH_URL=graph_url,
-        INSTAGRAM_GRAPH_URL=graph_url,
-        HANDOFF_DATABASE_URL=database_url,
-        HANDOFF_SERVICE_TOKEN=SERVICE_TOKEN,
-    )
+    """The product's environment (as the end-to-end tests set it), with this suite's secrets."""
+    env = product_environment(graph_url, database_url, free_port(), HANDOFF_SERVICE_TOKEN=SERVICE_TOKEN)
+    env.update(META_APP_SECRET=APP_SECRET, INSTAGRAM_APP_SECRET=INSTAGRAM_SECRET, META_VERIFY_TOKEN=VERIFY_TOKEN,
+               MESSENGER_PAGE_ACCESS_TOKEN=PAGE_TOKEN, INSTAGRAM_ACCESS_TOKEN=INSTAGRAM_TOKEN, META_APP_ID=APP_ID)  # fmt: skip
     return env
 
 
