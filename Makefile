@@ -51,5 +51,10 @@ test: $(MODEL_STAMP) chromium
 	$(BIN)/python -m pytest
 	$(BIN)/rasa test core --model models --stories tests/test_stories.yml --fail-on-prediction-errors --out results/core
 
+# bench/ is also a directory: without .PHONY make would call it up to date.
+.PHONY: bench
+bench: $(MODEL_STAMP)
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf models results var .pytest_cache
