@@ -14,6 +14,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.webhook_receiver import LoopbackWebhookReceiver
+
 from sandbox.__main__ import parse_args
 from sandbox.app import SandboxConfig, SandboxServer
 from sandbox.meta import DEFAULT_IG_ACCOUNT_ID, DEFAULT_PAGE_ID, INSTAGRAM_INBOX_APP_ID, PAGE_INBOX_APP_ID
@@ -23,7 +25,7 @@ M_TOKEN, I_TOKEN = "page-token", "ig-token"
 PSID, IGSID = "2400000000000001", "1700000000000002"
 
 
-class FakeRasa:
+class FakeRasa(LoopbackWebhookReceiver):
     """Receives the sandbox's webhooks, checking each signature with the channel's secret."""
 
     def __init__(self, status: int = 200) -> None:
@@ -58,15 +60,6 @@ class FakeRasa:
         assert result is not None
         return result
 
-    async def start(self) -> "FakeRasa":
-        app = web.Application()
-        app.router.add_post("/webhooks/{channel}/webhook", self._hook)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        return self
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.webhook_receiver import LoopbackWebhookReceiver
+
 from sandbox.app import SandboxConfig, SandboxServer
 from sandbox.signing import verify
 
@@ -25,7 +27,7 @@ TOKEN = "browser-page-token"
 IG_TOKEN = "browser-ig-token"
 
 
-class FakeRasa:
+class FakeRasa(LoopbackWebhookReceiver):
     """Records verified webhook events."""
 
     def __init__(self) -> None:
@@ -54,15 +56,6 @@ class FakeRasa:
         assert event is not None
         return event
 
-    async def start(self) -> "FakeRasa":
-        app = web.Application()
-        app.router.add_post("/webhooks/{channel}/webhook", self._hook)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        return self
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from typing import Any, AsyncIterator, Dict, List, Optional
 import aiohttp
 import pytest
 from aiohttp import web
+
+from tests.webhook_receiver import LoopbackWebhookReceiver
 from aiohttp.http_writer import StreamWriter
 from aiohttp.web_protocol import RequestHandler
 
@@ -463,7 +465,7 @@ async def test_sequential_sends_on_one_connection_are_fast(api: FakeGraphAPI) ->
 # -- echoes, deliveries, reads ---------------------------------------------------------------------
 
 
-class Receiver:
+class Receiver(LoopbackWebhookReceiver):
     """Fake Rasa webhook endpoint recording verified webhooks in arrival order."""
 
     def __init__(self) -> None:
@@ -488,15 +490,6 @@ class Receiver:
             await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.bodies) >= count), timeout)
         return self.bodies
 
-    async def start(self) -> "Receiver":
-        app = web.Application()
-        app.router.add_post("/webhooks/{channel}/webhook", self._hook)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        return self
 
 
 @pytest.fixture

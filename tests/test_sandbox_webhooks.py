@@ -11,6 +11,8 @@ from typing import Any, AsyncIterator, Dict, List, Tuple
 import pytest
 from aiohttp import web
 
+from tests.webhook_receiver import LoopbackWebhookReceiver
+
 from sandbox.meta import DEFAULT_IG_ACCOUNT_ID, DEFAULT_PAGE_ID
 from sandbox.webhooks import (
     WebhookFactory,
@@ -27,7 +29,7 @@ PSID = "2400000000000001"
 IGSID = "1700000000000002"
 
 
-class Receiver:
+class Receiver(LoopbackWebhookReceiver):
     """A stand-in for the Rasa webhook endpoint that checks signatures independently."""
 
     def __init__(self, secrets: Dict[str, str], status: int = 200) -> None:
@@ -47,19 +49,7 @@ class Receiver:
         self.arrived.set()
         return web.Response(status=self.status if valid else 403, text="EVENT_RECEIVED")
 
-    async def start(self) -> "Receiver":
-        app = web.Application()
-        app.router.add_post("/webhooks/{channel}/webhook", self._hook)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        return self
 
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
 
     def bodies(self) -> List[Dict[str, Any]]:
         return [json.loads(raw) for _c, raw, _h, _v in self.calls]
