@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 Bucket = tuple[str, Sequence[str]]
+OTHER = "other (event loop, Sanic, asyncio)"
 
 
 def py_spy() -> str | None:
@@ -56,8 +57,12 @@ async def record(pid: int, seconds: float, output: Path, rate: int = 250) -> Pat
     return output
 
 
-def summarise(collapsed: Path, buckets: Sequence[Bucket]) -> list[tuple[str, float]]:
-    """Share of samples per bucket, largest first (``other`` collects the rest)."""
+def summarise(collapsed: Path, buckets: Sequence[Bucket], innermost: bool = False) -> list[tuple[str, float]]:
+    """Share of samples per bucket, largest first (``other`` collects the rest).
+
+    By default a sample goes to the first bucket (in the given order) with a marker
+    anywhere on its stack: "which caller was this for". With ``innermost`` it goes to the
+    bucket of the innermost frame that matches any bucket: "whose code was running"."""
     counts: collections.Counter[str] = collections.Counter()
     total = 0
     for line in collapsed.read_text(errors="replace").splitlines():
@@ -66,15 +71,26 @@ def summarise(collapsed: Path, buckets: Sequence[Bucket]) -> list[tuple[str, flo
             continue
         samples = int(number)
         total += samples
-        for label, markers in buckets:
-            if any(marker in stack for marker in markers):
-                counts[label] += samples
-                break
-        else:
-            counts["other (event loop, Sanic, asyncio)"] += samples
+        label = _innermost(stack, buckets) if innermost else _first(stack, buckets)
+        counts[label or OTHER] += samples
     if not total:
         return []
     return [(label, count / total) for label, count in counts.most_common()]
+
+
+def _first(stack: str, buckets: Sequence[Bucket]) -> str | None:
+    for label, markers in buckets:
+        if any(marker in stack for marker in markers):
+            return label
+    return None
+
+
+def _innermost(stack: str, buckets: Sequence[Bucket]) -> str | None:
+    for frame in reversed(stack.split(";")):
+        label = _first(frame, buckets)
+        if label is not None:
+            return label
+    return None
 
 
 def top_frames(collapsed: Path, prefixes: Sequence[str], limit: int = 8) -> list[tuple[str, float]]:
