@@ -9,9 +9,9 @@ Sanic 21.12 with uvloop, one worker, on loopback. *Ours* is the real ``Messenger
 registered as ``rasa run`` registers channels, with the durable inbox (SQLite, the
 default) and the dispatcher doing its real work after each acknowledgement (active
 attention lookup, profile, ``mark_seen``/typing calls to a fake Graph API in a third
-process, marking the item handled); only the Rasa agent is replaced by one that answers
-nothing, so part 1 measures the webhook and part 2 the bot. *Bare* checks the same
-signature with the same function, parses the JSON and answers 200.
+process, marking the item in progress and handled); only the Rasa agent is replaced by
+one that answers nothing, so part 1 measures the webhook and part 2 the bot. *Bare*
+checks the same signature with the same function, parses the JSON and answers 200.
 
 Load: ``bench.load.open_loop`` at fixed rates, each step ``step_seconds`` long, from the
 bench process. A step is **sustained** when every delivery got its 200, the acknowledged
@@ -406,7 +406,8 @@ PROFILE_BUCKETS: list[profiling.Bucket] = [
     ("after the 200: Graph calls mark_seen / typing_on / typing_off (aiohttp client)", ["send_action (connectors/meta/"]),
     ("after the 200: profile lookup (Graph)", ["connectors/meta/profiles.py"]),
     ("after the 200: active-attention lookup (record_customer_event)", ["record_customer_event"]),
-    ("after the 200: marking the item handled (SQLAlchemy, aiosqlite)", ["mark_handled (handoff/inbox.py"]),
+    ("after the 200: marking the item in progress / handled (SQLAlchemy, aiosqlite)",
+     ["mark_handled (handoff/inbox.py", "mark_handling (handoff/inbox.py", "_finish (handoff/inbox.py"]),
     ("after the 200: event parsing and routing", ["connectors/meta/"]),
     ("SQLAlchemy statements in greenlets (caller not visible to py-spy)", ["sqlalchemy/"]),
     ("aiosqlite worker threads (sqlite3 calls)", ["aiosqlite/"]),
@@ -547,10 +548,11 @@ PLAN = """### Why the target is missed, and the plan
 Two costs, visible in the tables above:
 
 - **The durable write before the 200.** {write}
-- **The work after the 200, in the same event loop.** Every item then costs two more
-  transactions (the active-attention lookup, marking it handled) and three Graph calls
-  through the aiohttp client (mark_seen, typing_on, and typing_off when the bot stays
-  silent) plus a profile lookup per new customer: {after} Nothing bounds that backlog (the
+- **The work after the 200, in the same event loop.** Every item then costs three more
+  transactions (the active-attention lookup, marking the item in progress just before the
+  bot turn, marking it handled) and three Graph calls through the aiohttp client
+  (mark_seen, typing_on, and typing_off when the bot stays silent) plus a profile lookup
+  per new customer: {after} Nothing bounds that backlog (the
   dispatcher starts a task per busy conversation and every item is handed over at once),
   so near saturation acknowledgements queue behind it and p99 jumps to hundreds of
   milliseconds.
@@ -564,7 +566,8 @@ Plan (product code; this benchmark changes none):
 2. Keep acknowledgements ahead of the backlog: a bounded dispatcher (a fixed pool of
    workers draining the per-conversation queues), so overload turns into a longer inbox,
    not slower 200s.
-3. Less work per item after the 200: mark items handled in batches, answer "has this
+3. Less work per item after the 200: write "in progress" and "handled" in batches (or
+   together with the next item's), answer "has this
    customer an active attention?" from an in-memory set kept current by the handoff event
    bus, and start mark_seen/typing_on only when a turn is still running after a few hundred
    milliseconds (most turns reply in tens of milliseconds; then neither call, nor

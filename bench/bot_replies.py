@@ -319,7 +319,7 @@ def _plan(phases: list[Phase], profiles: dict[str, tuple[list[tuple[str, float]]
             mine, theirs = dict(profiles["ours1"][0]), dict(profiles["builtin"][0])
             extra = sorted(((mine.get(n, 0) * profiles["ours1"][1] - theirs.get(n, 0) * profiles["builtin"][1], n)
                             for n in set(mine) | set(theirs)), reverse=True)  # fmt: skip
-            named = [f"{name} (+{ms_:.1f} ms)" for ms_, name in extra[:3] if ms_ > 0.2]
+            named = [f"{name}: +{ms_:.1f} ms" for ms_, name in extra[:3] if ms_ > 0.2]
             if named:
                 first += " The profiles put the difference in: " + "; ".join(named) + "."
     return PLAN.format(first=first)
@@ -368,8 +368,9 @@ PLAN = """### Why the throughput targets are missed, and the plan
 
 The largest cost of every customer's turn is Rasa's own and the same for every server:
 parsing (featurizers, DIET on TensorFlow) and the policy loop. What ours adds on top is the
-handoff machinery of each message: the inbox insert, the active-attention lookup, marking
-the item handled (SQLAlchemy over aiosqlite or asyncpg), the profile lookup and the
+handoff machinery of each message: four transactions on the handoff database (the inbox
+insert, the active-attention lookup, marking the item in progress before the turn and
+handled after it; SQLAlchemy over aiosqlite or asyncpg), the profile lookup and the
 mark_seen/typing calls through the aiohttp client.
 
 With both cores, the ceiling is also the machine: two server processes would need about
@@ -382,7 +383,7 @@ which worker accepts each keep-alive connection (the per-process CPU split in th
 shows how uneven it gets at times).
 
 Plan: (1) cut our per-message database work as in part 1 (one-round-trip inbox writes,
-batched mark-handled, an in-memory set of customers with an active attention instead of a
+batched progress marks, an in-memory set of customers with an active attention instead of a
 query per message) and make the typing indicators lazy (only for turns still running
 after a few hundred milliseconds); on PostgreSQL also give the engine a pool as large as
 the concurrency it sees (today 10 connections plus 20 overflow ones that are closed after
@@ -515,6 +516,18 @@ def _section(ctx, sizes: Sizes, configs: list[Config], phases: list[Phase], repl
     for config in configs:
         if config.note:
             lines.append(f"{labels[config.key]}: {config.note}.")
+    workers = [p for p in phases if p.config == "ours2w" and len(p.per_process) >= 2]
+    if workers:
+        split = []
+        for phase in ("burst", "paced", "batched"):
+            mine = [p for p in workers if p.phase == phase]
+            if mine:
+                busiest = median(p.per_process[0] for p in mine)
+                second = median(p.per_process[1] for p in mine)
+                split.append(f"{phase} {busiest:.2f} + {second:.2f}")
+        lines += ["", "How the kernel shared the work between the two `SANIC_WORKERS` (cores of the busier and the "
+                  "other worker, median of rounds): " + "; ".join(split) + ". Keep-alive connections stay with the "
+                  "worker that accepted them, so at a low rate one worker can do everything."]  # fmt: skip
 
     verdicts = []
     builtin_rate = _median(phases, "builtin", "burst", lambda p: p.throughput)

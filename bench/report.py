@@ -211,6 +211,8 @@ def write(out: Path, sections: dict[str, Section], info: dict[str, Any], command
         lines += [f"## {section.title}", ""]
         stamp = f"_Measured {section.run_at}" + (f" in {section.seconds:.0f} s" if section.seconds else "")
         load = section.data.get("machine_load")
+        if all(v.met is None and v.measured.startswith("not yet") for v in section.verdicts):
+            stamp, load = "_Nothing measured yet", None
         if load:
             stamp += (f"; the machine was {load['busy_cores']:.2f} of {os.cpu_count()} cores busy on average, "
                       f"{load['other_cores']:.2f} of them outside this benchmark's processes (PostgreSQL and Redis "
