@@ -38,6 +38,7 @@ from connectors.meta.graph import (
     GraphSettings,
     RetryPolicy,
 )
+from connectors.meta.indicators import DEFAULT_TYPING_DELAY
 from connectors.meta.limits import ChannelLimits
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache, ProfileReader
@@ -64,6 +65,7 @@ class MetaChannelSettings:
     graph_version: str = DEFAULT_GRAPH_VERSION
     app_id: str | None = None
     typing_indicators: bool = True
+    typing_delay: float = DEFAULT_TYPING_DELAY
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     graph_timeout: float = DEFAULT_GRAPH_TIMEOUT
     retry: RetryPolicy = RetryPolicy()
@@ -118,6 +120,7 @@ class MetaInputChannel(InputChannel):
                 graph_version=str(given.get("graph_version", DEFAULT_GRAPH_VERSION)),
                 app_id=str(given["app_id"]) if given.get("app_id") else None,
                 typing_indicators=str(given.get("typing_indicators", "true")).lower() != "false",
+                typing_delay=_number(given, "typing_delay", DEFAULT_TYPING_DELAY, float),
                 max_body_bytes=_number(given, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, int, minimum=1),
                 graph_timeout=_number(given, "graph_timeout", DEFAULT_GRAPH_TIMEOUT, float, minimum=0.001),
                 retry=retry,
@@ -203,6 +206,7 @@ class MetaInputChannel(InputChannel):
         router = EventRouter(self.channel, bot, runtime.service, self._client.echoes, settings.app_id, inbox.recorded)
 
         async def handle(item: StoredItem, progress: ItemProgress) -> None:
+            typing_delay=settings.typing_delay,
             await router.handle(item, progress)
 
         self.dispatcher = ConversationDispatcher(inbox, handle)

@@ -7,7 +7,7 @@ silent; Rasa only logs it on the paused tracker), and otherwise becomes a bot tu
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 from typing import Any, Awaitable, Callable, Mapping, Optional
 
@@ -30,6 +30,7 @@ from connectors.meta.dispatch import ItemProgress
 from connectors.meta.gateway import agent_message_id
 from connectors.meta.graph import EchoReconciler
 from connectors.meta.handoff_events import inbound_event_for, meta_time
+from connectors.meta.indicators import DEFAULT_TYPING_DELAY, TypingIndicator
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache
 from connectors.meta.turns import user_message_for
@@ -76,6 +77,7 @@ class BotTurns:
         resume: ConversationHook,
         typing_indicators: bool = True,
         memory: BotMemory | None = None,
+        typing_delay: float = DEFAULT_TYPING_DELAY,
     ) -> None:
         self.channel = channel
         self._on_new_message = on_new_message
@@ -84,6 +86,7 @@ class BotTurns:
         self._log_only = log_only
         self.resume = resume
         self._typing = typing_indicators
+        self._typing_delay = typing_delay
         self._memory = memory
 
     async def remembers(self, event: Event) -> Optional[bool]:
@@ -94,21 +97,18 @@ class BotTurns:
 
     async def turn(self, event: Event, progress: ItemProgress) -> None:
         output = self._new_output()
-        profile_task = asyncio.ensure_future(self.profiles.get(event.customer_id))
-        typing = self._typing and isinstance(event, CustomerMessage)
-        if typing:
-            await asyncio.gather(output.mark_seen(event.customer_id), output.typing_on(event.customer_id))
-        message = user_message_for(event, output, self.channel, await profile_task)
+        message = user_message_for(event, output, self.channel, await self.profiles.get(event.customer_id))
         if message is None:
             return
-        try:
-            await progress.begin()
+        indicator: Any = (
+            TypingIndicator(output, event.customer_id, self._typing_delay)
+            if self._typing and isinstance(event, CustomerMessage)
+            else contextlib.nullcontext()
+        )
+        await progress.begin()
+        async with indicator:
             await self._on_new_message(message)
-            progress.finish()
-        finally:
-            # Meta clears the indicator when a message arrives; only a silent turn needs it.
-            if typing and not output.sent:
-                await output.typing_off(event.customer_id)
+        progress.finish()
 
     async def log_paused(self, event: Event) -> None:
         """Rasa keeps the line in the tracker without running NLU: a paused conversation

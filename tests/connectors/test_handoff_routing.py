@@ -5,6 +5,7 @@ service API for the action server."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 from handoff.model import Author, MessageKind, MessageStatus
 from tests.connectors.fixtures import envelope, item, with_mid
@@ -24,9 +25,14 @@ def customer(customer_id: str = "6001", channel: str = "messenger", account_id: 
     return {"channel": channel, "account_id": account_id, "customer_id": customer_id}
 
 
+def _minutes_ago(minutes: int) -> str:
+    """The customer wrote recently: inside Meta's 24 h window whenever the test runs."""
+    return (datetime.now(timezone.utc) - timedelta(minutes=minutes)).isoformat()
+
+
 async def handoff(server, customer_id: str = "6001", **extra) -> dict:
     body = {**customer(customer_id), "intent": "request_human", "slots": {"customer_name": "Ana", "handoff_reason": "factura"},
-            "context": [{"author": "customer", "text": "quiero una persona", "time": "2026-11-25T10:00:00+00:00"}], **extra}  # fmt: skip
+            "context": [{"author": "customer", "text": "quiero una persona", "time": _minutes_ago(1)}], **extra}  # fmt: skip
     status, answer = await call(server, "POST", f"{SERVICE}/attentions", body)
     assert status in (200, 201), answer
     return answer
