@@ -201,12 +201,12 @@ class MetaInputChannel(InputChannel):
             log_only=conversations.log,
             resume=conversations.reopen,
             typing_indicators=settings.typing_indicators,
+            typing_delay=settings.typing_delay,
             memory=lambda sender, mid: _tracker_has_message(app, sender, mid),
         )
         router = EventRouter(self.channel, bot, runtime.service, self._client.echoes, settings.app_id, inbox.recorded)
 
         async def handle(item: StoredItem, progress: ItemProgress) -> None:
-            typing_delay=settings.typing_delay,
             await router.handle(item, progress)
 
         self.dispatcher = ConversationDispatcher(inbox, handle)
