@@ -5,20 +5,24 @@ The in-process bus fans out to bounded per-subscriber queues: ``publish`` never 
 a subscriber, and a subscriber that falls too far behind loses its oldest events and is
 told so (``Subscription.lagged``) so it can reload instead of showing a stale screen.
 
-The ``EventBus`` protocol is what the service depends on; a Redis pub/sub bus (several
-``rasa run`` instances) can implement it later, sending ``event_to_dict(event)`` over the wire.
+The ``EventBus`` protocol is what the service depends on; ``handoff.redis_bus`` implements
+it over Redis pub/sub for several server processes, sending ``event_to_dict(event)`` over the
+wire and rebuilding it with ``event_from_dict``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
+import typing
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, AsyncIterator, Callable, ClassVar, Optional, Protocol
+from typing import Any, AsyncIterator, Callable, ClassVar, Mapping, Optional, Protocol, Union
 
+from handoff.clock import utc_now
 from handoff.model import Actor, Attention, Label, Message
 
 logger = logging.getLogger(__name__)
@@ -140,6 +144,14 @@ class MessageUpdated(MessageEvent):
     type: ClassVar[str] = "message.updated"
 
 
+@dataclass(frozen=True)
+class EventsMissed(HandoffEvent):
+    """Not an event of the domain: the marker that wakes a subscriber told it may have
+    missed events (``Subscription.missed``). Never published, never sent over the wire."""
+
+    type: ClassVar[str] = "events.missed"
+
+
 EVENT_TYPES: dict[str, type[HandoffEvent]] = {
     cls.type: cls
     for cls in (
@@ -168,6 +180,63 @@ def event_to_dict(event: HandoffEvent) -> dict[str, Any]:
     return {"type": event.type, **to_plain(event)}
 
 
+def event_from_dict(data: Mapping[str, Any]) -> HandoffEvent:
+    """The typed event back from ``event_to_dict`` (after a JSON round trip): nested
+    dataclasses, enums, datetimes and tuples as the domain builds them. Keys this version
+    does not know are ignored (a newer process may send more). ValueError when ``type`` is
+    unknown or a field does not fit."""
+    kind = data.get("type")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"unknown event type {kind!r}")
+    try:
+        return _rebuild_dataclass(cls, data)
+    except (TypeError, ValueError, KeyError, AttributeError) as problem:
+        raise ValueError(f"malformed {kind} event: {problem}") from problem
+
+
+# Written out rather than pydantic's parse_obj_as: that one does rebuild these stdlib
+# dataclasses, but it also swaps the __init__ of every class it meets (Attention, Message...)
+# for a pydantic wrapper, process-wide, making each construction about ten times slower.
+
+
+@functools.lru_cache(maxsize=None)
+def _field_hints(cls: type) -> tuple[tuple[str, Any], ...]:
+    hints = typing.get_type_hints(cls)  # resolves the string annotations of ``from __future__``
+    return tuple((field.name, hints[field.name]) for field in dataclasses.fields(cls) if field.init)
+
+
+def _rebuild_dataclass(cls: type, data: Mapping[str, Any]) -> Any:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{cls.__name__} needs an object, not {type(data).__name__}")
+    return cls(**{name: _rebuild(hint, data[name]) for name, hint in _field_hints(cls) if name in data})
+
+
+def _rebuild(hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Union:
+        if value is None:
+            return None
+        options = [option for option in typing.get_args(hint) if option is not type(None)]
+        return _rebuild(options[0], value) if len(options) == 1 else value
+    if origin is tuple:
+        arguments = typing.get_args(hint)
+        if len(arguments) == 2 and arguments[1] is Ellipsis:
+            return tuple(_rebuild(arguments[0], item) for item in value)
+        return tuple(_rebuild(argument, item) for argument, item in zip(arguments, value))
+    if origin is not None or hint is Any or not isinstance(hint, type):
+        return value  # Mapping[str, Any] and the like: plain JSON already
+    if value is None:
+        return None
+    if issubclass(hint, Enum):
+        return hint(value)
+    if issubclass(hint, datetime):
+        return datetime.fromisoformat(value)
+    if dataclasses.is_dataclass(hint):
+        return _rebuild_dataclass(hint, value)
+    return value
+
+
 class Subscription:
     """One listener's queue. Iterate it (``async for event in subscription``); close it when done."""
 
@@ -182,6 +251,18 @@ class Subscription:
         """Put ``event`` in the queue without waiting; drop the oldest one when it is full."""
         if self._closed or (self._accept is not None and not self._accept(event)):
             return
+        self._put(event)
+
+    def missed(self) -> None:
+        """Events may have been lost before they reached this process (the Redis bus was
+        cut off): counted in ``lagged`` like a local drop, and a waiting reader is woken with
+        an ``EventsMissed`` marker so it reloads now rather than at the next event."""
+        if self._closed:
+            return
+        self.lagged += 1
+        self._put(EventsMissed(at=utc_now()))
+
+    def _put(self, event: HandoffEvent) -> None:
         if self._queue.full():
             try:
                 self._queue.get_nowait()
@@ -257,6 +338,11 @@ class InMemoryEventBus:
         subscription = Subscription(self, maxsize, accept)
         self._subscriptions.append(subscription)
         return subscription
+
+    def missed(self) -> None:
+        """Tell every subscriber that events may have been lost (``Subscription.missed``)."""
+        for subscription in list(self._subscriptions):
+            subscription.missed()
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         if subscription in self._subscriptions:

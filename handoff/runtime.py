@@ -16,6 +16,7 @@ from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
 from handoff.db import shared_engine
 from handoff.gateways import ChannelGateways
 from handoff.rasa_conversations import RasaConversations
+from handoff.redis_bus import RedisEventBus, bus_from_environment
 from handoff.service import HandoffService
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class HandoffRuntime:
             # engine is disposed, or an aiosqlite thread outlives the process's exit.
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
+        if isinstance(self.service.bus, RedisEventBus):
+            await self.service.bus.close()
 
 
 async def handoff_runtime(holder: Any) -> HandoffRuntime:
@@ -62,7 +65,8 @@ async def handoff_runtime(holder: Any) -> HandoffRuntime:
     if runtime is None:
         campaigns = load_campaigns(os.environ.get(CAMPAIGNS_VARIABLE) or DEFAULT_CAMPAIGNS_PATH)
         gateways = ChannelGateways()
-        service = HandoffService(await shared_engine(holder), campaigns, gateway=gateways, resumer=RasaConversations(holder))
+        bus = bus_from_environment()  # None: one process, the in-memory bus
+        service = HandoffService(await shared_engine(holder), campaigns, gateway=gateways, resumer=RasaConversations(holder), bus=bus)
         await service.start()
         runtime = HandoffRuntime(service, gateways)
         setattr(holder, _RUNTIME_ATTRIBUTE, runtime)
