@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
@@ -17,12 +18,17 @@ from handoff.db import shared_engine
 from handoff.gateways import ChannelGateways
 from handoff.rasa_conversations import RasaConversations
 from handoff.redis_bus import RedisEventBus, bus_from_environment
-from handoff.service import HandoffService
+from handoff.service import DEFAULT_OUTBOX_STALE_AFTER, HandoffService
 
 logger = logging.getLogger(__name__)
 
 CAMPAIGNS_VARIABLE = "HANDOFF_CAMPAIGNS"
 ORPHAN_SWEEP_SECONDS = 15.0
+# The outbox sweep (HandoffService.recover_outbox): how often, and after how long without
+# progress a pending agent message counts as left behind by a dead process.
+OUTBOX_SWEEP_VARIABLE = "HANDOFF_OUTBOX_SWEEP_SECONDS"
+OUTBOX_STALE_VARIABLE = "HANDOFF_OUTBOX_STALE_SECONDS"
+OUTBOX_SWEEP_SECONDS = 15.0
 _RUNTIME_ATTRIBUTE = "handoff_runtime"
 
 
@@ -31,12 +37,35 @@ class HandoffRuntime:
     service: HandoffService
     gateways: ChannelGateways
     _sweeper: asyncio.Task[None] | None = None
+    _outbox_sweeper: asyncio.Task[None] | None = None
 
     def start_orphan_sweeper(self, every: float = ORPHAN_SWEEP_SECONDS) -> None:
         """Returns orphaned attentions to their queue; timers live in the database, so a
-        restart picks up where the last process left off."""
+        restart picks up where the last process left off. Starts the outbox sweeper too."""
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep(every))
+        self.start_outbox_sweeper()
+
+    def start_outbox_sweeper(self, every: float | None = None, stale_after: float | None = None) -> None:
+        """Sends again (or fails, with the reason) the agent messages a dead process left
+        pending. Defaults from the environment; a bad value stops the server."""
+        if self._outbox_sweeper is None:
+            every = every if every is not None else _seconds(OUTBOX_SWEEP_VARIABLE, OUTBOX_SWEEP_SECONDS)
+            stale = stale_after if stale_after is not None else _seconds(OUTBOX_STALE_VARIABLE, DEFAULT_OUTBOX_STALE_AFTER.total_seconds())
+            self._outbox_sweeper = asyncio.create_task(self._sweep_outbox(every, timedelta(seconds=stale)))
+
+    async def _sweep_outbox(self, every: float, stale_after: timedelta) -> None:
+        while True:
+            # First one interval after start, not at once: by then every channel has
+            # registered its gateway and the inbox replay has handled the echoes that may
+            # prove a message went out before the crash.
+            await asyncio.sleep(every)
+            try:
+                recovered = await self.service.recover_outbox(stale_after)
+                if recovered:
+                    logger.info("%d agent messages left pending by a stopped server were finished.", len(recovered))
+            except Exception:
+                logger.exception("Finishing agent messages left pending failed; trying again later.")
 
     async def _sweep(self, every: float) -> None:
         while True:
@@ -49,6 +78,10 @@ class HandoffRuntime:
                 logger.exception("Returning orphaned attentions failed; trying again later.")
 
     async def close(self) -> None:
+        if self._outbox_sweeper is not None:
+            self._outbox_sweeper.cancel()
+            await asyncio.gather(self._outbox_sweeper, return_exceptions=True)
+            self._outbox_sweeper = None
         if self._sweeper is not None:
             self._sweeper.cancel()
             # Wait for it: a sweep cut short must give its connection back before the
@@ -57,6 +90,19 @@ class HandoffRuntime:
             self._sweeper = None
         if isinstance(self.service.bus, RedisEventBus):
             await self.service.bus.close()
+
+
+def _seconds(variable: str, default: float) -> float:
+    raw = os.environ.get(variable)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{variable} must be a number of seconds, not {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{variable} must be a positive number of seconds, not {raw!r}")
+    return value
 
 
 async def handoff_runtime(holder: Any) -> HandoffRuntime:

@@ -32,6 +32,7 @@ from handoff.errors import (
     InvalidTransfer,
     NotFound,
     OutboundNotAllowed,
+    WindowClosed,
 )
 from handoff.events import (
     AttentionOpened,
@@ -89,7 +90,7 @@ from handoff.store import history as history_rows
 from handoff.store import labels as label_rows
 from handoff.store import messages as message_rows
 from handoff.store._sql import is_unique_violation
-from handoff.window import Window, send_policy, window_of
+from handoff.window import SendPolicy, Window, send_policy, window_of
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,17 @@ logger = logging.getLogger(__name__)
 DEFAULT_PRESENCE_TIMEOUT = timedelta(seconds=90)
 
 LABEL_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+# An outbound message pending this long is not being sent by anyone: the process that was
+# sending it died. Longer than any live send can take (GraphClient's defaults: 4 attempts of
+# at most 10 s plus a 3 s echo wait each, and at most 35 s of backoff: under 90 s). A
+# deployment that raises graph_timeout or retry_attempts must raise this too.
+DEFAULT_OUTBOX_STALE_AFTER = timedelta(seconds=120)
+OUTBOX_SWEEP_BATCH = 100
+
+# On the pending row while the sweep sends it again: the next sweep must not resend it twice.
+RESENT_AFTER_INTERRUPTION = "sent again: the server stopped while sending it"
+INTERRUPTED = "interrupted: the server stopped while sending this message; not known whether Meta got it"
 
 # Meta's limits on one text message.
 MESSENGER_TEXT_LIMIT_CHARS = 2000
@@ -159,6 +171,9 @@ class HandoffService:
         self.bus: EventBus = bus or InMemoryEventBus()
         self._clock = clock
         self.presence_timeout = presence_timeout
+        # Messages this process is sending right now: the outbox sweep never takes them,
+        # however slow Meta is.
+        self._sending: set[int] = set()
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -746,6 +761,13 @@ class HandoffService:
             message_id=stored.id, attention_id=current.id, channel=current.channel, account_id=current.account_id,
             customer_id=current.customer_id, messaging_type=messaging_type, tag=tag, text=text, attachment=attachment,
         )
+        self._sending.add(stored.id)
+        try:
+            return await self._send_and_record(current, stored, outbound)
+        finally:
+            self._sending.discard(stored.id)
+
+    async def _send_and_record(self, current: Attention, stored: Message, outbound: OutboundMessage) -> Message:
         try:
             receipt = await self._gateway.send(outbound)
         except DeliveryFailed as failure:
@@ -769,6 +791,78 @@ class HandoffService:
         assert failed is not None
         await self._publish(MessageUpdated(at=now, attention_id=current.id, campaign_id=current.campaign_id, agent_id=current.agent_id, message=failed))
         return failed
+
+    # -- the outbox after a crash -------------------------------------------------------
+
+    async def recover_outbox(
+        self, stale_after: timedelta = DEFAULT_OUTBOX_STALE_AFTER, now: Optional[datetime] = None
+    ) -> list[Message]:
+        """Finish the agent messages a dead process left ``pending``: each is sent again
+        (same message id, so its echo still finds it) or marked failed with the reason for
+        the agent. Returns them as they ended. Run it periodically; safe on several
+        instances (a message is claimed by one sweep only) and never takes a message this
+        process is still sending.
+
+        Why send again rather than fail and wait for the agent's retry: Meta's Send API has
+        no idempotency key, so a send cut short by a crash may or may not have reached the
+        customer, and only Meta's echo can tell. The echo carries our message id in its
+        metadata and marks the message sent whenever it arrives (``record_echo``), also
+        after a restart (Meta redelivers webhooks, the inbox replays what it acknowledged).
+        So a message still pending ``stale_after`` (default 120 s) after its last attempt
+        has most likely not reached Meta: the GraphClient itself resends an ambiguous send
+        after waiting 3 s for its echo, and this waits forty times longer. A duplicate
+        remains possible when Meta accepted the send and its echo never reached us within
+        that time (the app does not subscribe to ``message_echoes``, or Meta is still
+        retrying webhooks after a long outage); we prefer that rare repeat to an agent's
+        answer that silently never leaves. Each message is sent again at most once: if
+        that attempt is interrupted too, it fails (a message that kills the process on
+        every send would otherwise do so at every start) and the agent decides. A message
+        whose attention has ended, or whose window Meta has closed, fails with that reason.
+        """
+        now = as_utc(now) if now else self._now()
+        stale_before = now - stale_after
+        async with self._engine.connect() as connection:
+            stale = await message_rows.stale_outbound(connection, stale_before, OUTBOX_SWEEP_BATCH)
+        recovered: list[Message] = []
+        # One by one, in order: a customer gets their messages in the order agents wrote them.
+        for pending in stale:
+            if pending.id in self._sending:
+                continue
+            ended = await self._recover(pending, stale_before, now)
+            if ended is not None:
+                recovered.append(ended)
+        return recovered
+
+    async def _recover(self, pending: Message, stale_before: datetime, now: datetime) -> Optional[Message]:
+        async with self._engine.begin() as connection:
+            current = await self._attention(connection, pending.attention_id)
+            reason, policy = self._resend_decision(current, pending, now)
+            claimed = await message_rows.claim_stale(
+                connection, pending.id, stale_before, reason or RESENT_AFTER_INTERRUPTION, now,
+                messaging_type=policy.messaging_type if policy else None, tag=policy.tag if policy else None,
+            )  # fmt: skip
+        if not claimed:
+            return None  # another instance took it, or its echo came in the meantime
+        if reason is not None or policy is None:
+            logger.warning("Message %s was left pending by a stopped server: failed (%s).", pending.id, reason)
+            return await self._record_failure(current, pending.id, DeliveryFailed(None, None, reason or INTERRUPTED))
+        logger.info("Message %s was left pending by a stopped server: sending it again.", pending.id)
+        raw = pending.payload.get("attachment")
+        attachment = OutgoingAttachment(**raw) if isinstance(raw, Mapping) else None
+        return await self._deliver(current, pending, pending.text, attachment, policy.messaging_type, policy.tag)
+
+    def _resend_decision(self, current: Attention, pending: Message, now: datetime) -> tuple[Optional[str], Optional[SendPolicy]]:
+        """(why it must fail, None) or (None, how to send it now)."""
+        if pending.error_message == RESENT_AFTER_INTERRUPTION:
+            return f"{INTERRUPTED}, also when it was sent again after an earlier stop; not sent a third time", None
+        # A queued attention is still a human conversation (returned or released while the
+        # server was down): whoever opens it next sees the message in its place.
+        if current.state is AttentionState.TERMINATED:
+            return f"{INTERRUPTED}; not sent again because the attention has ended", None
+        try:
+            return None, send_policy(now, current.last_customer_message_at, self._human_agent_tag(current), current.id)
+        except WindowClosed as closed:
+            return f"{INTERRUPTED}; not sent again because {closed.reason}", None
 
     # -- statuses from Meta ------------------------------------------------------------
 
@@ -1073,4 +1167,4 @@ class HandoffService:
         return await self.agent(agent_id)
 
 
-__all__ = ["DEFAULT_PRESENCE_TIMEOUT", "HandoffService", "NoGateway"]
+__all__ = ["DEFAULT_OUTBOX_STALE_AFTER", "DEFAULT_PRESENCE_TIMEOUT", "HandoffService", "NoGateway"]

@@ -169,3 +169,56 @@ async def advance_status(
     )
     rows = (await connection.execute(sa.select(message).where(message.c.id.in_(ids)).order_by(message.c.id))).all()
     return [message_from_row(row) for row in rows if row.status == status.value]
+
+
+async def stale_outbound(connection: AsyncConnection, stale_before: datetime, limit: int) -> list[Message]:
+    """Outbound messages still pending that nothing has touched since ``stale_before``,
+    oldest first: sends a dead process left behind (the outbox)."""
+    rows = (
+        await connection.execute(
+            sa.select(message)
+            .where(
+                message.c.direction == MessageDirection.OUT.value,
+                message.c.status == MessageStatus.PENDING.value,
+                message.c.updated_at < stale_before,
+            )
+            .order_by(message.c.id)
+            .limit(limit)
+        )
+    ).all()
+    return [message_from_row(row) for row in rows]
+
+
+async def claim_stale(
+    connection: AsyncConnection,
+    message_id: int,
+    stale_before: datetime,
+    note: str,
+    now: datetime,
+    *,
+    messaging_type: Optional[str] = None,
+    tag: Optional[str] = None,
+) -> bool:
+    """Take a stale pending message for recovery; False when another process (or a late
+    echo, or the live send) touched it first.
+
+    The refreshed ``updated_at`` is the claim: a second sweeper's identical UPDATE no longer
+    matches (PostgreSQL re-checks the WHERE on the row it waited for; SQLite has one
+    writer at a time), so exactly one of them wins. ``note`` stays on the pending row and
+    tells the next sweep that this message has been resent once already. A resend is
+    made as Meta's window allows now (``messaging_type``, ``tag``), not as it did then.
+    """
+    values: dict[str, Any] = {"updated_at": now, "error_message": note}
+    if messaging_type is not None:
+        values.update(messaging_type=messaging_type, tag=tag)
+    result = await connection.execute(
+        sa.update(message)
+        .where(
+            message.c.id == message_id,
+            message.c.direction == MessageDirection.OUT.value,
+            message.c.status == MessageStatus.PENDING.value,
+            message.c.updated_at < stale_before,
+        )
+        .values(**values)
+    )
+    return result.rowcount == 1

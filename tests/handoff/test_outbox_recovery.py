@@ -1,0 +1,215 @@
+"""Agent messages a dead process left ``pending`` (the outbox): the sweep sends each of them
+again once, or fails it with the reason, and never races another instance into a double
+send. A crash is played by cancelling a send stuck in the gateway: what is left in the
+database is exactly what a SIGKILL there leaves (the reliability suite kills a real server)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from datetime import timedelta
+
+from handoff.events import MessageUpdated
+from handoff.model import Message, MessageStatus
+from handoff.service import DEFAULT_OUTBOX_STALE_AFTER, HandoffService
+from handoff.window import HUMAN_AGENT, MESSAGE_TAG, RESPONSE
+from tests.handoff.support import PAGE, handoff, opened
+
+STALE = DEFAULT_OUTBOX_STALE_AFTER + timedelta(seconds=1)
+
+
+async def left_pending(service: HandoffService, gateway, attention_id: int, agent, text: str = "Hola, ya lo reviso") -> Message:
+    """Store an agent message and die while the gateway is sending it."""
+    reached = asyncio.Event()
+
+    async def stuck(outbound):  # type: ignore[no-untyped-def]
+        reached.set()
+        await asyncio.Event().wait()
+
+    gateway.send = stuck
+    sending = asyncio.create_task(service.send_agent_message(attention_id, agent, text))
+    try:
+        await asyncio.wait_for(reached.wait(), 10)
+    finally:
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        del gateway.send  # the recording one again
+    [pending] = [m for m in (await service.queries.detail(attention_id)).messages if m.text == text]
+    assert pending.status is MessageStatus.PENDING
+    return pending
+
+
+def updates(service: HandoffService) -> list[Message]:
+    seen: list[Message] = []
+
+    def keep(event) -> bool:  # type: ignore[no-untyped-def]
+        if isinstance(event, MessageUpdated):
+            seen.append(event.message)
+        return False
+
+    service.bus.subscribe(keep)
+    return seen
+
+
+async def stored(service: HandoffService, message: Message) -> Message:
+    [found] = [m for m in (await service.queries.detail(message.attention_id)).messages if m.id == message.id]
+    return found
+
+
+async def test_a_stale_pending_message_is_sent_again_once_with_its_id(service, agent, gateway, clock):
+    attention = await opened(service, agent)
+    pending = await left_pending(service, gateway, attention.id, agent)
+    published = updates(service)
+    clock.advance(seconds=STALE.total_seconds())
+
+    [recovered] = await service.recover_outbox()
+    assert (recovered.id, recovered.status, recovered.mid) == (pending.id, MessageStatus.SENT, f"m_out_{pending.id}")
+    assert recovered.error_message is None
+    [outbound] = gateway.sent
+    assert (outbound.message_id, outbound.text, outbound.customer_id) == (pending.id, "Hola, ya lo reviso", "psid_1")
+    assert [m.status for m in published] == [MessageStatus.SENT]  # the desk shows it
+
+    clock.advance(seconds=STALE.total_seconds())
+    assert await service.recover_outbox() == []
+    assert len(gateway.sent) == 1
+
+
+async def test_a_fresh_pending_message_is_left_to_its_sender(service, agent, gateway, clock):
+    attention = await opened(service, agent)
+    pending = await left_pending(service, gateway, attention.id, agent)
+    clock.advance(seconds=DEFAULT_OUTBOX_STALE_AFTER.total_seconds() - 1)
+    assert await service.recover_outbox() == []
+    assert gateway.sent == [] and (await stored(service, pending)).status is MessageStatus.PENDING
+    clock.advance(seconds=2)
+    assert [m.id for m in await service.recover_outbox()] == [pending.id]
+
+
+async def test_a_message_this_process_is_still_sending_is_never_taken(service, agent, gateway, clock):
+    attention = await opened(service, agent)
+    release, reached = asyncio.Event(), asyncio.Event()
+    real_send = gateway.send
+
+    async def slow(outbound):  # type: ignore[no-untyped-def]
+        if not reached.is_set():  # only the first send is slow: a second one would return
+            reached.set()
+            await release.wait()
+        return await real_send(outbound)
+
+    gateway.send = slow
+    sending = asyncio.create_task(service.send_agent_message(attention.id, agent, "despacio"))
+    await asyncio.wait_for(reached.wait(), 10)
+    clock.advance(seconds=10 * STALE.total_seconds())  # Meta is slower than the threshold
+    assert await service.recover_outbox() == []
+    release.set()
+    sent = await sending
+    assert sent.status is MessageStatus.SENT and len(gateway.sent) == 1
+
+
+async def test_an_echo_that_came_in_the_meantime_means_nothing_is_sent_again(service, agent, gateway, clock):
+    attention = await opened(service, agent)
+    pending = await left_pending(service, gateway, attention.id, agent)
+    # Meta accepted the send before the crash; its echo (metadata: our id) arrives later.
+    await service.record_echo("messenger", "m_before_the_crash", pending.id)
+    clock.advance(seconds=STALE.total_seconds())
+    assert await service.recover_outbox() == []
+    assert gateway.sent == []
+    after = await stored(service, pending)
+    assert (after.status, after.mid) == (MessageStatus.SENT, "m_before_the_crash")
+
+
+async def test_two_sweeps_at_once_send_each_message_once(service, engine, book, agent, gateway, clock):
+    pending = []
+    for n in range(8):
+        attention = await opened(service, agent, customer=f"psid_{n}")
+        pending.append(await left_pending(service, gateway, attention.id, agent, f"mensaje {n}"))
+    clock.advance(seconds=STALE.total_seconds())
+    real_send = gateway.send
+
+    async def takes_a_moment(outbound):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.01)  # both sweeps hold the same candidate list meanwhile
+        return await real_send(outbound)
+
+    gateway.send = takes_a_moment
+    # Another server process on the same database.
+    other = HandoffService(engine, book, gateway=gateway, clock=clock)
+    first, second = await asyncio.gather(service.recover_outbox(), other.recover_outbox())
+
+    sends = collections.Counter(outbound.message_id for outbound in gateway.sent)
+    assert sends == {message.id: 1 for message in pending}
+    assert sorted(m.id for m in first + second) == sorted(m.id for m in pending)
+    assert first and second  # they really ran side by side and split the work
+    for message in pending:
+        assert (await stored(service, message)).status is MessageStatus.SENT
+
+
+async def test_the_attention_has_ended_so_it_fails_with_the_reason(service, agent, gateway, clock):
+    attention = await opened(service, agent)
+    pending = await left_pending(service, gateway, attention.id, agent)
+    await service.terminate(attention.id, agent, {"nombre": "Carla", "motivo": "pedido", "resultado": "resuelto"})
+    published = updates(service)
+    clock.advance(seconds=STALE.total_seconds())
+
+    [failed] = await service.recover_outbox()
+    assert failed.id == pending.id and failed.status is MessageStatus.FAILED
+    assert failed.error_message.startswith("interrupted: the server stopped while sending this message")
+    assert "not known whether Meta got it" in failed.error_message and "the attention has ended" in failed.error_message
+    assert gateway.sent == [] and [m.status for m in published] == [MessageStatus.FAILED]
+
+
+async def test_after_24_hours_it_goes_again_as_meta_allows_now(service, agent, gateway, clock):
+    attention = await opened(service, agent)  # soporte allows the HUMAN_AGENT tag
+    pending = await left_pending(service, gateway, attention.id, agent)
+    assert pending.messaging_type == RESPONSE
+    clock.advance(hours=30)
+
+    [recovered] = await service.recover_outbox()
+    assert recovered.status is MessageStatus.SENT
+    assert (gateway.sent[0].messaging_type, gateway.sent[0].tag) == (MESSAGE_TAG, HUMAN_AGENT)
+    assert (recovered.messaging_type, recovered.tag) == (MESSAGE_TAG, HUMAN_AGENT)
+
+
+async def test_a_closed_window_fails_with_the_reason(service, agent, gateway, clock):
+    attention = await opened(service, agent)
+    pending = await left_pending(service, gateway, attention.id, agent)
+    clock.advance(days=8)
+
+    [failed] = await service.recover_outbox()
+    assert failed.id == pending.id and failed.status is MessageStatus.FAILED
+    assert failed.error_message.startswith("interrupted:") and "7 days" in failed.error_message
+    assert gateway.sent == []
+
+
+async def test_a_queued_attention_still_gets_the_message(service, agent, gateway, clock):
+    attention = await opened(service, agent)
+    pending = await left_pending(service, gateway, attention.id, agent)
+    await service.release(attention.id, agent)  # or returned as an orphan while the server was down
+    clock.advance(seconds=STALE.total_seconds())
+    [recovered] = await service.recover_outbox()
+    assert (recovered.id, recovered.status) == (pending.id, MessageStatus.SENT)
+
+
+async def test_a_resend_interrupted_again_fails_instead_of_looping(service, agent, gateway, clock):
+    attention = await opened(service, agent)
+    pending = await left_pending(service, gateway, attention.id, agent)
+    clock.advance(seconds=STALE.total_seconds())
+    reached = asyncio.Event()
+
+    async def stuck(outbound):  # type: ignore[no-untyped-def]
+        reached.set()
+        await asyncio.Event().wait()
+
+    gateway.send = stuck  # the resend kills the server too (a message that crashes it?)
+    sweep = asyncio.create_task(service.recover_outbox())
+    await asyncio.wait_for(reached.wait(), 10)
+    sweep.cancel()
+    await asyncio.gather(sweep, return_exceptions=True)
+    del gateway.send
+    assert (await stored(service, pending)).status is MessageStatus.PENDING
+
+    clock.advance(seconds=STALE.total_seconds())
+    [failed] = await service.recover_outbox()
+    assert failed.status is MessageStatus.FAILED and "not sent a third time" in failed.error_message
+    assert gateway.sent == []
+    # The agent decides: the desk's retry sends it.
+    retried = await service.retry_message(failed.id, agent)
+    assert retried.status is MessageStatus.SENT and len(gateway.sent) == 1
