@@ -1,0 +1,430 @@
+"""Generated history for part 5: terminated attentions with realistic conversations.
+
+Each conversation is one terminated attention: a customer (new, or one who came back),
+a campaign chosen as ``data/campaigns.yml`` routes it (Messenger -> Soporte, Instagram ->
+Ventas), the bot's context before the handoff, a few to eighty messages between the
+customer and an agent, and the form the agent filled in on *Terminar atención*. About 70 %
+of the conversations are in Spanish and 30 % in English.
+
+Words follow a Zipf-like law, so a keyword's document frequency depends on its rank:
+function words and the first content words are in most documents ("common"), content
+words ranked about 120 to 200 in a few percent ("medium"), and the long tail of made-up
+words (product names, places, surnames: tens of thousands of them, shared by both
+languages) in a handful each ("rare"). The search document of each conversation is built
+by the product's own ``handoff.search.history_document`` from the same values the
+product reads when an attention terminates.
+
+Everything comes from one seeded ``random.Random``: the same seed gives the same history,
+so SQLite and PostgreSQL receive identical rows. ``CorpusProcess`` runs the generator in
+a child process, a batch ahead of the loading, so generating (mostly the product's text
+normalisation) and loading use both cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import multiprocessing
+import queue
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Optional, Sequence
+
+from handoff.search import history_document
+
+START = datetime(2024, 1, 8, 9, 0, tzinfo=timezone.utc)
+MESSENGER_PAGE = "104729384756102"
+INSTAGRAM_ACCOUNT = "17841400123456789"
+# Instagram conversations go to Ventas, Messenger ones to Soporte (data/campaigns.yml).
+INSTAGRAM_SHARE = 0.35
+SPANISH_SHARE = 0.7
+RETURNING_SHARE = 0.3  # conversations of a customer who had one before
+OUTBOUND_SHARE = 0.05  # attentions an agent started from history
+LABELLED_SHARE = 0.08
+ATTACHMENT_SHARE = 0.03
+FUNCTION_WORD_SHARE = 0.45
+ZIPF_EXPONENT = 1.3
+TAIL_WORDS = 30_000
+
+ES_FUNCTION = """de la que el en y a los se del las un por con no una su para es al lo como mas o pero sus le ya
+si me mi porque muy sin sobre tambien hay este esta todo eso cuando yo te nos ese""".split()
+EN_FUNCTION = """the to and a of i you it is in for my that on have with this be not was are can your me do we
+at so but if no just what about please will get from they an or by""".split()
+
+# Content words, most frequent first (the order is the Zipf rank).
+ES_CONTENT = """hola gracias pedido ayuda favor necesito quiero compra envío producto días buenas
+tarjeta pago cuenta precio puedo tengo llegó problema semana número correo factura entrega
+dirección momento hoy ayer mañana tienda cambio talla color stock consulta código paquete
+devolución reembolso seguimiento teléfono caja garantía sucursal minuto hora mes año tardes
+noches lunes martes miércoles jueves viernes sábado domingo enero febrero marzo abril mayo
+junio julio agosto septiembre octubre noviembre diciembre llega enviar recibir recibí pagar
+pagué cobro cancelar cancelación comprar devolver cambiar puede tiene saber ver revisar
+esperar espero confirmar confirmación transferencia efectivo cuotas descuento oferta promoción
+cupón envíos gratis costo demora retraso atraso rápido lento urgente importante nuevo nueva
+roto dañado defectuoso incompleto equivocado error falla funciona sirve pantalla cargador
+batería cable zapatillas camiseta pantalón vestido chaqueta bolso mochila reloj anillo collar
+gafas gorra bufanda guantes calcetines sandalias botas abrigo falda blusa camisa jersey
+sudadera medias pijama bañador cinturón cartera billetera perfume crema champú maquillaje
+colonia regalo tarjetaregalo cliente usuario contraseña registro sesión aplicación página
+web formulario mensaje respuesta reclamo queja sugerencia opinión calificación estrellas
+domicilio departamento piso calle avenida ciudad provincia barrio postal portal
+vecino portero horario abierto cerrado feriado festivo retiro recoger mostrador local centro
+almacén bodega depósito transportista mensajero repartidor courier correos etiqueta guía
+referencia comprobante recibo boleta ticket presupuesto cotización mayorista minorista
+socio membresía puntos saldo crédito débito banco cajero comisión intereses plazo vencimiento
+""".split()
+EN_CONTENT = """hello thanks order help need want purchase shipping product days hi card payment
+account price could got arrived problem week number email invoice delivery address moment today
+yesterday tomorrow store exchange size colour stock question code package return refund tracking
+phone box warranty branch minute hour month year evening morning monday tuesday wednesday
+thursday friday saturday sunday january february march april june july august september october
+november december arrives send receive received pay paid charge cancel cancellation buy
+swap check wait waiting confirm confirmation transfer cash instalments discount offer promotion
+coupon free cost delay late fast slow urgent important new broken damaged faulty missing wrong
+mistake fault works screen charger battery sneakers shirt trousers dress jacket bag backpack
+watch ring necklace glasses cap scarf gloves socks sandals boots coat skirt blouse sweater
+hoodie tights pyjamas swimsuit belt wallet purse perfume cream shampoo makeup cologne gift
+giftcard customer user password signup login app page website form message reply complaint
+suggestion review rating stars home flat floor street avenue city county neighbourhood postcode
+doorman opening closed holiday pickup collect counter shop centre warehouse depot carrier
+courier driver label reference receipt ticket quote wholesale retail member membership points
+balance credit debit bank commission interest deadline expiry voucher subscription renewal
+upgrade downgrade invoicing shipment dispatch dispatched customs duties fee fees tax vat
+bundle pack sale clearance preorder backorder restock outlet""".split()
+
+FIRST_NAMES = """Carla Luis María José Ana Juan Lucía Pedro Sofía Diego Valentina Martín Camila Javier
+Paula Andrés Daniela Miguel Laura Carlos Emma Liam Olivia Noah Ava James Mia Lucas Grace Henry
+Chloe Jack Ella Sam Ruby Tom Isla Leo Amelia Oscar""".split()
+SURNAMES = """Pérez Gómez Rodríguez Fernández López Martínez García Sánchez Romero Díaz Torres Ruiz
+Álvarez Morales Castro Ortiz Silva Núñez Rojas Vargas Smith Johnson Brown Taylor Wilson Davies
+Evans Thomas Roberts Walker Wright Hughes Green Hall Wood Clarke Lewis Young King Scott""".split()
+
+_ONSETS = ["b", "c", "d", "f", "g", "l", "m", "n", "p", "r", "s", "t", "v", "ch", "br", "tr", "pl", "gr", "qu", "z"]
+_VOWELS = ["a", "e", "i", "o", "u"]
+_CODAS = ["", "", "", "n", "r", "s", "l"]
+
+
+def _distinct(words: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(words))
+
+
+def _tail(rng: random.Random, count: int, taken: set[str]) -> list[str]:
+    """Made-up words of three syllables (``tranolis``): names of products, places, people."""
+    words: dict[str, None] = {}
+    while len(words) < count:
+        word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(3))
+        if word not in taken:
+            words[word] = None
+    return list(words)
+
+
+class ZipfWords:
+    """Words drawn with probability proportional to 1 / rank**s."""
+
+    def __init__(self, words: Sequence[str], exponent: float = ZIPF_EXPONENT) -> None:
+        self.words = list(words)
+        self.cumulative = list(itertools.accumulate(1.0 / (rank**exponent) for rank in range(1, len(words) + 1)))
+
+    def draw(self, rng: random.Random, count: int) -> list[str]:
+        return rng.choices(self.words, cum_weights=self.cumulative, k=count)
+
+
+class _Stream:
+    def __init__(self, words: ZipfWords, rng: random.Random) -> None:
+        self.words = words
+        self.rng = rng
+        self.buffer: list[str] = []
+        self.at = 0
+
+    def take(self, count: int) -> list[str]:
+        if self.at + count > len(self.buffer):
+            self.buffer = self.words.draw(self.rng, 8192)
+            self.at = 0
+        self.at += count
+        return self.buffer[self.at - count : self.at]
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    function: ZipfWords
+    content: ZipfWords  # real words first, then the shared tail
+    real_content: list[str]  # the real content words, by rank
+
+
+@dataclass
+class Conversation:
+    """One terminated attention and everything stored with it, as rows of ``handoff.schema``."""
+
+    attention: dict[str, Any]
+    customer: Optional[dict[str, Any]]  # None: a returning customer, already stored
+    messages: list[dict[str, Any]]
+    label_ids: list[int]
+    customer_name: str
+    campaign_name: str
+    document: str  # what the product writes into history.document on terminate
+    language: str
+
+
+@dataclass(frozen=True)
+class Staff:
+    """Who the conversations are with: agent ids per campaign, label ids, campaign names."""
+
+    agents: dict[str, list[tuple[int, str]]]  # campaign id -> [(agent id, display name)]
+    labels: list[int]
+    campaign_names: dict[str, str]
+
+
+@dataclass
+class _Customer:
+    channel: str
+    account_id: str
+    customer_id: str
+    name: str
+    attention_ids: list[int] = field(default_factory=list)
+
+
+class Corpus:
+    """Conversations in end order: attention ids and end times grow together, as the
+    product's history ids do."""
+
+    def __init__(self, staff: Staff, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.staff = staff
+        es_content, en_content = _distinct(ES_CONTENT), _distinct(EN_CONTENT)
+        tail = _tail(self.rng, TAIL_WORDS, set(es_content) | set(en_content) | set(ES_FUNCTION) | set(EN_FUNCTION))
+        self.tail = tail
+        self.languages = {
+            "es": Language("es", ZipfWords(ES_FUNCTION), ZipfWords(es_content + tail), es_content),
+            "en": Language("en", ZipfWords(EN_FUNCTION), ZipfWords(en_content + tail), en_content),
+        }
+        # Words are drawn a few thousand at a time: one draw per word costs more than the rest
+        # of the generation together.
+        self._streams = {(code, kind): _Stream(getattr(language, kind), self.rng)
+                         for code, language in self.languages.items() for kind in ("function", "content")}  # fmt: skip
+        self.customers: list[_Customer] = []
+        self._by_customer_id: dict[str, _Customer] = {}
+        self.next_attention_id = 1
+        self.clock = START
+        self.messages_made = 0
+
+    # -- what the benchmark searches for ------------------------------------------------
+
+    def keywords(self, rng: random.Random, per_class: int, exclude: Callable[[str], bool] = lambda word: False
+                 ) -> dict[str, list[str]]:  # fmt: skip
+        """Keywords of each frequency class, as an agent would type them (with accents);
+        ``exclude`` leaves words out (those that would take another path in the search)."""
+        es, en = self.languages["es"], self.languages["en"]
+        spanish = round(per_class * SPANISH_SHARE)
+
+        def band(language: Language, low: int, high: int, count: int) -> list[str]:
+            words = [word for word in language.real_content[low:high] if not exclude(word)]
+            return [rng.choice(words) for _ in range(count)]
+
+        common = band(es, 0, 30, spanish) + band(en, 0, 30, per_class - spanish)
+        medium = band(es, 120, 200, spanish) + band(en, 120, 200, per_class - spanish)
+        rare = [rng.choice(self.tail[5_000:]) for _ in range(per_class)]
+        pairs = [f"{m} {c}" for m, c in zip(band(es, 120, 200, spanish), band(es, 0, 30, spanish))]
+        pairs += [f"{m} {c}" for m, c in zip(band(en, 120, 200, per_class - spanish), band(en, 0, 30, per_class - spanish))]
+        return {"common": common, "medium": medium, "rare": rare, "two words": pairs}
+
+    # -- conversations ------------------------------------------------------------------
+
+    def until(self, messages: int, batch_messages: int = 10_000) -> "list[Conversation]":
+        """The next conversations, until about ``batch_messages`` messages or until
+        ``messages`` were made in all."""
+        batch: list[Conversation] = []
+        made = 0
+        while self.messages_made < messages and made < batch_messages:
+            conversation = self._conversation()
+            made += len(conversation.messages)
+            self.messages_made += len(conversation.messages)
+            batch.append(conversation)
+        return batch
+
+    def _customer(self, instagram: bool) -> tuple[_Customer, bool]:
+        channel = "instagram" if instagram else "messenger"
+        if self.customers and self.rng.random() < RETURNING_SHARE:
+            for _ in range(5):
+                known = self.rng.choice(self.customers)
+                if known.channel == channel:
+                    return known, False
+        name = f"{self.rng.choice(FIRST_NAMES)} {self.rng.choice(SURNAMES)}"
+        digits = 17 if instagram else 16
+        customer_id = str(self.rng.randrange(10 ** (digits - 1), 10**digits))
+        fresh = _Customer(channel, INSTAGRAM_ACCOUNT if instagram else MESSENGER_PAGE, customer_id, name)
+        self.customers.append(fresh)
+        self._by_customer_id[customer_id] = fresh
+        return fresh, True
+
+    def _sentence(self, language: Language, words: int) -> str:
+        function = int(words * FUNCTION_WORD_SHARE + self.rng.random())
+        content = self._streams[language.code, "content"].take(words - function)
+        tokens = [word for pair in itertools.zip_longest(content, self._streams[language.code, "function"].take(function))
+                  for word in pair if word]  # fmt: skip
+        text = " ".join(tokens)
+        if self.rng.random() < 0.04:
+            text += f" {self.rng.choice('ABCDEFGHKLMNPRSTVX')}{self.rng.choice('ABCDEFGHKLMNPRSTVX')}-{self.rng.randrange(1000, 99999)}"
+        return text[0].upper() + text[1:] + self.rng.choice([".", ".", "?", "!", ""])
+
+    def _conversation(self) -> Conversation:
+        rng = self.rng
+        instagram = rng.random() < INSTAGRAM_SHARE
+        campaign_id = "ventas" if instagram else "soporte"
+        language = self.languages["es" if rng.random() < SPANISH_SHARE else "en"]
+        who, new = self._customer(instagram)
+        agent_id, agent_name = rng.choice(self.staff.agents[campaign_id])
+        attention_id = self.next_attention_id
+        self.next_attention_id += 1
+        who.attention_ids.append(attention_id)
+
+        created = self.clock = self.clock + timedelta(seconds=rng.randrange(60, 1800))
+        outbound = rng.random() < OUTBOUND_SHARE
+        context = [] if outbound else [
+            {"author": "customer" if n % 2 == 0 else "bot", "text": self._sentence(language, rng.randrange(3, 12)),
+             "time": (created - timedelta(seconds=30 * (4 - n))).isoformat()}
+            for n in range(rng.randrange(2, 5))
+        ]  # fmt: skip
+        opened = created + timedelta(seconds=rng.randrange(5, 600))
+        now = opened
+        first = who.name.split()[0]
+        greeting = (f"Hola {first}, soy {agent_name} de {self.staff.campaign_names[campaign_id]}. ¿En qué te puedo ayudar?"
+                    if language.code == "es" else
+                    f"Hi {first}, this is {agent_name} from {self.staff.campaign_names[campaign_id]}. How can I help?")  # fmt: skip
+        count = min(80, 4 + int(rng.expovariate(1 / 16)))
+        messages = []
+        last_customer = None
+        for n in range(count):
+            now += timedelta(seconds=rng.randrange(5, 240))
+            from_agent = n == 0 or (n % 2 == 0 and rng.random() < 0.8) or (n % 2 == 1 and rng.random() < 0.2)
+            attachment = rng.random() < ATTACHMENT_SHARE
+            text = None if attachment else greeting if n == 0 else self._sentence(language, rng.randrange(3, 16))
+            if not from_agent:
+                last_customer = now
+            messages.append(_message(attention_id, from_agent, agent_id, text, now, rng))
+        terminated = now + timedelta(seconds=rng.randrange(30, 900))
+        self.clock = terminated
+        form = self._form(campaign_id, who.name, language, terminated)
+        attention = {
+            "id": attention_id, "channel": who.channel, "account_id": who.account_id, "customer_id": who.customer_id,
+            "campaign_id": campaign_id, "state": "terminated", "direction": "outbound" if outbound else "inbound",
+            "agent_id": agent_id, "intent": None if outbound else "request_human", "form": form, "context": context,
+            "created_at": created, "opened_at": opened, "assigned_at": opened, "terminated_at": terminated,
+            "last_customer_message_at": last_customer, "last_message_id": None, "read_up_to_message_id": None,
+            "updated_at": terminated,
+        }  # fmt: skip
+        customer = None
+        if new:
+            customer = {"channel": who.channel, "account_id": who.account_id, "customer_id": who.customer_id,
+                        "name": who.name, "picture_url": None, "created_at": created, "updated_at": created}  # fmt: skip
+        labels = [rng.choice(self.staff.labels)] if self.staff.labels and rng.random() < LABELLED_SHARE else []
+        campaign_name = self.staff.campaign_names[campaign_id]
+        document = history_document(
+            customer_name=who.name, customer_id=who.customer_id, campaign_name=campaign_name,
+            message_texts=[m["text"] for m in messages], context=context, form=form, ended_at=terminated,
+        )  # fmt: skip
+        return Conversation(attention, customer, messages, labels, who.name, campaign_name, document, language.code)
+
+    def _form(self, campaign_id: str, name: str, language: Language, ended: datetime) -> dict[str, Any]:
+        rng = self.rng
+        if campaign_id == "soporte":
+            form: dict[str, Any] = {"nombre": name, "motivo": self._sentence(language, rng.randrange(3, 10)),
+                                    "resultado": rng.choice(["resuelto", "resuelto", "escalado", "sin_respuesta"])}  # fmt: skip
+            if rng.random() < 0.6:
+                form["numero_pedido"] = f"{rng.choice('ABCDEFGH')}{rng.choice('KLMNPRST')}-{rng.randrange(1000, 99999)}"
+            return form
+        form = {"nombre": name, "productos": rng.sample(["ropa", "calzado", "accesorios", "otros"], rng.randrange(1, 3)),
+                "origen": rng.choice(["anuncio", "historia", "recomendacion", "busqueda", "otro"]),
+                "resultado": rng.choice(["venta", "cotizacion", "sin_interes"])}  # fmt: skip
+        if rng.random() < 0.5:
+            form["presupuesto"] = rng.randrange(20, 2000)
+        if rng.random() < 0.4:
+            form["fecha_contacto"] = (ended + timedelta(days=rng.randrange(2, 30))).date().isoformat()
+        return form
+
+    def attentions_of(self, customer_id: str) -> list[int]:
+        """The attentions of a customer so far (what a search for the customer id must find)."""
+        found = self._by_customer_id.get(customer_id)
+        return list(found.attention_ids) if found else []
+
+
+def _message(attention_id: int, from_agent: bool, agent_id: int, text: Optional[str], at: datetime,
+             rng: random.Random) -> dict[str, Any]:  # fmt: skip
+    """A message row as the service stores it: customer messages received, agent ones sent
+    and read (the statuses Meta's webhooks bring later)."""
+    payload = {} if text is not None else {"attachment": {"type": "image", "url": f"https://cdn.example/{rng.getrandbits(48):x}.jpg"}}
+    return {
+        "attention_id": attention_id, "direction": "out" if from_agent else "in",
+        "author": "agent" if from_agent else "customer", "agent_id": agent_id if from_agent else None,
+        "kind": "text" if text is not None else "attachment", "text": text, "payload": payload,
+        "mid": f"m_{rng.getrandbits(64):016x}", "status": "read" if from_agent else "received",
+        "messaging_type": "RESPONSE" if from_agent else None, "tag": None, "error_code": None, "error_subcode": None,
+        "error_message": None, "created_at": at, "sent_at": at, "delivered_at": at if from_agent else None,
+        "read_at": at if from_agent else None, "updated_at": at,
+    }  # fmt: skip
+
+
+class CorpusProcess:
+    """A ``Corpus`` in a child process (spawned: no copy of this process's event loop or
+    database threads), at most two batches ahead of the caller."""
+
+    def __init__(self, staff: Staff, seed: int = 7, batch_messages: int = 20_000) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._targets: Any = context.Queue()
+        self._batches: Any = context.Queue(maxsize=2)
+        self._process = context.Process(target=_produce, args=(staff, seed, batch_messages, self._targets, self._batches),
+                                         name="bench-history-corpus", daemon=True)  # fmt: skip
+        self._process.start()
+        self.seconds = 0.0  # generation time in the child
+
+    async def batches(self, messages: int):  # type: ignore[no-untyped-def]
+        """The conversations until ``messages`` were made in all, batch by batch."""
+        self._targets.put(messages)
+        loop = asyncio.get_running_loop()
+        while True:
+            # A bounded wait, so a child that died does not hang the benchmark.
+            item = await loop.run_in_executor(None, self._batches.get, True, 600)
+            if item is None:
+                return
+            seconds, batch = item
+            self.seconds += seconds
+            yield batch
+
+    def close(self) -> None:
+        self._targets.put(None)
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=5)
+
+
+def _produce(staff: Staff, seed: int, batch_messages: int, targets: Any, batches: Any) -> None:
+    corpus = Corpus(staff, seed)
+    parent = multiprocessing.parent_process()
+
+    def hand_over(item: Any) -> bool:
+        """Put ``item`` on the queue; False when the benchmark is gone (killed: nobody will read it)."""
+        while parent is None or parent.is_alive():
+            try:
+                batches.put(item, timeout=1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    while parent is None or parent.is_alive():
+        try:
+            target = targets.get(timeout=1)
+        except queue.Empty:
+            continue
+        if target is None:
+            return
+        while corpus.messages_made < target:
+            started = time.process_time()
+            batch = corpus.until(target, batch_messages)
+            if not hand_over((time.process_time() - started, batch)):
+                return
+        if not hand_over(None):
+            return
