@@ -116,6 +116,10 @@ MESSENGER_TEXT_LIMIT_CHARS = 2000
 INSTAGRAM_TEXT_LIMIT_BYTES = 1000
 
 
+class _EndedMeanwhile(Exception):
+    """Rolls back a customer message whose attention ended while it was being stored."""
+
+
 class NoGateway:
     """Used when no ChannelGateway was given: sending fails loudly, nothing else does."""
 
@@ -303,34 +307,44 @@ class HandoffService:
         """Store a customer's message or event in their active attention and publish it.
 
         None when the customer has no active attention: the caller then runs a bot turn.
-        One indexed lookup, one insert, one update of the attention (the 24 h window).
+        One indexed lookup, one insert, one update of the attention (the 24 h window), the
+        update conditional on the attention being still active.
         """
         now = self._now()
-        async with self._engine.begin() as connection:
-            ref = await attention_rows.active_ref(connection, channel, account_id, customer_id)
-            if ref is None:
-                return None
-            author = Author(event.author)
-            from_customer = author is Author.CUSTOMER
-            stored = await message_rows.insert(
-                connection,
-                attention_id=ref.id,
-                # Anything else seen in the conversation (a human in Meta's Page Inbox) was
-                # sent by the Page: it is outbound, already sent, and opens no window.
-                direction=MessageDirection.IN if from_customer else MessageDirection.OUT,
-                author=author,
-                kind=event.kind,
-                status=MessageStatus.RECEIVED if from_customer else MessageStatus.SENT,
-                now=now,
-                text=event.text,
-                payload=_json_ready(dict(event.payload)),
-                mid=event.mid,
-                sent_at=as_utc(event.sent_at) if event.sent_at else now,
-            )
-            opens_window = from_customer and MessageKind(event.kind) in WINDOW_OPENING_KINDS
-            await attention_rows.note_message(
-                connection, ref.id, stored.id, now, (stored.sent_at or now) if opens_window else None
-            )
+        while True:
+            try:
+                async with self._engine.begin() as connection:
+                    ref = await attention_rows.active_ref(connection, channel, account_id, customer_id)
+                    if ref is None:
+                        return None
+                    author = Author(event.author)
+                    from_customer = author is Author.CUSTOMER
+                    stored = await message_rows.insert(
+                        connection,
+                        attention_id=ref.id,
+                        # Anything else seen in the conversation (a human in Meta's Page Inbox) was
+                        # sent by the Page: it is outbound, already sent, and opens no window.
+                        direction=MessageDirection.IN if from_customer else MessageDirection.OUT,
+                        author=author,
+                        kind=event.kind,
+                        status=MessageStatus.RECEIVED if from_customer else MessageStatus.SENT,
+                        now=now,
+                        text=event.text,
+                        payload=_json_ready(dict(event.payload)),
+                        mid=event.mid,
+                        sent_at=as_utc(event.sent_at) if event.sent_at else now,
+                    )
+                    opens_window = from_customer and MessageKind(event.kind) in WINDOW_OPENING_KINDS
+                    if not await attention_rows.note_message(
+                        connection, ref.id, stored.id, now, (stored.sent_at or now) if opens_window else None
+                    ):
+                        raise _EndedMeanwhile()
+                break
+            except _EndedMeanwhile:
+                # Terminated between the lookup and the write (the lookup holds no lock): the
+                # message is not stored in an attention its agent has closed and whose history
+                # is written; it goes where the customer is now, the bot or a newer attention.
+                continue
         await self._publish(MessageAdded(at=now, attention_id=ref.id, campaign_id=ref.campaign_id, agent_id=ref.agent_id, message=stored))
         return stored
 

@@ -168,15 +168,19 @@ async def compare_and_set(
 
 async def note_message(
     connection: AsyncConnection, attention_id: int, message_id: int, now: datetime, customer_message_at: Optional[datetime] = None
-) -> None:
+) -> bool:
     """Remember the attention's latest message and, for a customer message, restart the
-    24 h window (never moving it back when webhooks arrive out of order)."""
+    24 h window (never moving it back when webhooks arrive out of order). False, changing
+    nothing, when the attention is no longer active: the caller rolls its message back."""
     values: dict[str, Any] = {"last_message_id": message_id, "updated_at": now}
     if customer_message_at is not None:
         column = attention.c.last_customer_message_at
         at = sa.literal(customer_message_at, UtcDateTime())
         values["last_customer_message_at"] = sa.case((sa.or_(column.is_(None), column < at), at), else_=column)
-    await connection.execute(sa.update(attention).where(attention.c.id == attention_id).values(**values))
+    # Checked in the UPDATE, not by an earlier SELECT: the update waits for a terminate in
+    # flight (SQLite's write lock, PostgreSQL's row lock) and then sees its outcome.
+    result = await connection.execute(sa.update(attention).where(attention.c.id == attention_id, _active()).values(**values))
+    return result.rowcount == 1
 
 
 def active_for_desk(
