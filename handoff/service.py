@@ -339,6 +339,9 @@ class HandoffService:
                         connection, ref.id, stored.id, now, (stored.sent_at or now) if opens_window else None
                     ):
                         raise _EndedMeanwhile()
+                    # Read again under the update's lock: a transfer or an open that committed
+                    # after the lookup changed who must hear the message live.
+                    ref = await attention_rows.active_ref_by_id(connection, ref.id) or ref
                 break
             except _EndedMeanwhile:
                 # Terminated between the lookup and the write (the lookup holds no lock): the

@@ -124,6 +124,14 @@ async def active_ref(connection: AsyncConnection, channel: Channel | str, accoun
     return ActiveRef(row.id, row.campaign_id, row.agent_id, AttentionState(row.state))
 
 
+async def active_ref_by_id(connection: AsyncConnection, attention_id: int) -> Optional[ActiveRef]:
+    query = sa.select(attention.c.id, attention.c.campaign_id, attention.c.agent_id, attention.c.state).where(
+        attention.c.id == attention_id, _active()
+    )
+    row = (await connection.execute(query)).first()
+    return None if row is None else ActiveRef(row.id, row.campaign_id, row.agent_id, AttentionState(row.state))
+
+
 async def last_customer_message_at(
     connection: AsyncConnection, channel: Channel | str, account_id: str, customer_id: str
 ) -> Optional[datetime]:

@@ -207,3 +207,27 @@ async def test_an_echo_before_the_send_returns_marks_it_sent(service, agent, gat
     assert sent.status is MessageStatus.SENT and sent.mid == f"m_out_{sent.id}"
     await service.record_status("messenger", "read", mids=[sent.mid])
     assert (await service.record_echo("messenger", sent.mid, sent.id)).status is MessageStatus.READ
+
+
+async def test_a_message_racing_a_transfer_is_heard_by_the_new_owner(service, agent, other_agent, monkeypatch):
+    """The transfer commits between the inbound lookup and its write: the live event must
+    name the agent who holds the attention when the message is stored."""
+    from handoff.events import MessageAdded
+    from handoff.store import attentions as attention_rows
+
+    attention = await opened(service, agent)
+    lookup = attention_rows.active_ref
+    raced = []
+
+    async def lookup_then_transfer(connection, *args):
+        ref = await lookup(connection, *args)
+        if not raced:
+            raced.append(await service.transfer_to_agent(attention.id, agent, other_agent.id))
+        return ref
+
+    monkeypatch.setattr(attention_rows, "active_ref", lookup_then_transfer)
+    async with service.bus.subscribe(lambda event: isinstance(event, MessageAdded)) as heard:
+        stored = await service.record_customer_event("messenger", PAGE, "psid_1", text("¿sigues ahí?", mid="m_race"))
+        [event] = heard.pending()
+    assert raced and stored.attention_id == attention.id
+    assert event.agent_id == other_agent.id
