@@ -38,6 +38,19 @@ reliability suite's 1,000-webhook crash test finds dozens of such items per run)
 already delivers at least once; the mid dedup exists so that a customer is never
 answered twice. A durable tracker store (``tracker_store`` in ``endpoints.yml``) gives
 exactly once instead.
+
+Several server processes on one database (``SANIC_WORKERS``, instances behind a
+balancer): every item has an owner, the lease token of the process that accepted it
+(:mod:`handoff.leases`). A process replays only items it took over from an owner whose
+lease is gone (expired, released at a clean stop, or never written: rows from before
+leases), and the take-over hands each such item to exactly one process, so the
+guarantees above hold per item whatever the number of processes. A process never
+replays its own items: its live dispatcher has them. The one case leases cannot
+decide is a process frozen longer than its lease (a stopped VM, a loop blocked for half a
+minute): its items are taken over while it may still work on them. The ``handling``
+mark is written only while the row still names the process as owner
+(:meth:`Inbox.mark_handling`), so a process that lost its items never starts their bot
+turns; a turn already under way when it froze may run twice then.
 """
 
 from __future__ import annotations
@@ -87,8 +100,11 @@ def _now() -> datetime:
 
 
 class Inbox:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, owner: str | None = None) -> None:
+        """``owner``: the lease token of this process (:mod:`handoff.leases`), written on
+        every accepted row. None only where no dispatcher runs (tools, benchmarks)."""
         self._engine = engine
+        self.owner = owner
         dialect = engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
@@ -107,6 +123,7 @@ class Inbox:
                         payload=dict(item.payload),
                         state=PENDING,
                         received_at=received_at,
+                        owner=self.owner,
                     )
                     .on_conflict_do_nothing(index_elements=["channel", "dedup_key"])
                 )
@@ -123,7 +140,11 @@ class Inbox:
         return accepted
 
     async def pending(self, limit: int = 1000, after_id: int = 0) -> list[StoredItem]:
-        """Items not finished yet (pending or handling), oldest first: the replay at start."""
+        """Items not finished yet (pending or handling), oldest first, whoever owns them.
+
+        A read for operators and tests, not a replay: with several processes it lists
+        items live processes are handling. Replays take items over (:mod:`handoff.leases`).
+        """
         query = (
             sa.select(inbox_item.c.id, inbox_item.c.channel, inbox_item.c.conversation, inbox_item.c.payload,
                       inbox_item.c.state)  # fmt: skip
@@ -139,9 +160,25 @@ class Inbox:
             for row in rows
         ]
 
-    async def mark_handling(self, item_id: int) -> None:
-        """The item's first effect is about to happen (see the module docstring)."""
-        await self._move(item_id, PENDING, HANDLING)
+    async def mark_handling(self, item_id: int) -> bool:
+        """The item's first effect is about to happen (see the module docstring).
+
+        False when the item is no longer this process's to handle: another process took
+        it over (this one outlived its lease) or it is not pending any more. The caller
+        must then leave the item alone.
+        """
+        statement = (
+            sa.update(inbox_item)
+            .where(inbox_item.c.id == item_id, inbox_item.c.state == PENDING)
+            .values(state=HANDLING)
+        )
+        if self.owner is not None:
+            # The fence of a lease: the owner check and the mark are one statement, so a
+            # take-over either comes before it (no effect starts here) or after it (the
+            # new owner sees ``handling`` and takes the interrupted path).
+            statement = statement.where(inbox_item.c.owner == self.owner)
+        async with self._engine.begin() as connection:
+            return (await connection.execute(statement)).rowcount == 1
 
     async def release(self, item_id: int) -> None:
         """A stop cut the effect short before it completed: handle the item again at next start."""

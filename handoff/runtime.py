@@ -16,6 +16,7 @@ from typing import Any
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
 from handoff.db import shared_engine
 from handoff.gateways import ChannelGateways
+from handoff.leases import InboxOwnership, LeaseTiming
 from handoff.rasa_conversations import RasaConversations
 from handoff.redis_bus import RedisEventBus, bus_from_environment
 from handoff.service import DEFAULT_OUTBOX_STALE_AFTER, HandoffService
@@ -37,6 +38,7 @@ class HandoffRuntime:
     service: HandoffService
     gateways: ChannelGateways
     _sweeper: asyncio.Task[None] | None = None
+    _ownership: InboxOwnership | None = None
     _outbox_sweeper: asyncio.Task[None] | None = None
 
     def start_orphan_sweeper(self, every: float = ORPHAN_SWEEP_SECONDS) -> None:
@@ -77,6 +79,15 @@ class HandoffRuntime:
             except Exception:
                 logger.exception("Returning orphaned attentions failed; trying again later.")
 
+    async def inbox_ownership(self) -> InboxOwnership:
+        """The process's inbox lease, one for all its Meta channels (``handoff.leases``);
+        taken on first use, before any channel accepts a webhook."""
+        if self._ownership is None:
+            ownership = InboxOwnership(self.service.engine, LeaseTiming.from_environment())
+            await ownership.acquire()
+            self._ownership = ownership
+        return self._ownership
+
     async def close(self) -> None:
         if self._outbox_sweeper is not None:
             self._outbox_sweeper.cancel()
@@ -88,6 +99,11 @@ class HandoffRuntime:
             # engine is disposed, or an aiosqlite thread outlives the process's exit.
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
+        if self._ownership is not None:
+            # Runs after the dispatchers stopped (after_server_stop), so releasing the
+            # lease hands what they left unfinished to the other processes.
+            await self._ownership.close()
+            self._ownership = None
         if isinstance(self.service.bus, RedisEventBus):
             await self.service.bus.close()
 

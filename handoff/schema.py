@@ -31,6 +31,9 @@ inbox_item = sa.Table(
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("handled_at", sa.DateTime(timezone=True), nullable=True),
+    # The lease token of the process that accepted or took over the item (handoff.leases);
+    # NULL on rows from before leases, which any process may take over.
+    sa.Column("owner", sa.String(64), nullable=True),
     sa.UniqueConstraint("channel", "dedup_key", name="uq_inbox_item_channel_dedup_key"),
 )
 sa.Index("ix_inbox_item_pending", inbox_item.c.state, inbox_item.c.id)
@@ -55,6 +58,20 @@ class UtcDateTime(sa.TypeDecorator):
     def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
         return None if value is None else as_utc(value)
 
+
+# One row per live server process that handles inbox items: its items are its own while
+# the row is not expired (handoff.leases). host and pid are there for operators; node
+# (boot id and PID namespace) tells whether another process can check the pid.
+inbox_lease = sa.Table(
+    "inbox_lease",
+    metadata,
+    sa.Column("owner", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("node", sa.String(128), nullable=True),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+)
 
 def _id_column() -> sa.Column:
     return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)

@@ -148,12 +148,17 @@ class MetaInputChannel(InputChannel):
 
         @webhook.listener("after_server_start")
         async def replay(_app, _loop) -> None:  # type: ignore[no-untyped-def]
-            # The agent is loaded by now, so replayed items can become bot turns.
+            # The agent is loaded by now, so replayed items can become bot turns. Nothing is
+            # awaited here: a stop during a start listener abandons it mid-way.
             self.dispatcher.submit(state.pop("pending", []))
+            state["ownership"].start_claiming()
 
         @webhook.listener("before_server_stop")
         async def stop_dispatching(_app, _loop) -> None:  # type: ignore[no-untyped-def]
-            # What is cut short stays pending in the inbox and is replayed at next start.
+            # What is cut short stays pending in the inbox: the lease is released at stop,
+            # so another process (or the next start) takes it over and replays it.
+            if "ownership" in state:
+                await state["ownership"].stop_claiming()
             if self.dispatcher is not None:
                 await self.dispatcher.close()
 
@@ -182,7 +187,8 @@ class MetaInputChannel(InputChannel):
     async def _start(self, app: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], state: dict[str, Any]) -> None:
         runtime = await handoff_runtime(app.ctx)
         runtime.start_orphan_sweeper()
-        inbox = Inbox(runtime.service.engine)
+        ownership = await runtime.inbox_ownership()
+        inbox = Inbox(runtime.service.engine, owner=ownership.owner)
         session = aiohttp.ClientSession()
         settings = self.settings
         self._client = GraphClient(
@@ -210,10 +216,19 @@ class MetaInputChannel(InputChannel):
             await router.handle(item, progress)
 
         self.dispatcher = ConversationDispatcher(inbox, handle)
-        pending = [item for item in await inbox.pending(limit=100_000) if item.channel == self.channel]
-        state.update(inbox=inbox, session=session, pending=pending, router=router)
+        ownership.register(self.channel, self._replay)
+        # Taken over now, before the server listens; handed to the bot once it is loaded.
+        pending = await ownership.take_over_at_start(self.channel)
+        state.update(inbox=inbox, session=session, router=router, ownership=ownership, pending=pending)
         if pending:
             logger.info("%s: %d acknowledged items will be replayed.", self.channel, len(pending))
+
+    def _replay(self, items: list[StoredItem]) -> None:
+        """Items taken over from a process that stopped or died (or from this server's
+        previous run), handed to the dispatcher as replays."""
+        logger.info("%s: %d acknowledged items will be replayed.", self.channel, len(items))
+        if self.dispatcher is not None:
+            self.dispatcher.submit(items)
 
     def _verify(self, request: Request) -> HTTPResponse:
         mode = request.args.get("hub.mode")

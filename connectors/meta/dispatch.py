@@ -12,6 +12,10 @@ from handoff.inbox import HANDLING, Inbox, StoredItem
 logger = logging.getLogger(__name__)
 
 
+class ItemTakenOver(Exception):
+    """Another process owns the item now (this one outlived its inbox lease): leave it."""
+
+
 class ItemProgress:
     """How far the handling of one item got, written down where the next start can read
     it (``handoff.inbox`` explains what a replay makes of it)."""
@@ -29,7 +33,8 @@ class ItemProgress:
     async def begin(self) -> None:
         """An effect that leaves no other trace (a bot turn) is about to start."""
         if not self.begun:
-            await self._inbox.mark_handling(self.item.id)
+            if not await self._inbox.mark_handling(self.item.id):
+                raise ItemTakenOver(f"inbox item {self.item.id}")
             self.begun = True
         self.done = False
 
@@ -66,17 +71,6 @@ class ConversationDispatcher:
                 self._idle.clear()
                 self._workers[item.conversation] = asyncio.create_task(self._drain(item.conversation))
 
-    async def replay(self) -> int:
-        """Hand in what was acknowledged but not handled before the last stop."""
-        count, after_id = 0, 0
-        while batch := await self._inbox.pending(limit=500, after_id=after_id):
-            self.submit(batch)
-            count += len(batch)
-            after_id = batch[-1].id
-        if count:
-            logger.info("Replaying %d webhook items acknowledged before the last stop.", count)
-        return count
-
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
@@ -101,6 +95,9 @@ class ConversationDispatcher:
                     elif progress.begun:
                         await self._inbox.release(item.id)
                     raise
+                except ItemTakenOver:
+                    # Its new owner replays it; any mark from here would overwrite that.
+                    logger.warning("Webhook item %s was taken over by another process; not handled here.", item.id)
                 except Exception as error:  # one bad item must not stop the conversation
                     logger.exception("Webhook item %s failed", item.id)
                     await self._inbox.mark_failed(item.id, f"{error.__class__.__name__}: {error}")

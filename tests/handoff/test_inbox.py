@@ -36,3 +36,21 @@ async def test_concurrent_redeliveries_store_the_item_once(engine):
     inbox = Inbox(engine)
     results = await asyncio.gather(*(inbox.accept([item("m_same")]) for _ in range(10)))
     assert sum(len(r) for r in results) == 1
+
+
+async def test_accepted_items_name_their_owner_and_only_the_owner_may_start_them(engine):
+    import sqlalchemy as sa
+
+    from handoff.schema import inbox_item
+
+    mine, other = Inbox(engine, owner="process-a"), Inbox(engine, owner="process-b")
+    [first, second] = await mine.accept([item("m_1"), item("m_2")])
+    async with engine.connect() as connection:
+        owners = (await connection.execute(sa.select(inbox_item.c.owner))).scalars().all()
+    assert owners == ["process-a", "process-a"]
+    # The fence of a lease: a process never starts an effect for an item it does not own.
+    assert not await other.mark_handling(first.id)
+    assert await mine.mark_handling(first.id)
+    assert not await mine.mark_handling(first.id)  # only once, from pending
+    assert await mine.state_of("messenger", "m_1") == "handling"
+    assert await mine.state_of("messenger", "m_2") == "pending"
