@@ -18,18 +18,22 @@ every row is indexed exactly as in production. ``verify`` checks both claims.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import random
+import shutil
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bench import stores
 from bench.history_corpus import Conversation, Staff
 from handoff.model import Agent, Role
 from handoff.schema import UtcDateTime, attention, attention_label, customer, history, message
@@ -201,8 +205,7 @@ def check_sqlite_storage(dialect: sa.engine.Dialect) -> None:
                 raise AssertionError(f"bulk insert would store {kind.__name__} {value!r} unlike SQLAlchemy")
 
 
-async def open_store(backend: str, url: str) -> HistoryStore:
-    """The product's engine and service on ``url`` (migrated), with the desk's people."""
+async def _service(url: str):  # type: ignore[no-untyped-def]
     from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
     from handoff.db import create_engine, migrate
     from handoff.service import HandoffService
@@ -213,6 +216,12 @@ async def open_store(backend: str, url: str) -> HistoryStore:
     await migrate(engine)
     service = HandoffService(engine, load_campaigns(DEFAULT_CAMPAIGNS_PATH))
     await service.start()
+    return engine, service
+
+
+async def open_store(backend: str, url: str) -> HistoryStore:
+    """The product's engine and service on an empty database at ``url`` (migrated), with the desk's people."""
+    engine, service = await _service(url)
     supervisor = await service.add_agent("supervisora", "Marta Supervisora", Role.SUPERVISOR, ["soporte", "ventas"])
     agents = [await service.add_agent(f"soporte{n}", f"{name} Soporte", Role.AGENT, ["soporte"])
               for n, name in enumerate(SOPORTE_AGENTS)]
@@ -220,6 +229,62 @@ async def open_store(backend: str, url: str) -> HistoryStore:
                for n, name in enumerate(VENTAS_AGENTS)]  # fmt: skip
     labels = [(await service.create_label(supervisor, name, colour)).id for name, colour in LABELS]
     return HistoryStore(backend, engine, service, supervisor, agents, labels)
+
+
+async def _reopen_store(backend: str, url: str) -> HistoryStore:
+    """A database ``open_store`` made (a copy of one), with its people."""
+    engine, service = await _service(url)
+    usernames = [f"soporte{n}" for n in range(len(SOPORTE_AGENTS))] + [f"ventas{n}" for n in range(len(VENTAS_AGENTS))]
+    supervisor = await service.agent_by_username("supervisora")
+    agents = [await service.agent_by_username(username) for username in usernames]
+    labels = sorted(label.id for label in await service.labels(include_retired=True))
+    assert supervisor is not None and all(agents)
+    return HistoryStore(backend, engine, service, supervisor, agents, labels)  # type: ignore[arg-type]
+
+
+async def snapshot(store: HistoryStore, stack: AsyncExitStack, work: Path, name: str) -> HistoryStore:
+    """A copy of ``store`` as it is now, so that this size can be measured later in the same
+    minutes as the larger ones (a busy machine's load changes from one minute to the next).
+    SQLite: the file, copied after a checkpoint. PostgreSQL: a fresh schema that
+    ``open_store`` prepares (same people, same ids) and the rows copied into it in id order."""
+    if store.postgres:
+        url = await stack.enter_async_context(stores.postgres_schema())
+        copy = await open_store(store.backend, url)
+        await _copy_rows(store.engine.url.username, copy.engine.url.username)
+    else:
+        path = work / f"history-{name}.db"
+        async with store.engine.connect() as connection:
+            await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await asyncio.to_thread(shutil.copyfile, str(store.engine.url.database), path)
+        copy = await _reopen_store(store.backend, f"sqlite+aiosqlite:///{path}")
+    stack.push_async_callback(copy.close)
+    if staff_of(copy) != staff_of(store):
+        raise RuntimeError(f"{store.backend}: the copy of the {name} database has other agent or label ids")
+    copy.times = FillTimes(store.times.load, store.times.settle)
+    copy.product_written = list(store.product_written)
+    if copy.postgres:
+        await copy.settle()
+        copy.times.settle = store.times.settle
+    return copy
+
+
+async def _copy_rows(source: Optional[str], target: Optional[str]) -> None:
+    """The history's rows from one bench schema into another (as the superuser of
+    ``BENCH_POSTGRES_URL``: each schema's role sees only its own)."""
+    admin = create_async_engine(stores.POSTGRES_URL)
+    try:
+        async with admin.begin() as connection:
+            for table in (customer, attention, message, attention_label, history):
+                columns = ", ".join(column.name for column in table.columns)
+                order = "id" if "id" in table.columns else "attention_id, label_id"
+                await connection.exec_driver_sql(f'INSERT INTO "{target}".{table.name} ({columns}) '
+                                                 f'SELECT {columns} FROM "{source}".{table.name} ORDER BY {order}')  # fmt: skip
+                if "id" in table.columns:
+                    await connection.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('\"{target}\".{table.name}', 'id'), "
+                        f'(SELECT max(id) FROM "{target}".{table.name}))')  # fmt: skip
+    finally:
+        await admin.dispose()
 
 
 def staff_of(store: HistoryStore) -> Staff:

@@ -12,8 +12,10 @@ The history is generated (``bench/history_corpus.py``): terminated attentions of
 20 messages each, Spanish and English, customers who come back, forms filled in, labels
 on some, words with a Zipf-like frequency. One database of each kind is filled in bulk
 through the product's tables (``bench/history_fill.py``) and grown 10k -> 100k -> 1M
-messages; after each step the product-written documents and rows are compared with the
-generated ones and searches by customer id must return exactly that customer's attentions.
+messages; after each size the product-written documents and rows are compared with the
+generated ones, searches by customer id must return exactly that customer's attentions,
+and the smaller sizes are copied, so that all sizes are searched at the end, in the same
+minutes (this machine's load changes from one minute to the next).
 
 Keywords, typed as an agent would (accents included), in classes by how many documents
 they match: *common* (content words in about a quarter of the documents), *medium* (about
@@ -22,24 +24,25 @@ sizes), *two words* (a medium and a common word: both must match), and, reported
 from the target's mix, *label name* (a keyword that also names a label: the product then
 looks for the words or the label, with another query). Every other keyword is searched
 by a supervisor (all history), the others by an agent of the smaller campaign (Ventas:
-about a third of it). Every search runs on both databases back to back, alternating which
-goes first; a repeat is one shuffled pass over all keywords; figures are medians over
-repeats of each repeat's p50 and p95.
+about a third of it). Every keyword is searched on every database of every size back to
+back, in rotating order; a repeat is one shuffled pass over all keywords; figures are
+medians over repeats of each repeat's p50 and p95.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from bench import stores
 from bench.history_corpus import Corpus, CorpusProcess
 from bench.history_fill import (LABELS, HistoryStore, Ledger, Verification, describe, match_count, open_store,
-                                staff_of, verify)  # fmt: skip
+                                snapshot, staff_of, verify)  # fmt: skip
 from bench.history_profile import (FTS_MATCHING, FTS_PAGE, GIN_OLDER, ID_BOUNDS, INDEX_STATEMENTS, RECENT_WINDOW,
                                    StatementClock, by_kind, plan)  # fmt: skip
 from bench.report import Section, Verdict, table
@@ -167,31 +170,37 @@ def _viewers(store: HistoryStore) -> dict[str, Any]:
     return {"supervisor": store.supervisor, "agent": store.viewer("ventas")}
 
 
-async def _measure(step: Step, backends: list[HistoryStore], jobs: list[Job], sizes: Sizes, seed: int) -> None:
+async def _measure(measured: list[tuple[Step, list[HistoryStore]]], jobs: list[Job], sizes: Sizes) -> None:
+    """Every keyword on every database of every size, back to back in rotating order, so that
+    the sizes and the databases are compared in the same minutes."""
     from bench.runner import _cpu_snapshot
 
-    rng = random.Random(seed)
-    for store in backends:  # caches and pools warm, as on a server that has been running
+    rng = random.Random(7)
+    pairs = [(step, store) for step, frozen in measured for store in frozen]
+    for _, store in pairs:  # caches and pools warm, as on a server that has been running
         for job in rng.sample(jobs, min(sizes.warmup, len(jobs))):
             await _search(store, _viewers(store)[job.viewer], job.keyword)
     started, before = time.monotonic(), _cpu_snapshot()
     with ExitStack() as clocks:
-        clock = {store.backend: clocks.enter_context(StatementClock(store.engine)) for store in backends}
+        clock = {id(store): clocks.enter_context(StatementClock(store.engine)) for _, store in pairs}
         for repeat in range(sizes.repeats):
             order = list(jobs)
             rng.shuffle(order)
             for index, job in enumerate(order):
-                for store in backends if (index + repeat) % 2 == 0 else list(reversed(backends)):
-                    statements = clock[store.backend].statements
+                shift = (index + repeat) % len(pairs)
+                for step, store in pairs[shift:] + pairs[:shift]:
+                    statements = clock[id(store)].statements
                     first = len(statements)
                     seconds, cpu, items = await _search(store, _viewers(store)[job.viewer], job.keyword)
                     sample = Sample(job, seconds, cpu, by_kind(statements[first:]), items)
                     del statements[first:]
                     step.samples.setdefault((store.backend, repeat), []).append(sample)
     after, wall = _cpu_snapshot(), max(time.monotonic() - started, 1e-6)
-    step.machine = {"busy_cores": (after[0] - before[0]) / wall, "bench_cores": (after[1] - before[1]) / wall,
-                    "other_cores": max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / wall,
-                    "loadavg": after[2]}  # fmt: skip
+    machine = {"busy_cores": (after[0] - before[0]) / wall, "bench_cores": (after[1] - before[1]) / wall,
+               "other_cores": max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / wall,
+               "loadavg": after[2], "seconds": wall}  # fmt: skip
+    for step, _ in measured:
+        step.machine = machine
 
 
 async def _grow(producer: CorpusProcess, backends: list[HistoryStore], ledger: Ledger, target: int,
@@ -244,13 +253,19 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
         producer = CorpusProcess(staff)
         stack.callback(producer.close)
         ledger = Ledger()
-        steps: list[Step] = []
-        for target in sizes.steps:
+        measured: list[tuple[Step, list[HistoryStore]]] = []
+        for n, target in enumerate(sizes.steps):
             step = await _grow(producer, backends, ledger, target, sorted({job.keyword for job in jobs}))
-            await _measure(step, backends, jobs, sizes, seed=target)
-            steps.append(step)
-            log("  history " + "; ".join(
-                f"{b}: p50 {fmt(ms(step.quoted(b, 'all')[0]), 1)} ms, p95 {fmt(ms(step.quoted(b, 'all')[1]), 1)} ms, "
+            if n == len(sizes.steps) - 1:
+                measured.append((step, backends))
+            else:
+                measured.append((step, [await snapshot(store, stack, ctx.work, _count(target)) for store in backends]))
+        log(f"  history: {len(jobs)} keywords x {sizes.repeats} repeat(s) on {sum(len(f) for _, f in measured)} databases")
+        await _measure(measured, jobs, sizes)
+        steps = [step for step, _ in measured]
+        for step in steps:
+            log(f"  history {_count(step.messages)}: " + "; ".join(
+                f"{b} p50 {fmt(ms(step.quoted(b, 'all')[0]), 1)} ms, p95 {fmt(ms(step.quoted(b, 'all')[1]), 1)} ms, "
                 f"index p95 {fmt(ms(step.quoted(b, 'all', lambda s: s.index)[1]), 1)} ms" for b in step.load_seconds))  # fmt: skip
         breakdowns = {store.backend: await _breakdowns(store, steps[-1]) for store in backends}
     return _section(ctx, sizes, steps, [s.backend for s in backends], keywords, breakdowns, notes)
@@ -322,18 +337,23 @@ def _section(ctx, sizes: Sizes, steps: list[Step], backends: list[str], keywords
               f"before each size. Examples: {examples}.", *notes, ""]  # fmt: skip
     lines += ["**All classes** (common, medium, rare, two words), milliseconds. *index p95*: the "
               "statements that ask the text index; *CPU*: median CPU time of the bench process per search (all of "
-              "SQLite's work, only PostgreSQL's client side); *other cores*: how busy the machine was with work "
-              "outside the bench process while it measured (of 2; the PostgreSQL server counts there):", ""]
+              "SQLite's work, only PostgreSQL's client side):", ""]
     rows = []
     for step in steps:
-        row = [_count(step.messages), f"{step.attentions:,}", fmt(step.machine.get("other_cores", math.nan), 2)]
+        row = [_count(step.messages), f"{step.attentions:,}"]
         for b in backends:
             p50, p95 = step.quoted(b, "all")
             row += [_ms(p50), _ms(p95), _ms(step.quoted(b, "all", lambda s: s.index)[1], 2),
                     _ms(step.quoted(b, "all", lambda s: s.cpu)[0])]  # fmt: skip
         rows.append(row)
-    lines += [table(["messages", "attentions", "other cores",
+    lines += [table(["messages", "attentions",
                      *[f"{b} {q}" for b in backends for q in ("p50", "p95", "index p95", "CPU")]], rows), ""]  # fmt: skip
+    machine = last.machine
+    if machine:
+        lines += [f"While the {len(steps) * len(backends)} databases were searched ({machine['seconds'] / 60:.1f} min), "
+                  f"the machine had {machine['other_cores']:.2f} of its {os.cpu_count()} cores busy with work outside "
+                  f"the bench process (PostgreSQL's server counts there) and the bench {machine['bench_cores']:.2f}; "
+                  f"load average {machine['loadavg']:.1f}.", ""]  # fmt: skip
     lines += ["**Per class**: documents matching (median over the class's keywords, counted in the text index), "
               "milliseconds, and the median number of items on the first page (at most 20):", ""]
     rows = []
