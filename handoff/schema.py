@@ -73,6 +73,7 @@ inbox_lease = sa.Table(
     sa.Column("expires_at", UtcDateTime(), nullable=False),
 )
 
+
 def _id_column() -> sa.Column:
     return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
 
@@ -211,6 +212,10 @@ message = sa.Table(
 sa.Index("ix_message_attention", message.c.attention_id, message.c.id)
 # Status webhooks and echoes find our outbound message by Meta's mid.
 sa.Index("ix_message_mid", message.c.mid)
+# The outbox sweep looks for stale pending sends every few seconds: partial, so it stays as
+# small as the outbox instead of scanning every message ever stored.
+OUTBOX_SQL = "status = 'pending' AND direction = 'out'"
+sa.Index("ix_message_outbox", message.c.updated_at, sqlite_where=sa.text(OUTBOX_SQL), postgresql_where=sa.text(OUTBOX_SQL))
 
 attention_event = sa.Table(
     "attention_event",

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.model import Author, Channel, Message, MessageDirection, MessageKind, MessageStatus, STATUS_RANK
-from handoff.schema import UtcDateTime, attention, message
+from handoff.schema import OUTBOX_SQL, UtcDateTime, attention, message
 from handoff.store.rows import message_from_row
 
 
@@ -171,21 +171,23 @@ async def advance_status(
     return [message_from_row(row) for row in rows if row.status == status.value]
 
 
+def stale_outbound_query(stale_before: datetime, limit: int) -> sa.sql.Select:
+    return (
+        sa.select(message)
+        .where(
+            # Written as in the partial index ix_message_outbox, so the planner can use it.
+            sa.text(OUTBOX_SQL),
+            message.c.updated_at < stale_before,
+        )
+        .order_by(message.c.updated_at)
+        .limit(limit)
+    )
+
+
 async def stale_outbound(connection: AsyncConnection, stale_before: datetime, limit: int) -> list[Message]:
     """Outbound messages still pending that nothing has touched since ``stale_before``,
     oldest first: sends a dead process left behind (the outbox)."""
-    rows = (
-        await connection.execute(
-            sa.select(message)
-            .where(
-                message.c.direction == MessageDirection.OUT.value,
-                message.c.status == MessageStatus.PENDING.value,
-                message.c.updated_at < stale_before,
-            )
-            .order_by(message.c.id)
-            .limit(limit)
-        )
-    ).all()
+    rows = (await connection.execute(stale_outbound_query(stale_before, limit))).all()
     return [message_from_row(row) for row in rows]
 
 

@@ -44,3 +44,17 @@ async def test_downgrade_to_the_inbox_and_back(engine):
     async with engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     assert {"attention", "message", "attention_event", "agent", "label"} <= set(tables)
+
+
+async def test_the_outbox_sweep_reads_its_partial_index_not_every_message(engine):
+    """The sweep runs every few seconds on every server: a scan of the message table
+    would grow with history. SQLite's plan is deterministic enough to check."""
+    if engine.dialect.name != "sqlite":
+        return  # PostgreSQL's planner picks by table statistics; the index is the same
+    from handoff.store.messages import stale_outbound_query
+
+    statement = stale_outbound_query(datetime.now(timezone.utc), 100).compile(engine.sync_engine, compile_kwargs={"literal_binds": True})
+    async with engine.connect() as connection:
+        plan = (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "ix_message_outbox" in details, details
