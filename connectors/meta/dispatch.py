@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import Awaitable, Callable, Iterable
+from typing import Awaitable, Callable, Iterable, Sequence
+
+from sqlalchemy import exc as sa_exc
 
 from handoff.inbox import HANDLING, Inbox, StoredItem
 
 logger = logging.getLogger(__name__)
+
+# A database that is briefly unreachable, locked or out of pooled connections: the same
+# statement succeeds a moment later. Integrity and programming errors are not in here.
+TRANSIENT_STORAGE_ERRORS = (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DisconnectionError, ConnectionError)
+# Seconds between tries; an item is tried once more per entry, then kept as failed.
+RETRY_DELAYS: Sequence[float] = (0.2, 1.0, 3.0)
 
 
 class ItemTakenOver(Exception):
@@ -55,9 +63,10 @@ class ConversationDispatcher:
     messages reach the bot in the order Meta delivered them, while other customers are
     served at the same time."""
 
-    def __init__(self, inbox: Inbox, handle: ItemHandler) -> None:
+    def __init__(self, inbox: Inbox, handle: ItemHandler, retry_delays: Sequence[float] = RETRY_DELAYS) -> None:
         self._inbox = inbox
         self._handle = handle
+        self.retry_delays = tuple(retry_delays)
         self._queues: dict[str, collections.deque[StoredItem]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._idle = asyncio.Event()
@@ -83,31 +92,61 @@ class ConversationDispatcher:
         queue = self._queues[conversation]
         try:
             while queue:
-                item = queue.popleft()
-                progress = ItemProgress(self._inbox, item)
-                try:
-                    await self._handle(item, progress)
-                except asyncio.CancelledError:
-                    # A stop: an effect cut short is handed again at next start; one that
-                    # completed is not. Items not begun simply stay pending.
-                    if progress.done:
-                        await self._inbox.mark_handled(item.id)
-                    elif progress.begun:
-                        await self._inbox.release(item.id)
-                    raise
-                except ItemTakenOver:
-                    # Its new owner replays it; any mark from here would overwrite that.
-                    logger.warning("Webhook item %s was taken over by another process; not handled here.", item.id)
-                except Exception as error:  # one bad item must not stop the conversation
-                    logger.exception("Webhook item %s failed", item.id)
-                    await self._inbox.mark_failed(item.id, f"{error.__class__.__name__}: {error}")
-                else:
-                    if progress.abandoned:
-                        await self._inbox.mark_failed(item.id, progress.abandoned)
-                    else:
-                        await self._inbox.mark_handled(item.id)
+                await self._one(queue.popleft())
         finally:
             del self._queues[conversation]
             del self._workers[conversation]
             if not self._workers:
                 self._idle.set()
+
+    async def _one(self, item: StoredItem) -> None:
+        for delay in (*self.retry_delays, None):
+            progress = ItemProgress(self._inbox, item)
+            try:
+                await self._handle(item, progress)
+            except asyncio.CancelledError:
+                # A stop: an effect cut short is handed again at next start; one that
+                # completed is not. Items not begun simply stay pending.
+                if progress.done:
+                    await self._inbox.mark_handled(item.id)
+                elif progress.begun:
+                    await self._inbox.release(item.id)
+                raise
+            except ItemTakenOver:
+                # Its new owner replays it; any mark from here would overwrite that.
+                logger.warning("Webhook item %s was taken over by another process; not handled here.", item.id)
+                return
+            except TRANSIENT_STORAGE_ERRORS as error:
+                if delay is not None and not (progress.begun or progress.done):
+                    # Nothing happened yet (the failed transaction rolled back): trying again
+                    # cannot do anything twice, and the conversation keeps its order.
+                    logger.warning("Webhook item %s hit %s; trying again in %.1f s.", item.id, type(error).__name__, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                logger.exception("Webhook item %s failed", item.id)
+                await self._record(self._inbox.mark_failed, item, f"{error.__class__.__name__}: {error}")
+                return
+            except Exception as error:  # one bad item must not stop the conversation
+                logger.exception("Webhook item %s failed", item.id)
+                await self._record(self._inbox.mark_failed, item, f"{error.__class__.__name__}: {error}")
+                return
+            if progress.abandoned:
+                await self._record(self._inbox.mark_failed, item, progress.abandoned)
+            else:
+                await self._record(self._inbox.mark_handled, item)
+            return
+
+    async def _record(self, mark: Callable[..., Awaitable[None]], item: StoredItem, *reason: str) -> None:
+        """Write the item's outcome, trying again while the database is briefly away. If it
+        stays away, the item keeps its earlier state and the next start settles it as a
+        replay; the conversation's worker goes on with the next item either way."""
+        for delay in (*self.retry_delays, None):
+            try:
+                await mark(item.id, *reason)
+                return
+            except Exception as error:  # the worker must outlive a database that is away
+                if delay is None or not isinstance(error, TRANSIENT_STORAGE_ERRORS):
+                    logger.error("Could not record the outcome of webhook item %s (%s); the next start replays it.",
+                                 item.id, type(error).__name__)  # fmt: skip
+                    return
+                await asyncio.sleep(delay)
