@@ -55,6 +55,10 @@ SERVICE_URL_ENV = "HANDOFF_SERVICE_URL"
 SERVICE_TOKEN_ENV = "HANDOFF_SERVICE_TOKEN"
 DEFAULT_SERVICE_URL = "http://127.0.0.1:5005/webhooks/desk/service"
 DEFAULT_TIMEOUT = 10.0  # seconds for a whole call: connect, send, answer
+# A 503 (the service's database was busy, nothing changed) is asked again this many times,
+# waiting what Retry-After says, at most this long.
+BUSY_RETRIES = 2
+BUSY_RETRY_MOST_SECONDS = 2.0
 
 
 # -- errors ----------------------------------------------------------------------------
@@ -277,16 +281,23 @@ class HandoffClient:
     ) -> Tuple[int, Dict[str, Any]]:
         url = self._base_url + path
         session = self._session_now()
-        try:
-            async with session.request(
-                method, url, json=json_body, params=params, headers=self._headers, timeout=self._timeout
-            ) as response:
-                status = response.status
-                text = await response.text()
-        except aiohttp.ClientError as error:
-            raise HandoffUnavailable(f"{method} {url}: {type(error).__name__}: {error}") from error
-        except asyncio.TimeoutError as error:  # not a ClientError (and not TimeoutError on 3.10)
-            raise HandoffUnavailable(f"{method} {url}: no answer within {self._timeout.total} s") from error
+        for busy_retries_left in range(BUSY_RETRIES, -1, -1):
+            try:
+                async with session.request(
+                    method, url, json=json_body, params=params, headers=self._headers, timeout=self._timeout
+                ) as response:
+                    status = response.status
+                    text = await response.text()
+                    retry_after = response.headers.get("Retry-After")
+            except aiohttp.ClientError as error:
+                raise HandoffUnavailable(f"{method} {url}: {type(error).__name__}: {error}") from error
+            except asyncio.TimeoutError as error:  # not a ClientError (and not TimeoutError on 3.10)
+                raise HandoffUnavailable(f"{method} {url}: no answer within {self._timeout.total} s") from error
+            if status != 503 or not busy_retries_left:
+                break
+            # 503 means the service changed nothing (its database was busy): the same call
+            # is safe to make again, and usually succeeds a moment later.
+            await asyncio.sleep(_seconds(retry_after, default=0.5, most=BUSY_RETRY_MOST_SECONDS))
         body = _json_object(text)
         if 200 <= status < 300:
             if body is None:
@@ -301,6 +312,13 @@ class HandoffClient:
             fields = body.get("fields") if body else None
             raise InvalidFormValues(message, status, fields if isinstance(fields, Mapping) else None)
         raise error_type(message, status)
+
+
+def _seconds(header: Optional[str], default: float, most: float) -> float:
+    try:
+        return min(max(float(header), 0.0), most) if header else default
+    except ValueError:
+        return default
 
 
 def _json_object(text: str) -> Optional[Dict[str, Any]]:

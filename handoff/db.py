@@ -12,6 +12,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
@@ -23,6 +24,16 @@ MIGRATIONS_DIRECTORY = Path(__file__).parent / "migrations"
 # How long a SQLite writer waits for the write lock before giving up. Writers queue
 # behind each other (SQLite has one writer at a time); a few seconds absorbs bursts.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# A database briefly unreachable, locked or out of pooled connections: the same
+# transaction succeeds a moment later, and the failed one rolled back. Integrity and
+# programming errors are not in here.
+TRANSIENT_STORAGE_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    ConnectionError,
+)
 
 
 def configured_database_url() -> str:

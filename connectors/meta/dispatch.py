@@ -7,15 +7,11 @@ import collections
 import logging
 from typing import Awaitable, Callable, Iterable, Sequence
 
-from sqlalchemy import exc as sa_exc
-
+from handoff.db import TRANSIENT_STORAGE_ERRORS
 from handoff.inbox import HANDLING, Inbox, StoredItem
 
 logger = logging.getLogger(__name__)
 
-# A database that is briefly unreachable, locked or out of pooled connections: the same
-# statement succeeds a moment later. Integrity and programming errors are not in here.
-TRANSIENT_STORAGE_ERRORS = (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DisconnectionError, ConnectionError)
 # Seconds between tries; an item is tried once more per entry, then kept as failed.
 RETRY_DELAYS: Sequence[float] = (0.2, 1.0, 3.0)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import hmac
 import json
+import logging
 from typing import Any, Awaitable, Callable, Mapping
 
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from handoff.db import TRANSIENT_STORAGE_ERRORS
 from handoff.errors import (
     Conflict,
     CustomerBusy,
@@ -24,6 +26,8 @@ from handoff.errors import (
     WindowClosed,
 )
 from handoff.events import to_plain
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
@@ -85,6 +89,13 @@ def domain_errors(handler: Handler) -> Handler:
             return error(409, str(problem))
         except HandoffError as problem:
             return error(400, str(problem))
+        except TRANSIENT_STORAGE_ERRORS as problem:
+            # The transaction rolled back: nothing happened, and the same call succeeds a
+            # moment later. Said as such, so callers retry instead of reporting a bug.
+            logger.warning("Answered 503: the database was busy (%s).", type(problem).__name__)
+            answer = error(503, "the database is busy; nothing was changed, try again")
+            answer.headers["Retry-After"] = "1"
+            return answer
 
     return wrapped
 

@@ -249,7 +249,7 @@ async def test_service_down_says_unavailable_and_does_not_pause(service: Connect
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_service_errors_say_unavailable(service: ConnectorServer, proxy: FaultyProxy, status: int) -> None:
-    proxy.answer_next(status, method="POST", path="/attentions$")
+    proxy.answer_next(status, method="POST", path="/attentions$", times=3)  # a 503 is asked again twice
     events, messages = await run(ActionHandoff(), spanish_handoff_conversation().tracker())
     assert events == []
     assert responses(messages) == ["utter_handoff_unavailable"]
@@ -379,7 +379,7 @@ async def test_record_form_fields_gives_up_on_a_rejection(service: ConnectorServ
 async def test_record_form_fields_says_nothing_when_the_save_fails(service: ConnectorServer, proxy: FaultyProxy, status: int) -> None:
     """The attention ended between our look and our write (404, 409), or the service broke."""
     attention = await queued(service)
-    proxy.answer_next(status, method="POST", path=FORM_PATH)
+    proxy.answer_next(status, method="POST", path=FORM_PATH, times=3)
     events, messages = await run(ActionRecordFormFields(), _later_slots_tracker(order_number="45678"))
     assert events == [] and messages == []
     assert (await core(service).attention(attention.id)).form == {}
@@ -483,7 +483,7 @@ async def test_terminate_with_the_service_down_keeps_a_queued_customer_waiting(
 
 async def test_terminate_failing_after_finding_the_attention_pauses_again(service: ConnectorServer, proxy: FaultyProxy) -> None:
     attention = await queued(service)
-    proxy.answer_next(503, method="POST", path=TERMINATE_PATH)
+    proxy.answer_next(503, method="POST", path=TERMINATE_PATH, times=3)
     events, messages = await run(ActionTerminateAttention(), _cancelling_tracker())
     assert responses(messages) == ["utter_handoff_cancel_failed"]
     assert events == [ConversationPaused()]
@@ -493,7 +493,7 @@ async def test_terminate_failing_after_finding_the_attention_pauses_again(servic
 async def test_terminate_failing_before_finding_the_attention_does_not_pause(service: ConnectorServer, proxy: FaultyProxy) -> None:
     """Not resumed for this message (no attention known): the bot stays in charge."""
     await queued(service)
-    proxy.answer_next(503, method="GET", path=ACTIVE_PATH)
+    proxy.answer_next(503, method="GET", path=ACTIVE_PATH, times=3)
     events, messages = await run(ActionTerminateAttention(), _cancelling_tracker())
     assert events == [] and responses(messages) == ["utter_handoff_cancel_failed"]
 

@@ -7,6 +7,7 @@ import pytest
 from aiohttp import web
 
 from actions.handoff_api import (
+    BUSY_RETRIES,
     DEFAULT_SERVICE_URL,
     SERVICE_TOKEN_ENV,
     SERVICE_URL_ENV,
@@ -147,7 +148,7 @@ async def test_terminate_an_open_attention_is_refused(service: ConnectorServer) 
     [(400, HandoffRequestRejected), (418, HandoffRequestRejected), (500, HandoffUnavailable), (503, HandoffUnavailable)],
 )
 async def test_status_codes_map_to_errors(service: ConnectorServer, proxy: FaultyProxy, status: int, error: type) -> None:
-    proxy.answer_next(status)
+    proxy.answer_next(status, times=1 + BUSY_RETRIES)  # a 503 is asked again before it counts
     async with _client(proxy.url) as client:
         with pytest.raises(error) as raised:
             await client.request_handoff(_request())
@@ -156,7 +157,7 @@ async def test_status_codes_map_to_errors(service: ConnectorServer, proxy: Fault
 
 
 async def test_the_proxy_passes_everything_else_through(service: ConnectorServer, proxy: FaultyProxy) -> None:
-    proxy.answer_next(503, method="POST", path="/terminate$")
+    proxy.answer_next(500, method="POST", path="/terminate$")
     async with _client(proxy.url) as client:
         created = await client.request_handoff(_request())
         assert (await client.active_attention(CUSTOMER)).id == created.attention.id
@@ -164,6 +165,15 @@ async def test_the_proxy_passes_everything_else_through(service: ConnectorServer
             await client.terminate(created.attention.id, "customer_cancelled")
         assert (await client.terminate(created.attention.id, "customer_cancelled")).state == "terminated"
     assert [method for method, _ in proxy.requests] == ["POST", "GET", "POST", "POST"]
+
+
+async def test_a_busy_service_is_asked_again_and_the_handoff_happens_once(service: ConnectorServer, proxy: FaultyProxy) -> None:
+    """503 says the service's database was busy and nothing changed: asking again is safe."""
+    proxy.answer_next(503, method="POST", path="/attentions$", times=BUSY_RETRIES)
+    async with _client(proxy.url) as client:
+        created = await client.request_handoff(_request())
+    assert [method for method, _ in proxy.requests] == ["POST"] * (BUSY_RETRIES + 1)
+    assert (await _stored(service)).id == created.attention.id
 
 
 async def test_wrong_token_is_unavailable(service: ConnectorServer) -> None:
