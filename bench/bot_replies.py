@@ -384,15 +384,16 @@ shows how uneven it gets at times).
 
 Plan: (1) cut our per-message database work as in part 1 (one-round-trip inbox writes,
 batched progress marks, an in-memory set of customers with an active attention instead of a
-query per message) and make the typing indicators lazy (only for turns still running
-after a few hundred milliseconds); on PostgreSQL also give the engine a pool as large as
+query per message; the typing indicators are already lazy: only turns still running after
+`typing_delay` show them); on PostgreSQL also give the engine a pool as large as
 the concurrency it sees (today 10 connections plus 20 overflow ones that are closed after
 each use and reopened, each with a TLS attempt and cold prepared statements) and replace
 `pool_pre_ping` (a round trip per checkout) with `pool_recycle`; (2) scale with several instances behind a balancer
 (the round-robin row) rather than `SANIC_WORKERS`, and measure that configuration where
-the load generator and the fake Graph API do not share the servers' two cores; (3) make
-several processes safe before relying on them: a replay that claims items, and migrations
-under a lock (see above).
+the load generator and the fake Graph API do not share the servers' two cores; (3) the
+start-up replay is safe with several processes since inbox leases (the correctness rows
+above); migrations of several processes starting together on an empty database still
+want a lock (see above).
 """
 
 
