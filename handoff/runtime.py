@@ -11,7 +11,7 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
 from handoff.db import shared_engine
@@ -57,27 +57,16 @@ class HandoffRuntime:
             self._outbox_sweeper = asyncio.create_task(self._sweep_outbox(every, timedelta(seconds=stale)))
 
     async def _sweep_outbox(self, every: float, stale_after: timedelta) -> None:
-        while True:
-            # First one interval after start, not at once: by then every channel has
-            # registered its gateway and the inbox replay has handled the echoes that may
-            # prove a message went out before the crash.
-            await asyncio.sleep(every)
-            try:
-                recovered = await self.service.recover_outbox(stale_after)
-                if recovered:
-                    logger.info("%d agent messages left pending by a stopped server were finished.", len(recovered))
-            except Exception:
-                logger.exception("Finishing agent messages left pending failed; trying again later.")
+        # The first sweep comes one interval after start, not at once: by then every channel
+        # has registered its gateway and the inbox replay has handled the echoes that may
+        # prove a message went out before the crash.
+        await _repeat(every, lambda: self.service.recover_outbox(stale_after),
+                      "agent messages left pending by a stopped server were finished",
+                      "Finishing agent messages left pending")  # fmt: skip
 
     async def _sweep(self, every: float) -> None:
-        while True:
-            await asyncio.sleep(every)
-            try:
-                returned = await self.service.return_orphans()
-                if returned:
-                    logger.info("%d orphaned attentions returned to their queues.", len(returned))
-            except Exception:
-                logger.exception("Returning orphaned attentions failed; trying again later.")
+        await _repeat(every, self.service.return_orphans, "orphaned attentions returned to their queues",
+                      "Returning orphaned attentions")  # fmt: skip
 
     async def inbox_ownership(self) -> InboxOwnership:
         """The process's inbox lease, one for all its Meta channels (``handoff.leases``);
@@ -106,6 +95,19 @@ class HandoffRuntime:
             self._ownership = None
         if isinstance(self.service.bus, RedisEventBus):
             await self.service.bus.close()
+
+
+async def _repeat(every: float, job: Callable[[], Awaitable[list[Any]]], done: str, doing: str) -> None:
+    """Run ``job`` every ``every`` seconds for good; a failed round is logged and the next
+    one comes as usual (the work is in the database, nothing is lost by waiting)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            finished = await job()
+            if finished:
+                logger.info("%d %s.", len(finished), done)
+        except Exception:
+            logger.exception("%s failed; trying again later.", doing)
 
 
 def _seconds(variable: str, default: float) -> float:
