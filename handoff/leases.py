@@ -61,6 +61,7 @@ from typing import Any, Callable, Iterator, Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handoff.environment import seconds_from_environment
 from handoff.inbox import UNFINISHED, StoredItem
 from handoff.schema import UtcDateTime, inbox_item, inbox_lease
 
@@ -96,16 +97,7 @@ class LeaseTiming:
 
     @classmethod
     def from_environment(cls) -> "LeaseTiming":
-        raw = os.environ.get(LEASE_VARIABLE)
-        if not raw:
-            return cls()
-        try:
-            seconds = float(raw)
-        except ValueError:
-            raise ValueError(f"{LEASE_VARIABLE} must be a number of seconds, got {raw!r}") from None
-        if not seconds > 0:
-            raise ValueError(f"{LEASE_VARIABLE} must be positive, got {raw!r}")
-        return cls(seconds)
+        return cls(seconds_from_environment(LEASE_VARIABLE, DEFAULT_LEASE_SECONDS))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
 from handoff.db import shared_engine
+from handoff.environment import seconds_from_environment
 from handoff.gateways import ChannelGateways
 from handoff.leases import InboxOwnership, LeaseTiming
 from handoff.rasa_conversations import RasaConversations
@@ -52,8 +53,8 @@ class HandoffRuntime:
         """Sends again (or fails, with the reason) the agent messages a dead process left
         pending. Defaults from the environment; a bad value stops the server."""
         if self._outbox_sweeper is None:
-            every = every if every is not None else _seconds(OUTBOX_SWEEP_VARIABLE, OUTBOX_SWEEP_SECONDS)
-            stale = stale_after if stale_after is not None else _seconds(OUTBOX_STALE_VARIABLE, DEFAULT_OUTBOX_STALE_AFTER.total_seconds())
+            every = every if every is not None else seconds_from_environment(OUTBOX_SWEEP_VARIABLE, OUTBOX_SWEEP_SECONDS)
+            stale = stale_after if stale_after is not None else seconds_from_environment(OUTBOX_STALE_VARIABLE, DEFAULT_OUTBOX_STALE_AFTER.total_seconds())
             self._outbox_sweeper = asyncio.create_task(self._sweep_outbox(every, timedelta(seconds=stale)))
 
     async def _sweep_outbox(self, every: float, stale_after: timedelta) -> None:
@@ -108,19 +109,6 @@ async def _repeat(every: float, job: Callable[[], Awaitable[list[Any]]], done: s
                 logger.info("%d %s.", len(finished), done)
         except Exception:
             logger.exception("%s failed; trying again later.", doing)
-
-
-def _seconds(variable: str, default: float) -> float:
-    raw = os.environ.get(variable)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{variable} must be a number of seconds, not {raw!r}") from None
-    if not 0 < value < float("inf"):
-        raise ValueError(f"{variable} must be a positive number of seconds, not {raw!r}")
-    return value
 
 
 async def handoff_runtime(holder: Any) -> HandoffRuntime:
