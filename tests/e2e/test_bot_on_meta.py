@@ -92,3 +92,19 @@ async def test_a_redelivered_message_is_answered_once(product, graph):
     await say(product, "messenger", customer_text("messenger", "e2e-twice", "e2e_dup2", "gracias"))
     replies = await replies_to(graph, "e2e-twice", 2)
     assert len(graph.sent_messages(recipient_id="e2e-twice")) == 2, replies
+
+
+@pytest.mark.parametrize("method, path", [
+    ("POST", "/webhooks/rest/webhook"),  # Rasa's REST channel: keyed by a PSID anyone may know
+    ("POST", "/webhooks/callback/webhook"),
+    ("GET", "/conversations/e2e-ana/tracker"),  # Rasa's HTTP API stays off (no --enable-api)
+    ("POST", "/conversations/e2e-ana/messages"),
+    ("POST", "/model/parse"),
+    ("GET", "/status"),
+])
+async def test_nothing_on_the_public_port_talks_to_the_bot_without_a_credential(product, graph, method, path):
+    body = json.dumps({"sender": "e2e-ana", "message": "hola", "text": "hola"}).encode()
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, f"{product.url}{path}", data=body,
+                                   headers={"Content-Type": "application/json"}) as response:  # fmt: skip
+            assert response.status == 404, (path, await response.text())
