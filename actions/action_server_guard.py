@@ -14,10 +14,8 @@ with the actions package, changes both through rasa-sdk's own plugin hook:
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
-from typing import Mapping, Optional
 
 import pluggy
 from rasa_sdk.plugin import plugin_manager
@@ -25,10 +23,12 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from actions.handoff_api import SERVICE_TOKEN_ENV
+from handoff.headers import bearer_token, media_type, same_secret
+
 logger = logging.getLogger(__name__)
 
 ACTION_TOKEN_ENV = "HANDOFF_ACTION_TOKEN"
-SERVICE_TOKEN_ENV = "HANDOFF_SERVICE_TOKEN"
 HOST_ENV = "SANIC_HOST"
 LOOPBACK = "127.0.0.1"
 OPEN_PATHS = frozenset({"/health"})
@@ -37,18 +37,17 @@ JSON_TYPE = "application/json"
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 
 
-def action_secret(env: Mapping[str, str] = os.environ) -> str:
-    return (env.get(ACTION_TOKEN_ENV) or env.get(SERVICE_TOKEN_ENV) or "").strip()
+def action_secret() -> str:
+    return (os.environ.get(ACTION_TOKEN_ENV) or os.environ.get(SERVICE_TOKEN_ENV) or "").strip()
 
 
-def refusal(request: Request, secret: str) -> Optional[HTTPResponse]:
+def refusal(request: Request, secret: str) -> HTTPResponse | None:
     """The answer for a call that may not reach an action, or None when it may."""
     if request.path in OPEN_PATHS:
         return None
-    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    if not secret or scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), secret.encode()):
+    if not same_secret(bearer_token(request.headers.get("Authorization")), secret):
         return response.json({"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"})
-    if request.method == "POST" and request.headers.get("content-type", "").split(";")[0].strip().lower() != JSON_TYPE:
+    if request.method == "POST" and media_type(request.headers.get("Content-Type")) != JSON_TYPE:
         return response.json({"error": f"the body must be {JSON_TYPE}"}, status=415)
     return None
 
@@ -62,7 +61,7 @@ class ActionServerGuard:
         if not secret:
             logger.error("Neither %s nor %s is set: the action server refuses every call", ACTION_TOKEN_ENV, SERVICE_TOKEN_ENV)
 
-        async def guard(request: Request) -> Optional[HTTPResponse]:
+        async def guard(request: Request) -> HTTPResponse | None:
             return refusal(request, secret)
 
         app.register_middleware(guard, "request")

@@ -26,7 +26,7 @@ from handoff.desk.accounts import (
     password_fingerprint,
     verify_or_waste_time,
 )
-from handoff.desk.http import bearer_token, error
+from handoff.desk.http import error, request_token
 from handoff.events import AttentionChanged, HandoffEvent, MessageEvent
 from handoff.model import Agent, Attention
 from handoff.service import HandoffService
@@ -174,7 +174,7 @@ def authenticated(auth: Callable[[], DeskAuth], *, supervisor: bool = False) -> 
         @functools.wraps(handler)
         async def checked(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
             try:
-                session = await auth().session(bearer_token(request))
+                session = await auth().session(request_token(request))
             except InvalidSession as problem:
                 return unauthorized(str(problem))
             if supervisor and not session.agent.is_supervisor:

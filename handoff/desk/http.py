@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 import logging
 from typing import Any, Awaitable, Callable, Mapping
@@ -26,6 +25,7 @@ from handoff.errors import (
     WindowClosed,
 )
 from handoff.events import to_plain
+from handoff.headers import bearer_token
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +100,5 @@ def domain_errors(handler: Handler) -> Handler:
     return wrapped
 
 
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    return header[7:] if header.startswith("Bearer ") else None
-
-
-def same_secret(given: str | None, expected: str) -> bool:
-    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+def request_token(request: Request) -> str | None:
+    return bearer_token(request.headers.get("Authorization"))

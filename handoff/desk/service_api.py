@@ -13,8 +13,9 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from handoff.desk.http import BadRequest, bearer_token, domain_errors, error, json_body, ok, same_secret
+from handoff.desk.http import BadRequest, domain_errors, error, json_body, ok, request_token
 from handoff.errors import Conflict, NotFound
+from handoff.headers import same_secret
 from handoff.model import Attention
 from handoff.service import HandoffService
 
@@ -51,7 +52,7 @@ def add_service_routes(api: Blueprint, service: ServiceGetter, token: Callable[[
             expected = token()
             if not expected:
                 return error(503, "the service API is off: set HANDOFF_SERVICE_TOKEN")
-            if not same_secret(bearer_token(request), expected):
+            if not same_secret(request_token(request), expected):
                 return error(401, "a valid service token is required")
             return await handler(request, *args, **kwargs)
 

@@ -23,6 +23,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from handoff.desk.http import error
+from handoff.headers import media_type
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 DEFAULT_UPLOADS_DIR = "var/uploads"
@@ -57,7 +58,7 @@ def content_type_of(name: str) -> str:
 
 def kind_of(content_type: Optional[str]) -> str:
     """image, video, audio or file, as Meta's Send API names attachment types."""
-    main = (content_type or "").split(";")[0].strip().lower()
+    main = media_type(content_type)
     major = main.split("/")[0]
     if major in INLINE_KINDS and main != "image/svg+xml":
         return major
@@ -73,7 +74,7 @@ def safe_name(name: Optional[str], content_type: Optional[str] = None) -> str:
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-") or "archivo"
     stem, extension = os.path.splitext(base)
     stem, extension = stem[:80] or "archivo", extension[:15]
-    declared = (content_type or "").split(";")[0].strip().lower()
+    declared = media_type(content_type)
     if declared and declared != "application/octet-stream" and kind_of(content_type_of(stem + extension)) != kind_of(declared):
         extension = EXTENSIONS.get(declared) or mimetypes.guess_extension(declared) or ".bin"
     return stem + extension

@@ -102,7 +102,7 @@ async def test_a_redelivered_message_is_answered_once(product, graph):
     ("POST", "/model/parse"),
     ("GET", "/status"),
 ])
-async def test_nothing_on_the_public_port_talks_to_the_bot_without_a_credential(product, graph, method, path):
+async def test_nothing_on_the_public_port_talks_to_the_bot_without_a_credential(product, method, path):
     body = json.dumps({"sender": "e2e-ana", "message": "hola", "text": "hola"}).encode()
     async with aiohttp.ClientSession() as session:
         async with session.request(method, f"{product.url}{path}", data=body,
