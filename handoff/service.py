@@ -585,13 +585,17 @@ class HandoffService:
 
     async def agent_seen(self, agent_id: int, at: Optional[datetime] = None) -> None:
         """The agent's desk is connected (call on connect and on every heartbeat)."""
+        # The moment is taken before waiting for a connection: a "left" of an earlier close
+        # that gets the connection later must still be older than this "seen".
+        at = as_utc(at) if at else self._now()
         async with self._engine.begin() as connection:
-            await agent_rows.seen(connection, agent_id, as_utc(at) if at else self._now())
+            await agent_rows.seen(connection, agent_id, at)
 
     async def agent_left(self, agent_id: int, at: Optional[datetime] = None) -> None:
         """The agent logged out or their last desk connection closed."""
+        at = as_utc(at) if at else self._now()
         async with self._engine.begin() as connection:
-            await agent_rows.left(connection, agent_id, as_utc(at) if at else self._now())
+            await agent_rows.left(connection, agent_id, at)
 
     async def online(self, agent_ids: Iterable[int], now: Optional[datetime] = None) -> dict[int, tuple[bool, Optional[datetime]]]:
         """Per agent: whether they are present now (the rule of the orphan timers) and

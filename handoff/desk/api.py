@@ -152,8 +152,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
     async def api_logout(request: Request) -> HTTPResponse:
         session = _session(request)
         channel.auth.logout(session)
-        await channel.live.end_session(session.claims.session_id)
-        await service().agent_left(session.agent.id)
+        await channel.live.end_session(session)
         return response.empty(status=204)
 
     @desk.get("/api/me")

@@ -111,12 +111,21 @@ class LiveHub:
         while self._connections and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
 
-    async def end_session(self, session_id: str) -> None:
-        """Logout: close the connections opened with that session."""
-        for connections in list(self._connections.values()):
-            for connection in list(connections):
-                if connection.session.claims.session_id == session_id:
-                    await connection.close(CLOSE_UNAUTHORIZED, "logged out")
+    async def end_session(self, session: Session) -> None:
+        """Logout: close the connections opened with that session and record that the
+        agent left, unless another of their sessions is still connected here."""
+        agent_id = session.agent.id
+        mine = self._connections.get(agent_id, set())
+        ending = [connection for connection in mine if connection.session.claims.session_id == session.claims.session_id]
+        # Forgotten before they close: their closing, which comes later, must not record a
+        # "left" after the agent has already logged in again.
+        for connection in ending:
+            mine.discard(connection)
+        if not mine:
+            self._connections.pop(agent_id, None)
+            await self._service().agent_left(agent_id)
+        for connection in ending:
+            await connection.close(CLOSE_UNAUTHORIZED, "logged out")
 
     async def agent_changed(self, agent: Agent, password_changed: bool = False) -> None:
         """A supervisor edited the agent: new campaigns apply to their open connections at
@@ -162,6 +171,8 @@ class LiveHub:
     async def _forget(self, connection: Connection) -> None:
         agent_id = connection.session.agent.id
         remaining = self._connections.get(agent_id, set())
+        if connection not in remaining:
+            return  # already forgotten by a logout, which recorded the leaving itself
         remaining.discard(connection)
         if not remaining:
             self._connections.pop(agent_id, None)
