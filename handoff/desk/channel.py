@@ -11,6 +11,8 @@ One ``rasa run`` serves the bot channels and everything under ``/webhooks/desk/`
 Credentials: ``service_token`` (the action server's), ``session_secret`` (signs agents'
 sessions; empty: a random one per start), optional ``session_lifetime`` (seconds, 12 h),
 ``uploads_dir`` and ``public_url`` (else ``HANDOFF_UPLOADS_DIR``, ``HANDOFF_PUBLIC_URL``).
+``public_url`` is the address agents open the desk at: the base of the media URLs and the
+only ``Origin`` the WebSocket accepts (unset: the request's own host, for a local sandbox).
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ from handoff.desk.accounts import (
 )
 from handoff.desk.api import add_api_routes
 from handoff.desk.auth import DeskAuth
-from handoff.desk.live import LiveHub, add_live_routes
+from handoff.desk.live import LiveHub, OriginRule, add_live_routes
 from handoff.desk.page import add_page_routes
 from handoff.desk.service_api import add_service_routes
-from handoff.desk.uploads import UploadStore, add_media_routes
+from handoff.desk.uploads import PUBLIC_URL_VARIABLE, UploadStore, add_media_routes
 from handoff.runtime import HandoffRuntime, handoff_runtime
 from handoff.service import HandoffService
 
@@ -64,7 +66,10 @@ class DeskInput(InputChannel):
         self.service_token = service_token or None
         self._random_secret = not session_secret
         self.auth = DeskAuth(SessionTokens(session_secret or random_session_secret(), _lifetime(session_lifetime)), lambda: self.service)
-        self.live = LiveHub(lambda: self.service, lambda: self.auth)
+        # Not the uploads' default address: with nothing configured the socket falls back to
+        # same-host pages instead of trusting 127.0.0.1:5005.
+        origins = OriginRule(public_url or os.environ.get(PUBLIC_URL_VARIABLE) or None)
+        self.live = LiveHub(lambda: self.service, lambda: self.auth, origins)
         self.uploads = UploadStore(uploads_dir, public_url)
         self._runtime: HandoffRuntime | None = None
 

@@ -58,15 +58,34 @@ class Desk:
     async def post(self, path: str, body: Any = None, **kwargs: Any) -> Answer:
         return await self.call("POST", path, {} if body is None else body, **kwargs)
 
-    def ws_url(self, token: Optional[str] = None) -> str:
-        return f"{self.server.url.replace('http', 'ws', 1)}/webhooks/desk/ws?token={token or self.token}"
+    def ws_url(self) -> str:
+        """The desk's WebSocket; the token goes in its first frame, never here."""
+        return f"{self.server.url.replace('http', 'ws', 1)}/webhooks/desk/ws"
+
+    @property
+    def origin(self) -> Optional[str]:
+        """The ``Origin`` the desk's page on this server has: the desk's public origin, or
+        the server's own address when it has none; None (no header, as a program connects)
+        for a server this process does not run."""
+        desk = getattr(self.server, "desk", None)
+        if desk is None:
+            return None
+        return desk.live.origins.public_origin or self.server.url
 
     async def live(self):
-        """A connected WebSocket, after its ``ready`` frame."""
-        socket = await self.server.session.ws_connect(self.ws_url())
+        """A connected WebSocket, as the desk's page opens it: its Origin, then the auth
+        frame, then its ``ready`` frame."""
+        headers = {"Origin": self.origin} if self.origin else {}
+        socket = await self.server.session.ws_connect(self.ws_url(), headers=headers)
+        await socket.send_json(auth_frame(self.token))
         ready = await socket.receive_json(timeout=5)
         assert ready["type"] == "ready", ready
         return socket
+
+
+def auth_frame(token: Optional[str]) -> dict:
+    """The first frame of the desk's WebSocket."""
+    return {"type": "auth", "token": token}
 
 
 async def make_account(server, username: str, role: str = "agent", campaigns=("soporte",), password: str = PASSWORD):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 
+from handoff.desk.live import OriginRule
 from tests.connectors.fixtures import envelope, item
-from tests.desk.support import account, customer_writes, handoff, next_frame, no_frame
+from tests.connectors.harness import running_connectors
+from tests.desk.support import PUBLIC_URL, account, auth_frame, customer_writes, handoff, next_frame, no_frame
 
 
 async def wait_until(condition, timeout: float = 5.0) -> None:
@@ -18,13 +21,111 @@ async def wait_until(condition, timeout: float = 5.0) -> None:
     await asyncio.wait_for(poll(), timeout)
 
 
-async def test_a_bad_token_is_closed_with_4401(server):
-    async with server.session.ws_connect(f"{server.url.replace('http', 'ws', 1)}/webhooks/desk/ws?token=forged") as socket:
-        message = await socket.receive(timeout=5)
-        assert message.type == aiohttp.WSMsgType.CLOSE and socket.close_code == 4401
-    async with server.session.ws_connect(f"{server.url.replace('http', 'ws', 1)}/webhooks/desk/ws") as socket:
-        await socket.receive(timeout=5)
-        assert socket.close_code == 4401
+def ws_url(server, query: str = "") -> str:
+    return f"{server.url.replace('http', 'ws', 1)}/webhooks/desk/ws{query}"
+
+
+async def closed_with(socket) -> int:
+    message = await socket.receive(timeout=5)
+    assert message.type == aiohttp.WSMsgType.CLOSE, message
+    return socket.close_code
+
+
+async def refused_status(server, query: str = "", **headers: str) -> int:
+    """The HTTP status a handshake gets when it is refused before the upgrade."""
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await server.session.ws_connect(ws_url(server, query), headers=headers)
+    return refused.value.status
+
+
+async def test_the_first_frame_carries_the_token(server):
+    ana = await account(server, "ana")
+    async with server.session.ws_connect(ws_url(server), headers={"Origin": PUBLIC_URL}) as socket:
+        await socket.send_json(auth_frame(ana.token))
+        assert (await socket.receive_json(timeout=5))["type"] == "ready"
+        await socket.send_json({"type": "ping"})
+        assert await socket.receive_json(timeout=5) == {"type": "pong"}
+
+
+async def test_a_bad_first_frame_is_closed_with_4401(server):
+    ana = await account(server, "ana")
+    for first in (auth_frame("forged"), auth_frame(""), {"type": "ping"}, {"token": ana.token}, "not json"):
+        async with server.session.ws_connect(ws_url(server), headers={"Origin": PUBLIC_URL}) as socket:
+            await (socket.send_str(first) if isinstance(first, str) else socket.send_json(first))
+            assert await closed_with(socket) == 4401, first
+    assert not server.desk.live.connections_of(ana.id)
+
+
+async def test_no_auth_frame_within_the_deadline_is_closed_with_4401(server):
+    server.desk.live.auth_deadline = 0.3  # 5 s in production
+    ana = await account(server, "ana")
+    async with server.session.ws_connect(ws_url(server), headers={"Origin": PUBLIC_URL}) as socket:
+        await asyncio.sleep(0.1)
+        assert server.desk.live.connection_count == 0  # nothing is subscribed before the auth frame
+        assert await closed_with(socket) == 4401
+    assert not server.desk.live.connections_of(ana.id)
+
+
+async def test_a_token_in_the_url_is_refused_even_a_valid_one(server):
+    ana = await account(server, "ana")
+    assert await refused_status(server, f"?token={ana.token}", Origin=PUBLIC_URL) == 400
+    assert await refused_status(server, "?token=", Origin=PUBLIC_URL) == 400
+    assert not server.desk.live.connections_of(ana.id)
+
+
+async def test_a_foreign_origin_is_refused_before_the_upgrade(server):
+    ana = await account(server, "ana")
+    for origin in ("http://evil.example", "null", "https://desk.example.test", "http://desk.example.test:8080",
+                   "http://desk.example.test.evil.example", server.url):  # fmt: skip
+        assert await refused_status(server, Origin=origin) == 403, origin
+    assert not server.desk.live.connections_of(ana.id)
+
+
+async def test_a_program_without_origin_authenticates_by_its_first_frame(server):
+    ana = await account(server, "ana")
+    async with server.session.ws_connect(ws_url(server)) as socket:
+        await socket.send_json(auth_frame(ana.token))
+        assert (await socket.receive_json(timeout=5))["type"] == "ready"
+    async with server.session.ws_connect(ws_url(server)) as socket:  # no Origin is no pass
+        await socket.send_json({"type": "ping"})
+        assert await closed_with(socket) == 4401
+
+
+async def test_without_a_public_url_only_the_requested_host_may_connect(database_url, desk_settings, monkeypatch):
+    monkeypatch.delenv("HANDOFF_PUBLIC_URL", raising=False)
+    settings = {key: value for key, value in desk_settings.items() if key != "public_url"}
+    async with running_connectors(database_url, desk=settings) as local:
+        assert local.desk.live.origins.public_origin is None
+        ana = await account(local, "ana")
+        for origin in ("http://evil.example", local.url.replace("127.0.0.1", "localhost"), local.url + "1", "null"):
+            assert await refused_status(local, Origin=origin) == 403, origin
+        async with local.session.ws_connect(ws_url(local), headers={"Origin": local.url}) as socket:
+            await socket.send_json(auth_frame(ana.token))
+            assert (await socket.receive_json(timeout=5))["type"] == "ready"
+
+
+@pytest.mark.parametrize(
+    "public_url, origin, host, allowed",
+    [
+        ("https://Desk.Example.com/", "https://desk.example.com", "internal:5005", True),  # case, path, proxied Host
+        ("https://desk.example.com:443", "https://desk.example.com", "", True),  # the default port
+        ("https://desk.example.com", "http://desk.example.com", "desk.example.com", False),  # another scheme
+        ("https://desk.example.com", "https://desk.example.com:8443", "", False),
+        (None, "http://127.0.0.1:5005", "127.0.0.1:5005", True),
+        (None, "https://desk.example.com", "desk.example.com", True),  # TLS ended by a proxy that keeps Host
+        (None, "http://127.0.0.1:5005", "127.0.0.1:5006", False),
+        (None, "http://[::1]:5005", "[::1]:5005", True),
+        (None, "file://", "127.0.0.1:5005", False),
+        (None, "http://127.0.0.1:5005", None, False),
+    ],
+)  # fmt: skip
+def test_which_origins_the_rule_allows(public_url, origin, host, allowed):
+    assert OriginRule(public_url).allows(origin, host) is allowed
+
+
+def test_a_public_url_that_is_no_origin_stops_the_start():
+    with pytest.raises(ValueError):
+        OriginRule("desk.example.com")
 
 
 async def test_pings_are_answered_and_count_as_presence(server):

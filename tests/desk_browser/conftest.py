@@ -28,6 +28,9 @@ def chromium_or_skip() -> None:
 @pytest.fixture
 async def server(tmp_path, monkeypatch) -> AsyncIterator:
     monkeypatch.setenv("HANDOFF_UPLOADS_DIR", str(tmp_path / "uploads"))  # agents' uploads stay out of the repository
+    # No public URL: the page is opened at the server's loopback address, and the desk's
+    # WebSocket accepts that same host's pages (a developer's HANDOFF_PUBLIC_URL would not match).
+    monkeypatch.delenv("HANDOFF_PUBLIC_URL", raising=False)
     async with running_connectors(f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}") as running:
         yield running
 

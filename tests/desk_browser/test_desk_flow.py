@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from handoff.desk.accounts import hash_password
 from tests.connectors.fixtures import envelope, item, with_mid
@@ -120,6 +120,19 @@ async def stored_messages(server, attention_id: int):
     return sorted(detail.messages, key=lambda message: message.id)
 
 
+def ready_and_silent(socket: WebSocketRoute) -> None:
+    """A stand-in for the desk's WebSocket: "ready" once the page sent its first frame (the
+    page shows itself live only then), and never another frame."""
+    frames = []
+
+    def heard(frame: Any) -> None:
+        frames.append(frame)
+        if len(frames) == 1:  # the auth frame; pings go unanswered
+            socket.send('{"type": "ready"}')
+
+    socket.on_message(heard)
+
+
 class Desk:
     """One agent's browser tab."""
 
@@ -127,8 +140,10 @@ class Desk:
         self.page = page
         self.server = server
         self.errors: list[str] = []
+        self.socket_urls: list[str] = []  # the token never rides in one (proxies log URLs)
         page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error.stack or error}"))
         page.on("console", self._console)
+        page.on("websocket", lambda socket: self.socket_urls.append(socket.url))
 
     def _console(self, message) -> None:
         text = message.text
@@ -141,8 +156,8 @@ class Desk:
         context = await browser.new_context(viewport=VIEWPORT, locale="es-ES", timezone_id="UTC")
         await context.route(re.compile(r"^https://(scontent|lookaside)\.example/"), fake_cdn)
         desk = cls(await context.new_page(), server)
-        if not live:  # a WebSocket that never hears from the server
-            await desk.page.route_web_socket(re.compile(r"/webhooks/desk/ws"), lambda socket: None)
+        if not live:  # a WebSocket that answers the page's auth frame and then hears nothing more
+            await desk.page.route_web_socket(re.compile(r"/webhooks/desk/ws"), ready_and_silent)
         await desk.page.goto(f"{server.url}/webhooks/desk/")
         await expect(desk.page.locator("#login-form")).to_be_visible()
         return desk
@@ -166,6 +181,7 @@ class Desk:
 
     def assert_clean(self) -> None:
         assert self.errors == [], self.errors
+        assert all(url.endswith("/webhooks/desk/ws") for url in self.socket_urls), self.socket_urls
 
 
 def publish_screenshots() -> None:

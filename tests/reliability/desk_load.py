@@ -47,7 +47,7 @@ from handoff.service import HandoffService
 from sandbox.graph_records import RecordedRequest
 from tests.connectors.fixtures import ACCOUNTS, envelope
 from tests.connectors.harness import APP_SECRET, INSTAGRAM_SECRET, SERVICE_TOKEN, ConnectorServer
-from tests.desk.support import Desk, login
+from tests.desk.support import Desk, auth_frame, login
 
 HANDOFF_WORDS = "quiero hablar con una persona"
 CANCEL = "/cancel_handoff"
@@ -378,7 +378,8 @@ class DeskAgent:
         """The WebSocket, once its ``ready`` frame came (from then on nothing is missed)."""
         assert self.desk is not None and self.session is not None
         started = time.monotonic()
-        self.socket = await self.session.ws_connect(self.desk.ws_url())
+        self.socket = await self.session.ws_connect(self.desk.ws_url())  # no Origin: a program
+        await self.socket.send_json(auth_frame(self.desk.token))
         ready = await self.socket.receive_json(timeout=30)
         self.ledger.latencies["connect"].append(time.monotonic() - started)
         assert ready["type"] == "ready", ready

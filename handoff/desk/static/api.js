@@ -135,8 +135,9 @@ export const api = {
   removeLabel: (id, labelId) => request("DELETE", `/attentions/${encodeURIComponent(id)}/labels/${encodeURIComponent(labelId)}`),
 };
 
-/** The WebSocket URL for live updates (same host, ws/wss by the page's scheme). */
+/** The WebSocket URL for live updates (same host, ws/wss by the page's scheme). No token:
+ * URLs end up in proxies' logs, so it goes in the socket's first frame (live.js). */
 export function liveUrl() {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${window.location.host}${BASE}/ws?token=${encodeURIComponent(token() || "")}`;
+  return `${scheme}//${window.location.host}${BASE}/ws`;
 }

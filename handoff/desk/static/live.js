@@ -1,8 +1,10 @@
 // Live updates: one WebSocket per tab, reconnected with exponential backoff, a ping every
-// 30 s (the server counts the agent as present). After a reconnection the page re-reads
-// the list (events may have been missed while offline).
+// 30 s (the server counts the agent as present). The token is the socket's first frame,
+// never part of its URL; the socket is live once the server answers "ready" (it subscribed
+// this socket first), and after a reconnection the page then re-reads the list (events may
+// have been missed while offline).
 
-import { liveUrl } from "./api.js";
+import { liveUrl, token } from "./api.js";
 
 const PING_EVERY_MS = 30_000;
 const BACKOFF_START_MS = 1_000;
@@ -51,13 +53,8 @@ export class Live {
     }
     this.socket = socket;
     socket.onopen = () => {
-      this.backoff = BACKOFF_START_MS;
-      this.onStatus("live");
-      clearInterval(this.pingTimer);
-      this.pingTimer = setInterval(() => this.send({ type: "ping" }), PING_EVERY_MS);
-      this.send({ type: "ping" });
-      if (this.connectedOnce) this.onResync();
-      this.connectedOnce = true;
+      // Within the server's deadline (5 s), or it closes the socket with 4401.
+      this.send({ type: "auth", token: token() || "" });
     };
     socket.onmessage = (message) => {
       let event;
@@ -66,7 +63,9 @@ export class Live {
       } catch {
         return;
       }
-      if (event && typeof event.type === "string" && event.type !== "pong") this.onEvent(event);
+      if (!event || typeof event.type !== "string" || event.type === "pong") return;
+      if (event.type === "ready") this.ready();
+      this.onEvent(event);
     };
     socket.onclose = (closed) => {
       clearInterval(this.pingTimer);
@@ -82,6 +81,17 @@ export class Live {
     socket.onerror = () => {
       /* onclose follows */
     };
+  }
+
+  ready() {
+    // Only an authenticated socket resets the backoff: one the server closes right away
+    // (a restart, a refusal) keeps slowing the retries down.
+    this.backoff = BACKOFF_START_MS;
+    this.onStatus("live");
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => this.send({ type: "ping" }), PING_EVERY_MS);
+    if (this.connectedOnce) this.onResync();
+    this.connectedOnce = true;
   }
 
   scheduleReconnect() {
