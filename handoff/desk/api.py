@@ -16,8 +16,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from handoff.desk import doors
 from handoff.desk.accounts import InvalidSession, change_password, check_password_policy, create_account
-from handoff.desk.auth import Session, TooManyAttempts, authenticated, may_view, unauthorized
+from handoff.desk.auth import Session, TooManyAttempts, may_view, unauthorized
 from handoff.desk.http import BadRequest, domain_errors, error, json_body, ok
 from handoff.desk.openapi import openapi_document
 from handoff.desk.serializers import (
@@ -93,7 +94,7 @@ def _time_arg(request: Request, name: str, end: bool = False) -> Optional[dateti
             day = date.fromisoformat(raw)
             return datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=timezone.utc)
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
         raise BadRequest(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time") from None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
@@ -106,14 +107,15 @@ def _choice_arg(request: Request, name: str, allowed: set[str]) -> Optional[str]
 
 
 def _client_address(request: Request) -> str:
+    """The real client's address, for the login limits. Sanic's ``remote_addr`` reads
+    ``Forwarded``/``X-Forwarded-For``/a real-IP header only as its config allows
+    (``SANIC_FORWARDED_SECRET``, ``SANIC_PROXIES_COUNT``, ``SANIC_REAL_IP_HEADER``) and is
+    empty otherwise: then the socket's peer counts, so nobody picks an address by header."""
     return request.remote_addr or request.ip or "unknown"
 
 
 def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
     """The REST routes, on the desk channel's blueprint."""
-    signed_in = authenticated(lambda: channel.auth)
-    supervisor_only = authenticated(lambda: channel.auth, supervisor=True)
-
     def service():  # type: ignore[no-untyped-def]
         return channel.service
 
@@ -129,7 +131,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
 
     # -- authentication -------------------------------------------------------------------
 
-    @desk.post("/api/login")
+    @desk.post("/api/login", ctx_door=doors.LOGIN)
     @domain_errors
     async def api_login(request: Request) -> HTTPResponse:
         body = json_body(request)
@@ -147,23 +149,20 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         await service().agent_seen(agent.id)
         return ok({"token": issued.token, "expires_at": issued.expires_at, "agent": agent_json(agent)})
 
-    @desk.post("/api/logout")
-    @signed_in
+    @desk.post("/api/logout", ctx_door=doors.AGENT)
     async def api_logout(request: Request) -> HTTPResponse:
         session = _session(request)
         channel.auth.logout(session)
         await channel.live.end_session(session)
         return response.empty(status=204)
 
-    @desk.get("/api/me")
-    @signed_in
+    @desk.get("/api/me", ctx_door=doors.AGENT)
     async def api_me(request: Request) -> HTTPResponse:
         return ok({"agent": agent_json(_agent(request))})
 
     # -- attentions -----------------------------------------------------------------------
 
-    @desk.get("/api/attentions")
-    @signed_in
+    @desk.get("/api/attentions", ctx_door=doors.AGENT)
     @domain_errors
     async def api_attentions(request: Request) -> HTTPResponse:
         agent = _agent(request)
@@ -182,8 +181,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
             listed = await queries.attentions_for(agent, all_open=agent.is_supervisor, channel=channel_name, search=search)
         return ok({"attentions": [summary_json(item) for item in listed], "counts": counts})
 
-    @desk.get("/api/attentions/<attention_id:int>")
-    @signed_in
+    @desk.get("/api/attentions/<attention_id:int>", ctx_door=doors.AGENT)
     @domain_errors
     async def api_attention(request: Request, attention_id: int) -> HTTPResponse:
         agent = _agent(request)
@@ -199,15 +197,13 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
             }
         )
 
-    @desk.post("/api/attentions/<attention_id:int>/open")
-    @signed_in
+    @desk.post("/api/attentions/<attention_id:int>/open", ctx_door=doors.AGENT)
     @domain_errors
     async def api_open(request: Request, attention_id: int) -> HTTPResponse:
         opened = await service().open(attention_id, _agent(request))
         return ok({"attention": await detail_of(opened, _language(request))})
 
-    @desk.post("/api/attentions/<attention_id:int>/messages")
-    @signed_in
+    @desk.post("/api/attentions/<attention_id:int>/messages", ctx_door=doors.AGENT)
     @domain_errors
     async def api_send(request: Request, attention_id: int) -> HTTPResponse:
         body = json_body(request)
@@ -229,29 +225,25 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         sent = await service().send_agent_message(attention_id, _agent(request), text, attachment)
         return ok({"message": message_json(sent)}, status=201)
 
-    @desk.post("/api/messages/<message_id:int>/retry")
-    @signed_in
+    @desk.post("/api/messages/<message_id:int>/retry", ctx_door=doors.AGENT)
     @domain_errors
     async def api_retry(request: Request, message_id: int) -> HTTPResponse:
         retried = await service().retry_message(message_id, _agent(request))
         return ok({"message": message_json(retried)})
 
-    @desk.put("/api/attentions/<attention_id:int>/form")
-    @signed_in
+    @desk.put("/api/attentions/<attention_id:int>/form", ctx_door=doors.AGENT)
     @domain_errors
     async def api_save_form(request: Request, attention_id: int) -> HTTPResponse:
         saved = await service().save_form(attention_id, _agent(request), _values(json_body(request)))
         return ok({"attention": await detail_of(saved, _language(request))})
 
-    @desk.post("/api/attentions/<attention_id:int>/terminate")
-    @signed_in
+    @desk.post("/api/attentions/<attention_id:int>/terminate", ctx_door=doors.AGENT)
     @domain_errors
     async def api_terminate(request: Request, attention_id: int) -> HTTPResponse:
         ended = await service().terminate(attention_id, _agent(request), _values(json_body(request), required=False))
         return ok({"attention": await detail_of(ended, _language(request))})
 
-    @desk.post("/api/attentions/<attention_id:int>/read")
-    @signed_in
+    @desk.post("/api/attentions/<attention_id:int>/read", ctx_door=doors.AGENT)
     @domain_errors
     async def api_read(request: Request, attention_id: int) -> HTTPResponse:
         agent = _agent(request)
@@ -263,8 +255,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
             await service().mark_read(attention.id, agent, min(up_to, attention.last_message_id))
         return response.empty(status=204)
 
-    @desk.post("/api/attentions/<attention_id:int>/transfer")
-    @signed_in
+    @desk.post("/api/attentions/<attention_id:int>/transfer", ctx_door=doors.AGENT)
     @domain_errors
     async def api_transfer(request: Request, attention_id: int) -> HTTPResponse:
         agent = _agent(request)
@@ -285,8 +276,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
             moved = await service().transfer_to_agent(attention_id, agent, target_id, note=note or None)
         return ok({"attention": await detail_of(moved, _language(request))})
 
-    @desk.get("/api/attentions/<attention_id:int>/transfer-targets")
-    @signed_in
+    @desk.get("/api/attentions/<attention_id:int>/transfer-targets", ctx_door=doors.AGENT)
     @domain_errors
     async def api_transfer_targets(request: Request, attention_id: int) -> HTTPResponse:
         agent = _agent(request)
@@ -309,8 +299,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
 
     # -- history --------------------------------------------------------------------------
 
-    @desk.get("/api/history")
-    @signed_in
+    @desk.get("/api/history", ctx_door=doors.AGENT)
     @domain_errors
     async def api_history(request: Request) -> HTTPResponse:
         agent = _agent(request)
@@ -333,8 +322,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         )  # fmt: skip
         return ok({"items": [history_item_json(item) for item in page.items], "next_cursor": page.next_cursor})
 
-    @desk.get("/api/history/<attention_id:int>")
-    @signed_in
+    @desk.get("/api/history/<attention_id:int>", ctx_door=doors.AGENT)
     @domain_errors
     async def api_history_item(request: Request, attention_id: int) -> HTTPResponse:
         detail = await service().history.detail(
@@ -349,8 +337,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
             }
         )
 
-    @desk.post("/api/history/<attention_id:int>/outbound")
-    @signed_in
+    @desk.post("/api/history/<attention_id:int>/outbound", ctx_door=doors.AGENT)
     @domain_errors
     async def api_start_outbound(request: Request, attention_id: int) -> HTTPResponse:
         campaign_id = json_body(request).get("campaign_id")
@@ -361,15 +348,13 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
 
     # -- labels ---------------------------------------------------------------------------
 
-    @desk.get("/api/labels")
-    @signed_in
+    @desk.get("/api/labels", ctx_door=doors.AGENT)
     @domain_errors
     async def api_labels(request: Request) -> HTTPResponse:
         everything = request.args.get("all") in ("1", "true") and _agent(request).is_supervisor
         return ok({"labels": [label_json(label) for label in await service().labels(include_retired=everything)]})
 
-    @desk.patch("/api/labels/<label_id:int>")
-    @supervisor_only
+    @desk.patch("/api/labels/<label_id:int>", ctx_door=doors.SUPERVISOR)
     @domain_errors
     async def api_update_label(request: Request, label_id: int) -> HTTPResponse:
         body = json_body(request)
@@ -387,8 +372,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         )
         return ok({"label": label_json(changed)})
 
-    @desk.post("/api/labels")
-    @supervisor_only
+    @desk.post("/api/labels", ctx_door=doors.SUPERVISOR)
     @domain_errors
     async def api_create_label(request: Request) -> HTTPResponse:
         body = json_body(request)
@@ -400,8 +384,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         created = await service().create_label(_agent(request), name, colour)
         return ok({"label": label_json(created)}, status=201)
 
-    @desk.post("/api/attentions/<attention_id:int>/labels/<label_id:int>")
-    @signed_in
+    @desk.post("/api/attentions/<attention_id:int>/labels/<label_id:int>", ctx_door=doors.AGENT)
     @domain_errors
     async def api_apply_label(request: Request, attention_id: int, label_id: int) -> HTTPResponse:
         agent = _agent(request)
@@ -409,8 +392,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         after = await service().apply_label(attention_id, agent, label_id)
         return ok({"attention": await detail_of(after, _language(request))})
 
-    @desk.delete("/api/attentions/<attention_id:int>/labels/<label_id:int>")
-    @signed_in
+    @desk.delete("/api/attentions/<attention_id:int>/labels/<label_id:int>", ctx_door=doors.AGENT)
     @domain_errors
     async def api_remove_label(request: Request, attention_id: int, label_id: int) -> HTTPResponse:
         agent = _agent(request)
@@ -420,13 +402,9 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
 
     # -- uploads --------------------------------------------------------------------------
 
-    @desk.post("/api/uploads")
-    @signed_in
+    @desk.post("/api/uploads", ctx_door=doors.upload_door(MAX_UPLOAD_BYTES))
     @domain_errors
     async def api_upload(request: Request) -> HTTPResponse:
-        declared = request.headers.get("content-length") or ""
-        if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES + 64 * 1024:  # room for the multipart framing
-            return error(413, f"files are limited to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
         upload = request.files.get("file") if request.files else None
         if upload is None:
             raise BadRequest("send the file as multipart/form-data in the field 'file'")
@@ -439,19 +417,16 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
 
     # -- campaigns and agents (supervisors) ----------------------------------------------
 
-    @desk.get("/api/campaigns")
-    @signed_in
+    @desk.get("/api/campaigns", ctx_door=doors.AGENT)
     async def api_campaigns(_request: Request) -> HTTPResponse:
         return ok({"campaigns": [campaign_json(campaign) for campaign in service().campaigns.campaigns.values()]})
 
-    @desk.get("/api/agents")
-    @supervisor_only
+    @desk.get("/api/agents", ctx_door=doors.SUPERVISOR)
     @domain_errors
     async def api_agents(_request: Request) -> HTTPResponse:
         return ok({"agents": [agent_json(agent) for agent in await service().agents()]})
 
-    @desk.post("/api/agents")
-    @supervisor_only
+    @desk.post("/api/agents", ctx_door=doors.SUPERVISOR)
     @domain_errors
     async def api_create_agent(request: Request) -> HTTPResponse:
         body = json_body(request)
@@ -469,8 +444,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         )  # fmt: skip
         return ok({"agent": agent_json(created)}, status=201)
 
-    @desk.patch("/api/agents/<agent_id:int>")
-    @supervisor_only
+    @desk.patch("/api/agents/<agent_id:int>", ctx_door=doors.SUPERVISOR)
     @domain_errors
     async def api_update_agent(request: Request, agent_id: int) -> HTTPResponse:
         body = json_body(request)
@@ -508,14 +482,13 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         await channel.live.agent_changed(current, password_changed="password" in body)
         return ok({"agent": agent_json(current)})
 
-    @desk.get("/api/supervisor/overview")
-    @supervisor_only
+    @desk.get("/api/supervisor/overview", ctx_door=doors.SUPERVISOR)
     @domain_errors
     async def api_overview(request: Request) -> HTTPResponse:
         return ok(overview_json(await service().overview(_agent(request))))
 
     # -- the contract ---------------------------------------------------------------------
 
-    @desk.get("/api/openapi.json")
+    @desk.get("/api/openapi.json", ctx_door=doors.PUBLIC)
     async def api_openapi(_request: Request) -> HTTPResponse:
         return response.json(openapi_document())

@@ -25,6 +25,7 @@ from typing import Any, Awaitable, Callable, Mapping, Optional
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint
 
+from handoff.desk import doors
 from handoff.desk.accounts import (
     DEFAULT_SESSION_LIFETIME,
     SessionTokens,
@@ -126,7 +127,9 @@ class DeskInput(InputChannel):
         add_api_routes(desk, self)
         add_live_routes(desk, lambda: self.live)
         add_media_routes(desk, lambda: self.uploads)
-        add_service_routes(desk, lambda: self.service, lambda: self.service_token)
+        add_service_routes(desk, lambda: self.service)
+        # Last: the keeper of the doors every route above declared.
+        doors.install(desk, doors.Keys(session=lambda token: self.auth.session(token), service_token=lambda: self.service_token))
         return desk
 
 

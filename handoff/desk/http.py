@@ -7,6 +7,7 @@ import json
 import logging
 from typing import Any, Awaitable, Callable, Mapping
 
+from pydantic import ValidationError
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -39,7 +40,7 @@ class BadRequest(Exception):
 def json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(request.body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than any request of ours
         raise BadRequest("the body is not JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
@@ -63,6 +64,9 @@ def domain_errors(handler: Handler) -> Handler:
             return await handler(*args, **kwargs)
         except BadRequest as problem:
             return error(400, str(problem))
+        except ValidationError as problem:
+            fields = {".".join(str(part) for part in failure["loc"]): failure["msg"] for failure in problem.errors()}
+            return error(422, "invalid request: " + ", ".join(fields), fields=fields)
         except NotFound as problem:
             return error(404, str(problem))
         except Forbidden as problem:

@@ -44,6 +44,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from websockets.exceptions import ConnectionClosed
 
+from handoff.desk import doors
 from handoff.desk.accounts import InvalidSession
 from handoff.desk.auth import DeskAuth, Session, sees_event
 from handoff.desk.http import error
@@ -348,7 +349,7 @@ class LiveHub:
 
 
 def add_live_routes(desk: Blueprint, hub: Callable[[], LiveHub]) -> None:
-    @desk.websocket("/ws")
+    @desk.websocket("/ws", ctx_door=doors.PUBLIC)
     async def live(request: Request, ws: Any) -> None:
         await hub().serve(request, ws)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-BASE = "/webhooks/desk/api"
+BASE = "/webhooks/desk"
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -25,6 +25,14 @@ INTEGER = {"type": "integer"}
 TIME = {"type": "string", "format": "date-time"}
 
 SCHEMAS: dict[str, Any] = {
+    "ServiceAttention": {
+        "type": "object",
+        "properties": {
+            "id": INTEGER, "state": STRING, "channel": STRING, "account_id": STRING, "customer_id": STRING,
+            "campaign_id": STRING, "agent_id": {"type": "integer", "nullable": True},
+            "form": {"type": "object", "additionalProperties": True}, "created_at": TIME,
+        },
+    },  # fmt: skip
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -258,8 +266,8 @@ def _operation(summary: str, responses: dict[str, Any], *, body: dict[str, Any] 
     return operation
 
 
-PATHS: dict[str, Any] = {
-    "/login": {
+API_PATHS: dict[str, Any] = {
+    "/api/login": {
         "post": _operation(
             "Log in: a session token (12 h)",
             {"200": _answer("logged in", _object(token=STRING, expires_at=TIME, agent=_ref("Agent"))), "400": ERROR,
@@ -267,9 +275,9 @@ PATHS: dict[str, Any] = {
             body=_object(username=STRING, password=STRING), public=True,
         ),  # fmt: skip
     },
-    "/logout": {"post": _operation("End this session; open attentions start their orphan timer", {"204": _answer("logged out")})},
-    "/me": {"get": _operation("The agent of this session", {"200": _answer("the agent", _object(agent=_ref("Agent")))})},
-    "/attentions": {
+    "/api/logout": {"post": _operation("End this session; open attentions start their orphan timer", {"204": _answer("logged out")})},
+    "/api/me": {"get": _operation("The agent of this session", {"200": _answer("the agent", _object(agent=_ref("Agent")))})},
+    "/api/attentions": {
         "get": _operation(
             "The attentions list: queued of the agent's campaigns and their own open ones (supervisors: all)",
             {"200": _answer("the list, queued first, newest first inside each group",
@@ -282,7 +290,7 @@ PATHS: dict[str, Any] = {
             ],
         ),  # fmt: skip
     },
-    "/attentions/{attention_id}": {
+    "/api/attentions/{attention_id}": {
         "get": _operation(
             "One attention with a page of its messages (oldest first within the page)",
             {"200": _answer("the attention", _object(attention=_ref("Detail"), messages={"type": "array", "items": _ref("Message")},
@@ -292,11 +300,11 @@ PATHS: dict[str, Any] = {
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "maximum": 200}}],
         ),  # fmt: skip
     },
-    "/attentions/{attention_id}/open": {
+    "/api/attentions/{attention_id}/open": {
         "post": _operation("Take a queued attention", {"200": _answer("opened", ATTENTION), "404": ERROR, "409": ERROR},
                            parameters=[ATTENTION_ID, LANG]),
     },
-    "/attentions/{attention_id}/messages": {
+    "/api/attentions/{attention_id}/messages": {
         "post": _operation(
             "Send a text or an attachment to the customer",
             {"201": _answer("the message, sent or failed with Meta's error", _object(message=_ref("Message"))),
@@ -307,31 +315,31 @@ PATHS: dict[str, Any] = {
             parameters=[ATTENTION_ID],
         ),  # fmt: skip
     },
-    "/messages/{message_id}/retry": {
+    "/api/messages/{message_id}/retry": {
         "post": _operation(
             "Send a failed message again", {"200": _answer("the message", _object(message=_ref("Message"))), "409": ERROR, "422": ERROR},
             parameters=[{"name": "message_id", "in": "path", "required": True, "schema": INTEGER}],
         ),
     },
-    "/attentions/{attention_id}/form": {
+    "/api/attentions/{attention_id}/form": {
         "put": _operation("Save form values (a draft)", {"200": _answer("saved", ATTENTION), "409": ERROR, "422": ERROR},
                           body=VALUES, parameters=[ATTENTION_ID, LANG]),
     },
-    "/attentions/{attention_id}/terminate": {
+    "/api/attentions/{attention_id}/terminate": {
         "post": _operation("Terminar atención: checks the form, ends the attention",
                            {"200": _answer("terminated", ATTENTION), "409": ERROR, "422": ERROR},
                            body=VALUES, parameters=[ATTENTION_ID, LANG]),
     },
-    "/attentions/{attention_id}/read": {
+    "/api/attentions/{attention_id}/read": {
         "post": _operation("Mark messages read up to one", {"204": _answer("marked")},
                            body=_object(up_to_message_id=INTEGER), parameters=[ATTENTION_ID]),
     },
-    "/attentions/{attention_id}/labels/{label_id}": {
+    "/api/attentions/{attention_id}/labels/{label_id}": {
         method: _operation(f"{verb} a label", {"200": _answer("the attention", ATTENTION), "404": ERROR, "422": ERROR},
                            parameters=[ATTENTION_ID, {"name": "label_id", "in": "path", "required": True, "schema": INTEGER}, LANG])
         for method, verb in (("post", "Apply"), ("delete", "Remove"))
     },
-    "/attentions/{attention_id}/transfer": {
+    "/api/attentions/{attention_id}/transfer": {
         "post": _operation(
             "Transfer an open attention to another campaign (queued there) or agent (open for them); owner or supervisor",
             {"200": _answer("transferred", ATTENTION), "400": ERROR, "404": ERROR, "409": ERROR, "422": ERROR},
@@ -339,7 +347,7 @@ PATHS: dict[str, Any] = {
             parameters=[ATTENTION_ID, LANG],
         ),
     },
-    "/attentions/{attention_id}/transfer-targets": {
+    "/api/attentions/{attention_id}/transfer-targets": {
         "get": _operation(
             "Where the attention can be transferred: other campaigns of its channel account, agents of its campaign",
             {"200": _answer("targets", _object(
@@ -348,7 +356,7 @@ PATHS: dict[str, Any] = {
             parameters=[ATTENTION_ID],
         ),
     },
-    "/history": {
+    "/api/history": {
         "get": _operation(
             "Terminated attentions the caller may see (agents: their campaigns'; supervisors: all), newest first",
             {"200": _answer("a page", _object(items={"type": "array", "items": _ref("HistoryItem")}, next_cursor=_nullable(INTEGER))),
@@ -368,7 +376,7 @@ PATHS: dict[str, Any] = {
             ],
         ),
     },
-    "/history/{attention_id}": {
+    "/api/history/{attention_id}": {
         "get": _operation(
             "One history item: transcript, form and audit trail",
             {"200": _answer("the item", _object(item=_ref("HistoryDetail"), messages={"type": "array", "items": _ref("Message")},
@@ -378,7 +386,7 @@ PATHS: dict[str, Any] = {
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 200, "maximum": 500}}],
         ),
     },
-    "/history/{attention_id}/outbound": {
+    "/api/history/{attention_id}/outbound": {
         "post": _operation(
             "Start a new (outbound) attention with this customer, open for the caller (Messenger only)",
             {"201": _answer("started", ATTENTION), "404": ERROR,
@@ -388,11 +396,11 @@ PATHS: dict[str, Any] = {
             body=_object(campaign_id=STRING), parameters=[ATTENTION_ID, LANG],
         ),
     },
-    "/supervisor/overview": {
+    "/api/supervisor/overview": {
         "get": _operation("Queues, open attentions per agent and who is online (supervisors)",
                           {"200": _answer("the overview", _ref("Overview"))}),
     },
-    "/labels/{label_id}": {
+    "/api/labels/{label_id}": {
         "patch": _operation(
             "Rename, recolour, retire or bring back a label (supervisors)",
             {"200": _answer("changed", _object(label=_ref("Label"))), "400": ERROR, "404": ERROR, "422": ERROR},
@@ -400,14 +408,14 @@ PATHS: dict[str, Any] = {
             parameters=[{"name": "label_id", "in": "path", "required": True, "schema": INTEGER}],
         ),
     },
-    "/labels": {
+    "/api/labels": {
         "get": _operation("Labels that can be applied (supervisors with all=true: retired ones too)",
                           {"200": _answer("labels", _object(labels={"type": "array", "items": _ref("Label")}))},
                           parameters=[{"name": "all", "in": "query", "schema": {"type": "boolean"}}]),
         "post": _operation("Create a label (supervisors)", {"201": _answer("created", _object(label=_ref("Label"))), "422": ERROR},
                            body=_object(name=STRING, colour={"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"})),
     },
-    "/uploads": {
+    "/api/uploads": {
         "post": _operation(
             "Upload a file to attach (25 MB at most); it is served at an unguessable public URL",
             {"201": _answer("stored", _object(url=STRING, type={"type": "string", "enum": ["image", "video", "audio", "file"]},
@@ -415,10 +423,10 @@ PATHS: dict[str, Any] = {
             body=_object(file={"type": "string", "format": "binary"}), content_type="multipart/form-data",
         ),  # fmt: skip
     },
-    "/campaigns": {
+    "/api/campaigns": {
         "get": _operation("Campaigns", {"200": _answer("campaigns", _object(campaigns={"type": "array", "items": _ref("Campaign")}))}),
     },
-    "/agents": {
+    "/api/agents": {
         "get": _operation("Every account (supervisors)", {"200": _answer("accounts", _object(agents={"type": "array", "items": _ref("Agent")}))}),
         "post": _operation(
             "Create an account (supervisors)", {"201": _answer("created", _object(agent=_ref("Agent"))), "422": ERROR},
@@ -426,7 +434,7 @@ PATHS: dict[str, Any] = {
                          role={"type": "string", "enum": ["agent", "supervisor"]}, campaigns={"type": "array", "items": STRING}),
         ),  # fmt: skip
     },
-    "/agents/{agent_id}": {
+    "/api/agents/{agent_id}": {
         "patch": _operation(
             "Change an account (supervisors); deactivation and a new password end its sessions at once",
             {"200": _answer("changed", _object(agent=_ref("Agent"))), "404": ERROR, "422": ERROR},
@@ -435,20 +443,78 @@ PATHS: dict[str, Any] = {
             parameters=[{"name": "agent_id", "in": "path", "required": True, "schema": INTEGER}],
         ),  # fmt: skip
     },
-    "/openapi.json": {"get": _operation("This document", {"200": _answer("OpenAPI 3")}, public=True)},
+    "/api/openapi.json": {"get": _operation("This document", {"200": _answer("OpenAPI 3")}, public=True)},
 }
+
+
+SERVICE = [{"service": []}]
+CUSTOMER = [
+    {"name": "channel", "in": "query", "required": True, "schema": {"type": "string", "enum": ["messenger", "instagram"]}},
+    {"name": "account_id", "in": "query", "schema": STRING},
+    {"name": "customer_id", "in": "query", "required": True, "schema": STRING},
+]
+SERVICE_ATTENTION = _object(attention=_ref("ServiceAttention"))
+
+
+def _service_operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    operation = _operation(summary, {"401": ERROR, "503": ERROR, **responses}, public=True, **extra)
+    operation["security"] = SERVICE
+    return operation
+
+
+# The action server's calls (actions/handoff_api.py), with HANDOFF_SERVICE_TOKEN.
+SERVICE_PATHS: dict[str, Any] = {
+    "/service/attentions": {
+        "post": _service_operation(
+            "The customer's active attention, or a new queued one (the hand-over)",
+            {"200": _answer("already active", _object(attention=_ref("ServiceAttention"), handoff_message=STRING)),
+             "201": _answer("queued", _object(attention=_ref("ServiceAttention"), handoff_message=STRING)),
+             "400": ERROR, "422": ERROR},
+            body=_object(channel=STRING, account_id=STRING, customer_id=STRING, intent=_nullable(STRING),
+                         slots={"type": "object", "additionalProperties": True},
+                         context={"type": "array", "items": STRING}, customer_name=_nullable(STRING),
+                         language={"type": "string", "enum": ["es", "en"]}),
+        ),  # fmt: skip
+    },
+    "/service/attentions/active": {
+        "get": _service_operation("The customer's active attention", {"200": _answer("active", SERVICE_ATTENTION),
+                                                                      "400": ERROR, "404": ERROR}, parameters=CUSTOMER),
+    },
+    "/service/attentions/{attention_id}/form": {
+        "post": _service_operation(
+            "Record form fields the bot collected (by field id, or by slot name)",
+            {"200": _answer("recorded", SERVICE_ATTENTION), "400": ERROR, "404": ERROR, "409": ERROR, "422": ERROR},
+            parameters=[ATTENTION_ID],
+            body=_object(values={"type": "object", "additionalProperties": True},
+                         slots={"type": "object", "additionalProperties": True}),
+        ),  # fmt: skip
+    },
+    "/service/attentions/{attention_id}/terminate": {
+        "post": _service_operation(
+            "End the customer's active attention (the customer left the queue)",
+            {"200": _answer("ended", SERVICE_ATTENTION), "400": ERROR, "404": ERROR, "409": ERROR},
+            parameters=[ATTENTION_ID], body=_object(reason=_nullable(STRING)),
+        ),  # fmt: skip
+    },
+}
+
+PATHS: dict[str, Any] = {**API_PATHS, **SERVICE_PATHS}
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {
         "title": "Agent desk API",
         "version": "1.0",
-        "description": "The agent desk of the handoff project (docs/desk-api.md). Live updates: "
-        "WebSocket GET /webhooks/desk/ws?token=<token>.",
+        "description": "The agent desk of the handoff project (docs/desk-api.md): the agents' API under /api "
+        "(a session token) and the action server's under /service (HANDOFF_SERVICE_TOKEN). Live updates: "
+        "the WebSocket GET /webhooks/desk/ws (docs/desk-api.md).",
     },
     "servers": [{"url": BASE}],
     "components": {
-        "securitySchemes": {"session": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        "securitySchemes": {
+            "session": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "service": {"type": "http", "scheme": "bearer", "description": "HANDOFF_SERVICE_TOKEN"},
+        },
         "schemas": SCHEMAS,
     },
     "security": [{"session": []}],

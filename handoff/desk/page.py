@@ -11,6 +11,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from handoff.desk import doors
 from handoff.desk.http import error
 from handoff.desk.uploads import content_type_of
 
@@ -62,7 +63,7 @@ def static_file(root: Path, relative: str) -> Path | None:
 
 
 def add_page_routes(desk: Blueprint, root: Path = STATIC_DIRECTORY) -> None:
-    @desk.get("/")
+    @desk.get("/", ctx_door=doors.ASSET)
     async def page(request: Request) -> HTTPResponse:
         if not request.path.endswith("/"):  # relative links in the page need the slash
             return response.redirect(request.path + "/", status=308)
@@ -71,7 +72,7 @@ def add_page_routes(desk: Blueprint, root: Path = STATIC_DIRECTORY) -> None:
             return response.html(PLACEHOLDER, headers=PAGE_HEADERS)
         return await response.file(index, headers=PAGE_HEADERS, mime_type="text/html; charset=utf-8")
 
-    @desk.get("/static/<relative:path>")
+    @desk.get("/static/<relative:path>", ctx_door=doors.ASSET)
     async def static(_request: Request, relative: str) -> HTTPResponse:
         path = static_file(root, relative)
         if path is None:
@@ -81,6 +82,6 @@ def add_page_routes(desk: Blueprint, root: Path = STATIC_DIRECTORY) -> None:
             content_type += "; charset=utf-8"
         return await response.file(path, headers=PAGE_HEADERS, mime_type=content_type)
 
-    @desk.get("/health")
+    @desk.get("/health", ctx_door=doors.PUBLIC)
     async def health(_request: Request) -> HTTPResponse:
         return response.json({"status": "ok"})

@@ -6,17 +6,18 @@ action server runs in another process, so this is plain HTTP with a bearer token
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable
+from typing import Any, Callable, Optional
+
+from pydantic import BaseModel, Field
 
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from handoff.desk.http import BadRequest, domain_errors, error, json_body, ok, request_token
+from handoff.desk import doors
+from handoff.desk.http import BadRequest, domain_errors, json_body, ok
 from handoff.errors import Conflict, NotFound
-from handoff.headers import same_secret
-from handoff.model import Attention
+from handoff.model import Attention, Channel
 from handoff.service import HandoffService
 
 ServiceGetter = Callable[[], HandoffService]
@@ -36,61 +37,55 @@ def attention_json(attention: Attention) -> dict[str, Any]:
     }
 
 
-def _customer(body: dict[str, Any]) -> tuple[str, str, str]:
-    try:
-        return str(body["channel"]), str(body.get("account_id") or ""), str(body["customer_id"])
-    except KeyError as missing:
-        raise BadRequest(f"{missing.args[0]} is required") from None
+class CustomerRef(BaseModel):
+    """Whose attention: the channel, the page or Instagram account, the customer's id."""
+
+    channel: Channel
+    account_id: str = Field("", max_length=64)
+    customer_id: str = Field(..., min_length=1, max_length=64)
 
 
-def add_service_routes(api: Blueprint, service: ServiceGetter, token: Callable[[], str | None]) -> None:
+class HandoffRequest(CustomerRef):
+    """What ``action_handoff`` sends to hand the customer over."""
+
+    intent: Optional[str] = Field(None, max_length=200)
+    slots: dict[str, Any] = {}
+    context: list[dict[str, Any]] = []
+    customer_name: Optional[str] = Field(None, max_length=500)
+    language: Optional[str] = None  # "en" for English; anything else: Spanish, the desk's first language
+
+
+def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
     """The routes under ``/service`` of the desk channel's blueprint."""
 
-    def service_token_required(handler: Any) -> Any:
-        @functools.wraps(handler)
-        async def checked(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-            expected = token()
-            if not expected:
-                return error(503, "the service API is off: set HANDOFF_SERVICE_TOKEN")
-            if not same_secret(request_token(request), expected):
-                return error(401, "a valid service token is required")
-            return await handler(request, *args, **kwargs)
-
-        return checked
-
-    @api.post("/service/attentions")
-    @service_token_required
+    @api.post("/service/attentions", ctx_door=doors.SERVICE)
     @domain_errors
     async def create(request: Request) -> HTTPResponse:
-        body = json_body(request)
-        channel, account_id, customer_id = _customer(body)
+        asked = HandoffRequest.parse_obj(json_body(request))
         handoff = service()
-        existing = await handoff.active_attention(channel, account_id, customer_id)
+        existing = await handoff.active_attention(asked.channel, asked.account_id, asked.customer_id)
         attention = existing or await handoff.request_handoff(
-            channel,
-            account_id,
-            customer_id,
-            intent=body.get("intent"),
-            slots=body.get("slots") or {},
-            context=body.get("context") or [],
-            customer_name=body.get("customer_name"),
+            asked.channel,
+            asked.account_id,
+            asked.customer_id,
+            intent=asked.intent,
+            slots=asked.slots,
+            context=asked.context,
+            customer_name=asked.customer_name,
         )
-        language = "en" if body.get("language") == "en" else "es"
-        message = handoff.campaign(attention.campaign_id).handoff_message.in_language(language)
+        message = handoff.campaign(attention.campaign_id).handoff_message.in_language("en" if asked.language == "en" else "es")
         return ok({"attention": attention_json(attention), "handoff_message": message}, status=200 if existing else 201)
 
-    @api.get("/service/attentions/active")
-    @service_token_required
+    @api.get("/service/attentions/active", ctx_door=doors.SERVICE)
     @domain_errors
     async def active(request: Request) -> HTTPResponse:
-        channel, account_id, customer_id = _customer({key: request.args.get(key) for key in request.args})
-        attention = await service().active_attention(channel, account_id, customer_id)
+        whose = CustomerRef.parse_obj({key: request.args.get(key) for key in request.args})
+        attention = await service().active_attention(whose.channel, whose.account_id, whose.customer_id)
         if attention is None:
-            raise NotFound("active attention", customer_id)
+            raise NotFound("active attention", whose.customer_id)
         return ok({"attention": attention_json(attention)})
 
-    @api.post("/service/attentions/<attention_id:int>/form")
-    @service_token_required
+    @api.post("/service/attentions/<attention_id:int>/form", ctx_door=doors.SERVICE)
     @domain_errors
     async def record_form(request: Request, attention_id: int) -> HTTPResponse:
         body = json_body(request)
@@ -103,8 +98,7 @@ def add_service_routes(api: Blueprint, service: ServiceGetter, token: Callable[[
             raise BadRequest("send values (field ids) or slots (slot names) as an object")
         return ok({"attention": attention_json(attention)})
 
-    @api.post("/service/attentions/<attention_id:int>/terminate")
-    @service_token_required
+    @api.post("/service/attentions/<attention_id:int>/terminate", ctx_door=doors.SERVICE)
     @domain_errors
     async def terminate(request: Request, attention_id: int) -> HTTPResponse:
         reason = json_body(request).get("reason")

@@ -22,6 +22,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from handoff.desk import doors
 from handoff.desk.http import error
 from handoff.headers import media_type
 
@@ -133,7 +134,7 @@ def media_headers(name: str) -> dict[str, str]:
 
 
 def add_media_routes(desk: Blueprint, store: Callable[[], UploadStore]) -> None:
-    @desk.get("/media/<key:str>/<name:str>")
+    @desk.get("/media/<key:str>/<name:str>", ctx_door=doors.ASSET)
     async def media(_request: Request, key: str, name: str) -> HTTPResponse:
         path = store().path_of(key, name)
         if path is None:
