@@ -105,10 +105,10 @@ async def test_every_api_call_needs_a_session(server, path):
 
 
 def test_the_login_limiter_forgets_after_its_window():
-    from handoff.desk.auth import LoginLimiter, TooManyAttempts
+    from handoff.desk.auth import LoginLimit, TooManyAttempts
 
     now = [1000.0]
-    limiter = LoginLimiter(2, window_seconds=60, clock=lambda: now[0])
+    limiter = LoginLimit(2, 60, lockout=60, clock=lambda: now[0])
     limiter.fail("k")
     limiter.check("k")
     limiter.fail("k")
