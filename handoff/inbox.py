@@ -17,11 +17,15 @@ What a replay after a crash (SIGKILL, power loss) guarantees, per item:
   ``UserUttered`` reaches the tracker store only when the turn completes. With a tracker
   store that survives restarts (SQL, Redis, ...) the connectors ask it: message there,
   the turn completed and is not run again; tracker without it, the turn was cut short
-  and runs again (exactly once in the tracker; a reply the cut turn had already sent
-  may be sent again). With Rasa's in-memory tracker store (the default) nothing can
-  tell, and the item is **not** handed to the bot again: it is marked ``failed`` with
-  an ``interrupted`` reason for operators (at most once: a turn cut short by the crash
-  stays cut short, but the customer never gets the same turn twice).
+  and runs again (exactly once in the tracker; the replies the cut turn had already
+  handed to Meta are not sent again: every reply is recorded before it is sent,
+  :mod:`handoff.replies`). With Rasa's in-memory tracker store (the default) nothing can
+  tell where the turn stopped, and the item is **not** handed to the bot again: if the
+  turn had handed replies to Meta it is ``handled``, with a note naming them (they are
+  recorded ``sent``, or ``sending`` until their echo or the sweep settles them); if not,
+  it is marked ``failed`` with an ``interrupted`` reason for operators (at most once: a
+  turn cut short by the crash stays cut short, but the customer never gets the same
+  turn twice).
 - ``handling`` and an attention record without a mid (a reaction, a referral, an
   unsend, an edit): at most once, the same way.
 
@@ -198,8 +202,9 @@ class Inbox:
         async with self._engine.begin() as connection:
             await connection.execute(statement)
 
-    async def mark_handled(self, item_id: int) -> None:
-        await self._finish(item_id, HANDLED, None)
+    async def mark_handled(self, item_id: int, note: str | None = None) -> None:
+        """``note``: how a replay settled it (an interrupted turn whose replies were recorded)."""
+        await self._finish(item_id, HANDLED, note[:2000] if note else None)
 
     async def mark_failed(self, item_id: int, error: str) -> None:
         """Keep the item and why it failed, so an operator can look and replay it."""

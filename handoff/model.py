@@ -64,11 +64,14 @@ WINDOW_OPENING_KINDS = frozenset(
 
 class MessageStatus(str, Enum):
     RECEIVED = "received"  # inbound
-    PENDING = "pending"  # outbound, stored, not yet accepted by Meta
+    PENDING = "pending"  # outbound, stored, not yet accepted by Meta (maybe being sent)
     SENT = "sent"
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
+    # Outbound: a crash cut its send short and no echo has shown that Meta got it (nor
+    # that it did not). Never sent again by itself; its echo still makes it sent.
+    UNKNOWN = "unknown"
 
 
 # Outbound statuses only move forward; a late "sent" never undoes "read". A failure can
@@ -76,6 +79,7 @@ class MessageStatus(str, Enum):
 STATUS_RANK: dict[MessageStatus, int] = {
     MessageStatus.PENDING: 0,
     MessageStatus.FAILED: 0,
+    MessageStatus.UNKNOWN: 0,
     MessageStatus.SENT: 1,
     MessageStatus.DELIVERED: 2,
     MessageStatus.READ: 3,

@@ -9,6 +9,7 @@ The domain imports no adapter; adapters pass their objects in when they build th
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional, Protocol, runtime_checkable
@@ -41,6 +42,16 @@ class OutboundMessage:
     tag: Optional[str] = None  # HUMAN_AGENT with MESSAGE_TAG
     text: Optional[str] = None
     attachment: Optional[OutgoingAttachment] = None
+    # The idempotency key of this attempt (``send_key``), committed on the message before
+    # the gateway is called: the gateway sends it in Meta's ``metadata`` and the echo
+    # brings it back, the only evidence of a send a crash cut short.
+    send_token: Optional[str] = None
+
+
+def send_key(message_id: int) -> str:
+    """A new key for one attempt at sending message ``message_id``: ``msg<id>:<random>``
+    (the gateway's metadata is its prefix and this)."""
+    return f"msg{message_id}:{uuid.uuid4().hex}"
 
 
 @dataclass(frozen=True)

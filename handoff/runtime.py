@@ -14,12 +14,14 @@ from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
+from handoff.clock import utc_now
 from handoff.db import shared_engine
 from handoff.environment import seconds_from_environment
 from handoff.gateways import ChannelGateways
 from handoff.leases import InboxOwnership, LeaseTiming
 from handoff.rasa_conversations import RasaConversations
 from handoff.redis_bus import RedisEventBus, bus_from_environment
+from handoff.replies import ReplyJournal
 from handoff.service import DEFAULT_OUTBOX_STALE_AFTER, HandoffService
 
 logger = logging.getLogger(__name__)
@@ -61,9 +63,16 @@ class HandoffRuntime:
         # The first sweep comes one interval after start, not at once: by then every channel
         # has registered its gateway and the inbox replay has handled the echoes that may
         # prove a message went out before the crash.
-        await _repeat(every, lambda: self.service.recover_outbox(stale_after),
-                      "agent messages left pending by a stopped server were finished",
-                      "Finishing agent messages left pending")  # fmt: skip
+        replies = ReplyJournal(self.service.engine)
+
+        async def finish() -> list[Any]:
+            finished: list[Any] = await self.service.recover_outbox(stale_after)
+            # Bot replies a crash left "sending" with no echo since: unknown, never resent.
+            finished += await replies.settle_stale(utc_now() - stale_after)
+            return finished
+
+        await _repeat(every, finish, "sends left unfinished by a stopped server were settled",
+                      "Settling sends left unfinished")  # fmt: skip
 
     async def _sweep(self, every: float) -> None:
         await _repeat(every, self.service.return_orphans, "orphaned attentions returned to their queues",

@@ -207,6 +207,10 @@ message = sa.Table(
     sa.Column("delivered_at", UtcDateTime(), nullable=True),
     sa.Column("read_at", UtcDateTime(), nullable=True),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # The ``metadata`` of the Send API call an outbound message was last handed to Meta
+    # with, committed just before that call: NULL, it never left (safe to send); set while
+    # pending, Meta may have it (only its echo can tell; never sent again blindly).
+    sa.Column("send_token", sa.String(128), nullable=True),
 )
 # Messages of an attention, paged by id (latest first).
 sa.Index("ix_message_attention", message.c.attention_id, message.c.id)
@@ -216,6 +220,36 @@ sa.Index("ix_message_mid", message.c.mid)
 # small as the outbox instead of scanning every message ever stored.
 OUTBOX_SQL = "status = 'pending' AND direction = 'out'"
 sa.Index("ix_message_outbox", message.c.updated_at, sqlite_where=sa.text(OUTBOX_SQL), postgresql_where=sa.text(OUTBOX_SQL))
+
+# The bot's replies, one row per Send API call, written in the order that makes a crash
+# harmless: ``sending`` with its ``token`` (the ``metadata`` Meta echoes back) committed
+# before the call, then ``sent`` with Meta's ``mid`` right after its answer. A row left
+# ``sending`` by a crash becomes ``sent`` when the echo carrying its token arrives, or
+# ``unknown`` (not known whether Meta got it) when none came in time; a replay of its
+# inbox item (``inbox_item_id``) never sends it again. ``seq`` orders the replies of one
+# item, ``digest`` is the SHA-256 of the message sent.
+outbound_reply = sa.Table(
+    "outbound_reply",
+    metadata,
+    _id_column(),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("recipient_id", sa.String(64), nullable=False),
+    sa.Column("inbox_item_id", _id_type(), nullable=True),
+    sa.Column("seq", sa.Integer(), nullable=False),
+    sa.Column("token", sa.String(128), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("mid", sa.String(255), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("token", name="uq_outbound_reply_token"),
+)
+sa.Index("ix_outbound_reply_item", outbound_reply.c.inbox_item_id, outbound_reply.c.seq)
+# The sweep that settles replies a crash left ``sending``.
+REPLY_SENDING_SQL = "state = 'sending'"
+sa.Index("ix_outbound_reply_sending", outbound_reply.c.updated_at,
+         sqlite_where=sa.text(REPLY_SENDING_SQL), postgresql_where=sa.text(REPLY_SENDING_SQL))  # fmt: skip
 
 attention_event = sa.Table(
     "attention_event",

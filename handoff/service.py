@@ -79,6 +79,7 @@ from handoff.ports import (
     NoResumer,
     OutboundMessage,
     OutgoingAttachment,
+    send_key,
 )
 from handoff.states import Action, AttentionState, next_state
 from handoff.store import agents as agent_rows
@@ -109,6 +110,10 @@ OUTBOX_SWEEP_BATCH = 100
 
 # On the pending row while the sweep sends it again: the next sweep must not resend it twice.
 RESENT_AFTER_INTERRUPTION = "sent again: the server stopped while sending it"
+# A message the server stopped on before handing it to Meta (no send_token): Meta never had it.
+NEVER_SENT = "interrupted: the server stopped before sending this message; Meta never got it"
+# A message the server stopped on while Meta had it (send_token, no answer, no echo): status
+# unknown, never sent again by itself; its echo, whenever it comes, makes it sent.
 INTERRUPTED = "interrupted: the server stopped while sending this message; not known whether Meta got it"
 
 # Meta's limits on one text message.
@@ -764,7 +769,8 @@ class HandoffService:
         permissions.require_owner(agent, current)
         if current.state is not AttentionState.OPEN:
             raise Conflict(current.id, "messages can be sent only in an open attention", current.state.value)
-        if failed.direction is not MessageDirection.OUT or failed.status is not MessageStatus.FAILED:
+        if failed.direction is not MessageDirection.OUT or failed.status not in (MessageStatus.FAILED, MessageStatus.UNKNOWN):
+            # UNKNOWN too: the agent, told that Meta may have it, decides to send it again.
             raise InvalidMessage(f"message {message_id} has not failed; there is nothing to retry")
         policy = send_policy(self._now(), current.last_customer_message_at, self._human_agent_tag(current), current.id)
         async with self._engine.begin() as connection:
@@ -789,6 +795,20 @@ class HandoffService:
             self._sending.discard(stored.id)
 
     async def _send_and_record(self, current: Attention, stored: Message, outbound: OutboundMessage) -> Message:
+        """Send, in the order that lets a crash leave nothing to guess: the attempt's key is
+        committed on the message (``send_token``), then the gateway sends it in Meta's
+        metadata, then Meta's answer (the mid) is committed. A crash before the first commit
+        leaves a message Meta never had (the sweep sends it); between the first and the last,
+        one Meta may have (its echo makes it sent; without one the sweep says unknown)."""
+        key = send_key(stored.id)
+        async with self._engine.begin() as connection:
+            handed = await message_rows.mark_sending(connection, stored.id, key, self._now())
+        if not handed:  # not pending any more (an echo or another process was faster)
+            async with self._engine.connect() as connection:
+                now_there = await message_rows.get(connection, stored.id)
+            assert now_there is not None
+            return now_there
+        outbound = dataclasses.replace(outbound, send_token=key)
         try:
             receipt = await self._gateway.send(outbound)
         except DeliveryFailed as failure:
@@ -818,27 +838,25 @@ class HandoffService:
     async def recover_outbox(
         self, stale_after: timedelta = DEFAULT_OUTBOX_STALE_AFTER, now: Optional[datetime] = None
     ) -> list[Message]:
-        """Finish the agent messages a dead process left ``pending``: each is sent again
-        (same message id, so its echo still finds it) or marked failed with the reason for
-        the agent. Returns them as they ended. Run it periodically; safe on several
-        instances (a message is claimed by one sweep only) and never takes a message this
-        process is still sending.
+        """Finish the agent messages a dead process left ``pending``. Returns them as they
+        ended. Run it periodically; safe on several instances (a message is claimed by one
+        sweep only) and never takes a message this process is still sending.
 
-        Why send again rather than fail and wait for the agent's retry: Meta's Send API has
-        no idempotency key, so a send cut short by a crash may or may not have reached the
-        customer, and only Meta's echo can tell. The echo carries our message id in its
-        metadata and marks the message sent whenever it arrives (``record_echo``), also
-        after a restart (Meta redelivers webhooks, the inbox replays what it acknowledged).
-        So a message still pending ``stale_after`` (default 120 s) after its last attempt
-        has most likely not reached Meta: the GraphClient itself resends an ambiguous send
-        after waiting 3 s for its echo, and this waits forty times longer. A duplicate
-        remains possible when Meta accepted the send and its echo never reached us within
-        that time (the app does not subscribe to ``message_echoes``, or Meta is still
-        retrying webhooks after a long outage); we prefer that rare repeat to an agent's
-        answer that silently never leaves. Each message is sent again at most once: if
-        that attempt is interrupted too, it fails (a message that kills the process on
-        every send would otherwise do so at every start) and the agent decides. A message
-        whose attention has ended, or whose window Meta has closed, fails with that reason.
+        Meta's Send API has no idempotency key, so what a crash left is decided by how far
+        the send got (``_send_and_record`` commits the attempt's key, ``send_token``, before
+        the call, and Meta's mid right after it):
+
+        - no ``send_token``: the process died before handing it to Meta, which never had
+          it. Sent now (same message id, so its echo finds it), once: if that attempt is
+          cut short before Meta too, it fails (a message that kills the process on every
+          send would otherwise do so at every start). A message whose attention has
+          ended, or whose window Meta has closed, fails with that reason.
+        - ``send_token``, still pending ``stale_after`` (default 120 s) after the attempt:
+          Meta may have it, and only its echo (the key rides in the metadata) can tell.
+          An echo marks it sent whenever it arrives (``record_echo``: from the inbox's
+          replay, or Meta's redelivery once the server is back), before or after this
+          sweep. Without one it becomes ``unknown`` ("not known whether Meta got it"),
+          never sent again by itself; the agent may retry it, knowing that.
         """
         now = as_utc(now) if now else self._now()
         stale_before = now - stale_after
@@ -855,18 +873,30 @@ class HandoffService:
         return recovered
 
     async def _recover(self, pending: Message, stale_before: datetime, now: datetime) -> Optional[Message]:
+        uncertain: Optional[Message] = None
         async with self._engine.begin() as connection:
             current = await self._attention(connection, pending.attention_id)
             reason, policy = self._resend_decision(current, pending, now)
-            claimed = await message_rows.claim_stale(
-                connection, pending.id, stale_before, reason or RESENT_AFTER_INTERRUPTION, now,
-                messaging_type=policy.messaging_type if policy else None, tag=policy.tag if policy else None,
-            )  # fmt: skip
+            if await message_rows.claim_uncertain(connection, pending.id, stale_before, INTERRUPTED, now):
+                # Handed to Meta and no echo since: Meta may have it. Never sent again here.
+                uncertain = await message_rows.get(connection, pending.id)
+                claimed = False
+            else:
+                claimed = await message_rows.claim_stale(
+                    connection, pending.id, stale_before, reason or RESENT_AFTER_INTERRUPTION, now,
+                    messaging_type=policy.messaging_type if policy else None, tag=policy.tag if policy else None,
+                )  # fmt: skip
+        if uncertain is not None:
+            logger.warning("Message %s was being sent when a server stopped and no echo came: status unknown, "
+                           "not sent again.", pending.id)  # fmt: skip
+            await self._publish(MessageUpdated(at=now, attention_id=current.id, campaign_id=current.campaign_id,
+                                               agent_id=current.agent_id, message=uncertain))  # fmt: skip
+            return uncertain
         if not claimed:
             return None  # another instance took it, or its echo came in the meantime
         if reason is not None or policy is None:
             logger.warning("Message %s was left pending by a stopped server: failed (%s).", pending.id, reason)
-            return await self._record_failure(current, pending.id, DeliveryFailed(None, None, reason or INTERRUPTED))
+            return await self._record_failure(current, pending.id, DeliveryFailed(None, None, reason or NEVER_SENT))
         logger.info("Message %s was left pending by a stopped server: sending it again.", pending.id)
         raw = pending.payload.get("attachment")
         attachment = OutgoingAttachment(**raw) if isinstance(raw, Mapping) else None
@@ -875,15 +905,15 @@ class HandoffService:
     def _resend_decision(self, current: Attention, pending: Message, now: datetime) -> tuple[Optional[str], Optional[SendPolicy]]:
         """(why it must fail, None) or (None, how to send it now)."""
         if pending.error_message == RESENT_AFTER_INTERRUPTION:
-            return f"{INTERRUPTED}, also when it was sent again after an earlier stop; not sent a third time", None
+            return f"{NEVER_SENT}, also when it was tried again after an earlier stop; not tried a third time", None
         # A queued attention is still a human conversation (returned or released while the
         # server was down): whoever opens it next sees the message in its place.
         if current.state is AttentionState.TERMINATED:
-            return f"{INTERRUPTED}; not sent again because the attention has ended", None
+            return f"{NEVER_SENT}; not sent because the attention has ended", None
         try:
             return None, send_policy(now, current.last_customer_message_at, self._human_agent_tag(current), current.id)
         except WindowClosed as closed:
-            return f"{INTERRUPTED}; not sent again because {closed.reason}", None
+            return f"{NEVER_SENT}; not sent because {closed.reason}", None
 
     # -- statuses from Meta ------------------------------------------------------------
 

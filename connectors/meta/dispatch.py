@@ -33,6 +33,7 @@ class ItemProgress:
         self.begun = self.interrupted
         self.done = False
         self.abandoned: str | None = None
+        self.note: str | None = None
 
     async def begin(self) -> None:
         """An effect that leaves no other trace (a bot turn) is about to start."""
@@ -49,6 +50,10 @@ class ItemProgress:
     def abandon(self, reason: str) -> None:
         """Do not handle the item; keep it as failed with ``reason`` for operators."""
         self.abandoned = reason
+
+    def settle(self, note: str) -> None:
+        """The item's effect is recorded already (a replay): handled, with ``note`` for operators."""
+        self.note = note
 
 
 ItemHandler = Callable[[StoredItem, ItemProgress], Awaitable[None]]
@@ -128,6 +133,8 @@ class ConversationDispatcher:
                 return
             if progress.abandoned:
                 await self._record(self._inbox.mark_failed, item, progress.abandoned)
+            elif progress.note:
+                await self._record(self._inbox.mark_handled, item, progress.note)
             else:
                 await self._record(self._inbox.mark_handled, item)
             return

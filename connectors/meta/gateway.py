@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.meta.errors import GraphError
-from connectors.meta.graph import GraphClient
+from connectors.meta.graph import METADATA_PREFIX, GraphClient
 from connectors.meta.limits import ChannelLimits
 from handoff.ports import DeliveryFailed, DeliveryReceipt, OutboundMessage
 
-AGENT_MESSAGE_REFERENCE = "msg{}"
+AGENT_MESSAGE_REFERENCE = "msg{}"  # handoff.ports.send_key starts with it too
 
 
 class MetaGateway:
@@ -26,6 +26,8 @@ class MetaGateway:
                 messaging_type=outbound.messaging_type,
                 tag=outbound.tag,
                 reference=AGENT_MESSAGE_REFERENCE.format(outbound.message_id),
+                # Recorded on the message before this call (HandoffService._send_and_record).
+                token=METADATA_PREFIX + outbound.send_token if outbound.send_token else None,
             )
         except GraphError as error:
             raise DeliveryFailed(error.code, error.subcode, error.message, transient=error.kind.retryable) from error

@@ -130,12 +130,15 @@ class GraphClient:
         messaging_type: str = "RESPONSE",
         tag: str | None = None,
         reference: str | None = None,
+        token: str | None = None,
     ) -> SendResult:
         """POST /me/messages; retries what Meta says is transient, never twice delivered.
 
-        ``reference`` (our message row, for agent messages) rides in the echo's metadata.
+        ``reference`` (our message row, for agent messages) rides in the echo's metadata;
+        ``token`` is that metadata when the caller recorded it before the call
+        (``new_token``), so that the echo can be matched with the record after a crash.
         """
-        token = self._echoes.new_token(reference)
+        token = token or self._echoes.new_token(reference)
         body: dict[str, Any] = {
             "recipient": {"id": recipient_id},
             "messaging_type": messaging_type,

@@ -2,6 +2,12 @@
 
 A Graph error during a bot turn is logged with Meta's code and message and kept in
 :attr:`MetaOutputChannel.failures`; it does not abort the rest of the turn.
+
+The output of a bot turn for an inbox item records every reply before sending it
+(:meth:`MetaOutputChannel.record_replies`, :mod:`handoff.replies`): a ``sending`` row with
+the reply's metadata token, then the call, then ``sent`` with Meta's mid. When the item
+is replayed after a crash, the replies the interrupted run recorded are not sent again:
+the replayed turn's first replies are matched, in order and by content, with them.
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from rasa.core.channels.channel import OutputChannel
 
-from connectors.meta.errors import GraphError
+from connectors.meta.errors import ErrorKind, GraphError
 from connectors.meta.graph import GraphClient, SendResult
 from connectors.meta.limits import ChannelLimits, chunks, shorten, split_text
+from handoff.replies import ReplyJournal, ReplyRecord, digest_of
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +34,24 @@ class MetaOutputChannel(OutputChannel):
         self._client = client
         self.sent: list[SendResult] = []
         self.failures: list[GraphError] = []
+        self._journal: ReplyJournal | None = None
+        self._channel_name = ""
+        self._item_id: int | None = None
+        self._earlier: list[ReplyRecord] = []
+        self._position = 0
+        self._next_seq = 0
+        self.skipped: list[ReplyRecord] = []  # replies of an interrupted run, not sent again
+
+    def record_replies(
+        self, journal: ReplyJournal, channel: str, inbox_item_id: int | None, earlier: Sequence[ReplyRecord] = ()
+    ) -> None:
+        """Record every reply of this turn before sending it; ``earlier``: what a run of the
+        same inbox item recorded before a crash (a replay), never sent again."""
+        self._journal = journal
+        self._channel_name = channel
+        self._item_id = inbox_item_id
+        self._earlier = sorted(earlier, key=lambda record: record.seq)
+        self._next_seq = max((record.seq for record in earlier), default=-1) + 1
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         for piece in split_text(text, self.limits.text, self.limits.size):
@@ -98,11 +123,58 @@ class MetaOutputChannel(OutputChannel):
         await self.send_action(recipient_id, "mark_seen")
 
     async def _send(self, recipient_id: str, message: Mapping[str, Any]) -> None:
+        if self._journal is None:
+            try:
+                self.sent.append(await self._client.send_message(recipient_id, message))
+            except GraphError as error:
+                self.failures.append(error)
+                logger.error("Bot message to %s not sent: %s", recipient_id, error)
+            return
+        await self._send_recorded(self._journal, recipient_id, message)
+
+    async def _send_recorded(self, journal: ReplyJournal, recipient_id: str, message: Mapping[str, Any]) -> None:
+        digest = digest_of(message)
+        position, self._position = self._position, self._position + 1
+        if position < len(self._earlier):
+            earlier = self._earlier[position]
+            if earlier.digest == digest:
+                # Handed to Meta by the run a crash cut short (sent, or maybe: its echo
+                # settles that): never again.
+                logger.info("Reply %d of inbox item %s was handed to Meta before the restart (%s): not sent again.",
+                            position + 1, self._item_id, earlier.state)  # fmt: skip
+                self.skipped.append(earlier)
+                self.sent.append(SendResult(recipient_id, earlier.mid, 0))
+                return
+            self._earlier = []  # the replayed turn says something else from here on: new replies
+        token = self._client.echoes.new_token()
+        seq, self._next_seq = self._next_seq, self._next_seq + 1
         try:
-            self.sent.append(await self._client.send_message(recipient_id, message))
+            await journal.sending(self._channel_name, recipient_id, self._item_id, seq, token, digest)
+        except Exception as error:
+            # No record, no send: a reply sent without one could be sent again by a replay.
+            failure = GraphError(ErrorKind.TRANSIENT, f"not sent: its record could not be written ({type(error).__name__})")
+            self.failures.append(failure)
+            logger.error("Bot message to %s not sent: %s", recipient_id, failure)
+            return
+        try:
+            result = await self._client.send_message(recipient_id, message, token=token)
         except GraphError as error:
             self.failures.append(error)
             logger.error("Bot message to %s not sent: %s", recipient_id, error)
+            if not error.ambiguous:  # an ambiguous one stays "sending": its echo or the sweep decides
+                await self._record_quietly(journal.failed(token, str(error)))
+            return
+        self.sent.append(result)
+        await self._record_quietly(journal.sent(token, result.message_id))
+
+    @staticmethod
+    async def _record_quietly(write: Any) -> None:
+        """The reply went (or not) either way; a record that cannot be written now is left
+        ``sending``, and the echo or the sweep settles it without sending it again."""
+        try:
+            await write
+        except Exception as error:
+            logger.warning("Could not record a bot reply's outcome (%s); its echo will.", type(error).__name__)
 
     def _button(self, button: Button) -> dict[str, Any]:
         title = shorten(str(button.get("title", "")), self.limits.button_title)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Awaitable, Callable, Mapping, Optional
+from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence
 
 from rasa.core.channels.channel import UserMessage
 
@@ -36,6 +36,7 @@ from connectors.meta.profiles import ProfileCache
 from connectors.meta.turns import user_message_for
 from handoff.inbox import StoredItem
 from handoff.model import MessageStatus
+from handoff.replies import ReplyJournal, ReplyRecord
 from handoff.service import HandoffService
 from handoff.states import AttentionState
 
@@ -95,8 +96,15 @@ class BotTurns:
             return None
         return await self._memory(event.customer_id, event.mid)
 
-    async def turn(self, event: Event, progress: ItemProgress) -> None:
+    async def turn(
+        self, event: Event, progress: ItemProgress, replies: ReplyJournal | None = None,
+        earlier: Sequence[ReplyRecord] = (),
+    ) -> None:
+        """A bot turn; with ``replies``, each reply is recorded before it is sent, and the
+        ``earlier`` ones (a replay of an interrupted turn) are not sent again."""
         output = self._new_output()
+        if replies is not None:
+            output.record_replies(replies, self.channel, progress.item.id, earlier)
         message = user_message_for(event, output, self.channel, await self.profiles.get(event.customer_id))
         if message is None:
             return
@@ -136,6 +144,7 @@ class EventRouter:
         self._echoes = echoes
         self._app_id = app_id
         self._recorded = recorded
+        self._replies = ReplyJournal(handoff.engine)
 
     async def handle(self, stored: StoredItem, progress: ItemProgress) -> None:
         item = item_from_payload(stored.channel, stored.payload)
@@ -157,13 +166,25 @@ class EventRouter:
 
     async def _customer_activity(self, event: Event, progress: ItemProgress) -> None:
         inbound = inbound_event_for(event)
+        earlier: list[ReplyRecord] = []
         if progress.replayed:
             seen = await self._seen_before(event, inbound, progress)
             if seen:
                 logger.info("Replayed %s item %s was handled before the restart; skipped.", self._channel, event.mid)
                 return
+            if progress.interrupted and isinstance(event, BOT_TURN_EVENTS):
+                # The replies the cut-short turn handed to Meta (recorded before each send).
+                earlier = await self._replies.of_item(progress.item.id)
             if seen is None:
-                reason = "interrupted: the process stopped while handling it; not handled again (at most once)"
+                if earlier:
+                    # The bot answered before the stop: its replies are at Meta (or their
+                    # echo will say), recorded; the turn is not run again.
+                    note = (f"interrupted after the bot's replies went to Meta ({_reply_states(earlier)}); "
+                            f"recorded, not run again")  # fmt: skip
+                    logger.warning("%s item %s from %s %s.", self._channel, event.mid, event.customer_id, note)
+                    progress.settle(note)
+                    return
+                reason = "interrupted: the process stopped while handling it, before any reply; not handled again (at most once)"
                 logger.warning("%s item %s from %s %s.", self._channel, event.mid, event.customer_id, reason)
                 progress.abandon(reason)
                 return
@@ -175,12 +196,12 @@ class EventRouter:
                 progress.finish()
                 if await self._is_bot_command_while_queued(event, stored.attention_id):
                     await self._bot.resume(event.customer_id)
-                    await self._bot.turn(event, progress)
+                    await self._bot.turn(event, progress, self._replies, earlier)
                 else:
                     await self._bot.log_paused(event)
                 return
         if isinstance(event, BOT_TURN_EVENTS):
-            await self._bot.turn(event, progress)
+            await self._bot.turn(event, progress, self._replies, earlier)
         else:
             logger.info("%s from %s on %s (no bot turn)", type(event).__name__, event.customer_id, event.mid)
 
@@ -206,6 +227,9 @@ class EventRouter:
             message_id = agent_message_id(EchoReconciler.reference_of(echo.metadata))
             if message_id is not None and echo.mid:
                 await self._handoff.record_echo(self._channel, echo.mid, message_id)
+            elif echo.metadata and echo.mid:
+                # A bot reply: the evidence that settles one a crash left "sending".
+                await self._replies.confirm(echo.metadata, echo.mid)
             return  # our own send coming back: not customer input
         inbound = inbound_event_for(echo)
         stored = None
@@ -226,3 +250,10 @@ class EventRouter:
             watermark=meta_time(watermark),
             at=meta_time(event.timestamp),
         )
+
+
+def _reply_states(replies: Sequence[ReplyRecord]) -> str:
+    counts: dict[str, int] = {}
+    for reply in replies:
+        counts[reply.state] = counts.get(reply.state, 0) + 1
+    return ", ".join(f"{count} {state}" for state, count in counts.items())

@@ -105,11 +105,25 @@ async def mark_failed(
 
 
 async def mark_pending(connection: AsyncConnection, message_id: int, messaging_type: str, tag: Optional[str], now: datetime) -> bool:
-    """A failed message goes out again (retry)."""
+    """A failed message, or one not known to have reached Meta, goes out again (the
+    agent's retry): pending, not handed to Meta yet."""
     result = await connection.execute(
         sa.update(message)
-        .where(message.c.id == message_id, message.c.status == MessageStatus.FAILED.value)
-        .values(status=MessageStatus.PENDING.value, messaging_type=messaging_type, tag=tag, updated_at=now)
+        .where(message.c.id == message_id,
+               message.c.status.in_([MessageStatus.FAILED.value, MessageStatus.UNKNOWN.value]))  # fmt: skip
+        .values(status=MessageStatus.PENDING.value, messaging_type=messaging_type, tag=tag, updated_at=now,
+                send_token=None)  # fmt: skip
+    )
+    return result.rowcount == 1
+
+
+async def mark_sending(connection: AsyncConnection, message_id: int, send_token: str, now: datetime) -> bool:
+    """Committed just before the Send API call: from now on Meta may have the message,
+    and only the echo carrying ``send_token`` can say. False when it is not pending."""
+    result = await connection.execute(
+        sa.update(message)
+        .where(message.c.id == message_id, message.c.status == MessageStatus.PENDING.value)
+        .values(send_token=send_token, updated_at=now)
     )
     return result.rowcount == 1
 
@@ -209,6 +223,8 @@ async def claim_stale(
     writer at a time), so exactly one of them wins. ``note`` stays on the pending row and
     tells the next sweep that this message has been resent once already. A resend is
     made as Meta's window allows now (``messaging_type``, ``tag``), not as it did then.
+    Only a message never handed to Meta (no ``send_token``) is claimed here; one that may
+    have reached Meta is :func:`claim_uncertain`'s.
     """
     values: dict[str, Any] = {"updated_at": now, "error_message": note}
     if messaging_type is not None:
@@ -219,8 +235,27 @@ async def claim_stale(
             message.c.id == message_id,
             message.c.direction == MessageDirection.OUT.value,
             message.c.status == MessageStatus.PENDING.value,
+            message.c.send_token.is_(None),
             message.c.updated_at < stale_before,
         )
         .values(**values)
+    )
+    return result.rowcount == 1
+
+
+async def claim_uncertain(connection: AsyncConnection, message_id: int, stale_before: datetime, reason: str, now: datetime) -> bool:
+    """A stale pending message that was handed to Meta (``send_token`` set) and whose echo
+    never came: ``unknown``, with ``reason``. Never sent again by the sweep; conditional
+    like :func:`claim_stale`, so one process wins and a late echo or answer goes first."""
+    result = await connection.execute(
+        sa.update(message)
+        .where(
+            message.c.id == message_id,
+            message.c.direction == MessageDirection.OUT.value,
+            message.c.status == MessageStatus.PENDING.value,
+            message.c.send_token.is_not(None),
+            message.c.updated_at < stale_before,
+        )
+        .values(status=MessageStatus.UNKNOWN.value, error_message=reason[:2000], updated_at=now)
     )
     return result.rowcount == 1

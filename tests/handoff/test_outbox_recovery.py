@@ -1,7 +1,10 @@
-"""Agent messages a dead process left ``pending`` (the outbox): the sweep sends each of them
-again once, or fails it with the reason, and never races another instance into a double
-send. A crash is played by cancelling a send stuck in the gateway: what is left in the
-database is exactly what a SIGKILL there leaves (the reliability suite kills a real server)."""
+"""Agent messages a dead process left ``pending`` (the outbox). What the sweep does depends
+on how far the send got (``HandoffService._send_and_record`` commits the attempt's key
+before the Send API call and Meta's mid after it): a message never handed to Meta is sent
+again once, or failed with the reason; one that Meta may have is never sent again by the
+sweep: its echo makes it sent, and without one it is ``unknown``. A crash is played by
+cancelling the send at the point a SIGKILL would hit: what is left in the database is
+exactly what the kill leaves there (the reliability suite kills a real server)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import asyncio
 import collections
 from datetime import timedelta
 
-from handoff.events import MessageUpdated
+from handoff.events import MessageAdded, MessageUpdated
 from handoff.model import Message, MessageStatus
 from handoff.service import DEFAULT_OUTBOX_STALE_AFTER, HandoffService
 from handoff.window import HUMAN_AGENT, MESSAGE_TAG, RESPONSE
@@ -18,8 +21,12 @@ from tests.handoff.support import PAGE, handoff, opened
 STALE = DEFAULT_OUTBOX_STALE_AFTER + timedelta(seconds=1)
 
 
-async def left_pending(service: HandoffService, gateway, attention_id: int, agent, text: str = "Hola, ya lo reviso") -> Message:
-    """Store an agent message and die while the gateway is sending it."""
+async def left_pending(
+    service: HandoffService, gateway, attention_id: int, agent, text: str = "Hola, ya lo reviso", *, handed: bool = False
+) -> Message:
+    """Store an agent message and die: ``handed=False`` right after it was stored (before
+    its send was recorded: Meta never had it), ``handed=True`` while the gateway is
+    sending it (Meta may have it)."""
     reached = asyncio.Event()
 
     async def stuck(outbound):  # type: ignore[no-untyped-def]
@@ -28,14 +35,25 @@ async def left_pending(service: HandoffService, gateway, attention_id: int, agen
 
     gateway.send = stuck
     sending = asyncio.create_task(service.send_agent_message(attention_id, agent, text))
+    if not handed:
+        def die_once_stored(event) -> bool:  # type: ignore[no-untyped-def]
+            if isinstance(event, MessageAdded) and event.message.text == text:
+                sending.cancel()  # lands on the next await: before the send is recorded
+                reached.set()
+            return False
+
+        subscription = service.bus.subscribe(die_once_stored)
     try:
         await asyncio.wait_for(reached.wait(), 10)
     finally:
         sending.cancel()
         await asyncio.gather(sending, return_exceptions=True)
         del gateway.send  # the recording one again
+        if not handed:
+            subscription.close()
     [pending] = [m for m in (await service.queries.detail(attention_id)).messages if m.text == text]
     assert pending.status is MessageStatus.PENDING
+    assert gateway.sent == []
     return pending
 
 
@@ -107,7 +125,7 @@ async def test_a_message_this_process_is_still_sending_is_never_taken(service, a
 
 async def test_an_echo_that_came_in_the_meantime_means_nothing_is_sent_again(service, agent, gateway, clock):
     attention = await opened(service, agent)
-    pending = await left_pending(service, gateway, attention.id, agent)
+    pending = await left_pending(service, gateway, attention.id, agent, handed=True)
     # Meta accepted the send before the crash; its echo (metadata: our id) arrives later.
     await service.record_echo("messenger", "m_before_the_crash", pending.id)
     clock.advance(seconds=STALE.total_seconds())
@@ -151,8 +169,8 @@ async def test_the_attention_has_ended_so_it_fails_with_the_reason(service, agen
 
     [failed] = await service.recover_outbox()
     assert failed.id == pending.id and failed.status is MessageStatus.FAILED
-    assert failed.error_message.startswith("interrupted: the server stopped while sending this message")
-    assert "not known whether Meta got it" in failed.error_message and "the attention has ended" in failed.error_message
+    assert failed.error_message.startswith("interrupted: the server stopped before sending this message")
+    assert "Meta never got it" in failed.error_message and "the attention has ended" in failed.error_message
     assert gateway.sent == [] and [m.status for m in published] == [MessageStatus.FAILED]
 
 
@@ -188,7 +206,7 @@ async def test_a_queued_attention_still_gets_the_message(service, agent, gateway
     assert (recovered.id, recovered.status) == (pending.id, MessageStatus.SENT)
 
 
-async def test_a_resend_interrupted_again_fails_instead_of_looping(service, agent, gateway, clock):
+async def test_a_resend_cut_short_while_meta_had_it_is_unknown_not_sent_a_third_time(service, agent, gateway, clock):
     attention = await opened(service, agent)
     pending = await left_pending(service, gateway, attention.id, agent)
     clock.advance(seconds=STALE.total_seconds())
@@ -198,7 +216,7 @@ async def test_a_resend_interrupted_again_fails_instead_of_looping(service, agen
         reached.set()
         await asyncio.Event().wait()
 
-    gateway.send = stuck  # the resend kills the server too (a message that crashes it?)
+    gateway.send = stuck  # the resend is cut short too, this time while Meta has it
     sweep = asyncio.create_task(service.recover_outbox())
     await asyncio.wait_for(reached.wait(), 10)
     sweep.cancel()
@@ -207,9 +225,39 @@ async def test_a_resend_interrupted_again_fails_instead_of_looping(service, agen
     assert (await stored(service, pending)).status is MessageStatus.PENDING
 
     clock.advance(seconds=STALE.total_seconds())
-    [failed] = await service.recover_outbox()
-    assert failed.status is MessageStatus.FAILED and "not sent a third time" in failed.error_message
+    [unknown] = await service.recover_outbox()
+    assert unknown.status is MessageStatus.UNKNOWN and "not known whether Meta got it" in unknown.error_message
     assert gateway.sent == []
     # The agent decides: the desk's retry sends it.
-    retried = await service.retry_message(failed.id, agent)
+    retried = await service.retry_message(unknown.id, agent)
     assert retried.status is MessageStatus.SENT and len(gateway.sent) == 1
+
+
+async def test_a_send_meta_may_have_is_never_sent_again_and_its_late_echo_makes_it_sent(service, agent, gateway, clock):
+    attention = await opened(service, agent)
+    pending = await left_pending(service, gateway, attention.id, agent, handed=True)
+    published = updates(service)
+    clock.advance(seconds=STALE.total_seconds())
+
+    [unknown] = await service.recover_outbox()
+    assert (unknown.id, unknown.status, unknown.mid) == (pending.id, MessageStatus.UNKNOWN, None)
+    assert unknown.error_message.startswith("interrupted: the server stopped while sending this message")
+    assert "not known whether Meta got it" in unknown.error_message
+    assert gateway.sent == [] and [m.status for m in published] == [MessageStatus.UNKNOWN]
+    clock.advance(seconds=STALE.total_seconds())
+    assert await service.recover_outbox() == [] and gateway.sent == []
+
+    # Meta's echo comes after all (redelivered once the server is back): sent, never resent.
+    echoed = await service.record_echo("messenger", "m_accepted_before_the_crash", pending.id)
+    assert echoed is not None and (echoed.status, echoed.mid, echoed.error_message) == (
+        MessageStatus.SENT, "m_accepted_before_the_crash", None)
+    assert [m.status for m in published] == [MessageStatus.UNKNOWN, MessageStatus.SENT]
+    assert gateway.sent == []
+
+
+async def test_a_message_meta_may_have_is_left_alone_until_stale(service, agent, gateway, clock):
+    attention = await opened(service, agent)
+    pending = await left_pending(service, gateway, attention.id, agent, handed=True)
+    clock.advance(seconds=DEFAULT_OUTBOX_STALE_AFTER.total_seconds() - 1)
+    assert await service.recover_outbox() == []  # its echo may still be on the way
+    assert (await stored(service, pending)).status is MessageStatus.PENDING

@@ -16,7 +16,9 @@ with fewer messages.
 A turn of the stand-in, like one of Rasa's ``MessageProcessor.handle_message``:
 
 1. fetch or create the customer's tracker (Rasa saves a new tracker at this point);
-2. "work" for a few milliseconds (NLU, policies, actions: replies leave during this);
+2. "work" for a few milliseconds (NLU, policies, actions: replies leave during this;
+   with ``--reply`` the stand-in sends one, ``eco: <text>``, through the channel's
+   output as Rasa's processor does);
 3. append the ``UserUttered`` with the message id and save the tracker (Rasa saves once,
    at the end of the turn);
 4. append ``channel sender message_id`` to ``turns.log`` and fsync it: the durable
@@ -104,6 +106,8 @@ def build_app(args: argparse.Namespace) -> Sanic:
         mid = message.message_id
         tracker = await store.get_or_create_tracker(message.sender_id)
         await asyncio.sleep(rng.uniform(args.turn_min, args.turn_max))
+        if args.reply and message.output_channel is not None:
+            await message.output_channel.send_text_message(message.sender_id, f"eco: {message.text}")
         if crashes.due(mid, "turn_middle"):
             crashes.now()
         tracker.update(UserUttered(message.text, message_id=mid, input_channel=message.input_channel))
@@ -153,6 +157,7 @@ def main() -> None:
     parser.add_argument("--credential", action="append", default=[], help="KEY=VALUE added to both channels")
     parser.add_argument("--turn-min", type=float, default=0.002)
     parser.add_argument("--turn-max", type=float, default=0.02)
+    parser.add_argument("--reply", action="store_true", help="every turn sends one reply before it completes")
     parser.add_argument("--name", default="standin")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

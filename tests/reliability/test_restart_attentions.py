@@ -3,7 +3,8 @@ in the middle of its send; after the restart all of it is still there and moving
 
 The stand-in server (``standin_server.py``) runs the product's channels, the desk and the
 handoff service on a SQLite file; the fake Graph API plays Meta and hangs on the one send
-the kill must interrupt. The outbox sweep is configured as a deployment would configure
+the kill must interrupt (Meta never processes it, so no echo comes: the message ends
+``unknown`` and the agent's retry sends it, once). The outbox sweep is configured as a deployment would configure
 it, through the environment, with a small stale threshold and interval.
 """
 
@@ -91,13 +92,18 @@ async def test_attentions_and_a_pending_agent_message_survive_a_sigkill(tmp_path
             assert left["status"] == "pending" and graph.sent_messages(recipient_id="c-pending") == []
 
             await server.start()
-            # The sweep sends it again, as the same message (its id in Meta's metadata).
+            # It was handed to Meta when the server died and no echo came: the sweep says
+            # so ("unknown") and never sends it again by itself; the agent's retry does.
+            unknown = await until_sent(server, STUCK_TEXT)
+            assert unknown["status"] == "unknown" and "not known whether Meta got it" in unknown["error_message"]
+            assert graph.sent_messages(recipient_id="c-pending") == []
+            ana = await login(desk, "ana")  # sessions were signed by the dead process
+            assert (await ana.post(f"/messages/{left['id']}/retry")).status == 200
             [resent] = await graph.wait_for_messages(1, timeout=30, recipient_id="c-pending")
             assert resent.text == STUCK_TEXT and f"msg{left['id']}:" in resent.message["metadata"]
             sent = await until_sent(server, STUCK_TEXT)
             assert (sent["status"], sent["mid"], sent["error_message"]) == ("sent", resent.message_id, None)
 
-            ana = await login(desk, "ana")  # sessions were signed by the dead process
             listing = await ana.get("/attentions")
             states = {item["id"]: (item["state"], item["agent_id"]) for item in listing.body["attentions"]}
             assert states == {queued: ("queued", None), talking: ("open", ana.id), stuck: ("open", ana.id)}
@@ -124,6 +130,6 @@ async def test_attentions_and_a_pending_agent_message_survive_a_sigkill(tmp_path
             assert [m["text"] for m in opened.body["messages"]] == ["hola, soy c-queued", "¿me atienden?"]
 
         assert len(graph.sent_messages(recipient_id="c-pending")) == 1  # sent once, never twice
-        assert "left pending by a stopped server: sending it again" in server.logs()
+        assert "no echo came: status unknown, not sent again" in server.logs()
     finally:
         server.stop()
