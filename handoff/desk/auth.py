@@ -1,7 +1,8 @@
 """Who is calling the desk: login with its rate limit, the session behind each request,
 and what an agent may see.
 
-Every API call and WebSocket carries a session token (``handoff.desk.accounts``). Each use
+Every API call and WebSocket carries a session token (``handoff.desk.accounts``), checked
+by the route's door (``handoff.desk.doors``) for the API. Each use
 reads the agent again, so a deactivated agent, or one whose password changed, is out at
 once; a logged-out session is remembered as revoked until it would have expired anyway.
 """
@@ -9,15 +10,13 @@ once; a logged-out session is remembered as revoked until it would have expired 
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Hashable, Optional
+from typing import Callable, Hashable, Optional
 
-from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from handoff.desk.accounts import (
@@ -28,7 +27,7 @@ from handoff.desk.accounts import (
     password_fingerprint,
     verify_or_waste_time,
 )
-from handoff.desk.http import error, request_token
+from handoff.desk.http import error
 from handoff.events import AttentionChanged, HandoffEvent, MessageEvent
 from handoff.model import Agent, Attention
 from handoff.service import HandoffService
@@ -286,29 +285,6 @@ def unauthorized(message: str) -> HTTPResponse:
     answer.headers["WWW-Authenticate"] = 'Bearer realm="desk"'
     return answer
 
-
-Handler = Callable[..., Awaitable[HTTPResponse]]
-
-
-def authenticated(auth: Callable[[], DeskAuth], *, supervisor: bool = False) -> Callable[[Handler], Handler]:
-    """The handler runs only for a valid session (``request.ctx.session``); 401 otherwise,
-    and 403 for an agent when ``supervisor`` is asked."""
-
-    def decorate(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def checked(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-            try:
-                session = await auth().session(request_token(request))
-            except InvalidSession as problem:
-                return unauthorized(str(problem))
-            if supervisor and not session.agent.is_supervisor:
-                return error(403, "only a supervisor may do this")
-            request.ctx.session = session
-            return await handler(request, *args, **kwargs)
-
-        return checked
-
-    return decorate
 
 
 # -- what an agent may see ---------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Callable, Coroutine, Mapping
 
 from pydantic import ValidationError
 from sanic import response
@@ -30,7 +30,7 @@ from handoff.headers import bearer_token
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[..., Awaitable[HTTPResponse]]
+Handler = Callable[..., Coroutine[Any, Any, HTTPResponse]]
 
 
 class BadRequest(Exception):

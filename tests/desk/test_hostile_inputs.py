@@ -33,7 +33,9 @@ TEN_MB = "x" * (10 * 1024 * 1024)
 ints = st.one_of(st.integers(-(2**80), 2**80), st.sampled_from(HUGE_INTS))
 texts = st.one_of(st.text(max_size=40), st.sampled_from(ODD_TEXT + CALENDAR_ENDS))
 scalars = st.one_of(st.none(), st.booleans(), ints, st.floats(allow_nan=False, allow_infinity=False), texts)
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4), max_leaves=12)
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4), max_leaves=12
+)
 
 
 def deep(depth: int) -> bytes:
@@ -68,7 +70,8 @@ def calls(draw: st.DrawFn) -> tuple[str, str, dict[str, str], Any]:
         elif draw(st.booleans()):
             query[parameter["name"]] = str(draw(parameter_value(parameter)))
     for name in draw(st.lists(st.sampled_from(["from", "to", "limit", "before", "q", "page", "lang"]), max_size=2)):
-        query[name] = str(draw(parameter_value({"schema": {"type": "integer" if name in ("limit", "before", "page") else "string"}})))
+        kind = "integer" if name in ("limit", "before", "page") else "string"
+        query[name] = str(draw(parameter_value({"schema": {"type": kind}})))
     body: Any = None
     if method in ("post", "put", "patch"):
         properties = schema_of(operation).get("properties", {})
@@ -130,7 +133,8 @@ def test_no_operation_of_the_openapi_document_answers_500(tmp_path):
     ]
 
     @settings(max_examples=700, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])  # fmt: skip
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                     HealthCheck.large_base_example])  # fmt: skip
     @given(call_=calls())
     def walk(call_: tuple[str, str, dict[str, str], Any]) -> None:
         loop.run_until_complete(call(*call_))
