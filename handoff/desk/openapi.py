@@ -156,7 +156,7 @@ SCHEMAS: dict[str, Any] = {
             },
             "text": _nullable(STRING),
             "payload": {"type": "object", "additionalProperties": True},
-            "status": {"type": "string", "enum": ["received", "pending", "sent", "delivered", "read", "failed"]},
+            "status": {"type": "string", "enum": ["received", "pending", "sent", "delivered", "read", "failed", "unknown"]},
             "error_code": _nullable(INTEGER),
             "error_message": _nullable(STRING),
             "agent_id": _nullable(INTEGER),
@@ -317,7 +317,7 @@ API_PATHS: dict[str, Any] = {
     },
     "/api/messages/{message_id}/retry": {
         "post": _operation(
-            "Send a failed message again", {"200": _answer("the message", _object(message=_ref("Message"))), "409": ERROR, "422": ERROR},
+            "Send a failed (or unknown: perhaps received) message again", {"200": _answer("the message", _object(message=_ref("Message"))), "409": ERROR, "422": ERROR},
             parameters=[{"name": "message_id", "in": "path", "required": True, "schema": INTEGER}],
         ),
     },

@@ -504,6 +504,42 @@ async def test_every_kind_of_message_renders(server, browser) -> None:
     desk.assert_clean()
 
 
+async def test_a_reply_cut_short_by_a_crash_is_unconfirmed_and_sent_again_only_when_asked(server, browser) -> None:
+    """The server stopped while sending and no echo came: the desk says the customer may
+    have it (not "failed"), and only the agent's "Enviar de nuevo" sends it again."""
+    import sqlalchemy as sa
+
+    from handoff.schema import message as message_table
+
+    await add_agent(server, "ana", "Ana", ["soporte"])
+    attention_id = await handoff(server, "6001", "Rosa Quispe")
+    desk = await Desk.open(browser, server)
+    await desk.login("ana")
+    await desk.item(attention_id).click()
+    await desk.page.click("#take-button")
+    await desk.page.fill("#composer-text", "¿Me confirma su dirección?")
+    await desk.page.press("#composer-text", "Enter")
+    await expect(desk.message("¿Me confirma su dirección?").locator(".ticks")).to_have_attribute("data-status", "sent")
+    sends = len(server.graph.sent_messages(recipient_id="6001"))
+    async with server.runtime.service.engine.begin() as connection:  # what the crash left (tests/reliability prove how)
+        await connection.execute(sa.update(message_table).where(message_table.c.text == "¿Me confirma su dirección?")
+                                 .values(status="unknown", mid=None))  # fmt: skip
+
+    again = await Desk.open(browser, server)
+    await again.login("ana")
+    await again.item(attention_id).click()
+    unsure = again.message("¿Me confirma su dirección?")
+    await expect(unsure.locator(".ticks")).to_have_attribute("data-status", "unknown")
+    await expect(unsure.locator(".msg-unsure")).to_contain_text("puede que el cliente ya lo tenga")
+    await again.page.wait_for_timeout(300)
+    assert len(server.graph.sent_messages(recipient_id="6001")) == sends  # nothing is sent by itself
+    await unsure.locator(".retry-button").click()
+    await expect(unsure.locator(".retry-button")).to_have_count(0)
+    await expect(unsure.locator(".ticks")).to_have_attribute("data-status", "sent")
+    assert len(server.graph.sent_messages(recipient_id="6001")) == sends + 1
+    again.assert_clean()
+
+
 async def test_search_language_and_logout(server, browser) -> None:
     await add_agent(server, "ana", "Ana", ["soporte"])
     first = await handoff(server, "6101", "Marta Díaz")

@@ -4,12 +4,12 @@
 import { externalLink, h, icon, linkify, safeUrl } from "./dom.js";
 import { clockTime, fullTime, t } from "./i18n.js";
 
-export const STATUS_RANK = { received: 0, pending: 0, failed: 0, sent: 1, delivered: 2, read: 3 };
+export const STATUS_RANK = { received: 0, pending: 0, failed: 0, unknown: 0, sent: 1, delivered: 2, read: 3 };
 
 /** Whether an update with status `next` may replace `previous` (statuses only move forward). */
 export function statusMayMove(previous, next) {
   if (!previous || !next) return true;
-  if (previous === "failed" && next === "pending") return true; // a retry
+  if ((previous === "failed" || previous === "unknown") && next === "pending") return true; // a retry
   return (STATUS_RANK[next] ?? 0) >= (STATUS_RANK[previous] ?? 0);
 }
 
@@ -122,7 +122,7 @@ function timeOf(message) {
 
 function statusElement(message) {
   const status = message.status;
-  const names = { pending: "clock", sent: "check", delivered: "double-check", read: "double-check", failed: "alert" };
+  const names = { pending: "clock", sent: "check", delivered: "double-check", read: "double-check", failed: "alert", unknown: "alert" };
   if (!names[status]) return null;
   const times = { sent: message.sent_at, delivered: message.delivered_at, read: message.read_at };
   const title = times[status] ? `${t(`status_${status}`)} · ${fullTime(times[status])}` : t(`status_${status}`);
@@ -196,16 +196,19 @@ export function renderMessage(message, { onRetry, agentName } = {}) {
   }
   element.append(meta);
 
-  if (author === "agent" && message.status === "failed") {
-    const reason = message.error_message || t("failedUnknown");
-    const retry = h("button", { type: "button", class: "retry-button", "data-action": "retry" }, t("retry"));
+  // "unknown": the server stopped mid-send and no echo came: the customer may have it, so
+  // the agent is told so and decides; a retry is never automatic.
+  const unsure = message.status === "unknown";
+  if (author === "agent" && (message.status === "failed" || unsure)) {
+    const reason = unsure ? t("unknownDetail") : message.error_message || t("failedUnknown");
+    const retry = h("button", { type: "button", class: "retry-button", "data-action": "retry" }, t(unsure ? "sendAgain" : "retry"));
     retry.addEventListener("click", () => {
       retry.disabled = true;
       Promise.resolve(onRetry && onRetry(message)).finally(() => {
         retry.disabled = false;
       });
     });
-    element.append(h("div", { class: "msg-failure", role: "alert" },
+    element.append(h("div", { class: `msg-failure${unsure ? " msg-unsure" : ""}`, role: "alert" },
       icon("alert", "icon small"),
       h("span", { class: "failure-reason", title: message.error_code ? `${message.error_code}` : null }, reason),
       retry));
