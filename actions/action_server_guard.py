@@ -25,6 +25,7 @@ from sanic.response import HTTPResponse
 
 from actions.handoff_api import SERVICE_TOKEN_ENV
 from handoff.headers import bearer_token, media_type, same_secret
+from handoff.log_hygiene import install_log_hygiene
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class ActionServerGuard:
         # rasa-sdk reads SANIC_HOST right after this hook, defaulting to every address.
         os.environ.setdefault(HOST_ENV, LOOPBACK)
         secret = action_secret()
+        # The service token is held here too (the actions call the service with it).
+        install_log_hygiene(secret, os.environ.get(SERVICE_TOKEN_ENV))
         if not secret:
             logger.error("Neither %s nor %s is set: the action server refuses every call", ACTION_TOKEN_ENV, SERVICE_TOKEN_ENV)
 

@@ -52,6 +52,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
+def failure(error: HandoffError) -> str:
+    """What a log line above DEBUG says about a failed call. An answer's words (a status
+    is there) can quote the customer's form values, so they go to DEBUG and the line
+    keeps the kind and the status; our own words (connection, timeout) stay."""
+    if error.status is None:
+        return str(error)
+    logger.debug("the handoff service answered: %s", error)
+    return f"{type(error).__name__} (HTTP {error.status})"
+
 CHANNELS = frozenset({"messenger", "instagram"})
 LANGUAGES = frozenset({"es", "en"})
 DEFAULT_LANGUAGE = "es"
@@ -320,7 +330,7 @@ class ActionHandoff(Action):
             async with _client() as client:
                 result = await client.request_handoff(request)
         except HandoffError as error:
-            logger.error("action_handoff: handing over %s failed: %s", conversation, error)
+            logger.error("action_handoff: handing over %s failed: %s", conversation, failure(error))
             dispatcher.utter_message(response="utter_handoff_unavailable")
             return []
         logger.info(
@@ -363,11 +373,12 @@ class ActionRecordFormFields(Action):
                 await client.save_slots(attention.id, slots)
                 logger.info("action_record_form_fields: attention %s <- slots %s", attention.id, sorted(slots))
         except InvalidFormValues as error:
-            logger.warning("action_record_form_fields: the form rejected %s: %s", error.fields, error)
+            logger.warning("action_record_form_fields: the form rejected fields %s", sorted(error.fields))
+            logger.debug("action_record_form_fields: %s", error)
         except (AttentionNotFound, AttentionNotActive) as error:
-            logger.info("action_record_form_fields: the attention ended meanwhile: %s", error)
+            logger.info("action_record_form_fields: the attention ended meanwhile: %s", failure(error))
         except HandoffError as error:
-            logger.error("action_record_form_fields: %s", error)
+            logger.error("action_record_form_fields: %s", failure(error))
         return []
 
 
@@ -410,7 +421,7 @@ class ActionTerminateAttention(Action):
             dispatcher.utter_message(response="utter_attention_with_agent")
             return [ConversationPaused()]
         except HandoffError as error:
-            logger.error("action_terminate_attention: %s: %s", conversation, error)
+            logger.error("action_terminate_attention: %s: %s", conversation, failure(error))
             dispatcher.utter_message(response="utter_handoff_cancel_failed")
             still_waiting = attention is not None or resumed_for_this_message(tracker)
             return [ConversationPaused()] if still_waiting else []

@@ -129,7 +129,8 @@ class Attention:
     @classmethod
     def from_json(cls, data: Any) -> "Attention":
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), int) or isinstance(data.get("id"), bool):
-            raise HandoffUnavailable(f"the handoff service answered an attention without an id: {data!r:.200}")
+            # Not the data itself: the error is logged, and an attention holds the customer's words.
+            raise HandoffUnavailable(f"the handoff service answered an attention without an id (a {type(data).__name__})")
         form = data.get("form")
         return cls(
             id=data["id"],

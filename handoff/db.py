@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from handoff.log_hygiene import install_log_hygiene
+
 DATABASE_URL_VARIABLE = "HANDOFF_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/handoff.db"
 MIGRATIONS_DIRECTORY = Path(__file__).parent / "migrations"
@@ -46,10 +48,15 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 def create_engine(url: str | None = None) -> AsyncEngine:
-    """An async engine for ``url`` (default: the configured one), tuned for its backend."""
+    """An async engine for ``url`` (default: the configured one), tuned for its backend.
+
+    Statement parameters are the customers' messages and form values and the agents'
+    password hashes: they stay out of SQLAlchemy's INFO log and out of the text of its
+    exceptions, which our error logs print (``hide_parameters``)."""
+    install_log_hygiene()  # SQLAlchemy's and aiosqlite's own records of rows and parameters
     parsed = make_url(url or configured_database_url())
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return create_async_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
     database = parsed.database
     if database and database != ":memory:":
@@ -62,6 +69,7 @@ def create_engine(url: str | None = None) -> AsyncEngine:
         pool_size=5,
         max_overflow=5,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        hide_parameters=True,
     )
     event.listen(engine.sync_engine, "connect", _tune_sqlite_connection)
     return engine

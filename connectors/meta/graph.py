@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
 import aiohttp
@@ -43,7 +43,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class GraphSettings:
-    access_token: str
+    access_token: str = field(repr=False)  # a repr may end up in a log line
     base_url: str = DEFAULT_GRAPH_URL
     version: str = DEFAULT_GRAPH_VERSION
     timeout: float = 10.0

@@ -36,7 +36,7 @@ import secrets
 import sys
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Optional, Sequence
 
@@ -145,7 +145,7 @@ class InvalidSession(Exception):
 
 @dataclass(frozen=True)
 class IssuedSession:
-    token: str
+    token: str = field(repr=False)  # a repr may end up in a log line
     expires_at: datetime
     session_id: str
 
@@ -258,7 +258,7 @@ async def change_password(service: HandoffService, agent_id: int, password: str)
 @dataclass(frozen=True)
 class DemoAccount:
     username: str
-    password: str
+    password: str = field(repr=False)  # a repr may end up in a log line
     role: Role
     display_name: str
     agent: Optional[Agent] = None

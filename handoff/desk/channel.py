@@ -38,6 +38,7 @@ from handoff.desk.live import LiveHub, OriginRule, add_live_routes
 from handoff.desk.page import add_page_routes
 from handoff.desk.service_api import add_service_routes
 from handoff.desk.uploads import PUBLIC_URL_VARIABLE, UploadStore, add_media_routes
+from handoff.log_hygiene import install_log_hygiene
 from handoff.runtime import HandoffRuntime, handoff_runtime
 from handoff.service import HandoffService
 
@@ -66,7 +67,9 @@ class DeskInput(InputChannel):
     ) -> None:
         self.service_token = service_token or None
         self._random_secret = not session_secret
-        self.auth = DeskAuth(SessionTokens(session_secret or random_session_secret(), _lifetime(session_lifetime)), lambda: self.service)
+        session_secret = session_secret or random_session_secret()
+        install_log_hygiene(self.service_token, session_secret)  # their values never reach a log line
+        self.auth = DeskAuth(SessionTokens(session_secret, _lifetime(session_lifetime)), lambda: self.service)
         # Not the uploads' default address: with nothing configured the socket falls back to
         # same-host pages instead of trusting 127.0.0.1:5005.
         origins = OriginRule(public_url or os.environ.get(PUBLIC_URL_VARIABLE) or None)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -13,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import aiohttp
 
@@ -282,3 +284,42 @@ def leaked(text: str, secrets: Iterable[str] = SECRETS) -> list[str]:
         if at >= 0:
             found.append(f"{secret!r} in ...{text[max(0, at - 120): at + len(secret) + 40]!r}")
     return found
+
+
+class EveryField(logging.Handler):
+    """Keeps every attribute of every record (extras such as Sanic's ``request`` too):
+    whatever a formatter could print, configured here or by an operator."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[tuple[int, str]] = []
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for _, line in self.records]
+
+    def above(self, level: int) -> list[str]:
+        """The lines of records more severe than ``level``."""
+        return [line for levelno, line in self.records if levelno > level]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = {key: value for key, value in vars(record).items() if key not in ("args", "exc_info")}
+        self.records.append((record.levelno, f"{record.getMessage()} {fields} {self.format(record) if record.exc_info else ''}"))
+
+
+# Sanic's loggers do not propagate once Rasa has configured them (update_sanic_log_level).
+SANIC_LOGGERS = ("sanic.access", "sanic.error", "sanic.root")
+
+
+@contextlib.contextmanager
+def every_log_record() -> Iterator[EveryField]:
+    """An EveryField on the root logger and on Sanic's own loggers for the block."""
+    handler = EveryField()
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in SANIC_LOGGERS)]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)

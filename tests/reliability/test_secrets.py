@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Iterator
 
 import pytest
 
@@ -24,33 +25,15 @@ from tests.connectors.harness import (
     running_connectors,
 )
 from tests.connectors.fixtures import envelope, item, with_mid
-from tests.reliability.support import leaked
+from tests.reliability.support import EveryField, every_log_record, leaked
 
 HARNESS_SECRETS = {APP_SECRET, INSTAGRAM_SECRET, INSTAGRAM_TOKEN, PAGE_TOKEN, SERVICE_TOKEN, VERIFY_TOKEN}
 
 
-class EveryField(logging.Handler):
-    """Keeps every attribute of every record (extras such as Sanic's ``request`` too):
-    whatever a formatter could print, configured here or by an operator."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        fields = {key: value for key, value in vars(record).items() if key not in ("args", "exc_info")}
-        self.lines.append(f"{record.getMessage()} {fields} {self.format(record) if record.exc_info else ''}")
-
-
 @pytest.fixture
-def every_field():
-    handler = EveryField()
-    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in ("sanic.access", "sanic.error", "sanic.root"))]
-    for logger in loggers:
-        logger.addHandler(handler)
-    yield handler
-    for logger in loggers:
-        logger.removeHandler(handler)
+def every_field() -> Iterator[EveryField]:
+    with every_log_record() as handler:
+        yield handler
 
 
 async def test_no_secret_reaches_a_log_line_or_an_answer(database_url, caplog, capfd, every_field):
