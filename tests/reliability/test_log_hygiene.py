@@ -32,7 +32,6 @@ from typing import Any, AsyncIterator, Iterator
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from rasa.core import run as rasa_run
 from rasa.core.utils import AvailableEndpoints
 from rasa.utils.log_utils import configure_structlog
 from sanic import Sanic
@@ -59,7 +58,7 @@ from tests.reliability.support import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
-SESSION_SECRET = "rel-session-secret-Lx3Dv7Qa0Mzz"
+SESSION_SECRET = "rel-session-secret-Lx3Dv7Qa0Mzz-long-enough"  # 32+ bytes for HS256
 ACTION_TOKEN = "rel-action-token-Fg6Yh2Bn5Kr"
 PASSWORD = "rel-agent-password-Ow9Ic4Uj1S"
 SUPERVISOR_PASSWORD = "rel-supervisor-password-Zq5Wd3Hs8E"
@@ -99,6 +98,10 @@ class RasaAndActions:
         self.endpoints_file.write_text(shipped.replace("Bearer ${HANDOFF_SERVICE_TOKEN}", "Bearer ${HANDOFF_ACTION_TOKEN}"))
 
     async def start(self) -> None:
+        # Imported here: it loads TensorFlow, which must not happen while pytest collects
+        # (other tests' fd capture breaks after that).
+        from rasa.core import run as rasa_run
+
         # The action server in its own process, as operators run it: two Sanic apps in one
         # process share compiled signal routes (Sanic 21.12), and the desk uses a signal.
         command = [str(Path(sys.executable).parent / "rasa"), "run", "actions", "--debug", "--port", str(self.action_port),
