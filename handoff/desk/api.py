@@ -16,6 +16,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from handoff import permissions
 from handoff.desk import doors
 from handoff.desk.accounts import InvalidSession, change_password, check_password_policy, create_account
 from handoff.desk.auth import Session, TooManyAttempts, may_view, unauthorized
@@ -33,7 +34,6 @@ from handoff.desk.serializers import (
     summary_json,
 )
 from handoff.desk.uploads import MAX_UPLOAD_BYTES, TooLarge
-from handoff import permissions
 from handoff.errors import Forbidden, InvalidRequest
 from handoff.history import DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE
 from handoff.model import Agent, Attention, Channel, Direction

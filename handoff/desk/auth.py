@@ -14,7 +14,7 @@ import ipaddress
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Hashable, Optional
 
 from sanic.response import HTTPResponse
@@ -48,7 +48,7 @@ class Session:
 
     agent: Agent
     claims: SessionClaims
-    token: str
+    token: str = field(repr=False)  # a bearer credential: never in a log line
 
 
 # Keys longer than any username (accounts.USERNAME_PATTERN: at most 150) are cut to 151

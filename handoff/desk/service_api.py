@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from pydantic import BaseModel, Field
-
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
