@@ -40,7 +40,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.meta.dispatch import ConversationDispatcher, ItemProgress
-from connectors.meta.events import WebhookItem as EventItem, conversation_key, dedup_key, iter_items
+from connectors.meta.events import WebhookItem as EventItem
+from connectors.meta.events import conversation_key, dedup_key, iter_items
+from connectors.meta.gateway import MetaGateway
 from connectors.meta.graph import (
     DEFAULT_GRAPH_URL,
     DEFAULT_GRAPH_VERSION,
@@ -53,11 +55,11 @@ from connectors.meta.indicators import DEFAULT_TYPING_DELAY
 from connectors.meta.limits import ChannelLimits
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache, ProfileReader
-from connectors.meta.gateway import MetaGateway
 from connectors.meta.routing import BotTurns, EventRouter, stored_payload
 from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
 from handoff.db import close_shared_engine
-from handoff.inbox import Inbox, StoredItem, WebhookItem as InboxItem
+from handoff.inbox import Inbox, StoredItem
+from handoff.inbox import WebhookItem as InboxItem
 from handoff.log_hygiene import install_log_hygiene
 from handoff.rasa_conversations import RasaConversations
 from handoff.runtime import close_handoff_runtime, handoff_runtime
@@ -121,6 +123,7 @@ class MetaInputChannel(InputChannel):
     def from_credentials(cls, credentials: Mapping[str, Any] | None) -> "MetaInputChannel":
         if not credentials:
             cls.raise_missing_credentials_exception()
+        assert credentials is not None  # raise_missing_credentials_exception raised
         given = {key: value for key, value in credentials.items() if value not in (None, "")}
         missing = [key for key in ("app_secret", "verify_token", cls.access_token_key) if key not in given]
         if missing:
@@ -177,7 +180,8 @@ class MetaInputChannel(InputChannel):
         async def replay(_app, _loop) -> None:  # type: ignore[no-untyped-def]
             # The agent is loaded by now, so replayed items can become bot turns. Nothing is
             # awaited here: a stop during a start listener abandons it mid-way.
-            self.dispatcher.submit(state.pop("pending", []))
+            if self.dispatcher is not None:  # set by the start listener
+                self.dispatcher.submit(state.pop("pending", []))
             state["ownership"].start_claiming()
 
         @webhook.listener("after_server_start")
@@ -235,7 +239,7 @@ class MetaInputChannel(InputChannel):
             channel=self.channel,
             on_new_message=on_new_message,
             new_output=self.new_output,
-            profiles=ProfileCache(self._client, self.profile_fields, self.profile_reader),
+            profiles=ProfileCache(self._client, self.profile_fields, type(self).profile_reader),
             log_only=conversations.log,
             resume=conversations.reopen,
             typing_indicators=settings.typing_indicators,
@@ -338,8 +342,10 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     if declared.isdigit() and int(declared) > limit:
         return None
     body = bytearray()
+    stream = request.stream
+    assert stream is not None  # a streamed route always has one
     while True:
-        chunk = await request.stream.read()
+        chunk = await stream.read()
         if chunk is None:
             return bytes(body)
         body += chunk

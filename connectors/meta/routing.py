@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence
 
 from rasa.core.channels.channel import UserMessage
 
+from connectors.meta.dispatch import ItemProgress
 from connectors.meta.events import (
     CustomerMessage,
     Delivery,
@@ -26,7 +27,6 @@ from connectors.meta.events import (
     WebhookItem,
     parse,
 )
-from connectors.meta.dispatch import ItemProgress
 from connectors.meta.gateway import agent_message_id
 from connectors.meta.graph import EchoReconciler
 from connectors.meta.handoff_events import inbound_event_for, meta_time

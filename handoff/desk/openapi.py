@@ -447,7 +447,7 @@ API_PATHS: dict[str, Any] = {
 }
 
 
-SERVICE = [{"service": []}]
+SERVICE: list[dict[str, list[str]]] = [{"service": []}]
 CUSTOMER = [
     {"name": "channel", "in": "query", "required": True, "schema": {"type": "string", "enum": ["messenger", "instagram"]}},
     {"name": "account_id", "in": "query", "schema": STRING},

@@ -8,9 +8,8 @@ from typing import Any, Mapping, Optional
 
 from handoff.campaigns.model import Campaign, FormField
 from handoff.events import AttentionChanged, MessageEvent
-from handoff.model import Agent, Attention, Customer, Label, Message
 from handoff.history import HistoryDetail, HistoryItem
-from handoff.model import AttentionEvent
+from handoff.model import Agent, Attention, AttentionEvent, Customer, Label, Message
 from handoff.overview import Overview
 from handoff.queries import AttentionSummary
 from handoff.window import window_of

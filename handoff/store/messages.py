@@ -8,7 +8,7 @@ from typing import Any, Iterable, Mapping, Optional
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.model import Author, Channel, Message, MessageDirection, MessageKind, MessageStatus, STATUS_RANK
+from handoff.model import STATUS_RANK, Author, Channel, Message, MessageDirection, MessageKind, MessageStatus
 from handoff.schema import OUTBOX_SQL, UtcDateTime, attention, message
 from handoff.store.rows import message_from_row
 
@@ -229,33 +229,31 @@ async def claim_stale(
     values: dict[str, Any] = {"updated_at": now, "error_message": note}
     if messaging_type is not None:
         values.update(messaging_type=messaging_type, tag=tag)
-    result = await connection.execute(
-        sa.update(message)
-        .where(
-            message.c.id == message_id,
-            message.c.direction == MessageDirection.OUT.value,
-            message.c.status == MessageStatus.PENDING.value,
-            message.c.send_token.is_(None),
-            message.c.updated_at < stale_before,
-        )
-        .values(**values)
-    )
-    return result.rowcount == 1
+    return await _claim_pending(connection, message_id, stale_before, message.c.send_token.is_(None), values)
 
 
 async def claim_uncertain(connection: AsyncConnection, message_id: int, stale_before: datetime, reason: str, now: datetime) -> bool:
     """A stale pending message that was handed to Meta (``send_token`` set) and whose echo
     never came: ``unknown``, with ``reason``. Never sent again by the sweep; conditional
     like :func:`claim_stale`, so one process wins and a late echo or answer goes first."""
+    values = {"status": MessageStatus.UNKNOWN.value, "error_message": reason[:2000], "updated_at": now}
+    return await _claim_pending(connection, message_id, stale_before, message.c.send_token.is_not(None), values)
+
+
+async def _claim_pending(
+    connection: AsyncConnection, message_id: int, stale_before: datetime, handed: Any, values: dict[str, Any]
+) -> bool:
+    """The one conditional UPDATE both claims are: still pending, stale, and handed to Meta
+    or not as ``handed`` says; one process wins."""
     result = await connection.execute(
         sa.update(message)
         .where(
             message.c.id == message_id,
             message.c.direction == MessageDirection.OUT.value,
             message.c.status == MessageStatus.PENDING.value,
-            message.c.send_token.is_not(None),
+            handed,
             message.c.updated_at < stale_before,
         )
-        .values(status=MessageStatus.UNKNOWN.value, error_message=reason[:2000], updated_at=now)
+        .values(**values)
     )
     return result.rowcount == 1

@@ -59,7 +59,7 @@ async def test_the_service_api_refuses_bad_tokens_and_bodies(server):
     assert (await call(server, "POST", f"{SERVICE}/attentions", customer(), token=None))[0] == 401
     assert (await call(server, "POST", f"{SERVICE}/attentions", b"{nope"))[0] == 400
     status, answer = await call(server, "POST", f"{SERVICE}/attentions", {"channel": "messenger"})
-    assert status == 400 and "customer_id" in answer["error"]
+    assert status == 422 and "customer_id" in answer["fields"]
     status, _ = await call(server, "GET", f"{SERVICE}/attentions/active?channel=messenger&account_id=x&customer_id=nobody")
     assert status == 404
 
