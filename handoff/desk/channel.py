@@ -34,7 +34,8 @@ from handoff.desk.accounts import (
 )
 from handoff.desk.api import add_api_routes
 from handoff.desk.auth import DeskAuth
-from handoff.desk.live import LiveHub, OriginRule, add_live_routes
+from handoff.desk.live import LiveHub, add_live_routes
+from handoff.desk.origins import OriginRule
 from handoff.desk.page import add_page_routes
 from handoff.desk.service_api import add_service_routes
 from handoff.desk.uploads import PUBLIC_URL_VARIABLE, UploadStore, add_media_routes
@@ -72,8 +73,8 @@ class DeskInput(InputChannel):
         self.auth = DeskAuth(SessionTokens(session_secret, _lifetime(session_lifetime)), lambda: self.service)
         # Not the uploads' default address: with nothing configured the socket falls back to
         # same-host pages instead of trusting 127.0.0.1:5005.
-        origins = OriginRule(public_url or os.environ.get(PUBLIC_URL_VARIABLE) or None)
-        self.live = LiveHub(lambda: self.service, lambda: self.auth, origins)
+        self.origins = OriginRule(public_url or os.environ.get(PUBLIC_URL_VARIABLE) or None)
+        self.live = LiveHub(lambda: self.service, lambda: self.auth)
         self.uploads = UploadStore(uploads_dir, public_url)
         self._runtime: HandoffRuntime | None = None
 
@@ -132,7 +133,9 @@ class DeskInput(InputChannel):
         add_media_routes(desk, lambda: self.uploads)
         add_service_routes(desk, lambda: self.service)
         # Last: the keeper of the doors every route above declared.
-        doors.install(desk, doors.Keys(session=lambda token: self.auth.session(token), service_token=lambda: self.service_token))
+        keys = doors.Keys(session=lambda token: self.auth.session(token), service_token=lambda: self.service_token,
+                          origins=self.origins)  # fmt: skip
+        doors.install(desk, keys)
         return desk
 
 

@@ -22,7 +22,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from handoff.desk.accounts import InvalidSession
+from handoff.desk.auth import unauthorized
 from handoff.desk.http import error, request_token
+from handoff.desk.origins import OriginRule
 from handoff.headers import same_secret
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ class Credential(enum.Enum):
     AGENT = "agent"  # a desk session (any role)
     SUPERVISOR = "supervisor"  # a desk session of a supervisor
     SERVICE = "service"  # the action server's bearer secret (HANDOFF_SERVICE_TOKEN)
+    # The desk's WebSocket: the session comes in its first frame (handoff.desk.live); the
+    # door refuses, before the upgrade, a page of another origin and a token in the URL.
+    FIRST_FRAME = "first_frame"
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Door:
 # lines and slots. Uploads may be big, and only after the session is checked.
 PUBLIC = Door(Credential.NONE, 0)
 ASSET = Door(Credential.NONE, 0, cacheable=True)
+SOCKET = Door(Credential.FIRST_FRAME, 0)
 LOGIN = Door(Credential.NONE, 4 * KIB)
 AGENT = Door(Credential.AGENT, 64 * KIB)
 SUPERVISOR = Door(Credential.SUPERVISOR, 64 * KIB)
@@ -80,6 +86,7 @@ class Keys:
 
     session: Callable[[str | None], Awaitable[Any]]  # DeskAuth.session: a Session or InvalidSession
     service_token: Callable[[], str | None]
+    origins: OriginRule
 
 
 def install(blueprint: Blueprint, keys: Keys) -> None:
@@ -103,9 +110,7 @@ def install(blueprint: Blueprint, keys: Keys) -> None:
 
     @blueprint.exception(DoorClosed)
     async def closed(_request: Request, problem: DoorClosed) -> HTTPResponse:
-        answer = error(problem.status, str(problem))
-        if problem.status == 401:
-            answer.headers["WWW-Authenticate"] = 'Bearer realm="desk"'
+        answer = unauthorized(str(problem)) if problem.status == 401 else error(problem.status, str(problem))
         answer.headers["Cache-Control"] = NO_STORE
         return answer
 
@@ -143,6 +148,9 @@ def _check_declared_size(request: Request, limit: int) -> None:
 async def _check_credential(request: Request, credential: Credential, keys: Keys) -> None:
     if credential is Credential.NONE:
         return
+    if credential is Credential.FIRST_FRAME:
+        _check_handshake(request, keys.origins)
+        return
     if credential is Credential.SERVICE:
         expected = keys.service_token()
         if not expected:
@@ -157,6 +165,18 @@ async def _check_credential(request: Request, credential: Credential, keys: Keys
     if credential is Credential.SUPERVISOR and not session.agent.is_supervisor:
         raise DoorClosed(403, "only a supervisor may do this")
     request.ctx.session = session
+
+
+def _check_handshake(request: Request, origins: OriginRule) -> None:
+    if "token" in request.get_args(keep_blank_values=True):  # "?token=" too
+        # Already in some log by now; refused so that the client gets fixed.
+        raise DoorClosed(400, 'the token goes in the first frame, {"type": "auth", "token": ...}, never in the URL')
+    origin = request.headers.get("origin")
+    if not origins.allows(origin, request.headers.get("host")):
+        expected = origins.public_origin or "the request's Host"
+        logger.warning("desk WebSocket refused: Origin %r is not %s", origin[:200] if origin else origin, expected)
+        # RFC 6455, 4.2.2: 403 for an Origin the server does not accept.
+        raise DoorClosed(403, "this page's origin may not open the desk's live updates")
 
 
 def _check_ids(kwargs: Mapping[str, Any]) -> None:

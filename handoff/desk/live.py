@@ -1,6 +1,7 @@
 """Live updates: ``GET /webhooks/desk/ws`` (WebSocket).
 
-The handshake is refused before the upgrade, so a refused page costs no subscription:
+The handshake is checked by the route's door (``handoff.desk.doors``, ``SOCKET``) before the
+upgrade, so a refused page costs no subscription:
 
 - an ``Origin`` other than the desk's public origin (``public_url`` / ``HANDOFF_PUBLIC_URL``),
   or, with none configured (the local sandbox), one whose host:port is not the request's
@@ -36,18 +37,15 @@ import json
 import logging
 from collections import OrderedDict
 from typing import Any, Callable, Optional
-from urllib.parse import urlsplit
 
 from sanic import Blueprint
 from sanic.exceptions import WebsocketClosed
 from sanic.request import Request
-from sanic.response import HTTPResponse
 from websockets.exceptions import ConnectionClosed
 
 from handoff.desk import doors
 from handoff.desk.accounts import InvalidSession
 from handoff.desk.auth import DeskAuth, Session, sees_event
-from handoff.desk.http import error
 from handoff.desk.serializers import agent_json, attention_frame, message_frame
 from handoff.events import AttentionChanged, HandoffEvent, MessageEvent
 from handoff.model import Agent
@@ -61,63 +59,6 @@ _RENDERED_EVENTS_KEPT = 256
 # Long enough for a page on a slow link to send its first frame right after the upgrade,
 # short enough that a socket nobody authenticates does not linger.
 AUTH_DEADLINE_SECONDS = 5.0
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-
-
-def web_origin(url: str) -> Optional[str]:
-    """``scheme://host[:port]`` of an http(s) URL as browsers write ``Origin`` (lowercase,
-    the default port left out); None for anything else, ``null`` included."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:  # a port that is not a number, a broken IPv6 literal
-        return None
-    scheme, host = parts.scheme.lower(), parts.hostname
-    if scheme not in ("http", "https") or not host:
-        return None
-    host = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
-
-
-def _authority(host: str, port: Optional[int], scheme: str) -> str:
-    return f"{host}:{port if port is not None else _DEFAULT_PORTS[scheme]}"
-
-
-def same_host(origin: str, host_header: str) -> bool:
-    """Whether a page at ``origin`` asked the host it came from (host:port equal; the scheme
-    is not compared, a proxy may end TLS before this server)."""
-    page = urlsplit(origin)
-    try:
-        asked = urlsplit(f"//{host_header.strip()}")
-        if not asked.hostname or page.hostname is None:
-            return False
-        return _authority(page.hostname, page.port, page.scheme) == _authority(asked.hostname, asked.port, page.scheme)
-    except ValueError:
-        return False
-
-
-class OriginRule:
-    """Which pages may open the desk's socket: the desk's public origin when one is
-    configured, else (the local sandbox) the page of the host the request names."""
-
-    def __init__(self, public_url: Optional[str]) -> None:
-        self.public_origin: Optional[str] = None
-        if public_url:
-            self.public_origin = web_origin(public_url)
-            if self.public_origin is None:
-                raise ValueError(f"the desk's public URL must be an http(s) URL, not {public_url!r}")
-
-    def allows(self, origin: Optional[str], host_header: Optional[str]) -> bool:
-        if origin is None:
-            return True  # not a browser: see the module's docstring
-        given = web_origin(origin)
-        if given is None:
-            return False
-        if self.public_origin is not None:
-            return given == self.public_origin
-        return same_host(given, host_header or "")
-
-
 def _auth_token(data: Any) -> Optional[str]:
     """The token of a ``{"type": "auth", "token": "..."}`` frame, else None."""
     try:
@@ -184,12 +125,10 @@ class LiveHub:
         self,
         service: Callable[[], HandoffService],
         auth: Callable[[], DeskAuth],
-        origins: Optional[OriginRule] = None,
         auth_deadline: float = AUTH_DEADLINE_SECONDS,
     ) -> None:
         self._service = service
         self._auth = auth
-        self.origins = origins or OriginRule(None)
         self.auth_deadline = auth_deadline
         self.frames = FrameRenderer(service)
         self._connections: dict[int, set[Connection]] = {}
@@ -237,18 +176,6 @@ class LiveHub:
                 await connection.close(CLOSE_UNAUTHORIZED, "deactivated" if not agent.active else "password changed")
             else:
                 connection.agent = agent
-
-    def refusal(self, request: Request) -> Optional[HTTPResponse]:
-        """The answer that refuses this handshake before the upgrade, or None to go on."""
-        if "token" in request.get_args(keep_blank_values=True):  # "?token=" too
-            # Already in some log by now; refused so that the client gets fixed.
-            return error(400, 'the token goes in the first frame, {"type": "auth", "token": ...}, never in the URL')
-        origin = request.headers.get("origin")
-        if not self.origins.allows(origin, request.headers.get("host")):
-            expected = self.origins.public_origin or "the request's Host"
-            logger.warning("desk WebSocket refused: Origin %r is not %s", origin[:200] if origin else origin, expected)
-            return error(403, "this page's origin may not open the desk's live updates")
-        return None
 
     async def _authenticate(self, ws: Any) -> Optional[Session]:
         """The session of the first frame; None once the socket is closed with 4401."""
@@ -349,16 +276,7 @@ class LiveHub:
 
 
 def add_live_routes(desk: Blueprint, hub: Callable[[], LiveHub]) -> None:
-    @desk.websocket("/ws", ctx_door=doors.PUBLIC)
+    @desk.websocket("/ws", ctx_door=doors.SOCKET)
     async def live(request: Request, ws: Any) -> None:
         await hub().serve(request, ws)
 
-    @desk.middleware("request")
-    async def live_handshake(request: Request) -> Optional[HTTPResponse]:
-        # A request middleware runs before Sanic upgrades the connection, so a refused
-        # page gets a plain HTTP answer (RFC 6455, 4.2.2: 403 for an Origin not accepted).
-        # "/ws" is the desk's only WebSocket route.
-        route = getattr(request, "route", None)
-        if route is None or not getattr(route.ctx, "websocket", False):
-            return None
-        return hub().refusal(request)

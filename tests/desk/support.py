@@ -70,7 +70,7 @@ class Desk:
         desk = getattr(self.server, "desk", None)
         if desk is None:
             return None
-        return desk.live.origins.public_origin or self.server.url
+        return desk.origins.public_origin or self.server.url
 
     async def live(self):
         """A connected WebSocket, as the desk's page opens it: its Origin, then the auth

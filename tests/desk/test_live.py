@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from handoff.desk.live import OriginRule
+from handoff.desk.origins import OriginRule
 from tests.connectors.fixtures import envelope, item
 from tests.connectors.harness import running_connectors
 from tests.desk.support import PUBLIC_URL, account, auth_frame, customer_writes, handoff, next_frame, no_frame
@@ -95,7 +95,7 @@ async def test_without_a_public_url_only_the_requested_host_may_connect(database
     monkeypatch.delenv("HANDOFF_PUBLIC_URL", raising=False)
     settings = {key: value for key, value in desk_settings.items() if key != "public_url"}
     async with running_connectors(database_url, desk=settings) as local:
-        assert local.desk.live.origins.public_origin is None
+        assert local.desk.origins.public_origin is None
         ana = await account(local, "ana")
         for origin in ("http://evil.example", local.url.replace("127.0.0.1", "localhost"), local.url + "1", "null"):
             assert await refused_status(local, Origin=origin) == 403, origin
