@@ -140,6 +140,9 @@ async def test_more_than_the_ceiling_is_413_and_nothing_is_stored(any_database_u
                               "changes": [{"field": "feed", "value": {"n": n}} for n in range(101)]})  # fmt: skip
         status, _, _ = await asyncio.to_thread(post_from_another_thread, url, json.dumps(body).encode())
         assert status == 413
+        # Entries without items are no way around it: their objects run out the parse's budget.
+        empty = json.dumps({"object": "page", "entry": [{} for _ in range(100_000)]}).encode()
+        assert (await asyncio.to_thread(post_from_another_thread, url, empty))[0] == 413
         await server.settle()
         assert await stored_keys(server) == [] and server.turns == []
         # The ceiling itself passes.
