@@ -13,7 +13,7 @@ order that leaves a replay nothing to guess:
 
 A crash between 1 and 3 leaves ``sending`` without a mid: Meta may or may not have the
 reply. The echo of every message the Page sends carries the token, and it moves the row
-to ``sent`` with the mid whenever it arrives (:meth:`ReplyJournal.confirm`: from the
+to ``sent`` with the mid whenever it arrives (:meth:`ReplyJournal.sent`: from the
 inbox's replay, or from Meta's redelivery once the server is back). A row still
 ``sending`` after the outbox's stale threshold (``HANDOFF_OUTBOX_STALE_SECONDS``) becomes
 ``unknown``: not known whether Meta got it. An echo arriving later still makes it
@@ -81,14 +81,6 @@ class ReplyJournal:
                 )  # fmt: skip
             )
 
-    async def sent(self, token: str, mid: Optional[str]) -> bool:
-        """Step 3: Meta answered with the mid (an echo may have been faster)."""
-        return await self._mark_sent(token, mid)
-
-    async def confirm(self, token: str, mid: str) -> bool:
-        """The echo of one of our sends: the reply is at Meta, whatever the row said."""
-        return await self._mark_sent(token, mid)
-
     async def failed(self, token: str, error: str) -> None:
         """Meta refused the reply."""
         async with self._engine.begin() as connection:
@@ -98,7 +90,9 @@ class ReplyJournal:
                 .values(state=FAILED, error=error[:2000], updated_at=utc_now())
             )
 
-    async def _mark_sent(self, token: str, mid: Optional[str]) -> bool:
+    async def sent(self, token: str, mid: Optional[str]) -> bool:
+        """Step 3, or the echo of one of our sends (which may come first, or after a crash):
+        the reply is at Meta, whatever the row said. True when this moved the row."""
         now = utc_now()
         async with self._engine.begin() as connection:
             moved = await connection.execute(

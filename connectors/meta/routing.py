@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import Counter
 from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence
 
 from rasa.core.channels.channel import UserMessage
@@ -229,7 +230,7 @@ class EventRouter:
                 await self._handoff.record_echo(self._channel, echo.mid, message_id)
             elif echo.metadata and echo.mid:
                 # A bot reply: the evidence that settles one a crash left "sending".
-                await self._replies.confirm(echo.metadata, echo.mid)
+                await self._replies.sent(echo.metadata, echo.mid)
             return  # our own send coming back: not customer input
         inbound = inbound_event_for(echo)
         stored = None
@@ -253,7 +254,4 @@ class EventRouter:
 
 
 def _reply_states(replies: Sequence[ReplyRecord]) -> str:
-    counts: dict[str, int] = {}
-    for reply in replies:
-        counts[reply.state] = counts.get(reply.state, 0) + 1
-    return ", ".join(f"{count} {state}" for state, count in counts.items())
+    return ", ".join(f"{count} {state}" for state, count in Counter(reply.state for reply in replies).items())

@@ -233,7 +233,7 @@ class DeskAuth:
         # sent all at once cannot all pass the checks above first.
         self._count(pair)
         try:
-            found = await self._service().agent_credentials(username=username.strip().lower())
+            found = await self._service().agent_credentials(username=account)
             agent, stored = found if found is not None else (None, None)
             right = await asyncio.to_thread(verify_or_waste_time, password, stored) and agent is not None
         except BaseException:  # the database failed or the client left: no guess was answered
@@ -284,7 +284,6 @@ def unauthorized(message: str) -> HTTPResponse:
     answer = error(401, message)
     answer.headers["WWW-Authenticate"] = 'Bearer realm="desk"'
     return answer
-
 
 
 # -- what an agent may see ---------------------------------------------------------------------

@@ -185,7 +185,7 @@ async def head_only(server: ConnectorServer, headers: dict[str, str], declared: 
     while the rest is still missing proves the server did not wait for the body."""
     host, port = server.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    lines = [f"POST /webhooks/messenger/webhook HTTP/1.1", f"Host: {host}", f"Content-Length: {declared}",
+    lines = ["POST /webhooks/messenger/webhook HTTP/1.1", f"Host: {host}", f"Content-Length: {declared}",
              "Content-Type: application/json", *(f"{k}: {v}" for k, v in headers.items())]  # fmt: skip
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + b"{" + b" " * 1023)
     await writer.drain()
