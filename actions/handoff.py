@@ -33,6 +33,7 @@ from actions.handoff_api import (
     HandoffRequest,
     InvalidFormValues,
 )
+from handoff.model import CANCELLED_BY_CUSTOMER
 
 __all__ = [
     "ActionHandoff",
@@ -70,7 +71,7 @@ ATTENTION_ID_SLOT = "attention_id"
 CUSTOMER_NAME_SLOT = "customer_name"
 HANDOFF_REASON_SLOT = "handoff_reason"
 LANGUAGE_SLOT = "language"
-CANCEL_REASON = "customer_cancelled"
+CANCEL_REASON = CANCELLED_BY_CUSTOMER  # the desk says "the customer cancelled" for this reason
 # Rasa's own bookkeeping and ours: never campaign data.
 INTERNAL_SLOTS = frozenset({"requested_slot", "session_started_metadata", ATTENTION_ID_SLOT})
 NAME_MIN_LENGTH = 2

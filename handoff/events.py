@@ -97,7 +97,10 @@ class AttentionReturned(AttentionChanged):
 
 @dataclass(frozen=True)
 class AttentionTerminated(AttentionChanged):
+    """Ended; ``reason`` is the bot's (``customer_cancelled``: the customer gave up waiting)."""
+
     type: ClassVar[str] = "attention.terminated"
+    reason: Optional[str] = None
 
 
 @dataclass(frozen=True)

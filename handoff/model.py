@@ -108,6 +108,9 @@ class Actor:
 
 
 BOT = Actor(ActorKind.BOT)
+# The reason the bot gives when the customer gives up waiting (action_terminate_attention):
+# the desk tells agents in words that the customer cancelled, not that someone took it.
+CANCELLED_BY_CUSTOMER = "customer_cancelled"
 SYSTEM = Actor(ActorKind.SYSTEM)
 
 

@@ -5,6 +5,7 @@ queued ones; the bot may end only a queued attention)."""
 
 from __future__ import annotations
 
+from handoff.error_codes import ErrorCode
 from handoff.errors import Forbidden
 from handoff.model import Agent, Attention
 
@@ -15,7 +16,7 @@ def who(agent: Agent) -> str:
 
 def require_active(agent: Agent) -> None:
     if not agent.active:
-        raise Forbidden(who(agent), "the agent is deactivated")
+        raise Forbidden(who(agent), "the agent is deactivated", code=ErrorCode.AGENT_DEACTIVATED)
 
 
 def can_see(agent: Agent, attention: Attention) -> bool:
@@ -26,13 +27,19 @@ def can_see(agent: Agent, attention: Attention) -> bool:
 def require_can_see(agent: Agent, attention: Attention) -> None:
     require_active(agent)
     if not can_see(agent, attention):
-        raise Forbidden(who(agent), f"attention {attention.id} belongs to campaign '{attention.campaign_id}', not one of yours")
+        raise Forbidden(
+            who(agent), f"attention {attention.id} belongs to campaign '{attention.campaign_id}', not one of yours",
+            code=ErrorCode.ATTENTION_NOT_YOURS, attention_id=attention.id,
+        )
 
 
 def require_can_open(agent: Agent, attention: Attention) -> None:
     require_active(agent)
     if not agent.serves(attention.campaign_id):
-        raise Forbidden(who(agent), f"the agent is not in campaign '{attention.campaign_id}'")
+        raise Forbidden(
+            who(agent), f"the agent is not in campaign '{attention.campaign_id}'",
+            code=ErrorCode.CAMPAIGN_NOT_YOURS, campaign_id=attention.campaign_id,
+        )
 
 
 def require_owner(agent: Agent, attention: Attention, supervisor_may: bool = False) -> None:
@@ -40,10 +47,13 @@ def require_owner(agent: Agent, attention: Attention, supervisor_may: bool = Fal
     require_active(agent)
     if attention.agent_id == agent.id or (supervisor_may and agent.is_supervisor):
         return
-    raise Forbidden(who(agent), f"attention {attention.id} is held by agent {attention.agent_id}")
+    raise Forbidden(
+        who(agent), f"attention {attention.id} is held by agent {attention.agent_id}",
+        code=ErrorCode.ATTENTION_NOT_YOURS, attention_id=attention.id
+    )
 
 
 def require_supervisor(agent: Agent, what: str) -> None:
     require_active(agent)
     if not agent.is_supervisor:
-        raise Forbidden(who(agent), f"only a supervisor may {what}")
+        raise Forbidden(who(agent), f"only a supervisor may {what}", code=ErrorCode.SUPERVISOR_ONLY)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handoff import permissions
 from handoff.campaigns.model import Campaign, CampaignBook
+from handoff.error_codes import ErrorCode
 from handoff.errors import Forbidden, NotFound
 from handoff.model import Agent, Attention, AttentionEvent, Channel, Customer, Message, MessageDirection
 from handoff.schema import attention, attention_label, customer, label, message
@@ -98,7 +99,9 @@ class Queries:
         it (queued ones are left out while searching, as the desk shows them)."""
         permissions.require_active(agent)
         if all_open and not agent.is_supervisor:
-            raise Forbidden(permissions.who(agent), "only a supervisor sees everyone's open attentions")
+            raise Forbidden(
+                permissions.who(agent), "only a supervisor sees everyone's open attentions", code=ErrorCode.SUPERVISOR_ONLY
+            )
         campaign_ids = None if agent.is_supervisor else agent.campaigns
         term = (search or "").strip()
         query = attention_rows.active_for_desk(

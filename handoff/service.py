@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import re
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Mapping, NoReturn, Optional, Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -22,6 +22,7 @@ from handoff import permissions
 from handoff.campaigns.forms import normalize_form, prefill_form, validate_form
 from handoff.campaigns.model import Campaign, CampaignBook
 from handoff.clock import Clock, as_utc, utc_now
+from handoff.error_codes import ErrorCode
 from handoff.errors import (
     Conflict,
     CustomerBusy,
@@ -52,9 +53,11 @@ from handoff.events import (
 )
 from handoff.model import (
     BOT,
+    CANCELLED_BY_CUSTOMER,
     SYSTEM,
     WINDOW_OPENING_KINDS,
     Actor,
+    ActorKind,
     Agent,
     Attention,
     Author,
@@ -407,13 +410,39 @@ class HandoffService:
         current = await self.attention(attention_id)
         permissions.require_can_open(agent, current)
         if current.state is not AttentionState.QUEUED:
-            raise Conflict(current.id, f"it is no longer in the queue ({current.state.value})", current.state.value)
+            await self._not_queued(current)
         values = {"agent_id": agent.id, "assigned_at": self._now()}
         if current.opened_at is None:
             values["opened_at"] = values["assigned_at"]
-        after, now = await self._move(current, Action.OPEN, Actor.of(agent), values)
+        try:
+            after, now = await self._move(current, Action.OPEN, Actor.of(agent), values)
+        except Conflict as lost:
+            # Someone was quicker (another agent, the customer's cancel): say who, not "changed".
+            latest = await self.attention(attention_id)
+            if latest.state is AttentionState.QUEUED:
+                raise lost
+            await self._not_queued(latest)
         await self._publish(AttentionOpened(at=now, attention=after, actor=Actor.of(agent)))
         return after
+
+    async def _not_queued(self, current: Attention) -> NoReturn:
+        """Why an attention an agent tries to open is not in the queue: another agent holds
+        it, the customer cancelled while waiting, or it ended otherwise (a supervisor)."""
+        state = current.state.value
+        if current.state is AttentionState.OPEN:
+            raise Conflict(
+                current.id, f"it is no longer in the queue ({state}): another agent took it", state,
+                code=ErrorCode.ATTENTION_TAKEN, agent_id=current.agent_id,
+            )
+        async with self._engine.connect() as connection:
+            trail = await audit.trail(connection, current.id)
+        last = trail[-1] if trail else None
+        if last is not None and last.actor.kind is ActorKind.BOT and last.detail.get("reason") == CANCELLED_BY_CUSTOMER:
+            raise Conflict(
+                current.id, f"it is no longer in the queue ({state}): the customer cancelled while waiting", state,
+                code=ErrorCode.ATTENTION_CANCELLED_BY_CUSTOMER,
+            )
+        raise Conflict(current.id, f"it is no longer in the queue ({state})", state, code=ErrorCode.ATTENTION_NOT_QUEUED)
 
     async def transfer_to_campaign(self, attention_id: int, agent: Agent, campaign_id: str, note: Optional[str] = None) -> Attention:
         """Back to the queue of another campaign (owner or supervisor). Form values of fields
@@ -424,11 +453,18 @@ class HandoffService:
         try:
             target = self._book.get(campaign_id)
         except NotFound:
-            raise InvalidTransfer(f"campaign '{campaign_id}' does not exist") from None
+            raise InvalidTransfer(
+                f"campaign '{campaign_id}' does not exist", code=ErrorCode.CAMPAIGN_UNKNOWN, campaign_id=campaign_id
+            ) from None
         if target.id == current.campaign_id:
-            raise InvalidTransfer(f"attention {current.id} is already in campaign '{campaign_id}'")
+            raise InvalidTransfer(
+                f"attention {current.id} is already in campaign '{campaign_id}'", code=ErrorCode.TRANSFER_SAME_CAMPAIGN
+            )
         if not target.serves(current.channel, current.account_id):
-            raise InvalidTransfer(f"campaign '{campaign_id}' does not serve {current.channel.value} account {current.account_id}")
+            raise InvalidTransfer(
+                f"campaign '{campaign_id}' does not serve {current.channel.value} account {current.account_id}",
+                code=ErrorCode.CAMPAIGN_WRONG_ACCOUNT, campaign_id=campaign_id,
+            )
         fields = {field.id for field in target.form_for(current.direction)}
         kept = {name: value for name, value in current.form.items() if name in fields}
         dropped = {name: value for name, value in current.form.items() if name not in fields}
@@ -452,9 +488,14 @@ class HandoffService:
         permissions.require_owner(agent, current, supervisor_may=True)
         target = await self.agent(target_agent_id)
         if target.id == current.agent_id:
-            raise InvalidTransfer(f"attention {current.id} is already held by agent {target.id}")
+            raise InvalidTransfer(
+                f"attention {current.id} is already held by agent {target.id}", code=ErrorCode.TRANSFER_SAME_AGENT
+            )
         if not target.active or not target.serves(current.campaign_id):
-            raise InvalidTransfer(f"agent {target.id} ({target.username}) cannot take attentions of campaign '{current.campaign_id}'")
+            raise InvalidTransfer(
+                f"agent {target.id} ({target.username}) cannot take attentions of campaign '{current.campaign_id}'",
+                code=ErrorCode.TRANSFER_AGENT_NOT_IN_CAMPAIGN, agent_name=target.display_name or target.username,
+            )
         after, now = await self._move(
             current,
             Action.TRANSFER_TO_AGENT,
@@ -505,11 +546,13 @@ class HandoffService:
         if current is None:
             return None
         if current.state is not AttentionState.QUEUED:
-            raise Forbidden("bot", f"attention {current.id} is open; only its agent can end it")
+            raise Forbidden(
+                "bot", f"attention {current.id} is open; only its agent can end it", code=ErrorCode.BOT_CANNOT_END_OPEN
+            )
         after, now = await self._move(
             current, Action.TERMINATE, BOT, {"terminated_at": self._now()}, {"by": "bot", "reason": reason}, inside=self._into_history
         )
-        await self._publish(AttentionTerminated(at=now, attention=after, actor=BOT))
+        await self._publish(AttentionTerminated(at=now, attention=after, actor=BOT, reason=reason))
         # No resume: the bot itself is running this; it decides what to say next.
         return after
 
@@ -534,7 +577,8 @@ class HandoffService:
             return self._book.get(current.campaign_id).form_for(current.direction)
         except NotFound:
             raise InvalidRequest(
-                f"attention {current.id}: campaign '{current.campaign_id}' is no longer in the campaigns file; transfer it first"
+                f"attention {current.id}: campaign '{current.campaign_id}' is no longer in the campaigns file; transfer it first",
+                code=ErrorCode.CAMPAIGN_GONE, campaign_id=current.campaign_id,
             ) from None
 
     async def record_slots_by_bot(self, attention_id: int, slots: Mapping[str, Any]) -> Attention:
@@ -551,7 +595,7 @@ class HandoffService:
         attention's form (checked like an agent's draft; unknown fields are refused)."""
         current = await self.attention(attention_id)
         if not current.is_active:
-            raise Conflict(current.id, "the attention has ended", current.state.value)
+            raise Conflict(current.id, "the attention has ended", current.state.value, code=ErrorCode.ATTENTION_ENDED)
         form = self._checked_form(current, values, check_required=False)
         now = self._now()
         async with self._engine.begin() as connection:
@@ -571,7 +615,9 @@ class HandoffService:
         current = await self.attention(attention_id)
         permissions.require_owner(agent, current)
         if current.state is not AttentionState.OPEN:
-            raise Conflict(current.id, "only an open attention's form can be edited", current.state.value)
+            raise Conflict(
+                current.id, "only an open attention's form can be edited", current.state.value, code=ErrorCode.ATTENTION_NOT_OPEN
+            )
         form = self._checked_form(current, values, check_required=False)
         now = self._now()
         async with self._engine.begin() as connection:
@@ -702,13 +748,22 @@ class HandoffService:
     def _check_content(self, channel: Channel, text: Optional[str], attachment: Optional[OutgoingAttachment]) -> Optional[str]:
         text = text.strip() if text else None
         if not text and attachment is None:
-            raise InvalidMessage("a message needs a text or an attachment")
+            raise InvalidMessage("a message needs a text or an attachment", code=ErrorCode.MESSAGE_EMPTY)
         if text and channel is Channel.MESSENGER and len(text) > MESSENGER_TEXT_LIMIT_CHARS:
-            raise InvalidMessage(f"Messenger texts are limited to {MESSENGER_TEXT_LIMIT_CHARS} characters (this has {len(text)})")
+            raise InvalidMessage(
+                f"Messenger texts are limited to {MESSENGER_TEXT_LIMIT_CHARS} characters (this has {len(text)})",
+                code=ErrorCode.MESSAGE_TOO_LONG, limit=MESSENGER_TEXT_LIMIT_CHARS, length=len(text), unit="chars",
+            )
         if text and channel is Channel.INSTAGRAM and len(text.encode()) > INSTAGRAM_TEXT_LIMIT_BYTES:
-            raise InvalidMessage(f"Instagram texts are limited to {INSTAGRAM_TEXT_LIMIT_BYTES} bytes (this has {len(text.encode())})")
+            raise InvalidMessage(
+                f"Instagram texts are limited to {INSTAGRAM_TEXT_LIMIT_BYTES} bytes (this has {len(text.encode())})",
+                code=ErrorCode.MESSAGE_TOO_LONG, limit=INSTAGRAM_TEXT_LIMIT_BYTES, length=len(text.encode()), unit="bytes",
+            )
         if attachment is not None and attachment.type not in ATTACHMENT_TYPES:
-            raise InvalidMessage(f"unknown attachment type {attachment.type!r} (use {', '.join(sorted(ATTACHMENT_TYPES))})")
+            raise InvalidMessage(
+                f"unknown attachment type {attachment.type!r} (use {', '.join(sorted(ATTACHMENT_TYPES))})",
+                code=ErrorCode.ATTACHMENT_TYPE, allowed=", ".join(sorted(ATTACHMENT_TYPES)),
+            )
         return text
 
     def _human_agent_tag(self, current: Attention) -> bool:
@@ -727,7 +782,10 @@ class HandoffService:
         current = await self.attention(attention_id)
         permissions.require_owner(agent, current)
         if current.state is not AttentionState.OPEN:
-            raise Conflict(current.id, "messages can be sent only in an open attention", current.state.value)
+            raise Conflict(
+                current.id, "messages can be sent only in an open attention", current.state.value,
+                code=ErrorCode.ATTENTION_NOT_OPEN
+            )
         text = self._check_content(current.channel, text, attachment)
         now = self._now()
         policy = send_policy(now, current.last_customer_message_at, self._human_agent_tag(current), current.id)
@@ -768,14 +826,19 @@ class HandoffService:
             current = await self._attention(connection, failed.attention_id)
         permissions.require_owner(agent, current)
         if current.state is not AttentionState.OPEN:
-            raise Conflict(current.id, "messages can be sent only in an open attention", current.state.value)
+            raise Conflict(
+                current.id, "messages can be sent only in an open attention", current.state.value,
+                code=ErrorCode.ATTENTION_NOT_OPEN
+            )
         if failed.direction is not MessageDirection.OUT or failed.status not in (MessageStatus.FAILED, MessageStatus.UNKNOWN):
             # UNKNOWN too: the agent, told that Meta may have it, decides to send it again.
-            raise InvalidMessage(f"message {message_id} has not failed; there is nothing to retry")
+            raise InvalidMessage(
+                f"message {message_id} has not failed; there is nothing to retry", code=ErrorCode.MESSAGE_NOT_FAILED
+            )
         policy = send_policy(self._now(), current.last_customer_message_at, self._human_agent_tag(current), current.id)
         async with self._engine.begin() as connection:
             if not await message_rows.mark_pending(connection, message_id, policy.messaging_type, policy.tag, self._now()):
-                raise Conflict(current.id, f"message {message_id} is already being retried")
+                raise Conflict(current.id, f"message {message_id} is already being retried", code=ErrorCode.MESSAGE_RETRYING)
         raw = failed.payload.get("attachment")
         attachment = OutgoingAttachment(**raw) if isinstance(raw, Mapping) else None
         return await self._deliver(current, failed, failed.text, attachment, policy.messaging_type, policy.tag)
@@ -936,7 +999,7 @@ class HandoffService:
         """
         status = MessageStatus(status)
         if status not in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ):
-            raise InvalidRequest(f"status {status.value!r} does not come from Meta")
+            raise InvalidRequest(f"status {status.value!r} does not come from Meta", code=ErrorCode.STATUS_NOT_META)
         now = self._now()
         when = as_utc(at) if at else (as_utc(watermark) if watermark else now)
         async with self._engine.begin() as connection:
@@ -1003,17 +1066,26 @@ class HandoffService:
         if past.channel is not Channel.MESSENGER:
             raise InvalidRequest(
                 f"outbound attentions are a Messenger feature; Instagram does not let a business write first "
-                f"(attention {past.id} is on {past.channel.value})"
+                f"(attention {past.id} is on {past.channel.value})",
+                code=ErrorCode.OUTBOUND_MESSENGER_ONLY,
             )
         campaign_id = campaign_id or past.campaign_id
         try:
             campaign = self._book.get(campaign_id)
         except NotFound:
-            raise InvalidRequest(f"campaign '{campaign_id}' does not exist") from None
+            raise InvalidRequest(
+                f"campaign '{campaign_id}' does not exist", code=ErrorCode.CAMPAIGN_UNKNOWN, campaign_id=campaign_id
+            ) from None
         if not agent.serves(campaign.id):
-            raise Forbidden(permissions.who(agent), f"the agent is not in campaign '{campaign.id}'")
+            raise Forbidden(
+                permissions.who(agent), f"the agent is not in campaign '{campaign.id}'",
+                code=ErrorCode.CAMPAIGN_NOT_YOURS, campaign_id=campaign.id
+            )
         if not campaign.serves(past.channel, past.account_id):
-            raise InvalidRequest(f"campaign '{campaign.id}' does not serve {past.channel.value} account {past.account_id}")
+            raise InvalidRequest(
+                f"campaign '{campaign.id}' does not serve {past.channel.value} account {past.account_id}",
+                code=ErrorCode.CAMPAIGN_WRONG_ACCOUNT, campaign_id=campaign.id,
+            )
         active = await self.active_attention(past.channel, past.account_id, past.customer_id)
         if active is not None:
             raise CustomerBusy(active.id, active.state.value, active.agent_id)
@@ -1067,14 +1139,14 @@ class HandoffService:
         permissions.require_supervisor(agent, "create labels")
         name = name.strip()
         if not name or len(name) > 100:
-            raise InvalidRequest("a label needs a name of 1 to 100 characters")
+            raise InvalidRequest("a label needs a name of 1 to 100 characters", code=ErrorCode.LABEL_NAME)
         if not LABEL_COLOUR.match(colour):
-            raise InvalidRequest("colour is #rrggbb")
+            raise InvalidRequest("colour is #rrggbb", code=ErrorCode.LABEL_COLOUR)
         try:
             async with self._engine.begin() as connection:
                 label_id = await label_rows.insert(connection, name, colour, self._now())
         except IntegrityError:
-            raise InvalidRequest(f"a label named {name!r} exists already") from None
+            raise InvalidRequest(f"a label named {name!r} exists already", code=ErrorCode.LABEL_EXISTS, name=name) from None
         return Label(id=label_id, name=name, colour=colour)
 
     async def update_label(
@@ -1087,11 +1159,11 @@ class HandoffService:
         if name is not None:
             name = name.strip()
             if not name or len(name) > 100:
-                raise InvalidRequest("a label needs a name of 1 to 100 characters")
+                raise InvalidRequest("a label needs a name of 1 to 100 characters", code=ErrorCode.LABEL_NAME)
             values["name"] = name
         if colour is not None:
             if not LABEL_COLOUR.match(colour):
-                raise InvalidRequest("colour is #rrggbb")
+                raise InvalidRequest("colour is #rrggbb", code=ErrorCode.LABEL_COLOUR)
             values["colour"] = colour.lower()
         if retired is not None:
             values["retired"] = bool(retired)
@@ -1101,7 +1173,7 @@ class HandoffService:
                     raise NotFound("label", label_id)
                 changed = await label_rows.get(connection, label_id)
         except IntegrityError:
-            raise InvalidRequest(f"a label named {name!r} exists already") from None
+            raise InvalidRequest(f"a label named {name!r} exists already", code=ErrorCode.LABEL_EXISTS, name=name) from None
         assert changed is not None
         return changed
 
@@ -1131,7 +1203,7 @@ class HandoffService:
             if found is None:
                 raise NotFound("label", label_id)
             if apply and found.retired:
-                raise InvalidRequest(f"label {found.name!r} is retired")
+                raise InvalidRequest(f"label {found.name!r} is retired", code=ErrorCode.LABEL_RETIRED, name=found.name)
             changed = await (label_rows.apply(connection, attention_id, label_id, agent.id, now) if apply else label_rows.remove(connection, attention_id, label_id))
             if changed:
                 await audit.record(connection, attention_id, Actor.of(agent), "label_applied" if apply else "label_removed", now,
@@ -1152,13 +1224,15 @@ class HandoffService:
         campaigns = list(campaigns)
         unknown = [campaign_id for campaign_id in campaigns if campaign_id not in self._book.campaigns]
         if unknown:
-            raise InvalidRequest(f"unknown campaigns {unknown!r}")
+            raise InvalidRequest(f"unknown campaigns {unknown!r}", code=ErrorCode.CAMPAIGN_UNKNOWN, campaigns=list(unknown))
         try:
             async with self._engine.begin() as connection:
                 agent_id = await agent_rows.insert(connection, username, display_name, Role(role), campaigns, self._now(), password_hash)
                 created = await agent_rows.get(connection, agent_id)
         except IntegrityError:
-            raise InvalidRequest(f"an agent named {username!r} exists already") from None
+            raise InvalidRequest(
+                f"an agent named {username!r} exists already", code=ErrorCode.AGENT_EXISTS, username=username
+            ) from None
         assert created is not None
         return created
 
@@ -1181,7 +1255,7 @@ class HandoffService:
         campaigns = list(campaigns)
         unknown = [campaign_id for campaign_id in campaigns if campaign_id not in self._book.campaigns]
         if unknown:
-            raise InvalidRequest(f"unknown campaigns {unknown!r}")
+            raise InvalidRequest(f"unknown campaigns {unknown!r}", code=ErrorCode.CAMPAIGN_UNKNOWN, campaigns=list(unknown))
         await self.agent(agent_id)
         async with self._engine.begin() as connection:
             await agent_rows.set_campaigns(connection, agent_id, campaigns)
@@ -1205,7 +1279,7 @@ class HandoffService:
     async def set_agent_display_name(self, agent_id: int, display_name: str) -> Agent:
         display_name = display_name.strip()
         if not display_name:
-            raise InvalidRequest("an agent needs a display name")
+            raise InvalidRequest("an agent needs a display name", code=ErrorCode.AGENT_DISPLAY_NAME)
         await self.agent(agent_id)
         async with self._engine.begin() as connection:
             await agent_rows.set_display_name(connection, agent_id, display_name)

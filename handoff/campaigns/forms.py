@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -19,7 +20,8 @@ class FieldError:
     field: str
     code: str  # required, unknown_field, not_text, too_short, too_long, not_a_number,
     # below_min, above_max, not_an_option, not_a_list, invalid_date
-    message: str
+    message: str  # English, for developers and logs
+    params: Mapping[str, Any] = dataclass_field(default_factory=dict)  # what a translated text needs (min, max, length)
 
     def __str__(self) -> str:
         return f"field '{self.field}': {self.message}"
@@ -58,26 +60,31 @@ def _number_text(number: float) -> str:
 def validate_value(field: FormField, value: Any) -> list[FieldError]:
     """Errors of one non-blank value (the ``required`` rule is checked by validate_form)."""
 
-    def error(code: str, message: str) -> list[FieldError]:
-        return [FieldError(field.id, code, message)]
+    def error(code: str, message: str, **params: Any) -> list[FieldError]:
+        return [FieldError(field.id, code, message, params)]
 
     if field.type in LENGTH_TYPES:
         if not isinstance(value, str):
             return error("not_text", "must be text")
         length = len(value.strip())
         if field.min_length is not None and length < field.min_length:
-            return error("too_short", f"must have at least {field.min_length} characters (has {length})")
+            return error(
+                "too_short", f"must have at least {field.min_length} characters (has {length})",
+                min=field.min_length, length=length
+            )
         if field.max_length is not None and length > field.max_length:
-            return error("too_long", f"must have at most {field.max_length} characters (has {length})")
+            return error(
+                "too_long", f"must have at most {field.max_length} characters (has {length})", max=field.max_length, length=length
+            )
         return []
     if field.type is FieldType.NUMBER:
         number = as_number(value)
         if number is None:
             return error("not_a_number", f"must be a number, not {value!r}")
         if field.min is not None and number < field.min:
-            return error("below_min", f"must be at least {_number_text(field.min)} (is {_number_text(number)})")
+            return error("below_min", f"must be at least {_number_text(field.min)} (is {_number_text(number)})", min=field.min)
         if field.max is not None and number > field.max:
-            return error("above_max", f"must be at most {_number_text(field.max)} (is {_number_text(number)})")
+            return error("above_max", f"must be at most {_number_text(field.max)} (is {_number_text(number)})", max=field.max)
         return []
     if field.type is FieldType.MULTIPLE_CHOICE:
         if not isinstance(value, (list, tuple)):

@@ -42,6 +42,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import jwt
 
+from handoff.error_codes import ErrorCode
 from handoff.errors import InvalidRequest, NotFound
 from handoff.model import Agent, Role
 from handoff.service import HandoffService
@@ -81,11 +82,17 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> 
 def check_password_policy(password: Any) -> str:
     """The password if it is acceptable; InvalidRequest (422) saying why when not."""
     if not isinstance(password, str):
-        raise InvalidRequest("the password must be a text")
+        raise InvalidRequest("the password must be a text", code=ErrorCode.PASSWORD_NOT_TEXT)
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidRequest(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidRequest(
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters",
+            code=ErrorCode.PASSWORD_TOO_SHORT, min=MIN_PASSWORD_LENGTH
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidRequest(f"the password may have at most {MAX_PASSWORD_LENGTH} characters")
+        raise InvalidRequest(
+            f"the password may have at most {MAX_PASSWORD_LENGTH} characters",
+            code=ErrorCode.PASSWORD_TOO_LONG, max=MAX_PASSWORD_LENGTH
+        )
     return password
 
 
@@ -140,7 +147,11 @@ TOKEN_AUDIENCE = "handoff-desk"
 
 
 class InvalidSession(Exception):
-    """No token, or an expired, forged or malformed one (401)."""
+    """No token, or an expired, forged or malformed one (401); ``code`` says which for the page."""
+
+    def __init__(self, message: str, code: str = ErrorCode.AUTH_UNAUTHORIZED) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -203,7 +214,7 @@ class SessionTokens:
                 password=str(claims.get("pwd", "")),
             )
         except jwt.ExpiredSignatureError:
-            raise InvalidSession("the session has expired; log in again") from None
+            raise InvalidSession("the session has expired; log in again", ErrorCode.AUTH_SESSION_ENDED) from None
         except (jwt.InvalidTokenError, ValueError, TypeError):
             raise InvalidSession("the session token is not valid") from None
 
@@ -219,10 +230,12 @@ USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,149}$")
 
 def normalize_username(username: Any) -> str:
     if not isinstance(username, str):
-        raise InvalidRequest("the username must be a text")
+        raise InvalidRequest("the username must be a text", code=ErrorCode.USERNAME_INVALID)
     cleaned = username.strip().lower()
     if not USERNAME_PATTERN.match(cleaned):
-        raise InvalidRequest("a username has 2 to 150 characters: letters a-z, digits, '.', '_' or '-'")
+        raise InvalidRequest(
+            "a username has 2 to 150 characters: letters a-z, digits, '.', '_' or '-'", code=ErrorCode.USERNAME_INVALID
+        )
     return cleaned
 
 
@@ -245,7 +258,7 @@ async def create_account(
     try:
         role = Role(role)
     except ValueError:
-        raise InvalidRequest("the role is 'agent' or 'supervisor'") from None
+        raise InvalidRequest("the role is 'agent' or 'supervisor'", code=ErrorCode.ROLE_INVALID) from None
     name = (display_name or "").strip() or username
     return await service.add_agent(username, name, role, list(campaigns), password_hash=await hash_in_thread(password))
 
@@ -307,7 +320,7 @@ def _read_password(from_stdin: bool) -> str:
     first = getpass.getpass("Contraseña / password: ")
     second = getpass.getpass("Repítela / again: ")
     if first != second:
-        raise InvalidRequest("the two passwords differ")
+        raise InvalidRequest("the two passwords differ", code=ErrorCode.PASSWORDS_DIFFER)
     return first
 
 

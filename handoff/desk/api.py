@@ -34,6 +34,7 @@ from handoff.desk.serializers import (
     summary_json,
 )
 from handoff.desk.uploads import MAX_UPLOAD_BYTES, TooLarge
+from handoff.error_codes import ErrorCode
 from handoff.errors import Forbidden, InvalidRequest
 from handoff.history import DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE
 from handoff.model import Agent, Attention, Channel, Direction
@@ -69,9 +70,9 @@ def _int_arg(request: Request, name: str, default: Optional[int], low: int, high
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be a whole number") from None
+        raise BadRequest(f"{name} must be a whole number", field=name) from None
     if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}")
+        raise BadRequest(f"{name} must be between {low} and {high}", field=name, min=low, max=high)
     return value
 
 
@@ -80,7 +81,7 @@ def _values(body: dict[str, Any], required: bool = True) -> dict[str, Any]:
     if values is None and not required:
         return {}
     if not isinstance(values, dict):
-        raise BadRequest("values must be an object of field ids and values")
+        raise BadRequest("values must be an object of field ids and values", field="values")
     return values
 
 
@@ -95,14 +96,14 @@ def _time_arg(request: Request, name: str, end: bool = False) -> Optional[dateti
             return datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=timezone.utc)
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
-        raise BadRequest(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time") from None
+        raise BadRequest(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time", field=name) from None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _choice_arg(request: Request, name: str, allowed: set[str]) -> Optional[str]:
     raw = request.args.get(name) or None
     if raw is not None and raw not in allowed:
-        raise BadRequest(f"{name} is one of {', '.join(sorted(allowed))}")
+        raise BadRequest(f"{name} is one of {', '.join(sorted(allowed))}", field=name)
     return raw
 
 
@@ -122,7 +123,10 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
     async def viewable(agent: Agent, attention_id: int) -> Attention:
         attention = await service().attention(attention_id)
         if not may_view(agent, attention):
-            raise Forbidden(f"agent {agent.id}", f"attention {attention_id} is not one of yours")
+            raise Forbidden(
+                f"agent {agent.id}", f"attention {attention_id} is not one of yours",
+                code=ErrorCode.ATTENTION_NOT_YOURS, attention_id=attention_id
+            )
         return attention
 
     async def detail_of(attention: Attention, language: str) -> dict[str, Any]:
@@ -137,15 +141,16 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         body = json_body(request)
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-            raise BadRequest("username and password are required")
+            raise BadRequest("username and password are required", code=ErrorCode.AUTH_WRONG_CREDENTIALS)
         try:
             issued, agent = await channel.auth.login(username, password, _client_address(request))
         except TooManyAttempts as problem:
-            answer = error(429, str(problem), retry_after=problem.retry_after)
+            answer = error(429, str(problem), code=ErrorCode.AUTH_TOO_MANY_ATTEMPTS, params={"retry_after": problem.retry_after},
+                           retry_after=problem.retry_after)  # fmt: skip
             answer.headers["Retry-After"] = str(problem.retry_after)
             return answer
         except InvalidSession as problem:
-            return unauthorized(str(problem))
+            return unauthorized(str(problem), problem.code)
         await service().agent_seen(agent.id)
         return ok({"token": issued.token, "expires_at": issued.expires_at, "agent": agent_json(agent)})
 
@@ -168,7 +173,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         agent = _agent(request)
         channel_name = request.args.get("channel") or None
         if channel_name is not None and channel_name not in {item.value for item in Channel}:
-            raise BadRequest("channel is messenger or instagram")
+            raise BadRequest("channel is messenger or instagram", field="channel")
         search = (request.args.get("q") or "").strip()
         queries = service().queries
         everything = await queries.attentions_for(agent, all_open=agent.is_supervisor, channel=channel_name)
@@ -209,17 +214,20 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         body = json_body(request)
         text, raw = body.get("text"), body.get("attachment")
         if text is not None and not isinstance(text, str):
-            raise BadRequest("text must be a text")
+            raise BadRequest("text must be a text", field="text")
         attachment = None
         if raw is not None:
             if text:
-                raise InvalidRequest("send a text or an attachment, one per message")
+                raise InvalidRequest("send a text or an attachment, one per message", code=ErrorCode.MESSAGE_EMPTY)
             if not isinstance(raw, dict) or not isinstance(raw.get("url"), str) or not isinstance(raw.get("type"), str):
-                raise BadRequest("attachment must be {\"type\", \"url\"}")
+                raise BadRequest("attachment must be {\"type\", \"url\"}", field="attachment")
             if raw["type"] not in ATTACHMENT_TYPES:
-                raise InvalidRequest(f"attachment type is one of {', '.join(sorted(ATTACHMENT_TYPES))}")
+                raise InvalidRequest(
+                    f"attachment type is one of {', '.join(sorted(ATTACHMENT_TYPES))}",
+                    code=ErrorCode.ATTACHMENT_TYPE, allowed=", ".join(sorted(ATTACHMENT_TYPES)),
+                )
             if urlparse(raw["url"]).scheme not in ("http", "https"):
-                raise InvalidRequest("the attachment url must be an http(s) URL")
+                raise InvalidRequest("the attachment url must be an http(s) URL", code=ErrorCode.ATTACHMENT_URL)
             filename = raw.get("filename") if isinstance(raw.get("filename"), str) else None
             attachment = OutgoingAttachment(type=raw["type"], url=raw["url"], filename=filename)
         sent = await service().send_agent_message(attention_id, _agent(request), text, attachment)
@@ -249,7 +257,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         agent = _agent(request)
         up_to = json_body(request).get("up_to_message_id")
         if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 1:
-            raise BadRequest("up_to_message_id must be a message id")
+            raise BadRequest("up_to_message_id must be a message id", field="up_to_message_id")
         attention = await viewable(agent, attention_id)
         if attention.last_message_id is not None:  # never past the attention's own messages
             await service().mark_read(attention.id, agent, min(up_to, attention.last_message_id))
@@ -262,13 +270,13 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         body = json_body(request)
         campaign_id, target_id, note = body.get("campaign_id"), body.get("agent_id"), body.get("note")
         if (campaign_id is None) == (target_id is None):
-            raise BadRequest("give campaign_id or agent_id (one of them)")
+            raise BadRequest("give campaign_id or agent_id (one of them)", field="campaign_id")
         if campaign_id is not None and not isinstance(campaign_id, str):
-            raise BadRequest("campaign_id must be a campaign id")
+            raise BadRequest("campaign_id must be a campaign id", field="campaign_id")
         if target_id is not None and (not isinstance(target_id, int) or isinstance(target_id, bool)):
-            raise BadRequest("agent_id must be an agent id")
+            raise BadRequest("agent_id must be an agent id", field="agent_id")
         if note is not None and (not isinstance(note, str) or len(note) > 1000):
-            raise BadRequest("note must be a text of up to 1000 characters")
+            raise BadRequest("note must be a text of up to 1000 characters", field="note")
         await viewable(agent, attention_id)
         if campaign_id is not None:
             moved = await service().transfer_to_campaign(attention_id, agent, campaign_id, note=note or None)
@@ -305,7 +313,10 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         agent = _agent(request)
         campaign_id = request.args.get("campaign_id") or None
         if campaign_id is not None and not agent.is_supervisor and campaign_id not in agent.campaigns:
-            raise Forbidden(f"agent {agent.id}", f"campaign '{campaign_id}' is not one of yours")
+            raise Forbidden(
+                f"agent {agent.id}", f"campaign '{campaign_id}' is not one of yours",
+                code=ErrorCode.CAMPAIGN_NOT_YOURS, campaign_id=campaign_id
+            )
         where = HistoryFilter(
             keyword=(request.args.get("q") or "").strip() or None,
             ended_from=_time_arg(request, "from"),
@@ -342,7 +353,7 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
     async def api_start_outbound(request: Request, attention_id: int) -> HTTPResponse:
         campaign_id = json_body(request).get("campaign_id")
         if campaign_id is not None and not isinstance(campaign_id, str):
-            raise BadRequest("campaign_id must be a campaign id")
+            raise BadRequest("campaign_id must be a campaign id", field="campaign_id")
         started = await service().start_outbound(_agent(request), attention_id, campaign_id or None)
         return ok({"attention": await detail_of(started, _language(request))}, status=201)
 
@@ -360,13 +371,13 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         body = json_body(request)
         unknown = sorted(set(body) - {"name", "colour", "retired"})
         if unknown:
-            raise BadRequest(f"unknown fields {unknown}")
+            raise BadRequest(f"unknown fields {unknown}", field=", ".join(unknown))
         if "name" in body and not isinstance(body["name"], str):
-            raise BadRequest("name must be a text")
+            raise BadRequest("name must be a text", field="name")
         if "colour" in body and not isinstance(body["colour"], str):
-            raise BadRequest("colour must be a text (#rrggbb)")
+            raise BadRequest("colour must be a text (#rrggbb)", field="colour")
         if "retired" in body and not isinstance(body["retired"], bool):
-            raise BadRequest("retired must be true or false")
+            raise BadRequest("retired must be true or false", field="retired")
         changed = await service().update_label(
             _agent(request), label_id, name=body.get("name"), colour=body.get("colour"), retired=body.get("retired")
         )
@@ -378,9 +389,9 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         body = json_body(request)
         name, colour = body.get("name"), body.get("colour") or "#888888"
         if not isinstance(name, str):
-            raise BadRequest("name is required")
+            raise BadRequest("name is required", field="name")
         if not isinstance(colour, str) or not _COLOUR.match(colour):
-            raise InvalidRequest("colour is #rrggbb")
+            raise InvalidRequest("colour is #rrggbb", code=ErrorCode.LABEL_COLOUR)
         created = await service().create_label(_agent(request), name, colour)
         return ok({"label": label_json(created)}, status=201)
 
@@ -407,12 +418,14 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
     async def api_upload(request: Request) -> HTTPResponse:
         upload = request.files.get("file") if request.files else None
         if upload is None:
-            raise BadRequest("send the file as multipart/form-data in the field 'file'")
+            raise BadRequest("send the file as multipart/form-data in the field 'file'", code=ErrorCode.UPLOAD_MISSING)
         try:
             # Some clients percent-encode non-ASCII names in the multipart header.
             saved = channel.uploads.save(unquote(upload.name or ""), upload.type, upload.body)
         except TooLarge as problem:
-            return error(413, str(problem))
+            return error(
+                413, str(problem), code=ErrorCode.UPLOAD_TOO_LARGE, params={"limit_mb": MAX_UPLOAD_BYTES // (1024 * 1024)}
+            )
         return ok({"url": saved.url, "type": saved.type, "name": saved.name, "size": saved.size}, status=201)
 
     # -- campaigns and agents (supervisors) ----------------------------------------------
@@ -432,10 +445,10 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         body = json_body(request)
         campaigns = body.get("campaigns") or []
         if not isinstance(campaigns, list) or not all(isinstance(item, str) for item in campaigns):
-            raise BadRequest("campaigns must be a list of campaign ids")
+            raise BadRequest("campaigns must be a list of campaign ids", field="campaigns")
         for key in ("username", "password"):
             if not isinstance(body.get(key), str):
-                raise BadRequest(f"{key} is required")
+                raise BadRequest(f"{key} is required", field=key)
         display_name = body.get("display_name")
         created = await create_account(
             service(), body["username"], body["password"],
@@ -452,21 +465,23 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         current = await handoff.agent(agent_id)
         unknown = sorted(set(body) - {"active", "campaigns", "display_name", "password"})
         if unknown:
-            raise BadRequest(f"unknown fields {unknown}")
+            raise BadRequest(f"unknown fields {unknown}", field=", ".join(unknown))
         if "active" in body and not isinstance(body["active"], bool):
-            raise BadRequest("active must be true or false")
+            raise BadRequest("active must be true or false", field="active")
         if "campaigns" in body and (not isinstance(body["campaigns"], list) or not all(isinstance(i, str) for i in body["campaigns"])):
-            raise BadRequest("campaigns must be a list of campaign ids")
+            raise BadRequest("campaigns must be a list of campaign ids", field="campaigns")
         if "display_name" in body and not isinstance(body["display_name"], str):
-            raise BadRequest("display_name must be a text")
+            raise BadRequest("display_name must be a text", field="display_name")
         if body.get("active") is False and current.id == _agent(request).id:
-            raise InvalidRequest("a supervisor cannot deactivate their own account")
+            raise InvalidRequest("a supervisor cannot deactivate their own account", code=ErrorCode.AGENT_SELF_DEACTIVATE)
         # Everything is checked before anything changes.
         if "display_name" in body and not body["display_name"].strip():
-            raise InvalidRequest("an agent needs a display name")
+            raise InvalidRequest("an agent needs a display name", code=ErrorCode.AGENT_DISPLAY_NAME)
         unknown_campaigns = sorted(set(body.get("campaigns") or ()) - set(handoff.campaigns.campaigns))
         if unknown_campaigns:
-            raise InvalidRequest(f"unknown campaigns {unknown_campaigns}")
+            raise InvalidRequest(
+                f"unknown campaigns {unknown_campaigns}", code=ErrorCode.CAMPAIGN_UNKNOWN, campaigns=list(unknown_campaigns)
+            )
         if "password" in body:
             check_password_policy(body["password"])
         if "display_name" in body:

@@ -28,6 +28,7 @@ from handoff.desk.accounts import (
     verify_or_waste_time,
 )
 from handoff.desk.http import error
+from handoff.error_codes import ErrorCode
 from handoff.events import AttentionChanged, HandoffEvent, MessageEvent
 from handoff.model import Agent, Attention
 from handoff.service import HandoffService
@@ -240,13 +241,13 @@ class DeskAuth:
             self._take_back(pair)
             raise
         if not right or agent is None:
-            raise InvalidSession("wrong username or password")
+            raise InvalidSession("wrong username or password", ErrorCode.AUTH_WRONG_CREDENTIALS)
         # The right password ends the pair's streak; the address and account keep their
         # other failures, or one known password would wipe out a spray of guesses at others.
         self._take_back(pair)
         self.per_pair.forget(pair)
         if not agent.active:
-            raise InvalidSession("this account is deactivated")
+            raise InvalidSession("this account is deactivated", ErrorCode.AUTH_DEACTIVATED)
         self.familiar.remember(pair)
         return self.tokens.issue(agent, stored), agent
 
@@ -264,15 +265,15 @@ class DeskAuth:
         """The caller behind ``token``; InvalidSession when there is none any more."""
         claims = self.tokens.read(token)
         if claims.session_id in self.revoked:
-            raise InvalidSession("the session has ended; log in again")
+            raise InvalidSession("the session has ended; log in again", ErrorCode.AUTH_SESSION_ENDED)
         found = await self._service().agent_credentials(agent_id=claims.agent_id)
         if found is None:
-            raise InvalidSession("the account no longer exists")
+            raise InvalidSession("the account no longer exists", ErrorCode.AUTH_ACCOUNT_GONE)
         agent, stored = found
         if not agent.active:
-            raise InvalidSession("this account is deactivated")
+            raise InvalidSession("this account is deactivated", ErrorCode.AUTH_DEACTIVATED)
         if password_fingerprint(stored) != claims.password:
-            raise InvalidSession("the password has changed; log in again")
+            raise InvalidSession("the password has changed; log in again", ErrorCode.AUTH_PASSWORD_CHANGED)
         assert token is not None
         return Session(agent, claims, token)
 
@@ -280,8 +281,8 @@ class DeskAuth:
         self.revoked.revoke(session.claims)
 
 
-def unauthorized(message: str) -> HTTPResponse:
-    answer = error(401, message)
+def unauthorized(message: str, code: str = ErrorCode.AUTH_UNAUTHORIZED) -> HTTPResponse:
+    answer = error(401, message, code=code)
     answer.headers["WWW-Authenticate"] = 'Bearer realm="desk"'
     return answer
 

@@ -25,6 +25,7 @@ from handoff.desk.accounts import InvalidSession
 from handoff.desk.auth import unauthorized
 from handoff.desk.http import error, request_token
 from handoff.desk.origins import OriginRule
+from handoff.error_codes import ErrorCode
 from handoff.headers import same_secret
 
 logger = logging.getLogger(__name__)
@@ -75,9 +76,11 @@ def upload_door(max_file_bytes: int) -> Door:
 
 
 class DoorClosed(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str, **params: Any) -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -110,13 +113,20 @@ def install(blueprint: Blueprint, keys: Keys) -> None:
 
     @blueprint.exception(DoorClosed)
     async def closed(_request: Request, problem: DoorClosed) -> HTTPResponse:
-        answer = unauthorized(str(problem)) if problem.status == 401 else error(problem.status, str(problem))
+        if problem.status == 401:
+            answer = unauthorized(str(problem), problem.code)
+        else:
+            answer = error(problem.status, str(problem), code=problem.code, params=problem.params)
         answer.headers["Cache-Control"] = NO_STORE
         return answer
 
     @blueprint.exception(PayloadTooLarge)
     async def too_large(request: Request, _problem: PayloadTooLarge) -> HTTPResponse:
-        answer = error(413, f"the body is larger than this route accepts ({_limit_of(request)} bytes)")
+        limit = _limit_of(request)
+        answer = error(
+            413, f"the body is larger than this route accepts ({limit} bytes)",
+            code=ErrorCode.REQUEST_TOO_LARGE, params={"limit_bytes": limit}
+        )
         answer.headers["Cache-Control"] = NO_STORE
         return answer
 
@@ -142,7 +152,9 @@ def _limit_of(request: Request) -> int:
 def _check_declared_size(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise DoorClosed(413, f"the body is larger than this route accepts ({limit} bytes)")
+        raise DoorClosed(
+            413, f"the body is larger than this route accepts ({limit} bytes)", ErrorCode.REQUEST_TOO_LARGE, limit_bytes=limit
+        )
 
 
 async def _check_credential(request: Request, credential: Credential, keys: Keys) -> None:
@@ -154,32 +166,35 @@ async def _check_credential(request: Request, credential: Credential, keys: Keys
     if credential is Credential.SERVICE:
         expected = keys.service_token()
         if not expected:
-            raise DoorClosed(503, "the service API is off: set HANDOFF_SERVICE_TOKEN")
+            raise DoorClosed(503, "the service API is off: set HANDOFF_SERVICE_TOKEN", ErrorCode.SERVICE_OFF)
         if not same_secret(request_token(request), expected):
-            raise DoorClosed(401, "a valid service token is required")
+            raise DoorClosed(401, "a valid service token is required", ErrorCode.SERVICE_TOKEN_REQUIRED)
         return
     try:
         session = await keys.session(request_token(request))
     except InvalidSession as problem:
-        raise DoorClosed(401, str(problem)) from None
+        raise DoorClosed(401, str(problem), problem.code) from None
     if credential is Credential.SUPERVISOR and not session.agent.is_supervisor:
-        raise DoorClosed(403, "only a supervisor may do this")
+        raise DoorClosed(403, "only a supervisor may do this", ErrorCode.AUTH_SUPERVISOR_ONLY)
     request.ctx.session = session
 
 
 def _check_handshake(request: Request, origins: OriginRule) -> None:
     if "token" in request.get_args(keep_blank_values=True):  # "?token=" too
         # Already in some log by now; refused so that the client gets fixed.
-        raise DoorClosed(400, 'the token goes in the first frame, {"type": "auth", "token": ...}, never in the URL')
+        raise DoorClosed(
+            400, 'the token goes in the first frame, {"type": "auth", "token": ...}, never in the URL',
+            ErrorCode.AUTH_TOKEN_IN_URL
+        )
     origin = request.headers.get("origin")
     if not origins.allows(origin, request.headers.get("host")):
         expected = origins.public_origin or "the request's Host"
         logger.warning("desk WebSocket refused: Origin %r is not %s", origin[:200] if origin else origin, expected)
         # RFC 6455, 4.2.2: 403 for an Origin the server does not accept.
-        raise DoorClosed(403, "this page's origin may not open the desk's live updates")
+        raise DoorClosed(403, "this page's origin may not open the desk's live updates", ErrorCode.AUTH_ORIGIN_FORBIDDEN)
 
 
 def _check_ids(kwargs: Mapping[str, Any]) -> None:
     for name, value in kwargs.items():
         if isinstance(value, int) and not 0 <= value <= MAX_ID:
-            raise DoorClosed(404, f"no such {name.removesuffix('_id')}")
+            raise DoorClosed(404, f"no such {name.removesuffix('_id')}", ErrorCode.NOT_FOUND, kind=name.removesuffix("_id"))

@@ -47,6 +47,7 @@ from handoff.desk import doors
 from handoff.desk.accounts import InvalidSession
 from handoff.desk.auth import DeskAuth, Session, sees_event
 from handoff.desk.serializers import agent_json, attention_frame, message_frame
+from handoff.error_codes import ErrorCode
 from handoff.events import AttentionChanged, HandoffEvent, MessageEvent
 from handoff.model import Agent
 from handoff.service import HandoffService
@@ -147,7 +148,7 @@ class LiveHub:
         self._stopping = True
         for connections in list(self._connections.values()):
             for connection in list(connections):
-                await connection.close(CLOSE_GOING_AWAY, "the server is restarting")
+                await connection.close(CLOSE_GOING_AWAY, ErrorCode.LIVE_RESTARTING)
         deadline = asyncio.get_running_loop().time() + timeout
         while self._connections and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
@@ -166,14 +167,16 @@ class LiveHub:
             self._connections.pop(agent_id, None)
             await self._service().agent_left(agent_id)
         for connection in ending:
-            await connection.close(CLOSE_UNAUTHORIZED, "logged out")
+            await connection.close(CLOSE_UNAUTHORIZED, ErrorCode.AUTH_SESSION_ENDED)
 
     async def agent_changed(self, agent: Agent, password_changed: bool = False) -> None:
         """A supervisor edited the agent: new campaigns apply to their open connections at
         once; deactivated (or with a new password) they are disconnected."""
         for connection in self.connections_of(agent.id):
             if not agent.active or password_changed:
-                await connection.close(CLOSE_UNAUTHORIZED, "deactivated" if not agent.active else "password changed")
+                await connection.close(
+                    CLOSE_UNAUTHORIZED, ErrorCode.AUTH_DEACTIVATED if not agent.active else ErrorCode.AUTH_PASSWORD_CHANGED
+                )
             else:
                 connection.agent = agent
 
@@ -185,24 +188,27 @@ class LiveHub:
             return None
         token = _auth_token(data)
         if token is None:
-            reason = "no auth frame in time" if data is None else 'the first frame must be {"type": "auth", "token": ...}'
-            await ws.close(code=CLOSE_UNAUTHORIZED, reason=reason)
+            # The close reason is an error code (the page words it); why, in English, goes to the log.
+            logger.info(
+                "desk WebSocket closed: %s", "no auth frame in time" if data is None else "the first frame is not an auth frame"
+            )
+            await ws.close(code=CLOSE_UNAUTHORIZED, reason=ErrorCode.AUTH_UNAUTHORIZED)
             return None
         try:
             return await self._auth().session(token)
         except InvalidSession as problem:
-            await ws.close(code=CLOSE_UNAUTHORIZED, reason=str(problem)[:120])
+            await ws.close(code=CLOSE_UNAUTHORIZED, reason=problem.code)
             return None
 
     async def serve(self, request: Request, ws: Any) -> None:
         if self._stopping:
-            await ws.close(code=CLOSE_GOING_AWAY, reason="the server is restarting")
+            await ws.close(code=CLOSE_GOING_AWAY, reason=ErrorCode.LIVE_RESTARTING)
             return
         session = await self._authenticate(ws)
         if session is None:
             return
         if self._stopping:  # the server began to stop while this socket was authenticating
-            await ws.close(code=CLOSE_GOING_AWAY, reason="the server is restarting")
+            await ws.close(code=CLOSE_GOING_AWAY, reason=ErrorCode.LIVE_RESTARTING)
             return
         connection = Connection(ws, session)
         service = self._service()
@@ -249,15 +255,20 @@ class LiveHub:
             try:
                 message = json.loads(data)
             except (TypeError, ValueError):
-                await connection.send({"type": "error", "error": "frames are JSON objects"})
+                await connection.send(
+                    {"type": "error", "error": "frames are JSON objects", "code": ErrorCode.LIVE_FRAME_INVALID, "params": {}}
+                )
                 continue
             if not isinstance(message, dict) or message.get("type") != "ping":
-                await connection.send({"type": "error", "error": "the desk accepts {\"type\": \"ping\"}"})
+                await connection.send(
+                    {"type": "error", "error": "the desk accepts {\"type\": \"ping\"}",
+                    "code": ErrorCode.LIVE_FRAME_INVALID, "params": {}}
+                )
                 continue
             try:
                 session = await self._auth().session(connection.session.token)
             except InvalidSession as problem:
-                await connection.close(CLOSE_UNAUTHORIZED, str(problem)[:120])
+                await connection.close(CLOSE_UNAUTHORIZED, problem.code)
                 return
             connection.agent = session.agent
             await self._service().agent_seen(session.agent.id)

@@ -35,10 +35,14 @@ SCHEMAS: dict[str, Any] = {
     },  # fmt: skip
     "Error": {
         "type": "object",
-        "required": ["error"],
+        "required": ["error", "code", "params"],
         "properties": {
-            "error": STRING,
+            "error": {"type": "string", "description": "English, for developers and logs; pages show the code's text"},
+            "code": {"type": "string", "description": "what happened, stable and dotted (handoff/error_codes.py): attention.taken, ..."},
+            "params": {"type": "object", "additionalProperties": True, "description": "the values the code's text needs"},
             "fields": {"type": "object", "additionalProperties": STRING, "description": "422 form errors, by field id"},
+            "field_errors": {"type": "object", "description": "422: per field id, {code, params} (field.required, ...)",
+                             "additionalProperties": {"type": "object", "properties": {"code": STRING, "params": {"type": "object"}}}},
             "window_closed": {"type": "boolean", "description": "409: Meta's messaging window is closed"},
             "reason": {"type": "string", "description": "409 window_closed on an outbound start: why"},
             "window": {"type": "object", "description": "409 window_closed on an outbound start: the customer's windows",

@@ -14,6 +14,7 @@ from sanic.response import HTTPResponse
 from handoff.desk import doors
 from handoff.desk.http import error
 from handoff.desk.uploads import content_type_of
+from handoff.error_codes import ErrorCode
 
 STATIC_DIRECTORY = Path(__file__).parent / "static"
 
@@ -76,7 +77,7 @@ def add_page_routes(desk: Blueprint, root: Path = STATIC_DIRECTORY) -> None:
     async def static(_request: Request, relative: str) -> HTTPResponse:
         path = static_file(root, relative)
         if path is None:
-            return error(404, "no such file")
+            return error(404, "no such file", code=ErrorCode.FILE_NOT_FOUND)
         content_type = content_type_of(path.name)
         if content_type.startswith("text/") or content_type in ("application/json", "application/manifest+json"):
             content_type += "; charset=utf-8"

@@ -170,7 +170,7 @@ def attention_frame(event: AttentionChanged, summary: AttentionSummary) -> dict[
         "attention": summary_json(summary),
         "actor": {"kind": event.actor.kind.value, "agent_id": event.actor.agent_id},
     }
-    for extra in ("from_agent_id", "from_campaign_id"):
+    for extra in ("from_agent_id", "from_campaign_id", "reason"):
         if hasattr(event, extra):
             frame[extra] = getattr(event, extra) or None
     label = getattr(event, "label", None)
@@ -216,6 +216,8 @@ def trail_entry_json(event: AttentionEvent, agent_names: Mapping[int, str], camp
                   "name": agent_names.get(event.actor.agent_id) if event.actor.agent_id is not None else None},
         "detail": dict(event.detail),
     }  # fmt: skip
+    if isinstance(event.detail.get("reason"), str):
+        entry["reason"] = event.detail["reason"]  # the page words it (customer_cancelled: "the customer cancelled")
     for key in ("from_agent_id", "to_agent_id"):
         if isinstance(event.detail.get(key), int):
             entry[key.replace("_id", "_name")] = agent_names.get(event.detail[key])

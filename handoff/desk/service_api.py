@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse
 
 from handoff.desk import doors
 from handoff.desk.http import BadRequest, domain_errors, json_body, ok
+from handoff.error_codes import ErrorCode
 from handoff.errors import Conflict, NotFound
 from handoff.model import Attention, Channel
 from handoff.service import HandoffService
@@ -94,7 +95,7 @@ def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
         elif isinstance(body.get("values"), dict):
             attention = await service().record_form_by_bot(attention_id, body["values"])
         else:
-            raise BadRequest("send values (field ids) or slots (slot names) as an object")
+            raise BadRequest("send values (field ids) or slots (slot names) as an object", field="values")
         return ok({"attention": attention_json(attention)})
 
     @api.post("/service/attentions/<attention_id:int>/terminate", ctx_door=doors.SERVICE)
@@ -107,6 +108,8 @@ def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
         if current.is_active:
             ended = await handoff.terminate_by_bot(current.channel, current.account_id, current.customer_id, reason)
         if ended is None:
-            raise Conflict(attention_id, "the attention is not active any more", current.state.value)
+            raise Conflict(
+                attention_id, "the attention is not active any more", current.state.value, code=ErrorCode.ATTENTION_ENDED
+            )
         return ok({"attention": attention_json(ended)})
 

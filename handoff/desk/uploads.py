@@ -24,6 +24,7 @@ from sanic.response import HTTPResponse
 
 from handoff.desk import doors
 from handoff.desk.http import error
+from handoff.error_codes import ErrorCode
 from handoff.headers import media_type
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
@@ -138,5 +139,5 @@ def add_media_routes(desk: Blueprint, store: Callable[[], UploadStore]) -> None:
     async def media(_request: Request, key: str, name: str) -> HTTPResponse:
         path = store().path_of(key, name)
         if path is None:
-            return error(404, "no such file")
+            return error(404, "no such file", code=ErrorCode.FILE_NOT_FOUND)
         return await response.file(path, headers=media_headers(name), mime_type=content_type_of(name))
