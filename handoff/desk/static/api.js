@@ -15,6 +15,20 @@ export class ApiError extends Error {
   get fields() {
     return this.body.fields && typeof this.body.fields === "object" ? this.body.fields : {};
   }
+
+  /** What happened, for the catalogue (i18n.js errorText): a stable code and its parameters. */
+  get code() {
+    return typeof this.body.code === "string" ? this.body.code : null;
+  }
+
+  get params() {
+    return this.body.params && typeof this.body.params === "object" ? this.body.params : {};
+  }
+
+  /** Per-field errors of a 422 as codes ({field id: {code, params}}). */
+  get fieldErrors() {
+    return this.body.field_errors && typeof this.body.field_errors === "object" ? this.body.field_errors : {};
+  }
 }
 
 let unauthorisedHandler = () => {};

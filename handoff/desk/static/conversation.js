@@ -106,7 +106,7 @@ export function createConversation(ctx) {
     );
   }
 
-  function showTaken(summary) {
+  function showTaken(summary, message = t("takenByOther")) {
     stopTimer();
     view = null;
     root.dataset.view = "taken";
@@ -114,7 +114,7 @@ export function createConversation(ctx) {
     clear(root).append(
       h("div", { class: "empty-state taken-state" },
         icon("lock", "icon empty-illustration"),
-        h("h2", { class: "taken-message", role: "alert" }, t("takenByOther")),
+        h("h2", { class: "taken-message", role: "alert" }, message),
         h("p", {}, summary ? `#${summary.id} · ${name}` : ""),
       ),
     );

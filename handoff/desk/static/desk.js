@@ -2,7 +2,7 @@
 
 import { api, onUnauthorised, token } from "./api.js";
 import { byId, debounce, h } from "./dom.js";
-import { applyStatic, language, onLanguageChange, setLanguage, t } from "./i18n.js";
+import { applyStatic, errorText, language, onLanguageChange, setLanguage, t } from "./i18n.js";
 import { createConversation } from "./conversation.js";
 import { createForm } from "./form.js";
 import { createHistory } from "./history.js";
@@ -50,9 +50,7 @@ function toast(message, kind = "info") {
 function reportError(problem) {
   if (!problem) return;
   if (problem.status === 401) return; // the login screen takes over
-  if (problem.status === 0) toast(t("offline"), "error");
-  else if (problem.status === 403) toast(t("forbidden"), "error");
-  else toast(t("genericError", { reason: problem.message || problem.status }), "error");
+  toast(errorText(problem), "error"); // the catalogue's words for the API's code, never its English
 }
 
 // -- the summaries ----------------------------------------------------------------------
@@ -191,14 +189,15 @@ async function take(id) {
     await loadOpen(id);
   } catch (problem) {
     if (problem.status === 409 || problem.status === 404) {
+      // The code says why: another agent took it, the customer cancelled, it ended.
       state.items.delete(id);
       if (state.selectedId === id) {
         state.current = null;
-        conversation.showTaken(summary);
+        conversation.showTaken(summary, errorText(problem));
         form.clear();
       }
       renderList();
-      toast(t("takenByOther"), "warning");
+      toast(errorText(problem), "warning");
     } else {
       reportError(problem);
     }
@@ -303,7 +302,7 @@ async function send(id, content) {
       toast(t("conflict"), "warning");
       await select(id, { force: true });
     } else {
-      toast(t("sendFailed", { reason: problem.message || problem.status }), "error");
+      toast(t("sendFailed", { reason: errorText(problem) }), "error");
     }
     return false;
   }
@@ -323,7 +322,7 @@ async function sendFile(id, file) {
   try {
     uploaded = await api.upload(file);
   } catch (problem) {
-    toast(t("uploadFailed", { reason: problem.message || problem.status }), "error");
+    toast(t("uploadFailed", { reason: errorText(problem) }), "error");
     return false;
   }
   return send(id, { attachment: { type: attachmentType(file, uploaded), url: uploaded.url } });
@@ -395,7 +394,7 @@ async function transfer(id, target) {
     toast(t("transferDone", { id }), "success");
     return true;
   } catch (problem) {
-    if (problem.status === 409 || problem.status === 400 || problem.status === 422) toast(t("transferFailed", { reason: problem.message }), "warning");
+    if (problem.status === 409 || problem.status === 400 || problem.status === 422) toast(t("transferFailed", { reason: errorText(problem) }), "warning");
     else reportError(problem);
     return false;
   }
@@ -440,6 +439,12 @@ function attentionEvent(event) {
       if (event.type === "attention.opened" && attention.agent_id !== me) {
         state.current = null;
         conversation.showTaken(before || attention);
+        form.clear();
+      } else if (event.type === "attention.terminated" && event.reason === "customer_cancelled") {
+        // The customer gave up waiting: said so where the Tomar button was, not "taken".
+        state.current = null;
+        state.selectedId = null;
+        conversation.showTaken(before || attention, t("error.attention.cancelled_by_customer"));
         form.clear();
       } else if (event.type !== "attention.terminated" || state.current) {
         leaveSelection(t("attentionGone", { id: attention.id }));
@@ -492,7 +497,7 @@ const live = new Live({
       })
       .catch(reportError);
   },
-  onAuthFailed: () => sessionOver(t("sessionExpired")),
+  onAuthFailed: (code) => sessionOver(code && code !== "auth.unauthorized" ? errorText({ code }) : t("sessionExpired")),
 });
 
 // -- channel, language, screens -------------------------------------------------------------
@@ -595,7 +600,7 @@ async function login(event) {
     await startDesk(answer.agent);
   } catch (problem) {
     error.hidden = false;
-    error.textContent = problem.status === 401 ? t("loginFailed") : problem.status === 429 ? t("loginThrottled") : t("genericError", { reason: problem.message || problem.status });
+    error.textContent = problem.status === 401 ? t("loginFailed") : problem.status === 429 ? t("loginThrottled") : errorText(problem);
   } finally {
     button.disabled = false;
     button.textContent = t("signIn");

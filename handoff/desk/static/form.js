@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import { byId, clear, debounce, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { errorText, fieldErrorTexts, t } from "./i18n.js";
 
 const SAVE_DELAY_MS = 700;
 
@@ -206,7 +206,7 @@ export function createForm(ctx) {
       if (id !== attentionId) return;
       setSaveState("saveFailed");
       if (problem.status === 422) {
-        const serverFields = problem.fields;
+        const serverFields = fieldErrorTexts(problem);
         for (const [fieldId, message] of Object.entries(serverFields)) showFieldError(fieldId, message);
       } else {
         ctx.reportError(problem);
@@ -268,10 +268,10 @@ export function createForm(ctx) {
     } catch (problem) {
       ctx.terminating(null);
       if (problem.status === 422) {
-        const serverFields = problem.fields;
+        const serverFields = fieldErrorTexts(problem);
         showErrors(serverFields);
         footError.hidden = false;
-        footError.textContent = Object.keys(serverFields).length ? t("fixFields") : problem.message;
+        footError.textContent = Object.keys(serverFields).length ? t("fixFields") : errorText(problem);
         focusFirstError(serverFields);
       } else {
         ctx.reportError(problem);

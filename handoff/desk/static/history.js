@@ -5,7 +5,7 @@
 
 import { api } from "./api.js";
 import { avatar, byId, clear, h, icon, labelChip } from "./dom.js";
-import { fullTime, t } from "./i18n.js";
+import { errorText, fullTime, t } from "./i18n.js";
 import { renderContextEntry, renderMessage } from "./messages.js";
 
 const PAGE_SIZE = 20;
@@ -41,7 +41,7 @@ export function trailText(entry, item) {
     case "return_orphan":
       return t("trail_return_orphan", { from: entry.from_agent_name || "—" });
     case "terminate":
-      return t("trail_terminate", { who });
+      return entry.reason === "customer_cancelled" ? t("trail_customer_cancelled") : t("trail_terminate", { who });
     case "label_applied":
       return t("trail_label_applied", { label: entry.detail?.label || "", who });
     case "label_removed":
@@ -124,10 +124,7 @@ export function createHistory(ctx) {
         await ctx.startOutbound(item.id);
         close();
       } catch (problem) {
-        let message;
-        if (problem.status === 409 && problem.body.window_closed) message = t("outboundWindowClosed", { reason: problem.body.reason || problem.message });
-        else if (problem.status === 409 && problem.body.active_attention_id) message = t("outboundBusy", { id: problem.body.active_attention_id });
-        else message = t("genericError", { reason: problem.message || problem.status });
+        const message = errorText(problem); // outbound.window_closed, customer.busy, …
         showError(message);
         if (!detailView.hidden) byId("history-detail-error").textContent = message;
         if (!detailView.hidden) byId("history-detail-error").hidden = false;
@@ -174,7 +171,7 @@ export function createHistory(ctx) {
       empty.hidden = list.children.length > 0;
     } catch (problem) {
       if (mine !== serial) return;
-      showError(problem.status === 400 ? t("historyBadFilter", { reason: problem.message }) : t("genericError", { reason: problem.message || problem.status }));
+      showError(problem.status === 400 ? t("historyBadFilter", { reason: errorText(problem) }) : errorText(problem));
     } finally {
       more.disabled = false;
     }
@@ -189,7 +186,7 @@ export function createHistory(ctx) {
     try {
       answer = await api.historyItem(id, state.lang);
     } catch (problem) {
-      clear(detailView).append(backButton(), h("p", { class: "form-error", role: "alert" }, t("genericError", { reason: problem.message || problem.status })));
+      clear(detailView).append(backButton(), h("p", { class: "form-error", role: "alert" }, errorText(problem)));
       return;
     }
     const item = answer.item;

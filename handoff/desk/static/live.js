@@ -73,7 +73,7 @@ export class Live {
       if (this.stopped) return;
       // 4401 / 1008: the server refused the token; reconnecting would not help.
       if (closed.code === 4401 || closed.code === 4403 || closed.code === 1008) {
-        this.onAuthFailed();
+        this.onAuthFailed(closed.reason); // the server's close reason is an error code
         return;
       }
       this.scheduleReconnect();

@@ -5,7 +5,7 @@
 
 import { api } from "./api.js";
 import { byId, clear, h, labelChip } from "./dom.js";
-import { clockTime, t } from "./i18n.js";
+import { clockTime, errorText, fieldErrorTexts, t } from "./i18n.js";
 
 const REFRESH_MS = 10_000;
 const COLOUR = /^#[0-9a-f]{6}$/i;
@@ -20,8 +20,8 @@ export function waited(seconds) {
 }
 
 function problemText(problem) {
-  const fields = problem.fields ? Object.values(problem.fields) : [];
-  return fields.length ? fields.join(" ") : problem.message || String(problem.status);
+  const fields = Object.values(fieldErrorTexts(problem));
+  return fields.length ? fields.join(" ") : errorText(problem);
 }
 
 function table(className, headings, rows) {
