@@ -68,6 +68,14 @@ class RasaConversations:
                 _resume(tracker)
                 await agent.processor.save_tracker(tracker)
 
+    async def parse(self, text: str) -> dict[str, Any] | None:
+        """The loaded model's NLU of ``text`` (intent and confidence), None without a model.
+        No tracker is touched: the caller decides whether the text becomes a turn."""
+        agent = self._agent
+        if agent is None:
+            return None
+        return await agent.parse_message(text)
+
     async def log(self, message: UserMessage) -> None:
         """Append the customer's line to the tracker without predicting anything."""
         agent = self._agent

@@ -246,6 +246,7 @@ class MetaInputChannel(InputChannel):
             typing_indicators=settings.typing_indicators,
             typing_delay=settings.typing_delay,
             memory=lambda sender, mid: _tracker_has_message(app, sender, mid),
+            understand=conversations.parse,
         )
         router = EventRouter(self.channel, bot, runtime.service, self._client.echoes, settings.app_id, inbox.recorded)
 

@@ -49,12 +49,18 @@ ConversationHook = Callable[[str], Awaitable[Any]]
 # None: cannot tell (the tracker store forgets at restart).
 BotMemory = Callable[[str, str], Awaitable[Optional[bool]]]
 Recorded = Callable[[str], Awaitable[bool]]
+# A text -> Rasa's parse of it ({"intent": {"name", "confidence"}, ...}); None: no model loaded.
+Understand = Callable[[str], Awaitable[Optional[Mapping[str, Any]]]]
 
 BOT_TURN_EVENTS = (CustomerMessage, Postback, Referral, UnsupportedMessage)
 
 # Payloads the bot still answers while the customer waits in the queue: the customer
 # may give up waiting, and designers handle that in a rule (action_terminate_attention).
 BOT_PAYLOADS_WHILE_QUEUED = frozenset({"/cancel_handoff"})
+# The same wish in words ("ya no quiero esperar", "cancela"): the bot's NLU must be this sure,
+# so that a customer explaining their problem to the queue is not cancelled by a guess.
+BOT_INTENTS_WHILE_QUEUED = frozenset({"cancel_handoff"})
+CANCEL_CONFIDENCE = 0.8
 
 
 def stored_payload(item: WebhookItem) -> dict[str, Any]:
@@ -80,6 +86,7 @@ class BotTurns:
         typing_indicators: bool = True,
         memory: BotMemory | None = None,
         typing_delay: float = DEFAULT_TYPING_DELAY,
+        understand: Understand | None = None,
     ) -> None:
         self.channel = channel
         self._on_new_message = on_new_message
@@ -90,6 +97,20 @@ class BotTurns:
         self._typing = typing_indicators
         self._typing_delay = typing_delay
         self._memory = memory
+        self._understand = understand
+
+    async def wants_the_bot(self, text: str) -> bool:
+        """Whether a queued customer's text asks the bot for something it handles while they
+        wait (giving up): the loaded model's NLU, above CANCEL_CONFIDENCE."""
+        if self._understand is None or not text.strip():
+            return False
+        try:
+            parsed = await self._understand(text)
+        except Exception:  # no verdict: the text stays a line for the agents, as before
+            logger.exception("Parsing a queued customer's text failed; it stays with the attention only.")
+            return False
+        intent = (parsed or {}).get("intent") or {}
+        return intent.get("name") in BOT_INTENTS_WHILE_QUEUED and float(intent.get("confidence") or 0.0) >= CANCEL_CONFIDENCE
 
     async def remembers(self, event: Event) -> Optional[bool]:
         """Whether the bot completed a turn for ``event`` (see ``BotMemory``)."""
@@ -218,10 +239,15 @@ class EventRouter:
         return None
 
     async def _is_bot_command_while_queued(self, event: Event, attention_id: int) -> bool:
+        """The hand-over button's cancel, or the same in words, while the attention is queued
+        (never once an agent has it: then everything the customer writes is the agent's)."""
         payload = event.payload if isinstance(event, Postback) else getattr(event, "quick_reply_payload", None)
-        if payload not in BOT_PAYLOADS_WHILE_QUEUED:
+        text = event.text if isinstance(event, CustomerMessage) and payload is None and event.text else None
+        if payload not in BOT_PAYLOADS_WHILE_QUEUED and text is None:
             return False
-        return (await self._handoff.attention(attention_id)).state is AttentionState.QUEUED
+        if (await self._handoff.attention(attention_id)).state is not AttentionState.QUEUED:
+            return False
+        return payload in BOT_PAYLOADS_WHILE_QUEUED or (text is not None and await self._bot.wants_the_bot(text))
 
     async def _echo(self, echo: Echo, progress: ItemProgress) -> None:
         if self._echoes.confirm(echo.metadata, echo.mid) or (self._app_id and echo.app_id == self._app_id):
