@@ -125,7 +125,7 @@ async def test_the_page_shows_the_catalogues_words_for_each_error(server, browse
     await desk.item(taken).click()
     await service.open(taken, eva)
     await page.click("#take-button")
-    await expect(page.locator(".taken-message")).to_have_text("Otro agente ya la tomó.")
+    await expect(page.locator(".taken-message")).to_have_text("Otro agente ya la tomó")
     await assert_no_raw(desk)
 
     # Forbidden: Ana no longer serves soporte; the page still shows its attention.
@@ -183,6 +183,7 @@ async def test_the_page_shows_the_catalogues_words_for_each_error(server, browse
     await page.unroute(re.compile(r"/api/attentions/\d+/messages$"))
     await page.click('#topbar [data-lang-choice="es"]')
     await expect(page.locator("#terminate-button")).to_have_text("Terminar atención")
+    await expect(toasts).to_be_empty()  # (the conversation is drawn again in the new language meanwhile)
 
     # Meta's window closed while the page was open (the server's clock is a day ahead).
     clock = service._clock

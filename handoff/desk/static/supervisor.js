@@ -104,7 +104,7 @@ export function createSupervisor(ctx) {
           await api.updateAgent(agent.id, { active: !agent.active });
           ctx.toast(agent.active ? t("agentDeactivated", { name: agent.display_name || agent.username }) : t("agentActivated", { name: agent.display_name || agent.username }), "success");
         } catch (problem) {
-          ctx.toast(t("genericError", { reason: problemText(problem) }), "error");
+          ctx.toast(problemText(problem), "error");
         }
         await refreshAgents();
       });
@@ -145,7 +145,7 @@ export function createSupervisor(ctx) {
       await Promise.all([refreshAgents(), refreshOverview()]);
     } catch (problem) {
       agentError.hidden = false;
-      agentError.textContent = problem.status === 422 || problem.status === 400 ? t("agentInvalid", { reason: problemText(problem) }) : t("genericError", { reason: problemText(problem) });
+      agentError.textContent = problem.status === 422 || problem.status === 400 ? t("agentInvalid", { reason: problemText(problem) }) : problemText(problem);
     } finally {
       submit.disabled = false;
     }
