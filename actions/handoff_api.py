@@ -255,7 +255,7 @@ class HandoffClient:
         return Attention.from_json(body.get("attention"))
 
     async def save_slots(self, attention_id: int, slots: Mapping[str, Any]) -> Attention:
-        """Hand the bot's slots over; the campaign's ``prefill_from_slot`` picks the fields."""
+        """Hand the bot's slots over; the campaign's ``prefill: {slot: ...}`` picks the fields."""
         _, body = await self._call("POST", f"/attentions/{attention_id}/form", json_body={"slots": dict(slots)})
         return Attention.from_json(body.get("attention"))
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handoff import permissions
 from handoff.campaigns.forms import normalize_form, prefill_form, validate_form
-from handoff.campaigns.model import Campaign, CampaignBook
+from handoff.campaigns.model import Campaign, CampaignBook, Conversation, PrefillSource
 from handoff.clock import Clock, as_utc, utc_now
 from handoff.errors import (
     Conflict,
@@ -266,9 +266,12 @@ class HandoffService:
         if existing is not None:
             return existing
         slots = dict(slots or {})
-        campaign = self._book.route(channel, account_id, intent, slots)
-        form = prefill_form(campaign.inbound_form, slots)
         entries = [_json_ready(dict(entry)) for entry in context]
+        # What the customer said (each line's intent and entities) routes and pre-fills too.
+        conversation = Conversation.from_context(entries)
+        routing = self._book.routing(channel, account_id, intent, slots, conversation)
+        campaign = routing.campaign
+        form = prefill_form(campaign.inbound_form, slots, conversation)
         now = self._now()
         window_start = last_customer_message_at or _latest_customer_time(entries) or now
         try:
@@ -290,7 +293,8 @@ class HandoffService:
                 )
                 await audit.record(
                     connection, attention_id, BOT, "queued", now, None, AttentionState.QUEUED,
-                    {"campaign_id": campaign.id, "intent": intent},
+                    # Which routing rule decided (1-based; None: the default campaign).
+                    {"campaign_id": campaign.id, "intent": intent, "routing_rule": routing.rule},
                 )
                 created = await self._attention(connection, attention_id)
         except IntegrityError as error:
@@ -538,11 +542,15 @@ class HandoffService:
             ) from None
 
     async def record_slots_by_bot(self, attention_id: int, slots: Mapping[str, Any]) -> Attention:
-        """The bot's slots into the fields that name them (``prefill_from_slot``); slots no
-        field asks for are ignored, and invalid values are left for the agent to fill."""
+        """The bot's slots into the fields whose ``prefill`` names them (``{slot: ...}``);
+        slots no field asks for are ignored, and invalid values are left for the agent to fill."""
         current = await self.attention(attention_id)
         fields = self._fields_of(current)
-        wanted = [field for field in fields if field.prefill_from_slot and slots.get(field.prefill_from_slot) is not None]
+        wanted = [
+            field for field in fields
+            if field.prefill is not None and field.prefill.source is PrefillSource.SLOT
+            and slots.get(field.prefill.name) is not None
+        ]  # fmt: skip
         values = prefill_form(wanted, slots)
         return await self.record_form_by_bot(attention_id, values) if values else current
 

@@ -121,7 +121,8 @@ def field_json(field: FormField, language: str) -> dict[str, Any]:
         "max_length": field.max_length,
         "min": _number(field.min),
         "max": _number(field.max),
-        "options": list(field.options),
+        # The id is what the form stores and sends back; the label is what the agent reads.
+        "options": [{"id": option, "label": field.option_label(option, language)} for option in field.options],
         "default": field.default,
     }
 
@@ -231,10 +232,20 @@ def history_detail_json(detail: HistoryDetail, language: str = "es") -> dict[str
     attention = detail.item.attention
     fields = detail.campaign.form_for(attention.direction) if detail.campaign is not None else ()
     known = {field.id for field in fields}
+    # `value` stays the stored one (option ids); `value_label` is what people read.
     form_fields = [
-        {"id": field.id, "label": field.label.in_language(language), "type": field.type.value, "value": attention.form.get(field.id)}
+        {
+            "id": field.id,
+            "label": field.label.in_language(language),
+            "type": field.type.value,
+            "value": attention.form.get(field.id),
+            "value_label": field.value_text(attention.form.get(field.id), language),
+        }
         for field in fields
-    ] + [{"id": key, "label": key, "type": None, "value": value} for key, value in attention.form.items() if key not in known]
+    ] + [
+        {"id": key, "label": key, "type": None, "value": value, "value_label": value}
+        for key, value in attention.form.items() if key not in known
+    ]  # fmt: skip
     return {
         **history_item_json(detail.item),
         "context": [dict(entry) for entry in attention.context],

@@ -89,7 +89,7 @@ def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
     async def record_form(request: Request, attention_id: int) -> HTTPResponse:
         body = json_body(request)
         if isinstance(body.get("slots"), dict):
-            # The bot's slot names; the campaign's prefill_from_slot maps them to fields.
+            # The bot's slot names; the campaign's `prefill: {slot: ...}` maps them to fields.
             attention = await service().record_slots_by_bot(attention_id, body["slots"])
         elif isinstance(body.get("values"), dict):
             attention = await service().record_form_by_bot(attention_id, body["values"])
