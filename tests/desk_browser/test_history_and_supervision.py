@@ -93,7 +93,7 @@ async def test_history_search_detail_and_new_outbound_attention(server, browser)
     form = page.locator("#history-form-values")
     await expect(form.locator('[data-field="numero_pedido"] dt')).to_have_text("Número de pedido")
     await expect(form.locator('[data-field="numero_pedido"] dd')).to_have_text("98765")
-    await expect(form.locator('[data-field="resultado"] dd')).to_have_text("resuelto")
+    await expect(form.locator('[data-field="resultado"] dd')).to_have_text("Resuelto")  # the label, not the id
     trail = page.locator("#history-trail li")
     actions = await trail.evaluate_all("items => items.map(i => i.dataset.action)")
     assert actions == ["queued", "open", "label_applied", "terminate"], actions

@@ -8,15 +8,15 @@ import { t } from "./i18n.js";
 
 const SAVE_DELAY_MS = 700;
 
+// The API gives each option as {id, label}: the id is the value stored and sent back, the
+// label (from data/campaigns.yml, in the agent's language, with its accents) is shown.
 function optionOf(option) {
   if (option && typeof option === "object") {
-    const value = String(option.value ?? option.id ?? option.label ?? "");
+    const value = String(option.id ?? option.value ?? "");
     return { value, label: String(option.label ?? value) };
   }
   const value = String(option ?? "");
-  // Options are codes such as "sin_respuesta": shown as "Sin respuesta".
-  const spaced = value.replace(/_/g, " ");
-  return { value, label: spaced.charAt(0).toUpperCase() + spaced.slice(1) };
+  return { value, label: value };
 }
 
 function blank(value) {

@@ -206,10 +206,11 @@ export function createHistory(ctx) {
     for (const message of answer.messages || []) transcript.append(renderMessage(message, { agentName }));
     if (!(answer.messages || []).length) transcript.append(h("p", { class: "history-note" }, t("historyNoMessages")));
 
+    // value_label: a choice shown by its option's label ("Cotización"), not its stored id.
     const fields = item.form_fields || [];
     const form = h("dl", { class: "history-form", id: "history-form-values" },
       fields.map((field) => h("div", { class: "history-field", "data-field": field.id },
-        h("dt", {}, field.label || field.id), h("dd", {}, valueText(field.value)))));
+        h("dt", {}, field.label || field.id), h("dd", {}, valueText(field.value_label ?? field.value)))));
     const trail = h("ol", { class: "history-trail", id: "history-trail" },
       (item.trail || []).map((entry) => h("li", { "data-action": entry.action },
         h("time", { datetime: entry.at || "" }, fullTime(entry.at)),
