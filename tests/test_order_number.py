@@ -101,6 +101,7 @@ def agent():
         ("el pedido #48213", "inform_order_number", "48213"),
         ("48213", "inform_order_number", "48213"),
         ("tienen zapatillas talla 42?", "ask_product", None),
+        ("talla 42", "ask_product", None),
         ("do you have these sneakers in size 42?", "ask_product", None),
         ("me cobraron dos veces, quiero un reembolso", "request_refund", None),
     ],
