@@ -152,7 +152,7 @@ class FormField:
     max: Optional[float] = None
     options: tuple[str, ...] = ()  # the ids: what is stored and exported
     # Each option's text per language; an option without one is shown as its id.
-    option_labels: Mapping[str, LocalizedText] = field(default_factory=dict)
+    option_labels: Mapping[str, LocalizedText] = field(default_factory=dict, hash=False)
     prefill: Optional[Prefill] = None
     # Shorthand of ``prefill=Prefill(SLOT, name)``, as data/campaigns.yml used to write it.
     prefill_from_slot: Optional[str] = None
