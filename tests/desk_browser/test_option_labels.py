@@ -4,6 +4,8 @@ value stays the option's id."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import expect
 
@@ -58,4 +60,7 @@ async def test_options_show_their_labels_and_store_their_ids(server, browser) ->
     await expect(form.locator('[data-field="resultado"] dd')).to_have_text("Cotización")
     await expect(form.locator('[data-field="origen"] dd')).to_have_text("Recomendación")
     await expect(form.locator('[data-field="productos"] dd')).to_have_text("Accesorios")
+    # And which routing rule chose the campaign (data/campaigns.yml: Instagram -> ventas).
+    queued = page.locator("#history-trail li").first
+    await expect(queued).to_have_text(re.compile(r"En cola en Ventas \(regla de enrutamiento 3\)"))
     desk.assert_clean()

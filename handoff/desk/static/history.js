@@ -28,8 +28,14 @@ export function trailText(entry, item) {
   const actor = entry.actor || {};
   const who = actor.name || (actor.kind === "bot" ? t("author_bot") : actor.kind === "system" ? t("system") : actor.agent_id ? `#${actor.agent_id}` : t("system"));
   switch (entry.action) {
-    case "queued":
-      return t("trail_queued", { campaign: entry.campaign_name || item.campaign_name || item.campaign_id || "" });
+    case "queued": {
+      // Which routing rule of data/campaigns.yml chose the campaign (older attentions: unknown).
+      const campaign = entry.campaign_name || item.campaign_name || item.campaign_id || "";
+      const detail = entry.detail || {};
+      if (Number.isInteger(detail.routing_rule)) return t("trail_queued_by_rule", { campaign, rule: detail.routing_rule });
+      if ("routing_rule" in detail) return t("trail_queued_by_default", { campaign });
+      return t("trail_queued", { campaign });
+    }
     case "open":
       return t("trail_open", { who });
     case "transfer_to_agent":

@@ -237,6 +237,9 @@ const TABLE = {
     retire: "Retirar",
     restore: "Restaurar",
     retired: "Retirada",
+    // issue 13 — form values
+    trail_queued_by_rule: "En cola en {campaign} (regla de enrutamiento {rule})",
+    trail_queued_by_default: "En cola en {campaign} (campaña por defecto: ninguna regla se aplicó)",
   },
   en: {
     product: "Agent desk",
@@ -473,6 +476,9 @@ const TABLE = {
     retire: "Retire",
     restore: "Restore",
     retired: "Retired",
+    // issue 13 — form values
+    trail_queued_by_rule: "Queued in {campaign} (routing rule {rule})",
+    trail_queued_by_default: "Queued in {campaign} (default campaign: no rule applied)",
   },
 };
 
