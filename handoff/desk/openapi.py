@@ -93,11 +93,29 @@ SCHEMAS: dict[str, Any] = {
             "last_message": _nullable(
                 {
                     "type": "object",
-                    "properties": {"text": _nullable(STRING), "kind": STRING, "author": STRING, "at": TIME},
+                    "properties": {
+                        "text": _nullable(STRING), "kind": STRING, "author": STRING, "agent": _nullable(_ref("AuthorAgent")),
+                        "attachment_types": {"type": "array", "items": STRING},
+                        "payload": _nullable({"type": "object", "additionalProperties": True,
+                                              "description": "a transfer line's Transfer"}),
+                        "at": TIME,
+                    },
                 }
             ),
             "unread": INTEGER,
             "labels": {"type": "array", "items": _ref("Label")},
+            "reason": _nullable({**STRING, "description": "why the customer asked for a person, in their words"}),
+            "transfer": _nullable(_ref("Transfer")),
+        },
+    },
+    "AuthorAgent": {"type": "object", "properties": {"id": INTEGER, "name": _nullable(STRING)}},
+    "Transfer": {
+        "type": "object",
+        "description": "the attention's latest transfer, names as they were then",
+        "properties": {
+            "at": TIME, "by_agent_id": _nullable(INTEGER), "by_agent_name": _nullable(STRING),
+            "from_campaign_id": STRING, "from_campaign_name": STRING, "to_campaign_id": STRING, "to_campaign_name": STRING,
+            "to_agent_id": _nullable(INTEGER), "to_agent_name": _nullable(STRING), "note": _nullable(STRING),
         },
     },
     "Field": {
@@ -126,6 +144,8 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "form": {"type": "object", "additionalProperties": True},
                     "context": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+                    "bot_values": {"type": "object", "additionalProperties": True,
+                                   "description": "the slots the bot collected (kept across transfers)"},
                     "window": {
                         "type": "object",
                         "properties": {
@@ -148,11 +168,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": INTEGER,
             "attention_id": INTEGER,
-            "direction": {"type": "string", "enum": ["in", "out"]},
-            "author": {"type": "string", "enum": ["customer", "bot", "agent", "external"]},
+            "direction": {"type": "string", "enum": ["in", "out", "internal"]},
+            "author": {"type": "string", "enum": ["customer", "bot", "agent", "external", "system"]},
             "kind": {
                 "type": "string",
-                "enum": ["text", "attachment", "reaction", "postback", "referral", "deleted", "edit", "unsupported"],
+                "enum": ["text", "attachment", "reaction", "postback", "referral", "deleted", "edit", "unsupported", "transfer"],
             },
             "text": _nullable(STRING),
             "payload": {"type": "object", "additionalProperties": True},
@@ -160,6 +180,7 @@ SCHEMAS: dict[str, Any] = {
             "error_code": _nullable(INTEGER),
             "error_message": _nullable(STRING),
             "agent_id": _nullable(INTEGER),
+            "agent": _nullable(_ref("AuthorAgent")),
             "created_at": TIME,
             "sent_at": _nullable(TIME),
             "delivered_at": _nullable(TIME),
