@@ -199,8 +199,8 @@ async def test_logout_with_open_attentions_says_what_happens_and_offers_the_queu
 
 
 async def test_a_supervisor_sees_someone_elses_attention_read_only(server, browser) -> None:
-    await add_agent(server, "ana", "Ana Agente", ["soporte"])
-    await add_agent(server, "sara", "Sara Supervisora", [], role="supervisor")
+    owner = await add_agent(server, "ana", "Ana Agente", ["soporte"])
+    sara = await add_agent(server, "sara", "Sara Supervisora", [], role="supervisor")
     attention_id = await handoff(server, "6001", "Rosa Quispe")
     ana = await Desk.open(browser, server)
     await ana.login("ana")
@@ -223,6 +223,13 @@ async def test_a_supervisor_sees_someone_elses_attention_read_only(server, brows
     await page.click('#topbar [data-lang-choice="en"]')
     await expect(notice).to_contain_text("Read only.")
     await expect(notice).to_contain_text("Ana Agente holds this attention")
+
+    # Ana hands it to Sara while she looks at it: it becomes hers to answer, live.
+    await server.runtime.service.transfer_to_agent(attention_id, owner, sara.id)
+    await expect(page.locator("#composer-text")).to_be_enabled()
+    await expect(notice).to_have_count(0)
+    await expect(page.locator("#terminate-button")).to_be_visible()
+    await expect(page.locator("#field-nombre")).to_be_enabled()
     ana.assert_clean()
     boss.assert_clean()
 

@@ -5,7 +5,7 @@ import { confirmDialog } from "./confirm.js";
 import { byId, debounce, h } from "./dom.js";
 import { drafts } from "./drafts.js";
 import { applyStatic, language, onLanguageChange, setLanguage, t } from "./i18n.js";
-import { createConversation } from "./conversation.js";
+import { createConversation, heldByOther } from "./conversation.js";
 import { createForm } from "./form.js";
 import { createHistory } from "./history.js";
 import { createList } from "./list.js";
@@ -249,6 +249,7 @@ function terminated(id) {
   state.terminatedShown = id;
   state.terminating = null;
   state.items.delete(id);
+  drafts.save(state.agent?.id, id, ""); // its draft has nobody to go to now
   if (state.selectedId === id) leaveSelection(t("terminated", { id }));
   renderList();
   list.refreshSearch();
@@ -418,6 +419,7 @@ async function transfer(id, target) {
   try {
     const answer = await api.transfer(id, target);
     const after = upsert(answer.attention);
+    if (!after || after.agent_id !== state.agent?.id) drafts.save(state.agent?.id, id, ""); // no longer mine to answer
     if (state.selectedId === id) {
       if (!after) leaveSelection(t("transferredAway", { id }));
       else select(id, { force: true });
@@ -501,9 +503,16 @@ function attentionEvent(event) {
       conversation.showQueued(after);
     } else if (after.state === "open" && state.current?.id === attention.id) {
       const detail = state.current.detail;
+      const wasReadOnly = heldByOther(detail, state.agent);
       state.current.detail = { ...detail, ...defined(attention), campaign: detail.campaign, window: detail.window,
         context: detail.context, customer: attention.customer || detail.customer, form: detail.form };
-      conversation.labelsChanged();
+      if (wasReadOnly !== heldByOther(state.current.detail, state.agent)) {
+        // It became (or stopped being) this supervisor's own: composer and form follow.
+        conversation.showOpen();
+        form.render(state.current.detail);
+      } else {
+        conversation.labelsChanged();
+      }
     } else if (after.state === "open" && !state.current) {
       select(attention.id, { force: true });
     }
