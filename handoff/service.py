@@ -807,6 +807,24 @@ class HandoffService:
         await self._publish(MessageAdded(at=now, attention_id=current.id, campaign_id=current.campaign_id, agent_id=agent.id, message=stored))
         return await self._deliver(current, stored, text, attachment, policy.messaging_type, policy.tag)
 
+    async def send_agent_attachment(
+        self, attention_id: int, agent: Agent, attachment: OutgoingAttachment, caption: Optional[str] = None
+    ) -> list[Message]:
+        """An attachment with its caption. Meta carries no caption on an attachment, so the
+        caption is a text message of its own, sent right after it (the customer sees them in
+        that order, and so does the desk). Both are checked against the channel's limits
+        before either is stored: a caption too long refuses the pair, nothing is cut. When
+        Meta refuses the attachment the caption is not sent (alone it would make no sense);
+        the answer then holds the failed attachment only."""
+        current = await self.attention(attention_id)
+        permissions.require_owner(agent, current)  # a 403 before any 422 about the content
+        caption = self._check_content(current.channel, caption, None) if caption and caption.strip() else None
+        self._check_content(current.channel, None, attachment)
+        sent = [await self.send_agent_message(attention_id, agent, attachment=attachment)]
+        if caption and sent[0].status is not MessageStatus.FAILED:
+            sent.append(await self.send_agent_message(attention_id, agent, caption))
+        return sent
+
     async def retry_message(self, message_id: int, agent: Agent) -> Message:
         """Send a failed message again (the desk's retry), re-checking the window."""
         async with self._engine.connect() as connection:

@@ -296,7 +296,9 @@ API_PATHS: dict[str, Any] = {
             body=_object(username=STRING, password=STRING), public=True,
         ),  # fmt: skip
     },
-    "/api/logout": {"post": _operation("End this session; open attentions start their orphan timer", {"204": _answer("logged out")})},
+    "/api/logout": {"post": _operation("End this session; open attentions start their orphan timer, or go back to "
+                                       "their queue first when the optional body is {\"return_to_queue\": true}",
+                                       {"204": _answer("logged out")})},
     "/api/me": {"get": _operation("The agent of this session", {"200": _answer("the agent", _object(agent=_ref("Agent")))})},
     "/api/attentions": {
         "get": _operation(
@@ -327,12 +329,13 @@ API_PATHS: dict[str, Any] = {
     },
     "/api/attentions/{attention_id}/messages": {
         "post": _operation(
-            "Send a text or an attachment to the customer",
-            {"201": _answer("the message, sent or failed with Meta's error", _object(message=_ref("Message"))),
+            "Send a text, or an attachment with an optional caption (text), to the customer",
+            {"201": _answer("the message, sent or failed with Meta's error; messages: it and its caption, in order",
+                            _object(message=_ref("Message"), messages={"type": "array", "items": _ref("Message")})),
              "409": ERROR, "422": ERROR},
             body={"oneOf": [_object(text=STRING),
                             _object(attachment=_object(type={"type": "string", "enum": ["image", "video", "audio", "file"]},
-                                                       url=STRING, filename=STRING))]},
+                                                       url=STRING, filename=STRING), text=STRING)]},
             parameters=[ATTENTION_ID],
         ),  # fmt: skip
     },
