@@ -342,6 +342,7 @@ class ActionHandoff(Action):
             context=conversation_context(events),
             customer_name=customer_name_of(tracker),
             language=language_of(tracker),
+            reason=clean_handoff_reason(tracker.get_slot(HANDOFF_REASON_SLOT)),
         )
         try:
             async with _client() as client:

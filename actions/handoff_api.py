@@ -151,6 +151,7 @@ class HandoffRequest:
     context: Sequence[Mapping[str, Any]]
     customer_name: Optional[str]
     language: str
+    reason: Optional[str] = None  # the customer's words: agents see them on the queued card
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -162,6 +163,7 @@ class HandoffRequest:
             "context": [dict(entry) for entry in self.context],
             "customer_name": self.customer_name,
             "language": self.language,
+            "reason": self.reason,
         }
 
 

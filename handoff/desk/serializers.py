@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any, Mapping, Optional
 
 from handoff.campaigns.model import Campaign, FormField
-from handoff.events import AttentionChanged, MessageEvent
+from handoff.events import AttentionChanged, MessageEvent, to_plain
 from handoff.history import HistoryDetail, HistoryItem
-from handoff.model import Agent, Attention, AttentionEvent, Customer, Label, Message
+from handoff.model import Agent, Attention, AttentionEvent, Customer, Label, Message, MessageKind, Transfer
 from handoff.overview import Overview
 from handoff.queries import AttentionSummary
 from handoff.window import window_of
@@ -68,6 +68,7 @@ def message_json(message: Message) -> dict[str, Any]:
         "error_code": message.error_code,
         "error_message": message.error_message,
         "agent_id": message.agent_id,
+        "agent": author_agent_json(message),
         "created_at": time_json(message.created_at),
         "sent_at": time_json(message.sent_at),
         "delivered_at": time_json(message.delivered_at),
@@ -75,15 +76,30 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
+def author_agent_json(message: Message) -> Optional[dict[str, Any]]:
+    """The agent who wrote ``message`` (id and name), so every desk names the same person."""
+    if message.agent_id is None:
+        return None
+    return {"id": message.agent_id, "name": message.agent_name}
+
+
 def last_message_json(message: Optional[Message]) -> Optional[dict[str, Any]]:
     if message is None:
         return None
+    attachments = _attachments(message) or []
     return {
         "text": message.text,
         "kind": message.kind.value,
         "author": message.author.value,
+        "agent": author_agent_json(message),
+        "attachment_types": [str(item.get("type") or "unsupported") for item in attachments],
+        "payload": dict(message.payload) if message.kind is MessageKind.TRANSFER else None,
         "at": time_json(message.sent_at or message.created_at),
     }
+
+
+def transfer_record_json(transfer: Optional[Transfer]) -> Optional[dict[str, Any]]:
+    return to_plain(transfer) if transfer is not None else None
 
 
 def summary_json(summary: AttentionSummary) -> dict[str, Any]:
@@ -102,6 +118,8 @@ def summary_json(summary: AttentionSummary) -> dict[str, Any]:
         "last_message": last_message_json(summary.last_message),
         "unread": summary.unread,
         "labels": [label_json(label) for label in attention.labels],
+        "reason": attention.reason,
+        "transfer": transfer_record_json(attention.transfer),
     }
 
 
@@ -136,6 +154,7 @@ def detail_json(summary: AttentionSummary, campaign: Optional[Campaign], languag
         **summary_json(summary),
         "form": dict(attention.form),
         "context": [dict(entry) for entry in attention.context],
+        "bot_values": dict(attention.bot_values),
         "window": {
             "last_customer_message_at": time_json(window.last_customer_message_at),
             "response_until": time_json(window.response_until),

@@ -74,3 +74,42 @@ async def test_without_a_matching_rule_the_default_says_so(service: HandoffServi
     attention = await service.request_handoff("messenger", "page_1", "psid_3", intent="request_human", context=context)
     assert attention.campaign_id == "soporte"
     assert (await queued_detail(service, attention.id))["routing_rule"] is None
+
+
+TWO_TEAMS = """
+campaigns:
+  - id: soporte
+    name: Soporte
+    channels: [messenger]
+    handoff_message: {es: Hola, en: Hello}
+    inbound_form:
+      - {id: nombre, type: text, prefill: {slot: customer_name}}
+  - id: reclamos
+    name: Reclamos
+    channels: [messenger]
+    handoff_message: {es: Hola, en: Hello}
+    inbound_form:
+      - {id: nombre, type: text, prefill: {slot: customer_name}}
+      - {id: pedido, type: text, prefill: {entity: order_number}}
+      - {id: talla, type: number, prefill: {pattern: 'talla (\\d+)'}}
+routing:
+  default: soporte
+"""
+
+
+async def test_a_transfer_prefills_the_new_fields_from_what_the_customer_said(engine, clock) -> None:
+    """The same `prefill` rule on a transfer: the target campaign's new fields read the
+    bot's values and the customer's lines kept with the attention."""
+    from handoff.campaigns import parse_campaigns
+    from handoff.model import Role
+
+    service = HandoffService(engine, parse_campaigns(TWO_TEAMS), clock=clock)
+    await service.start()
+    agent = await service.add_agent("ana", "Ana", Role.AGENT, ["soporte", "reclamos"])
+    context = [line("mi pedido 48213 llegó en talla 42 y pedí la 40", "request_refund", order_number="48213")]
+    attention = await service.request_handoff("messenger", "page_1", "psid_t", intent="request_human",
+                                              slots={"customer_name": "Ana"}, context=context)  # fmt: skip
+    assert attention.form == {"nombre": "Ana"}
+    await service.open(attention.id, agent)
+    moved = await service.transfer_to_campaign(attention.id, agent, "reclamos")
+    assert moved.form == {"nombre": "Ana", "pedido": "48213", "talla": 42}

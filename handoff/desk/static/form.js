@@ -3,6 +3,7 @@
 // "Terminar atención" with its confirmation.
 
 import { api } from "./api.js";
+import { heldByOther } from "./conversation.js";
 import { byId, clear, debounce, h } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -57,6 +58,8 @@ export function createForm(ctx) {
     setSaveState(null);
     footError.hidden = true;
     terminateButton.disabled = true;
+    terminateButton.hidden = false;
+    delete formElement.dataset.state;
     clear(formElement).append(h("p", { class: "form-empty" }, t("formEmpty")));
   }
 
@@ -116,7 +119,14 @@ export function createForm(ctx) {
     clear(formElement);
     if (!fields.length) formElement.append(h("p", { class: "form-empty" }, t("formNone")));
     for (const field of fields) formElement.append(fieldElement(field, values[field.id]));
-    terminateButton.disabled = detail.state !== "open";
+    // Someone else's attention (a supervisor following it): its form is shown, not edited,
+    // and it has no Terminar atención (only its agent ends it).
+    const readOnly = heldByOther(detail, state.agent);
+    if (readOnly) for (const control of formElement.querySelectorAll("input, textarea, select, button")) control.disabled = true;
+    if (readOnly) formElement.dataset.state = "read-only";
+    else delete formElement.dataset.state;
+    terminateButton.hidden = readOnly;
+    terminateButton.disabled = detail.state !== "open" || readOnly;
   }
 
   /** The value a field holds now, as the API takes it; `invalid` when the browser says so. */

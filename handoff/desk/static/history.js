@@ -127,8 +127,7 @@ export function createHistory(ctx) {
       button.disabled = true;
       showError(null);
       try {
-        await ctx.startOutbound(item.id);
-        close();
+        if (await ctx.startOutbound(item.id, item)) close(); // null: the agent did not confirm
       } catch (problem) {
         let message;
         if (problem.status === 409 && problem.body.window_closed) message = t("outboundWindowClosed", { reason: problem.body.reason || problem.message });
