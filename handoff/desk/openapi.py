@@ -132,7 +132,9 @@ SCHEMAS: dict[str, Any] = {
             "max_length": _nullable(INTEGER),
             "min": _nullable({"type": "number"}),
             "max": _nullable({"type": "number"}),
-            "options": {"type": "array", "items": STRING},
+            # The id is the stored value; the label (data/campaigns.yml) is in the asked language.
+            "options": {"type": "array", "items": {"type": "object", "required": ["id", "label"],
+                                                   "properties": {"id": STRING, "label": STRING}}},  # fmt: skip
             "default": {"nullable": True},
         },
     },
@@ -230,7 +232,8 @@ SCHEMAS["HistoryDetail"] = {
                 "context": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
                 "form": {"type": "object", "additionalProperties": True},
                 "form_fields": {"type": "array", "items": {"type": "object", "properties": {
-                    "id": STRING, "label": STRING, "type": _nullable(STRING), "value": {"nullable": True}}}},
+                    "id": STRING, "label": STRING, "type": _nullable(STRING), "value": {"nullable": True},
+                    "value_label": {"nullable": True}}}},
                 "trail": {"type": "array", "items": _ref("TrailEntry")},
             },
         },
