@@ -332,3 +332,21 @@ def test_the_check_command_as_a_module(tmp_path):
                           cwd=CAMPAIGNS_FILE.parents[1], env={"RASA_TELEMETRY_ENABLED": "false", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 1
     assert "campaign 'marketing' does not exist" in done.stderr
+
+
+async def test_the_server_refuses_to_start_with_a_name_the_bot_does_not_have(tmp_path, monkeypatch):
+    """At start (handoff_runtime), the shipped domain is the reference: a typo in a prefill
+    stops the start with the file, the campaign and the field named."""
+    from types import SimpleNamespace
+
+    from handoff.runtime import handoff_runtime
+
+    bad = tmp_path / "campaigns.yml"
+    shipped = CAMPAIGNS_FILE.read_text(encoding="utf-8")
+    bad.write_text(shipped.replace("prefill: {slot: order_number}", "prefill: {slot: order_numbr}"), encoding="utf-8")
+    monkeypatch.setenv("HANDOFF_CAMPAIGNS", str(bad))
+    monkeypatch.setenv("HANDOFF_DOMAIN", str(DOMAIN_FILE))
+    with pytest.raises(CampaignConfigError) as raised:
+        await handoff_runtime(SimpleNamespace())
+    where = "campaign 'soporte', field 'numero_pedido'"
+    assert raised.value.errors == [f"{bad}: {where}: 'prefill': 'order_numbr' is not a slot of {DOMAIN_FILE}"]
