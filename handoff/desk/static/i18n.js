@@ -278,6 +278,13 @@ const TABLE = {
     logoutAnyway: "Salir igualmente",
     logoutStay: "Quedarme",
     logoutReturnFailed: "No se pudieron devolver las atenciones ({reason}); sigue conectado.",
+    // issue 13 — authors and transfer
+    transferLineToAgent: "{by} transfirió la atención a {to}",
+    transferLineToCampaign: "{by} transfirió la atención de {from} a {to}",
+    transferPreview: "Transferida por {by}",
+    transferNoteFrom: "Nota de {by}",
+    customerReason: "Motivo del cliente",
+    someAgent: "Otro agente",
   },
   en: {
     product: "Agent desk",
@@ -555,6 +562,13 @@ const TABLE = {
     logoutAnyway: "Log out anyway",
     logoutStay: "Stay",
     logoutReturnFailed: "The attentions could not be handed back ({reason}); you are still signed in.",
+    // issue 13 — authors and transfer
+    transferLineToAgent: "{by} transferred the attention to {to}",
+    transferLineToCampaign: "{by} transferred the attention from {from} to {to}",
+    transferPreview: "Transferred by {by}",
+    transferNoteFrom: "Note from {by}",
+    customerReason: "Customer's reason",
+    someAgent: "Another agent",
   },
 };
 
