@@ -8,7 +8,7 @@ import { avatar, byId, clear, debounce, h, icon, labelChip } from "./dom.js";
 import { drafts } from "./drafts.js";
 import { dayKey, dayLabel, fullTime, shortTime, t } from "./i18n.js";
 import { attachmentKind, fileTooBig, limitOf, measure, splitText } from "./limits.js";
-import { previewOf } from "./list.js";
+import { cardNotes, previewOf } from "./list.js";
 import { renderContextEntry, renderMessage } from "./messages.js";
 
 const EMOJI = ["😀", "😊", "😂", "😉", "😍", "🤔", "😅", "😢", "🙏", "👍", "👌", "👏", "🙌", "💪", "🎉", "✨",
@@ -110,7 +110,9 @@ export function createConversation(ctx) {
         }
       }
     });
-    const preview = previewOf(summary.last_message);
+    const preview = previewOf(summary.last_message, state.agent);
+    const notes = cardNotes(summary).map((note) =>
+      h("blockquote", { class: `queued-preview queued-${note.kind}` }, h("span", { class: "quote-label" }, note.label), h("span", {}, note.text)));
     clear(root).append(
       h("div", { class: "queued-card", "data-id": summary.id },
         avatar(customer, "xl"),
@@ -118,6 +120,7 @@ export function createConversation(ctx) {
         h("h2", { class: "queued-name" }, name),
         h("p", { class: "queued-meta" }, summary.campaign_name || summary.campaign_id || "", " · ", t(summary.channel)),
         h("p", { class: "queued-since" }, icon("bell", "icon small bell-inline"), h("span", {}, t("queuedSince", { time: shortTime(summary.created_at) }))),
+        ...notes,
         preview ? h("blockquote", { class: "queued-preview" }, h("span", { class: "quote-label" }, t("lastMessage")), h("span", {}, preview)) : null,
         (summary.labels || []).length ? h("div", { class: "chips" }, summary.labels.map((label) => labelChip(label))) : null,
         take,
@@ -549,10 +552,7 @@ export function createConversation(ctx) {
   }
 
   function messageElement(message) {
-    return renderMessage(message, {
-      onRetry: (failed) => ctx.retry(failed),
-      agentName: message.agent_id && message.agent_id === state.agent?.id ? state.agent.display_name : null,
-    });
+    return renderMessage(message, { onRetry: (failed) => ctx.retry(failed) });
   }
 
   function renderTimeline() {

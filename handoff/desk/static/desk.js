@@ -8,7 +8,7 @@ import { applyStatic, language, onLanguageChange, setLanguage, t } from "./i18n.
 import { createConversation, heldByOther } from "./conversation.js";
 import { createForm } from "./form.js";
 import { createHistory } from "./history.js";
-import { createList } from "./list.js";
+import { createList, lastMessageOf } from "./list.js";
 import { Live } from "./live.js";
 import { statusMayMove } from "./messages.js";
 import { createSupervisor } from "./supervisor.js";
@@ -304,7 +304,7 @@ function messageArrived(message, { isNew = true } = {}) {
     const lastAt = Date.parse(last?.at || "") || 0;
     const at = message.created_at || new Date().toISOString();
     if (!last || Date.parse(at) >= lastAt || last.id === message.id) {
-      item.last_message = { text: message.text, kind: message.kind, author: message.author, at };
+      item.last_message = lastMessageOf(message, at);
     }
     const seen = shownOpen && document.visibilityState === "visible";
     if (message.direction === "in" && !seen && !item._counted?.has(message.id)) {

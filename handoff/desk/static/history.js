@@ -207,8 +207,7 @@ export function createHistory(ctx) {
       transcript.append(h("div", { class: "human-divider" }, h("span", {}, t("humanTitle"))));
     }
     if (answer.has_more) transcript.append(h("p", { class: "history-note" }, t("historyTruncated")));
-    const agentName = item.agent?.display_name || null;
-    for (const message of answer.messages || []) transcript.append(renderMessage(message, { agentName }));
+    for (const message of answer.messages || []) transcript.append(renderMessage(message));
     if (!(answer.messages || []).length) transcript.append(h("p", { class: "history-note" }, t("historyNoMessages")));
 
     // value_label: a choice shown by its option's label ("Cotización"), not its stored id.

@@ -278,6 +278,13 @@ const TABLE = {
     logoutAnyway: "Salir igualmente",
     logoutStay: "Quedarme",
     logoutReturnFailed: "No se pudieron devolver las atenciones ({reason}); sigue conectado.",
+    // issue 13 — authors and transfer
+    transferLineToAgent: "{by} transfirió la atención a {to}",
+    transferLineToCampaign: "{by} transfirió la atención de {from} a {to}",
+    transferPreview: "Transferida por {by}",
+    transferNoteFrom: "Nota de {by}",
+    customerReason: "Motivo del cliente",
+    someAgent: "Otro agente",
     // issue 13 — form values
     trail_queued_by_rule: "En cola en {campaign} (regla de enrutamiento {rule})",
     trail_queued_by_default: "En cola en {campaign} (campaña por defecto: ninguna regla se aplicó)",
@@ -558,6 +565,13 @@ const TABLE = {
     logoutAnyway: "Log out anyway",
     logoutStay: "Stay",
     logoutReturnFailed: "The attentions could not be handed back ({reason}); you are still signed in.",
+    // issue 13 — authors and transfer
+    transferLineToAgent: "{by} transferred the attention to {to}",
+    transferLineToCampaign: "{by} transferred the attention from {from} to {to}",
+    transferPreview: "Transferred by {by}",
+    transferNoteFrom: "Note from {by}",
+    customerReason: "Customer's reason",
+    someAgent: "Another agent",
     // issue 13 — form values
     trail_queued_by_rule: "Queued in {campaign} (routing rule {rule})",
     trail_queued_by_default: "Queued in {campaign} (default campaign: no rule applied)",
