@@ -9,7 +9,7 @@ from playwright.async_api import expect
 
 from handoff.model import Agent
 from tests.connectors.harness import PAGE_ID, SERVICE_TOKEN
-from tests.desk_browser.test_desk_flow import Desk, add_agent, now_iso
+from tests.desk_browser.test_desk_flow import Desk, add_agent, now_iso, publish_screenshots
 
 pytestmark = pytest.mark.browser
 
@@ -44,6 +44,7 @@ async def test_authors_and_a_transfer_note_as_every_desk_sees_them(server, brows
     await expect(bruno_desk.item(attention_id).locator(".note-reason")).to_contain_text(REASON)
     await bruno_desk.item(attention_id).click()
     await expect(bruno_desk.page.locator(".queued-card .queued-reason")).to_contain_text(REASON)
+    await bruno_desk.shot("desk-queued-reason")
 
     await service.open(attention_id, ana)
     await service.send_agent_message(attention_id, ana, "Hola Rosa, soy Ana")
@@ -61,6 +62,7 @@ async def test_authors_and_a_transfer_note_as_every_desk_sees_them(server, brows
     await expect(line).to_contain_text("Ana Torres transfirió la atención a Bruno Díaz")
     await expect(line.locator(".transfer-note")).to_have_text("Cambio de turno: falta confirmar la dirección")
     await expect(bruno_desk.message("Hola Rosa, soy Ana").locator(".msg-author")).to_have_text("Ana Torres")
+    await bruno_desk.shot("desk-transfer-note")
     await bruno_desk.page.fill("#composer-text", "Hola, sigo yo con su pedido")
     await bruno_desk.page.press("#composer-text", "Enter")
     await expect(bruno_desk.item(attention_id).locator(".item-preview")).to_have_text("Usted: Hola, sigo yo con su pedido")
@@ -76,3 +78,4 @@ async def test_authors_and_a_transfer_note_as_every_desk_sees_them(server, brows
     await expect(transcript.locator(".msg-system.kind-transfer")).to_contain_text("Ana Torres transfirió la atención a Bruno Díaz")
     for desk in (boss, bruno_desk):
         desk.assert_clean()
+    publish_screenshots()
