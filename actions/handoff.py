@@ -101,6 +101,19 @@ def _intent(event: Mapping[str, Any]) -> Optional[str]:
     return name if isinstance(name, str) and name else None
 
 
+def _entities(event: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """The entities NLU found in a customer line, as {entity, value} (no spans, no scores):
+    campaign fields pre-fill from them and routing rules look at them."""
+    parse_data = event.get("parse_data")
+    found = parse_data.get("entities") if isinstance(parse_data, Mapping) else None
+    items = found if isinstance(found, list) else []
+    return [
+        {"entity": item["entity"], "value": item.get("value")}
+        for item in items
+        if isinstance(item, Mapping) and isinstance(item.get("entity"), str)
+    ]
+
+
 def _is_external(event: Mapping[str, Any]) -> bool:
     """An intent the server triggered (EXTERNAL_...), not something the customer wrote."""
     return bool(_metadata(event).get("is_external")) or (_intent(event) or "").startswith("EXTERNAL_")
@@ -191,7 +204,8 @@ def _bot_attachments(data: Any) -> List[Dict[str, Any]]:
 
 def conversation_context(events: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
     """The bot's part of the conversation, for the agents: customer and bot lines with their
-    time (ISO 8601, UTC); customer lines with their intent and attachments.
+    time (ISO 8601, UTC); customer lines with their intent, entities and attachments (the
+    service routes and pre-fills the form from what the customer asked and said).
 
     A tapped button is shown by its title ("Sí, con una persona"), not its payload; other
     payloads (attachments, Get Started, referrals) have no text, only an intent.
@@ -216,6 +230,9 @@ def conversation_context(events: Sequence[Mapping[str, Any]]) -> List[Dict[str, 
             intent = _intent(event)
             if intent:
                 entry["intent"] = intent
+            entities = _entities(event)
+            if entities:
+                entry["entities"] = entities
             attachments = _metadata(event).get("attachments")
             if isinstance(attachments, list) and attachments:
                 entry["attachments"] = [dict(item) for item in attachments if isinstance(item, Mapping)]
@@ -326,6 +343,7 @@ class ActionHandoff(Action):
             context=conversation_context(events),
             customer_name=customer_name_of(tracker),
             language=language_of(tracker),
+            reason=clean_handoff_reason(tracker.get_slot(HANDOFF_REASON_SLOT)),
         )
         try:
             async with _client() as client:
@@ -354,7 +372,7 @@ class ActionHandoff(Action):
 
 class ActionRecordFormFields(Action):
     """Copy the bot's slots into the active attention's form: the campaign's
-    ``prefill_from_slot`` (data/campaigns.yml) says which slot fills which field, so the
+    ``prefill: {slot: ...}`` (data/campaigns.yml) says which slot fills which field, so the
     service does the mapping. Says nothing; without an active attention it does nothing."""
 
     def name(self) -> Text:

@@ -151,6 +151,7 @@ class HandoffRequest:
     context: Sequence[Mapping[str, Any]]
     customer_name: Optional[str]
     language: str
+    reason: Optional[str] = None  # the customer's words: agents see them on the queued card
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -162,6 +163,7 @@ class HandoffRequest:
             "context": [dict(entry) for entry in self.context],
             "customer_name": self.customer_name,
             "language": self.language,
+            "reason": self.reason,
         }
 
 
@@ -255,7 +257,7 @@ class HandoffClient:
         return Attention.from_json(body.get("attention"))
 
     async def save_slots(self, attention_id: int, slots: Mapping[str, Any]) -> Attention:
-        """Hand the bot's slots over; the campaign's ``prefill_from_slot`` picks the fields."""
+        """Hand the bot's slots over; the campaign's ``prefill: {slot: ...}`` picks the fields."""
         _, body = await self._call("POST", f"/attentions/{attention_id}/form", json_body={"slots": dict(slots)})
         return Attention.from_json(body.get("attention"))
 

@@ -35,6 +35,8 @@ class Role(str, Enum):
 class MessageDirection(str, Enum):
     IN = "in"
     OUT = "out"
+    # A line of the desk's own (a transfer and its note): shown to agents, never sent to Meta.
+    INTERNAL = "internal"
 
 
 class Author(str, Enum):
@@ -43,6 +45,8 @@ class Author(str, Enum):
     AGENT = "agent"
     # A human answering outside our desk (an echo from another app, e.g. Meta's Page Inbox).
     EXTERNAL = "external"
+    # The desk itself: transfers and other lines no person wrote.
+    SYSTEM = "system"
 
 
 class MessageKind(str, Enum):
@@ -54,6 +58,7 @@ class MessageKind(str, Enum):
     DELETED = "deleted"  # the customer unsent a message (Instagram is_deleted)
     EDIT = "edit"
     UNSUPPORTED = "unsupported"
+    TRANSFER = "transfer"  # a system line: who moved the attention where, with their note
 
 
 # What the customer does that opens (restarts) Meta's 24 h messaging window.
@@ -176,10 +181,31 @@ class Attention:
     last_message_id: Optional[int] = None
     read_up_to_message_id: Optional[int] = None
     labels: tuple[Label, ...] = field(default=())
+    reason: Optional[str] = None  # why the customer asked for a person, in their words
+    bot_values: Mapping[str, Any] = field(default_factory=dict)  # the slots the bot collected
+    transfer: Optional["Transfer"] = None  # the latest transfer, for whoever received it
 
     @property
     def is_active(self) -> bool:
         return self.state.is_active
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """An attention's latest transfer: who moved it, from where to where, and their note.
+
+    Names are kept as they were at the time: the note speaks of that campaign and agent."""
+
+    at: datetime
+    by_agent_id: Optional[int]
+    by_agent_name: Optional[str]
+    from_campaign_id: str
+    from_campaign_name: str
+    to_campaign_id: str
+    to_campaign_name: str
+    to_agent_id: Optional[int] = None  # None: to the campaign's queue
+    to_agent_name: Optional[str] = None
+    note: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +230,7 @@ class Message:
     sent_at: Optional[datetime] = None  # inbound: Meta's timestamp; outbound: accepted by Meta
     delivered_at: Optional[datetime] = None
     read_at: Optional[datetime] = None
+    agent_name: Optional[str] = None  # the display name of ``agent_id``, read with the message
 
 
 @dataclass(frozen=True)

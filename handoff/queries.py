@@ -141,7 +141,7 @@ class Queries:
         last_ids = [item.last_message_id for item in found if item.last_message_id is not None]
         last = {}
         if last_ids:
-            rows = (await connection.execute(sa.select(message).where(message.c.id.in_(last_ids)))).all()
+            rows = (await connection.execute(message_rows.with_author().where(message.c.id.in_(last_ids)))).all()
             last = {row.id: message_from_row(row) for row in rows}
         unread_query = (
             sa.select(message.c.attention_id, sa.func.count().label("unread"))

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
+from handoff.campaigns.domain import default_domain_path
 from handoff.clock import utc_now
 from handoff.db import shared_engine
 from handoff.environment import seconds_from_environment
@@ -124,7 +125,9 @@ async def handoff_runtime(holder: Any) -> HandoffRuntime:
     """The process's runtime, kept on ``holder`` (the Sanic app's ``ctx``)."""
     runtime = getattr(holder, _RUNTIME_ATTRIBUTE, None)
     if runtime is None:
-        campaigns = load_campaigns(os.environ.get(CAMPAIGNS_VARIABLE) or DEFAULT_CAMPAIGNS_PATH)
+        # Checked against the bot's domain too: a prefill or rule naming a slot, entity or
+        # intent the bot does not have stops the start, naming the file, campaign and field.
+        campaigns = load_campaigns(os.environ.get(CAMPAIGNS_VARIABLE) or DEFAULT_CAMPAIGNS_PATH, domain=default_domain_path())
         gateways = ChannelGateways()
         bus = bus_from_environment()  # None: one process, the in-memory bus
         service = HandoffService(await shared_engine(holder), campaigns, gateway=gateways, resumer=RasaConversations(holder), bus=bus)

@@ -165,6 +165,11 @@ attention = sa.Table(
     sa.Column("last_message_id", _id_type(), nullable=True),
     sa.Column("read_up_to_message_id", _id_type(), nullable=True),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # Carried across transfers: the reason the customer gave the bot, the slots the bot
+    # collected (they pre-fill the form of whichever campaign holds it), the last transfer.
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("bot_values", sa.JSON(), nullable=True),
+    sa.Column("transfer", sa.JSON(), nullable=True),
 )
 # THE invariant: one active attention per customer of a channel account. The database
 # enforces it, so two concurrent handoffs cannot both create one.

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handoff import permissions
 from handoff.campaigns.forms import normalize_form, prefill_form, validate_form
-from handoff.campaigns.model import Campaign, CampaignBook
+from handoff.campaigns.model import Campaign, CampaignBook, Conversation, PrefillSource
 from handoff.clock import Clock, as_utc, utc_now
 from handoff.error_codes import ErrorCode
 from handoff.errors import (
@@ -51,6 +51,7 @@ from handoff.events import (
     MessageAdded,
     MessageUpdated,
 )
+from handoff.history import History
 from handoff.model import (
     BOT,
     CANCELLED_BY_CUSTOMER,
@@ -70,10 +71,9 @@ from handoff.model import (
     MessageKind,
     MessageStatus,
     Role,
+    Transfer,
 )
-from handoff.history import History
 from handoff.overview import AgentLoad, CampaignLoad, Overview
-from handoff.queries import Queries
 from handoff.ports import (
     ATTACHMENT_TYPES,
     ChannelGateway,
@@ -84,6 +84,7 @@ from handoff.ports import (
     OutgoingAttachment,
     send_key,
 )
+from handoff.queries import Queries
 from handoff.states import Action, AttentionState, next_state
 from handoff.store import agents as agent_rows
 from handoff.store import attentions as attention_rows
@@ -94,6 +95,8 @@ from handoff.store import history as history_rows
 from handoff.store import labels as label_rows
 from handoff.store import messages as message_rows
 from handoff.store._sql import is_unique_violation
+from handoff.store.rows import transfer_json
+from handoff.transfers import bot_values_after, carried_form, clean_note, write_transfer_line
 from handoff.window import SendPolicy, Window, send_policy, window_of
 
 logger = logging.getLogger(__name__)
@@ -260,18 +263,23 @@ class HandoffService:
         customer_name: Optional[str] = None,
         customer_picture_url: Optional[str] = None,
         last_customer_message_at: Optional[datetime] = None,
+        reason: Optional[str] = None,
     ) -> Attention:
         """A queued attention for the customer: the active one if there is one (idempotent),
         else a new one in the campaign the routing rules choose, its form pre-filled from
-        ``slots`` and the bot's part of the conversation kept as ``context``."""
+        ``slots`` and the bot's part of the conversation kept as ``context``; the slots and
+        the customer's ``reason`` stay with it, whichever campaign it moves to."""
         channel = Channel(channel)
         existing = await self.active_attention(channel, account_id, customer_id)
         if existing is not None:
             return existing
         slots = dict(slots or {})
-        campaign = self._book.route(channel, account_id, intent, slots)
-        form = prefill_form(campaign.inbound_form, slots)
         entries = [_json_ready(dict(entry)) for entry in context]
+        # What the customer said (each line's intent and entities) routes and pre-fills too.
+        conversation = Conversation.from_context(entries)
+        routing = self._book.routing(channel, account_id, intent, slots, conversation)
+        campaign = routing.campaign
+        form = prefill_form(campaign.inbound_form, slots, conversation)
         now = self._now()
         window_start = last_customer_message_at or _latest_customer_time(entries) or now
         try:
@@ -290,10 +298,13 @@ class HandoffService:
                     intent=intent,
                     now=now,
                     last_customer_message_at=as_utc(window_start),
+                    reason=(reason or "").strip() or None,
+                    bot_values=_json_ready(slots),
                 )
                 await audit.record(
                     connection, attention_id, BOT, "queued", now, None, AttentionState.QUEUED,
-                    {"campaign_id": campaign.id, "intent": intent},
+                    # Which routing rule decided (1-based; None: the default campaign).
+                    {"campaign_id": campaign.id, "intent": intent, "routing_rule": routing.rule},
                 )
                 created = await self._attention(connection, attention_id)
         except IntegrityError as error:
@@ -446,7 +457,8 @@ class HandoffService:
 
     async def transfer_to_campaign(self, attention_id: int, agent: Agent, campaign_id: str, note: Optional[str] = None) -> Attention:
         """Back to the queue of another campaign (owner or supervisor). Form values of fields
-        the new campaign also has are kept; the others are dropped (and kept in the audit)."""
+        the new campaign also has are kept, its other fields start from the bot's values,
+        the rest is dropped (and kept in the audit); the note goes with it."""
         current = await self.attention(attention_id)
         next_state(current.state, Action.TRANSFER_TO_CAMPAIGN, current.id)
         permissions.require_owner(agent, current, supervisor_may=True)
@@ -465,21 +477,14 @@ class HandoffService:
                 f"campaign '{campaign_id}' does not serve {current.channel.value} account {current.account_id}",
                 code=ErrorCode.CAMPAIGN_WRONG_ACCOUNT, campaign_id=campaign_id,
             )
-        fields = {field.id for field in target.form_for(current.direction)}
-        kept = {name: value for name, value in current.form.items() if name in fields}
-        dropped = {name: value for name, value in current.form.items() if name not in fields}
-        after, now = await self._move(
-            current,
-            Action.TRANSFER_TO_CAMPAIGN,
-            Actor.of(agent),
-            {"campaign_id": target.id, "agent_id": None, "assigned_at": None, "form": kept},
+        form, dropped = carried_form(current, target.form_for(current.direction))
+        record = self._transfer_record(current, agent, note, to_campaign=target)
+        return await self._transfer(
+            current, Action.TRANSFER_TO_CAMPAIGN, agent, record,
+            {"campaign_id": target.id, "agent_id": None, "assigned_at": None, "form": form},
             {"from_campaign_id": current.campaign_id, "to_campaign_id": target.id, "from_agent_id": current.agent_id,
-             "note": note, "dropped_form": dropped},
-        )
-        await self._publish(
-            AttentionTransferred(at=now, attention=after, actor=Actor.of(agent), from_campaign_id=current.campaign_id, from_agent_id=current.agent_id)
-        )
-        return after
+             "note": record.note, "dropped_form": dropped},
+        )  # fmt: skip
 
     async def transfer_to_agent(self, attention_id: int, agent: Agent, target_agent_id: int, note: Optional[str] = None) -> Attention:
         """Give an open attention to another agent of its campaign (owner or supervisor)."""
@@ -496,16 +501,51 @@ class HandoffService:
                 f"agent {target.id} ({target.username}) cannot take attentions of campaign '{current.campaign_id}'",
                 code=ErrorCode.TRANSFER_AGENT_NOT_IN_CAMPAIGN, agent_name=target.display_name or target.username,
             )
-        after, now = await self._move(
-            current,
-            Action.TRANSFER_TO_AGENT,
-            Actor.of(agent),
-            {"agent_id": target.id, "assigned_at": self._now()},
-            {"from_agent_id": current.agent_id, "to_agent_id": target.id, "note": note},
+        record = self._transfer_record(current, agent, note, to_agent=target)
+        return await self._transfer(
+            current, Action.TRANSFER_TO_AGENT, agent, record, {"agent_id": target.id, "assigned_at": self._now()},
+            {"from_agent_id": current.agent_id, "to_agent_id": target.id, "note": record.note},
         )
+
+    def _transfer_record(
+        self, current: Attention, agent: Agent, note: Optional[str], *, to_campaign: Optional[Campaign] = None,
+        to_agent: Optional[Agent] = None,
+    ) -> Transfer:
+        here = self._book.campaigns.get(current.campaign_id)
+        there = to_campaign or here
+        return Transfer(
+            at=self._now(), by_agent_id=agent.id, by_agent_name=agent.display_name,
+            from_campaign_id=current.campaign_id, from_campaign_name=here.name if here else current.campaign_id,
+            to_campaign_id=there.id if there else current.campaign_id,
+            to_campaign_name=there.name if there else current.campaign_id,
+            to_agent_id=to_agent.id if to_agent else None, to_agent_name=to_agent.display_name if to_agent else None,
+            note=clean_note(note),
+        )  # fmt: skip
+
+    async def _transfer(
+        self, current: Attention, action: Action, agent: Agent, record: Transfer, values: Mapping[str, Any],
+        detail: Mapping[str, Any],
+    ) -> Attention:
+        """The move, the attention's ``transfer`` and its system line in one transaction; then
+        the line and the change go out live."""
+        lines: list[Message] = []
+
+        async def with_line(connection: AsyncConnection, after: Attention) -> None:
+            line = await write_transfer_line(connection, record, after.id, record.at)
+            if line is not None:
+                lines.append(line)
+
+        after, now = await self._move(
+            current, action, Actor.of(agent), {**values, "transfer": transfer_json(record)}, detail, inside=with_line
+        )
+        if lines:
+            after = dataclasses.replace(after, last_message_id=lines[0].id)
+        # The move first: a receiving desk learns of the attention before its new line.
         await self._publish(
             AttentionTransferred(at=now, attention=after, actor=Actor.of(agent), from_campaign_id=current.campaign_id, from_agent_id=current.agent_id)
         )
+        for line in lines:
+            await self._publish(MessageAdded(at=now, attention_id=after.id, campaign_id=after.campaign_id, agent_id=after.agent_id, message=line))
         return after
 
     async def release(self, attention_id: int, agent: Agent) -> Attention:
@@ -582,31 +622,46 @@ class HandoffService:
             ) from None
 
     async def record_slots_by_bot(self, attention_id: int, slots: Mapping[str, Any]) -> Attention:
-        """The bot's slots into the fields that name them (``prefill_from_slot``); slots no
-        field asks for are ignored, and invalid values are left for the agent to fill."""
+        """The bot's slots into the fields whose ``prefill`` names them (``{slot: ...}``);
+        slots no field asks for are ignored, and invalid values are left for the agent to fill.
+        The slots are kept with the attention too: a campaign it is transferred to may ask for them."""
         current = await self.attention(attention_id)
         fields = self._fields_of(current)
-        wanted = [field for field in fields if field.prefill_from_slot and slots.get(field.prefill_from_slot) is not None]
+        wanted = [
+            field for field in fields
+            if field.prefill is not None and field.prefill.source is PrefillSource.SLOT
+            and slots.get(field.prefill.name) is not None
+        ]  # fmt: skip
         values = prefill_form(wanted, slots)
-        return await self.record_form_by_bot(attention_id, values) if values else current
+        bot_values = bot_values_after(current.bot_values, _json_ready(dict(slots)))
+        return await self.record_form_by_bot(attention_id, values, bot_values=bot_values)
 
-    async def record_form_by_bot(self, attention_id: int, values: Mapping[str, Any]) -> Attention:
+    async def record_form_by_bot(
+        self, attention_id: int, values: Mapping[str, Any], bot_values: Optional[Mapping[str, Any]] = None
+    ) -> Attention:
         """``action_record_form_fields``: what the bot collected goes into the active
         attention's form (checked like an agent's draft; unknown fields are refused)."""
         current = await self.attention(attention_id)
         if not current.is_active:
             raise Conflict(current.id, "the attention has ended", current.state.value, code=ErrorCode.ATTENTION_ENDED)
+        if not values and (bot_values is None or bot_values == current.bot_values):
+            return current
         form = self._checked_form(current, values, check_required=False)
         now = self._now()
+        changes: dict[str, Any] = {"form": form, "updated_at": now}
+        if bot_values is not None:
+            changes["bot_values"] = dict(bot_values)
         async with self._engine.begin() as connection:
             changed = await attention_rows.compare_and_set(
-                connection, current.id, expected_state=current.state, values={"form": form, "updated_at": now}
+                connection, current.id, expected_state=current.state, values=changes
             )
             if not changed:
                 raise Conflict(current.id, "it changed while the bot was recording")
-            await audit.record(connection, current.id, BOT, "form_saved", now, detail={"fields": sorted(values)})
+            if values:  # only the bot's own values changed: nothing for the trail or the desk
+                await audit.record(connection, current.id, BOT, "form_saved", now, detail={"fields": sorted(values)})
             after = await self._attention(connection, current.id)
-        await self._publish(FormSaved(at=now, attention=after, actor=BOT))
+        if values:
+            await self._publish(FormSaved(at=now, attention=after, actor=BOT))
         return after
 
     async def save_form(self, attention_id: int, agent: Agent, values: Mapping[str, Any]) -> Attention:
@@ -804,6 +859,7 @@ class HandoffService:
                 text=text,
                 payload=payload,
                 agent_id=agent.id,
+                agent_name=agent.display_name,
                 messaging_type=policy.messaging_type,
                 tag=policy.tag,
             )
@@ -816,6 +872,24 @@ class HandoffService:
                 raise Conflict(current.id, "it changed while you were writing")
         await self._publish(MessageAdded(at=now, attention_id=current.id, campaign_id=current.campaign_id, agent_id=agent.id, message=stored))
         return await self._deliver(current, stored, text, attachment, policy.messaging_type, policy.tag)
+
+    async def send_agent_attachment(
+        self, attention_id: int, agent: Agent, attachment: OutgoingAttachment, caption: Optional[str] = None
+    ) -> list[Message]:
+        """An attachment with its caption. Meta carries no caption on an attachment, so the
+        caption is a text message of its own, sent right after it (the customer sees them in
+        that order, and so does the desk). Both are checked against the channel's limits
+        before either is stored: a caption too long refuses the pair, nothing is cut. When
+        Meta refuses the attachment the caption is not sent (alone it would make no sense);
+        the answer then holds the failed attachment only."""
+        current = await self.attention(attention_id)
+        permissions.require_owner(agent, current)  # a 403 before any 422 about the content
+        caption = self._check_content(current.channel, caption, None) if caption and caption.strip() else None
+        self._check_content(current.channel, None, attachment)
+        sent = [await self.send_agent_message(attention_id, agent, attachment=attachment)]
+        if caption and sent[0].status is not MessageStatus.FAILED:
+            sent.append(await self.send_agent_message(attention_id, agent, caption))
+        return sent
 
     async def retry_message(self, message_id: int, agent: Agent) -> Message:
         """Send a failed message again (the desk's retry), re-checking the window."""

@@ -3,6 +3,7 @@
 Check a file with ``python -m handoff.campaigns check data/campaigns.yml``.
 """
 
+from handoff.campaigns.domain import DEFAULT_DOMAIN_PATH, BotVocabulary, read_domain
 from handoff.campaigns.forms import FieldError, normalize_form, prefill_form, validate_form, validate_value
 from handoff.campaigns.loader import (
     DEFAULT_ORPHAN_TIMEOUT,
@@ -15,9 +16,14 @@ from handoff.campaigns.model import (
     CHOICE_TYPES,
     Campaign,
     CampaignBook,
+    Conversation,
+    CustomerLine,
     FieldType,
     FormField,
     LocalizedText,
+    Prefill,
+    PrefillSource,
+    Routing,
     RoutingRule,
 )
 
@@ -26,15 +32,23 @@ DEFAULT_CAMPAIGNS_PATH = "data/campaigns.yml"
 __all__ = [
     "CHOICE_TYPES",
     "DEFAULT_CAMPAIGNS_PATH",
+    "DEFAULT_DOMAIN_PATH",
     "DEFAULT_ORPHAN_TIMEOUT",
+    "BotVocabulary",
     "FieldError",
     "Campaign",
     "CampaignBook",
     "CampaignConfigError",
+    "Conversation",
+    "CustomerLine",
     "FieldType",
     "FormField",
     "LocalizedText",
+    "Prefill",
+    "PrefillSource",
+    "Routing",
     "RoutingRule",
+    "read_domain",
     "load_campaigns",
     "normalize_form",
     "parse_campaigns",

@@ -1,5 +1,6 @@
-"""``python -m handoff.campaigns check [data/campaigns.yml]``: exit 0 when valid, 1 with
-one line per mistake when not (for designers and CI)."""
+"""``python -m handoff.campaigns check [data/campaigns.yml] [--domain domain.yml]``: exit 0
+when valid, 1 with one line per mistake when not (for designers and CI). The slots,
+entities and intents the file names are checked against the bot's domain."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from typing import Optional, Sequence
 
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, CampaignConfigError, load_campaigns
+from handoff.campaigns.domain import default_domain_path
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -15,10 +17,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="validate a campaigns file")
     check.add_argument("path", nargs="?", default=DEFAULT_CAMPAIGNS_PATH)
+    check.add_argument("--domain", default=None, help="the bot's domain (default: $HANDOFF_DOMAIN, else ./domain.yml)")
     arguments = parser.parse_args(argv)
 
     try:
-        book = load_campaigns(arguments.path)
+        book = load_campaigns(arguments.path, domain=arguments.domain or default_domain_path())
     except CampaignConfigError as problem:
         for error in problem.errors:
             print(error, file=sys.stderr)

@@ -12,7 +12,7 @@ from dataclasses import field as dataclass_field
 from datetime import date
 from typing import Any, Iterable, Mapping, Sequence
 
-from handoff.campaigns.model import CHOICE_TYPES, LENGTH_TYPES, FieldType, FormField
+from handoff.campaigns.model import CHOICE_TYPES, LENGTH_TYPES, NO_CONVERSATION, Conversation, FieldType, FormField
 
 
 @dataclass(frozen=True)
@@ -149,15 +149,18 @@ def normalize_form(fields: Iterable[FormField], values: Mapping[str, Any]) -> di
     return {name: normalize_value(by_id[name], value) for name, value in values.items() if name in by_id}
 
 
-def prefill_form(fields: Sequence[FormField], slots: Mapping[str, Any]) -> dict[str, Any]:
-    """Initial values: each field's slot (when the bot collected a valid value), else its default.
+def prefill_form(
+    fields: Sequence[FormField], slots: Mapping[str, Any], conversation: Conversation = NO_CONVERSATION
+) -> dict[str, Any]:
+    """Initial values: what each field's ``prefill`` finds (a slot the bot collected, an
+    entity or a pattern in what the customer wrote) when it is valid, else its default.
 
-    An invalid slot value is left out rather than shown: the agent then sees an empty field
+    An invalid value is left out rather than shown: the agent then sees an empty field
     to fill instead of a wrong one to notice.
     """
     values: dict[str, Any] = {}
     for field in fields:
-        value = slots.get(field.prefill_from_slot) if field.prefill_from_slot else None
+        value = field.prefill.value(slots, conversation) if field.prefill is not None else None
         if field.type is FieldType.MULTIPLE_CHOICE and isinstance(value, str):
             value = [value]
         if field.type in LENGTH_TYPES and isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -3,7 +3,8 @@
 Designers edit this file by hand, so every mistake is reported at once, each naming the
 file, the campaign and the field, e.g.
 ``data/campaigns.yml: campaign 'ventas', field 'edad': min (50) is greater than max (10)``.
-Unknown keys are errors too: a typo (``requierd: true``) must not pass silently.
+Unknown keys are errors too: a typo (``requierd: true``) must not pass silently. Given the
+bot's domain (``vocabulary``), the slots, entities and intents the file names must exist.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
+from handoff.campaigns.domain import BotVocabulary, DomainUnreadable, read_domain
+from handoff.campaigns.forms import is_blank, validate_value
 from handoff.campaigns.model import (
     CHOICE_TYPES,
     LENGTH_TYPES,
@@ -23,10 +26,11 @@ from handoff.campaigns.model import (
     FieldType,
     FormField,
     LocalizedText,
+    Prefill,
+    PrefillSource,
     RoutingRule,
 )
 from handoff.errors import HandoffError
-from handoff.campaigns.forms import is_blank, validate_value
 from handoff.model import Channel
 
 DEFAULT_ORPHAN_TIMEOUT = timedelta(minutes=10)
@@ -38,11 +42,13 @@ CAMPAIGN_KEYS = {
 }
 FIELD_KEYS = {
     "id", "label", "type", "required", "min_length", "max_length", "min", "max", "options",
-    "prefill_from_slot", "default",
+    "prefill", "prefill_from_slot", "default",
 }
+PREFILL_KEYS = {source.value for source in PrefillSource}
+OPTION_KEYS = {"id", "label"}
 ROUTING_KEYS = {"default", "rules"}
 RULE_KEYS = {"campaign", "when"}
-CONDITION_KEYS = {"channel", "account", "intent", "slots"}
+CONDITION_KEYS = {"channel", "account", "intent", "asked", "entities", "slots"}
 LANGUAGE_KEYS = {"es", "en"}
 
 CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -98,9 +104,20 @@ def parse_duration(value: Any) -> Optional[timedelta]:
 class _Checker:
     """Walks the parsed YAML, building the model and collecting every mistake."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, vocabulary: Optional[BotVocabulary] = None) -> None:
         self.source = source
+        self.vocabulary = vocabulary  # None: names of slots, entities, intents are not checked
         self.errors: list[str] = []
+
+    def known(self, where: str, kind: str, name: str, what: str) -> None:
+        """Report ``name`` when the bot's domain has no such slot / entity / intent."""
+        vocabulary = self.vocabulary
+        if vocabulary is None:
+            return
+        names = {"slot": vocabulary.slots, "entity": vocabulary.entities, "intent": vocabulary.intents}[kind]
+        if name in names or (kind == "intent" and vocabulary.knows_intent(name)):
+            return
+        self.error(where, f"{what}: '{name}' is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} of {vocabulary.source}")
 
     def error(self, where: str, message: str) -> None:
         self.errors.append(f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}")
@@ -336,10 +353,8 @@ class _Checker:
         minimum, maximum = number("min"), number("max")
         if minimum is not None and maximum is not None and minimum > maximum:
             self.error(where, f"min ({minimum}) is greater than max ({maximum})")
-        options = self.options(where, field_type, raw)
-        prefill = raw.get("prefill_from_slot")
-        if prefill is not None and (not isinstance(prefill, str) or not prefill.strip()):
-            self.error(where, f"'prefill_from_slot' must be a slot name (got {prefill!r})")
+        options, option_labels = self.options(where, field_type, raw)
+        prefill = self.prefill(where, raw)
         if len(self.errors) > errors_before or label is None:
             return None
         field = FormField(
@@ -352,7 +367,8 @@ class _Checker:
             min=minimum,
             max=maximum,
             options=options,
-            prefill_from_slot=prefill.strip() if prefill else None,
+            option_labels=option_labels,
+            prefill=prefill,
             default=raw.get("default"),
         )
         if not is_blank(field.default):
@@ -362,20 +378,73 @@ class _Checker:
                 return None
         return field
 
-    def options(self, where: str, field_type: FieldType, raw: Mapping[str, Any]) -> tuple[str, ...]:
+    def prefill(self, where: str, raw: Mapping[str, Any]) -> Optional[Prefill]:
+        """``prefill: {slot: x}`` / ``{entity: x}`` / ``{pattern: '...(group)...'}``, or the
+        older shorthand ``prefill_from_slot: x`` (the same as ``prefill: {slot: x}``)."""
+        if "prefill" in raw and "prefill_from_slot" in raw:
+            self.error(where, "give either 'prefill' or 'prefill_from_slot', not both")
+            return None
+        if "prefill_from_slot" in raw:
+            spec: Any = {"slot": raw["prefill_from_slot"]}
+            what = "'prefill_from_slot'"
+        elif "prefill" in raw:
+            spec, what = raw["prefill"], "'prefill'"
+        else:
+            return None
+        if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in PREFILL_KEYS:
+            self.error(where, f"{what} must be one of {{slot: NAME}}, {{entity: NAME}} or {{pattern: 'REGEX'}} (got {spec!r})")
+            return None
+        (key, value), = spec.items()
+        source = PrefillSource(key)
+        if not isinstance(value, str) or not value.strip():
+            self.error(where, f"{what}: the {source.value} must be a non-empty text (got {value!r})")
+            return None
+        if source is PrefillSource.PATTERN:
+            try:
+                groups = re.compile(value).groups
+            except re.error as problem:
+                self.error(where, f"{what}: the pattern '{value}' is not a valid regular expression: {problem}")
+                return None
+            if groups != 1:
+                message = f"the pattern '{value}' must have exactly one group (...) around the value (has {groups})"
+                self.error(where, f"{what}: {message}")
+                return None
+            return Prefill(source, value)
+        self.known(where, source.value, value.strip(), what)
+        return Prefill(source, value.strip())
+
+    def options(
+        self, where: str, field_type: FieldType, raw: Mapping[str, Any]
+    ) -> tuple[tuple[str, ...], dict[str, LocalizedText]]:
+        """The option ids (the stored values) and their labels: an option is an id
+        (``resuelto``, shown as is) or ``{id: cotizacion, label: {es: Cotización, en: Quote}}``."""
         value = raw.get("options")
         if field_type not in CHOICE_TYPES:
             if value is not None:
                 self.error(where, f"'options' applies only to choice and list fields, not {field_type.value}")
-            return ()
+            return (), {}
         if not isinstance(value, list) or not value:
             self.error(where, f"'options' must be a non-empty list for a {field_type.value} field")
-            return ()
-        options = self.text_list(where, value, "'options'")
-        duplicates = sorted({option for option in options if options.count(option) > 1})
+            return (), {}
+        ids: list[str] = []
+        labels: dict[str, LocalizedText] = {}
+        for position, item in enumerate(value, start=1):
+            if not isinstance(item, Mapping):
+                ids.extend(self.text_list(where, [item], "'options'"))
+                continue
+            self.keys(f"{where}, option #{position}", item, OPTION_KEYS)
+            option_id = self.text_list(f"{where}, option #{position}", [item.get("id")], "'id'")
+            if not option_id:
+                continue
+            ids.append(option_id[0])
+            if "label" in item:
+                label = self.localized(f"{where}, option '{option_id[0]}'", item["label"], "label", need_english=False)
+                if label is not None:
+                    labels[option_id[0]] = label
+        duplicates = sorted({option for option in ids if ids.count(option) > 1})
         if duplicates:
             self.error(where, f"'options' lists {duplicates!r} more than once")
-        return options
+        return tuple(ids), labels
 
     def routing(
         self, value: Any, campaigns: Mapping[str, Campaign], known_ids: set[str]
@@ -417,16 +486,24 @@ class _Checker:
             self.error(where, f"campaign '{campaign_id}' does not exist")
         when = data.get("when")
         if not isinstance(when, Mapping) or not when:
-            self.error(where, "'when' must give at least one condition (channel, account, intent, slots)")
+            self.error(where, "'when' must give at least one condition (channel, account, intent, asked, entities, slots)")
             return None
         self.keys(where, when, CONDITION_KEYS)
         channels = self.channel_list(where, when["channel"], "'channel'") if "channel" in when else ()
         accounts = self.text_list(where, when["account"], "'account'") if "account" in when else ()
         intents = self.text_list(where, when["intent"], "'intent'") if "intent" in when else ()
+        asked = self.text_list(where, when["asked"], "'asked'") if "asked" in when else ()
+        entities = self.text_list(where, when["entities"], "'entities'") if "entities" in when else ()
+        for key, names in (("intent", intents), ("asked", asked)):
+            for name in names:
+                self.known(where, "intent", name, f"'{key}'")
+        for name in entities:
+            self.known(where, "entity", name, "'entities'")
         slots: dict[str, tuple[Any, ...]] = {}
         if "slots" in when:
             slot_map = self.mapping(where, when["slots"], "'slots'")
             for name, accepted in (slot_map or {}).items():
+                self.known(where, "slot", str(name), "'slots'")
                 slots[str(name)] = tuple(accepted) if isinstance(accepted, list) else (accepted,)
         campaign = campaigns.get(campaign_id) if isinstance(campaign_id, str) else None
         if campaign is not None:
@@ -435,28 +512,37 @@ class _Checker:
                     self.error(where, f"campaign '{campaign.id}' does not serve channel '{channel.value}'")
         if len(self.errors) > errors_before or not isinstance(campaign_id, str):
             return None
-        return RoutingRule(campaign_id=campaign_id, channels=channels, accounts=accounts, intents=intents, slots=slots)
+        return RoutingRule(
+            campaign_id=campaign_id, channels=channels, accounts=accounts,
+            intents=intents, asked=asked, entities=entities, slots=slots,
+        )  # fmt: skip
 
 
-def parse_campaigns(text: str, source: str = "data/campaigns.yml") -> CampaignBook:
-    """The campaigns in YAML ``text``; CampaignConfigError listing every mistake."""
+def parse_campaigns(text: str, source: str = "data/campaigns.yml", vocabulary: Optional[BotVocabulary] = None) -> CampaignBook:
+    """The campaigns in YAML ``text``; CampaignConfigError listing every mistake. With the
+    bot's ``vocabulary``, the slots, entities and intents it names must exist."""
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as problem:
         raise CampaignConfigError([f"{source}: not valid YAML: {problem}"]) from None
-    checker = _Checker(source)
+    checker = _Checker(source, vocabulary)
     book = checker.book(data)
     if checker.errors or book is None:
         raise CampaignConfigError(checker.errors or [f"{source}: no campaigns"])
     return book
 
 
-def load_campaigns(path: str | Path) -> CampaignBook:
-    """Read and check a campaigns file (at start, and by ``python -m handoff.campaigns check``)."""
+def load_campaigns(path: str | Path, domain: str | Path | None = None) -> CampaignBook:
+    """Read and check a campaigns file (at start, and by ``python -m handoff.campaigns check``),
+    against the bot's ``domain`` (domain.yml) when given."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as problem:
         raise CampaignConfigError([f"{path}: cannot read: {problem.strerror or problem}"]) from None
-    return parse_campaigns(text, source=str(path))
+    try:
+        vocabulary = read_domain(domain) if domain is not None else None
+    except DomainUnreadable as problem:
+        raise CampaignConfigError([str(problem)]) from None
+    return parse_campaigns(text, source=str(path), vocabulary=vocabulary)
 

@@ -4,14 +4,19 @@ A campaign is a team and its queue: which channels and accounts it serves, the f
 agents fill in, how long an absent agent's attentions wait before going back to the queue,
 whether agents may answer with the HUMAN_AGENT tag after 24 h, and the hand-over message.
 Routing rules pick a campaign for each handoff; the first rule that matches wins.
+
+Both the pre-fill of a field and the routing may look at what the customer said during the
+bot's part of the conversation (``Conversation``: each customer line's text, intent and
+entities), not only at the bot's slots and the intent that opened the hand-over.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from handoff.errors import NotFound
 from handoff.model import Channel, Direction
@@ -43,6 +48,99 @@ class LocalizedText:
 
 
 @dataclass(frozen=True)
+class CustomerLine:
+    """One customer line of the bot's context: what they wrote, its intent and entities."""
+
+    text: str = ""
+    intent: Optional[str] = None
+    entities: tuple[tuple[str, Any], ...] = ()  # (entity name, value), in the line's order
+
+    def entity(self, name: str) -> Any:
+        return next((value for entity, value in self.entities if entity == name), None)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """The customer's side of the bot's part of the conversation (oldest line first)."""
+
+    lines: tuple[CustomerLine, ...] = ()
+
+    @classmethod
+    def from_context(cls, context: Sequence[Mapping[str, Any]]) -> Conversation:
+        """From the context entries the bot sends (``actions.handoff.conversation_context``):
+        customer lines with ``text``, ``intent`` and ``entities`` [{entity, value}]."""
+        lines = []
+        for entry in context:
+            if not isinstance(entry, Mapping) or entry.get("author") != "customer":
+                continue
+            text = entry.get("text")
+            intent = entry.get("intent")
+            raw_entities = entry.get("entities")
+            entities = tuple(
+                (str(item["entity"]), item.get("value"))
+                for item in (raw_entities if isinstance(raw_entities, list) else [])
+                if isinstance(item, Mapping) and isinstance(item.get("entity"), str)
+            )
+            said = text if isinstance(text, str) else ""
+            lines.append(CustomerLine(said, intent if isinstance(intent, str) else None, entities))
+        return cls(tuple(lines))
+
+    @property
+    def intents(self) -> frozenset[str]:
+        """Every intent the customer's lines had: what they asked, not only the last thing."""
+        return frozenset(line.intent for line in self.lines if line.intent)
+
+    @property
+    def entity_names(self) -> frozenset[str]:
+        return frozenset(name for line in self.lines for name, _ in line.entities)
+
+    def latest_entity(self, name: str) -> Any:
+        """The entity's value in the latest line that has it (what the customer said last)."""
+        for line in reversed(self.lines):
+            value = line.entity(name)
+            if value is not None:
+                return value
+        return None
+
+    def latest_match(self, pattern: re.Pattern[str]) -> Optional[str]:
+        """The pattern's group in the latest line where it matches."""
+        for line in reversed(self.lines):
+            match = pattern.search(line.text)
+            if match and match.group(1) is not None:
+                return match.group(1).strip()
+        return None
+
+
+NO_CONVERSATION = Conversation()
+
+
+class PrefillSource(str, Enum):
+    SLOT = "slot"  # a slot of domain.yml the bot filled
+    ENTITY = "entity"  # an entity of domain.yml in the customer's lines (the latest one)
+    PATTERN = "pattern"  # a regular expression with one group over the customer's lines
+
+
+@dataclass(frozen=True)
+class Prefill:
+    """How the bot fills a form field: ``prefill: {slot | entity | pattern: ...}``."""
+
+    source: PrefillSource
+    name: str  # the slot or entity name, or the pattern's text
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        # Checked by the loader (compiles, one group); compiled once per text by re's cache.
+        return re.compile(self.name, re.IGNORECASE)
+
+    def value(self, slots: Mapping[str, Any], conversation: Conversation) -> Any:
+        if self.source is PrefillSource.SLOT:
+            return slots.get(self.name)
+        if self.source is PrefillSource.ENTITY:
+            return conversation.latest_entity(self.name)
+        return conversation.latest_match(self.pattern)
+
+
+@dataclass(frozen=True)
 class FormField:
     id: str
     type: FieldType
@@ -52,9 +150,36 @@ class FormField:
     max_length: Optional[int] = None
     min: Optional[float] = None
     max: Optional[float] = None
-    options: tuple[str, ...] = ()
-    prefill_from_slot: Optional[str] = None  # the Rasa slot whose value pre-fills the field
+    options: tuple[str, ...] = ()  # the ids: what is stored and exported
+    # Each option's text per language; an option without one is shown as its id.
+    option_labels: Mapping[str, LocalizedText] = field(default_factory=dict, hash=False)
+    prefill: Optional[Prefill] = None
+    # Shorthand of ``prefill=Prefill(SLOT, name)``, as data/campaigns.yml used to write it.
+    prefill_from_slot: Optional[str] = None
     default: Any = None
+
+    def __post_init__(self) -> None:
+        # One rule: ``prefill`` is the source; the shorthand is kept in step with it.
+        if self.prefill is None and self.prefill_from_slot:
+            object.__setattr__(self, "prefill", Prefill(PrefillSource.SLOT, self.prefill_from_slot))
+        elif self.prefill is not None:
+            slot = self.prefill.name if self.prefill.source is PrefillSource.SLOT else None
+            if self.prefill_from_slot not in (None, slot):
+                raise ValueError(f"field '{self.id}': prefill_from_slot and prefill disagree")
+            object.__setattr__(self, "prefill_from_slot", slot)
+
+    def option_label(self, option: Any, language: Optional[str]) -> str:
+        """What people read for a stored option id (the id itself when it has no label)."""
+        label = self.option_labels.get(option) if isinstance(option, str) else None
+        return label.in_language(language) if label is not None else str(option)
+
+    def value_text(self, value: Any, language: Optional[str]) -> Any:
+        """A stored value as people read it: choice ids become their labels."""
+        if self.type not in CHOICE_TYPES or value is None:
+            return value
+        if isinstance(value, (list, tuple)):
+            return [self.option_label(item, language) for item in value]
+        return self.option_label(value, language)
 
 
 @dataclass(frozen=True)
@@ -88,17 +213,39 @@ class RoutingRule:
     campaign_id: str
     channels: tuple[Channel, ...] = ()
     accounts: tuple[str, ...] = ()
-    intents: tuple[str, ...] = ()
-    slots: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    intents: tuple[str, ...] = ()  # the intent that opened the hand-over (request_human...)
+    asked: tuple[str, ...] = ()  # any of these intents in any customer line of the conversation
+    entities: tuple[str, ...] = ()  # any of these entities in any customer line
+    slots: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # e.g. a slot a bot rule set
 
-    def matches(self, channel: Channel, account_id: str, intent: Optional[str], slots: Mapping[str, Any]) -> bool:
+    def matches(
+        self,
+        channel: Channel,
+        account_id: str,
+        intent: Optional[str],
+        slots: Mapping[str, Any],
+        conversation: Conversation = NO_CONVERSATION,
+    ) -> bool:
         if self.channels and channel not in self.channels:
             return False
         if self.accounts and account_id not in self.accounts:
             return False
         if self.intents and intent not in self.intents:
             return False
+        if self.asked and conversation.intents.isdisjoint(self.asked):
+            return False
+        if self.entities and conversation.entity_names.isdisjoint(self.entities):
+            return False
         return all(slots.get(name) in accepted for name, accepted in self.slots.items())
+
+
+@dataclass(frozen=True)
+class Routing:
+    """The campaign a handoff goes to, and why: the rule's position (1-based) or None for
+    the default, so the audit trail can say which rule decided."""
+
+    campaign: Campaign
+    rule: Optional[int]
 
 
 @dataclass(frozen=True)
@@ -117,14 +264,29 @@ class CampaignBook:
             raise NotFound("campaign", campaign_id) from None
 
     def route(
-        self, channel: Channel | str, account_id: str, intent: Optional[str] = None, slots: Optional[Mapping[str, Any]] = None
+        self,
+        channel: Channel | str,
+        account_id: str,
+        intent: Optional[str] = None,
+        slots: Optional[Mapping[str, Any]] = None,
+        conversation: Conversation = NO_CONVERSATION,
     ) -> Campaign:
+        return self.routing(channel, account_id, intent, slots, conversation).campaign
+
+    def routing(
+        self,
+        channel: Channel | str,
+        account_id: str,
+        intent: Optional[str] = None,
+        slots: Optional[Mapping[str, Any]] = None,
+        conversation: Conversation = NO_CONVERSATION,
+    ) -> Routing:
         """The campaign for a handoff: the first matching rule whose campaign serves this
         channel account, else the default campaign (the catch-all, whatever the channel)."""
         channel = Channel(channel)
-        for rule in self.rules:
-            if rule.matches(channel, account_id, intent, slots or {}):
+        for position, rule in enumerate(self.rules, start=1):
+            if rule.matches(channel, account_id, intent, slots or {}, conversation):
                 campaign = self.campaigns[rule.campaign_id]
                 if campaign.serves(channel, account_id):
-                    return campaign
-        return self.campaigns[self.default_campaign_id]
+                    return Routing(campaign, position)
+        return Routing(self.campaigns[self.default_campaign_id], None)

@@ -35,7 +35,7 @@ from handoff.desk.serializers import (
 )
 from handoff.desk.uploads import MAX_UPLOAD_BYTES, TooLarge
 from handoff.error_codes import ErrorCode
-from handoff.errors import Forbidden, InvalidRequest
+from handoff.errors import Conflict, Forbidden, IllegalTransition, InvalidRequest, NotFound
 from handoff.history import DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE
 from handoff.model import Agent, Attention, Channel, Direction
 from handoff.ports import ATTACHMENT_TYPES, OutgoingAttachment
@@ -155,8 +155,22 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
         return ok({"token": issued.token, "expires_at": issued.expires_at, "agent": agent_json(agent)})
 
     @desk.post("/api/logout", ctx_door=doors.AGENT)
+    @domain_errors
     async def api_logout(request: Request) -> HTTPResponse:
         session = _session(request)
+        return_to_queue = json_body(request).get("return_to_queue", False)
+        if not isinstance(return_to_queue, bool):
+            raise BadRequest("return_to_queue must be true or false", field="return_to_queue")
+        if return_to_queue:
+            # The agent chose to hand their open attentions back before leaving, so nobody's
+            # customer waits out an orphan timer. Released one by one: each is its own event.
+            agent = _agent(request)
+            for summary in await service().queries.attentions_for(agent):
+                if summary.attention.state is AttentionState.OPEN and summary.attention.agent_id == agent.id:
+                    try:
+                        await service().release(summary.attention.id, agent)
+                    except (Conflict, IllegalTransition, NotFound):
+                        continue  # it moved meanwhile (ended, transferred): nothing left to hand back
         channel.auth.logout(session)
         await channel.live.end_session(session)
         return response.empty(status=204)
@@ -217,8 +231,6 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
             raise BadRequest("text must be a text", field="text")
         attachment = None
         if raw is not None:
-            if text:
-                raise InvalidRequest("send a text or an attachment, one per message", code=ErrorCode.MESSAGE_EMPTY)
             if not isinstance(raw, dict) or not isinstance(raw.get("url"), str) or not isinstance(raw.get("type"), str):
                 raise BadRequest("attachment must be {\"type\", \"url\"}", field="attachment")
             if raw["type"] not in ATTACHMENT_TYPES:
@@ -230,8 +242,12 @@ def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
                 raise InvalidRequest("the attachment url must be an http(s) URL", code=ErrorCode.ATTACHMENT_URL)
             filename = raw.get("filename") if isinstance(raw.get("filename"), str) else None
             attachment = OutgoingAttachment(type=raw["type"], url=raw["url"], filename=filename)
+        if attachment is not None:
+            # With an attachment, the text is its caption: a message of its own, right after it.
+            pair = await service().send_agent_attachment(attention_id, _agent(request), attachment, text)
+            return ok({"message": message_json(pair[0]), "messages": [message_json(sent) for sent in pair]}, status=201)
         sent = await service().send_agent_message(attention_id, _agent(request), text, attachment)
-        return ok({"message": message_json(sent)}, status=201)
+        return ok({"message": message_json(sent), "messages": [message_json(sent)]}, status=201)
 
     @desk.post("/api/messages/<message_id:int>/retry", ctx_door=doors.AGENT)
     @domain_errors

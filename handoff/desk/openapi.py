@@ -97,11 +97,29 @@ SCHEMAS: dict[str, Any] = {
             "last_message": _nullable(
                 {
                     "type": "object",
-                    "properties": {"text": _nullable(STRING), "kind": STRING, "author": STRING, "at": TIME},
+                    "properties": {
+                        "text": _nullable(STRING), "kind": STRING, "author": STRING, "agent": _nullable(_ref("AuthorAgent")),
+                        "attachment_types": {"type": "array", "items": STRING},
+                        "payload": _nullable({"type": "object", "additionalProperties": True,
+                                              "description": "a transfer line's Transfer"}),
+                        "at": TIME,
+                    },
                 }
             ),
             "unread": INTEGER,
             "labels": {"type": "array", "items": _ref("Label")},
+            "reason": _nullable({**STRING, "description": "why the customer asked for a person, in their words"}),
+            "transfer": _nullable(_ref("Transfer")),
+        },
+    },
+    "AuthorAgent": {"type": "object", "properties": {"id": INTEGER, "name": _nullable(STRING)}},
+    "Transfer": {
+        "type": "object",
+        "description": "the attention's latest transfer, names as they were then",
+        "properties": {
+            "at": TIME, "by_agent_id": _nullable(INTEGER), "by_agent_name": _nullable(STRING),
+            "from_campaign_id": STRING, "from_campaign_name": STRING, "to_campaign_id": STRING, "to_campaign_name": STRING,
+            "to_agent_id": _nullable(INTEGER), "to_agent_name": _nullable(STRING), "note": _nullable(STRING),
         },
     },
     "Field": {
@@ -118,7 +136,9 @@ SCHEMAS: dict[str, Any] = {
             "max_length": _nullable(INTEGER),
             "min": _nullable({"type": "number"}),
             "max": _nullable({"type": "number"}),
-            "options": {"type": "array", "items": STRING},
+            # The id is the stored value; the label (data/campaigns.yml) is in the asked language.
+            "options": {"type": "array", "items": {"type": "object", "required": ["id", "label"],
+                                                   "properties": {"id": STRING, "label": STRING}}},  # fmt: skip
             "default": {"nullable": True},
         },
     },
@@ -130,6 +150,8 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "form": {"type": "object", "additionalProperties": True},
                     "context": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+                    "bot_values": {"type": "object", "additionalProperties": True,
+                                   "description": "the slots the bot collected (kept across transfers)"},
                     "window": {
                         "type": "object",
                         "properties": {
@@ -152,11 +174,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": INTEGER,
             "attention_id": INTEGER,
-            "direction": {"type": "string", "enum": ["in", "out"]},
-            "author": {"type": "string", "enum": ["customer", "bot", "agent", "external"]},
+            "direction": {"type": "string", "enum": ["in", "out", "internal"]},
+            "author": {"type": "string", "enum": ["customer", "bot", "agent", "external", "system"]},
             "kind": {
                 "type": "string",
-                "enum": ["text", "attachment", "reaction", "postback", "referral", "deleted", "edit", "unsupported"],
+                "enum": ["text", "attachment", "reaction", "postback", "referral", "deleted", "edit", "unsupported", "transfer"],
             },
             "text": _nullable(STRING),
             "payload": {"type": "object", "additionalProperties": True},
@@ -164,6 +186,7 @@ SCHEMAS: dict[str, Any] = {
             "error_code": _nullable(INTEGER),
             "error_message": _nullable(STRING),
             "agent_id": _nullable(INTEGER),
+            "agent": _nullable(_ref("AuthorAgent")),
             "created_at": TIME,
             "sent_at": _nullable(TIME),
             "delivered_at": _nullable(TIME),
@@ -213,7 +236,8 @@ SCHEMAS["HistoryDetail"] = {
                 "context": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
                 "form": {"type": "object", "additionalProperties": True},
                 "form_fields": {"type": "array", "items": {"type": "object", "properties": {
-                    "id": STRING, "label": STRING, "type": _nullable(STRING), "value": {"nullable": True}}}},
+                    "id": STRING, "label": STRING, "type": _nullable(STRING), "value": {"nullable": True},
+                    "value_label": {"nullable": True}}}},
                 "trail": {"type": "array", "items": _ref("TrailEntry")},
             },
         },
@@ -279,7 +303,9 @@ API_PATHS: dict[str, Any] = {
             body=_object(username=STRING, password=STRING), public=True,
         ),  # fmt: skip
     },
-    "/api/logout": {"post": _operation("End this session; open attentions start their orphan timer", {"204": _answer("logged out")})},
+    "/api/logout": {"post": _operation("End this session; open attentions start their orphan timer, or go back to "
+                                       "their queue first when the optional body is {\"return_to_queue\": true}",
+                                       {"204": _answer("logged out")})},
     "/api/me": {"get": _operation("The agent of this session", {"200": _answer("the agent", _object(agent=_ref("Agent")))})},
     "/api/attentions": {
         "get": _operation(
@@ -310,12 +336,13 @@ API_PATHS: dict[str, Any] = {
     },
     "/api/attentions/{attention_id}/messages": {
         "post": _operation(
-            "Send a text or an attachment to the customer",
-            {"201": _answer("the message, sent or failed with Meta's error", _object(message=_ref("Message"))),
+            "Send a text, or an attachment with an optional caption (text), to the customer",
+            {"201": _answer("the message, sent or failed with Meta's error; messages: it and its caption, in order",
+                            _object(message=_ref("Message"), messages={"type": "array", "items": _ref("Message")})),
              "409": ERROR, "422": ERROR},
             body={"oneOf": [_object(text=STRING),
                             _object(attachment=_object(type={"type": "string", "enum": ["image", "video", "audio", "file"]},
-                                                       url=STRING, filename=STRING))]},
+                                                       url=STRING, filename=STRING), text=STRING)]},
             parameters=[ATTENTION_ID],
         ),  # fmt: skip
     },

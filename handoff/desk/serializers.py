@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any, Mapping, Optional
 
 from handoff.campaigns.model import Campaign, FormField
-from handoff.events import AttentionChanged, MessageEvent
+from handoff.events import AttentionChanged, MessageEvent, to_plain
 from handoff.history import HistoryDetail, HistoryItem
-from handoff.model import Agent, Attention, AttentionEvent, Customer, Label, Message
+from handoff.model import Agent, Attention, AttentionEvent, Customer, Label, Message, MessageKind, Transfer
 from handoff.overview import Overview
 from handoff.queries import AttentionSummary
 from handoff.window import window_of
@@ -68,6 +68,7 @@ def message_json(message: Message) -> dict[str, Any]:
         "error_code": message.error_code,
         "error_message": message.error_message,
         "agent_id": message.agent_id,
+        "agent": author_agent_json(message),
         "created_at": time_json(message.created_at),
         "sent_at": time_json(message.sent_at),
         "delivered_at": time_json(message.delivered_at),
@@ -75,15 +76,30 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
+def author_agent_json(message: Message) -> Optional[dict[str, Any]]:
+    """The agent who wrote ``message`` (id and name), so every desk names the same person."""
+    if message.agent_id is None:
+        return None
+    return {"id": message.agent_id, "name": message.agent_name}
+
+
 def last_message_json(message: Optional[Message]) -> Optional[dict[str, Any]]:
     if message is None:
         return None
+    attachments = _attachments(message) or []
     return {
         "text": message.text,
         "kind": message.kind.value,
         "author": message.author.value,
+        "agent": author_agent_json(message),
+        "attachment_types": [str(item.get("type") or "unsupported") for item in attachments],
+        "payload": dict(message.payload) if message.kind is MessageKind.TRANSFER else None,
         "at": time_json(message.sent_at or message.created_at),
     }
+
+
+def transfer_record_json(transfer: Optional[Transfer]) -> Optional[dict[str, Any]]:
+    return to_plain(transfer) if transfer is not None else None
 
 
 def summary_json(summary: AttentionSummary) -> dict[str, Any]:
@@ -102,6 +118,8 @@ def summary_json(summary: AttentionSummary) -> dict[str, Any]:
         "last_message": last_message_json(summary.last_message),
         "unread": summary.unread,
         "labels": [label_json(label) for label in attention.labels],
+        "reason": attention.reason,
+        "transfer": transfer_record_json(attention.transfer),
     }
 
 
@@ -121,7 +139,8 @@ def field_json(field: FormField, language: str) -> dict[str, Any]:
         "max_length": field.max_length,
         "min": _number(field.min),
         "max": _number(field.max),
-        "options": list(field.options),
+        # The id is what the form stores and sends back; the label is what the agent reads.
+        "options": [{"id": option, "label": field.option_label(option, language)} for option in field.options],
         "default": field.default,
     }
 
@@ -135,6 +154,7 @@ def detail_json(summary: AttentionSummary, campaign: Optional[Campaign], languag
         **summary_json(summary),
         "form": dict(attention.form),
         "context": [dict(entry) for entry in attention.context],
+        "bot_values": dict(attention.bot_values),
         "window": {
             "last_customer_message_at": time_json(window.last_customer_message_at),
             "response_until": time_json(window.response_until),
@@ -233,10 +253,20 @@ def history_detail_json(detail: HistoryDetail, language: str = "es") -> dict[str
     attention = detail.item.attention
     fields = detail.campaign.form_for(attention.direction) if detail.campaign is not None else ()
     known = {field.id for field in fields}
+    # `value` stays the stored one (option ids); `value_label` is what people read.
     form_fields = [
-        {"id": field.id, "label": field.label.in_language(language), "type": field.type.value, "value": attention.form.get(field.id)}
+        {
+            "id": field.id,
+            "label": field.label.in_language(language),
+            "type": field.type.value,
+            "value": attention.form.get(field.id),
+            "value_label": field.value_text(attention.form.get(field.id), language),
+        }
         for field in fields
-    ] + [{"id": key, "label": key, "type": None, "value": value} for key, value in attention.form.items() if key not in known]
+    ] + [
+        {"id": key, "label": key, "type": None, "value": value, "value_label": value}
+        for key, value in attention.form.items() if key not in known
+    ]  # fmt: skip
     return {
         **history_item_json(detail.item),
         "context": [dict(entry) for entry in attention.context],

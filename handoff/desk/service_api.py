@@ -52,6 +52,7 @@ class HandoffRequest(CustomerRef):
     slots: dict[str, Any] = {}
     context: list[dict[str, Any]] = []
     customer_name: Optional[str] = Field(None, max_length=500)
+    reason: Optional[str] = Field(None, max_length=1000)  # why the customer asked for a person
     language: Optional[str] = None  # "en" for English; anything else: Spanish, the desk's first language
 
 
@@ -72,6 +73,7 @@ def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
             slots=asked.slots,
             context=asked.context,
             customer_name=asked.customer_name,
+            reason=asked.reason,
         )
         message = handoff.campaign(attention.campaign_id).handoff_message.in_language("en" if asked.language == "en" else "es")
         return ok({"attention": attention_json(attention), "handoff_message": message}, status=200 if existing else 201)
@@ -90,7 +92,7 @@ def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
     async def record_form(request: Request, attention_id: int) -> HTTPResponse:
         body = json_body(request)
         if isinstance(body.get("slots"), dict):
-            # The bot's slot names; the campaign's prefill_from_slot maps them to fields.
+            # The bot's slot names; the campaign's `prefill: {slot: ...}` maps them to fields.
             attention = await service().record_slots_by_bot(attention_id, body["slots"])
         elif isinstance(body.get("values"), dict):
             attention = await service().record_form_by_bot(attention_id, body["values"])

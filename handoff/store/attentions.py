@@ -45,6 +45,8 @@ async def insert(
     intent: Optional[str] = None,
     agent_id: Optional[int] = None,
     last_customer_message_at: Optional[datetime] = None,
+    reason: Optional[str] = None,
+    bot_values: Optional[Mapping[str, Any]] = None,
 ) -> int:
     """Insert an attention; IntegrityError when the customer already has an active one."""
     result = await connection.execute(
@@ -64,6 +66,8 @@ async def insert(
             opened_at=now if agent_id is not None else None,
             assigned_at=now if agent_id is not None else None,
             last_customer_message_at=last_customer_message_at,
+            reason=reason,
+            bot_values=dict(bot_values or {}),
         )
     )
     return result.inserted_primary_key[0]

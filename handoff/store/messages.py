@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.model import STATUS_RANK, Author, Channel, Message, MessageDirection, MessageKind, MessageStatus
-from handoff.schema import OUTBOX_SQL, UtcDateTime, attention, message
+from handoff.schema import OUTBOX_SQL, UtcDateTime, agent, attention, message
 from handoff.store.rows import message_from_row
 
 
@@ -25,6 +25,7 @@ async def insert(
     text: Optional[str] = None,
     payload: Optional[Mapping[str, Any]] = None,
     agent_id: Optional[int] = None,
+    agent_name: Optional[str] = None,
     mid: Optional[str] = None,
     messaging_type: Optional[str] = None,
     tag: Optional[str] = None,
@@ -50,7 +51,7 @@ async def insert(
     # Built from what we wrote: the hot path does not read the row back.
     return message_from_row(
         _Row(id=result.inserted_primary_key[0], error_code=None, error_subcode=None, error_message=None,
-             delivered_at=None, read_at=None, **values)
+             delivered_at=None, read_at=None, agent_name=agent_name, **values)
     )
 
 
@@ -59,14 +60,21 @@ class _Row:
         self.__dict__.update(columns)
 
 
+def with_author() -> sa.sql.Select:
+    """Messages as agents read them: each with the name of the agent who wrote it."""
+    return sa.select(message, agent.c.display_name.label("agent_name")).select_from(
+        message.outerjoin(agent, agent.c.id == message.c.agent_id)
+    )
+
+
 async def get(connection: AsyncConnection, message_id: int) -> Optional[Message]:
-    row = (await connection.execute(sa.select(message).where(message.c.id == message_id))).first()
+    row = (await connection.execute(with_author().where(message.c.id == message_id))).first()
     return message_from_row(row) if row else None
 
 
 async def page(connection: AsyncConnection, attention_id: int, before_id: Optional[int], limit: int) -> list[Message]:
     """Up to ``limit`` messages of the attention older than ``before_id``, latest first."""
-    query = sa.select(message).where(message.c.attention_id == attention_id)
+    query = with_author().where(message.c.attention_id == attention_id)
     if before_id is not None:
         query = query.where(message.c.id < before_id)
     rows = (await connection.execute(query.order_by(message.c.id.desc()).limit(limit))).all()
@@ -181,7 +189,7 @@ async def advance_status(
     await connection.execute(
         sa.update(message).where(message.c.id.in_(ids), message.c.status.in_(lower)).values(**values)
     )
-    rows = (await connection.execute(sa.select(message).where(message.c.id.in_(ids)).order_by(message.c.id))).all()
+    rows = (await connection.execute(with_author().where(message.c.id.in_(ids)).order_by(message.c.id))).all()
     return [message_from_row(row) for row in rows if row.status == status.value]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import dataclasses
+from datetime import datetime
+from typing import Any, Iterable, Optional
 
 from handoff.model import (
     Actor,
@@ -20,6 +22,7 @@ from handoff.model import (
     MessageKind,
     MessageStatus,
     Role,
+    Transfer,
 )
 from handoff.states import AttentionState
 
@@ -46,7 +49,20 @@ def attention_from_row(row: Any, labels: Iterable[Label] = ()) -> Attention:
         last_message_id=row.last_message_id,
         read_up_to_message_id=row.read_up_to_message_id,
         labels=tuple(labels),
+        reason=row.reason,
+        bot_values=dict(row.bot_values or {}),
+        transfer=transfer_from_json(row.transfer),
     )
+
+
+def transfer_from_json(stored: Any) -> Optional[Transfer]:
+    if not isinstance(stored, dict):
+        return None
+    return Transfer(**{**stored, "at": datetime.fromisoformat(stored["at"])})
+
+
+def transfer_json(transfer: Transfer) -> dict[str, Any]:
+    return {**dataclasses.asdict(transfer), "at": transfer.at.isoformat()}
 
 
 def message_from_row(row: Any) -> Message:
@@ -71,6 +87,8 @@ def message_from_row(row: Any) -> Message:
         sent_at=row.sent_at,
         delivered_at=row.delivered_at,
         read_at=row.read_at,
+        # Only the desk's reads join the agent table; the hot path has no use for the name.
+        agent_name=getattr(row, "agent_name", None),
     )
 
 

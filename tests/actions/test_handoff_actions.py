@@ -164,7 +164,8 @@ async def test_english_instagram_customer_goes_to_sales_in_english(service: Conn
     b.user("Emily Johnson", "nlu_fallback", confidence=0.6)
     b.action("handoff_form").slot("customer_name", "Emily Johnson").slot("requested_slot", "handoff_reason")
     b.bot("utter_ask_handoff_reason", "Thanks, Emily Johnson. Tell me in one message what you need help with.")
-    b.user("do you have these shoes in size 40?", "nlu_fallback", confidence=0.6)
+    # A shopper's question (what the trained model calls it): Instagram shoppers go to sales.
+    b.user("do you have these shoes in size 40?", "ask_product")
     b.action("handoff_form").slot("handoff_reason", "do you have these shoes in size 40?").loop(None).slot("requested_slot", None)
 
     events, messages = await run(ActionHandoff(), b.tracker())
@@ -177,6 +178,39 @@ async def test_english_instagram_customer_goes_to_sales_in_english(service: Conn
     assert hand_over_texts(messages) == [handoff_message(service, "ventas", "en")]
     assert messages[0]["handoff_message"].startswith("Great!")
     assert events[-1] == ConversationPaused()
+
+
+async def test_an_instagram_refund_complaint_goes_to_support_not_sales(service: ConnectorServer) -> None:
+    """Issue 13: routing looked only at the intent that opened the form ("sí" = affirm), so
+    every Instagram customer got the sales form. Now what the customer asked decides."""
+    b = ConversationBuilder(sender_id=IGSID, channel="instagram", account_id=IG_ACCOUNT_ID)
+    b.session_start()
+    b.user("me cobraron dos veces, quiero un reembolso", "request_refund", slots={"language": "es"})
+    b.bot("utter_refund_offer_human", "Lamento el problema. ¿Quieres que te comunique con una persona?", OFFER_BUTTONS)
+    b.user("sí", "affirm")
+    b.handoff_form(name="Lucía Gómez", reason="mi pedido 48213 me lo cobraron dos veces")
+
+    await run(ActionHandoff(), b.tracker())
+
+    attention = await active(service, "instagram", IG_ACCOUNT_ID, IGSID)
+    assert attention is not None and attention.campaign_id == "soporte"
+    assert attention.intent == "affirm"  # the opener is still recorded, it just does not decide
+    queued_event = [event for event in await trail(service, attention.id) if event.action == "queued"][0]
+    assert queued_event.detail["routing_rule"] == 1  # `asked: request_refund`
+    assert attention.form["numero_pedido"] == "45678"  # the bot's slot, as the form's builder set it
+
+
+async def test_the_context_carries_each_customer_lines_entities(service: ConnectorServer) -> None:
+    b = ConversationBuilder()
+    b.session_start()
+    b.user("mi pedido 48213 no llegó, ya pasaron 10 días", "ask_order_status",
+           entities=[{"entity": "order_number", "value": "48213", "start": 10, "end": 15, "extractor": "OrderNumberExtractor"},
+                     {"entity": "language", "value": "es", "start": 0, "end": 2, "extractor": "LanguageDetector"}],
+           slots={"order_number": "48213", "language": "es"})  # fmt: skip
+    b.user("agente", "request_human")
+    first, second = conversation_context(session_events(b.tracker()))
+    assert first["entities"] == [{"entity": "order_number", "value": "48213"}, {"entity": "language", "value": "es"}]
+    assert "entities" not in second  # none found: no key
 
 
 async def test_customer_name_falls_back_to_the_profile(service: ConnectorServer) -> None:

@@ -64,6 +64,7 @@ def test_the_request_body_is_the_contracts() -> None:
         "context": CONTEXT,
         "customer_name": "Ana",
         "language": "es",
+        "reason": None,
     }
 
 

@@ -154,9 +154,16 @@ async def test_the_detail_pages_messages_oldest_first_with_before(server):
     assert detail["window"]["human_agent_allowed"] is True and detail["window"]["response_until"]
     fields = {field["id"]: field for field in detail["campaign"]["form"]}
     assert fields["nombre"]["label"] == "Nombre" and fields["nombre"]["required"] and fields["nombre"]["min_length"] == 2
-    assert fields["resultado"]["type"] == "single_choice" and fields["resultado"]["options"] == ["resuelto", "escalado", "sin_respuesta"]
+    # Options: the id is the stored value, the label (data/campaigns.yml) what the agent reads.
+    assert fields["resultado"]["type"] == "single_choice" and fields["resultado"]["options"] == [
+        {"id": "resuelto", "label": "Resuelto"},
+        {"id": "escalado", "label": "Escalado"},
+        {"id": "sin_respuesta", "label": "Sin respuesta"},
+    ]
     english = await ana.get(f"/attentions/{attention['id']}", params={"lang": "en"})
-    assert {f["id"]: f["label"] for f in english.body["attention"]["campaign"]["form"]}["nombre"] == "Name"
+    english_fields = {f["id"]: f for f in english.body["attention"]["campaign"]["form"]}
+    assert english_fields["nombre"]["label"] == "Name"
+    assert [option["label"] for option in english_fields["resultado"]["options"]] == ["Solved", "Escalated", "No answer"]
     assert (await ana.get(f"/attentions/{attention['id']}", params={"limit": "many"})).status == 400
 
 

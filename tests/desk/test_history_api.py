@@ -63,6 +63,23 @@ async def test_history_lists_searches_and_shows_a_terminated_attention(server):
     assert (await ana.get(f"/history/{open_one['id']}")).status == 404  # not ended: not history
 
 
+async def test_history_shows_choice_values_by_their_labels_and_keeps_the_ids(server):
+    """Issue 13: agents and history saw 'cotizacion', 'sin_interes'; the labels (with their
+    accents, per language) are shown, the ids stay the stored values."""
+    seller = await account(server, "vera", campaigns=["ventas"])
+    values = {"productos": ["ropa", "accesorios"], "resultado": "cotizacion", "origen": "recomendacion"}
+    done = await ended(seller, server, "7001", channel="instagram", values={"values": values})
+    assert done["form"]["resultado"] == "cotizacion"  # stored: the id
+    spanish = (await seller.get(f"/history/{done['id']}")).body["item"]
+    shown = {field["id"]: field for field in spanish["form_fields"]}
+    assert (shown["resultado"]["value"], shown["resultado"]["value_label"]) == ("cotizacion", "Cotización")
+    assert shown["origen"]["value_label"] == "Recomendación"
+    assert shown["productos"]["value_label"] == ["Ropa", "Accesorios"]
+    assert spanish["form"]["resultado"] == "cotizacion"
+    english = (await seller.get(f"/history/{done['id']}", params={"lang": "en"})).body["item"]
+    assert {field["id"]: field["value_label"] for field in english["form_fields"]}["resultado"] == "Quote"
+
+
 async def test_labels_filter_and_match_history(server):
     boss = await account(server, "jefa", role="supervisor", campaigns=[])
     ana = await account(server, "ana")

@@ -93,7 +93,7 @@ async def test_history_search_detail_and_new_outbound_attention(server, browser)
     form = page.locator("#history-form-values")
     await expect(form.locator('[data-field="numero_pedido"] dt')).to_have_text("Número de pedido")
     await expect(form.locator('[data-field="numero_pedido"] dd')).to_have_text("98765")
-    await expect(form.locator('[data-field="resultado"] dd')).to_have_text("resuelto")
+    await expect(form.locator('[data-field="resultado"] dd')).to_have_text("Resuelto")  # the label, not the id
     trail = page.locator("#history-trail li")
     actions = await trail.evaluate_all("items => items.map(i => i.dataset.action)")
     assert actions == ["queued", "open", "label_applied", "terminate"], actions
@@ -105,6 +105,7 @@ async def test_history_search_detail_and_new_outbound_attention(server, browser)
 
     # Nueva atención (Messenger, within 24 h of the customer's message): it opens in the main view.
     await page.click(".history-detail-head .history-outbound")
+    await page.click("#outbound-confirm")  # it asks first (tests/desk_browser/test_composer_and_state.py)
     await expect(dialog).to_be_hidden()
     header = page.locator(".conv-header")
     await expect(header.locator(".conv-name")).to_have_text("Lucía Fernández")
@@ -119,6 +120,7 @@ async def test_history_search_detail_and_new_outbound_attention(server, browser)
     # Again from the history: the customer has an active attention now, the server says why.
     await page.click("#history-button")
     await page.locator(f'#history-list .history-item[data-id="{lucia}"] .history-outbound').click()
+    await page.click("#outbound-confirm")
     await expect(page.locator("#history-error")).to_contain_text(f"#{new_id}")
     await page.locator("#history-dialog [data-close]").click()
     await expect(dialog).to_be_hidden()
@@ -134,6 +136,7 @@ async def test_outbound_refused_outside_the_window_shows_the_reason(server, brow
     await desk.login("ana")
     await desk.page.click("#history-button")
     await desk.page.locator(f'#history-list .history-item[data-id="{silent}"] .history-outbound').click()
+    await desk.page.click("#outbound-confirm")
     error = desk.page.locator("#history-error")
     await expect(error).to_be_visible()
     await expect(error).to_contain_text("No se puede iniciar la atención")
@@ -176,6 +179,7 @@ async def test_transfers_and_orphans_reach_the_other_agents_live(server, browser
     await expect(menu.locator('.transfer-option[data-kind="agent"]', has_text="Beto Agente")).to_contain_text("En línea")
     await menu.locator("#transfer-note").fill("Espera el número de seguimiento")
     await menu.locator('.transfer-option[data-kind="agent"]', has_text="Beto Agente").click()
+    await a.page.click("#transfer-confirm")  # it asks first
     await expect(a.item(mine)).to_have_count(0)
     await expect(a.page.locator("#conversation .empty-notice")).to_contain_text(f"#{mine}")
     await expect(b.item(mine)).to_have_attribute("data-state", "open")
@@ -194,6 +198,7 @@ async def test_transfers_and_orphans_reach_the_other_agents_live(server, browser
     await expect(c.page.locator(".conv-header .conv-id")).to_have_text(f"#{sale}")
     await c.page.click("#transfer-button")
     await c.page.locator('#transfer-menu .transfer-option[data-kind="campaign"]', has_text="Soporte").click()
+    await c.page.click("#transfer-confirm")
     await expect(c.item(sale)).to_have_count(0)
     await expect(c.page.locator("#count-open")).to_have_text("0")
     for desk in (a, b):
@@ -297,6 +302,7 @@ async def test_supervisor_manages_labels_and_agents_and_sees_the_overview(server
     await expect(page.locator(".conv-header .conv-id")).to_have_text(f"#{held}")
     await page.click("#transfer-button")
     await page.locator('#transfer-menu .transfer-option[data-kind="agent"]', has_text="Elena Nueva").click()
+    await page.click("#transfer-confirm")
     await expect(agent_desk.item(held)).to_have_count(0)
     await expect(agent_desk.page.locator("#conversation .empty-notice")).to_contain_text(f"#{held}")
     assert (await service.attention(held)).agent_id == elena.id

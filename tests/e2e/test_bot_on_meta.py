@@ -108,3 +108,21 @@ async def test_nothing_on_the_public_port_talks_to_the_bot_without_a_credential(
         async with session.request(method, f"{product.url}{path}", data=body,
                                    headers={"Content-Type": "application/json"}) as response:  # fmt: skip
             assert response.status == 404, (path, await response.text())
+
+
+@pytest.mark.parametrize("channel, customer, text, answer", [
+    ("messenger", "e2e-order-es", "mi pedido 48213 no llegó, ya pasaron 10 días", "revisando el pedido 48213..."),
+    ("instagram", "e2e-order-en", "my order 48213 didn't arrive, it's been 10 days", "looking into order 48213..."),
+])  # fmt: skip
+async def test_the_bot_names_the_order_the_customer_named(product, graph, channel, customer, text, answer):
+    """Issue 13: the model tagged both numbers and Rasa kept the last: "revisando el pedido 10"."""
+    await say(product, channel, customer_text(channel, customer, f"{customer}-1", text))
+    [reply] = await replies_to(graph, customer)
+    assert answer in reply["text"]
+
+
+async def test_a_size_is_not_an_order_number(product, graph):
+    await say(product, "messenger", customer_text("messenger", "e2e-size", "e2e-size-1", "tienen zapatillas talla 42?"))
+    [reply] = await replies_to(graph, "e2e-size")
+    text = reply["attachment"]["payload"]["text"]  # the shopping offer, with its buttons
+    assert "ventas" in text and "pedido 42" not in text

@@ -67,17 +67,17 @@ async def product(graph, tmp_path_factory):
 
 
 class Customer:
-    def __init__(self, product: Product, graph: FakeGraphAPI, customer_id: str) -> None:
-        self.product, self.graph, self.id = product, graph, customer_id
+    def __init__(self, product: Product, graph: FakeGraphAPI, customer_id: str, channel: str = "messenger") -> None:
+        self.product, self.graph, self.id, self.channel = product, graph, customer_id, channel
         self.count = 0
 
     async def says(self, text: str) -> None:
         self.count += 1
-        raw = with_mid(item("messenger/text"), f"{self.id}-{self.count}", sender=self.id)
+        raw = with_mid(item(f"{self.channel}/text"), f"{self.id}-{self.count}", sender=self.id)
         raw["message"]["text"] = text
-        body = json.dumps(envelope("messenger", [raw])).encode()
+        body = json.dumps(envelope(self.channel, [raw])).encode()
         async with aiohttp.ClientSession() as session:
-            async with session.post(f"{self.product.url}/webhooks/messenger/webhook", data=body,
+            async with session.post(f"{self.product.url}/webhooks/{self.channel}/webhook", data=body,
                                     headers={"X-Hub-Signature-256": sign(body, APP_SECRET)}) as response:  # fmt: skip
                 assert response.status == 200
 
@@ -203,3 +203,27 @@ async def test_a_customer_is_handed_to_an_agent_and_back_to_the_bot(product, gra
     status, listing = await desk.call("GET", "/attentions?channel=messenger")
     [second] = [a for a in listing["attentions"] if a["customer"]["id"] == CUSTOMER]
     assert second["id"] != queued["id"] and second["state"] == "queued"
+
+
+async def test_an_instagram_refund_complaint_reaches_support(product, graph):
+    """Issue 13, end to end: the bot's NLU and rules, the action server, the service's
+    routing. Routing saw only the "sí" that opened the form, so Instagram went to Ventas."""
+    customer = Customer(product, graph, "e2e-ig-refund", channel="instagram")
+    desk = AgentDesk(product)
+    await desk.login()
+
+    await customer.says("me cobraron dos veces, quiero un reembolso")
+    assert "soporte" in text_of((await customer.wait_replies(1))[-1])  # utter_refund_offer_human
+    await customer.says("sí")
+    assert "cómo te llamas" in text_of((await customer.wait_replies(2))[-1])
+    await customer.says("Lucía Gómez")
+    assert "en qué te podemos ayudar" in text_of((await customer.wait_replies(3))[-1])
+    await customer.says("quiero que me devuelvan el dinero")
+    hand_over = (await customer.wait_replies(4))[-1]
+    assert text_of(hand_over).startswith("Te comunico con una persona de nuestro equipo de soporte")
+
+    status, listing = await desk.call("GET", "/attentions?channel=instagram")
+    [queued] = [a for a in listing["attentions"] if a["customer"]["id"] == customer.id]
+    assert queued["campaign_id"] == "soporte"
+    trail = await kept_trail(product, queued["id"])
+    assert trail[0].detail["intent"] == "affirm" and trail[0].detail["routing_rule"] == 1

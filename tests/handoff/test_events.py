@@ -82,8 +82,8 @@ async def test_operations_publish_typed_events(service, agent, other_agent, supe
     kinds = [type(event) for event in events.pending()]
     assert kinds == [
         AttentionQueued, AttentionOpened, MessageAdded, MessageAdded, MessageUpdated, FormSaved, LabelApplied,
-        AttentionTransferred, AttentionReleased, AttentionOpened, AttentionTerminated,
-    ]
+        AttentionTransferred, MessageAdded, AttentionReleased, AttentionOpened, AttentionTerminated,
+    ]  # the MessageAdded after the transfer: its system line, for the receiver's conversation
 
 
 async def test_events_serialize_for_the_wire(service, agent):

@@ -71,3 +71,41 @@ def test_prefill_takes_valid_slot_values_and_defaults():
     )
     slots = {"customer_name": " Carla ", "order_number": 12345, "age": "140", "origin": "tele", "product": "ropa"}
     assert prefill_form(form, slots) == {"nombre": "Carla", "pedido": "12345", "origen": "otro", "productos": ["ropa"]}
+
+
+def test_prefill_from_an_entity_or_a_pattern_in_what_the_customer_said():
+    """Issue 13: a field declares where its value comes from, and it is what the customer
+    actually said: the latest line that has the entity / matches the pattern."""
+    from handoff.campaigns import Conversation, Prefill, PrefillSource
+
+    form = (
+        field("pedido", FieldType.TEXT, prefill=Prefill(PrefillSource.ENTITY, "order_number")),
+        field("talla", FieldType.NUMBER, prefill=Prefill(PrefillSource.PATTERN, r"(?:talla|size)\s*(\d{2})\b"), min=30, max=50),
+        field("nombre", FieldType.TEXT, prefill=Prefill(PrefillSource.SLOT, "customer_name")),
+        field("guia", FieldType.TEXT, prefill=Prefill(PrefillSource.PATTERN, r"gu[ií]a\s+([A-Z]{2}\d+)"), max_length=5),
+    )
+    conversation = Conversation.from_context([
+        {"author": "customer", "text": "mi pedido 11111 no llegó", "intent": "ask_order_status",
+         "entities": [{"entity": "order_number", "value": "11111"}, {"entity": "language", "value": "es"}]},
+        {"author": "bot", "text": "revisando el pedido 11111, talla 99"},
+        {"author": "customer", "text": "perdón, es el 48213; pedí talla 42 hace 10 días, guía AB123456789",
+         "intent": "inform_order_number", "entities": [{"entity": "order_number", "value": "48213"}]},
+        {"author": "customer", "text": "agente", "intent": "request_human"},
+    ])  # fmt: skip
+    values = prefill_form(form, {"customer_name": "Ana"}, conversation)
+    # The latest order number the customer gave; the size from their words (not the bot's);
+    # a value the field refuses (the waybill is too long) is left for the agent.
+    assert values == {"pedido": "48213", "talla": 42, "nombre": "Ana"}
+    assert prefill_form(form, {}) == {}  # no conversation, no slot: nothing pre-filled
+    assert conversation.intents == {"ask_order_status", "inform_order_number", "request_human"}
+    assert conversation.entity_names == {"order_number", "language"}
+
+
+def test_the_slot_shorthand_and_prefill_are_one_rule():
+    from handoff.campaigns import Prefill, PrefillSource
+
+    shorthand = field("nombre", FieldType.TEXT, prefill_from_slot="customer_name")
+    explicit = field("nombre", FieldType.TEXT, prefill=Prefill(PrefillSource.SLOT, "customer_name"))
+    assert shorthand == explicit and shorthand.prefill == explicit.prefill
+    assert explicit.prefill_from_slot == "customer_name"
+    assert field("pedido", FieldType.TEXT, prefill=Prefill(PrefillSource.ENTITY, "order_number")).prefill_from_slot is None

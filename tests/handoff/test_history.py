@@ -161,6 +161,7 @@ async def test_detail_has_transcript_form_and_trail_with_names(service, agent, o
     await service.send_agent_message(attention.id, agent, "ya lo reviso")
     clock.advance(minutes=2)
     await service.transfer_to_agent(attention.id, agent, other_agent.id, note="turno")
+    await service.send_agent_message(attention.id, other_agent, "hola, soy Bruno")
     clock.advance(minutes=3)
     await service.terminate(attention.id, other_agent, DONE)
     with pytest.raises(NotFound):
@@ -169,7 +170,11 @@ async def test_detail_has_transcript_form_and_trail_with_names(service, agent, o
     assert detail.item.customer.name == "Carla Pérez" and detail.item.campaign_name == "Soporte"
     assert detail.item.agent_id == other_agent.id and detail.item.agent_name == "Bruno"
     assert [entry["text"] for entry in detail.item.attention.context] == ["hola bot"]
-    assert [message.text for message in reversed(detail.messages)] == ["mi pedido", "ya lo reviso"]
+    # Each message with its own author: not every agent line credited to the last holder.
+    assert [(message.text, message.author.value, message.agent_name) for message in reversed(detail.messages)] == [
+        ("mi pedido", "customer", None), ("ya lo reviso", "agent", "Ana"), ("turno", "system", None),
+        ("hola, soy Bruno", "agent", "Bruno"),
+    ]
     assert detail.item.attention.form["resultado"] == "resuelto" and detail.campaign.id == "soporte"
     assert [event.action for event in detail.trail] == ["queued", "open", "transfer_to_agent", "terminate"]
     assert detail.agent_names == {agent.id: "Ana", other_agent.id: "Bruno"}

@@ -226,7 +226,8 @@ async def test_a_message_racing_a_transfer_is_heard_by_the_new_owner(service, ag
         return ref
 
     monkeypatch.setattr(attention_rows, "active_ref", lookup_then_transfer)
-    async with service.bus.subscribe(lambda event: isinstance(event, MessageAdded)) as heard:
+    customer_said = lambda event: isinstance(event, MessageAdded) and event.message.author.value == "customer"  # noqa: E731
+    async with service.bus.subscribe(customer_said) as heard:
         stored = await service.record_customer_event("messenger", PAGE, "psid_1", text("¿sigues ahí?", mid="m_race"))
         [event] = heard.pending()
     assert raced and stored.attention_id == attention.id

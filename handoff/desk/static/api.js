@@ -107,7 +107,14 @@ export const api = {
     storeToken(answer.token);
     return answer;
   },
-  async logout() {
+  /** Log out; returnToQueue first hands the agent's open attentions back to their queues. */
+  async logout(returnToQueue = false) {
+    if (returnToQueue) {
+      // On failure the agent is still signed in (nothing was handed back) and may try again.
+      await request("POST", "/logout", { body: { return_to_queue: true } });
+      storeToken(null);
+      return;
+    }
     try {
       await request("POST", "/logout");
     } finally {

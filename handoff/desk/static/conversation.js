@@ -3,9 +3,12 @@
 // their statuses, earlier pages on demand; the composer with emoji and attachments.
 
 import { api } from "./api.js";
+import { confirmDialog } from "./confirm.js";
 import { avatar, byId, clear, debounce, h, icon, labelChip } from "./dom.js";
+import { drafts } from "./drafts.js";
 import { dayKey, dayLabel, fullTime, shortTime, t } from "./i18n.js";
-import { previewOf } from "./list.js";
+import { attachmentKind, fileTooBig, limitOf, measure, splitText } from "./limits.js";
+import { cardNotes, previewOf } from "./list.js";
 import { renderContextEntry, renderMessage } from "./messages.js";
 
 const EMOJI = ["😀", "😊", "😂", "😉", "😍", "🤔", "😅", "😢", "🙏", "👍", "👌", "👏", "🙌", "💪", "🎉", "✨",
@@ -13,6 +16,7 @@ const EMOJI = ["😀", "😊", "😂", "😉", "😍", "🤔", "😅", "😢", "
 
 const NEAR_BOTTOM_PX = 120;
 const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 
 function pad(number) {
   return String(number).padStart(2, "0");
@@ -22,6 +26,20 @@ function pad(number) {
 export function countdown(milliseconds) {
   const seconds = Math.max(0, Math.floor(milliseconds / 1000));
   return `${pad(Math.floor(seconds / 3600))}:${pad(Math.floor((seconds % 3600) / 60))}:${pad(seconds % 60)}`;
+}
+
+/** What is left of the HUMAN_AGENT week: days and hours (hours and minutes in its last day). */
+export function humanAgentLeft(milliseconds) {
+  const left = Math.max(0, milliseconds);
+  const days = Math.floor(left / DAY_MS);
+  const hours = Math.floor((left % DAY_MS) / HOUR_MS);
+  if (days > 0) return t("humanAgentDays", { d: days, h: hours });
+  return t("humanAgentHours", { h: hours, m: Math.floor((left % HOUR_MS) / 60_000) });
+}
+
+/** Whether the attention on screen is someone else's (a supervisor following it): read-only. */
+export function heldByOther(detail, agent) {
+  return detail?.state === "open" && detail.agent_id !== null && detail.agent_id !== undefined && detail.agent_id !== agent?.id;
 }
 
 /** What Meta's window allows now: open (with time left), human_agent, closed or none. */
@@ -57,6 +75,7 @@ export function createConversation(ctx) {
     clearInterval(timer);
     timer = null;
     if (view && view.observer) view.observer.disconnect();
+    if (view && view.composer) view.composer.dispose();
   }
 
   function showEmpty(notice) {
@@ -91,7 +110,9 @@ export function createConversation(ctx) {
         }
       }
     });
-    const preview = previewOf(summary.last_message);
+    const preview = previewOf(summary.last_message, state.agent);
+    const notes = cardNotes(summary).map((note) =>
+      h("blockquote", { class: `queued-preview queued-${note.kind}` }, h("span", { class: "quote-label" }, note.label), h("span", {}, note.text)));
     clear(root).append(
       h("div", { class: "queued-card", "data-id": summary.id },
         avatar(customer, "xl"),
@@ -99,6 +120,7 @@ export function createConversation(ctx) {
         h("h2", { class: "queued-name" }, name),
         h("p", { class: "queued-meta" }, summary.campaign_name || summary.campaign_id || "", " · ", t(summary.channel)),
         h("p", { class: "queued-since" }, icon("bell", "icon small bell-inline"), h("span", {}, t("queuedSince", { time: shortTime(summary.created_at) }))),
+        ...notes,
         preview ? h("blockquote", { class: "queued-preview" }, h("span", { class: "quote-label" }, t("lastMessage")), h("span", {}, preview)) : null,
         (summary.labels || []).length ? h("div", { class: "chips" }, summary.labels.map((label) => labelChip(label))) : null,
         take,
@@ -128,8 +150,9 @@ export function createConversation(ctx) {
     const name = customer.name || customer.id || "—";
     const labelsBox = h("div", { class: "chips header-labels" }, (detail.labels || []).map((label) => labelChip(label)));
     const timerValue = h("span", { class: "timer-value" }, "--:--:--");
+    const timerLabel = h("span", { class: "timer-label" }, t("window24"));
     const timerBox = h("div", { class: "timer", title: t("timerTitle"), "data-state": "none" },
-      icon("clock"), h("div", { class: "timer-text" }, timerValue, h("span", { class: "timer-label" }, t("window24"))));
+      icon("clock"), h("div", { class: "timer-text" }, timerValue, timerLabel));
     const menu = labelMenu(current);
     const transfer = transferMenu(current);
     const element = h("header", { class: "conv-header" },
@@ -143,12 +166,12 @@ export function createConversation(ctx) {
           h("span", { class: "conv-channel" }, icon(detail.channel === "instagram" ? "instagram" : "messenger", "icon small"), h("span", {}, t(detail.channel))),
           labelsBox)),
       h("div", { class: "conv-tools" }, timerBox, menu.element, transfer.element));
-    return { element, timerBox, timerValue, labelsBox, menu, transfer };
+    return { element, timerBox, timerValue, timerLabel, labelsBox, menu, transfer };
   }
 
   function labelMenu(current) {
-    const button = h("button", { type: "button", class: "button ghost labels-button", "aria-expanded": "false", title: t("labelsHint") },
-      icon("tag"), h("span", {}, t("labels")));
+    const button = h("button", { type: "button", class: "button ghost labels-button", "aria-expanded": "false", title: t("labelsHint"), "aria-label": t("labels") },
+      icon("tag"), h("span", { class: "button-text" }, t("labels")));
     const panel = h("div", { class: "popover labels-popover", role: "menu", hidden: true });
     const element = h("div", { class: "popover-anchor" }, button, panel);
 
@@ -202,10 +225,25 @@ export function createConversation(ctx) {
     function option(kind, id, label, extra) {
       const row = h("button", { type: "button", class: "transfer-option", role: "menuitem", "data-kind": kind, "data-value": id }, label, extra);
       row.addEventListener("click", async () => {
-        for (const other of panel.querySelectorAll("button")) other.disabled = true;
         const target = kind === "campaign" ? { campaign_id: id } : { agent_id: Number(id) };
         const note = panel.querySelector(".transfer-note")?.value.trim();
         if (note) target.note = note;
+        close();
+        // A transfer cannot be undone from here (the attention may leave this desk): ask first.
+        const name = row.querySelector(".transfer-name")?.textContent || row.firstChild?.textContent || id;
+        const sure = await confirmDialog({
+          id: "transfer-dialog",
+          title: t("transferConfirmTitle", { id: current.id }),
+          subject: kind === "campaign" ? t("transferConfirmCampaign", { name }) : t("transferConfirmAgent", { name }),
+          body: kind === "campaign" ? t("transferConfirmCampaignBody") : t("transferConfirmAgentBody"),
+          note: note ? t("transferConfirmNote", { note }) : null,
+          actions: [
+            { value: "cancel", label: t("cancel"), focus: true },
+            { value: "confirm", label: t("transferConfirm"), kind: "primary", id: "transfer-confirm" },
+          ],
+        });
+        if (!sure) return;
+        for (const other of panel.querySelectorAll("button")) other.disabled = true;
         const done = await ctx.transfer(current.id, target);
         if (!done && panel.isConnected) for (const other of panel.querySelectorAll("button")) other.disabled = false;
         close();
@@ -265,7 +303,10 @@ export function createConversation(ctx) {
   }
 
   function composer(current) {
-    const textarea = h("textarea", { id: "composer-text", class: "composer-text", rows: "1", placeholder: t("composerPlaceholder"), "aria-label": t("composerPlaceholder"), maxlength: "2000" });
+    const channel = current.detail.channel;
+    // No maxlength: the browser would cut a paste silently. The counter and the refusal below
+    // say what Meta allows (Messenger characters, Instagram bytes) and nothing is ever cut.
+    const textarea = h("textarea", { id: "composer-text", class: "composer-text", rows: "1", placeholder: t("composerPlaceholder"), "aria-label": t("composerPlaceholder") });
     const send = h("button", { type: "button", class: "icon-button send-button", id: "send-button", title: t("send"), "aria-label": t("send") }, icon("send"));
     const emojiButton = h("button", { type: "button", class: "icon-button", id: "emoji-button", title: t("emoji"), "aria-label": t("emoji"), "aria-expanded": "false" }, icon("smile"));
     const attachButton = h("button", { type: "button", class: "icon-button", id: "attach-button", title: t("attach"), "aria-label": t("attach") }, icon("clip"));
@@ -273,39 +314,175 @@ export function createConversation(ctx) {
     const picker = h("div", { class: "popover emoji-picker", id: "emoji-picker", role: "menu", hidden: true },
       EMOJI.map((emoji) => h("button", { type: "button", class: "emoji", "data-emoji": emoji, title: emoji, role: "menuitem" }, emoji)));
     const notice = h("div", { class: "composer-notice", id: "composer-notice", role: "status", hidden: true });
-    const upload = h("div", { class: "composer-upload", role: "status", hidden: true });
+    const upload = h("div", { class: "composer-upload", id: "composer-upload", role: "status", hidden: true });
+    const tooLong = h("div", { class: "composer-notice composer-limit", id: "composer-limit", role: "alert", "data-kind": "locked", hidden: true });
+    const tray = h("div", { class: "composer-attachment", id: "composer-attachment", hidden: true });
+    const counter = h("span", { class: "composer-counter", id: "composer-counter", title: t(channel === "instagram" ? "counterTitleBytes" : "counterTitleChars", { max: limitOf(channel).max }) });
     const element = h("div", { class: "composer", id: "composer" },
-      notice, upload,
+      notice, tooLong, upload, tray,
       h("div", { class: "composer-row" },
         h("div", { class: "popover-anchor" }, emojiButton, picker),
-        attachButton, fileInput, textarea, send));
+        attachButton, fileInput, textarea, send),
+      h("div", { class: "composer-foot" }, counter));
+    let pending = null; // {file, preview (object URL)}: the picked file, waiting for Send
+    let sending = false;
 
     function resize() {
       textarea.style.height = "auto";
       textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
     }
 
-    async function sendText() {
-      const text = textarea.value.trim();
-      if (!text || element.classList.contains("is-locked")) return;
-      textarea.value = "";
+    /** The counter follows every keystroke; over the limit it turns red and Send refuses. */
+    function updateCounter() {
+      const size = measure(textarea.value, channel);
+      counter.textContent = t(size.unit === "bytes" ? "counterBytes" : "counterChars", { n: size.size, max: size.max });
+      counter.dataset.state = size.over ? "over" : size.size > size.max * 0.9 ? "near" : "";
+      textarea.setAttribute("aria-invalid", String(size.over));
+      if (!size.over) tooLong.hidden = true;
+      return size;
+    }
+
+    function changed() {
+      if (!sending) upload.hidden = true;
       resize();
-      const sent = await ctx.send(current.id, { text });
-      if (!sent) {
-        if (!textarea.value) textarea.value = text;
-        resize();
+      updateCounter();
+      drafts.save(state.agent?.id, current.id, textarea.value);
+    }
+
+    function setText(value) {
+      textarea.value = value;
+      changed();
+    }
+
+    /** Over the limit: say so with the numbers, and (for a plain text) offer to send it in parts. */
+    function refuse(size) {
+      const parts = splitText(textarea.value, channel);
+      const unit = t(size.unit === "bytes" ? "unitBytes" : "unitChars");
+      clear(tooLong).append(icon("alert", "icon small"),
+        h("span", { class: "composer-limit-text" }, t(pending ? "captionTooLong" : "tooLong", { channel: t(channel), n: size.size, max: size.max, unit, parts: parts.length })));
+      if (!pending) {
+        const split = h("button", { type: "button", class: "button small", id: "send-split" }, t("sendSplit", { parts: parts.length }));
+        split.addEventListener("click", () => sendPieces(splitText(textarea.value, channel)));
+        tooLong.append(split);
+      }
+      tooLong.hidden = false;
+    }
+
+    async function sendPieces(pieces) {
+      if (sending || !pieces.length) return;
+      sending = true;
+      tooLong.hidden = true;
+      setText("");
+      try {
+        for (const [index, piece] of pieces.entries()) {
+          const sent = await ctx.send(current.id, { text: piece });
+          if (!sent) {
+            // What was not sent goes back into the composer, unless the agent typed meanwhile.
+            if (!textarea.value) setText(pieces.slice(index).join("\n\n"));
+            break;
+          }
+        }
+      } finally {
+        sending = false;
+      }
+      if (textarea.isConnected) textarea.focus();
+    }
+
+    async function sendAttachment(caption) {
+      sending = true;
+      send.disabled = true;
+      upload.hidden = false;
+      upload.textContent = t("uploading", { name: pending.file.name });
+      let result = null;
+      try {
+        result = await ctx.sendFile(current.id, pending.file, caption);
+      } finally {
+        sending = false;
+        send.disabled = element.classList.contains("is-locked");
+        upload.hidden = true;
+      }
+      if (!result || !textarea.isConnected) return; // not sent: the file and caption stay as they were
+      removeAttachment();
+      if (result.captionSent) {
+        setText("");
+      } else if (caption) {
+        // Meta refused the file (it shows failed, with Reintentar): its caption stays here.
+        upload.hidden = false;
+        upload.textContent = t("captionKept");
       }
       textarea.focus();
     }
 
-    textarea.addEventListener("input", resize);
+    async function submit() {
+      if (sending || element.classList.contains("is-locked")) return;
+      const text = textarea.value.trim();
+      const size = updateCounter();
+      if (size.over) {
+        refuse(size);
+        return;
+      }
+      if (pending) await sendAttachment(text);
+      else if (text) await sendPieces([text]);
+    }
+
+    function describeSize(bytes) {
+      return bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
+    }
+
+    function removeAttachment() {
+      if (pending) URL.revokeObjectURL(pending.preview);
+      pending = null;
+      tray.hidden = true;
+      clear(tray);
+      textarea.placeholder = t("composerPlaceholder");
+    }
+
+    /** A picked file waits in the tray with its preview, name and size until Send (or ✕). */
+    function attach(file) {
+      const tooBig = fileTooBig(file, channel);
+      upload.hidden = true;
+      if (tooBig) {
+        ctx.toast(t("fileTooBig", { name: file.name, size: describeSize(file.size), channel: t(channel), max: tooBig }), "error");
+        return;
+      }
+      removeAttachment();
+      pending = { file, preview: URL.createObjectURL(file) };
+      const kind = attachmentKind(file);
+      let preview;
+      if (kind === "image") {
+        preview = h("img", { class: "attachment-preview-image", alt: file.name });
+        preview.src = pending.preview; // our own blob: URL (safeUrl admits http(s) only)
+      } else if (kind === "video") {
+        preview = h("video", { class: "attachment-preview-image", "aria-label": file.name });
+        preview.muted = true;
+        preview.src = pending.preview;
+      } else {
+        preview = h("span", { class: "attachment-preview-icon" }, icon("file"));
+      }
+      const remove = h("button", { type: "button", class: "icon-button attachment-remove", id: "attachment-remove", title: t("attachmentRemove"), "aria-label": t("attachmentRemove") }, icon("close"));
+      remove.addEventListener("click", () => {
+        removeAttachment();
+        updateCounter();
+        textarea.focus();
+      });
+      clear(tray).append(preview,
+        h("div", { class: "attachment-preview-text" },
+          h("span", { class: "attachment-preview-name", title: file.name }, file.name),
+          h("span", { class: "attachment-preview-size" }, `${describeSize(file.size)} · ${t("attachmentCaptionHint")}`)),
+        remove);
+      tray.hidden = false;
+      textarea.placeholder = t("captionPlaceholder");
+      textarea.focus();
+    }
+
+    textarea.addEventListener("input", changed);
     textarea.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
-        sendText();
+        submit();
       }
     });
-    send.addEventListener("click", sendText);
+    send.addEventListener("click", submit);
     emojiButton.addEventListener("click", (event) => {
       event.stopPropagation();
       picker.hidden = !picker.hidden;
@@ -321,20 +498,13 @@ export function createConversation(ctx) {
       picker.hidden = true;
       emojiButton.setAttribute("aria-expanded", "false");
       textarea.focus();
-      resize();
+      changed();
     });
     attachButton.addEventListener("click", () => fileInput.click());
-    fileInput.addEventListener("change", async () => {
+    fileInput.addEventListener("change", () => {
       const file = fileInput.files && fileInput.files[0];
       fileInput.value = "";
-      if (!file) return;
-      upload.hidden = false;
-      upload.textContent = t("uploading", { name: file.name });
-      try {
-        await ctx.sendFile(current.id, file);
-      } finally {
-        upload.hidden = true;
-      }
+      if (file) attach(file);
     });
 
     function lock(mode, until) {
@@ -363,7 +533,12 @@ export function createConversation(ctx) {
       emojiButton.setAttribute("aria-expanded", "false");
     }
 
-    return { element, textarea, lock, closePicker };
+    // The draft of this attention (kept across reloads and switching attentions).
+    textarea.value = drafts.get(state.agent?.id, current.id);
+    updateCounter();
+    requestAnimationFrame(resize);
+
+    return { element, textarea, lock, closePicker, dispose: removeAttachment };
   }
 
   function nearBottom() {
@@ -377,10 +552,7 @@ export function createConversation(ctx) {
   }
 
   function messageElement(message) {
-    return renderMessage(message, {
-      onRetry: (failed) => ctx.retry(failed),
-      agentName: message.agent_id && message.agent_id === state.agent?.id ? state.agent.display_name : null,
-    });
+    return renderMessage(message, { onRetry: (failed) => ctx.retry(failed) });
   }
 
   function renderTimeline() {
@@ -446,7 +618,11 @@ export function createConversation(ctx) {
     const top = header(current);
     const timeline = h("div", { class: "timeline", id: "timeline" });
     const scroller = h("div", { class: "messages", id: "messages", role: "log", "aria-live": "polite" }, timeline);
-    const box = composer(current);
+    // Someone else's attention (a supervisor following it): no composer, attach or terminate,
+    // which the server would refuse; the page says whose it is and what is left to do.
+    const readOnly = heldByOther(current.detail, state.agent);
+    const box = readOnly ? null : composer(current);
+    const bottom = box ? box.element : readOnlyNotice(current.detail);
     view = { id: current.id, ...top, header: top.element, timeline, scroller, composer: box, elements: new Map(), lastDay: null, stick: true };
     // Stay at the bottom while the agent is there, also when pictures load or a message grows.
     scroller.addEventListener("scroll", () => {
@@ -457,28 +633,46 @@ export function createConversation(ctx) {
     });
     observer.observe(timeline);
     view.observer = observer;
-    clear(root).append(h("div", { class: "conversation", "data-id": current.id }, top.element, scroller, box.element));
+    clear(root).append(h("div", { class: "conversation", "data-id": current.id, "data-state": readOnly ? "read-only" : "open" }, top.element, scroller, bottom));
     renderTimeline();
     tick();
     timer = setInterval(tick, 1000);
     scrollToBottom();
     requestAnimationFrame(scrollToBottom);
     markSeen();
-    box.textarea.focus();
+    if (box) box.textarea.focus();
+  }
+
+  function readOnlyNotice(detail) {
+    const text = h("span", { class: "read-only-text" }, t("readOnlyBody", { agent: t("anotherAgent") }));
+    ctx.agentName(detail.agent_id).then((name) => {
+      if (name && text.isConnected) text.textContent = t("readOnlyBody", { agent: name });
+    });
+    return h("div", { class: "read-only-notice", id: "read-only-notice", role: "status" },
+      icon("lock", "icon small"), h("strong", {}, t("readOnlyTitle")), text);
   }
 
   function tick() {
     if (!view || !state.current) return;
     const win = windowState(state.current.detail.window);
     view.timerBox.dataset.state = win.mode === "open" && win.remaining < HOUR_MS ? "warning" : win.mode;
-    view.timerValue.textContent = countdown(win.remaining);
-    if (view.composer.element.dataset.window !== win.mode) view.composer.lock(win.mode, win.until);
+    // Past 24 h with HUMAN_AGENT the agent may still answer: show what is left of that week.
+    if (win.mode === "human_agent") {
+      view.timerValue.textContent = humanAgentLeft(Date.parse(win.until) - Date.now());
+      view.timerLabel.textContent = t("timerHumanAgent");
+      view.timerBox.title = t("windowHumanAgentTitle", { time: fullTime(win.until) });
+    } else {
+      view.timerValue.textContent = countdown(win.remaining);
+      view.timerLabel.textContent = t("window24");
+    }
+    if (view.composer && view.composer.element.dataset.window !== win.mode) view.composer.lock(win.mode, win.until);
   }
 
   /** Mark the customer's messages on screen as read (only while the tab is visible). */
   function markSeen() {
     const current = state.current;
     if (!current || current.detail.state !== "open" || document.visibilityState !== "visible") return;
+    if (heldByOther(current.detail, state.agent)) return; // a supervisor's look is not the agent's read
     const inbound = current.messages.filter((message) => message.direction === "in");
     if (!inbound.length) return;
     const upTo = Math.max(...inbound.map((message) => Number(message.id)));
@@ -519,7 +713,7 @@ export function createConversation(ctx) {
   }
 
   function relock() {
-    if (view) view.composer.element.dataset.window = "";
+    if (view && view.composer) view.composer.element.dataset.window = "";
     tick();
   }
 
@@ -527,13 +721,13 @@ export function createConversation(ctx) {
     if (!view) return;
     view.menu.close();
     view.transfer.close();
-    view.composer.closePicker();
+    if (view.composer) view.composer.closePicker();
   });
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && view) {
       view.menu.close();
       view.transfer.close();
-      view.composer.closePicker();
+      if (view.composer) view.composer.closePicker();
     }
   });
   document.addEventListener("visibilitychange", markSeen);

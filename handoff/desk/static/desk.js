@@ -1,20 +1,42 @@
 // The agent desk: login, the three panes, live updates. Entry module of index.html.
 
 import { api, onUnauthorised, token } from "./api.js";
+import { confirmDialog } from "./confirm.js";
 import { byId, debounce, h } from "./dom.js";
+import { drafts } from "./drafts.js";
 import { applyStatic, errorText, language, onLanguageChange, setLanguage, t } from "./i18n.js";
-import { createConversation } from "./conversation.js";
+import { createConversation, heldByOther } from "./conversation.js";
 import { createForm } from "./form.js";
 import { createHistory } from "./history.js";
-import { createList } from "./list.js";
+import { createList, lastMessageOf } from "./list.js";
 import { Live } from "./live.js";
 import { statusMayMove } from "./messages.js";
 import { createSupervisor } from "./supervisor.js";
 
 const CHANNELS = ["messenger", "instagram"];
 const CHANNEL_KEY = "desk.channel";
+const SELECTED_KEY = "desk.selected"; // "<agent id>:<attention id>": a reload opens it again
 const WINDOW_OPENING_KINDS = new Set(["text", "attachment", "reaction", "postback", "referral", "unsupported"]);
 const DAY_MS = 86_400_000;
+
+function rememberSelection(id) {
+  try {
+    if (id === null || id === undefined || !state.agent) window.sessionStorage.removeItem(SELECTED_KEY);
+    else window.sessionStorage.setItem(SELECTED_KEY, `${state.agent.id}:${id}`);
+  } catch {
+    /* storage disabled: a reload starts with nothing selected */
+  }
+}
+
+/** The attention this agent had on screen before a reload, if any. */
+function savedSelection(agent) {
+  try {
+    const [agentId, attentionId] = (window.sessionStorage.getItem(SELECTED_KEY) || "").split(":");
+    return agentId === String(agent.id) && /^\d+$/.test(attentionId || "") ? Number(attentionId) : null;
+  } catch {
+    return null;
+  }
+}
 
 function savedChannel() {
   try {
@@ -115,6 +137,8 @@ async function loadLists() {
       state.items.set(summary.id, { ...summary, unread: summary.unread ?? unread.get(summary.id) ?? 0 });
     }
   }
+  // Drafts of attentions that are no longer mine (ended, transferred while away) go.
+  drafts.keepOnly(state.agent?.id, [...state.items.values()].filter((item) => item.state === "open" && item.agent_id === state.agent?.id).map((item) => item.id));
   renderList();
 }
 
@@ -129,6 +153,7 @@ async function select(id, { force = false } = {}) {
   if (!force && state.selectedId === id && (state.current?.id === id || state.items.get(id)?.state === "queued")) return;
   const serial = ++selectSerial;
   state.selectedId = id;
+  rememberSelection(id);
   const summary = state.items.get(id);
   renderList();
   if (!summary) {
@@ -208,6 +233,7 @@ function leaveSelection(notice) {
   arrivedWhileLoading.clear();
   state.current = null;
   state.selectedId = null;
+  rememberSelection(null);
   conversation.showEmpty(notice);
   form.clear();
 }
@@ -222,6 +248,7 @@ function terminated(id) {
   state.terminatedShown = id;
   state.terminating = null;
   state.items.delete(id);
+  drafts.save(state.agent?.id, id, ""); // its draft has nobody to go to now
   if (state.selectedId === id) leaveSelection(t("terminated", { id }));
   renderList();
   list.refreshSearch();
@@ -276,7 +303,7 @@ function messageArrived(message, { isNew = true } = {}) {
     const lastAt = Date.parse(last?.at || "") || 0;
     const at = message.created_at || new Date().toISOString();
     if (!last || Date.parse(at) >= lastAt || last.id === message.id) {
-      item.last_message = { text: message.text, kind: message.kind, author: message.author, at };
+      item.last_message = lastMessageOf(message, at);
     }
     const seen = shownOpen && document.visibilityState === "visible";
     if (message.direction === "in" && !seen && !item._counted?.has(message.id)) {
@@ -291,8 +318,8 @@ function messageArrived(message, { isNew = true } = {}) {
 async function send(id, content) {
   try {
     const answer = await api.send(id, content);
-    messageArrived(answer.message, { isNew: true });
-    return true;
+    for (const message of answer.messages || [answer.message]) messageArrived(message, { isNew: true });
+    return answer;
   } catch (problem) {
     if (problem.status === 409 && problem.body.window_closed && state.current?.id === id) {
       state.current.detail.window = { ...(state.current.detail.window || {}), response_until: new Date(0).toISOString(), human_agent_until: null };
@@ -317,15 +344,21 @@ function attachmentType(file, uploaded) {
   return "file";
 }
 
-async function sendFile(id, file) {
+/** Upload the file, then send it with its caption (the server sends the caption as the next
+ * text message). {captionSent} when the file went out; null when nothing was sent. */
+async function sendFile(id, file, caption = "") {
   let uploaded;
   try {
     uploaded = await api.upload(file);
   } catch (problem) {
     toast(t("uploadFailed", { reason: errorText(problem) }), "error");
-    return false;
+    return null;
   }
-  return send(id, { attachment: { type: attachmentType(file, uploaded), url: uploaded.url } });
+  const content = { attachment: { type: attachmentType(file, uploaded), url: uploaded.url, filename: file.name } };
+  if (caption) content.text = caption;
+  const answer = await send(id, content);
+  if (!answer) return null;
+  return { captionSent: !caption || answer.messages.length > 1 };
 }
 
 async function retry(message) {
@@ -385,6 +418,7 @@ async function transfer(id, target) {
   try {
     const answer = await api.transfer(id, target);
     const after = upsert(answer.attention);
+    if (!after || after.agent_id !== state.agent?.id) drafts.save(state.agent?.id, id, ""); // no longer mine to answer
     if (state.selectedId === id) {
       if (!after) leaveSelection(t("transferredAway", { id }));
       else select(id, { force: true });
@@ -400,8 +434,21 @@ async function transfer(id, target) {
   }
 }
 
-/** "Nueva atención" from a history item: the server opens it for me (errors go to the caller). */
-async function startOutbound(historyId) {
+/** "Nueva atención" from a history item: the server opens it for me (errors go to the caller).
+ * It writes to a customer who did not ask, so it asks first; null when the agent cancels. */
+async function startOutbound(historyId, item = null) {
+  const name = item?.customer?.name || item?.customer?.id || "";
+  const sure = await confirmDialog({
+    id: "outbound-dialog",
+    title: t("outboundConfirmTitle"),
+    subject: name ? t("outboundConfirmSubject", { name, id: historyId }) : `#${historyId}`,
+    body: t("outboundConfirmBody"),
+    actions: [
+      { value: "cancel", label: t("cancel"), focus: true },
+      { value: "confirm", label: t("outboundConfirm"), kind: "primary", id: "outbound-confirm" },
+    ],
+  });
+  if (!sure) return null;
   const answer = await api.startOutbound(historyId);
   const detail = answer.attention;
   upsert(detail);
@@ -428,10 +475,13 @@ function attentionEvent(event) {
   const after = upsert(attention);
   if (after && !before && !attention.customer) reloadLists(); // a bare attention: fetch its summary
   const me = state.agent?.id;
+  // What this agent did is told once, by the action's own handler (transfer, logout...), not
+  // a second time when its live event comes back.
+  const mine = me !== undefined && event.actor?.agent_id === me;
   if (after && after.state === "open" && event.type === "attention.transferred" && after.agent_id === me && before?.agent_id !== me && event.actor?.agent_id !== me) {
     toast(t("transferredToYou", { id: attention.id }), "info");
   }
-  if (after && after.state === "queued" && event.type === "attention.returned" && !before) {
+  if (after && after.state === "queued" && event.type === "attention.returned" && !before && !mine) {
     toast(t("attentionBackInQueue", { id: attention.id }), "warning");
   }
   if (state.selectedId === attention.id) {
@@ -453,14 +503,21 @@ function attentionEvent(event) {
       if (state.current) {
         state.current = null;
         form.clear();
-        toast(t("attentionReturned", { id: attention.id }), "warning");
+        if (!mine) toast(t("attentionReturned", { id: attention.id }), "warning");
       }
       conversation.showQueued(after);
     } else if (after.state === "open" && state.current?.id === attention.id) {
       const detail = state.current.detail;
+      const wasReadOnly = heldByOther(detail, state.agent);
       state.current.detail = { ...detail, ...defined(attention), campaign: detail.campaign, window: detail.window,
         context: detail.context, customer: attention.customer || detail.customer, form: detail.form };
-      conversation.labelsChanged();
+      if (wasReadOnly !== heldByOther(state.current.detail, state.agent)) {
+        // It became (or stopped being) this supervisor's own: composer and form follow.
+        conversation.showOpen();
+        form.render(state.current.detail);
+      } else {
+        conversation.labelsChanged();
+      }
     } else if (after.state === "open" && !state.current) {
       select(attention.id, { force: true });
     }
@@ -571,6 +628,7 @@ async function startDesk(agent) {
   byId("agent-name").title = `${agent.username || ""}${agent.role === "supervisor" ? " · supervisor" : ""}`;
   showRole(agent);
   showScreen("desk");
+  const before = savedSelection(agent); // read before leaveSelection forgets it
   setChannel(state.channel);
   leaveSelection();
   try {
@@ -579,6 +637,26 @@ async function startDesk(agent) {
     reportError(problem);
   }
   live.start();
+  // A reload opens the attention that was on screen (its draft comes back with its composer).
+  const saved = before !== null ? state.items.get(before) : null;
+  if (saved) {
+    if (saved.channel !== state.channel) setChannel(saved.channel);
+    await select(saved.id);
+  }
+}
+
+/** A display name for an agent id (supervisors' read-only view says whose attention it is). */
+const agentNames = new Map();
+async function agentName(id) {
+  if (id === null || id === undefined) return null;
+  if (!agentNames.has(id) && state.agent?.role === "supervisor") {
+    try {
+      for (const agent of (await api.agents()).agents || []) agentNames.set(agent.id, agent.display_name || agent.username);
+    } catch {
+      return null; // the notice keeps "another agent"
+    }
+  }
+  return agentNames.get(id) || null;
 }
 
 async function login(event) {
@@ -607,13 +685,47 @@ async function login(event) {
   }
 }
 
+/** Salir. With open attentions the agent chooses: hand them back to the queue and leave,
+ * leave anyway (they stay theirs until the campaign's orphan timeout), or stay. */
 async function logout() {
-  live.stop();
-  try {
-    await api.logout();
-  } catch {
-    api.forget();
+  const me = state.agent?.id;
+  const held = [...state.items.values()].filter((item) => item.state === "open" && item.agent_id === me);
+  let returnToQueue = false;
+  if (held.length) {
+    const choice = await confirmDialog({
+      id: "logout-dialog",
+      title: t("logoutConfirmTitle"),
+      subject: t(held.length === 1 ? "logoutHeldOne" : "logoutHeldMany", { n: held.length }),
+      body: t("logoutConfirmBody"),
+      note: t("logoutConfirmNote"),
+      actions: [
+        { value: "return", label: t("logoutReturn"), kind: "primary", id: "logout-return" },
+        { value: "leave", label: t("logoutAnyway"), id: "logout-anyway" },
+        { value: "cancel", label: t("logoutStay"), id: "logout-stay", focus: true },
+      ],
+    });
+    if (!choice) return;
+    returnToQueue = choice === "return";
   }
+  if (returnToQueue) {
+    try {
+      await api.logout(true);
+    } catch (problem) {
+      // Nothing was handed back: the agent is still here, and decides again.
+      if (problem.status !== 401) toast(t("logoutReturnFailed", { reason: errorText(problem) }), "error");
+      return;
+    }
+    live.stop();
+  } else {
+    live.stop();
+    try {
+      await api.logout();
+    } catch {
+      api.forget();
+    }
+  }
+  drafts.forget(me);
+  rememberSelection(null);
   resetState();
   conversation.stopTimer();
   showLogin();
@@ -623,7 +735,7 @@ async function logout() {
 
 const ctx = {
   state, reportError, toast, select, take, send, sendFile, retry, labels, toggleLabel, clearUnread, terminating, terminated,
-  transfer, startOutbound, labelsChanged,
+  transfer, startOutbound, labelsChanged, agentName,
 };
 const list = createList(ctx);
 const conversation = createConversation(ctx);

@@ -3,20 +3,21 @@
 // "Terminar atención" with its confirmation.
 
 import { api } from "./api.js";
+import { heldByOther } from "./conversation.js";
 import { byId, clear, debounce, h } from "./dom.js";
 import { errorText, fieldErrorTexts, t } from "./i18n.js";
 
 const SAVE_DELAY_MS = 700;
 
+// The API gives each option as {id, label}: the id is the value stored and sent back, the
+// label (from data/campaigns.yml, in the agent's language, with its accents) is shown.
 function optionOf(option) {
   if (option && typeof option === "object") {
-    const value = String(option.value ?? option.id ?? option.label ?? "");
+    const value = String(option.id ?? option.value ?? "");
     return { value, label: String(option.label ?? value) };
   }
   const value = String(option ?? "");
-  // Options are codes such as "sin_respuesta": shown as "Sin respuesta".
-  const spaced = value.replace(/_/g, " ");
-  return { value, label: spaced.charAt(0).toUpperCase() + spaced.slice(1) };
+  return { value, label: value };
 }
 
 function blank(value) {
@@ -57,6 +58,8 @@ export function createForm(ctx) {
     setSaveState(null);
     footError.hidden = true;
     terminateButton.disabled = true;
+    terminateButton.hidden = false;
+    delete formElement.dataset.state;
     clear(formElement).append(h("p", { class: "form-empty" }, t("formEmpty")));
   }
 
@@ -116,7 +119,14 @@ export function createForm(ctx) {
     clear(formElement);
     if (!fields.length) formElement.append(h("p", { class: "form-empty" }, t("formNone")));
     for (const field of fields) formElement.append(fieldElement(field, values[field.id]));
-    terminateButton.disabled = detail.state !== "open";
+    // Someone else's attention (a supervisor following it): its form is shown, not edited,
+    // and it has no Terminar atención (only its agent ends it).
+    const readOnly = heldByOther(detail, state.agent);
+    if (readOnly) for (const control of formElement.querySelectorAll("input, textarea, select, button")) control.disabled = true;
+    if (readOnly) formElement.dataset.state = "read-only";
+    else delete formElement.dataset.state;
+    terminateButton.hidden = readOnly;
+    terminateButton.disabled = detail.state !== "open" || readOnly;
   }
 
   /** The value a field holds now, as the API takes it; `invalid` when the browser says so. */

@@ -28,8 +28,14 @@ export function trailText(entry, item) {
   const actor = entry.actor || {};
   const who = actor.name || (actor.kind === "bot" ? t("author_bot") : actor.kind === "system" ? t("system") : actor.agent_id ? `#${actor.agent_id}` : t("system"));
   switch (entry.action) {
-    case "queued":
-      return t("trail_queued", { campaign: entry.campaign_name || item.campaign_name || item.campaign_id || "" });
+    case "queued": {
+      // Which routing rule of data/campaigns.yml chose the campaign (older attentions: unknown).
+      const campaign = entry.campaign_name || item.campaign_name || item.campaign_id || "";
+      const detail = entry.detail || {};
+      if (Number.isInteger(detail.routing_rule)) return t("trail_queued_by_rule", { campaign, rule: detail.routing_rule });
+      if ("routing_rule" in detail) return t("trail_queued_by_default", { campaign });
+      return t("trail_queued", { campaign });
+    }
     case "open":
       return t("trail_open", { who });
     case "transfer_to_agent":
@@ -121,8 +127,7 @@ export function createHistory(ctx) {
       button.disabled = true;
       showError(null);
       try {
-        await ctx.startOutbound(item.id);
-        close();
+        if (await ctx.startOutbound(item.id, item)) close(); // null: the agent did not confirm
       } catch (problem) {
         const message = errorText(problem); // outbound.window_closed, customer.busy, …
         showError(message);
@@ -199,14 +204,14 @@ export function createHistory(ctx) {
       transcript.append(h("div", { class: "human-divider" }, h("span", {}, t("humanTitle"))));
     }
     if (answer.has_more) transcript.append(h("p", { class: "history-note" }, t("historyTruncated")));
-    const agentName = item.agent?.display_name || null;
-    for (const message of answer.messages || []) transcript.append(renderMessage(message, { agentName }));
+    for (const message of answer.messages || []) transcript.append(renderMessage(message));
     if (!(answer.messages || []).length) transcript.append(h("p", { class: "history-note" }, t("historyNoMessages")));
 
+    // value_label: a choice shown by its option's label ("Cotización"), not its stored id.
     const fields = item.form_fields || [];
     const form = h("dl", { class: "history-form", id: "history-form-values" },
       fields.map((field) => h("div", { class: "history-field", "data-field": field.id },
-        h("dt", {}, field.label || field.id), h("dd", {}, valueText(field.value)))));
+        h("dt", {}, field.label || field.id), h("dd", {}, valueText(field.value_label ?? field.value)))));
     const trail = h("ol", { class: "history-trail", id: "history-trail" },
       (item.trail || []).map((entry) => h("li", { "data-action": entry.action },
         h("time", { datetime: entry.at || "" }, fullTime(entry.at)),

@@ -26,16 +26,58 @@ const KIND_PREVIEW = {
   referral: "referral",
 };
 
-/** The one-line preview of an attention's last message. */
-export function previewOf(last) {
+// Attachment types Meta sends, by their catalogue names ("Imagen", not "Adjunto").
+const ATTACHMENT_NAMES = {
+  image: "image", video: "video", audio: "audio", file: "file", sticker: "sticker", location: "location",
+  share: "share", template: "template", reel: "reel", ig_reel: "reel", story_mention: "storyMention",
+};
+
+function attachmentsText(last) {
+  const types = last.attachment_types || [];
+  return types.map((type) => t(ATTACHMENT_NAMES[type] || "attachment")).join(", ");
+}
+
+/** The one-line preview of an attention's last message; `me` is the agent looking (their
+ * own lines say "Usted", anyone else's say who wrote them). */
+export function previewOf(last, me = null) {
   if (!last) return "";
+  if (last.kind === "transfer") {
+    const payload = last.payload || {};
+    const by = t("transferPreview", { by: payload.by_agent_name || t("someAgent") });
+    return payload.note ? `${by}: ${payload.note}` : by;
+  }
   let text = (last.text || "").replace(/\s+/g, " ").trim();
   if (last.kind === "reaction") text = t("reacted", { emoji: last.text || "" });
   else if (last.kind === "deleted") text = t("deleted");
+  else if (last.kind === "attachment") text = [attachmentsText(last) || t("attachment"), text].filter(Boolean).join(" · ");
   else if (!text && KIND_PREVIEW[last.kind]) text = t(KIND_PREVIEW[last.kind]);
-  if (last.author === "agent") return `${t("you")}: ${text}`;
+  if (last.author === "agent") {
+    const mine = me && last.agent && last.agent.id === me.id;
+    return `${mine ? t("you") : last.agent?.name || t("someAgent")}: ${text}`;
+  }
   if (last.author === "bot") return `${t("author_bot")}: ${text}`;
   return text;
+}
+
+/** A live message as the list's `last_message`, the shape the API gives (serializers.last_message_json). */
+export function lastMessageOf(message, at) {
+  const payload = message.payload || {};
+  const attachments = Array.isArray(payload.attachments) ? payload.attachments : [];
+  return {
+    text: message.text, kind: message.kind, author: message.author, agent: message.agent || null,
+    attachment_types: attachments.map((item) => String(item.type || "unsupported")),
+    payload: message.kind === "transfer" ? payload : null, at,
+  };
+}
+
+/** What a card says beyond the last message: the customer's reason while queued, and the
+ * note of the transfer that brought it here. */
+export function cardNotes(summary) {
+  const notes = [];
+  const transfer = summary.transfer;
+  if (transfer && transfer.note) notes.push({ kind: "transfer", label: t("transferNoteFrom", { by: transfer.by_agent_name || t("someAgent") }), text: transfer.note });
+  if (summary.reason && summary.state === "queued") notes.push({ kind: "reason", label: t("customerReason"), text: summary.reason });
+  return notes;
 }
 
 export function createList(ctx) {
@@ -114,7 +156,10 @@ export function createList(ctx) {
       h("span", { class: "item-campaign" }, summary.campaign_name || summary.campaign_id || ""),
       h("span", { class: "item-id" }, `#${summary.id}`),
     );
-    const preview = previewOf(last);
+    const preview = previewOf(last, state.agent);
+    const notes = cardNotes(summary).map((note) =>
+      h("div", { class: `item-note note-${note.kind}`, title: `${note.label}: ${note.text}` },
+        h("span", { class: "note-label" }, `${note.label}: `), h("span", { class: "note-text" }, note.text)));
     const bottom = h("div", { class: "item-bottom" },
       h("span", { class: "item-preview", title: preview }, preview),
       unread > 0 ? h("span", { class: "badge", title: t("unread", { n: unread }), "aria-label": t("unread", { n: unread }) }, unread > 99 ? "99+" : String(unread)) : null,
@@ -122,7 +167,7 @@ export function createList(ctx) {
     const labels = (summary.labels || []).length
       ? h("div", { class: "item-labels" }, (summary.labels || []).map((label) => labelChip(label)))
       : null;
-    li.append(avatar(customer, "md"), h("div", { class: "item-body" }, top, sub, bottom, labels));
+    li.append(avatar(customer, "md"), h("div", { class: "item-body" }, top, sub, ...notes, bottom, labels));
     return li;
   }
 

@@ -168,9 +168,30 @@ function systemLine(message) {
     h("time", { class: "system-time", datetime: timeOf(message) || "", title: fullTime(timeOf(message)) }, clockTime(timeOf(message))));
 }
 
+/** The agent who wrote `message`, by the name the server gives with it: the same in the
+ * live desk, the list and history, whoever is looking. */
+export function agentNameOf(message) {
+  return message.agent?.name || t("someAgent");
+}
+
+/** A transfer's line: who moved it where, and their note. */
+function transferLine(message) {
+  const payload = message.payload || {};
+  const by = payload.by_agent_name || t("someAgent");
+  const text = payload.to_agent_name
+    ? t("transferLineToAgent", { by, to: payload.to_agent_name })
+    : t("transferLineToCampaign", { by, from: payload.from_campaign_name || "", to: payload.to_campaign_name || "" });
+  const note = payload.note || message.text;
+  return h("div", { class: "msg msg-system kind-transfer", "data-id": message.id, "data-kind": "transfer", "data-author": "system" },
+    h("span", { class: "system-text" }, icon("transfer", "icon small"), h("span", {}, text)),
+    note ? h("blockquote", { class: "transfer-note" }, note) : null,
+    h("time", { class: "system-time", datetime: message.created_at || "", title: fullTime(message.created_at) }, clockTime(message.created_at)));
+}
+
 /** The element of one message; `onRetry(message)` for failed ones. */
-export function renderMessage(message, { onRetry, agentName } = {}) {
+export function renderMessage(message, { onRetry } = {}) {
   if (message.kind === "reaction" || message.kind === "referral") return systemLine(message);
+  if (message.kind === "transfer") return transferLine(message);
   const outgoing = message.direction === "out";
   const author = message.author || (outgoing ? "agent" : "customer");
   const element = h("div", {
@@ -187,7 +208,7 @@ export function renderMessage(message, { onRetry, agentName } = {}) {
   element.append(bubble);
 
   const meta = h("div", { class: "msg-meta" });
-  if (author === "agent" && agentName) meta.append(h("span", { class: "msg-author" }, agentName));
+  if (author === "agent") meta.append(h("span", { class: "msg-author" }, agentNameOf(message)));
   meta.append(h("time", { datetime: timeOf(message) || "", title: fullTime(timeOf(message)) }, clockTime(timeOf(message))));
   if (message.tag) meta.append(h("span", { class: "msg-tag-badge", title: message.tag }, message.tag));
   if (author === "agent") {

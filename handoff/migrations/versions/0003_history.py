@@ -79,8 +79,14 @@ def _backfill() -> None:
 
     bind = op.get_bind()
     names = {row.id: row.name for row in bind.execute(sa.select(campaign.c.id, campaign.c.name))}
+    # The columns this revision knew: the table of handoff/schema.py may have more by now,
+    # and a later revision adds them after this one has run.
+    known = ("id", "channel", "account_id", "customer_id", "direction", "campaign_id", "agent_id", "terminated_at",
+             "updated_at", "context", "form")  # fmt: skip
     ended = bind.execute(
-        sa.select(attention).where(attention.c.state == "terminated").order_by(attention.c.terminated_at, attention.c.id)
+        sa.select(*(attention.c[name] for name in known))
+        .where(attention.c.state == "terminated")
+        .order_by(attention.c.terminated_at, attention.c.id)
     ).all()
     for row in ended:
         who = bind.execute(

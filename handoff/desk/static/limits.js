@@ -1,0 +1,90 @@
+// Meta's limits on one text message, as the server enforces them (handoff/service.py
+// _check_content, connectors/meta/limits.py): Messenger 2,000 characters, Instagram 1,000
+// UTF-8 bytes. The composer measures what the server will measure (the trimmed text, in
+// code points or bytes), so its counter and its refusal agree with the server's 422.
+
+const LIMITS = {
+  messenger: { max: 2000, unit: "chars" },
+  instagram: { max: 1000, unit: "bytes" },
+};
+
+const encoder = new TextEncoder();
+const SENTENCE_END = /(?<=[.!?…])\s+|\n+/g;
+const SPACE = /\s+/g;
+
+/** {max, unit} of a channel ("chars" or "bytes"). */
+export function limitOf(channel) {
+  return LIMITS[channel] || LIMITS.messenger;
+}
+
+/** The size of a text as the channel counts it (code points, like Python's len; or bytes). */
+export function sizeOf(text, channel) {
+  const value = String(text ?? "");
+  return limitOf(channel).unit === "bytes" ? encoder.encode(value).length : [...value].length;
+}
+
+/** {size, max, unit, over} of what would be sent (the server trims it first). */
+export function measure(text, channel) {
+  const { max, unit } = limitOf(channel);
+  const size = sizeOf(String(text ?? "").trim(), channel);
+  return { size, max, unit, over: size > max };
+}
+
+function longestPrefix(characters, channel, max) {
+  // Binary search on code points: a byte limit never cuts a character (or an emoji) in two.
+  let low = 0;
+  let high = characters.length;
+  while (low < high) {
+    const middle = Math.floor((low + high + 1) / 2);
+    if (sizeOf(characters.slice(0, middle).join(""), channel) <= max) low = middle;
+    else high = middle - 1;
+  }
+  return characters.slice(0, low).join("");
+}
+
+function lastBoundary(head, pattern) {
+  // A boundary in the first fifth would leave a tiny piece: cut on words instead.
+  let best = 0;
+  for (const match of head.matchAll(pattern)) if (match.index > head.length / 5) best = match.index;
+  return best;
+}
+
+/** The text in pieces that each fit the channel, cut on sentences, else words, else anywhere
+ * (the same rule as connectors/meta/limits.py split_text). Nothing is dropped. */
+export function splitText(text, channel) {
+  const { max } = limitOf(channel);
+  let rest = String(text ?? "").trim();
+  const pieces = [];
+  while (rest) {
+    if (sizeOf(rest, channel) <= max) {
+      pieces.push(rest);
+      break;
+    }
+    const head = longestPrefix([...rest], channel, max);
+    const cut = lastBoundary(head, SENTENCE_END) || lastBoundary(head, SPACE) || head.length;
+    pieces.push(rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+  }
+  return pieces;
+}
+
+// Meta fetches attachments up to 25 MB; Instagram takes images up to 8 MB.
+const MB = 1024 * 1024;
+const MAX_FILE_BYTES = 25 * MB;
+const MAX_INSTAGRAM_IMAGE_BYTES = 8 * MB;
+
+/** image, video, audio or file, from the file's type (what the upload will be sent as). */
+export function attachmentKind(file) {
+  const mime = file?.type || "";
+  if (mime.startsWith("image/") && mime !== "image/svg+xml") return "image";
+  if (mime.startsWith("video/")) return "video";
+  if (mime.startsWith("audio/")) return "audio";
+  return "file";
+}
+
+/** The limit a file breaks on this channel ("25 MB", "8 MB"), or null when it fits. */
+export function fileTooBig(file, channel) {
+  if (file.size > MAX_FILE_BYTES) return "25 MB";
+  if (channel === "instagram" && attachmentKind(file) === "image" && file.size > MAX_INSTAGRAM_IMAGE_BYTES) return "8 MB";
+  return null;
+}
