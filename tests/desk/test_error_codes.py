@@ -4,6 +4,7 @@ customer's cancel is told as such (409 on open, the live frame, the history trai
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -172,3 +173,16 @@ async def test_errors_of_each_kind_answer_their_code(server):
     for field_error in body["field_errors"].values():
         assert field_error["code"] in ALL_CODES and isinstance(field_error["params"], dict)
     assert {field_error["code"] for field_error in body["field_errors"].values()} == {"field.required"}
+
+
+def test_every_field_error_the_forms_make_has_a_code():
+    """FieldError codes become ``field.<code>`` on the wire: each must be in the list."""
+    source = (Path(__file__).resolve().parents[2] / "handoff" / "campaigns" / "forms.py").read_text(encoding="utf-8")
+    made = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("error", "FieldError"):
+            position = 0 if node.func.id == "error" else 1
+            if len(node.args) > position and isinstance(node.args[position], ast.Constant):
+                made.add(node.args[position].value)
+    assert {"required", "unknown_field", "too_short", "not_an_option"} <= made
+    assert {f"field.{code}" for code in made} <= ALL_CODES
