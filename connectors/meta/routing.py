@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
-import unicodedata
 from collections import Counter
 from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence
 
@@ -63,20 +61,9 @@ BOT_PAYLOADS_WHILE_QUEUED = frozenset({"/cancel_handoff"})
 # so that a customer explaining their problem to the queue is not cancelled by a guess.
 BOT_INTENTS_WHILE_QUEUED = frozenset({"cancel_handoff"})
 CANCEL_CONFIDENCE = 0.8
-# ... and the words must say no: the model also reads "sigo esperando", "estoy esperando",
-# "I'm waiting" as cancel_handoff (at 0.98+), and cancelling a customer who says they are
-# still waiting is worse than leaving a real cancel to the agents (who see every line).
-# Accents are dropped first ("cansé" -> "canse").
-GIVING_UP = re.compile(
-    r"\bcancel|\bno\b|\bnot\b|n't\b|\bnunca\b|\bolvid|\bforget\b|\bnever ?mind\b|\bcanse|\btired\b|\banymore\b|\bno longer\b"
-    r"|\bdejalo\b|\bya lo resolvi|\bresolved\b"
-)
-
-
-def says_no(text: str) -> bool:
-    """Whether a text carries a refusal or a cancel (GIVING_UP), accents and case aside."""
-    plain = unicodedata.normalize("NFKD", text.casefold().replace("\u2019", "'")).encode("ascii", "ignore").decode()
-    return GIVING_UP.search(plain) is not None
+# A customer who says they are still waiting ("sigo esperando", "I'm still waiting") is
+# the NLU's `still_waiting`, trained apart from cancel_handoff: their words stay with the
+# agents and the attention stays queued.
 
 
 def stored_payload(item: WebhookItem) -> dict[str, Any]:
@@ -126,8 +113,7 @@ class BotTurns:
             logger.exception("Parsing a queued customer's text failed; it stays with the attention only.")
             return False
         intent = (parsed or {}).get("intent") or {}
-        sure = intent.get("name") in BOT_INTENTS_WHILE_QUEUED and float(intent.get("confidence") or 0.0) >= CANCEL_CONFIDENCE
-        return sure and says_no(text)
+        return intent.get("name") in BOT_INTENTS_WHILE_QUEUED and float(intent.get("confidence") or 0.0) >= CANCEL_CONFIDENCE
 
     async def remembers(self, event: Event) -> Optional[bool]:
         """Whether the bot completed a turn for ``event`` (see ``BotMemory``)."""
