@@ -21,23 +21,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, List, Optional, Text
+from typing import FrozenSet, List, Optional, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.extractors.extractor import EntityExtractorMixin
-from rasa.shared.constants import INTENT_MESSAGE_PREFIX
-from rasa.shared.nlu.constants import (
-    ENTITIES,
-    ENTITY_ATTRIBUTE_END,
-    ENTITY_ATTRIBUTE_START,
-    ENTITY_ATTRIBUTE_TYPE,
-    ENTITY_ATTRIBUTE_VALUE,
-    TEXT,
-)
-from rasa.shared.nlu.training_data.message import Message
+
+from bot.rule_extractor import Found, RuleEntityExtractor
 
 __all__ = [
     "ENGLISH",
@@ -134,46 +122,11 @@ def detect_language(text: Text) -> Optional[Detection]:
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False
 )
-class LanguageDetector(GraphComponent, EntityExtractorMixin):
+class LanguageDetector(RuleEntityExtractor):
     """Adds the entity ``language`` (``es`` / ``en``) to each parsed message."""
 
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> LanguageDetector:
-        """Creates the component; it has nothing to train or load."""
-        return cls()
+    entity = LANGUAGE_ENTITY
 
-    def process(self, messages: List[Message]) -> List[Message]:
-        """Adds the ``language`` entity to every message that shows its language."""
-        for message in messages:
-            self._add_language(message)
-        return messages
-
-    def _add_language(self, message: Message) -> None:
-        text = message.get(TEXT) or ""
-        # Payloads such as `/receive_attachment{...}` (connectors, buttons) are not
-        # the customer's words: they must not switch the language.
-        if text.lstrip().startswith(INTENT_MESSAGE_PREFIX):
-            return
-        detection = detect_language(text)
-        if detection is None:
-            return
-        entity: Dict[Text, Any] = {
-            ENTITY_ATTRIBUTE_TYPE: LANGUAGE_ENTITY,
-            ENTITY_ATTRIBUTE_VALUE: detection.language,
-            ENTITY_ATTRIBUTE_START: detection.start,
-            ENTITY_ATTRIBUTE_END: detection.end,
-        }
-        # Idempotent: a message processed twice still carries one language entity.
-        entities = [
-            existing
-            for existing in message.get(ENTITIES, [])
-            if existing.get(ENTITY_ATTRIBUTE_TYPE) != LANGUAGE_ENTITY
-        ]
-        entities.extend(self.add_extractor_name([entity]))
-        message.set(ENTITIES, entities, add_to_output=True)
+    def find(self, text: Text) -> Optional[Found]:
+        found = detect_language(text)
+        return None if found is None else (found.language, found.start, found.end)

@@ -24,23 +24,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, List, Optional, Text
+from typing import FrozenSet, List, Optional, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.extractors.extractor import EntityExtractorMixin
-from rasa.shared.constants import INTENT_MESSAGE_PREFIX
-from rasa.shared.nlu.constants import (
-    ENTITIES,
-    ENTITY_ATTRIBUTE_END,
-    ENTITY_ATTRIBUTE_START,
-    ENTITY_ATTRIBUTE_TYPE,
-    ENTITY_ATTRIBUTE_VALUE,
-    TEXT,
-)
-from rasa.shared.nlu.training_data.message import Message
+
+from bot.rule_extractor import Found, RuleEntityExtractor
 
 __all__ = ["ORDER_NUMBER_ENTITY", "OrderNumber", "OrderNumberExtractor", "find_order_number"]
 
@@ -161,39 +149,11 @@ def find_order_number(text: Text) -> Optional[OrderNumber]:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
-class OrderNumberExtractor(GraphComponent, EntityExtractorMixin):
+class OrderNumberExtractor(RuleEntityExtractor):
     """Adds at most one ``order_number`` entity to each parsed customer text."""
 
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> OrderNumberExtractor:
-        """Creates the component; it has nothing to train or load."""
-        return cls()
+    entity = ORDER_NUMBER_ENTITY
 
-    def process(self, messages: List[Message]) -> List[Message]:
-        for message in messages:
-            self._set_order_number(message)
-        return messages
-
-    def _set_order_number(self, message: Message) -> None:
-        text = message.get(TEXT) or ""
-        # Payloads (`/inform_order_number{"order_number": "1234"}`) carry their own entities.
-        if text.lstrip().startswith(INTENT_MESSAGE_PREFIX):
-            return
-        # Whatever another extractor guessed is replaced: one rule decides (idempotent too).
-        entities = [entity for entity in message.get(ENTITIES, []) if entity.get(ENTITY_ATTRIBUTE_TYPE) != ORDER_NUMBER_ENTITY]
+    def find(self, text: Text) -> Optional[Found]:
         found = find_order_number(text)
-        if found is not None:
-            entity: Dict[Text, Any] = {
-                ENTITY_ATTRIBUTE_TYPE: ORDER_NUMBER_ENTITY,
-                ENTITY_ATTRIBUTE_VALUE: found.value,
-                ENTITY_ATTRIBUTE_START: found.start,
-                ENTITY_ATTRIBUTE_END: found.end,
-            }
-            entities.extend(self.add_extractor_name([entity]))
-        message.set(ENTITIES, entities, add_to_output=True)
+        return None if found is None else (found.value, found.start, found.end)
