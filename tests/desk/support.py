@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 from handoff.desk.accounts import create_account
@@ -15,6 +16,18 @@ SESSION_SECRET = "test-session-secret-that-is-long-enough-for-hs256"
 PUBLIC_URL = "http://desk.example.test"
 API = "/webhooks/desk/api"
 PASSWORD = "contraseña-segura"
+CAMPAIGNS = Path(__file__).resolve().parents[2] / "data" / "campaigns.yml"
+
+
+def campaigns_with(folder: Path, campaign: str, *replacements: tuple[str, str]) -> Path:
+    """The designers' campaigns file with one more campaign (YAML, before Ventas) and the
+    given text replacements, written in ``folder``: set HANDOFF_CAMPAIGNS to it."""
+    text = CAMPAIGNS.read_text(encoding="utf-8").replace("  - id: ventas\n", campaign + "  - id: ventas\n")
+    for old, new in replacements:
+        text = text.replace(old, new)
+    written = folder / "campaigns.yml"
+    written.write_text(text, encoding="utf-8")
+    return written
 
 
 @dataclass

@@ -6,14 +6,11 @@ the name with Soporte, names the order number differently and asks for the reaso
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.connectors.harness import running_connectors
-from tests.desk.support import account, customer_writes, handoff, next_frame
+from tests.desk.support import account, campaigns_with, customer_writes, handoff, next_frame
 
-CAMPAIGNS = Path(__file__).resolve().parents[2] / "data" / "campaigns.yml"
 BILLING = """  - id: facturacion
     name: Facturación
     channels: [messenger]
@@ -40,10 +37,7 @@ REASON = "mi pedido 48213 no llegó, ya pasaron 10 días"
 
 @pytest.fixture
 async def server(database_url, desk_settings, tmp_path, monkeypatch):
-    campaigns = tmp_path / "campaigns.yml"
-    text = CAMPAIGNS.read_text(encoding="utf-8").replace("  - id: ventas\n", BILLING + "  - id: ventas\n")
-    campaigns.write_text(text, encoding="utf-8")
-    monkeypatch.setenv("HANDOFF_CAMPAIGNS", str(campaigns))
+    monkeypatch.setenv("HANDOFF_CAMPAIGNS", str(campaigns_with(tmp_path, BILLING)))
     async with running_connectors(database_url, desk=desk_settings) as running:
         yield running
 

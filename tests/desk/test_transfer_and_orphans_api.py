@@ -10,9 +10,8 @@ import pytest
 
 from handoff.clock import utc_now
 from tests.connectors.harness import running_connectors
-from tests.desk.support import account, handoff, login, next_frame, no_frame
+from tests.desk.support import account, campaigns_with, handoff, login, next_frame, no_frame
 
-CAMPAIGNS = Path(__file__).resolve().parents[2] / "data" / "campaigns.yml"
 BILLING = """  - id: facturacion
     name: Facturación
     channels: [messenger]
@@ -31,10 +30,7 @@ SOON = timedelta(seconds=3)  # past the 1 s orphan timeout, well within the 90 s
 
 @pytest.fixture
 def campaigns_file(tmp_path, monkeypatch) -> Path:
-    text = CAMPAIGNS.read_text(encoding="utf-8").replace("orphan_timeout: 10m", "orphan_timeout: 1s")
-    text = text.replace("  - id: ventas\n", BILLING + "  - id: ventas\n")
-    campaigns = tmp_path / "campaigns.yml"
-    campaigns.write_text(text, encoding="utf-8")
+    campaigns = campaigns_with(tmp_path, BILLING, ("orphan_timeout: 10m", "orphan_timeout: 1s"))
     monkeypatch.setenv("HANDOFF_CAMPAIGNS", str(campaigns))
     return campaigns
 
