@@ -46,3 +46,12 @@ async def browser() -> AsyncIterator:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def screenshots_to_docs():
+    """After the run, DESK_SCREENSHOTS_TO_DOCS=1 copies every desk-*.png the tests made into docs/."""
+    yield
+    from tests.desk_browser.test_desk_flow import publish_screenshots
+
+    publish_screenshots()

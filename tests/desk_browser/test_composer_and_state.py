@@ -51,7 +51,7 @@ async def test_the_composer_counts_per_channel_and_refuses_or_splits_never_cuts(
     await expect(refusal).to_be_visible()
     await expect(refusal).to_contain_text(f"{len(long_text)} de 2000 caracteres")
     await expect(refusal.locator("#send-split")).to_have_text("Enviar en 2 mensajes")
-    await desk.shot("composer-too-long")
+    await desk.shot("desk-composer-limit")
     assert await page.locator("#composer-text").input_value() == long_text  # nothing cut, nothing sent
     assert server.graph.sent_messages(recipient_id="6001") == []
 
@@ -106,7 +106,7 @@ async def test_an_attachment_waits_with_its_preview_and_goes_with_its_caption(se
     await expect(tray.locator(".attachment-preview-name")).to_have_text("factura.pdf")
     await expect(page.locator("#composer-text")).to_have_attribute("placeholder", re.compile("comentario"))
     await page.fill("#composer-text", "Aquí tiene su factura de marzo")
-    await desk.shot("composer-attachment")
+    await desk.shot("desk-composer-attachment")
     await page.press("#composer-text", "Enter")
     agent_messages = page.locator("#timeline .msg.author-agent")
     await expect(agent_messages).to_have_count(2)
@@ -168,7 +168,7 @@ async def test_logout_with_open_attentions_says_what_happens_and_offers_the_queu
     await expect(dialog).to_contain_text("Tiene 2 atenciones abiertas.")
     await expect(dialog).to_contain_text("volverán a la cola")
     await expect(page.locator("#logout-stay")).to_be_focused()  # the safe choice, for Enter
-    await desk.shot("composer-logout")
+    await desk.shot("desk-logout")
     await page.keyboard.press("Escape")  # stays
     await expect(dialog).to_have_count(0)
     await expect(page.locator("#desk-screen")).to_be_visible()
@@ -218,7 +218,7 @@ async def test_a_supervisor_sees_someone_elses_attention_read_only(server, brows
     notice = page.locator("#read-only-notice")
     await expect(notice).to_contain_text("Solo lectura.")
     await expect(notice).to_contain_text("Esta atención la lleva Ana Agente")
-    await boss.shot("composer-read-only")
+    await boss.shot("desk-read-only")
     for control in ("#composer", "#composer-text", "#attach-button", "#send-button"):
         await expect(page.locator(control)).to_have_count(0)
     await expect(page.locator("#terminate-button")).to_be_hidden()

@@ -689,6 +689,9 @@ async function login(event) {
  * leave anyway (they stay theirs until the campaign's orphan timeout), or stay. */
 async function logout() {
   const me = state.agent?.id;
+  // Counted from the server's lists, not whatever is on screen: a click right after a
+  // reload, before the lists arrive, must still warn about the attentions it leaves.
+  await loadLists().catch(() => {});
   const held = [...state.items.values()].filter((item) => item.state === "open" && item.agent_id === me);
   let returnToQueue = false;
   if (held.length) {

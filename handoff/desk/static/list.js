@@ -41,11 +41,8 @@ function attachmentsText(last) {
  * own lines say "Usted", anyone else's say who wrote them). */
 export function previewOf(last, me = null) {
   if (!last) return "";
-  if (last.kind === "transfer") {
-    const payload = last.payload || {};
-    const by = t("transferPreview", { by: payload.by_agent_name || t("someAgent") });
-    return payload.note ? `${by}: ${payload.note}` : by;
-  }
+  // The note itself has its own line on the card (cardNotes): the preview only says who.
+  if (last.kind === "transfer") return t("transferPreview", { by: (last.payload || {}).by_agent_name || t("someAgent") });
   let text = (last.text || "").replace(/\s+/g, " ").trim();
   if (last.kind === "reaction") text = t("reacted", { emoji: last.text || "" });
   else if (last.kind === "deleted") text = t("deleted");
