@@ -233,9 +233,9 @@ def conversation_context(events: Sequence[Mapping[str, Any]]) -> List[Dict[str, 
             entities = _entities(event)
             if entities:
                 entry["entities"] = entities
-            attachments = _metadata(event).get("attachments")
-            if isinstance(attachments, list) and attachments:
-                entry["attachments"] = [dict(item) for item in attachments if isinstance(item, Mapping)]
+            sent = _metadata(event).get("attachments")
+            if isinstance(sent, list) and sent:
+                entry["attachments"] = [dict(item) for item in sent if isinstance(item, Mapping)]
             context.append(entry)
     return context
 

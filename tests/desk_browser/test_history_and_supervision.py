@@ -146,7 +146,7 @@ async def test_outbound_refused_outside_the_window_shows_the_reason(server, brow
 
 async def test_transfers_and_orphans_reach_the_other_agents_live(server, browser) -> None:
     service = server.runtime.service
-    ana = await add_agent(server, "ana", "Ana Agente", ["soporte"])
+    await add_agent(server, "ana", "Ana Agente", ["soporte"])
     beto = await add_agent(server, "beto", "Beto Agente", ["soporte"])
     carla = await add_agent(server, "carla", "Carla Ventas", ["ventas"])
     olga = await add_agent(server, "olga", "Olga Ausente", ["soporte"])
