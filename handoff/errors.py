@@ -6,13 +6,26 @@ answer); the domain never speaks HTTP.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from handoff.error_codes import ErrorCode
 
-if TYPE_CHECKING:
-    from handoff.campaigns.forms import FieldError
+
+@dataclass(frozen=True)
+class FieldError:
+    """What is wrong with one form field (an InvalidForm has one per field)."""
+
+    field: str
+    code: str  # required, unknown_field, not_text, too_short, too_long, not_a_number,
+    # below_min, above_max, not_an_option, not_a_list, invalid_date
+    message: str  # English, for developers and logs
+    params: Mapping[str, Any] = dataclass_field(default_factory=dict)  # what a translated text needs (min, max, length)
+
+    def __str__(self) -> str:
+        return f"field '{self.field}': {self.message}"
 
 
 class HandoffError(Exception):
@@ -143,7 +156,7 @@ class InvalidRequest(HandoffError):
 class InvalidForm(InvalidRequest):
     """Form values that break the campaign's form; one entry per field (desk: 422)."""
 
-    def __init__(self, attention_id: int | None, errors: Sequence["FieldError"]) -> None:
+    def __init__(self, attention_id: int | None, errors: Sequence[FieldError]) -> None:
         super().__init__("; ".join(str(error) for error in errors), code=ErrorCode.FORM_INVALID, count=len(errors))
         self.attention_id = attention_id
         self.errors = list(errors)

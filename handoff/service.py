@@ -205,10 +205,6 @@ class HandoffService:
     def campaigns(self) -> CampaignBook:
         return self._book
 
-    def replace_campaigns(self, book: CampaignBook) -> None:
-        """Use a newly loaded campaigns file (call ``start`` again to snapshot it)."""
-        self._book = book
-
     def campaign(self, campaign_id: str) -> Campaign:
         return self._book.get(campaign_id)
 
@@ -369,13 +365,6 @@ class HandoffService:
                 continue
         await self._publish(MessageAdded(at=now, attention_id=ref.id, campaign_id=ref.campaign_id, agent_id=ref.agent_id, message=stored))
         return stored
-
-    async def update_customer_profile(
-        self, channel: Channel | str, account_id: str, customer_id: str, name: Optional[str], picture_url: Optional[str]
-    ) -> None:
-        """Refresh the name and picture (profile lookups by the connectors)."""
-        async with self._engine.begin() as connection:
-            await customer_rows.upsert(connection, Channel(channel), account_id, customer_id, self._now(), name, picture_url)
 
     # -- state changes -----------------------------------------------------------------
 
@@ -1250,13 +1239,6 @@ class HandoffService:
             raise InvalidRequest(f"a label named {name!r} exists already", code=ErrorCode.LABEL_EXISTS, name=name) from None
         assert changed is not None
         return changed
-
-    async def retire_label(self, agent: Agent, label_id: int) -> None:
-        """A retired label stays on past attentions but cannot be applied any more."""
-        permissions.require_supervisor(agent, "retire labels")
-        async with self._engine.begin() as connection:
-            if not await label_rows.set_retired(connection, label_id, True):
-                raise NotFound("label", label_id)
 
     async def labels(self, include_retired: bool = False) -> list[Label]:
         async with self._engine.connect() as connection:

@@ -7,24 +7,11 @@ Used by the service on terminate (required fields) and form saves, and by the de
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from datetime import date
 from typing import Any, Iterable, Mapping, Sequence
 
 from handoff.campaigns.model import CHOICE_TYPES, LENGTH_TYPES, NO_CONVERSATION, Conversation, FieldType, FormField
-
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    code: str  # required, unknown_field, not_text, too_short, too_long, not_a_number,
-    # below_min, above_max, not_an_option, not_a_list, invalid_date
-    message: str  # English, for developers and logs
-    params: Mapping[str, Any] = dataclass_field(default_factory=dict)  # what a translated text needs (min, max, length)
-
-    def __str__(self) -> str:
-        return f"field '{self.field}': {self.message}"
+from handoff.errors import FieldError
 
 
 def is_blank(value: Any) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 from urllib.parse import unquote, urlparse
 
 from sanic import Blueprint, response
@@ -22,6 +22,7 @@ from handoff.desk.accounts import InvalidSession, change_password, check_passwor
 from handoff.desk.auth import Session, TooManyAttempts, may_view, unauthorized
 from handoff.desk.http import BadRequest, domain_errors, error, json_body, ok
 from handoff.desk.openapi import openapi_document
+from handoff.desk.parts import DeskParts
 from handoff.desk.serializers import (
     agent_json,
     campaign_json,
@@ -42,9 +43,6 @@ from handoff.ports import ATTACHMENT_TYPES, OutgoingAttachment
 from handoff.queries import DEFAULT_PAGE_SIZE
 from handoff.states import AttentionState
 from handoff.store.history import HistoryFilter
-
-if TYPE_CHECKING:
-    from handoff.desk.channel import DeskInput
 
 MAX_PAGE_SIZE = 200
 MIN_SEARCH_LENGTH = 3
@@ -115,7 +113,7 @@ def _client_address(request: Request) -> str:
     return request.remote_addr or request.ip or "unknown"
 
 
-def add_api_routes(desk: Blueprint, channel: "DeskInput") -> None:
+def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
     """The REST routes, on the desk channel's blueprint."""
     def service():  # type: ignore[no-untyped-def]
         return channel.service

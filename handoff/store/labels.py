@@ -31,11 +31,6 @@ async def all_labels(connection: AsyncConnection, include_retired: bool = False)
     return [label_from_row(row) for row in (await connection.execute(query)).all()]
 
 
-async def set_retired(connection: AsyncConnection, label_id: int, retired: bool) -> bool:
-    result = await connection.execute(sa.update(label).where(label.c.id == label_id).values(retired=retired))
-    return result.rowcount == 1
-
-
 async def update(connection: AsyncConnection, label_id: int, values: dict) -> bool:
     if not values:
         return (await get(connection, label_id)) is not None

@@ -296,7 +296,7 @@ async def test_labels(service, agent, supervisor):
     assert len(again.labels) == 1
     cleared = await service.remove_label(attention.id, agent, vip.id)
     assert cleared.labels == ()
-    await service.retire_label(supervisor, vip.id)
+    await service.update_label(supervisor, vip.id, retired=True)
     assert await service.labels() == []
     with pytest.raises(InvalidRequest):
         await service.apply_label(attention.id, agent, vip.id)
