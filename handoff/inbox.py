@@ -85,8 +85,9 @@ ACCEPT_CHUNK_ROWS = 100
 
 
 @dataclass(frozen=True)
-class WebhookItem:
-    """One messaging item of a webhook delivery, as a connector hands it in."""
+class IncomingItem:
+    """One messaging item of a webhook delivery arriving, as a connector hands it in (once
+    accepted, a StoredItem; the connectors parse its payload into their own WebhookItem)."""
 
     channel: str
     dedup_key: str
@@ -141,7 +142,7 @@ class Inbox:
         # RETURNING came to SQLite in 3.35 (aiosqlite uses the stdlib's sqlite3 library).
         self._returning = dialect != "sqlite" or sqlite3.sqlite_version_info >= (3, 35, 0)
 
-    async def accept(self, items: Iterable[WebhookItem]) -> list[StoredItem]:
+    async def accept(self, items: Iterable[IncomingItem]) -> list[StoredItem]:
         """Store the items in one transaction; returns only those not seen before, in the
         order given (which is also the order of their ids, so replays keep it).
 
@@ -153,7 +154,7 @@ class Inbox:
         """
         # A key twice in one delivery: the first one counts (one VALUES list must not
         # name a key twice, and the later copy is a redelivery anyway).
-        unique: dict[tuple[str, str], WebhookItem] = {}
+        unique: dict[tuple[str, str], IncomingItem] = {}
         for item in items:
             unique.setdefault((item.channel, item.dedup_key[:255]), item)
         if not unique:
@@ -181,7 +182,7 @@ class Inbox:
                 )
         return accepted
 
-    async def _accept_row_by_row(self, items: list[WebhookItem]) -> list[StoredItem]:
+    async def _accept_row_by_row(self, items: list[IncomingItem]) -> list[StoredItem]:
         """The same, one INSERT per item: SQLite before 3.35 has no RETURNING."""
         accepted: list[StoredItem] = []
         received_at = _now()

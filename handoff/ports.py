@@ -26,7 +26,7 @@ class OutgoingAttachment:
     filename: Optional[str] = None
 
 
-ATTACHMENT_TYPES = frozenset({"image", "video", "audio", "file"})
+OUTGOING_ATTACHMENT_TYPES = frozenset({"image", "video", "audio", "file"})
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ from handoff.model import (
 )
 from handoff.overview import AgentLoad, CampaignLoad, Overview
 from handoff.ports import (
-    ATTACHMENT_TYPES,
+    OUTGOING_ATTACHMENT_TYPES,
     ChannelGateway,
     ConversationResumer,
     DeliveryFailed,
@@ -803,10 +803,10 @@ class HandoffService:
                 f"Instagram texts are limited to {INSTAGRAM_TEXT_LIMIT_BYTES} bytes (this has {len(text.encode())})",
                 code=ErrorCode.MESSAGE_TOO_LONG, limit=INSTAGRAM_TEXT_LIMIT_BYTES, length=len(text.encode()), unit="bytes",
             )
-        if attachment is not None and attachment.type not in ATTACHMENT_TYPES:
+        if attachment is not None and attachment.type not in OUTGOING_ATTACHMENT_TYPES:
             raise InvalidMessage(
-                f"unknown attachment type {attachment.type!r} (use {', '.join(sorted(ATTACHMENT_TYPES))})",
-                code=ErrorCode.ATTACHMENT_TYPE, allowed=", ".join(sorted(ATTACHMENT_TYPES)),
+                f"unknown attachment type {attachment.type!r} (use {', '.join(sorted(OUTGOING_ATTACHMENT_TYPES))})",
+                code=ErrorCode.ATTACHMENT_TYPE, allowed=", ".join(sorted(OUTGOING_ATTACHMENT_TYPES)),
             )
         return text
 

@@ -22,7 +22,7 @@ from .meta import (
 
 MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
 SENDER_ACTIONS = ("typing_on", "typing_off", "mark_seen")
-ATTACHMENT_TYPES = ("image", "video", "audio", "file", "template")
+SEND_API_ATTACHMENT_TYPES = ("image", "video", "audio", "file", "template")
 INSTAGRAM_TAGS = ("HUMAN_AGENT",)
 
 
@@ -82,8 +82,8 @@ def _check_text(channel: Channel, text: Any) -> Optional[str]:
 
 
 def _check_attachment(attachment: Any) -> Optional[str]:
-    if not isinstance(attachment, Mapping) or attachment.get("type") not in ATTACHMENT_TYPES:
-        return f"(#100) param message[attachment][type] must be one of {{{', '.join(ATTACHMENT_TYPES)}}}"
+    if not isinstance(attachment, Mapping) or attachment.get("type") not in SEND_API_ATTACHMENT_TYPES:
+        return f"(#100) param message[attachment][type] must be one of {{{', '.join(SEND_API_ATTACHMENT_TYPES)}}}"
     payload = attachment.get("payload")
     if not isinstance(payload, Mapping):
         return "(#100) param message[attachment][payload] must be an object"

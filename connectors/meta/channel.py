@@ -59,8 +59,7 @@ from connectors.meta.profiles import ProfileCache, ProfileReader
 from connectors.meta.routing import BotTurns, EventRouter, stored_payload
 from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
 from handoff.db import close_shared_engine
-from handoff.inbox import Inbox, StoredItem
-from handoff.inbox import WebhookItem as InboxItem
+from handoff.inbox import Inbox, IncomingItem, StoredItem
 from handoff.log_hygiene import install_log_hygiene
 from handoff.rasa_conversations import RasaConversations
 from handoff.runtime import close_handoff_runtime, handoff_runtime
@@ -358,7 +357,7 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 @dataclass(frozen=True)
 class _Delivery:
     received: list[EventItem]
-    items: list[InboxItem]
+    items: list[IncomingItem]
 
 
 @dataclass(frozen=True)
@@ -402,7 +401,7 @@ def _parse_delivery(channel: str, webhook_object: str, body: bytes, max_items: i
     received = list(itertools.islice(iter_items(channel, payload), max_items + 1))
     if len(received) > max_items:
         return _Refusal(413, f"more than {max_items} items in one delivery; at most {max_items} items are accepted")
-    items = [InboxItem(channel, dedup_key(item), conversation_key(item), stored_payload(item)) for item in received]
+    items = [IncomingItem(channel, dedup_key(item), conversation_key(item), stored_payload(item)) for item in received]
     return _Delivery(received, items)
 
 

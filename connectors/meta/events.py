@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-ATTACHMENT_TYPES = (
+CUSTOMER_ATTACHMENT_TYPES = (
     "image", "video", "audio", "file", "sticker", "location", "share", "template",
     "reel", "story_mention", "unsupported",
 )  # fmt: skip
@@ -20,7 +20,7 @@ ATTACHMENT_TYPES = (
 
 @dataclass(frozen=True)
 class Attachment:
-    """One attachment as designers and agents see it: a type from ATTACHMENT_TYPES."""
+    """One attachment as designers and agents see it: a type from CUSTOMER_ATTACHMENT_TYPES."""
 
     type: str
     url: str | None = None
@@ -276,7 +276,7 @@ def _parse_attachment(raw: Mapping[str, Any]) -> Attachment:
                           longitude=_as_number(coordinates.get("long")), raw=raw)  # fmt: skip
     normalised = {"fallback": "share", "ig_reel": "reel", "reel": "reel", "ig_post": "share", "post": "share"}
     kind = normalised.get(kind, kind)
-    if kind not in ATTACHMENT_TYPES:
+    if kind not in CUSTOMER_ATTACHMENT_TYPES:
         kind = "unsupported"
     return Attachment(kind, url=url, title=title, raw=raw)
 

@@ -39,7 +39,7 @@ from handoff.error_codes import ErrorCode
 from handoff.errors import Conflict, Forbidden, IllegalTransition, InvalidRequest, NotFound
 from handoff.history import DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE
 from handoff.model import Agent, Attention, Channel, Direction
-from handoff.ports import ATTACHMENT_TYPES, OutgoingAttachment
+from handoff.ports import OUTGOING_ATTACHMENT_TYPES, OutgoingAttachment
 from handoff.queries import DEFAULT_PAGE_SIZE
 from handoff.states import AttentionState
 from handoff.store.history import HistoryFilter
@@ -231,10 +231,10 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         if raw is not None:
             if not isinstance(raw, dict) or not isinstance(raw.get("url"), str) or not isinstance(raw.get("type"), str):
                 raise BadRequest("attachment must be {\"type\", \"url\"}", field="attachment")
-            if raw["type"] not in ATTACHMENT_TYPES:
+            if raw["type"] not in OUTGOING_ATTACHMENT_TYPES:
                 raise InvalidRequest(
-                    f"attachment type is one of {', '.join(sorted(ATTACHMENT_TYPES))}",
-                    code=ErrorCode.ATTACHMENT_TYPE, allowed=", ".join(sorted(ATTACHMENT_TYPES)),
+                    f"attachment type is one of {', '.join(sorted(OUTGOING_ATTACHMENT_TYPES))}",
+                    code=ErrorCode.ATTACHMENT_TYPE, allowed=", ".join(sorted(OUTGOING_ATTACHMENT_TYPES)),
                 )
             if urlparse(raw["url"]).scheme not in ("http", "https"):
                 raise InvalidRequest("the attachment url must be an http(s) URL", code=ErrorCode.ATTACHMENT_URL)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import exc as sa_exc
 
 from connectors.meta.dispatch import ConversationDispatcher, ItemProgress
-from handoff.inbox import FAILED, HANDLED, PENDING, Inbox, StoredItem, WebhookItem
+from handoff.inbox import FAILED, HANDLED, PENDING, Inbox, IncomingItem, StoredItem
 
 
 def pool_ran_dry() -> sa_exc.TimeoutError:
@@ -21,7 +21,7 @@ def database_locked() -> sa_exc.OperationalError:
 
 
 async def accepted(inbox: Inbox, *keys: str, conversation: str = "c1") -> list[StoredItem]:
-    return await inbox.accept([WebhookItem("messenger", key, conversation, {"key": key}) for key in keys])
+    return await inbox.accept([IncomingItem("messenger", key, conversation, {"key": key}) for key in keys])
 
 
 async def run(dispatcher: ConversationDispatcher, items: list[StoredItem]) -> None:

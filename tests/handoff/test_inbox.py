@@ -1,10 +1,10 @@
 import asyncio
 
-from handoff.inbox import Inbox, WebhookItem
+from handoff.inbox import Inbox, IncomingItem
 
 
-def item(key: str, conversation: str = "page:psid") -> WebhookItem:
-    return WebhookItem(channel="messenger", dedup_key=key, conversation=conversation, payload={"mid": key})
+def item(key: str, conversation: str = "page:psid") -> IncomingItem:
+    return IncomingItem(channel="messenger", dedup_key=key, conversation=conversation, payload={"mid": key})
 
 
 async def test_redelivered_item_is_dropped(engine):
@@ -18,7 +18,7 @@ async def test_redelivered_item_is_dropped(engine):
 async def test_same_key_on_another_channel_is_a_different_item(engine):
     inbox = Inbox(engine)
     await inbox.accept([item("m_1")])
-    other = WebhookItem(channel="instagram", dedup_key="m_1", conversation="ig:1", payload={})
+    other = IncomingItem(channel="instagram", dedup_key="m_1", conversation="ig:1", payload={})
     assert len(await inbox.accept([other])) == 1
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from handoff.inbox import HANDLING, Inbox, WebhookItem
+from handoff.inbox import HANDLING, Inbox, IncomingItem
 from handoff.leases import InboxLeases, InboxOwnership, LeaseTiming, ProcessIdentity
 from handoff.schema import inbox_item, inbox_lease
 
@@ -40,7 +40,7 @@ async def expire(engine, owner: str) -> None:  # type: ignore[no-untyped-def]
 
 
 async def accept(engine, owner: str | None, keys: list[str], channel: str = "messenger") -> list[int]:  # type: ignore[no-untyped-def]
-    items = [WebhookItem(channel, key, f"conversation-{n % 2}", {"mid": key}) for n, key in enumerate(keys)]
+    items = [IncomingItem(channel, key, f"conversation-{n % 2}", {"mid": key}) for n, key in enumerate(keys)]
     return [item.id for item in await Inbox(engine, owner=owner).accept(items)]
 
 

@@ -16,7 +16,7 @@ from handoff.events import MessageAdded, MessageUpdated
 from handoff.model import Message, MessageStatus
 from handoff.service import DEFAULT_OUTBOX_STALE_AFTER, HandoffService
 from handoff.window import HUMAN_AGENT, MESSAGE_TAG, RESPONSE
-from tests.handoff.support import PAGE, handoff, opened
+from tests.handoff.support import opened
 
 STALE = DEFAULT_OUTBOX_STALE_AFTER + timedelta(seconds=1)
 

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from connectors.meta.events import conversation_key, dedup_key, iter_items
 from connectors.meta.routing import stored_payload
 from handoff.db import create_engine, migrate
-from handoff.inbox import UNFINISHED, Inbox, WebhookItem
+from handoff.inbox import UNFINISHED, Inbox, IncomingItem
 from handoff.leases import InboxLeases, LeaseTiming, ProcessIdentity
 from handoff.schema import inbox_item, inbox_lease
 from tests.conftest import postgres_or_skip
@@ -69,10 +69,10 @@ def stand_in(tmp_path: Path, name: str, graph_url: str, database_url: str, turn:
     return server
 
 
-def stored_items(channel: str, customer: str, mids: list[str]) -> list[WebhookItem]:
+def stored_items(channel: str, customer: str, mids: list[str]) -> list[IncomingItem]:
     """What our webhook stores for these texts (the same functions build them)."""
     body = body_of(channel, [[text_item(channel, customer, mid, text=f"texto {mid}") for mid in mids]])
-    return [WebhookItem(channel, dedup_key(item), conversation_key(item), stored_payload(item))
+    return [IncomingItem(channel, dedup_key(item), conversation_key(item), stored_payload(item))
             for item in iter_items(channel, body)]  # fmt: skip
 
 
