@@ -11,7 +11,9 @@ from handoff.model import Agent, Attention
 from handoff.ports import DeliveryFailed, DeliveryReceipt, OutboundMessage
 from handoff.service import HandoffService
 
-CAMPAIGNS_FILE = Path(__file__).resolve().parents[2] / "data" / "campaigns.yml"
+ROOT = Path(__file__).resolve().parents[2]
+CAMPAIGNS_FILE = ROOT / "tests" / "fixtures" / "campaigns.yml"  # the domain tests' own
+SHIPPED_CAMPAIGNS_FILE = ROOT / "data" / "campaigns.yml"  # the designers', tested by test_campaigns.py
 PAGE = "page_1"
 IG_ACCOUNT = "ig_1"
 START = datetime(2024, 5, 6, 12, 0, tzinfo=timezone.utc)

@@ -18,7 +18,7 @@ from handoff.campaigns import (
 )
 from handoff.campaigns.__main__ import main
 from handoff.model import Channel, Direction
-from tests.handoff.support import CAMPAIGNS_FILE
+from tests.handoff.support import SHIPPED_CAMPAIGNS_FILE as CAMPAIGNS_FILE
 
 DOMAIN_FILE = CAMPAIGNS_FILE.parents[1] / "domain.yml"
 
