@@ -256,19 +256,29 @@ def resumed_for_this_message(tracker: Tracker) -> bool:
     return False
 
 
+def _profile_value(tracker: Tracker, key: str) -> Optional[str]:
+    """The newest ``customer.<key>`` the connectors put in a message's metadata (its profile)."""
+    latest = tracker.latest_message or {}
+    for event in [{"metadata": latest.get("metadata")}] + list(reversed(_user_events(tracker.events))):
+        customer = _metadata(event).get("customer")
+        value = customer.get(key) if isinstance(customer, Mapping) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
 def customer_name_of(tracker: Tracker) -> Optional[str]:
     """The name the customer gave (slot ``customer_name``), else their profile name from the
     connectors' metadata."""
     slot = tracker.get_slot(CUSTOMER_NAME_SLOT)
     if isinstance(slot, str) and slot.strip():
         return slot.strip()
-    latest = tracker.latest_message or {}
-    for event in [{"metadata": latest.get("metadata")}] + list(reversed(_user_events(tracker.events))):
-        customer = _metadata(event).get("customer")
-        name = customer.get("name") if isinstance(customer, Mapping) else None
-        if isinstance(name, str) and name.strip():
-            return name.strip()
-    return None
+    return _profile_value(tracker, "name")
+
+
+def customer_picture_of(tracker: Tracker) -> Optional[str]:
+    """The customer's profile picture link (Meta's, it expires), for the desk's avatar."""
+    return _profile_value(tracker, "picture_url")
 
 
 def language_of(tracker: Tracker) -> str:
@@ -344,6 +354,7 @@ class ActionHandoff(Action):
             customer_name=customer_name_of(tracker),
             language=language_of(tracker),
             reason=clean_handoff_reason(tracker.get_slot(HANDOFF_REASON_SLOT)),
+            customer_picture_url=customer_picture_of(tracker),
         )
         try:
             async with _client() as client:

@@ -152,6 +152,7 @@ class HandoffRequest:
     customer_name: Optional[str]
     language: str
     reason: Optional[str] = None  # the customer's words: agents see them on the queued card
+    customer_picture_url: Optional[str] = None  # the profile picture the connectors looked up
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -164,6 +165,7 @@ class HandoffRequest:
             "customer_name": self.customer_name,
             "language": self.language,
             "reason": self.reason,
+            "customer_picture_url": self.customer_picture_url,
         }
 
 

@@ -144,6 +144,13 @@ class Customer:
     customer_id: str  # PSID or IGSID
     name: Optional[str] = None
     picture_url: Optional[str] = None
+    picture_expires_at: Optional[datetime] = None
+
+    def picture_at(self, now: datetime) -> Optional[str]:
+        """The picture link while it still loads (handoff.pictures); None after."""
+        if self.picture_url is None or self.picture_expires_at is None or self.picture_expires_at <= now:
+            return None
+        return self.picture_url
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,7 @@ customer = sa.Table(
     sa.Column("customer_id", sa.String(64), nullable=False),
     sa.Column("name", sa.String(200), nullable=True),
     sa.Column("picture_url", sa.Text(), nullable=True),
+    sa.Column("picture_expires_at", UtcDateTime(), nullable=True),  # Meta's picture links expire
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.UniqueConstraint("channel", "account_id", "customer_id", name="uq_customer_channel_account_customer"),

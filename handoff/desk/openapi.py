@@ -71,7 +71,8 @@ SCHEMAS: dict[str, Any] = {
     "Label": {"type": "object", "properties": {"id": INTEGER, "name": STRING, "colour": STRING, "retired": {"type": "boolean"}}},
     "Customer": {
         "type": "object",
-        "properties": {"id": STRING, "name": STRING, "picture_url": _nullable(STRING)},
+        "properties": {"id": STRING, "name": STRING,
+                       "picture_url": _nullable({**STRING, "description": "null once Meta's link has expired"})},
     },
     "Campaign": {
         "type": "object",

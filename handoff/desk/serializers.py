@@ -3,7 +3,7 @@ Label, and the WebSocket frames. Plain functions from domain records to JSON-rea
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
 
 from handoff.campaigns.model import Campaign, FormField
@@ -36,7 +36,9 @@ def label_json(label: Label) -> dict[str, Any]:
 
 def customer_json(attention: Attention, customer: Optional[Customer]) -> dict[str, Any]:
     name = customer.name if customer is not None and customer.name else attention.customer_id
-    return {"id": attention.customer_id, "name": name, "picture_url": customer.picture_url if customer else None}
+    # An expired Meta link would only show a broken image: initials instead.
+    picture = customer.picture_at(datetime.now(timezone.utc)) if customer is not None else None
+    return {"id": attention.customer_id, "name": name, "picture_url": picture}
 
 
 def _attachments(message: Message) -> Optional[list[dict[str, Any]]]:

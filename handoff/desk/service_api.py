@@ -52,6 +52,7 @@ class HandoffRequest(CustomerRef):
     slots: dict[str, Any] = {}
     context: list[dict[str, Any]] = []
     customer_name: Optional[str] = Field(None, max_length=500)
+    customer_picture_url: Optional[str] = Field(None, max_length=2000)  # the profile picture Meta gave
     reason: Optional[str] = Field(None, max_length=1000)  # why the customer asked for a person
     language: Optional[str] = None  # "en" for English; anything else: Spanish, the desk's first language
 
@@ -73,6 +74,7 @@ def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
             slots=asked.slots,
             context=asked.context,
             customer_name=asked.customer_name,
+            customer_picture_url=asked.customer_picture_url,
             reason=asked.reason,
         )
         message = handoff.campaign(attention.campaign_id).handoff_message.in_language("en" if asked.language == "en" else "es")

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.model import Channel, Customer
+from handoff.pictures import picture_expiry
 from handoff.schema import customer
 from handoff.store._sql import upsert_insert
 from handoff.store.rows import customer_from_row
@@ -23,21 +24,27 @@ async def upsert(
     name: Optional[str] = None,
     picture_url: Optional[str] = None,
 ) -> None:
-    """Create the customer, or refresh what we now know (a missing name keeps the old one)."""
+    """Create the customer, or refresh what we now know (a missing name keeps the old one,
+    a new picture link replaces the old one together with its expiry)."""
+    expires = picture_expiry(picture_url, now)
+    picture_url = picture_url if expires is not None else None
     statement = upsert_insert(connection, customer).values(
         channel=Channel(channel).value,
         account_id=account_id,
         customer_id=customer_id,
         name=name,
         picture_url=picture_url,
+        picture_expires_at=expires,
         created_at=now,
         updated_at=now,
     )
+    fresh_picture = statement.excluded.picture_url.is_not(None)
     statement = statement.on_conflict_do_update(
         index_elements=["channel", "account_id", "customer_id"],
         set_={
             "name": sa.func.coalesce(statement.excluded.name, customer.c.name),
-            "picture_url": sa.func.coalesce(statement.excluded.picture_url, customer.c.picture_url),
+            "picture_url": sa.case((fresh_picture, statement.excluded.picture_url), else_=customer.c.picture_url),
+            "picture_expires_at": sa.case((fresh_picture, statement.excluded.picture_expires_at), else_=customer.c.picture_expires_at),
             "updated_at": statement.excluded.updated_at,
         },
     )

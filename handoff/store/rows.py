@@ -110,6 +110,7 @@ def customer_from_row(row: Any) -> Customer:
         customer_id=row.customer_id,
         name=row.name,
         picture_url=row.picture_url,
+        picture_expires_at=row.picture_expires_at,
     )
 
 

@@ -53,11 +53,13 @@ class ConversationBuilder:
         account_id: str = PAGE_ID,
         start: float = START,
         profile_name: Optional[str] = None,
+        profile_picture: Optional[str] = None,
     ) -> None:
         self.sender_id = sender_id
         self.channel = channel
         self.account_id = account_id
         self.profile_name = profile_name
+        self.profile_picture = profile_picture
         self.now = start
         self.events: List[Event] = []
         self._mids = 0
@@ -94,7 +96,7 @@ class ConversationBuilder:
         if metadata is None:
             metadata = {"channel": self.channel, "account_id": self.account_id, "mid": mid, "timestamp": int(t * 1000)}
             if self.profile_name:
-                metadata["customer"] = {"id": self.sender_id, "name": self.profile_name, "picture_url": None}
+                metadata["customer"] = {"id": self.sender_id, "name": self.profile_name, "picture_url": self.profile_picture}
             if attachments is not None:
                 metadata["attachments"] = attachments
         intent_data = {"name": intent, "confidence": confidence}

@@ -214,14 +214,17 @@ async def test_the_context_carries_each_customer_lines_entities(service: Connect
 
 
 async def test_customer_name_falls_back_to_the_profile(service: ConnectorServer) -> None:
-    b = ConversationBuilder(profile_name="Carlos Ruiz")
+    picture = "https://scontent.example/v/carlos.jpg?oe=7FFFFFFF"
+    b = ConversationBuilder(profile_name="Carlos Ruiz", profile_picture=picture)
     b.session_start()
     b.user("agente", "request_human", slots={"language": "es"})
     b.action("handoff_form").loop("handoff_form")
     b.slot("customer_name", None)
     await run(ActionHandoff(), b.tracker())
     attention = await active(service)
-    assert (await customer_of(service, attention.id)).name == "Carlos Ruiz"
+    customer = await customer_of(service, attention.id)
+    assert (customer.name, customer.picture_url) == ("Carlos Ruiz", picture)  # the desk's avatar, with its expiry
+    assert customer.picture_expires_at is not None
     assert "nombre" not in attention.form  # the profile name is no answer to the form
 
 

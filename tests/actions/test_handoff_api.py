@@ -65,6 +65,7 @@ def test_the_request_body_is_the_contracts() -> None:
         "customer_name": "Ana",
         "language": "es",
         "reason": None,
+        "customer_picture_url": None,
     }
 
 
