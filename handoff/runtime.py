@@ -175,7 +175,11 @@ def serve_runtime(blueprint: Blueprint) -> None:
     """Give ``blueprint`` (an adapter's) the runtime's listeners. Call it first in the
     adapter's ``blueprint()``: its start then runs before the adapter's own (which finds the
     runtime built) and its stop after the adapter's own (Sanic runs stop listeners in
-    reverse), so the last adapter to stop closes the runtime after everything else."""
+    reverse), so the last adapter to stop closes the runtime after everything else.
+
+    On every adapter's blueprint rather than once on the app: ``blueprint()`` never sees the
+    app, and Sanic 21.12 turns listeners into signals it finalises before the first start
+    listener runs, so the runtime cannot add its stop listener once it is built."""
 
     @blueprint.listener("before_server_start")
     async def join(app, _loop) -> None:  # type: ignore[no-untyped-def]
