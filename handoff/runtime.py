@@ -2,6 +2,15 @@
 
 Built once, on the first listener that asks for it, from the shared database engine and
 the campaigns file (validated here: a mistake stops the server from starting).
+
+The runtime owns its own life, not any adapter: every adapter's blueprint carries the
+runtime's two listeners (:func:`serve_runtime`). The first adapter to start builds it and
+it starts its sweepers (orphaned attentions, the outbox) itself, so a desk-only process
+sweeps as a Meta-only one does. It closes once, when the last adapter that joined has
+stopped: after every adapter's ``before_server_stop`` (the Meta dispatchers are stopped,
+so releasing the inbox lease hands over only what they left unfinished) and after their
+``after_server_stop`` too; the shared engine is disposed last, after the sweeps cut short
+gave their connections back.
 """
 
 from __future__ import annotations
@@ -13,10 +22,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
+from sanic import Blueprint
+
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
 from handoff.campaigns.domain import default_domain_path
 from handoff.clock import utc_now
-from handoff.db import shared_engine
+from handoff.db import close_shared_engine, shared_engine
 from handoff.environment import seconds_from_environment
 from handoff.gateways import ChannelGateways
 from handoff.leases import InboxOwnership, LeaseTiming
@@ -28,6 +39,8 @@ from handoff.service import DEFAULT_OUTBOX_STALE_AFTER, HandoffService
 logger = logging.getLogger(__name__)
 
 CAMPAIGNS_VARIABLE = "HANDOFF_CAMPAIGNS"
+# How often orphaned attentions are looked for (HandoffService.return_orphans).
+ORPHAN_SWEEP_VARIABLE = "HANDOFF_ORPHAN_SWEEP_SECONDS"
 ORPHAN_SWEEP_SECONDS = 15.0
 # The outbox sweep (HandoffService.recover_outbox): how often, and after how long without
 # progress a pending agent message counts as left behind by a dead process.
@@ -44,6 +57,15 @@ class HandoffRuntime:
     _sweeper: asyncio.Task[None] | None = None
     _ownership: InboxOwnership | None = None
     _outbox_sweeper: asyncio.Task[None] | None = None
+    # The adapters that joined (serve_runtime) and have not stopped yet: the last one to
+    # stop closes the runtime, so none of them owns it.
+    _adapters: int = 0
+
+    def start_sweepers(self) -> None:
+        """Both sweepers, with their periods from the environment (a bad value stops the
+        server). Done by the runtime when it is built; calling it again changes nothing."""
+        self.start_orphan_sweeper(seconds_from_environment(ORPHAN_SWEEP_VARIABLE, ORPHAN_SWEEP_SECONDS))
+        self.start_outbox_sweeper()
 
     def start_orphan_sweeper(self, every: float = ORPHAN_SWEEP_SECONDS) -> None:
         """Returns orphaned attentions to their queue; timers live in the database, so a
@@ -122,7 +144,8 @@ async def _repeat(every: float, job: Callable[[], Awaitable[list[Any]]], done: s
 
 
 async def handoff_runtime(holder: Any) -> HandoffRuntime:
-    """The process's runtime, kept on ``holder`` (the Sanic app's ``ctx``)."""
+    """The process's runtime, kept on ``holder`` (the Sanic app's ``ctx``), its sweepers
+    running from the moment it is built."""
     runtime = getattr(holder, _RUNTIME_ATTRIBUTE, None)
     if runtime is None:
         # Checked against the bot's domain too: a prefill or rule naming a slot, entity or
@@ -134,11 +157,40 @@ async def handoff_runtime(holder: Any) -> HandoffRuntime:
         await service.start()
         runtime = HandoffRuntime(service, gateways)
         setattr(holder, _RUNTIME_ATTRIBUTE, runtime)
+        runtime.start_sweepers()
     return runtime
 
 
 async def close_handoff_runtime(holder: Any) -> None:
+    """Close the process's runtime, then the shared engine (last: the runtime's sweeps and
+    lease release use it)."""
     runtime = getattr(holder, _RUNTIME_ATTRIBUTE, None)
     if runtime is not None:
         delattr(holder, _RUNTIME_ATTRIBUTE)
         await runtime.close()
+    await close_shared_engine(holder)
+
+
+def serve_runtime(blueprint: Blueprint) -> None:
+    """Give ``blueprint`` (an adapter's) the runtime's listeners. Call it first in the
+    adapter's ``blueprint()``: its start then runs before the adapter's own (which finds the
+    runtime built) and its stop after the adapter's own (Sanic runs stop listeners in
+    reverse), so the last adapter to stop closes the runtime after everything else.
+
+    On every adapter's blueprint rather than once on the app: ``blueprint()`` never sees the
+    app, and Sanic 21.12 turns listeners into signals it finalises before the first start
+    listener runs, so the runtime cannot add its stop listener once it is built."""
+
+    @blueprint.listener("before_server_start")
+    async def join(app, _loop) -> None:  # type: ignore[no-untyped-def]
+        runtime = await handoff_runtime(app.ctx)
+        runtime._adapters += 1
+
+    @blueprint.listener("after_server_stop")
+    async def leave(app, _loop) -> None:  # type: ignore[no-untyped-def]
+        runtime: HandoffRuntime | None = getattr(app.ctx, _RUNTIME_ATTRIBUTE, None)
+        if runtime is not None:
+            runtime._adapters -= 1
+            if runtime._adapters > 0:
+                return  # another adapter still stops after this one
+        await close_handoff_runtime(app.ctx)

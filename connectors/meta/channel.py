@@ -58,11 +58,10 @@ from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache, ProfileReader
 from connectors.meta.routing import BotTurns, EventRouter, stored_payload
 from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
-from handoff.db import close_shared_engine
 from handoff.inbox import Inbox, IncomingItem, StoredItem
 from handoff.log_hygiene import install_log_hygiene
 from handoff.rasa_conversations import RasaConversations
-from handoff.runtime import close_handoff_runtime, handoff_runtime
+from handoff.runtime import handoff_runtime, serve_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +170,9 @@ class MetaInputChannel(InputChannel):
         hide_verify_token_in_access_logs()
         install_log_hygiene(*self.settings.app_secrets, self.settings.verify_token, self.settings.access_token)
         state: dict[str, Any] = {}
+        # First: the runtime is built (sweepers running) before this channel starts, and it
+        # is closed (inbox lease released, engine disposed) after this channel's stop below.
+        serve_runtime(webhook)
 
         @webhook.listener("before_server_start")
         async def start(app, _loop) -> None:  # type: ignore[no-untyped-def]
@@ -199,11 +201,9 @@ class MetaInputChannel(InputChannel):
                 await self.dispatcher.close()
 
         @webhook.listener("after_server_stop")
-        async def stop(app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def stop(_app, _loop) -> None:  # type: ignore[no-untyped-def]
             if "session" in state:
                 await state.pop("session").close()
-            await close_handoff_runtime(app.ctx)
-            await close_shared_engine(app.ctx)
 
         @webhook.route("/", methods=["GET"])
         async def health(_request: Request) -> HTTPResponse:
@@ -222,7 +222,7 @@ class MetaInputChannel(InputChannel):
 
     async def _start(self, app: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]], state: dict[str, Any]) -> None:
         runtime = await handoff_runtime(app.ctx)
-        runtime.start_orphan_sweeper()
+        # Taken here, not by the runtime: a desk-only process holds no inbox lease.
         ownership = await runtime.inbox_ownership()
         inbox = Inbox(runtime.service.engine, owner=ownership.owner)
         session = aiohttp.ClientSession()

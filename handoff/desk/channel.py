@@ -40,7 +40,7 @@ from handoff.desk.page import add_page_routes
 from handoff.desk.service_api import add_service_routes
 from handoff.desk.uploads import PUBLIC_URL_VARIABLE, UploadStore, add_media_routes
 from handoff.log_hygiene import install_log_hygiene
-from handoff.runtime import HandoffRuntime, handoff_runtime
+from handoff.runtime import HandoffRuntime, handoff_runtime, serve_runtime
 from handoff.service import HandoffService
 
 logger = logging.getLogger(__name__)
@@ -118,6 +118,9 @@ class DeskInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         desk = Blueprint("desk_webhook", __name__)
+        # First: the runtime (and its sweepers) exists before the desk starts, and closes
+        # after the desk's stop, whether or not a Meta channel runs in this process.
+        serve_runtime(desk)
 
         @desk.listener("before_server_start")
         async def start(app, _loop) -> None:  # type: ignore[no-untyped-def]

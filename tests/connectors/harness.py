@@ -12,7 +12,7 @@ import json
 import socket
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import aiohttp
 from rasa.core.channels.channel import UserMessage
@@ -35,6 +35,7 @@ APP_ID = "424242"
 PAGE_ID = "100000000000001"
 IG_ACCOUNT_ID = "17841400000000001"
 SERVICE_TOKEN = "test-service-token"
+ADAPTERS = ("messenger", "instagram", "desk")  # what running_connectors serves unless told
 
 Bot = Callable[[UserMessage], Awaitable[None]]
 
@@ -112,9 +113,12 @@ class running_connectors:
         bot: Bot | None = None,
         graph: FakeGraphAPI | None = None,
         desk: Mapping[str, Any] | None = None,
+        adapters: Sequence[str] = ADAPTERS,
         **overrides: Any,
     ):
-        """``desk``: extra ``DeskInput`` arguments (session_secret, session_lifetime, uploads_dir, public_url)."""
+        """``desk``: extra ``DeskInput`` arguments (session_secret, session_lifetime, uploads_dir, public_url).
+        ``adapters``: which of messenger, instagram and desk the server runs (all by default)."""
+        self._adapters = tuple(adapters)
         self._database_url = database_url
         self._desk = dict(desk or {})
         self._bot = bot
@@ -132,10 +136,11 @@ class running_connectors:
         if graph._runner is None:
             await graph.start()
         messenger_credentials, instagram_credentials = credentials(graph.url, **self._overrides)
-        channels = {
+        channels: dict[str, MetaInputChannel] = {
             "messenger": MessengerInput.from_credentials(messenger_credentials),
             "instagram": InstagramInput.from_credentials(instagram_credentials),
         }
+        channels = {name: channel for name, channel in channels.items() if name in self._adapters}
         Sanic.test_mode = True
         app = Sanic(f"connectors_{uuid.uuid4().hex[:8]}")
         server_state = ConnectorServer(graph=graph, url="", channels=channels)
@@ -146,10 +151,11 @@ class running_connectors:
             if self._bot is not None:
                 await self._bot(message)
 
-        desk = DeskInput(service_token=SERVICE_TOKEN, **self._desk)
-        for input_channel in [*channels.values(), desk]:
+        desk = DeskInput(service_token=SERVICE_TOKEN, **self._desk) if "desk" in self._adapters else None
+        inputs: list[Any] = [*channels.values(), *([desk] if desk is not None else [])]
+        for input_channel in inputs:
             app.blueprint(input_channel.blueprint(on_new_message), url_prefix=f"/webhooks/{input_channel.name()}")
-        app.ctx.input_channels = [*channels.values(), desk]
+        app.ctx.input_channels = inputs
         server_state.desk = desk
         server_state.app = app
         # Sanic turns port 0 into 8000: bind a free port ourselves so servers can run side by side.
