@@ -22,6 +22,7 @@ from handoff import permissions
 from handoff.campaigns.forms import normalize_form, prefill_form, validate_form
 from handoff.campaigns.model import Campaign, CampaignBook, Conversation, PrefillSource
 from handoff.clock import Clock, as_utc, utc_now
+from handoff.db import TRANSIENT_STORAGE_ERRORS
 from handoff.error_codes import ErrorCode
 from handoff.errors import (
     Conflict,
@@ -927,8 +928,15 @@ class HandoffService:
         leaves a message Meta never had (the sweep sends it); between the first and the last,
         one Meta may have (its echo makes it sent; without one the sweep says unknown)."""
         key = send_key(stored.id)
-        async with self._engine.begin() as connection:
-            handed = await message_rows.mark_sending(connection, stored.id, key, self._now())
+        try:
+            async with self._engine.begin() as connection:
+                handed = await message_rows.mark_sending(connection, stored.id, key, self._now())
+        except TRANSIENT_STORAGE_ERRORS as busy:
+            # The message is stored (the desk shows it) and certainly not at Meta: it stays
+            # pending for the outbox sweep. Answering an error here would tell the agent it
+            # was not sent, inviting a second copy.
+            logger.warning("Message %s stays pending for the outbox sweep: the database was busy (%s).", stored.id, type(busy).__name__)
+            return stored
         if not handed:  # not pending any more (an echo or another process was faster)
             async with self._engine.connect() as connection:
                 now_there = await message_rows.get(connection, stored.id)
@@ -943,9 +951,16 @@ class HandoffService:
             logger.exception("channel gateway failed on message %s", stored.id)
             return await self._record_failure(current, stored.id, DeliveryFailed(None, None, str(error) or type(error).__name__, transient=True))
         now = self._now()
-        async with self._engine.begin() as connection:
-            await message_rows.mark_sent(connection, stored.id, receipt.mid, as_utc(receipt.sent_at) if receipt.sent_at else now, now)
-            sent = await message_rows.get(connection, stored.id)
+        try:
+            async with self._engine.begin() as connection:
+                await message_rows.mark_sent(connection, stored.id, receipt.mid, as_utc(receipt.sent_at) if receipt.sent_at else now, now)
+                sent = await message_rows.get(connection, stored.id)
+        except TRANSIENT_STORAGE_ERRORS as busy:
+            # Meta has it; its echo (carrying send_token) makes it sent, and no sweep sends a
+            # message with a token again. Pending meanwhile, never an error: it went out.
+            logger.warning("Message %s went to Meta; recording that waits for its echo: the database was busy (%s).",
+                           stored.id, type(busy).__name__)  # fmt: skip
+            return stored
         assert sent is not None
         await self._publish(MessageUpdated(at=now, attention_id=current.id, campaign_id=current.campaign_id, agent_id=current.agent_id, message=sent))
         return sent

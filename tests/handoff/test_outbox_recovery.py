@@ -261,3 +261,51 @@ async def test_a_message_meta_may_have_is_left_alone_until_stale(service, agent,
     clock.advance(seconds=DEFAULT_OUTBOX_STALE_AFTER.total_seconds() - 1)
     assert await service.recover_outbox() == []  # its echo may still be on the way
     assert (await stored(service, pending)).status is MessageStatus.PENDING
+
+
+async def test_a_busy_database_after_the_message_is_stored_leaves_it_to_the_sweep_not_an_error(
+    service, agent, gateway, clock, monkeypatch
+):
+    """The desk showed the message the moment it was stored: an error now would tell the
+    agent it was not sent (and invite a second copy). It stays pending; the sweep sends it."""
+    from sqlalchemy.exc import OperationalError
+
+    from handoff.store import messages as message_rows
+
+    attention = await opened(service, agent)
+    real = message_rows.mark_sending
+
+    async def locked(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("UPDATE message", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(message_rows, "mark_sending", locked)
+    answered = await service.send_agent_message(attention.id, agent, "Hola, ya lo reviso")
+    assert answered.status is MessageStatus.PENDING and gateway.sent == []
+    monkeypatch.setattr(message_rows, "mark_sending", real)
+
+    clock.advance(seconds=STALE.total_seconds())
+    [recovered] = await service.recover_outbox()
+    assert (recovered.id, recovered.status) == (answered.id, MessageStatus.SENT)
+    assert [outbound.text for outbound in gateway.sent] == ["Hola, ya lo reviso"]  # once
+
+
+async def test_a_busy_database_after_meta_accepted_waits_for_the_echo_and_never_resends(
+    service, agent, gateway, clock, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+
+    from handoff.store import messages as message_rows
+
+    attention = await opened(service, agent)
+    real = message_rows.mark_sent
+
+    async def locked(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("UPDATE message", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(message_rows, "mark_sent", locked)
+    answered = await service.send_agent_message(attention.id, agent, "Hola, ya lo reviso")
+    assert answered.status is MessageStatus.PENDING and len(gateway.sent) == 1
+    monkeypatch.setattr(message_rows, "mark_sent", real)
+    clock.advance(seconds=STALE.total_seconds())
+    await service.recover_outbox()
+    assert len(gateway.sent) == 1  # handed to Meta: never sent again by the sweep
