@@ -59,7 +59,8 @@ async def test_the_composer_counts_per_channel_and_refuses_or_splits_never_cuts(
     await refusal.locator("#send-split").click()
     await expect(desk.page.locator("#timeline .msg.author-agent")).to_have_count(2)
     await expect(page.locator("#composer-text")).to_have_value("")
-    sent = [request.json["message"]["text"] for request in server.graph.sent_messages(recipient_id="6001")]
+    # On screen once stored; at Meta a moment later (the send follows the store).
+    sent = [request.json["message"]["text"] for request in await server.graph.wait_for_messages(2, timeout=15, recipient_id="6001")]
     assert len(sent) == 2 and all(len(piece) <= 2000 for piece in sent) and sent[0].endswith(".")
     assert " ".join(sent) == long_text
 
@@ -76,7 +77,7 @@ async def test_the_composer_counts_per_channel_and_refuses_or_splits_never_cuts(
     await expect(page.locator("#composer-limit")).to_be_hidden()
     await page.press("#composer-text", "Enter")
     await expect(desk.message("éééé")).to_be_visible()
-    [request] = server.graph.sent_messages(recipient_id="7001")
+    [request] = await server.graph.wait_for_messages(1, timeout=15, recipient_id="7001")
     assert request.json["message"]["text"] == "é" * 500
     desk.assert_clean()
 
@@ -114,7 +115,7 @@ async def test_an_attachment_waits_with_its_preview_and_goes_with_its_caption(se
     await expect(agent_messages.nth(1)).to_contain_text("Aquí tiene su factura de marzo")
     await expect(tray).to_be_hidden()
     await expect(page.locator("#composer-text")).to_have_value("")
-    sends = [request.json["message"] for request in server.graph.sent_messages(recipient_id="6001")]
+    sends = [request.json["message"] for request in await server.graph.wait_for_messages(2, timeout=15, recipient_id="6001")]
     assert "attachment" in sends[0] and sends[1]["text"] == "Aquí tiene su factura de marzo"
     kinds = [message.kind.value for message in await stored_messages(server, attention_id) if message.author.value == "agent"]
     assert kinds == ["attachment", "text"]
