@@ -691,8 +691,13 @@ async function logout() {
   const me = state.agent?.id;
   // Counted from the server's lists, not whatever is on screen: a click right after a
   // reload, before the lists arrive, must still warn about the attentions it leaves.
-  await loadLists().catch(() => {});
-  const held = [...state.items.values()].filter((item) => item.state === "open" && item.agent_id === me);
+  let listed = [...state.items.values()];
+  try {
+    listed = (await Promise.all(CHANNELS.map((channel) => api.attentions(channel)))).flatMap((answer) => answer.attentions || []);
+  } catch {
+    /* offline: what is on screen is the best count there is */
+  }
+  const held = listed.filter((item) => item.state === "open" && item.agent_id === me);
   let returnToQueue = false;
   if (held.length) {
     const choice = await confirmDialog({
