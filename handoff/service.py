@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handoff import permissions
 from handoff.campaigns.forms import normalize_form, prefill_form, validate_form
-from handoff.campaigns.model import Campaign, CampaignBook, Conversation, PrefillSource
+from handoff.campaigns.model import Campaign, CampaignBook, Conversation
 from handoff.clock import Clock, as_utc, utc_now
 from handoff.db import TRANSIENT_STORAGE_ERRORS
 from handoff.error_codes import ErrorCode
@@ -617,11 +617,7 @@ class HandoffService:
         The slots are kept with the attention too: a campaign it is transferred to may ask for them."""
         current = await self.attention(attention_id)
         fields = self._fields_of(current)
-        wanted = [
-            field for field in fields
-            if field.prefill is not None and field.prefill.source is PrefillSource.SLOT
-            and slots.get(field.prefill.name) is not None
-        ]  # fmt: skip
+        wanted = [field for field in fields if field.prefill_from_slot and slots.get(field.prefill_from_slot) is not None]
         values = prefill_form(wanted, slots)
         bot_values = bot_values_after(current.bot_values, _json_ready(dict(slots)))
         return await self.record_form_by_bot(attention_id, values, bot_values=bot_values)

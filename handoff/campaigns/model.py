@@ -154,19 +154,13 @@ class FormField:
     # Each option's text per language; an option without one is shown as its id.
     option_labels: Mapping[str, LocalizedText] = field(default_factory=dict, hash=False)
     prefill: Optional[Prefill] = None
-    # Shorthand of ``prefill=Prefill(SLOT, name)``, as data/campaigns.yml used to write it.
-    prefill_from_slot: Optional[str] = None
     default: Any = None
 
-    def __post_init__(self) -> None:
-        # One rule: ``prefill`` is the source; the shorthand is kept in step with it.
-        if self.prefill is None and self.prefill_from_slot:
-            object.__setattr__(self, "prefill", Prefill(PrefillSource.SLOT, self.prefill_from_slot))
-        elif self.prefill is not None:
-            slot = self.prefill.name if self.prefill.source is PrefillSource.SLOT else None
-            if self.prefill_from_slot not in (None, slot):
-                raise ValueError(f"field '{self.id}': prefill_from_slot and prefill disagree")
-            object.__setattr__(self, "prefill_from_slot", slot)
+    @property
+    def prefill_from_slot(self) -> Optional[str]:
+        """The slot that pre-fills the field, when its ``prefill`` is a slot (the file's
+        older ``prefill_from_slot: x`` is read as ``prefill: {slot: x}``)."""
+        return self.prefill.name if self.prefill is not None and self.prefill.source is PrefillSource.SLOT else None
 
     def option_label(self, option: Any, language: Optional[str]) -> str:
         """What people read for a stored option id (the id itself when it has no label)."""

@@ -1,9 +1,12 @@
 from datetime import date
 
-from handoff.campaigns import FieldType, FormField, LocalizedText, prefill_form, validate_form
+from handoff.campaigns import FieldType, FormField, LocalizedText, Prefill, PrefillSource, prefill_form, validate_form
 
 
-def field(id: str, type: FieldType, **extra) -> FormField:
+def field(id: str, type: FieldType, prefill_from_slot: str | None = None, **extra) -> FormField:
+    """A field; ``prefill_from_slot`` as the campaigns file's shorthand of ``prefill: {slot: ...}``."""
+    if prefill_from_slot is not None:
+        extra["prefill"] = Prefill(PrefillSource.SLOT, prefill_from_slot)
     return FormField(id=id, type=type, label=LocalizedText(id), **extra)
 
 
@@ -76,7 +79,7 @@ def test_prefill_takes_valid_slot_values_and_defaults():
 def test_prefill_from_an_entity_or_a_pattern_in_what_the_customer_said():
     """Issue 13: a field declares where its value comes from, and it is what the customer
     actually said: the latest line that has the entity / matches the pattern."""
-    from handoff.campaigns import Conversation, Prefill, PrefillSource
+    from handoff.campaigns import Conversation
 
     form = (
         field("pedido", FieldType.TEXT, prefill=Prefill(PrefillSource.ENTITY, "order_number")),
@@ -102,8 +105,6 @@ def test_prefill_from_an_entity_or_a_pattern_in_what_the_customer_said():
 
 
 def test_the_slot_shorthand_and_prefill_are_one_rule():
-    from handoff.campaigns import Prefill, PrefillSource
-
     shorthand = field("nombre", FieldType.TEXT, prefill_from_slot="customer_name")
     explicit = field("nombre", FieldType.TEXT, prefill=Prefill(PrefillSource.SLOT, "customer_name"))
     assert shorthand == explicit and shorthand.prefill == explicit.prefill
