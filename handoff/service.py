@@ -28,6 +28,7 @@ from handoff.errors import (
     Conflict,
     CustomerBusy,
     Forbidden,
+    IllegalTransition,
     InvalidForm,
     InvalidMessage,
     InvalidRequest,
@@ -548,6 +549,22 @@ class HandoffService:
         )
         await self._publish(AttentionReleased(at=now, attention=after, actor=Actor.of(agent), from_agent_id=current.agent_id))
         return after
+
+    async def release_open_attentions(self, agent: Agent) -> list[Attention]:
+        """Before the agent leaves: each of their open attentions back to its queue at once,
+        so no customer waits out an orphan timer. One that moved meanwhile (ended,
+        transferred) is left as it is; each release is its own event."""
+        async with self._engine.connect() as connection:
+            held = await attention_rows.get_many(
+                connection, attention_rows.active_for_desk(None, agent.id, include_queued=False)
+            )
+        released = []
+        for current in held:
+            try:
+                released.append(await self.release(current.id, agent))
+            except (Conflict, IllegalTransition, NotFound):
+                continue
+        return released
 
     async def terminate(self, attention_id: int, agent: Agent, form_values: Optional[Mapping[str, Any]] = None) -> Attention:
         """Terminar atención. Open: only its agent, with a valid form (every required field).

@@ -36,10 +36,10 @@ from handoff.desk.serializers import (
 )
 from handoff.desk.uploads import MAX_UPLOAD_BYTES, TooLarge
 from handoff.error_codes import ErrorCode
-from handoff.errors import Conflict, Forbidden, IllegalTransition, InvalidRequest, NotFound
+from handoff.errors import Forbidden, InvalidRequest
 from handoff.history import DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE
 from handoff.model import Agent, Attention, Channel, Direction
-from handoff.ports import OUTGOING_ATTACHMENT_TYPES, OutgoingAttachment
+from handoff.ports import OutgoingAttachment
 from handoff.queries import DEFAULT_PAGE_SIZE
 from handoff.states import AttentionState
 from handoff.store.history import HistoryFilter
@@ -160,15 +160,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         if not isinstance(return_to_queue, bool):
             raise BadRequest("return_to_queue must be true or false", field="return_to_queue")
         if return_to_queue:
-            # The agent chose to hand their open attentions back before leaving, so nobody's
-            # customer waits out an orphan timer. Released one by one: each is its own event.
-            agent = _agent(request)
-            for summary in await service().queries.attentions_for(agent):
-                if summary.attention.state is AttentionState.OPEN and summary.attention.agent_id == agent.id:
-                    try:
-                        await service().release(summary.attention.id, agent)
-                    except (Conflict, IllegalTransition, NotFound):
-                        continue  # it moved meanwhile (ended, transferred): nothing left to hand back
+            await service().release_open_attentions(_agent(request))
         channel.auth.logout(session)
         await channel.live.end_session(session)
         return response.empty(status=204)
@@ -231,11 +223,6 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         if raw is not None:
             if not isinstance(raw, dict) or not isinstance(raw.get("url"), str) or not isinstance(raw.get("type"), str):
                 raise BadRequest("attachment must be {\"type\", \"url\"}", field="attachment")
-            if raw["type"] not in OUTGOING_ATTACHMENT_TYPES:
-                raise InvalidRequest(
-                    f"attachment type is one of {', '.join(sorted(OUTGOING_ATTACHMENT_TYPES))}",
-                    code=ErrorCode.ATTACHMENT_TYPE, allowed=", ".join(sorted(OUTGOING_ATTACHMENT_TYPES)),
-                )
             if urlparse(raw["url"]).scheme not in ("http", "https"):
                 raise InvalidRequest("the attachment url must be an http(s) URL", code=ErrorCode.ATTACHMENT_URL)
             filename = raw.get("filename") if isinstance(raw.get("filename"), str) else None
