@@ -838,13 +838,43 @@ class HandoffService:
         marked sent (with Meta's mid) or failed (with Meta's error). Returns the message as
         it ends up; a failure is a failed message, not an exception."""
         current = await self.attention(attention_id)
+        self._require_writable(current, agent)
+        text = self._check_content(current.channel, text, attachment)
+        return await self._store_and_deliver(current, agent, text, attachment)
+
+    async def send_agent_attachment(
+        self, attention_id: int, agent: Agent, attachment: OutgoingAttachment, caption: Optional[str] = None
+    ) -> list[Message]:
+        """An attachment with its caption. Meta carries no caption on an attachment, so the
+        caption is a text message of its own, sent right after it (the customer sees them in
+        that order, and so does the desk). Both are checked against the channel's limits
+        before either is stored: a caption too long refuses the pair, nothing is cut. When
+        Meta refuses the attachment the caption is not sent (alone it would make no sense);
+        the answer then holds the failed attachment only."""
+        current = await self.attention(attention_id)
+        self._require_writable(current, agent)
+        caption = self._check_content(current.channel, caption, None) if caption and caption.strip() else None
+        self._check_content(current.channel, None, attachment)
+        sent = [await self._store_and_deliver(current, agent, None, attachment)]
+        if caption and sent[0].status is not MessageStatus.FAILED:
+            sent.append(await self._store_and_deliver(current, agent, caption, None))
+        return sent
+
+    @staticmethod
+    def _require_writable(current: Attention, agent: Agent) -> None:
+        """Only its agent writes in an attention, and only while it is open."""
         permissions.require_owner(agent, current)
         if current.state is not AttentionState.OPEN:
             raise Conflict(
                 current.id, "messages can be sent only in an open attention", current.state.value,
                 code=ErrorCode.ATTENTION_NOT_OPEN
             )
-        text = self._check_content(current.channel, text, attachment)
+
+    async def _store_and_deliver(
+        self, current: Attention, agent: Agent, text: Optional[str], attachment: Optional[OutgoingAttachment]
+    ) -> Message:
+        """Checked content of ``current``'s agent: stored as pending within Meta's window,
+        published, then sent (see send_agent_message)."""
         now = self._now()
         policy = send_policy(now, current.last_customer_message_at, self._human_agent_tag(current), current.id)
         payload: dict[str, Any] = {}
@@ -876,24 +906,6 @@ class HandoffService:
         await self._publish(MessageAdded(at=now, attention_id=current.id, campaign_id=current.campaign_id, agent_id=agent.id, message=stored))
         return await self._deliver(current, stored, text, attachment, policy.messaging_type, policy.tag)
 
-    async def send_agent_attachment(
-        self, attention_id: int, agent: Agent, attachment: OutgoingAttachment, caption: Optional[str] = None
-    ) -> list[Message]:
-        """An attachment with its caption. Meta carries no caption on an attachment, so the
-        caption is a text message of its own, sent right after it (the customer sees them in
-        that order, and so does the desk). Both are checked against the channel's limits
-        before either is stored: a caption too long refuses the pair, nothing is cut. When
-        Meta refuses the attachment the caption is not sent (alone it would make no sense);
-        the answer then holds the failed attachment only."""
-        current = await self.attention(attention_id)
-        permissions.require_owner(agent, current)  # a 403 before any 422 about the content
-        caption = self._check_content(current.channel, caption, None) if caption and caption.strip() else None
-        self._check_content(current.channel, None, attachment)
-        sent = [await self.send_agent_message(attention_id, agent, attachment=attachment)]
-        if caption and sent[0].status is not MessageStatus.FAILED:
-            sent.append(await self.send_agent_message(attention_id, agent, caption))
-        return sent
-
     async def retry_message(self, message_id: int, agent: Agent) -> Message:
         """Send a failed message again (the desk's retry), re-checking the window."""
         async with self._engine.connect() as connection:
@@ -901,12 +913,7 @@ class HandoffService:
             if failed is None:
                 raise NotFound("message", message_id)
             current = await self._attention(connection, failed.attention_id)
-        permissions.require_owner(agent, current)
-        if current.state is not AttentionState.OPEN:
-            raise Conflict(
-                current.id, "messages can be sent only in an open attention", current.state.value,
-                code=ErrorCode.ATTENTION_NOT_OPEN
-            )
+        self._require_writable(current, agent)
         if failed.direction is not MessageDirection.OUT or failed.status not in (MessageStatus.FAILED, MessageStatus.UNKNOWN):
             # UNKNOWN too: the agent, told that Meta may have it, decides to send it again.
             raise InvalidMessage(
