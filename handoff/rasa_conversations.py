@@ -8,7 +8,9 @@ what the bot says next. Uses only Rasa's own interfaces: the agent and the input
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
@@ -21,6 +23,9 @@ from handoff.model import Attention
 logger = logging.getLogger(__name__)
 
 TERMINATED_INTENT = "EXTERNAL_attention_terminated"
+# Rasa runs its NLU graph synchronously inside ``parse_message``: on one thread of its own,
+# a queued customer's line costs the server's event loop (every other webhook) nothing.
+_NLU_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="queued-nlu")
 
 
 class RasaConversations:
@@ -74,7 +79,11 @@ class RasaConversations:
         agent = self._agent
         if agent is None:
             return None
-        return await agent.parse_message(text)
+        if getattr(agent.processor, "http_interpreter", None) is not None:
+            return await agent.parse_message(text)  # a remote NLU server: I/O, already async
+        # parse_message awaits nothing of this loop without a remote interpreter, so it runs
+        # to the end on the worker thread's own loop.
+        return await asyncio.get_running_loop().run_in_executor(_NLU_THREAD, asyncio.run, agent.parse_message(text))
 
     async def log(self, message: UserMessage) -> None:
         """Append the customer's line to the tracker without predicting anything."""
