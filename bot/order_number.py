@@ -22,13 +22,13 @@ any more (config.yml), so this is the one rule for order numbers.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import FrozenSet, List, Optional, Text
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 
 from bot.rule_extractor import Found, RuleEntityExtractor
+from handoff.search import fold
 
 __all__ = ["ORDER_NUMBER_ENTITY", "OrderNumber", "OrderNumberExtractor", "find_order_number"]
 
@@ -91,13 +91,8 @@ class _Token:
     end: int
 
 
-def _plain(word: Text) -> Text:
-    decomposed = unicodedata.normalize("NFD", word.lower())
-    return "".join(char for char in decomposed if unicodedata.category(char) != "Mn")
-
-
 def _tokens(text: Text) -> List[_Token]:
-    return [_Token(_plain(match.group()), match.start(), match.end()) for match in _TOKEN.finditer(text)]
+    return [_Token(fold(match.group()), match.start(), match.end()) for match in _TOKEN.finditer(text)]
 
 
 def _candidate(token: _Token) -> Optional[OrderNumber]:

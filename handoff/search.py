@@ -35,7 +35,8 @@ _DMY_DATE = re.compile(r"(?<!\d)(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?!\d)")
 _SEPARATORS = re.compile(r"[\W_]+", re.UNICODE)
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """``text`` without accents and case: "Devolución" and "devolucion" read the same."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
 
@@ -55,7 +56,7 @@ def terms(text: Optional[str]) -> list[str]:
     """The words of ``text`` as the search sees them (folded, dates as one term)."""
     if not text:
         return []
-    folded = _dates_as_terms(_fold(text))
+    folded = _dates_as_terms(fold(text))
     return [word for word in _SEPARATORS.split(folded) if word and len(word) <= MAX_TERM_LENGTH]
 
 
