@@ -361,7 +361,7 @@ export function createConversation(ctx) {
       clear(tooLong).append(icon("alert", "icon small"),
         h("span", { class: "composer-limit-text" }, t(pending ? "captionTooLong" : "tooLong", { channel: t(channel), n: size.size, max: size.max, unit, parts: parts.length })));
       if (!pending) {
-        const split = h("button", { type: "button", class: "button small", id: "send-split" }, t("sendSplit", { parts: parts.length }));
+        const split = h("button", { type: "button", class: "button small-button", id: "send-split" }, t("sendSplit", { parts: parts.length }));
         split.addEventListener("click", () => sendPieces(splitText(textarea.value, channel)));
         tooLong.append(split);
       }
