@@ -128,7 +128,7 @@ export function createConversation(ctx) {
     );
   }
 
-  function showTaken(summary, message = t("takenByOther")) {
+  function showTaken(summary, message = t("error.attention.taken")) {
     stopTimer();
     view = null;
     root.dataset.view = "taken";
