@@ -125,20 +125,28 @@ function renderList() {
   updateCounts();
 }
 
+/** Every summary of this agent's list, both channels in one answer (no channel filter). */
+async function fetchSummaries() {
+  return (await api.attentions()).attentions || [];
+}
+
+/** The open attentions among `items` that are this agent's own. */
+function heldByMe(items) {
+  return items.filter((item) => item.state === "open" && item.agent_id === state.agent?.id);
+}
+
 let listSerial = 0;
 async function loadLists() {
   const serial = ++listSerial;
-  const answers = await Promise.all(CHANNELS.map((channel) => api.attentions(channel)));
+  const summaries = await fetchSummaries();
   if (serial !== listSerial) return;
   const unread = new Map([...state.items.values()].map((item) => [item.id, item.unread]));
   state.items = new Map();
-  for (const answer of answers) {
-    for (const summary of answer.attentions || []) {
-      state.items.set(summary.id, { ...summary, unread: summary.unread ?? unread.get(summary.id) ?? 0 });
-    }
+  for (const summary of summaries) {
+    state.items.set(summary.id, { ...summary, unread: summary.unread ?? unread.get(summary.id) ?? 0 });
   }
   // Drafts of attentions that are no longer mine (ended, transferred while away) go.
-  drafts.keepOnly(state.agent?.id, [...state.items.values()].filter((item) => item.state === "open" && item.agent_id === state.agent?.id).map((item) => item.id));
+  drafts.keepOnly(state.agent?.id, heldByMe([...state.items.values()]).map((item) => item.id));
   renderList();
 }
 
@@ -693,11 +701,11 @@ async function logout() {
   // reload, before the lists arrive, must still warn about the attentions it leaves.
   let listed = [...state.items.values()];
   try {
-    listed = (await Promise.all(CHANNELS.map((channel) => api.attentions(channel)))).flatMap((answer) => answer.attentions || []);
+    listed = await fetchSummaries();
   } catch {
     /* offline: what is on screen is the best count there is */
   }
-  const held = listed.filter((item) => item.state === "open" && item.agent_id === me);
+  const held = heldByMe(listed);
   let returnToQueue = false;
   if (held.length) {
     const choice = await confirmDialog({
