@@ -4,6 +4,7 @@ import { api, onUnauthorised, token } from "./api.js";
 import { confirmDialog } from "./confirm.js";
 import { byId, debounce, h } from "./dom.js";
 import { drafts } from "./drafts.js";
+import { attachmentKind } from "./limits.js";
 import { applyStatic, errorText, language, onLanguageChange, setLanguage, t } from "./i18n.js";
 import { createConversation, heldByOther } from "./conversation.js";
 import { createForm } from "./form.js";
@@ -343,13 +344,10 @@ async function send(id, content) {
   }
 }
 
+/** The type the upload was stored as (uploads.kind_of), else what the file's type says. */
 function attachmentType(file, uploaded) {
   if (uploaded && ["image", "video", "audio", "file"].includes(uploaded.type)) return uploaded.type;
-  const mime = file.type || "";
-  if (mime.startsWith("image/")) return "image";
-  if (mime.startsWith("video/")) return "video";
-  if (mime.startsWith("audio/")) return "audio";
-  return "file";
+  return attachmentKind(file);
 }
 
 /** Upload the file, then send it with its caption (the server sends the caption as the next
