@@ -327,7 +327,7 @@ function messageArrived(message, { isNew = true } = {}) {
 async function send(id, content) {
   try {
     const answer = await api.send(id, content);
-    for (const message of answer.messages || [answer.message]) messageArrived(message, { isNew: true });
+    for (const message of answer.messages) messageArrived(message, { isNew: true }); // the file, then its caption
     return answer;
   } catch (problem) {
     if (problem.status === 409 && problem.body.window_closed && state.current?.id === id) {
