@@ -222,7 +222,8 @@ export function createConversation(ctx) {
     const panel = h("div", { class: "popover transfer-popover", id: "transfer-menu", role: "menu", hidden: true });
     const element = h("div", { class: "popover-anchor" }, button, panel);
 
-    function option(kind, id, label, extra) {
+    function option(kind, id, name, extra) {
+      const label = h("span", kind === "agent" ? { class: "transfer-name" } : {}, name);
       const row = h("button", { type: "button", class: "transfer-option", role: "menuitem", "data-kind": kind, "data-value": id }, label, extra);
       row.addEventListener("click", async () => {
         const target = kind === "campaign" ? { campaign_id: id } : { agent_id: Number(id) };
@@ -230,7 +231,6 @@ export function createConversation(ctx) {
         if (note) target.note = note;
         close();
         // A transfer cannot be undone from here (the attention may leave this desk): ask first.
-        const name = row.querySelector(".transfer-name")?.textContent || row.firstChild?.textContent || id;
         const sure = await confirmDialog({
           id: "transfer-dialog",
           title: t("transferConfirmTitle", { id: current.id }),
@@ -268,14 +268,14 @@ export function createConversation(ctx) {
       const agents = targets.agents || [];
       panel.append(h("p", { class: "popover-title" }, t("transferToCampaign")));
       if (campaigns.length) {
-        for (const campaign of campaigns) panel.append(option("campaign", campaign.id, h("span", {}, campaign.name || campaign.id)));
+        for (const campaign of campaigns) panel.append(option("campaign", campaign.id, campaign.name || campaign.id));
       } else {
         panel.append(h("p", { class: "popover-empty" }, t("transferNoCampaigns")));
       }
       panel.append(h("p", { class: "popover-title" }, t("transferToAgent")));
       if (agents.length) {
         for (const agent of agents) {
-          panel.append(option("agent", agent.id, h("span", { class: "transfer-name" }, agent.display_name || String(agent.id)),
+          panel.append(option("agent", agent.id, agent.display_name || String(agent.id),
             h("span", { class: `presence ${agent.online ? "is-online" : ""}`, title: agent.online ? t("online") : t("offlineAgent") },
               agent.online ? t("online") : t("offlineAgent"))));
         }
