@@ -111,8 +111,8 @@ export function createConversation(ctx) {
       }
     });
     const preview = previewOf(summary.last_message, state.agent);
-    const notes = cardNotes(summary).map((note) =>
-      h("blockquote", { class: `queued-preview queued-${note.kind}` }, h("span", { class: "quote-label" }, note.label), h("span", {}, note.text)));
+    const quote = (className, label, text) => h("blockquote", { class: className }, h("span", { class: "quote-label" }, label), h("span", {}, text));
+    const notes = cardNotes(summary).map((note) => quote(`queued-preview queued-${note.kind}`, note.label, note.text));
     clear(root).append(
       h("div", { class: "queued-card", "data-id": summary.id },
         avatar(customer, "xl"),
@@ -121,7 +121,7 @@ export function createConversation(ctx) {
         h("p", { class: "queued-meta" }, summary.campaign_name || summary.campaign_id || "", " · ", t(summary.channel)),
         h("p", { class: "queued-since" }, icon("bell", "icon small bell-inline"), h("span", {}, t("queuedSince", { time: shortTime(summary.created_at) }))),
         ...notes,
-        preview ? h("blockquote", { class: "queued-preview" }, h("span", { class: "quote-label" }, t("lastMessage")), h("span", {}, preview)) : null,
+        preview ? quote("queued-preview", t("lastMessage"), preview) : null,
         (summary.labels || []).length ? h("div", { class: "chips" }, summary.labels.map((label) => labelChip(label))) : null,
         take,
       ),
