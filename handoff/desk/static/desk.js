@@ -484,7 +484,7 @@ function attentionEvent(event) {
   // What this agent did is told once, by the action's own handler (transfer, logout...), not
   // a second time when its live event comes back.
   const mine = me !== undefined && event.actor?.agent_id === me;
-  if (after && after.state === "open" && event.type === "attention.transferred" && after.agent_id === me && before?.agent_id !== me && event.actor?.agent_id !== me) {
+  if (after && after.state === "open" && event.type === "attention.transferred" && after.agent_id === me && before?.agent_id !== me && !mine) {
     toast(t("transferredToYou", { id: attention.id }), "info");
   }
   if (after && after.state === "queued" && event.type === "attention.returned" && !before && !mine) {
