@@ -111,8 +111,8 @@ export function createConversation(ctx) {
       }
     });
     const preview = previewOf(summary.last_message, state.agent);
-    const notes = cardNotes(summary).map((note) =>
-      h("blockquote", { class: `queued-preview queued-${note.kind}` }, h("span", { class: "quote-label" }, note.label), h("span", {}, note.text)));
+    const quote = (className, label, text) => h("blockquote", { class: className }, h("span", { class: "quote-label" }, label), h("span", {}, text));
+    const notes = cardNotes(summary).map((note) => quote(`queued-preview queued-${note.kind}`, note.label, note.text));
     clear(root).append(
       h("div", { class: "queued-card", "data-id": summary.id },
         avatar(customer, "xl"),
@@ -121,14 +121,14 @@ export function createConversation(ctx) {
         h("p", { class: "queued-meta" }, summary.campaign_name || summary.campaign_id || "", " · ", t(summary.channel)),
         h("p", { class: "queued-since" }, icon("bell", "icon small bell-inline"), h("span", {}, t("queuedSince", { time: shortTime(summary.created_at) }))),
         ...notes,
-        preview ? h("blockquote", { class: "queued-preview" }, h("span", { class: "quote-label" }, t("lastMessage")), h("span", {}, preview)) : null,
+        preview ? quote("queued-preview", t("lastMessage"), preview) : null,
         (summary.labels || []).length ? h("div", { class: "chips" }, summary.labels.map((label) => labelChip(label))) : null,
         take,
       ),
     );
   }
 
-  function showTaken(summary, message = t("takenByOther")) {
+  function showTaken(summary, message = t("error.attention.taken")) {
     stopTimer();
     view = null;
     root.dataset.view = "taken";
@@ -222,7 +222,8 @@ export function createConversation(ctx) {
     const panel = h("div", { class: "popover transfer-popover", id: "transfer-menu", role: "menu", hidden: true });
     const element = h("div", { class: "popover-anchor" }, button, panel);
 
-    function option(kind, id, label, extra) {
+    function option(kind, id, name, extra) {
+      const label = h("span", kind === "agent" ? { class: "transfer-name" } : {}, name);
       const row = h("button", { type: "button", class: "transfer-option", role: "menuitem", "data-kind": kind, "data-value": id }, label, extra);
       row.addEventListener("click", async () => {
         const target = kind === "campaign" ? { campaign_id: id } : { agent_id: Number(id) };
@@ -230,7 +231,6 @@ export function createConversation(ctx) {
         if (note) target.note = note;
         close();
         // A transfer cannot be undone from here (the attention may leave this desk): ask first.
-        const name = row.querySelector(".transfer-name")?.textContent || row.firstChild?.textContent || id;
         const sure = await confirmDialog({
           id: "transfer-dialog",
           title: t("transferConfirmTitle", { id: current.id }),
@@ -268,14 +268,14 @@ export function createConversation(ctx) {
       const agents = targets.agents || [];
       panel.append(h("p", { class: "popover-title" }, t("transferToCampaign")));
       if (campaigns.length) {
-        for (const campaign of campaigns) panel.append(option("campaign", campaign.id, h("span", {}, campaign.name || campaign.id)));
+        for (const campaign of campaigns) panel.append(option("campaign", campaign.id, campaign.name || campaign.id));
       } else {
         panel.append(h("p", { class: "popover-empty" }, t("transferNoCampaigns")));
       }
       panel.append(h("p", { class: "popover-title" }, t("transferToAgent")));
       if (agents.length) {
         for (const agent of agents) {
-          panel.append(option("agent", agent.id, h("span", { class: "transfer-name" }, agent.display_name || String(agent.id)),
+          panel.append(option("agent", agent.id, agent.display_name || String(agent.id),
             h("span", { class: `presence ${agent.online ? "is-online" : ""}`, title: agent.online ? t("online") : t("offlineAgent") },
               agent.online ? t("online") : t("offlineAgent"))));
         }
@@ -361,7 +361,7 @@ export function createConversation(ctx) {
       clear(tooLong).append(icon("alert", "icon small"),
         h("span", { class: "composer-limit-text" }, t(pending ? "captionTooLong" : "tooLong", { channel: t(channel), n: size.size, max: size.max, unit, parts: parts.length })));
       if (!pending) {
-        const split = h("button", { type: "button", class: "button small", id: "send-split" }, t("sendSplit", { parts: parts.length }));
+        const split = h("button", { type: "button", class: "button small-button", id: "send-split" }, t("sendSplit", { parts: parts.length }));
         split.addEventListener("click", () => sendPieces(splitText(textarea.value, channel)));
         tooLong.append(split);
       }

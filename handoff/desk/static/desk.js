@@ -4,6 +4,7 @@ import { api, onUnauthorised, token } from "./api.js";
 import { confirmDialog } from "./confirm.js";
 import { byId, debounce, h } from "./dom.js";
 import { drafts } from "./drafts.js";
+import { attachmentKind } from "./limits.js";
 import { applyStatic, errorText, language, onLanguageChange, setLanguage, t } from "./i18n.js";
 import { createConversation, heldByOther } from "./conversation.js";
 import { createForm } from "./form.js";
@@ -125,20 +126,28 @@ function renderList() {
   updateCounts();
 }
 
+/** Every summary of this agent's list, both channels in one answer (no channel filter). */
+async function fetchSummaries() {
+  return (await api.attentions()).attentions || [];
+}
+
+/** The open attentions among `items` that are this agent's own. */
+function heldByMe(items) {
+  return items.filter((item) => item.state === "open" && item.agent_id === state.agent?.id);
+}
+
 let listSerial = 0;
 async function loadLists() {
   const serial = ++listSerial;
-  const answers = await Promise.all(CHANNELS.map((channel) => api.attentions(channel)));
+  const summaries = await fetchSummaries();
   if (serial !== listSerial) return;
   const unread = new Map([...state.items.values()].map((item) => [item.id, item.unread]));
   state.items = new Map();
-  for (const answer of answers) {
-    for (const summary of answer.attentions || []) {
-      state.items.set(summary.id, { ...summary, unread: summary.unread ?? unread.get(summary.id) ?? 0 });
-    }
+  for (const summary of summaries) {
+    state.items.set(summary.id, { ...summary, unread: summary.unread ?? unread.get(summary.id) ?? 0 });
   }
   // Drafts of attentions that are no longer mine (ended, transferred while away) go.
-  drafts.keepOnly(state.agent?.id, [...state.items.values()].filter((item) => item.state === "open" && item.agent_id === state.agent?.id).map((item) => item.id));
+  drafts.keepOnly(state.agent?.id, heldByMe([...state.items.values()]).map((item) => item.id));
   renderList();
 }
 
@@ -318,7 +327,7 @@ function messageArrived(message, { isNew = true } = {}) {
 async function send(id, content) {
   try {
     const answer = await api.send(id, content);
-    for (const message of answer.messages || [answer.message]) messageArrived(message, { isNew: true });
+    for (const message of answer.messages) messageArrived(message, { isNew: true }); // the file, then its caption
     return answer;
   } catch (problem) {
     if (problem.status === 409 && problem.body.window_closed && state.current?.id === id) {
@@ -335,13 +344,10 @@ async function send(id, content) {
   }
 }
 
+/** The type the upload was stored as (uploads.kind_of), else what the file's type says. */
 function attachmentType(file, uploaded) {
   if (uploaded && ["image", "video", "audio", "file"].includes(uploaded.type)) return uploaded.type;
-  const mime = file.type || "";
-  if (mime.startsWith("image/")) return "image";
-  if (mime.startsWith("video/")) return "video";
-  if (mime.startsWith("audio/")) return "audio";
-  return "file";
+  return attachmentKind(file);
 }
 
 /** Upload the file, then send it with its caption (the server sends the caption as the next
@@ -478,7 +484,7 @@ function attentionEvent(event) {
   // What this agent did is told once, by the action's own handler (transfer, logout...), not
   // a second time when its live event comes back.
   const mine = me !== undefined && event.actor?.agent_id === me;
-  if (after && after.state === "open" && event.type === "attention.transferred" && after.agent_id === me && before?.agent_id !== me && event.actor?.agent_id !== me) {
+  if (after && after.state === "open" && event.type === "attention.transferred" && after.agent_id === me && before?.agent_id !== me && !mine) {
     toast(t("transferredToYou", { id: attention.id }), "info");
   }
   if (after && after.state === "queued" && event.type === "attention.returned" && !before && !mine) {
@@ -693,11 +699,11 @@ async function logout() {
   // reload, before the lists arrive, must still warn about the attentions it leaves.
   let listed = [...state.items.values()];
   try {
-    listed = (await Promise.all(CHANNELS.map((channel) => api.attentions(channel)))).flatMap((answer) => answer.attentions || []);
+    listed = await fetchSummaries();
   } catch {
     /* offline: what is on screen is the best count there is */
   }
-  const held = listed.filter((item) => item.state === "open" && item.agent_id === me);
+  const held = heldByMe(listed);
   let returnToQueue = false;
   if (held.length) {
     const choice = await confirmDialog({

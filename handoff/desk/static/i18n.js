@@ -14,7 +14,6 @@ const TABLE = {
     sessionExpired: "La sesión expiró. Entre de nuevo.",
     logout: "Salir",
     history: "Historial",
-    comingSoon: "Próximamente",
     channel: "Canal",
     language: "Idioma",
     live: "En vivo",
@@ -36,7 +35,6 @@ const TABLE = {
     selectHint: "Las atenciones en cola llevan una campana. Ábrala con «Atender».",
     take: "Atender",
     taking: "Abriendo…",
-    takenByOther: "Otro agente ya la tomó",
     queuedSince: "En cola desde {time}",
     lastMessage: "Último mensaje",
     contextTitle: "Conversación con el bot",
@@ -127,8 +125,6 @@ const TABLE = {
     attentionGone: "La atención #{id} ya no está en su lista.",
     attentionReturned: "La atención #{id} volvió a la cola.",
     transferredToYou: "Le transfirieron la atención #{id}.",
-    genericError: "Algo salió mal ({reason}).",
-    forbidden: "No tiene permiso para hacer esto.",
     conflict: "La atención cambió mientras tanto. Se actualizó la vista.",
     offline: "Sin conexión con el servidor.",
     messenger: "Messenger",
@@ -160,8 +156,6 @@ const TABLE = {
     newAttentionHint: "Iniciar una atención saliente con este cliente (Messenger)",
     outboundMessengerOnly: "Solo Messenger",
     outboundInstagram: "Instagram no permite que la empresa escriba primero: no se pueden iniciar atenciones salientes.",
-    outboundWindowClosed: "No se puede iniciar la atención: {reason}",
-    outboundBusy: "El cliente ya tiene una atención activa (#{id}).",
     outboundStarted: "Atención saliente #{id} iniciada",
     endedAt: "Fecha de término",
     endedOn: "Terminada el {time}",
@@ -290,7 +284,6 @@ const TABLE = {
     trail_queued_by_default: "En cola en {campaign} (campaña por defecto: ninguna regla se aplicó)",
     // issue 13 — errors and cancel
     errorUnknown: "Algo salió mal. Inténtelo de nuevo.",
-    errorNetwork: "Sin conexión con el servidor.",
     trail_customer_cancelled: "El cliente canceló la espera",
     "error.agent.deactivated": "Su cuenta está desactivada.",
     "error.agent.display_name_required": "Escriba el nombre del agente.",
@@ -388,7 +381,6 @@ const TABLE = {
     sessionExpired: "Your session expired. Please sign in again.",
     logout: "Log out",
     history: "History",
-    comingSoon: "Coming soon",
     channel: "Channel",
     language: "Language",
     live: "Live",
@@ -410,7 +402,6 @@ const TABLE = {
     selectHint: "Queued attentions carry a bell. Open one with “Take”.",
     take: "Take",
     taking: "Opening…",
-    takenByOther: "Another agent already took it",
     queuedSince: "Queued since {time}",
     lastMessage: "Last message",
     contextTitle: "Conversation with the bot",
@@ -501,8 +492,6 @@ const TABLE = {
     attentionGone: "Attention #{id} is no longer in your list.",
     attentionReturned: "Attention #{id} went back to the queue.",
     transferredToYou: "Attention #{id} was transferred to you.",
-    genericError: "Something went wrong ({reason}).",
-    forbidden: "You are not allowed to do this.",
     conflict: "The attention changed meanwhile. The view was refreshed.",
     offline: "No connection to the server.",
     messenger: "Messenger",
@@ -534,8 +523,6 @@ const TABLE = {
     newAttentionHint: "Start an outbound attention with this customer (Messenger)",
     outboundMessengerOnly: "Messenger only",
     outboundInstagram: "Instagram does not let a business write first: outbound attentions cannot be started.",
-    outboundWindowClosed: "The attention cannot be started: {reason}",
-    outboundBusy: "The customer already has an active attention (#{id}).",
     outboundStarted: "Outbound attention #{id} started",
     endedAt: "End date",
     endedOn: "Ended {time}",
@@ -664,7 +651,6 @@ const TABLE = {
     trail_queued_by_default: "Queued in {campaign} (default campaign: no rule applied)",
     // issue 13 — errors and cancel
     errorUnknown: "Something went wrong. Try again.",
-    errorNetwork: "No connection to the server.",
     trail_customer_cancelled: "The customer cancelled while waiting",
     "error.agent.deactivated": "Your account is deactivated.",
     "error.agent.display_name_required": "Type the agent's name.",
@@ -868,7 +854,7 @@ export function dayKey(value) {
  * Never the server's `error`: that English text is for developers and logs. */
 export function errorText(problem) {
   if (!problem) return t("errorUnknown");
-  if (problem.status === 0) return t("errorNetwork");
+  if (problem.status === 0) return t("offline");
   const key = `error.${problem.code}`;
   return problem.code && hasKey(key) ? t(key, problem.params || {}) : t("errorUnknown");
 }

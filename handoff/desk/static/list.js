@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { avatar, byId, clear, debounce, h, icon, labelChip } from "./dom.js";
 import { shortTime, t } from "./i18n.js";
+import { agentNameOf } from "./messages.js";
 
 const MIN_QUERY = 3;
 
@@ -50,7 +51,7 @@ export function previewOf(last, me = null) {
   else if (!text && KIND_PREVIEW[last.kind]) text = t(KIND_PREVIEW[last.kind]);
   if (last.author === "agent") {
     const mine = me && last.agent && last.agent.id === me.id;
-    return `${mine ? t("you") : last.agent?.name || t("someAgent")}: ${text}`;
+    return `${mine ? t("you") : agentNameOf(last)}: ${text}`;
   }
   if (last.author === "bot") return `${t("author_bot")}: ${text}`;
   return text;
