@@ -7,6 +7,7 @@ confirmations before a transfer or an outbound start, one toast per action, the 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -149,6 +150,62 @@ async def test_a_reload_keeps_the_selection_and_each_attentions_draft(server, br
     await expect(page.locator("#composer-text")).to_have_value("")
     await desk.item(second).click()
     await expect(page.locator("#composer-text")).to_have_value("Borrador para Jorge")
+    desk.assert_clean()
+
+
+async def test_a_draft_goes_when_its_attention_ends_or_leaves_the_agent(server, browser) -> None:
+    """Drafts live in sessionStorage (customer text on a possibly shared computer): the
+    draft of an attention Ana ended or transferred goes at once; one ended elsewhere while
+    the page was open goes at the next load of the lists; the others stay."""
+    service = server.runtime.service
+    ana = await add_agent(server, "ana", "Ana", ["soporte"])
+    await add_agent(server, "beto", "Beto Agente", ["soporte"])
+    ended_here, transferred, ended_elsewhere, kept = [await handoff(server, f"62{n:02}", f"Cliente {n} Prueba") for n in range(4)]
+    desk = await Desk.open(browser, server)
+    await desk.login("ana")
+    page = desk.page
+    for attention_id in (ended_here, transferred, ended_elsewhere, kept):
+        await take(desk, attention_id)
+        await page.fill("#composer-text", f"Borrador {attention_id}")
+
+    async def stored_drafts() -> dict:
+        raw = await page.evaluate(f"sessionStorage.getItem('desk.drafts.{ana.id}')")
+        return json.loads(raw or "{}")
+
+    expected = {str(attention_id): f"Borrador {attention_id}" for attention_id in (ended_here, transferred, ended_elsewhere, kept)}
+    assert await stored_drafts() == expected
+
+    # Ana ends one on the page.
+    await desk.item(ended_here).click()
+    await expect(page.locator("#composer-text")).to_have_value(f"Borrador {ended_here}")
+    await page.click('label[for="field-resultado-0"]')
+    await expect(page.locator("#form-save-state")).to_have_text("Guardado")
+    await page.click("#terminate-button")
+    await page.click("#terminate-confirm")
+    await expect(desk.item(ended_here)).to_have_count(0)
+    del expected[str(ended_here)]
+    assert await stored_drafts() == expected
+
+    # Ana hands one to Beto.
+    await desk.item(transferred).click()
+    await expect(page.locator("#composer-text")).to_have_value(f"Borrador {transferred}")
+    await page.click("#transfer-button")
+    await page.locator('#transfer-menu .transfer-option[data-kind="agent"]', has_text="Beto Agente").click()
+    await page.click("#transfer-confirm")
+    await expect(desk.item(transferred)).to_have_count(0)
+    del expected[str(transferred)]
+    assert await stored_drafts() == expected
+
+    # Ended elsewhere (the server, not this page): gone once the lists load again.
+    await service.terminate(ended_elsewhere, ana, {"motivo": "Consulta", "resultado": "resuelto"})
+    await expect(desk.item(ended_elsewhere)).to_have_count(0)
+    await page.reload()
+    await expect(page.locator("#desk-screen")).to_be_visible()
+    await expect(desk.item(kept)).to_have_count(1)
+    del expected[str(ended_elsewhere)]
+    assert await stored_drafts() == expected == {str(kept): f"Borrador {kept}"}
+    await desk.item(kept).click()
+    await expect(page.locator("#composer-text")).to_have_value(f"Borrador {kept}")
     desk.assert_clean()
 
 
