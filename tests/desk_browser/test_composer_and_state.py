@@ -120,6 +120,22 @@ async def test_an_attachment_waits_with_its_preview_and_goes_with_its_caption(se
     assert "attachment" in sends[0] and sends[1]["text"] == "Aquí tiene su factura de marzo"
     kinds = [message.kind.value for message in await stored_messages(server, attention_id) if message.author.value == "agent"]
     assert kinds == ["attachment", "text"]
+
+    # Meta refuses the next file: it shows failed, its caption is not sent and stays in the composer.
+    server.graph.user_unavailable_next(recipient_id="6001")
+    await page.set_input_files("#attach-input", files=[{**pdf, "name": "recibo.pdf"}])
+    await expect(tray.locator(".attachment-preview-name")).to_have_text("recibo.pdf")
+    await page.fill("#composer-text", "Y este es el recibo")
+    await page.press("#composer-text", "Enter")
+    refused = page.locator("#timeline .msg.author-agent", has=page.locator(".file-name", has_text="recibo.pdf"))
+    await expect(refused.locator(".ticks")).to_have_attribute("data-status", "failed")
+    await expect(page.locator("#composer-text")).to_have_value("Y este es el recibo")
+    await expect(page.locator("#composer")).to_contain_text("El archivo no se pudo enviar; su comentario sigue aquí.")
+    await expect(agent_messages).to_have_count(3)  # the refused file; no caption after it
+    await page.wait_for_timeout(300)
+    assert [request.json["message"].get("text") for request in server.graph.sent_messages(recipient_id="6001")][2:] == []
+    kinds = [message.kind.value for message in await stored_messages(server, attention_id) if message.author.value == "agent"]
+    assert kinds == ["attachment", "text", "attachment"]
     desk.assert_clean()
 
 
