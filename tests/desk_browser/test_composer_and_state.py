@@ -358,6 +358,24 @@ async def test_transfer_and_outbound_ask_first_and_say_it_once(server, browser) 
     await page.click("#outbound-confirm")
     await expect(page.locator("#history-dialog")).to_be_hidden()
     await expect(page.locator(".conv-header .conv-name")).to_have_text("Lucía Fernández")
+    started = page.locator("#toasts .toast", has_text="Atención saliente")
+    await expect(started).to_have_count(1)
+    await page.wait_for_timeout(500)  # its live event has come back by now
+    await expect(started).to_have_count(1)
+
+    # Confirmed this time, a transfer to Beto is told once too (the live event that takes it
+    # from Ana's list adds no second word about it).
+    await desk.item(attention_id).click()
+    await expect(page.locator(".conv-header .conv-id")).to_have_text(f"#{attention_id}")
+    await page.click("#transfer-button")
+    await page.locator('#transfer-menu .transfer-option[data-kind="agent"]', has_text="Beto Agente").click()
+    await page.click("#transfer-confirm")
+    await expect(desk.item(attention_id)).to_have_count(0)
+    about_it = page.locator("#toasts .toast", has_text=f"#{attention_id}")
+    await expect(about_it).to_have_count(1)
+    await page.wait_for_timeout(500)
+    await expect(about_it).to_have_count(1)
+    assert (await service.attention(attention_id)).agent_id != ana.id
     desk.assert_clean()
 
 
