@@ -1,6 +1,6 @@
 """A queued customer who gives up in words ("ya no quiero esperar") reaches the bot like the
 hand-over button's cancel does; what the model reads is a stand-in here (see
-tests/e2e/test_cancel_in_words.py for the trained model)."""
+tests/e2e/test_handoff_e2e.py for the trained model)."""
 
 from __future__ import annotations
 

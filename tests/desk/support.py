@@ -30,6 +30,31 @@ def campaigns_with(folder: Path, campaign: str, *replacements: tuple[str, str]) 
     return written
 
 
+# A second Messenger campaign to transfer to: its form shares ``nombre`` with Soporte, names
+# the order number differently and asks for the reason (insert it with campaigns_with).
+BILLING = """  - id: facturacion
+    name: Facturación
+    channels: [messenger]
+    orphan_timeout: 10m
+    human_agent_tag: false
+    handoff_message: {es: "Te paso con facturación.", en: "Passing you to billing."}
+    inbound_form:
+      - id: nombre
+        label: Nombre
+        type: text
+        prefill_from_slot: customer_name
+      - id: pedido_facturado
+        label: Pedido facturado
+        type: text
+        prefill_from_slot: order_number
+      - id: detalle
+        label: Detalle
+        type: paragraph
+        prefill_from_slot: handoff_reason
+
+"""
+
+
 @dataclass
 class Answer:
     status: int
@@ -152,3 +177,11 @@ async def no_frame(socket, wait: float = 0.3) -> None:
     await socket.send_json({"type": "ping"})
     frame = await socket.receive_json(timeout=5)
     assert frame == {"type": "pong"}, f"unexpected frame {frame}"
+
+
+async def cancel_as_the_bot(server, attention_id: int) -> None:
+    """What action_terminate_attention does when the customer gives up waiting."""
+    url = f"{server.url}/webhooks/desk/service/attentions/{attention_id}/terminate"
+    headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    async with server.session.post(url, json={"reason": "customer_cancelled"}, headers=headers) as response:
+        assert response.status == 200, await response.text()

@@ -9,29 +9,8 @@ from __future__ import annotations
 import pytest
 
 from tests.connectors.harness import running_connectors
-from tests.desk.support import account, campaigns_with, customer_writes, handoff, next_frame
+from tests.desk.support import BILLING, account, campaigns_with, customer_writes, handoff, next_frame
 
-BILLING = """  - id: facturacion
-    name: Facturación
-    channels: [messenger]
-    orphan_timeout: 10m
-    human_agent_tag: false
-    handoff_message: {es: "Te paso con facturación.", en: "Passing you to billing."}
-    inbound_form:
-      - id: nombre
-        label: Nombre
-        type: text
-        prefill_from_slot: customer_name
-      - id: pedido_facturado
-        label: Pedido facturado
-        type: text
-        prefill_from_slot: order_number
-      - id: detalle
-        label: Detalle
-        type: paragraph
-        prefill_from_slot: handoff_reason
-
-"""
 REASON = "mi pedido 48213 no llegó, ya pasaron 10 días"
 
 

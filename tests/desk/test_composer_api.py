@@ -75,6 +75,14 @@ async def test_a_refused_attachment_keeps_its_caption_unsent(server):
     [failed] = answer.body["messages"]
     assert failed["kind"] == "attachment" and failed["status"] == "failed"
     assert server.graph.sent_messages(recipient_id="6001") == []
+    # The one fault was spent on the attachment: had the caption gone after it, Meta would
+    # have accepted it. Only the refused attachment ever reached the Send API...
+    tried = [request.json["message"] for request in server.graph.requests
+             if request.kind == "message" and request.recipient_id == "6001"]  # fmt: skip
+    assert len(tried) == 1 and "attachment" in tried[0], tried
+    # ...and the caption is not stored either (not even pending, for the outbox sweep to send later).
+    page = await ana.get(f"/attentions/{attention_id}")
+    assert [(message["kind"], message["status"]) for message in page.body["messages"]] == [("attachment", "failed")]
 
 
 async def test_logout_can_hand_the_open_attentions_back_to_the_queue(server):

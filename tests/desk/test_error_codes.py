@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from handoff.error_codes import ALL_CODES
-from tests.desk.support import SERVICE_TOKEN, account, handoff, login, make_account, next_frame
+from tests.desk.support import account, cancel_as_the_bot, handoff, login, make_account, next_frame
 
 I18N = Path(__file__).resolve().parents[2] / "handoff" / "desk" / "static" / "i18n.js"
 
@@ -44,14 +44,6 @@ def assert_coded(answer, status: int, code: str) -> dict:
     assert isinstance(body["params"], dict)
     assert body["code"] in ALL_CODES
     return body
-
-
-async def cancel_as_the_bot(server, attention_id: int) -> None:
-    """What action_terminate_attention does when the customer gives up waiting."""
-    url = f"{server.url}/webhooks/desk/service/attentions/{attention_id}/terminate"
-    async with server.session.post(url, data=json.dumps({"reason": "customer_cancelled"}),
-                                   headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as response:  # fmt: skip
-        assert response.status == 200, await response.text()
 
 
 # -- the catalogue ------------------------------------------------------------------------

@@ -77,7 +77,10 @@ async def test_history_shows_choice_values_by_their_labels_and_keeps_the_ids(ser
     assert shown["productos"]["value_label"] == ["Ropa", "Accesorios"]
     assert spanish["form"]["resultado"] == "cotizacion"
     english = (await seller.get(f"/history/{done['id']}", params={"lang": "en"})).body["item"]
-    assert {field["id"]: field["value_label"] for field in english["form_fields"]}["resultado"] == "Quote"
+    in_english = {field["id"]: field for field in english["form_fields"]}
+    assert in_english["resultado"]["value_label"] == "Quote"
+    assert (in_english["origen"]["value_label"], in_english["productos"]["value_label"]) == ("Recommendation", ["Clothing", "Accessories"])
+    assert [in_english[name]["value"] for name in ("resultado", "origen", "productos")] == ["cotizacion", "recomendacion", ["ropa", "accesorios"]]
 
 
 async def test_labels_filter_and_match_history(server):

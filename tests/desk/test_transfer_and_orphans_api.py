@@ -10,21 +10,8 @@ import pytest
 
 from handoff.clock import utc_now
 from tests.connectors.harness import running_connectors
-from tests.desk.support import account, campaigns_with, handoff, login, next_frame, no_frame
+from tests.desk.support import BILLING, account, campaigns_with, handoff, login, next_frame, no_frame
 
-BILLING = """  - id: facturacion
-    name: Facturación
-    channels: [messenger]
-    orphan_timeout: 1s
-    human_agent_tag: false
-    handoff_message: {es: "Te paso con facturación.", en: "Passing you to billing."}
-    inbound_form:
-      - id: nombre
-        label: Nombre
-        type: text
-        prefill_from_slot: customer_name
-
-"""
 SOON = timedelta(seconds=3)  # past the 1 s orphan timeout, well within the 90 s presence allowance
 
 

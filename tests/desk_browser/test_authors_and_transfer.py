@@ -4,10 +4,13 @@ the conversation, and a queued card shows why the customer asked for a person.""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.async_api import expect
 
 from handoff.model import Agent
+from tests.connectors.fixtures import envelope, item, with_mid
 from tests.connectors.harness import PAGE_ID, SERVICE_TOKEN
 from tests.desk_browser.test_desk_flow import Desk, add_agent, now_iso, publish_screenshots
 
@@ -79,3 +82,24 @@ async def test_authors_and_a_transfer_note_as_every_desk_sees_them(server, brows
     for desk in (boss, bruno_desk):
         desk.assert_clean()
     publish_screenshots()
+
+
+async def test_a_queued_card_names_what_the_customer_sent(server, browser) -> None:
+    """Queued cards previewed only "Adjunto" (or nothing): now the kind of what came, in the
+    agent's language, with the reason still on its own line."""
+    await add_agent(server, "bruno", "Bruno Díaz", ["soporte"])
+    attention_id = await handoff_with_reason(server, "6002", "Luis Gómez")
+    desk = await Desk.open(browser, server)
+    await desk.login("bruno")
+    card = desk.item(attention_id)
+    await expect(card).to_have_attribute("data-state", "queued")
+
+    picture = with_mid(item("messenger/image"), "m_card_image", sender="6002")
+    picture["timestamp"] = int(time.time() * 1000)
+    await server.post("messenger", envelope("messenger", [picture]))
+    await server.settle()
+    await expect(card.locator(".item-preview")).to_have_text("Imagen")
+    await expect(card.locator(".note-reason")).to_contain_text(REASON)
+    await desk.page.click('#topbar [data-lang-choice="en"]')
+    await expect(card.locator(".item-preview")).to_have_text("Image")
+    desk.assert_clean()

@@ -7,6 +7,7 @@ confirmations before a transfer or an outbound start, one toast per action, the 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -119,6 +120,22 @@ async def test_an_attachment_waits_with_its_preview_and_goes_with_its_caption(se
     assert "attachment" in sends[0] and sends[1]["text"] == "Aquí tiene su factura de marzo"
     kinds = [message.kind.value for message in await stored_messages(server, attention_id) if message.author.value == "agent"]
     assert kinds == ["attachment", "text"]
+
+    # Meta refuses the next file: it shows failed, its caption is not sent and stays in the composer.
+    server.graph.user_unavailable_next(recipient_id="6001")
+    await page.set_input_files("#attach-input", files=[{**pdf, "name": "recibo.pdf"}])
+    await expect(tray.locator(".attachment-preview-name")).to_have_text("recibo.pdf")
+    await page.fill("#composer-text", "Y este es el recibo")
+    await page.press("#composer-text", "Enter")
+    refused = page.locator("#timeline .msg.author-agent", has=page.locator(".file-name", has_text="recibo.pdf"))
+    await expect(refused.locator(".ticks")).to_have_attribute("data-status", "failed")
+    await expect(page.locator("#composer-text")).to_have_value("Y este es el recibo")
+    await expect(page.locator("#composer")).to_contain_text("El archivo no se pudo enviar; su comentario sigue aquí.")
+    await expect(agent_messages).to_have_count(3)  # the refused file; no caption after it
+    await page.wait_for_timeout(300)
+    assert [request.json["message"].get("text") for request in server.graph.sent_messages(recipient_id="6001")][2:] == []
+    kinds = [message.kind.value for message in await stored_messages(server, attention_id) if message.author.value == "agent"]
+    assert kinds == ["attachment", "text", "attachment"]
     desk.assert_clean()
 
 
@@ -149,6 +166,62 @@ async def test_a_reload_keeps_the_selection_and_each_attentions_draft(server, br
     await expect(page.locator("#composer-text")).to_have_value("")
     await desk.item(second).click()
     await expect(page.locator("#composer-text")).to_have_value("Borrador para Jorge")
+    desk.assert_clean()
+
+
+async def test_a_draft_goes_when_its_attention_ends_or_leaves_the_agent(server, browser) -> None:
+    """Drafts live in sessionStorage (customer text on a possibly shared computer): the
+    draft of an attention Ana ended or transferred goes at once; one ended elsewhere while
+    the page was open goes at the next load of the lists; the others stay."""
+    service = server.runtime.service
+    ana = await add_agent(server, "ana", "Ana", ["soporte"])
+    await add_agent(server, "beto", "Beto Agente", ["soporte"])
+    ended_here, transferred, ended_elsewhere, kept = [await handoff(server, f"62{n:02}", f"Cliente {n} Prueba") for n in range(4)]
+    desk = await Desk.open(browser, server)
+    await desk.login("ana")
+    page = desk.page
+    for attention_id in (ended_here, transferred, ended_elsewhere, kept):
+        await take(desk, attention_id)
+        await page.fill("#composer-text", f"Borrador {attention_id}")
+
+    async def stored_drafts() -> dict:
+        raw = await page.evaluate(f"sessionStorage.getItem('desk.drafts.{ana.id}')")
+        return json.loads(raw or "{}")
+
+    expected = {str(attention_id): f"Borrador {attention_id}" for attention_id in (ended_here, transferred, ended_elsewhere, kept)}
+    assert await stored_drafts() == expected
+
+    # Ana ends one on the page.
+    await desk.item(ended_here).click()
+    await expect(page.locator("#composer-text")).to_have_value(f"Borrador {ended_here}")
+    await page.click('label[for="field-resultado-0"]')
+    await expect(page.locator("#form-save-state")).to_have_text("Guardado")
+    await page.click("#terminate-button")
+    await page.click("#terminate-confirm")
+    await expect(desk.item(ended_here)).to_have_count(0)
+    del expected[str(ended_here)]
+    assert await stored_drafts() == expected
+
+    # Ana hands one to Beto.
+    await desk.item(transferred).click()
+    await expect(page.locator("#composer-text")).to_have_value(f"Borrador {transferred}")
+    await page.click("#transfer-button")
+    await page.locator('#transfer-menu .transfer-option[data-kind="agent"]', has_text="Beto Agente").click()
+    await page.click("#transfer-confirm")
+    await expect(desk.item(transferred)).to_have_count(0)
+    del expected[str(transferred)]
+    assert await stored_drafts() == expected
+
+    # Ended elsewhere (the server, not this page): gone once the lists load again.
+    await service.terminate(ended_elsewhere, ana, {"motivo": "Consulta", "resultado": "resuelto"})
+    await expect(desk.item(ended_elsewhere)).to_have_count(0)
+    await page.reload()
+    await expect(page.locator("#desk-screen")).to_be_visible()
+    await expect(desk.item(kept)).to_have_count(1)
+    del expected[str(ended_elsewhere)]
+    assert await stored_drafts() == expected == {str(kept): f"Borrador {kept}"}
+    await desk.item(kept).click()
+    await expect(page.locator("#composer-text")).to_have_value(f"Borrador {kept}")
     desk.assert_clean()
 
 
@@ -285,6 +358,24 @@ async def test_transfer_and_outbound_ask_first_and_say_it_once(server, browser) 
     await page.click("#outbound-confirm")
     await expect(page.locator("#history-dialog")).to_be_hidden()
     await expect(page.locator(".conv-header .conv-name")).to_have_text("Lucía Fernández")
+    started = page.locator("#toasts .toast", has_text="Atención saliente")
+    await expect(started).to_have_count(1)
+    await page.wait_for_timeout(500)  # its live event has come back by now
+    await expect(started).to_have_count(1)
+
+    # Confirmed this time, a transfer to Beto is told once too (the live event that takes it
+    # from Ana's list adds no second word about it).
+    await desk.item(attention_id).click()
+    await expect(page.locator(".conv-header .conv-id")).to_have_text(f"#{attention_id}")
+    await page.click("#transfer-button")
+    await page.locator('#transfer-menu .transfer-option[data-kind="agent"]', has_text="Beto Agente").click()
+    await page.click("#transfer-confirm")
+    await expect(desk.item(attention_id)).to_have_count(0)
+    about_it = page.locator("#toasts .toast", has_text=f"#{attention_id}")
+    await expect(about_it).to_have_count(1)
+    await page.wait_for_timeout(500)
+    await expect(about_it).to_have_count(1)
+    assert (await service.attention(attention_id)).agent_id != ana.id
     desk.assert_clean()
 
 

@@ -84,7 +84,8 @@ async def add_agent(server, username: str, name: str, campaigns: list[str], role
     return await server.runtime.service.add_agent(username, name, role, campaigns, password_hash=hash_password(PASSWORD))
 
 
-async def handoff(server, customer_id: str, name: str, *, channel: str = "messenger", context: list | None = None) -> int:
+async def handoff(server, customer_id: str, name: str, *, channel: str = "messenger", context: list | None = None,
+                  picture_url: str | None = None) -> int:
     """What action_handoff does: the service API creates the queued attention."""
     account_id = IG_ACCOUNT_ID if channel == "instagram" else PAGE_ID
     body = {
@@ -96,6 +97,8 @@ async def handoff(server, customer_id: str, name: str, *, channel: str = "messen
             {"author": "customer", "text": "Quiero hablar con una persona", "time": now_iso()},
         ],
     }  # fmt: skip
+    if picture_url is not None:
+        body["customer_picture_url"] = picture_url  # the profile picture the bot's handoff brings
     headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
     async with server.session.post(f"{server.url}/webhooks/desk/service/attentions", json=body, headers=headers) as response:
         answer = await response.json()

@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import expect
 
 from handoff.error_codes import ALL_CODES
-from tests.connectors.harness import SERVICE_TOKEN
+from tests.desk.support import cancel_as_the_bot
 from tests.desk_browser.test_desk_flow import Desk, add_agent, handoff
 
 pytestmark = pytest.mark.browser
@@ -23,14 +23,6 @@ pytestmark = pytest.mark.browser
 # placeholders left unfilled, the codes themselves and the old "Algo salió mal (<English>)".
 RAW = re.compile(r"attention \d|agent \d|not one of|campaign '|\((?:queued|open|terminated)\)|\{\w+\}|customer_cancelled|"
                  r"Something went wrong \(|Algo salió mal \(|" + "|".join(re.escape(code) for code in sorted(ALL_CODES)))
-
-
-async def cancel_as_the_bot(server, attention_id: int) -> None:
-    """What action_terminate_attention does when the customer gives up waiting."""
-    url = f"{server.url}/webhooks/desk/service/attentions/{attention_id}/terminate"
-    headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
-    async with server.session.post(url, json={"reason": "customer_cancelled"}, headers=headers) as response:
-        assert response.status == 200, await response.text()
 
 
 async def shown_texts(desk: Desk) -> str:

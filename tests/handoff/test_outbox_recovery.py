@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from datetime import timedelta
 
 from handoff.events import MessageAdded, MessageUpdated
@@ -263,25 +264,32 @@ async def test_a_message_meta_may_have_is_left_alone_until_stale(service, agent,
     assert (await stored(service, pending)).status is MessageStatus.PENDING
 
 
+@contextlib.contextmanager
+def database_locked_at(monkeypatch, step: str):  # type: ignore[no-untyped-def]
+    """While inside, the outbox's ``step`` write (``mark_sending``: before the Send API call;
+    ``mark_sent``: after Meta accepted) finds the database busy; after it, the real one."""
+    from sqlalchemy.exc import OperationalError
+
+    from handoff.store import messages as message_rows
+
+    async def locked(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("UPDATE message", {}, Exception("database is locked"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(message_rows, step, locked)
+        yield
+
+
 async def test_a_busy_database_after_the_message_is_stored_leaves_it_to_the_sweep_not_an_error(
     service, agent, gateway, clock, monkeypatch
 ):
     """The desk showed the message the moment it was stored: an error now would tell the
     agent it was not sent (and invite a second copy). It stays pending; the sweep sends it."""
-    from sqlalchemy.exc import OperationalError
-
-    from handoff.store import messages as message_rows
-
     attention = await opened(service, agent)
-    real = message_rows.mark_sending
-
-    async def locked(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise OperationalError("UPDATE message", {}, Exception("database is locked"))
-
-    monkeypatch.setattr(message_rows, "mark_sending", locked)
-    answered = await service.send_agent_message(attention.id, agent, "Hola, ya lo reviso")
+    with database_locked_at(monkeypatch, "mark_sending"):
+        answered = await service.send_agent_message(attention.id, agent, "Hola, ya lo reviso")
     assert answered.status is MessageStatus.PENDING and gateway.sent == []
-    monkeypatch.setattr(message_rows, "mark_sending", real)
+    assert (await stored(service, answered)).status is MessageStatus.PENDING
 
     clock.advance(seconds=STALE.total_seconds())
     [recovered] = await service.recover_outbox()
@@ -292,20 +300,12 @@ async def test_a_busy_database_after_the_message_is_stored_leaves_it_to_the_swee
 async def test_a_busy_database_after_meta_accepted_waits_for_the_echo_and_never_resends(
     service, agent, gateway, clock, monkeypatch
 ):
-    from sqlalchemy.exc import OperationalError
-
-    from handoff.store import messages as message_rows
-
     attention = await opened(service, agent)
-    real = message_rows.mark_sent
-
-    async def locked(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise OperationalError("UPDATE message", {}, Exception("database is locked"))
-
-    monkeypatch.setattr(message_rows, "mark_sent", locked)
-    answered = await service.send_agent_message(attention.id, agent, "Hola, ya lo reviso")
+    with database_locked_at(monkeypatch, "mark_sent"):
+        answered = await service.send_agent_message(attention.id, agent, "Hola, ya lo reviso")
     assert answered.status is MessageStatus.PENDING and len(gateway.sent) == 1
-    monkeypatch.setattr(message_rows, "mark_sent", real)
+    assert (await stored(service, answered)).status is MessageStatus.PENDING
     clock.advance(seconds=STALE.total_seconds())
     await service.recover_outbox()
     assert len(gateway.sent) == 1  # handed to Meta: never sent again by the sweep
+    assert (await stored(service, answered)).status is MessageStatus.UNKNOWN  # no echo came: Meta may have it, never claimed sent

@@ -21,7 +21,17 @@ def test_moves_that_take_it_from_its_agent_put_it_back_in_the_queue():
 
 
 def test_a_transfer_to_an_agent_keeps_it_open():
+    # Only an open one: a queued attention has no agent to hand it over (it is opened first).
+    assert [state for (state, action) in TRANSITIONS if action is Action.TRANSFER_TO_AGENT] == [AttentionState.OPEN]
     assert next_state(AttentionState.OPEN, Action.TRANSFER_TO_AGENT) is AttentionState.OPEN
+
+
+def test_every_move_is_under_one_of_the_rules_above():
+    """With the rules above each action's sources are pinned; a new action in the table
+    needs a rule of its own (the illegal-move test below takes the table's own complement
+    and cannot notice a move that should not be there)."""
+    ruled = {Action.OPEN, Action.TRANSFER_TO_AGENT, Action.TERMINATE} | BACK_TO_THE_QUEUE
+    assert {action for (_, action) in TRANSITIONS} <= ruled
 
 
 def test_every_active_attention_can_be_terminated_and_nothing_else_ends_one():
