@@ -98,6 +98,7 @@ from handoff.store import labels as label_rows
 from handoff.store import messages as message_rows
 from handoff.store._sql import is_unique_violation
 from handoff.store.rows import transfer_json
+from handoff.text_limits import TEXT_LIMITS
 from handoff.transfers import bot_values_after, carried_form, clean_note, write_transfer_line
 from handoff.window import SendPolicy, Window, send_policy, window_of
 
@@ -123,10 +124,6 @@ NEVER_SENT = "interrupted: the server stopped before sending this message; Meta 
 # A message the server stopped on while Meta had it (send_token, no answer, no echo): status
 # unknown, never sent again by itself; its echo, whenever it comes, makes it sent.
 INTERRUPTED = "interrupted: the server stopped while sending this message; not known whether Meta got it"
-
-# Meta's limits on one text message.
-MESSENGER_TEXT_LIMIT_CHARS = 2000
-INSTAGRAM_TEXT_LIMIT_BYTES = 1000
 
 
 class _EndedMeanwhile(Exception):
@@ -807,15 +804,12 @@ class HandoffService:
         text = text.strip() if text else None
         if not text and attachment is None:
             raise InvalidMessage("a message needs a text or an attachment", code=ErrorCode.MESSAGE_EMPTY)
-        if text and channel is Channel.MESSENGER and len(text) > MESSENGER_TEXT_LIMIT_CHARS:
+        limit = TEXT_LIMITS[channel]
+        if text and limit.size(text) > limit.max:
+            words = "characters" if limit.unit == "chars" else "bytes"
             raise InvalidMessage(
-                f"Messenger texts are limited to {MESSENGER_TEXT_LIMIT_CHARS} characters (this has {len(text)})",
-                code=ErrorCode.MESSAGE_TOO_LONG, limit=MESSENGER_TEXT_LIMIT_CHARS, length=len(text), unit="chars",
-            )
-        if text and channel is Channel.INSTAGRAM and len(text.encode()) > INSTAGRAM_TEXT_LIMIT_BYTES:
-            raise InvalidMessage(
-                f"Instagram texts are limited to {INSTAGRAM_TEXT_LIMIT_BYTES} bytes (this has {len(text.encode())})",
-                code=ErrorCode.MESSAGE_TOO_LONG, limit=INSTAGRAM_TEXT_LIMIT_BYTES, length=len(text.encode()), unit="bytes",
+                f"{channel.value.capitalize()} texts are limited to {limit.max} {words} (this has {limit.size(text)})",
+                code=ErrorCode.MESSAGE_TOO_LONG, limit=limit.max, length=limit.size(text), unit=limit.unit,
             )
         if attachment is not None and attachment.type not in OUTGOING_ATTACHMENT_TYPES:
             raise InvalidMessage(

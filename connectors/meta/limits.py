@@ -6,13 +6,15 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence, TypeVar
 
+from handoff.model import Channel
+from handoff.text_limits import TEXT_LIMITS, TextLimit
+
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class ChannelLimits:
-    text: int  # the largest text message, measured by ``measure``
-    measure_bytes: bool  # Instagram counts UTF-8 bytes, Messenger characters
+    text_limit: TextLimit  # the largest text message (Instagram counts UTF-8 bytes, Messenger characters)
     quick_replies: int = 13
     quick_reply_title: int = 20
     buttons: int = 3
@@ -20,12 +22,16 @@ class ChannelLimits:
     button_template_text: int = 640
     generic_elements: int = 10
 
+    @property
+    def text(self) -> int:
+        return self.text_limit.max
+
     def size(self, text: str) -> int:
-        return len(text.encode("utf-8")) if self.measure_bytes else len(text)
+        return self.text_limit.size(text)
 
 
-MESSENGER_LIMITS = ChannelLimits(text=2000, measure_bytes=False)
-INSTAGRAM_LIMITS = ChannelLimits(text=1000, measure_bytes=True)
+MESSENGER_LIMITS = ChannelLimits(TEXT_LIMITS[Channel.MESSENGER])
+INSTAGRAM_LIMITS = ChannelLimits(TEXT_LIMITS[Channel.INSTAGRAM])
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 _SPACE = re.compile(r"\s+")

@@ -154,6 +154,8 @@ SCHEMAS: dict[str, Any] = {
                     "context": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
                     "bot_values": {"type": "object", "additionalProperties": True,
                                    "description": "the slots the bot collected (kept across transfers)"},
+                    "text_limit": {"type": "object", "description": "Meta's limit on one text message of this channel",
+                                   "properties": {"max": INTEGER, "unit": {"type": "string", "enum": ["chars", "bytes"]}}},
                     "window": {
                         "type": "object",
                         "properties": {

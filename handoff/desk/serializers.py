@@ -12,6 +12,7 @@ from handoff.history import HistoryDetail, HistoryItem
 from handoff.model import Agent, Attention, AttentionEvent, Customer, Label, Message, MessageKind, Transfer
 from handoff.overview import Overview
 from handoff.queries import AttentionSummary
+from handoff.text_limits import TEXT_LIMITS
 from handoff.window import window_of
 
 
@@ -157,6 +158,8 @@ def detail_json(summary: AttentionSummary, campaign: Optional[Campaign], languag
         "form": dict(attention.form),
         "context": [dict(entry) for entry in attention.context],
         "bot_values": dict(attention.bot_values),
+        # What the composer counts against: the same limit the service enforces.
+        "text_limit": {"max": TEXT_LIMITS[attention.channel].max, "unit": TEXT_LIMITS[attention.channel].unit},
         "window": {
             "last_customer_message_at": time_json(window.last_customer_message_at),
             "response_until": time_json(window.response_until),

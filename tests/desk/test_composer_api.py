@@ -38,6 +38,21 @@ async def test_texts_over_the_channel_limit_are_refused_with_the_limit_and_never
     assert [request.json["message"]["text"] for request in server.graph.sent_messages(recipient_id="7001")] == [exact]
 
 
+async def test_each_attention_tells_the_composer_the_limit_the_server_enforces(server):
+    """The page counts with the attention's text_limit, so its counter agrees with the 422."""
+    ana = await account(server, "ana", campaigns=["soporte", "ventas"])
+    limits = {}
+    for customer_id, channel in (("6101", "messenger"), ("7101", "instagram")):
+        attention_id = await opened(ana, customer_id, channel=channel)
+        limit = (await ana.get(f"/attentions/{attention_id}")).body["attention"]["text_limit"]
+        limits[channel] = limit
+        one_over = ("é" if limit["unit"] == "chars" else "e") * (limit["max"] + 1)
+        refused = await ana.post(f"/attentions/{attention_id}/messages", {"text": one_over})
+        assert refused.status == 422 and refused.body["params"]["limit"] == limit["max"], refused.body
+        assert refused.body["params"]["unit"] == limit["unit"]
+    assert limits == {"messenger": {"max": 2000, "unit": "chars"}, "instagram": {"max": 1000, "unit": "bytes"}}
+
+
 async def test_an_attachment_carries_its_caption_as_the_next_message(server):
     ana = await account(server, "ana")
     attention_id = await opened(ana, "6001")

@@ -7,7 +7,7 @@ import { confirmDialog } from "./confirm.js";
 import { avatar, byId, clear, debounce, h, icon, labelChip } from "./dom.js";
 import { drafts } from "./drafts.js";
 import { dayKey, dayLabel, fullTime, shortTime, t } from "./i18n.js";
-import { attachmentKind, fileTooBig, limitOf, measure, splitText } from "./limits.js";
+import { attachmentKind, fileTooBig, measure, splitText } from "./limits.js";
 import { cardNotes, previewOf } from "./list.js";
 import { renderContextEntry, renderMessage } from "./messages.js";
 
@@ -304,6 +304,7 @@ export function createConversation(ctx) {
 
   function composer(current) {
     const channel = current.detail.channel;
+    const limit = current.detail.text_limit; // the server's, for this channel
     // No maxlength: the browser would cut a paste silently. The counter and the refusal below
     // say what Meta allows (Messenger characters, Instagram bytes) and nothing is ever cut.
     const textarea = h("textarea", { id: "composer-text", class: "composer-text", rows: "1", placeholder: t("composerPlaceholder"), "aria-label": t("composerPlaceholder") });
@@ -317,7 +318,7 @@ export function createConversation(ctx) {
     const upload = h("div", { class: "composer-upload", id: "composer-upload", role: "status", hidden: true });
     const tooLong = h("div", { class: "composer-notice composer-limit", id: "composer-limit", role: "alert", "data-kind": "locked", hidden: true });
     const tray = h("div", { class: "composer-attachment", id: "composer-attachment", hidden: true });
-    const counter = h("span", { class: "composer-counter", id: "composer-counter", title: t(channel === "instagram" ? "counterTitleBytes" : "counterTitleChars", { max: limitOf(channel).max }) });
+    const counter = h("span", { class: "composer-counter", id: "composer-counter", title: t(channel === "instagram" ? "counterTitleBytes" : "counterTitleChars", { max: limit.max }) });
     const element = h("div", { class: "composer", id: "composer" },
       notice, tooLong, upload, tray,
       h("div", { class: "composer-row" },
@@ -334,7 +335,7 @@ export function createConversation(ctx) {
 
     /** The counter follows every keystroke; over the limit it turns red and Send refuses. */
     function updateCounter() {
-      const size = measure(textarea.value, channel);
+      const size = measure(textarea.value, limit);
       counter.textContent = t(size.unit === "bytes" ? "counterBytes" : "counterChars", { n: size.size, max: size.max });
       counter.dataset.state = size.over ? "over" : size.size > size.max * 0.9 ? "near" : "";
       textarea.setAttribute("aria-invalid", String(size.over));
@@ -356,13 +357,13 @@ export function createConversation(ctx) {
 
     /** Over the limit: say so with the numbers, and (for a plain text) offer to send it in parts. */
     function refuse(size) {
-      const parts = splitText(textarea.value, channel);
+      const parts = splitText(textarea.value, limit);
       const unit = t(size.unit === "bytes" ? "unitBytes" : "unitChars");
       clear(tooLong).append(icon("alert", "icon small"),
         h("span", { class: "composer-limit-text" }, t(pending ? "captionTooLong" : "tooLong", { channel: t(channel), n: size.size, max: size.max, unit, parts: parts.length })));
       if (!pending) {
         const split = h("button", { type: "button", class: "button small-button", id: "send-split" }, t("sendSplit", { parts: parts.length }));
-        split.addEventListener("click", () => sendPieces(splitText(textarea.value, channel)));
+        split.addEventListener("click", () => sendPieces(splitText(textarea.value, limit)));
         tooLong.append(split);
       }
       tooLong.hidden = false;

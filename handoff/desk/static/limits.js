@@ -1,42 +1,32 @@
-// Meta's limits on one text message, as the server enforces them (handoff/service.py
-// _check_content, connectors/meta/limits.py): Messenger 2,000 characters, Instagram 1,000
-// UTF-8 bytes. The composer measures what the server will measure (the trimmed text, in
-// code points or bytes), so its counter and its refusal agree with the server's 422.
-
-const LIMITS = {
-  messenger: { max: 2000, unit: "chars" },
-  instagram: { max: 1000, unit: "bytes" },
-};
+// Meta's limit on one text message comes from the server with each attention
+// (`text_limit`: {max, unit}, from handoff/text_limits.py, the limit the server enforces):
+// Messenger counts characters, Instagram UTF-8 bytes. The composer measures what the server
+// will measure (the trimmed text, in code points or bytes), so its counter and its refusal
+// agree with the server's 422.
 
 const encoder = new TextEncoder();
 const SENTENCE_END = /(?<=[.!?…])\s+|\n+/g;
 const SPACE = /\s+/g;
 
-/** {max, unit} of a channel ("chars" or "bytes"). */
-export function limitOf(channel) {
-  return LIMITS[channel] || LIMITS.messenger;
-}
-
-/** The size of a text as the channel counts it (code points, like Python's len; or bytes). */
-export function sizeOf(text, channel) {
+/** The size of a text as `limit` counts it (code points, like Python's len; or bytes). */
+export function sizeOf(text, limit) {
   const value = String(text ?? "");
-  return limitOf(channel).unit === "bytes" ? encoder.encode(value).length : [...value].length;
+  return limit.unit === "bytes" ? encoder.encode(value).length : [...value].length;
 }
 
 /** {size, max, unit, over} of what would be sent (the server trims it first). */
-export function measure(text, channel) {
-  const { max, unit } = limitOf(channel);
-  const size = sizeOf(String(text ?? "").trim(), channel);
-  return { size, max, unit, over: size > max };
+export function measure(text, limit) {
+  const size = sizeOf(String(text ?? "").trim(), limit);
+  return { size, max: limit.max, unit: limit.unit, over: size > limit.max };
 }
 
-function longestPrefix(characters, channel, max) {
+function longestPrefix(characters, limit) {
   // Binary search on code points: a byte limit never cuts a character (or an emoji) in two.
   let low = 0;
   let high = characters.length;
   while (low < high) {
     const middle = Math.floor((low + high + 1) / 2);
-    if (sizeOf(characters.slice(0, middle).join(""), channel) <= max) low = middle;
+    if (sizeOf(characters.slice(0, middle).join(""), limit) <= limit.max) low = middle;
     else high = middle - 1;
   }
   return characters.slice(0, low).join("");
@@ -51,16 +41,15 @@ function lastBoundary(head, pattern) {
 
 /** The text in pieces that each fit the channel, cut on sentences, else words, else anywhere
  * (the same rule as connectors/meta/limits.py split_text). Nothing is dropped. */
-export function splitText(text, channel) {
-  const { max } = limitOf(channel);
+export function splitText(text, limit) {
   let rest = String(text ?? "").trim();
   const pieces = [];
   while (rest) {
-    if (sizeOf(rest, channel) <= max) {
+    if (sizeOf(rest, limit) <= limit.max) {
       pieces.push(rest);
       break;
     }
-    const head = longestPrefix([...rest], channel, max);
+    const head = longestPrefix([...rest], limit);
     const cut = lastBoundary(head, SENTENCE_END) || lastBoundary(head, SPACE) || head.length;
     pieces.push(rest.slice(0, cut).trimEnd());
     rest = rest.slice(cut).trimStart();
