@@ -97,6 +97,7 @@ function defined(object) {
 
 /** Merge a (partial) attention into the list, or drop it when it is no longer ours. */
 function upsert(attention, { keepUnread = true } = {}) {
+  changedLive.add(attention.id);
   const existing = state.items.get(attention.id);
   if (!visible(attention)) {
     state.items.delete(attention.id);
@@ -137,15 +138,26 @@ function heldByMe(items) {
 }
 
 let listSerial = 0;
+// Attentions a live frame changed (or removed) while a list request was on its way: the
+// frame is newer than that answer, so the answer does not overwrite them.
+const changedLive = new Set();
 async function loadLists() {
   const serial = ++listSerial;
+  changedLive.clear();
   const summaries = await fetchSummaries();
   if (serial !== listSerial) return;
-  const unread = new Map([...state.items.values()].map((item) => [item.id, item.unread]));
+  const previous = state.items;
+  const unread = new Map([...previous.values()].map((item) => [item.id, item.unread]));
   state.items = new Map();
   for (const summary of summaries) {
+    if (changedLive.has(summary.id)) {
+      if (previous.has(summary.id)) state.items.set(summary.id, previous.get(summary.id));
+      continue;
+    }
     state.items.set(summary.id, { ...summary, unread: summary.unread ?? unread.get(summary.id) ?? 0 });
   }
+  for (const id of changedLive) if (previous.has(id) && !state.items.has(id)) state.items.set(id, previous.get(id));
+  changedLive.clear();
   // Drafts of attentions that are no longer mine (ended, transferred while away) go.
   drafts.keepOnly(state.agent?.id, heldByMe([...state.items.values()]).map((item) => item.id));
   renderList();
@@ -308,6 +320,7 @@ function messageArrived(message, { isNew = true } = {}) {
   }
   const item = state.items.get(message.attention_id);
   if (item && isNew) {
+    changedLive.add(item.id);
     const last = item.last_message;
     const lastAt = Date.parse(last?.at || "") || 0;
     const at = message.created_at || new Date().toISOString();
