@@ -24,8 +24,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from actions.handoff_api import SERVICE_TOKEN_ENV
-from handoff.headers import bearer_token, media_type, same_secret
-from handoff.log_hygiene import install_log_hygiene
+from connectors.headers import bearer_token, media_type, same_secret
+from connectors.log_hygiene import install_log_hygiene
 
 logger = logging.getLogger(__name__)
 

@@ -303,8 +303,8 @@ async def _inbox_write(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
     import aiosqlite
 
-    from handoff.db import create_engine, migrate
-    from handoff.inbox import Inbox, WebhookItem
+    from connectors.storage.db import create_engine, migrate
+    from connectors.meta.inbox import Inbox, WebhookItem
 
     database = ctx.work / "inbox-write.db"
     engine = create_engine(f"sqlite+aiosqlite:///{database}")
@@ -401,13 +401,13 @@ def _diagnostic_row(rate: float, name: str, steps: list[Step]) -> list[str]:
 
 
 PROFILE_BUCKETS: list[profiling.Bucket] = [
-    ("acknowledgement: inbox write (SQLAlchemy, aiosqlite)", ["accept (handoff/inbox.py"]),
+    ("acknowledgement: inbox write (SQLAlchemy, aiosqlite)", ["accept (connectors/meta/inbox.py"]),
     ("acknowledgement: signature, JSON, items", ["_receive (connectors/meta/channel.py"]),
     ("after the 200: Graph calls mark_seen / typing_on / typing_off (aiohttp client)", ["send_action (connectors/meta/"]),
     ("after the 200: profile lookup (Graph)", ["connectors/meta/profiles.py"]),
     ("after the 200: active-attention lookup (record_customer_event)", ["record_customer_event"]),
     ("after the 200: marking the item in progress / handled (SQLAlchemy, aiosqlite)",
-     ["mark_handled (handoff/inbox.py", "mark_handling (handoff/inbox.py", "_finish (handoff/inbox.py"]),
+     ["mark_handled (connectors/meta/inbox.py", "mark_handling (connectors/meta/inbox.py", "_finish (connectors/meta/inbox.py"]),
     ("after the 200: event parsing and routing", ["connectors/meta/"]),
     ("SQLAlchemy statements in greenlets (caller not visible to py-spy)", ["sqlalchemy/"]),
     ("aiosqlite worker threads (sqlite3 calls)", ["aiosqlite/"]),

@@ -2,7 +2,7 @@
 
 Everything goes through the product's own doors, as people and the action server use them:
 
-* the supervisor account with the account command (``python -m handoff.desk.accounts add``),
+* the supervisor account with the account command (``python -m connectors.desk.accounts add``),
   before the server starts; the agents through the supervisor API (``POST /api/agents``);
 * every agent logs in (``POST /api/login``) and opens its attentions
   (``POST /api/attentions/<id>/open``);
@@ -81,7 +81,7 @@ async def bounded(jobs: Sequence[Callable[[], Awaitable[T]]], concurrency: int) 
 
 def add_supervisor(env: Mapping[str, str]) -> None:
     """The first account, with the command an operator uses (migrates the database too)."""
-    command = [sys.executable, "-m", "handoff.desk.accounts", "add", SUPERVISOR, "--role", "supervisor",
+    command = [sys.executable, "-m", "connectors.desk.accounts", "add", SUPERVISOR, "--role", "supervisor",
                "--name", "Bench Supervisor", "--password-stdin"]  # fmt: skip
     result = subprocess.run(command, input=PASSWORD + "\n", env=dict(env), cwd=servers.ROOT, capture_output=True,
                             text=True, timeout=300)  # fmt: skip

@@ -335,7 +335,7 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
     try:
         graph = await start(lambda: servers.python_server("handoff-graph", "bench.graph_server", [], servers.base_env(),
                                                           ctx.logs, "/v21.0/me?access_token=" + servers.PAGE_TOKEN))  # fmt: skip
-        env = servers.product_env(graph.url, f"sqlite+aiosqlite:///{ctx.work / 'handoff.db'}",
+        env = servers.product_env(graph.url, f"sqlite+aiosqlite:///{ctx.work / 'connectors.storage.db'}",
                                   HANDOFF_SESSION_SECRET=secrets.token_urlsafe(48))  # fmt: skip
         clock = time.perf_counter()
         await loop.run_in_executor(None, handoff_desk.add_supervisor, env)
@@ -465,14 +465,14 @@ PROFILE_BUCKETS: list[profiling.Bucket] = [
     # In steady state every other statement on this path is in SQLAlchemy's compiled cache.
     ("SQL: compiling the inbox's INSERT ... ON CONFLICT DO NOTHING on every webhook (no cache key in "
      "SQLAlchemy 1.4's SQLite dialect)", ["visit_insert (sqlalchemy/"]),
-    ("before the 200: inbox write (Inbox.accept)", ["accept (handoff/inbox.py"]),
+    ("before the 200: inbox write (Inbox.accept)", ["accept (connectors/meta/inbox.py"]),
     ("after the 200: the message into the attention (record_customer_event: lookup, insert, window)",
      ["record_customer_event (handoff/service.py"]),
     ("after the 200: the line on the paused Rasa tracker (lock, tracker store)",
-     ["log_paused (connectors/meta/routing.py", "(handoff/rasa_conversations.py"]),
+     ["log_paused (connectors/meta/routing.py", "(connectors/rasa_conversations.py"]),
     ("after the 200: inbox marks (in progress / handled)",
-     ["mark_handled (handoff/inbox.py", "mark_handling (handoff/inbox.py", "_finish (handoff/inbox.py"]),
-    ("desk: rendering the frame and writing it to the socket", ["(handoff/desk/live.py"]),
+     ["mark_handled (connectors/meta/inbox.py", "mark_handling (connectors/meta/inbox.py", "_finish (connectors/meta/inbox.py"]),
+    ("desk: rendering the frame and writing it to the socket", ["(connectors/desk/live.py"]),
     ("event bus: offering each event to 50 subscriptions", ["(handoff/events.py"]),
     ("after the 200: the rest (parsing, routing, dispatcher)", ["_drain (connectors/meta/dispatch.py"]),
     ("before the 200: signature check", ["is_valid_signature (connectors/meta/signature.py"]),

@@ -156,7 +156,7 @@ class Language:
 
 @dataclass
 class Conversation:
-    """One terminated attention and everything stored with it, as rows of ``handoff.schema``."""
+    """One terminated attention and everything stored with it, as rows of ``connectors.storage.schema``."""
 
     attention: dict[str, Any]
     customer: Optional[dict[str, Any]]  # None: a returning customer, already stored

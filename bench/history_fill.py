@@ -1,15 +1,15 @@
 """Part 5's databases: the product's schema, filled in bulk with generated history.
 
 A ``HistoryStore`` is one database (a SQLite file, or a fresh PostgreSQL schema from
-``bench.stores``) opened as the product opens it (``handoff.db.create_engine`` and its
+``bench.stores``) opened as the product opens it (``connectors.storage.db.create_engine`` and its
 migrations, ``HandoffService``), with agents and labels created through the service.
 Conversations (``bench.history_corpus``) go in one transaction per batch, into the
-tables and columns of ``handoff.schema``, on the driver connection of that transaction:
+tables and columns of ``connectors.storage.schema``, on the driver connection of that transaction:
 ``executemany`` on SQLite (values converted as SQLAlchemy stores them, checked at start),
 ``COPY`` (asyncpg's ``copy_records_to_table``) on PostgreSQL.
 
 The history rows are the product's: the first conversation of every batch is put in
-history by ``handoff.store.history.write`` (what *Terminar atención* runs in its
+history by ``connectors.storage.history.write`` (what *Terminar atención* runs in its
 transaction); the others get the document the corpus built with the same product function
 from the same values, inserted in end order so ids grow as the product's do. The search
 indexes are the migrations' (FTS5 table kept by triggers; generated tsvector + GIN), so
@@ -36,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from bench import stores
 from bench.history_corpus import Conversation, Staff
 from handoff.model import Agent, Role
-from handoff.schema import UtcDateTime, attention, attention_label, customer, history, message
-from handoff.store.history import HistoryFilter
+from connectors.storage.schema import UtcDateTime, attention, attention_label, customer, history, message
+from connectors.storage.history import HistoryFilter
 
 SOPORTE_AGENTS = ["Andrea", "Bruno", "Cecilia", "Dario", "Elena", "Fabio", "Gala", "Hugo"]
 VENTAS_AGENTS = ["Irene", "Jorge", "Karen", "Lorenzo", "Marina"]
@@ -92,8 +92,8 @@ class HistoryStore:
         self.times.load += time.perf_counter() - started
 
     async def _product_history(self, connection: AsyncConnection, conversation: Conversation) -> None:
-        from handoff.store import attentions as attention_rows
-        from handoff.store import history as history_rows
+        from connectors.storage import attentions as attention_rows
+        from connectors.storage import history as history_rows
 
         ended = await attention_rows.get(connection, conversation.attention["id"])
         assert ended is not None
@@ -143,7 +143,7 @@ class _Rows:
 
 
 def _history_row(conversation: Conversation) -> dict[str, Any]:
-    """The columns ``handoff.store.history.write`` inserts, with the document it would build."""
+    """The columns ``connectors.storage.history.write`` inserts, with the document it would build."""
     ended = conversation.attention
     return {"attention_id": ended["id"], "channel": ended["channel"], "direction": ended["direction"],
             "campaign_id": ended["campaign_id"], "agent_id": ended["agent_id"], "ended_at": ended["terminated_at"],
@@ -207,7 +207,7 @@ def check_sqlite_storage(dialect: sa.engine.Dialect) -> None:
 
 async def _service(url: str):  # type: ignore[no-untyped-def]
     from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
-    from handoff.db import create_engine, migrate
+    from connectors.storage.db import create_engine, migrate
     from handoff.service import HandoffService
 
     engine = create_engine(url)
@@ -353,8 +353,8 @@ async def verify(store: HistoryStore, ledger: Ledger, rng: random.Random, custom
 
 async def _reads_back(store: HistoryStore, conversation: Conversation) -> bool:
     """The attention and its messages, read through the product's row mapping, are the generated values."""
-    from handoff.store import attentions as attention_rows
-    from handoff.store import messages as message_rows
+    from connectors.storage import attentions as attention_rows
+    from connectors.storage import messages as message_rows
 
     generated = conversation.attention
     async with store.engine.connect() as connection:

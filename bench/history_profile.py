@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-# The statements that ask the full-text index (handoff.store.history.search_page); the
+# The statements that ask the full-text index (connectors.storage.history.search_page); the
 # others load the page's attentions, customers, labels, agents and campaign names.
 FTS_PAGE = "text index page (FTS5 MATCH, newest first)"
 FTS_MATCHING = "history rows matching (FTS5 or a label)"

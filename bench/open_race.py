@@ -2,7 +2,7 @@
 
 What is measured: 100 queued attentions are opened at the same moment, through the
 handoff service (``HandoffService.open``, what the desk calls), with the product's own
-engine settings (``handoff.db.create_engine``: SQLite file in WAL mode with its small
+engine settings (``connectors.storage.db.create_engine``: SQLite file in WAL mode with its small
 pool; PostgreSQL through asyncpg, pool 10 + 20). Three shapes, in the same repeat:
 
 * 1 contender: 100 agents each open a different attention (100 concurrent calls): the
@@ -68,7 +68,7 @@ class Race:
 
 async def _service(url: str):  # type: ignore[no-untyped-def]
     from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
-    from handoff.db import create_engine, migrate
+    from connectors.storage.db import create_engine, migrate
     from handoff.service import HandoffService
 
     engine = create_engine(url)
@@ -136,7 +136,7 @@ async def _race(service, engine, backend: str, agents: list[Any], contenders: in
 async def _check_database(service, engine, winners: dict[int, list[Any]]) -> int:  # type: ignore[no-untyped-def]
     import sqlalchemy as sa
 
-    from handoff.schema import attention_event
+    from connectors.storage.schema import attention_event
 
     query = (
         sa.select(attention_event.c.attention_id, sa.func.count())

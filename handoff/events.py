@@ -5,7 +5,7 @@ The in-process bus fans out to bounded per-subscriber queues: ``publish`` never 
 a subscriber, and a subscriber that falls too far behind loses its oldest events and is
 told so (``Subscription.lagged``) so it can reload instead of showing a stale screen.
 
-The ``EventBus`` protocol is what the service depends on; ``handoff.redis_bus`` implements
+The ``EventBus`` protocol is what the service depends on; ``connectors.redis_bus`` implements
 it over Redis pub/sub for several server processes, sending ``event_to_dict(event)`` over the
 wire and rebuilding it with ``event_from_dict``.
 """

@@ -3,7 +3,7 @@
 Read-only; the documents are written by the service when an attention terminates. Agents
 see the history of the campaigns they serve (and the attentions they held themselves);
 supervisors see all of it. The search is the database's full-text index
-(``handoff.store.history``), newest first, paged by a cursor.
+(``connectors.storage.history``), newest first, paged by a cursor.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from handoff import permissions, search
 from handoff.campaigns.model import Campaign, CampaignBook
 from handoff.errors import NotFound
 from handoff.model import Agent, Attention, AttentionEvent, Customer, Message
-from handoff.schema import agent as agent_table
-from handoff.schema import attention, customer
-from handoff.store import attentions as attention_rows
-from handoff.store import audit
-from handoff.store import campaigns as campaign_rows
-from handoff.store import history as history_rows
-from handoff.store import labels as label_rows
-from handoff.store import messages as message_rows
-from handoff.store.history import HistoryFilter
-from handoff.store.rows import customer_from_row
+from connectors.storage.schema import agent as agent_table
+from connectors.storage.schema import attention, customer
+from connectors.storage import attentions as attention_rows
+from connectors.storage import audit
+from connectors.storage import campaigns as campaign_rows
+from connectors.storage import history as history_rows
+from connectors.storage import labels as label_rows
+from connectors.storage import messages as message_rows
+from connectors.storage.history import HistoryFilter
+from connectors.storage.rows import customer_from_row
 
 DEFAULT_HISTORY_PAGE = 20
 MAX_HISTORY_PAGE = 100

@@ -14,12 +14,12 @@ from handoff.campaigns.model import Campaign, CampaignBook
 from handoff.error_codes import ErrorCode
 from handoff.errors import Forbidden, NotFound
 from handoff.model import Agent, Attention, AttentionEvent, Channel, Customer, Message, MessageDirection
-from handoff.schema import attention, attention_label, customer, label, message
-from handoff.store import attentions as attention_rows
-from handoff.store import audit
-from handoff.store import customers as customer_rows
-from handoff.store import messages as message_rows
-from handoff.store.rows import customer_from_row, message_from_row
+from connectors.storage.schema import attention, attention_label, customer, label, message
+from connectors.storage import attentions as attention_rows
+from connectors.storage import audit
+from connectors.storage import customers as customer_rows
+from connectors.storage import messages as message_rows
+from connectors.storage.rows import customer_from_row, message_from_row
 from handoff.window import Window, window_of
 
 DEFAULT_PAGE_SIZE = 50

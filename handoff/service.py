@@ -22,7 +22,7 @@ from handoff import permissions
 from handoff.campaigns.forms import normalize_form, prefill_form, validate_form
 from handoff.campaigns.model import Campaign, CampaignBook, Conversation
 from handoff.clock import Clock, as_utc, utc_now
-from handoff.db import TRANSIENT_STORAGE_ERRORS
+from connectors.storage.db import TRANSIENT_STORAGE_ERRORS
 from handoff.error_codes import ErrorCode
 from handoff.errors import (
     Conflict,
@@ -88,16 +88,16 @@ from handoff.ports import (
 )
 from handoff.queries import Queries
 from handoff.states import Action, AttentionState, next_state
-from handoff.store import agents as agent_rows
-from handoff.store import attentions as attention_rows
-from handoff.store import audit
-from handoff.store import campaigns as campaign_rows
-from handoff.store import customers as customer_rows
-from handoff.store import history as history_rows
-from handoff.store import labels as label_rows
-from handoff.store import messages as message_rows
-from handoff.store._sql import is_unique_violation
-from handoff.store.rows import transfer_json
+from connectors.storage import agents as agent_rows
+from connectors.storage import attentions as attention_rows
+from connectors.storage import audit
+from connectors.storage import campaigns as campaign_rows
+from connectors.storage import customers as customer_rows
+from connectors.storage import history as history_rows
+from connectors.storage import labels as label_rows
+from connectors.storage import messages as message_rows
+from connectors.storage._sql import is_unique_violation
+from connectors.storage.rows import transfer_json
 from handoff.text_limits import TEXT_LIMITS
 from handoff.transfers import bot_values_after, carried_form, clean_note, write_transfer_line
 from handoff.window import SendPolicy, Window, send_policy, window_of

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from handoff.campaigns.forms import prefill_form
 from handoff.campaigns.model import Conversation, FormField
 from handoff.model import Attention, Author, Message, MessageDirection, MessageKind, MessageStatus, Transfer
-from handoff.store import attentions as attention_rows
-from handoff.store import messages as message_rows
-from handoff.store.rows import transfer_json
+from connectors.storage import attentions as attention_rows
+from connectors.storage import messages as message_rows
+from connectors.storage.rows import transfer_json
 
 NOTE_MAX_LENGTH = 1000
 

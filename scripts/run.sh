@@ -12,7 +12,7 @@ trap 'trap - EXIT INT TERM; kill 0 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
 
 if [ "$HANDOFF_SANDBOX" = 1 ]; then
   # Demo accounts first: the command migrates the database, so it must not race the server.
-  DEMO_ACCOUNTS=$("$BIN/python" -m handoff.desk.accounts demo)
+  DEMO_ACCOUNTS=$("$BIN/python" -m connectors.desk.accounts demo)
   "$BIN/python" -m sandbox --port "$SANDBOX_PORT" --rasa-url http://127.0.0.1:5005 &
 fi
 "$BIN/rasa" run actions --port 5055 --actions actions &

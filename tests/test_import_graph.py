@@ -1,5 +1,5 @@
 """The house's shape, read from the source: no import circle among the project's modules,
-and the domain core (handoff/ outside its desk web layer) imports no adapter."""
+and the domain core (handoff/) imports no adapter (connectors/, actions/, sandbox/)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("handoff", "connectors", "actions", "bot")
-ADAPTERS = ("connectors", "actions", "sandbox", "handoff.desk")
+ADAPTERS = ("connectors", "actions", "sandbox")
+# The use cases that still write their SQL through the storage adapter's row modules instead
+# of a port (issue 14, under way). The list only shrinks: a module that stops importing
+# connectors.storage must leave it, and no other may join.
+STILL_ON_STORAGE_ROWS = {"handoff.service", "handoff.queries", "handoff.history", "handoff.transfers"}
 
 
 def module_name(path: Path) -> str:
@@ -80,6 +84,9 @@ def test_no_module_imports_itself_back():
 
 def test_the_domain_core_imports_no_adapter():
     graph = import_graph()
-    core = [name for name in graph if name.startswith("handoff") and not name.startswith("handoff.desk")]
+    core = [name for name in graph if name.split(".")[0] == "handoff"]
     offending = {name: sorted(target for target in graph[name] if target.startswith(ADAPTERS)) for name in core}
-    assert {name: targets for name, targets in offending.items() if targets} == {}
+    offending = {name: targets for name, targets in offending.items() if targets}
+    on_rows = {name for name, targets in offending.items() if all(t.startswith("connectors.storage") for t in targets)}
+    assert on_rows == STILL_ON_STORAGE_ROWS, "STILL_ON_STORAGE_ROWS only shrinks"
+    assert {name: targets for name, targets in offending.items() if name not in on_rows} == {}

@@ -58,10 +58,10 @@ from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache, ProfileReader
 from connectors.meta.routing import BotTurns, EventRouter, stored_payload
 from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
-from handoff.inbox import Inbox, IncomingItem, StoredItem
-from handoff.log_hygiene import install_log_hygiene
-from handoff.rasa_conversations import RasaConversations
-from handoff.runtime import handoff_runtime, serve_runtime
+from connectors.meta.inbox import Inbox, IncomingItem, StoredItem
+from connectors.log_hygiene import install_log_hygiene
+from connectors.rasa_conversations import RasaConversations
+from connectors.runtime import handoff_runtime, serve_runtime
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import collections
 import logging
 from typing import Awaitable, Callable, Iterable, Sequence
 
-from handoff.db import TRANSIENT_STORAGE_ERRORS
-from handoff.inbox import HANDLING, Inbox, StoredItem
+from connectors.storage.db import TRANSIENT_STORAGE_ERRORS
+from connectors.meta.inbox import HANDLING, Inbox, StoredItem
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ class ItemTakenOver(Exception):
 
 class ItemProgress:
     """How far the handling of one item got, written down where the next start can read
-    it (``handoff.inbox`` explains what a replay makes of it)."""
+    it (``connectors.meta.inbox`` explains what a replay makes of it)."""
 
     def __init__(self, inbox: Inbox, item: StoredItem) -> None:
         self._inbox = inbox

@@ -4,7 +4,7 @@ A Graph error during a bot turn is logged with Meta's code and message and kept 
 :attr:`MetaOutputChannel.failures`; it does not abort the rest of the turn.
 
 The output of a bot turn for an inbox item records every reply before sending it
-(:meth:`MetaOutputChannel.record_replies`, :mod:`handoff.replies`): a ``sending`` row with
+(:meth:`MetaOutputChannel.record_replies`, :mod:`connectors.meta.replies`): a ``sending`` row with
 the reply's metadata token, then the call, then ``sent`` with Meta's mid. When the item
 is replayed after a crash, the replies the interrupted run recorded are not sent again:
 the replayed turn's first replies are matched, in order and by content, with them.
@@ -20,7 +20,7 @@ from rasa.core.channels.channel import OutputChannel
 from connectors.meta.errors import ErrorKind, GraphError
 from connectors.meta.graph import GraphClient, SendResult
 from connectors.meta.limits import ChannelLimits, chunks, shorten, split_text
-from handoff.replies import ReplyJournal, ReplyRecord, digest_of
+from connectors.meta.replies import ReplyJournal, ReplyRecord, digest_of
 
 logger = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from connectors.meta.indicators import DEFAULT_TYPING_DELAY, TypingIndicator
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache
 from connectors.meta.turns import user_message_for
-from handoff.inbox import StoredItem
+from connectors.meta.inbox import StoredItem
 from handoff.model import MessageStatus
-from handoff.replies import ReplyJournal, ReplyRecord
+from connectors.meta.replies import ReplyJournal, ReplyRecord
 from handoff.service import HandoffService
 from handoff.states import AttentionState
 

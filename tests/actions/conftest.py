@@ -16,8 +16,8 @@ from typing import AsyncIterator
 import pytest
 
 from actions.handoff_api import SERVICE_TOKEN_ENV, SERVICE_URL_ENV
-from handoff.db import DATABASE_URL_VARIABLE
-from handoff.runtime import CAMPAIGNS_VARIABLE
+from connectors.storage.db import DATABASE_URL_VARIABLE
+from connectors.runtime import CAMPAIGNS_VARIABLE
 from tests.actions.faulty_proxy import FaultyProxy
 from tests.actions.real_service import SERVICE_PATH
 from tests.connectors.harness import SERVICE_TOKEN, ConnectorServer, running_connectors
@@ -25,7 +25,7 @@ from tests.connectors.harness import SERVICE_TOKEN, ConnectorServer, running_con
 
 @pytest.fixture
 def database_url(tmp_path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}"
+    return f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}"
 
 
 @pytest.fixture

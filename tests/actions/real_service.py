@@ -7,9 +7,9 @@ from typing import Any, List, Mapping, Optional
 import sqlalchemy as sa
 
 from handoff.model import Agent, Attention, AttentionEvent, Customer
-from handoff.schema import attention as attention_table
+from connectors.storage.schema import attention as attention_table
 from handoff.service import HandoffService
-from handoff.store import attentions as attention_rows
+from connectors.storage import attentions as attention_rows
 from tests.actions.conversations import PAGE_ID, PSID
 from tests.connectors.harness import ConnectorServer
 

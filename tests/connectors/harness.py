@@ -22,8 +22,8 @@ from connectors.instagram import InstagramInput
 from connectors.messenger import MessengerInput
 from connectors.meta.channel import MetaInputChannel
 from connectors.meta.signature import sign
-from handoff.desk.channel import DeskInput
-from handoff.runtime import HandoffRuntime
+from connectors.desk.channel import DeskInput
+from connectors.runtime import HandoffRuntime
 from sandbox.graph_api import FakeGraphAPI
 
 APP_SECRET = "test-app-secret"

@@ -19,8 +19,8 @@ from sqlalchemy import text
 
 from connectors.meta.channel import DEFAULT_MAX_BATCH_ITEMS
 from connectors.meta.signature import sign
-from handoff.db import create_engine
-from handoff.schema import inbox_item
+from connectors.storage.db import create_engine
+from connectors.storage.schema import inbox_item
 from tests.conftest import POSTGRES_URL, postgres_or_skip
 from tests.connectors.harness import APP_SECRET, PAGE_ID, ConnectorServer, running_connectors
 
@@ -84,7 +84,7 @@ class LoopStalls:
 async def any_database_url(request, tmp_path) -> AsyncIterator[str]:
     """The harness opens its own engine from a URL: on PostgreSQL a fresh database."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}"
         return
     postgres_or_skip()
     name = f"batch_{uuid.uuid4().hex[:12]}"

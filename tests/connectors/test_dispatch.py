@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import exc as sa_exc
 
 from connectors.meta.dispatch import ConversationDispatcher, ItemProgress
-from handoff.inbox import FAILED, HANDLED, PENDING, Inbox, IncomingItem, StoredItem
+from connectors.meta.inbox import FAILED, HANDLED, PENDING, Inbox, IncomingItem, StoredItem
 
 
 def pool_ran_dry() -> sa_exc.TimeoutError:

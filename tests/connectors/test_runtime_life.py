@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.model import Agent, Attention, Message, MessageStatus, Role
-from handoff.runtime import HandoffRuntime
-from handoff.schema import inbox_lease
+from connectors.runtime import HandoffRuntime
+from connectors.storage.schema import inbox_lease
 from handoff.service import HandoffService
 from handoff.states import AttentionState
 from tests.connectors.harness import ConnectorServer, running_connectors
@@ -114,7 +114,7 @@ async def test_a_desk_only_process_sweeps_orphans_and_the_outbox(database_url):
     async with running_connectors(database_url, adapters=DESK_ONLY) as server:
         assert server.channels == {} and server.desk is not None
         await both_sweepers_work(server)
-        # It dispatches no inbox items, so it takes no inbox lease (handoff.leases).
+        # It dispatches no inbox items, so it takes no inbox lease (connectors.meta.leases).
         assert await leases(server.runtime.service.engine) == 0
 
 
@@ -154,6 +154,6 @@ async def test_the_runtime_closes_once_after_every_adapter_and_the_engine_last(d
 
 
 async def _reopened(database_url: str) -> AsyncEngine:
-    from handoff.db import create_engine
+    from connectors.storage.db import create_engine
 
     return create_engine(database_url)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from handoff.desk.accounts import create_account
+from connectors.desk.accounts import create_account
 from tests.connectors.fixtures import envelope, item, with_mid
 from tests.connectors.harness import IG_ACCOUNT_ID, PAGE_ID, SERVICE_TOKEN
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from handoff.campaigns import load_campaigns
-from handoff.db import create_engine, migrate
-from handoff.desk import accounts
-from handoff.desk.accounts import (
+from connectors.storage.db import create_engine, migrate
+from connectors.desk import accounts
+from connectors.desk.accounts import (
     InvalidSession,
     SessionTokens,
     ensure_demo_accounts,
@@ -118,7 +118,7 @@ async def test_the_sandbox_demo_accounts(server):
 
 def _subprocess(database_url: str, *arguments: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "HANDOFF_DATABASE_URL": database_url, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "handoff.desk.accounts", *arguments], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "connectors.desk.accounts", *arguments], capture_output=True, text=True,
                           cwd=ROOT, env=environment, timeout=120)  # fmt: skip
 
 

@@ -6,7 +6,7 @@ import sqlite3
 
 from sqlalchemy import exc as sa_exc
 
-from handoff.desk.http import domain_errors
+from connectors.desk.http import domain_errors
 
 
 async def test_a_locked_database_is_503_with_retry_after() -> None:

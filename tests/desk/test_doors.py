@@ -10,8 +10,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from handoff.desk import doors
-from handoff.desk.uploads import MAX_UPLOAD_BYTES
+from connectors.desk import doors
+from connectors.desk.uploads import MAX_UPLOAD_BYTES
 from tests.connectors.harness import SERVICE_TOKEN
 from tests.desk.support import API, account, login, make_account
 
@@ -164,7 +164,7 @@ async def test_only_the_desks_own_files_may_be_cached(server):
 
 
 async def test_the_openapi_document_states_each_doors_credential(server):
-    from handoff.desk.openapi import openapi_document
+    from connectors.desk.openapi import openapi_document
     from tests.desk.test_files_and_page import DOCUMENTED, _openapi_path
 
     document = openapi_document()

@@ -12,7 +12,7 @@ from pathlib import Path
 from handoff.error_codes import ALL_CODES
 from tests.desk.support import account, cancel_as_the_bot, handoff, login, make_account, next_frame
 
-I18N = Path(__file__).resolve().parents[2] / "handoff" / "desk" / "static" / "i18n.js"
+I18N = Path(__file__).resolve().parents[2] / "connectors" / "desk" / "static" / "i18n.js"
 
 
 def catalogue() -> dict[str, dict[str, str]]:

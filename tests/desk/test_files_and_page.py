@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from handoff.desk import page
-from handoff.desk.uploads import MAX_UPLOAD_BYTES, safe_name
+from connectors.desk import page
+from connectors.desk.uploads import MAX_UPLOAD_BYTES, safe_name
 from tests.desk.support import API, PUBLIC_URL, Desk, account
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handoff.desk.openapi import BASE, openapi_document
+from connectors.desk.openapi import BASE, openapi_document
 from tests.connectors.harness import SERVICE_TOKEN, running_connectors
 from tests.desk.support import PASSWORD, SESSION_SECRET, handoff, login, make_account
 

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from handoff.desk.origins import OriginRule
+from connectors.desk.origins import OriginRule
 from tests.connectors.fixtures import envelope, item
 from tests.connectors.harness import running_connectors
 from tests.desk.support import PUBLIC_URL, account, auth_frame, customer_writes, handoff, next_frame, no_frame
@@ -235,7 +235,7 @@ async def test_the_last_socket_closing_marks_the_agent_gone(server):
     assert len(server.desk.live.connections_of(ana.id)) == 2
     await first.close()
     await wait_until(lambda: len(server.desk.live.connections_of(ana.id)) == 1)
-    from handoff.store import agents as agent_rows
+    from connectors.storage import agents as agent_rows
 
     async with service.engine.connect() as connection:
         presence = (await agent_rows.presences(connection, [ana.id]))[ana.id]

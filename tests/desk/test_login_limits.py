@@ -10,7 +10,7 @@ from typing import Optional
 
 import pytest
 
-from handoff.desk.auth import FamiliarPlaces, LoginLimit, TooManyAttempts, address_key
+from connectors.desk.auth import FamiliarPlaces, LoginLimit, TooManyAttempts, address_key
 from tests.connectors.harness import running_connectors
 from tests.desk.support import PASSWORD, Answer, Desk, make_account
 

@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from handoff.desk.accounts import TOKEN_AUDIENCE
+from connectors.desk.accounts import TOKEN_AUDIENCE
 from tests.connectors.harness import running_connectors
 from tests.desk.support import PASSWORD, SESSION_SECRET, Desk, account, login, make_account
 
@@ -105,7 +105,7 @@ async def test_every_api_call_needs_a_session(server, path):
 
 
 def test_the_login_limiter_forgets_after_its_window():
-    from handoff.desk.auth import LoginLimit, TooManyAttempts
+    from connectors.desk.auth import LoginLimit, TooManyAttempts
 
     now = [1000.0]
     limiter = LoginLimit(2, 60, lockout=60, clock=lambda: now[0])

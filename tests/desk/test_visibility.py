@@ -1,11 +1,11 @@
-"""Who sees which attention and which event (``handoff.desk.auth``), rule by rule."""
+"""Who sees which attention and which event (``connectors.desk.auth``), rule by rule."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timezone
 
-from handoff.desk.auth import may_view, sees_event
+from connectors.desk.auth import may_view, sees_event
 from handoff.events import (
     AttentionOpened,
     AttentionQueued,

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 from playwright.async_api import expect
 
-from handoff.desk import serializers
+from connectors.desk import serializers
 from tests.desk_browser.test_desk_flow import Desk, add_agent, handoff
 
 pytestmark = pytest.mark.browser

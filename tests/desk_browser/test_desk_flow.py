@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
-from handoff.desk.accounts import hash_password
+from connectors.desk.accounts import hash_password
 from tests.connectors.fixtures import envelope, item, with_mid
 from tests.connectors.harness import APP_ID, IG_ACCOUNT_ID, PAGE_ID, SERVICE_TOKEN
 
@@ -513,7 +513,7 @@ async def test_a_reply_cut_short_by_a_crash_is_unconfirmed_and_sent_again_only_w
     have it (not "failed"), and only the agent's "Enviar de nuevo" sends it again."""
     import sqlalchemy as sa
 
-    from handoff.schema import message as message_table
+    from connectors.storage.schema import message as message_table
 
     await add_agent(server, "ana", "Ana", ["soporte"])
     attention_id = await handoff(server, "6001", "Rosa Quispe")

@@ -53,13 +53,13 @@ async def graph():
 async def product(graph, tmp_path_factory):
     require_trained_model()
     directory = tmp_path_factory.mktemp("e2e-handoff")
-    database_url = f"sqlite+aiosqlite:///{directory / 'handoff.db'}"
+    database_url = f"sqlite+aiosqlite:///{directory / 'connectors.storage.db'}"
     env = product_environment(graph.url, database_url, free_port(), HANDOFF_SERVICE_TOKEN=SERVICE_TOKEN,
                               HANDOFF_SESSION_SECRET="e2e-session-secret-long-enough-for-hs256")  # fmt: skip
     running = Product(env, directory, with_actions=True)
     running._env["HANDOFF_SERVICE_URL"] = f"{running.url}/webhooks/desk/service"
     # The agent account, made with the operators' command before the server starts.
-    subprocess.run([sys.executable, "-m", "handoff.desk.accounts", "add", "ana", "--name", "Ana", "--campaigns",
+    subprocess.run([sys.executable, "-m", "connectors.desk.accounts", "add", "ana", "--name", "Ana", "--campaigns",
                     "soporte", "--password-stdin"], input=PASSWORD.encode(), cwd=ROOT, env=env, check=True)  # fmt: skip
     running.start()
     yield running
@@ -108,7 +108,7 @@ class AgentDesk:
 
 async def _queries(product: Product):
     from handoff.campaigns import load_campaigns
-    from handoff.db import create_engine
+    from connectors.storage.db import create_engine
     from handoff.queries import Queries
 
     engine = create_engine(product._env["HANDOFF_DATABASE_URL"])

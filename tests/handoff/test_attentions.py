@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from handoff.errors import Conflict, Forbidden, IllegalTransition, InvalidForm, InvalidRequest, InvalidTransfer, NotFound
 from handoff.model import ActorKind, Channel, Direction, Role
-from handoff.schema import attention as attention_table
+from connectors.storage.schema import attention as attention_table
 from handoff.states import AttentionState
 from tests.handoff.support import IG_ACCOUNT, PAGE, START, handoff, opened
 
@@ -306,7 +306,7 @@ async def test_labels(service, agent, supervisor):
 
 async def test_a_change_from_a_stale_look_does_not_happen(service, engine, agent, other_agent):
     # What the 50-agent race relies on when a loser read the row before the winner wrote.
-    from handoff.store import attentions as rows
+    from connectors.storage import attentions as rows
 
     seen = await handoff(service)
     await service.open(seen.id, agent)

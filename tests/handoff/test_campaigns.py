@@ -339,7 +339,7 @@ async def test_the_server_refuses_to_start_with_a_name_the_bot_does_not_have(tmp
     stops the start with the file, the campaign and the field named."""
     from types import SimpleNamespace
 
-    from handoff.runtime import handoff_runtime
+    from connectors.runtime import handoff_runtime
 
     bad = tmp_path / "campaigns.yml"
     shipped = CAMPAIGNS_FILE.read_text(encoding="utf-8")

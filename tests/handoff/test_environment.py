@@ -2,8 +2,8 @@
 
 import pytest
 
-from handoff.environment import seconds_from_environment
-from handoff.leases import LEASE_VARIABLE, LeaseTiming
+from connectors.environment import seconds_from_environment
+from connectors.meta.leases import LEASE_VARIABLE, LeaseTiming
 
 
 def test_unset_or_empty_is_the_default(monkeypatch):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from handoff.errors import Forbidden, NotFound
 from handoff.model import InboundEvent, MessageKind, Role
 from handoff.search import query_terms, terms
-from handoff.store.history import HistoryFilter
+from connectors.storage.history import HistoryFilter
 from tests.handoff.support import IG_ACCOUNT, PAGE, START, handoff, opened
 
 DONE = {"resultado": "resuelto"}
@@ -184,7 +184,7 @@ async def test_detail_has_transcript_form_and_trail_with_names(service, agent, o
 async def test_existing_terminated_attentions_are_indexed_by_the_migration(engine, service, agent):
     from alembic import command
 
-    from handoff.db import _alembic_config, migrate
+    from connectors.storage.db import _alembic_config, migrate
 
     attention = await ended(service, agent, "psid_1", writes="devolución del dinero")
     config = _alembic_config()
@@ -214,7 +214,7 @@ async def test_the_search_index_is_the_databases(engine, service, agent):
 async def test_postgres_two_step_search_gives_the_same_pages(service, agent, clock, monkeypatch):
     """With a recent window of one row, PostgreSQL's second step (the GIN index for older
     matches) answers most of the page; the result must not change (SQLite ignores it)."""
-    from handoff.store import history as history_rows
+    from connectors.storage import history as history_rows
 
     made = [await ended(service, agent, f"psid_{n}", writes="pedido" if n % 2 else "otra cosa", clock=clock) for n in range(7)]
     monkeypatch.setattr(history_rows, "RECENT_WINDOW", 1)

@@ -1,6 +1,6 @@
 import asyncio
 
-from handoff.inbox import Inbox, IncomingItem
+from connectors.meta.inbox import Inbox, IncomingItem
 
 
 def item(key: str, conversation: str = "page:psid") -> IncomingItem:
@@ -41,7 +41,7 @@ async def test_concurrent_redeliveries_store_the_item_once(engine):
 async def test_accepted_items_name_their_owner_and_only_the_owner_may_start_them(engine):
     import sqlalchemy as sa
 
-    from handoff.schema import inbox_item
+    from connectors.storage.schema import inbox_item
 
     mine, other = Inbox(engine, owner="process-a"), Inbox(engine, owner="process-b")
     [first, second] = await mine.accept([item("m_1"), item("m_2")])

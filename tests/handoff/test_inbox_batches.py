@@ -2,7 +2,7 @@
 
 import pytest
 
-from handoff.inbox import ACCEPT_CHUNK_ROWS, Inbox, IncomingItem
+from connectors.meta.inbox import ACCEPT_CHUNK_ROWS, Inbox, IncomingItem
 
 
 def item(key: str) -> IncomingItem:

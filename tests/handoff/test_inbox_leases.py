@@ -1,4 +1,4 @@
-"""Inbox leases (handoff.leases) on SQLite and PostgreSQL: each unfinished item of a dead
+"""Inbox leases (connectors.meta.leases) on SQLite and PostgreSQL: each unfinished item of a dead
 owner goes to exactly one live process, a live owner keeps its items, and a process
 that lost its lease cannot start a turn for an item it lost."""
 
@@ -12,9 +12,9 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from handoff.inbox import HANDLING, Inbox, IncomingItem
-from handoff.leases import InboxLeases, InboxOwnership, LeaseTiming, ProcessIdentity
-from handoff.schema import inbox_item, inbox_lease
+from connectors.meta.inbox import HANDLING, Inbox, IncomingItem
+from connectors.meta.leases import InboxLeases, InboxOwnership, LeaseTiming, ProcessIdentity
+from connectors.storage.schema import inbox_item, inbox_lease
 
 BOTH = ["instagram", "messenger"]
 ROUNDS = 50

@@ -1,4 +1,4 @@
-"""handoff.log_hygiene and the engine's settings: what a log record may carry, whoever
+"""connectors.log_hygiene and the engine's settings: what a log record may carry, whoever
 logs it. The whole story at DEBUG is tests/reliability/test_log_hygiene.py."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
-from handoff.db import create_engine
-from handoff.desk.accounts import SessionTokens, hash_password
-from handoff.log_hygiene import HIDDEN, install_log_hygiene, redact
+from connectors.storage.db import create_engine
+from connectors.desk.accounts import SessionTokens, hash_password
+from connectors.log_hygiene import HIDDEN, install_log_hygiene, redact
 from handoff.model import Agent, Role
 from tests.reliability.support import every_log_record, leaked
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from handoff.errors import Conflict, Forbidden, InvalidMessage, WindowClosed
 from handoff.model import Author, InboundEvent, MessageDirection, MessageKind, MessageStatus, Role
 from handoff.ports import DeliveryFailed, OutgoingAttachment
-from handoff.schema import message as message_table
+from connectors.storage.schema import message as message_table
 from handoff.window import HUMAN_AGENT, MESSAGE_TAG, RESPONSE
 from tests.handoff.support import IG_ACCOUNT, PAGE, START, handoff, opened
 
@@ -213,7 +213,7 @@ async def test_a_message_racing_a_transfer_is_heard_by_the_new_owner(service, ag
     """The transfer commits between the inbound lookup and its write: the live event must
     name the agent who holds the attention when the message is stored."""
     from handoff.events import MessageAdded
-    from handoff.store import attentions as attention_rows
+    from connectors.storage import attentions as attention_rows
 
     attention = await opened(service, agent)
     lookup = attention_rows.active_ref

@@ -270,7 +270,7 @@ def database_locked_at(monkeypatch, step: str):  # type: ignore[no-untyped-def]
     ``mark_sent``: after Meta accepted) finds the database busy; after it, the real one."""
     from sqlalchemy.exc import OperationalError
 
-    from handoff.store import messages as message_rows
+    from connectors.storage import messages as message_rows
 
     async def locked(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OperationalError("UPDATE message", {}, Exception("database is locked"))

@@ -9,7 +9,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from handoff.rasa_conversations import RasaConversations
+from connectors.rasa_conversations import RasaConversations
 
 
 class BlockingNlu:

@@ -52,7 +52,7 @@ from handoff.model import (
     MessageKind,
     MessageStatus,
 )
-from handoff.redis_bus import Backoff, RedisEventBus, bus_from_environment
+from connectors.redis_bus import Backoff, RedisEventBus, bus_from_environment
 from handoff.states import AttentionState
 from tests.handoff.support import PAGE, START
 
@@ -288,7 +288,7 @@ async def test_publishing_with_redis_down_neither_raises_nor_waits_and_logs_no_p
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there: connections are refused
-    caplog.set_level(logging.INFO, logger="handoff.redis_bus")
+    caplog.set_level(logging.INFO, logger="connectors.redis_bus")
     async with running_bus(f"redis://worker:a-secret-password@127.0.0.1:{port}/0") as bus:
         local = bus.subscribe()
         for n in range(20):

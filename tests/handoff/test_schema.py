@@ -1,4 +1,4 @@
-"""The migrations build exactly the tables of handoff/schema.py, on both databases."""
+"""The migrations build exactly the tables of connectors/storage/schema.py, on both databases."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -8,8 +8,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from handoff.db import _alembic_config, migrate
-from handoff.schema import agent, include_name, include_object, metadata
+from connectors.storage.db import _alembic_config, migrate
+from connectors.storage.schema import agent, include_name, include_object, metadata
 
 
 async def test_migrations_match_the_schema(engine):
@@ -52,7 +52,7 @@ async def test_the_outbox_sweep_reads_its_partial_index_not_every_message(engine
     would grow with history. SQLite's plan is deterministic enough to check."""
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL's planner picks by table statistics; the migration builds the same index there")
-    from handoff.store.messages import stale_outbound_query
+    from connectors.storage.messages import stale_outbound_query
 
     statement = stale_outbound_query(datetime.now(timezone.utc), 100).compile(engine.sync_engine, compile_kwargs={"literal_binds": True})
     async with engine.connect() as connection:

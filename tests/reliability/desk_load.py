@@ -42,7 +42,7 @@ from actions.handoff_api import (
 from connectors.meta.gateway import agent_message_id
 from connectors.meta.graph import EchoReconciler
 from connectors.meta.signature import sign
-from handoff.schema import attention, attention_event, history, inbox_item, message
+from connectors.storage.schema import attention, attention_event, history, inbox_item, message
 from handoff.service import HandoffService
 from sandbox.graph_records import RecordedRequest
 from tests.connectors.fixtures import ACCOUNTS, envelope

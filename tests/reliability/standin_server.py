@@ -58,7 +58,7 @@ from sanic import Sanic
 
 from connectors.instagram import InstagramInput
 from connectors.messenger import MessengerInput
-from handoff.desk.channel import DeskInput
+from connectors.desk.channel import DeskInput
 from handoff.events import MessageAdded
 
 

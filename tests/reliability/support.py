@@ -55,7 +55,7 @@ class StandIn:
     def __init__(self, directory: Path, graph_url: str, memory: str = "durable", crash: Sequence[str] = (),
                  credentials: Mapping[str, Any] | None = None, turn: tuple[float, float] = (0.002, 0.02)) -> None:  # fmt: skip
         self.directory = directory
-        self.database = directory / "handoff.db"
+        self.database = directory / "connectors.storage.db"
         self.env = environment(graph_url, f"sqlite+aiosqlite:///{self.database}")
         self.memory = memory
         self.crash = list(crash)
@@ -230,7 +230,7 @@ class RealRasa:
 
     def __init__(self, directory: Path, graph_url: str, action_port: int | None = None) -> None:
         self.directory = directory
-        self.database = directory / "handoff.db"
+        self.database = directory / "connectors.storage.db"
         self.env = environment(graph_url, f"sqlite+aiosqlite:///{self.database}")
         self.env.update(ACTION_SERVER_URL=f"http://127.0.0.1:{action_port or free_port()}/webhook",
                         META_GRAPH_VERSION="v21.0", HANDOFF_SESSION_SECRET="rel-session-secret-Wq5Er8Ty1U")  # fmt: skip

@@ -1,7 +1,7 @@
 """SIGKILL at the exact moments random kills rarely hit (see ``standin_server.py``).
 
 What a replay after a crash does with an item the dead process had started on is the
-contract of ``handoff.inbox`` (module docstring): it never runs a bot turn a second time
+contract of ``connectors.meta.inbox`` (module docstring): it never runs a bot turn a second time
 to completion, never stores an attention message twice, and reruns a cut-short turn only
 when Rasa's tracker store proves the turn did not complete.
 """

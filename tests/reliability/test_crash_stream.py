@@ -11,7 +11,7 @@ Afterwards every mid is counted across completed bot turns and attention message
 (the handoff database). With a tracker store that survives restarts every acknowledged
 item is there exactly once; with Rasa's in-memory store an item the bot was working on
 at a kill may be missing, and then the inbox lists it as failed ``interrupted``; nothing
-is ever there twice (``handoff.inbox`` explains why).
+is ever there twice (``connectors.meta.inbox`` explains why).
 """
 
 from __future__ import annotations

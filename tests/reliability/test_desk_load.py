@@ -107,7 +107,7 @@ async def store(request, tmp_path, monkeypatch):
     """(database URL, scale)."""
     monkeypatch.setenv("HANDOFF_DATABASE_URL", "")  # the harness sets it; put it back afterwards
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}", ISSUE
+        yield f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}", ISSUE
         return
     postgres_or_skip()
     async with postgres_schema() as url:

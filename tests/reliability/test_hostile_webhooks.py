@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.meta.signature import sign
-from handoff.schema import inbox_item
+from connectors.storage.schema import inbox_item
 from tests.connectors.harness import APP_SECRET, INSTAGRAM_SECRET, PAGE_ID, VERIFY_TOKEN, running_connectors
 from tests.reliability.strategies import meta_shaped, structural
 

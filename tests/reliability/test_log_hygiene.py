@@ -78,7 +78,7 @@ class RasaAndActions:
     steps, as tests/connectors/harness.py does), and ``rasa run actions`` as a process."""
 
     def __init__(self, tmp_path: Path, graph_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.database = tmp_path / "handoff.db"
+        self.database = tmp_path / "connectors.storage.db"
         self._listening = _listening()
         self.url = f"http://127.0.0.1:{self._listening.getsockname()[1]}"
         self.action_port = free_port()
@@ -185,7 +185,7 @@ async def test_a_whole_story_at_debug_logs_no_secret_and_customer_words_only_at_
     product = RasaAndActions(tmp_path, graph.url, monkeypatch)
     # The supervisor's account, made with the operators' command (password on stdin); she
     # makes the agent's on the desk, so a password is hashed and stored in this process.
-    command = subprocess.run([sys.executable, "-m", "handoff.desk.accounts", "add", "sofia", "--name", "Sofía", "--role",
+    command = subprocess.run([sys.executable, "-m", "connectors.desk.accounts", "add", "sofia", "--name", "Sofía", "--role",
                               "supervisor", "--password-stdin"], input=SUPERVISOR_PASSWORD.encode(), cwd=ROOT,
                              env=product.env, capture_output=True, check=True)  # fmt: skip
     outputs = [command.stdout.decode(errors="replace"), command.stderr.decode(errors="replace")]

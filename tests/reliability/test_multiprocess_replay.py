@@ -4,7 +4,7 @@ behind a balancer: every acknowledged item is handled by exactly one of them.
 The servers are the reliability suite's stand-in (our real channels, the inbox, the
 dispatcher and the handoff service in a real Sanic process; a stand-in bot whose
 completed turns are fsync'ed to ``turns.log``), two of them on one database, each in
-its own directory so the turn logs tell who handled what. ``handoff.leases`` explains
+its own directory so the turn logs tell who handled what. ``connectors.meta.leases`` explains
 the protocol; these tests check it with real processes that start together, die
 (SIGKILL) and freeze (SIGSTOP).
 """
@@ -28,10 +28,10 @@ import sqlalchemy as sa
 
 from connectors.meta.events import conversation_key, dedup_key, iter_items
 from connectors.meta.routing import stored_payload
-from handoff.db import create_engine, migrate
-from handoff.inbox import UNFINISHED, Inbox, IncomingItem
-from handoff.leases import InboxLeases, LeaseTiming, ProcessIdentity
-from handoff.schema import inbox_item, inbox_lease
+from connectors.storage.db import create_engine, migrate
+from connectors.meta.inbox import UNFINISHED, Inbox, IncomingItem
+from connectors.meta.leases import InboxLeases, LeaseTiming, ProcessIdentity
+from connectors.storage.schema import inbox_item, inbox_lease
 from tests.conftest import postgres_or_skip
 from tests.reliability.support import StandIn, body_of, post, text_item
 

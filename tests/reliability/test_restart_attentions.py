@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from handoff.campaigns import load_campaigns
-from handoff.db import create_engine
-from handoff.desk.accounts import create_account
+from connectors.storage.db import create_engine
+from connectors.desk.accounts import create_account
 from handoff.service import HandoffService
 from tests.desk.support import PASSWORD, login, next_frame
 from tests.handoff.support import CAMPAIGNS_FILE
@@ -33,7 +33,7 @@ STUCK_TEXT = "Te confirmo el envío en un momento"
 
 
 async def add_agent(server: StandIn, username: str) -> None:
-    """Agents are accounts in the server's database (``python -m handoff.desk.accounts add``)."""
+    """Agents are accounts in the server's database (``python -m connectors.desk.accounts add``)."""
     engine = create_engine(f"sqlite+aiosqlite:///{server.database}")
     try:
         await create_account(HandoffService(engine, load_campaigns(CAMPAIGNS_FILE)), username, PASSWORD, campaigns=["soporte"])

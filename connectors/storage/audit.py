@@ -1,0 +1,46 @@
+"""The audit trail: one row per thing done to an attention (who, what, when, from, to).
+
+History detail and the metrics (waiting time, first response, handling time) read it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handoff.model import Actor, AttentionEvent
+from connectors.storage.schema import attention_event
+from handoff.states import AttentionState
+from connectors.storage.rows import audit_from_row
+
+
+async def record(
+    connection: AsyncConnection,
+    attention_id: int,
+    actor: Actor,
+    action: str,
+    at: datetime,
+    from_state: Optional[AttentionState] = None,
+    to_state: Optional[AttentionState] = None,
+    detail: Optional[Mapping[str, Any]] = None,
+) -> None:
+    await connection.execute(
+        attention_event.insert().values(
+            attention_id=attention_id,
+            actor_kind=actor.kind.value,
+            actor_agent_id=actor.agent_id,
+            action=action,
+            from_state=from_state.value if from_state else None,
+            to_state=to_state.value if to_state else None,
+            detail=dict(detail or {}),
+            at=at,
+        )
+    )
+
+
+async def trail(connection: AsyncConnection, attention_id: int) -> list[AttentionEvent]:
+    query = sa.select(attention_event).where(attention_event.c.attention_id == attention_id).order_by(attention_event.c.id)
+    return [audit_from_row(row) for row in (await connection.execute(query)).all()]

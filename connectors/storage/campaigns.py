@@ -1,0 +1,52 @@
+"""The campaign snapshot table, written from data/campaigns.yml at start."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handoff.campaigns.model import CampaignBook
+from connectors.storage.schema import campaign
+from connectors.storage._sql import upsert_insert
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: _plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {getattr(key, "value", key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if hasattr(value, "total_seconds"):
+        return value.total_seconds()
+    return getattr(value, "value", value)
+
+
+async def sync(connection: AsyncConnection, book: CampaignBook, now: datetime) -> None:
+    """Write every campaign of ``book``; mark the ones no longer in it as retired (kept for history)."""
+    for item in book.campaigns.values():
+        statement = upsert_insert(connection, campaign).values(
+            id=item.id, name=item.name, definition=_plain(item), retired=False, updated_at=now
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={
+                "name": statement.excluded.name,
+                "definition": statement.excluded.definition,
+                "retired": False,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+        await connection.execute(statement)
+    await connection.execute(
+        sa.update(campaign).where(campaign.c.id.not_in(list(book.campaigns)), campaign.c.retired.is_(False)).values(retired=True, updated_at=now)
+    )
+
+
+async def names(connection: AsyncConnection) -> dict[str, str]:
+    rows = (await connection.execute(sa.select(campaign.c.id, campaign.c.name))).all()
+    return {row.id: row.name for row in rows}

@@ -1,0 +1,61 @@
+"""Customer rows: who is behind a PSID / IGSID, kept fresh from handoffs and profiles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handoff.model import Channel, Customer
+from handoff.pictures import picture_expiry
+from connectors.storage.schema import customer
+from connectors.storage._sql import upsert_insert
+from connectors.storage.rows import customer_from_row
+
+
+async def upsert(
+    connection: AsyncConnection,
+    channel: Channel,
+    account_id: str,
+    customer_id: str,
+    now: datetime,
+    name: Optional[str] = None,
+    picture_url: Optional[str] = None,
+) -> None:
+    """Create the customer, or refresh what we now know (a missing name keeps the old one,
+    a new picture link replaces the old one together with its expiry)."""
+    expires = picture_expiry(picture_url, now)
+    picture_url = picture_url if expires is not None else None
+    statement = upsert_insert(connection, customer).values(
+        channel=Channel(channel).value,
+        account_id=account_id,
+        customer_id=customer_id,
+        name=name,
+        picture_url=picture_url,
+        picture_expires_at=expires,
+        created_at=now,
+        updated_at=now,
+    )
+    fresh_picture = statement.excluded.picture_url.is_not(None)
+    statement = statement.on_conflict_do_update(
+        index_elements=["channel", "account_id", "customer_id"],
+        set_={
+            "name": sa.func.coalesce(statement.excluded.name, customer.c.name),
+            "picture_url": sa.case((fresh_picture, statement.excluded.picture_url), else_=customer.c.picture_url),
+            "picture_expires_at": sa.case((fresh_picture, statement.excluded.picture_expires_at), else_=customer.c.picture_expires_at),
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    await connection.execute(statement)
+
+
+async def get(connection: AsyncConnection, channel: Channel, account_id: str, customer_id: str) -> Optional[Customer]:
+    query = sa.select(customer).where(
+        customer.c.channel == Channel(channel).value,
+        customer.c.account_id == account_id,
+        customer.c.customer_id == customer_id,
+    )
+    row = (await connection.execute(query)).first()
+    return customer_from_row(row) if row else None

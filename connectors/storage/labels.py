@@ -1,0 +1,55 @@
+"""Labels (created by supervisors) and which attentions carry them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handoff.model import Label
+from connectors.storage.schema import attention_label, label
+from connectors.storage._sql import upsert_insert
+from connectors.storage.rows import label_from_row
+
+
+async def insert(connection: AsyncConnection, name: str, colour: str, now: datetime) -> int:
+    result = await connection.execute(label.insert().values(name=name, colour=colour, retired=False, created_at=now))
+    return result.inserted_primary_key[0]
+
+
+async def get(connection: AsyncConnection, label_id: int) -> Optional[Label]:
+    row = (await connection.execute(sa.select(label).where(label.c.id == label_id))).first()
+    return label_from_row(row) if row else None
+
+
+async def all_labels(connection: AsyncConnection, include_retired: bool = False) -> list[Label]:
+    query = sa.select(label).order_by(label.c.name)
+    if not include_retired:
+        query = query.where(label.c.retired.is_(False))
+    return [label_from_row(row) for row in (await connection.execute(query)).all()]
+
+
+async def update(connection: AsyncConnection, label_id: int, values: dict) -> bool:
+    if not values:
+        return (await get(connection, label_id)) is not None
+    result = await connection.execute(sa.update(label).where(label.c.id == label_id).values(**values))
+    return result.rowcount == 1
+
+
+async def apply(connection: AsyncConnection, attention_id: int, label_id: int, agent_id: Optional[int], now: datetime) -> bool:
+    """Put the label on the attention; False when it already was there."""
+    statement = (
+        upsert_insert(connection, attention_label)
+        .values(attention_id=attention_id, label_id=label_id, applied_by=agent_id, applied_at=now)
+        .on_conflict_do_nothing(index_elements=["attention_id", "label_id"])
+    )
+    return (await connection.execute(statement)).rowcount == 1
+
+
+async def remove(connection: AsyncConnection, attention_id: int, label_id: int) -> bool:
+    result = await connection.execute(
+        sa.delete(attention_label).where(attention_label.c.attention_id == attention_id, attention_label.c.label_id == label_id)
+    )
+    return result.rowcount == 1
