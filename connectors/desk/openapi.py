@@ -58,7 +58,8 @@ def _standard_answers(route: Route) -> dict[int, str]:
         answers[413] = f"the body is larger than this route accepts ({route.door.body_limit} bytes)"
     if route.body is not None or route.query is not None:
         refused = "a value its schema refuses (params.field and fields name it)"
-        answers[route.invalid_status] = f"{answers[route.invalid_status]}, or {refused}" if route.invalid_status in answers else refused
+        earlier = answers.get(route.invalid_status)
+        answers[route.invalid_status] = f"{earlier}, or {refused}" if earlier else refused
     if "<" in route.path:
         answers[404] = "no such " + ", ".join(name.removesuffix("_id") for name, _ in _PARAMETER.findall(route.path))
     answers.setdefault(503, "the database was busy: nothing was changed, call again after Retry-After")

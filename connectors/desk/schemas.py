@@ -233,9 +233,15 @@ class LabelChangeBody(Body):
     class Config:
         extra = Extra.forbid
 
-    name: Optional[StrictStr] = None
-    colour: Optional[StrictStr] = Field(None, description="#rrggbb")
-    retired: Optional[StrictBool] = None
+    name: StrictStr = None  # type: ignore[assignment]
+    colour: StrictStr = Field(None, description="#rrggbb")
+    retired: StrictBool = None  # type: ignore[assignment]
+
+    @validator("name", "colour", "retired", pre=True)
+    def _not_null(cls, value: Any) -> Any:  # noqa: N805
+        if value is None:  # leaving a key out keeps its value; null is not a value
+            raise ValueError("must not be null")
+        return value
 
 
 class UploadForm(Body):
