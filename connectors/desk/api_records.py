@@ -1,18 +1,16 @@
 """The desk's REST API, second half: history, labels, uploads, campaigns, accounts, the
-supervisor's overview and the OpenAPI document (the table :data:`RECORD_ROUTES`, part of
-``connectors.desk.api.api_routes``)."""
+supervisor's overview (the table :data:`RECORD_ROUTES`, part of ``connectors.desk.api``)."""
 
 from __future__ import annotations
 
 from urllib.parse import unquote
 
-from sanic import response
 from sanic.response import HTTPResponse
 
 from connectors.desk import doors
 from connectors.desk import schemas as s
 from connectors.desk.accounts import change_password, check_password_policy, create_account
-from connectors.desk.api import CHANGED, attention_answer
+from connectors.desk.api_attentions import CHANGED, attention_answer
 from connectors.desk.http import BadRequest, error, ok
 from connectors.desk.openapi_schemas import BOOLEAN, INTEGER, STRING, array, nullable, obj, ref
 from connectors.desk.routes import MULTIPART, Answer, Call, Route
@@ -166,12 +164,6 @@ async def api_overview(call: Call) -> HTTPResponse:
     return ok(overview_json(await call.service.overview(call.agent)))
 
 
-async def api_openapi(_call: Call) -> HTTPResponse:
-    from connectors.desk.openapi import openapi_document  # it reads the tables this module is part of
-
-    return response.json(openapi_document())
-
-
 # -- the table ------------------------------------------------------------------------------
 
 AGENT, SUPERVISOR = doors.AGENT, doors.SUPERVISOR
@@ -215,5 +207,4 @@ RECORD_ROUTES = [
           {200: Answer("changed", ACCOUNT)}, body=s.AgentChangeBody),
     Route("GET", "/api/supervisor/overview", SUPERVISOR, api_overview,
           "Queues, open attentions per agent and who is online (supervisors)", {200: Answer("the overview", ref("Overview"))}),
-    Route("GET", "/api/openapi.json", doors.PUBLIC, api_openapi, "This document", {200: Answer("OpenAPI 3")}),
 ]  # fmt: skip

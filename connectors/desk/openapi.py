@@ -1,8 +1,8 @@
 """The desk's APIs as OpenAPI 3 (``GET /webhooks/desk/api/openapi.json``), generated.
 
-Made from the route tables (``connectors.desk.api.api_routes``,
-``connectors.desk.service_api.SERVICE_ROUTES``) - the same ones the blueprint is
-registered from - and the request models' ``schema()`` (connectors/desk/schemas.py), their
+Made from the route tables (``connectors.desk.api.API_ROUTES``,
+``connectors.desk.service_api.SERVICE_ROUTES`` and this module's own route) - the same ones
+the blueprint is registered from - and the request models' ``schema()`` (connectors/desk/schemas.py), their
 definitions hoisted into the components; the answers' schemas are the hand-written
 components of connectors/desk/openapi_schemas.py. The errors every route of a kind can
 answer (its door's, a refused body or query, an id no row has, a busy database) are added
@@ -17,10 +17,14 @@ import re
 from typing import Any, Iterable, Mapping
 
 from pydantic import BaseModel
+from sanic import Blueprint, response
+from sanic.response import HTTPResponse
 
-from connectors.desk import openapi_schemas
+from connectors.desk import doors, openapi_schemas
+from connectors.desk.api import API_ROUTES
 from connectors.desk.doors import Credential
-from connectors.desk.routes import JSON, Answer, Route
+from connectors.desk.routes import JSON, Answer, Call, Route, register
+from connectors.desk.service_api import SERVICE_ROUTES
 
 BASE = "/webhooks/desk"
 COMPONENTS = "#/components/schemas/{model}"
@@ -142,11 +146,19 @@ def build_document(routes: Iterable[Route]) -> dict[str, Any]:
     }
 
 
-def all_routes() -> list[Route]:
-    from connectors.desk.api import api_routes
-    from connectors.desk.service_api import SERVICE_ROUTES
+async def api_openapi(_call: Call) -> HTTPResponse:
+    return response.json(openapi_document())
 
-    return [*api_routes(), *SERVICE_ROUTES]
+
+OPENAPI_ROUTES = [Route("GET", "/api/openapi.json", doors.PUBLIC, api_openapi, "This document", {200: Answer("OpenAPI 3")})]
+
+
+def all_routes() -> list[Route]:
+    return [*API_ROUTES, *OPENAPI_ROUTES, *SERVICE_ROUTES]
+
+
+def add_openapi_routes(desk: Blueprint) -> None:
+    register(desk, OPENAPI_ROUTES, None)
 
 
 @functools.lru_cache(maxsize=1)
