@@ -3,7 +3,8 @@
 One ``rasa run`` serves the bot channels and everything under ``/webhooks/desk/``:
 
 - ``/``, ``/static/...``: the desk page (``connectors.desk.page``); ``/health``
-- ``/api/...``: the REST API agents' browsers call (``connectors.desk.api``, docs/desk-api.md)
+- ``/api/...``: the REST API agents' browsers call (``connectors.desk.api``, docs/desk-api.md;
+  its OpenAPI document: ``connectors.desk.openapi``)
 - ``/ws``: live updates (``connectors.desk.live``)
 - ``/media/...``: files agents attach, public for Meta (``connectors.desk.uploads``)
 - ``/service/...``: the service API for the action server (``connectors.desk.service_api``)
@@ -35,6 +36,7 @@ from connectors.desk.accounts import (
 from connectors.desk.api import add_api_routes
 from connectors.desk.auth import DeskAuth
 from connectors.desk.live import LiveHub, add_live_routes
+from connectors.desk.openapi import add_openapi_routes
 from connectors.desk.origins import OriginRule
 from connectors.desk.page import add_page_routes
 from connectors.desk.service_api import add_service_routes
@@ -132,6 +134,7 @@ class DeskInput(InputChannel):
 
         add_page_routes(desk)
         add_api_routes(desk, self)
+        add_openapi_routes(desk)
         add_live_routes(desk, lambda: self.live)
         add_media_routes(desk, lambda: self.uploads)
         add_service_routes(desk, lambda: self.service)

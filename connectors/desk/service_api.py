@@ -1,26 +1,32 @@
 """The service API the action server calls (``/webhooks/desk/service/...``), with a token.
 
 Custom actions create attentions, record form fields and end attentions through it; the
-action server runs in another process, so this is plain HTTP with a bearer token.
+action server runs in another process, so this is plain HTTP with a bearer token. Its
+routes are a table (:data:`SERVICE_ROUTES`), registered and documented from it; a body or
+query its model refuses is 422 with ``fields`` (actions/handoff_api.py reads them).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from pydantic import BaseModel, Field
 from sanic import Blueprint
-from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.desk import doors
-from connectors.desk.http import BadRequest, domain_errors, json_body, ok
+from connectors.desk import schemas as s
+from connectors.desk.http import BadRequest, ok
+from connectors.desk.openapi_schemas import SERVICE_ATTENTION, STRING, obj, ref
+from connectors.desk.routes import Answer, Call, Route, register
 from handoff.error_codes import ErrorCode
 from handoff.errors import Conflict, NotFound
-from handoff.model import Attention, Channel
+from handoff.model import Attention
 from handoff.service import HandoffService
 
 ServiceGetter = Callable[[], HandoffService]
+# The models' old home: importers of these names keep working.
+CustomerRef, HandoffRequest = s.CustomerRef, s.HandoffRequest
 
 
 def attention_json(attention: Attention) -> dict[str, Any]:
@@ -37,83 +43,88 @@ def attention_json(attention: Attention) -> dict[str, Any]:
     }
 
 
-class CustomerRef(BaseModel):
-    """Whose attention: the channel, the page or Instagram account, the customer's id."""
+@dataclass(frozen=True)
+class ServiceParts:
+    """What the service API's handlers need: only the service (``Call.service``)."""
 
-    channel: Channel
-    account_id: str = Field("", max_length=64)
-    customer_id: str = Field(..., min_length=1, max_length=64)
+    getter: ServiceGetter
+
+    @property
+    def service(self) -> HandoffService:
+        return self.getter()
 
 
-class HandoffRequest(CustomerRef):
-    """What ``action_handoff`` sends to hand the customer over."""
+async def create(call: Call) -> HTTPResponse:
+    asked: s.HandoffRequest = call.body
+    handoff = call.service
+    existing = await handoff.active_attention(asked.channel, asked.account_id, asked.customer_id)
+    attention = existing or await handoff.request_handoff(
+        asked.channel,
+        asked.account_id,
+        asked.customer_id,
+        intent=asked.intent,
+        slots=asked.slots,
+        context=asked.context,
+        customer_name=asked.customer_name,
+        customer_picture_url=asked.customer_picture_url,
+        reason=asked.reason,
+    )
+    message = handoff.campaign(attention.campaign_id).handoff_message.in_language("en" if asked.language == "en" else "es")
+    return ok({"attention": attention_json(attention), "handoff_message": message}, status=200 if existing else 201)
 
-    intent: Optional[str] = Field(None, max_length=200)
-    slots: dict[str, Any] = {}
-    context: list[dict[str, Any]] = []
-    customer_name: Optional[str] = Field(None, max_length=500)
-    customer_picture_url: Optional[str] = Field(None, max_length=2000)  # the profile picture Meta gave
-    reason: Optional[str] = Field(None, max_length=1000)  # why the customer asked for a person
-    language: Optional[str] = None  # "en" for English; anything else: Spanish, the desk's first language
+
+async def active(call: Call) -> HTTPResponse:
+    whose: s.CustomerRef = call.query
+    attention = await call.service.active_attention(whose.channel, whose.account_id, whose.customer_id)
+    if attention is None:
+        raise NotFound("active attention", whose.customer_id)
+    return ok({"attention": attention_json(attention)})
+
+
+async def record_form(call: Call, attention_id: int) -> HTTPResponse:
+    slots, values = call.body.slots, call.body.values
+    if isinstance(slots, dict):
+        # The bot's slot names; the campaign's `prefill: {slot: ...}` maps them to fields.
+        attention = await call.service.record_slots_by_bot(attention_id, slots)
+    elif isinstance(values, dict):
+        attention = await call.service.record_form_by_bot(attention_id, values)
+    else:
+        raise BadRequest("send values (field ids) or slots (slot names) as an object", field="values")
+    return ok({"attention": attention_json(attention)})
+
+
+async def terminate(call: Call, attention_id: int) -> HTTPResponse:
+    handoff = call.service
+    current = await handoff.attention(attention_id)
+    ended = None
+    if current.is_active:
+        ended = await handoff.terminate_by_bot(current.channel, current.account_id, current.customer_id, call.body.reason)
+    if ended is None:
+        raise Conflict(attention_id, "the attention is not active any more", current.state.value, code=ErrorCode.ATTENTION_ENDED)
+    return ok({"attention": attention_json(ended)})
+
+
+SERVICE = doors.SERVICE
+HANDED_OVER = obj(attention=ref("ServiceAttention"), handoff_message=STRING)
+
+# The action server's calls (actions/handoff_api.py), with HANDOFF_SERVICE_TOKEN.
+SERVICE_ROUTES = [
+    Route("POST", "/service/attentions", SERVICE, create, "The customer's active attention, or a new queued one (the hand-over)",
+          {200: Answer("already active", HANDED_OVER), 201: Answer("queued", HANDED_OVER)},
+          body=s.HandoffRequest, invalid_status=422),
+    Route("GET", "/service/attentions/active", SERVICE, active, "The customer's active attention",
+          {200: Answer("active", SERVICE_ATTENTION), 404: Answer("none")}, query=s.CustomerRef, invalid_status=422),
+    Route("POST", "/service/attentions/<attention_id:int>/form", SERVICE, record_form,
+          "Record form fields the bot collected (by field id, or by slot name)",
+          {200: Answer("recorded", SERVICE_ATTENTION), 400: Answer("neither values nor slots is an object")},
+          body=s.BotFormBody, invalid_status=422),
+    Route("POST", "/service/attentions/<attention_id:int>/terminate", SERVICE, terminate,
+          "End the customer's active attention (the customer left the queue)",
+          {200: Answer("ended", SERVICE_ATTENTION), 409: Answer("not active any more")},
+          body=s.BotTerminateBody, invalid_status=422),
+]  # fmt: skip
 
 
 def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
     """The routes under ``/service`` of the desk channel's blueprint."""
-
-    @api.post("/service/attentions", ctx_door=doors.SERVICE)
-    @domain_errors
-    async def create(request: Request) -> HTTPResponse:
-        asked = HandoffRequest.parse_obj(json_body(request))
-        handoff = service()
-        existing = await handoff.active_attention(asked.channel, asked.account_id, asked.customer_id)
-        attention = existing or await handoff.request_handoff(
-            asked.channel,
-            asked.account_id,
-            asked.customer_id,
-            intent=asked.intent,
-            slots=asked.slots,
-            context=asked.context,
-            customer_name=asked.customer_name,
-            customer_picture_url=asked.customer_picture_url,
-            reason=asked.reason,
-        )
-        message = handoff.campaign(attention.campaign_id).handoff_message.in_language("en" if asked.language == "en" else "es")
-        return ok({"attention": attention_json(attention), "handoff_message": message}, status=200 if existing else 201)
-
-    @api.get("/service/attentions/active", ctx_door=doors.SERVICE)
-    @domain_errors
-    async def active(request: Request) -> HTTPResponse:
-        whose = CustomerRef.parse_obj({key: request.args.get(key) for key in request.args})
-        attention = await service().active_attention(whose.channel, whose.account_id, whose.customer_id)
-        if attention is None:
-            raise NotFound("active attention", whose.customer_id)
-        return ok({"attention": attention_json(attention)})
-
-    @api.post("/service/attentions/<attention_id:int>/form", ctx_door=doors.SERVICE)
-    @domain_errors
-    async def record_form(request: Request, attention_id: int) -> HTTPResponse:
-        body = json_body(request)
-        if isinstance(body.get("slots"), dict):
-            # The bot's slot names; the campaign's `prefill: {slot: ...}` maps them to fields.
-            attention = await service().record_slots_by_bot(attention_id, body["slots"])
-        elif isinstance(body.get("values"), dict):
-            attention = await service().record_form_by_bot(attention_id, body["values"])
-        else:
-            raise BadRequest("send values (field ids) or slots (slot names) as an object", field="values")
-        return ok({"attention": attention_json(attention)})
-
-    @api.post("/service/attentions/<attention_id:int>/terminate", ctx_door=doors.SERVICE)
-    @domain_errors
-    async def terminate(request: Request, attention_id: int) -> HTTPResponse:
-        reason = json_body(request).get("reason")
-        handoff = service()
-        current = await handoff.attention(attention_id)
-        ended = None
-        if current.is_active:
-            ended = await handoff.terminate_by_bot(current.channel, current.account_id, current.customer_id, reason)
-        if ended is None:
-            raise Conflict(
-                attention_id, "the attention is not active any more", current.state.value, code=ErrorCode.ATTENTION_ENDED
-            )
-        return ok({"attention": attention_json(ended)})
-
+    register(api, SERVICE_ROUTES, ServiceParts(service))
