@@ -64,7 +64,7 @@ def build(kind: str, graph_url: str | None, variant: str = "full"):  # type: ign
     from connectors.messenger import MessengerInput
 
     credentials = dict(app_secret=APP_SECRET, verify_token=VERIFY_TOKEN, page_access_token=PAGE_TOKEN,
-                       graph_url=graph_url, graph_version="v21.0", app_id=APP_ID)  # fmt: skip
+                       graph_url=graph_url, graph_version="v21.0", app_id=APP_ID)
     if variant == "no-typing":
         credentials["typing_indicators"] = "false"  # a documented channel option
     if variant == "ack-only":

@@ -71,7 +71,7 @@ def build():  # type: ignore[no-untyped-def]
                 message = item.get("message") or {}
                 frame = json.dumps({"type": "message.added", "message": {"text": message.get("text"),
                                                                          "direction": "in", "author": "customer"}},
-                                   ensure_ascii=False)  # fmt: skip
+                                   ensure_ascii=False)
                 for ws in list(sockets.get(owners.get(customer, -1), ())):
                     await ws.send(frame)
         return response.text("EVENT_RECEIVED")

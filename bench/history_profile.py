@@ -67,7 +67,7 @@ class StatementClock:
         started = conn.info["bench_started"].pop()
         self.statements.append(Statement(statement, parameters, time.perf_counter() - started))
 
-    def __enter__(self) -> "StatementClock":
+    def __enter__(self) -> StatementClock:
         event.listen(self._engine, "before_cursor_execute", self._before)
         event.listen(self._engine, "after_cursor_execute", self._after)
         return self

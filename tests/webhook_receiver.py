@@ -3,13 +3,11 @@ loopback port whose ``_hook`` each test module writes for what it checks."""
 
 from __future__ import annotations
 
-from typing import Optional
-
 from aiohttp import web
 
 
 class LoopbackWebhookReceiver:
-    runner: Optional[web.AppRunner] = None
+    runner: web.AppRunner | None = None
     url: str = ""
 
     async def _hook(self, request: web.Request) -> web.Response:

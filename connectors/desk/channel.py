@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Mapping, Optional
+from typing import Any
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint
@@ -60,11 +61,11 @@ def _lifetime(value: Any) -> timedelta:
 class DeskInput(InputChannel):
     def __init__(
         self,
-        service_token: Optional[str] = None,
-        session_secret: Optional[str] = None,
+        service_token: str | None = None,
+        session_secret: str | None = None,
         session_lifetime: Any = None,
-        uploads_dir: Optional[str] = None,
-        public_url: Optional[str] = None,
+        uploads_dir: str | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.service_token = service_token or None
         self._random_secret = not session_secret
@@ -83,7 +84,7 @@ class DeskInput(InputChannel):
         return "desk"
 
     @classmethod
-    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> "DeskInput":
+    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> DeskInput:
         credentials = credentials or {}
         return cls(
             service_token=credentials.get("service_token") or None,
@@ -137,7 +138,7 @@ class DeskInput(InputChannel):
         add_service_routes(desk, lambda: self.service)
         # Last: the keeper of the doors every route above declared.
         keys = doors.Keys(session=lambda token: self.auth.session(token), service_token=lambda: self.service_token,
-                          origins=self.origins)  # fmt: skip
+                          origins=self.origins)
         doors.install(desk, keys)
         return desk
 

@@ -31,8 +31,9 @@ import itertools
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import aiohttp
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -40,6 +41,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.log_hygiene import install_log_hygiene
 from connectors.meta.dispatch import ConversationDispatcher, ItemProgress
 from connectors.meta.events import WebhookItem as EventItem
 from connectors.meta.events import conversation_key, dedup_key, iter_items
@@ -52,14 +54,13 @@ from connectors.meta.graph import (
     GraphSettings,
     RetryPolicy,
 )
+from connectors.meta.inbox import Inbox, IncomingItem, StoredItem
 from connectors.meta.indicators import DEFAULT_TYPING_DELAY
 from connectors.meta.limits import ChannelLimits
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache, ProfileReader
 from connectors.meta.routing import BotTurns, EventRouter, stored_payload
 from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
-from connectors.meta.inbox import Inbox, IncomingItem, StoredItem
-from connectors.log_hygiene import install_log_hygiene
 from connectors.rasa_conversations import RasaConversations
 from connectors.runtime import handoff_runtime, serve_runtime
 
@@ -119,7 +120,7 @@ class MetaInputChannel(InputChannel):
         return cls.channel
 
     @classmethod
-    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> "MetaInputChannel":
+    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> MetaInputChannel:
         if not credentials:
             cls.raise_missing_credentials_exception()
         assert credentials is not None  # raise_missing_credentials_exception raised

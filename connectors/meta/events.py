@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 CUSTOMER_ATTACHMENT_TYPES = (
     "image", "video", "audio", "file", "sticker", "location", "share", "template",
     "reel", "story_mention", "unsupported",
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,8 @@ def dedup_key(item: WebhookItem) -> str:
             return f"{prefix}{key}:{part['mid']}"
     reaction = raw.get("reaction")
     if isinstance(reaction, Mapping) and reaction.get("mid"):
-        return f"reaction:{reaction['mid']}:{reaction.get('action')}:{reaction.get('reaction') or reaction.get('emoji')}:{raw.get('timestamp')}"
+        emoji = reaction.get("reaction") or reaction.get("emoji")
+        return f"reaction:{reaction['mid']}:{reaction.get('action')}:{emoji}:{raw.get('timestamp')}"
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
     return f"digest:{digest}"
 
@@ -216,12 +218,12 @@ def parse(item: WebhookItem) -> Event:
         referral = postback.get("referral")
         return Postback(**base, mid=_as_id(postback.get("mid")), title=_as_text(postback.get("title")),
                         payload=_as_text(postback.get("payload")),
-                        referral=referral if isinstance(referral, Mapping) else None)  # fmt: skip
+                        referral=referral if isinstance(referral, Mapping) else None)
     if isinstance(raw.get("reaction"), Mapping):
         reaction = raw["reaction"]
         return Reaction(**base, mid=_as_id(reaction.get("mid")), reaction=_as_text(reaction.get("reaction")),
                         emoji=_as_text(reaction.get("emoji")),
-                        action=_as_text(reaction.get("action")) or "react")  # fmt: skip
+                        action=_as_text(reaction.get("action")) or "react")
     if isinstance(raw.get("read"), Mapping):
         read = raw["read"]
         return Read(**base, mid=_as_id(read.get("mid")), watermark=_as_int(read.get("watermark")))
@@ -232,7 +234,7 @@ def parse(item: WebhookItem) -> Event:
     if isinstance(raw.get("referral"), Mapping):
         referral = raw["referral"]
         return Referral(**base, mid=None, ref=_as_text(referral.get("ref")), source=_as_text(referral.get("source")),
-                        referral_type=_as_text(referral.get("type")))  # fmt: skip
+                        referral_type=_as_text(referral.get("type")))
     if isinstance(raw.get("message_edit"), Mapping):
         edit = raw["message_edit"]
         return MessageEdited(**base, mid=_as_id(edit.get("mid")), text=_as_text(edit.get("text")))
@@ -245,7 +247,7 @@ def _parse_message(base: dict[str, Any], message: Mapping[str, Any]) -> Event:
     attachments = tuple(_parse_attachment(a) for a in _list(message.get("attachments")) if isinstance(a, Mapping))
     if message.get("is_echo"):
         return Echo(**base, mid=mid, app_id=_as_id(message.get("app_id")), metadata=_as_text(message.get("metadata")),
-                    text=_as_text(message.get("text")), attachments=attachments)  # fmt: skip
+                    text=_as_text(message.get("text")), attachments=attachments)
     if message.get("is_deleted"):
         return MessageDeleted(**base, mid=mid)
     if message.get("is_unsupported"):
@@ -273,7 +275,7 @@ def _parse_attachment(raw: Mapping[str, Any]) -> Attachment:
     if kind == "location":
         coordinates = payload.get("coordinates") if isinstance(payload.get("coordinates"), Mapping) else {}
         return Attachment("location", url=url, title=title, latitude=_as_number(coordinates.get("lat")),
-                          longitude=_as_number(coordinates.get("long")), raw=raw)  # fmt: skip
+                          longitude=_as_number(coordinates.get("long")), raw=raw)
     normalised = {"fallback": "share", "ig_reel": "reel", "reel": "reel", "ig_post": "share", "post": "share"}
     kind = normalised.get(kind, kind)
     if kind not in CUSTOMER_ATTACHMENT_TYPES:

@@ -255,7 +255,7 @@ sa.Index("ix_outbound_reply_item", outbound_reply.c.inbox_item_id, outbound_repl
 # The sweep that settles replies a crash left ``sending``.
 REPLY_SENDING_SQL = "state = 'sending'"
 sa.Index("ix_outbound_reply_sending", outbound_reply.c.updated_at,
-         sqlite_where=sa.text(REPLY_SENDING_SQL), postgresql_where=sa.text(REPLY_SENDING_SQL))  # fmt: skip
+         sqlite_where=sa.text(REPLY_SENDING_SQL), postgresql_where=sa.text(REPLY_SENDING_SQL))
 
 attention_event = sa.Table(
     "attention_event",
@@ -336,6 +336,4 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ig
         return False
     if type_ == "column" and reflected and (obj.table.name, name) == SEARCH_COLUMN:
         return False
-    if type_ == "index" and name == SEARCH_INDEX:
-        return False
-    return True
+    return not (type_ == "index" and name == SEARCH_INDEX)

@@ -11,18 +11,19 @@ import asyncio
 import json
 import socket
 import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import aiohttp
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
+from connectors.desk.channel import DeskInput
 from connectors.instagram import InstagramInput
 from connectors.messenger import MessengerInput
 from connectors.meta.channel import MetaInputChannel
 from connectors.meta.signature import sign
-from connectors.desk.channel import DeskInput
 from connectors.runtime import HandoffRuntime
 from sandbox.graph_api import FakeGraphAPI
 
@@ -98,9 +99,9 @@ async def echo_bot(message: UserMessage) -> None:
 
 def credentials(graph_url: str, **overrides: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     messenger = dict(app_secret=APP_SECRET, verify_token=VERIFY_TOKEN, page_access_token=PAGE_TOKEN,
-                     graph_url=graph_url, graph_version="v21.0", app_id=APP_ID, **overrides)  # fmt: skip
+                     graph_url=graph_url, graph_version="v21.0", app_id=APP_ID, **overrides)
     instagram = dict(app_secret=INSTAGRAM_SECRET, verify_token=VERIFY_TOKEN, access_token=INSTAGRAM_TOKEN,
-                     graph_url=graph_url, graph_version="v21.0", app_id=APP_ID, **overrides)  # fmt: skip
+                     graph_url=graph_url, graph_version="v21.0", app_id=APP_ID, **overrides)
     return messenger, instagram
 
 
@@ -132,7 +133,7 @@ class running_connectors:
         graph = self._graph or FakeGraphAPI(
             {PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"},
             app_id=APP_ID, page_id=PAGE_ID, ig_account_id=IG_ACCOUNT_ID, emit_echoes=False, emit_deliveries=False,
-        )  # fmt: skip
+        )
         if graph._runner is None:
             await graph.start()
         messenger_credentials, instagram_credentials = credentials(graph.url, **self._overrides)

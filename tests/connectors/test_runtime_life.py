@@ -6,15 +6,16 @@ shared engine after it. Real Sanic app (the connectors' harness), real SQLite.""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff.model import Agent, Attention, Message, MessageStatus, Role
 from connectors.runtime import HandoffRuntime
 from connectors.storage.schema import inbox_lease
+from handoff.model import Agent, Attention, Message, MessageStatus, Role
 from handoff.service import HandoffService
 from handoff.states import AttentionState
 from tests.connectors.harness import ConnectorServer, running_connectors
@@ -40,7 +41,7 @@ async def orphaned(service: HandoffService, agent: Agent) -> Attention:
     """An attention its agent opened and then left (logged out, closed the desk)."""
     await service.agent_seen(agent.id)
     attention = await service.request_handoff("messenger", "page_1", "psid_orphan", intent="request_human",
-                                              slots={"customer_name": "Carla", "handoff_reason": "Mi pedido"})  # fmt: skip
+                                              slots={"customer_name": "Carla", "handoff_reason": "Mi pedido"})
     opened = await service.open(attention.id, agent)
     await service.agent_left(agent.id)
     return opened
@@ -51,7 +52,7 @@ async def left_pending(runtime: HandoffRuntime, agent: Agent) -> Message:
     outbox, its attempt recorded (Meta may have it, so the sweep settles it as unknown)."""
     service = runtime.service
     attention = await service.request_handoff("messenger", "page_1", "psid_outbox", intent="request_human",
-                                              slots={"customer_name": "Luis", "handoff_reason": "Factura"})  # fmt: skip
+                                              slots={"customer_name": "Luis", "handoff_reason": "Factura"})
     await service.open(attention.id, agent)
     reached = asyncio.Event()
 

@@ -76,7 +76,7 @@ async def test_a_token_in_the_url_is_refused_even_a_valid_one(server):
 async def test_a_foreign_origin_is_refused_before_the_upgrade(server):
     ana = await account(server, "ana")
     for origin in ("http://evil.example", "null", "https://desk.example.test", "http://desk.example.test:8080",
-                   "http://desk.example.test.evil.example", server.url):  # fmt: skip
+                   "http://desk.example.test.evil.example", server.url):
         assert await refused_status(server, Origin=origin) == 403, origin
     assert not server.desk.live.connections_of(ana.id)
 
@@ -118,7 +118,7 @@ async def test_without_a_public_url_only_the_requested_host_may_connect(database
         (None, "file://", "127.0.0.1:5005", False),
         (None, "http://127.0.0.1:5005", None, False),
     ],
-)  # fmt: skip
+)
 def test_which_origins_the_rule_allows(public_url, origin, host, allowed):
     assert OriginRule(public_url).allows(origin, host) is allowed
 

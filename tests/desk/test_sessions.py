@@ -16,7 +16,7 @@ async def test_login_me_and_logout(server):
     await make_account(server, "ana", campaigns=["soporte", "ventas"])
     desk = await login(server, "ana")
     assert desk.agent == {"id": desk.id, "username": "ana", "display_name": "Ana", "role": "agent",
-                          "campaigns": ["soporte", "ventas"], "active": True}  # fmt: skip
+                          "campaigns": ["soporte", "ventas"], "active": True}
     me = await desk.get("/me")
     assert me.status == 200 and me.body["agent"]["username"] == "ana"
     out = await desk.post("/logout")

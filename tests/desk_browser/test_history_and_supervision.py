@@ -18,7 +18,7 @@ VENTAS_DONE = {"nombre": "Camila", "productos": ["ropa"], "resultado": "venta"}
 
 
 async def ended(server, agent, customer_id: str, name: str, *, says: str | None = None, mid: str = "", channel: str = "messenger",
-                values: dict | None = None, label=None, context: list | None = None) -> int:  # fmt: skip
+                values: dict | None = None, label=None, context: list | None = None) -> int:
     """A terminated attention: handed off, (the customer writes), opened, labelled, ended."""
     service = server.runtime.service
     attention_id = await handoff(server, customer_id, name, channel=channel, context=context)

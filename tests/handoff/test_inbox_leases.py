@@ -36,7 +36,7 @@ async def expire(engine, owner: str) -> None:  # type: ignore[no-untyped-def]
         await connection.execute(
             sa.update(inbox_lease).where(inbox_lease.c.owner == owner)
             .values(expires_at=datetime.now(timezone.utc) - timedelta(hours=1))
-        )  # fmt: skip
+        )
 
 
 async def accept(engine, owner: str | None, keys: list[str], channel: str = "messenger") -> list[int]:  # type: ignore[no-untyped-def]

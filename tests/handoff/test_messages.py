@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from connectors.storage.schema import message as message_table
 from handoff.errors import Conflict, Forbidden, InvalidMessage, WindowClosed
 from handoff.model import Author, InboundEvent, MessageDirection, MessageKind, MessageStatus, Role
 from handoff.ports import DeliveryFailed, OutgoingAttachment
-from connectors.storage.schema import message as message_table
 from handoff.window import HUMAN_AGENT, MESSAGE_TAG, RESPONSE
 from tests.handoff.support import IG_ACCOUNT, PAGE, START, handoff, opened
 
@@ -212,8 +212,8 @@ async def test_an_echo_before_the_send_returns_marks_it_sent(service, agent, gat
 async def test_a_message_racing_a_transfer_is_heard_by_the_new_owner(service, agent, other_agent, monkeypatch):
     """The transfer commits between the inbound lookup and its write: the live event must
     name the agent who holds the attention when the message is stored."""
-    from handoff.events import MessageAdded
     from connectors.storage import attentions as attention_rows
+    from handoff.events import MessageAdded
 
     attention = await opened(service, agent)
     lookup = attention_rows.active_ref

@@ -12,13 +12,14 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import AsyncIterator, Callable
 
 import pytest
 
+from connectors.redis_bus import Backoff, RedisEventBus, bus_from_environment
 from handoff.events import (
     EVENT_TYPES,
     AttentionOpened,
@@ -52,7 +53,6 @@ from handoff.model import (
     MessageKind,
     MessageStatus,
 )
-from connectors.redis_bus import Backoff, RedisEventBus, bus_from_environment
 from handoff.states import AttentionState
 from tests.handoff.support import PAGE, START
 
@@ -180,14 +180,14 @@ def every_event() -> list[HandoffEvent]:
         created_at=START, updated_at=later, intent="request_human", opened_at=later, assigned_at=later,
         terminated_at=later, last_customer_message_at=START, last_message_id=99, read_up_to_message_id=98,
         labels=(vip, Label(id=8, name="Reclamo", colour="#c00")),
-    )  # fmt: skip
+    )
     message = Message(
         id=99, attention_id=41, direction=MessageDirection.OUT, author=Author.AGENT, kind=MessageKind.ATTACHMENT,
         status=MessageStatus.FAILED, created_at=START, updated_at=later, text="adjunto ñandú",
         payload={"attachment": {"type": "image", "url": "https://example.test/a.png"}}, agent_id=3, mid="m_99",
         messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT", error_code=10, error_subcode=2018278,
         error_message="outside the window", sent_at=START, delivered_at=later, read_at=later,
-    )  # fmt: skip
+    )
     agent = Actor(ActorKind.AGENT, 3)
     changed = dict(at=later, attention=attention, actor=agent)
     about_message = dict(at=later, attention_id=41, campaign_id="ventas", agent_id=3, message=message)
@@ -269,7 +269,7 @@ async def test_every_event_type_crosses_redis():
 async def test_buses_on_other_channels_do_not_mix():
     redis_or_skip()
     async with running_bus() as a, running_bus(channel=a.channel) as a_too, \
-            running_bus() as b, running_bus(channel=b.channel) as b_too:  # fmt: skip
+            running_bus() as b, running_bus(channel=b.channel) as b_too:
         assert all([await bus.wait_listening(5) for bus in (a, a_too, b, b_too)])
         on_a_too, on_b = a_too.subscribe(), b.subscribe()
         await a.publish(_queued(1))

@@ -16,7 +16,7 @@ def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
 async def graph():
     """A fake Graph API for the subprocess servers (profiles and sends)."""
     async with FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID, page_id=PAGE_ID,
-                            ig_account_id=IG_ACCOUNT_ID, emit_echoes=False, emit_deliveries=False) as api:  # fmt: skip
+                            ig_account_id=IG_ACCOUNT_ID, emit_echoes=False, emit_deliveries=False) as api:
         yield api
 
 

@@ -74,11 +74,11 @@ def stream(seed: int = 20261125):
                 account = ACCOUNTS[channel]
                 sender = rng.choice(messaging)["sender"]["id"]
                 messaging.append({"sender": {"id": sender}, "recipient": {"id": account}, "timestamp": 1_700_000_000_500,
-                                  "read": {"watermark": 1_700_000_000_400 + position}})  # fmt: skip
+                                  "read": {"watermark": 1_700_000_000_400 + position}})
             cuts = sorted(rng.sample(range(1, len(messaging)), min(len(messaging) - 1, rng.randint(0, 2))))
-            entries = [messaging[a:b] for a, b in zip([0, *cuts], [*cuts, len(messaging)])]
+            entries = [messaging[a:b] for a, b in zip([0, *cuts], [*cuts, len(messaging)], strict=True)]
             body = {"object": OBJECTS[channel],
-                    "entry": [{"id": ACCOUNTS[channel], "time": 1, "messaging": entry} for entry in entries]}  # fmt: skip
+                    "entry": [{"id": ACCOUNTS[channel], "time": 1, "messaging": entry} for entry in entries]}
             bodies.append((channel, json.dumps(body).encode(), [mid for mid, _ in chunk]))
     rng.shuffle(bodies)
     # Meta delivers some bodies again, later.
@@ -120,7 +120,7 @@ class Meta:
             _, headers = signed(channel, raw)
             try:
                 async with session.post(f"{self.server.url}/webhooks/{channel}/webhook", data=raw, headers=headers,
-                                        timeout=aiohttp.ClientTimeout(total=20)) as answer:  # fmt: skip
+                                        timeout=aiohttp.ClientTimeout(total=20)) as answer:
                     await answer.read()
                     status = answer.status
             except (aiohttp.ClientError, asyncio.TimeoutError):
@@ -206,4 +206,4 @@ async def test_a_thousand_webhooks_through_two_sigkills_are_each_handled_once(tm
         assert all(customer_of[mid] not in in_handoff for mid in interrupted)
     print(f"\n[{memory}] {ITEMS} items in {len(bodies)} deliveries, {meta.failed_posts} failed posts retried, "
           f"replayed after kills: {replayed}, interrupted (at most once): {len(interrupted)}, "
-          f"handled once: {len(handled)}, {elapsed:.1f}s")  # fmt: skip
+          f"handled once: {len(handled)}, {elapsed:.1f}s")

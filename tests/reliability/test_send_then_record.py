@@ -47,7 +47,7 @@ def echo_item(accepted) -> dict:  # type: ignore[no-untyped-def]
     message = accepted.message
     return {"sender": {"id": PAGE_ID}, "recipient": {"id": accepted.recipient_id}, "timestamp": int(time.time() * 1000),
             "message": {"is_echo": True, "app_id": int(APP_ID), "mid": accepted.message_id,
-                        "metadata": message["metadata"], "text": message.get("text")}}  # fmt: skip
+                        "metadata": message["metadata"], "text": message.get("text")}}
 
 
 def replies(server: StandIn) -> list[dict]:
