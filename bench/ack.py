@@ -212,7 +212,7 @@ async def run_ladders(session: Any, targets: dict[str, Target], sizes: Sizes, la
                     break
 
 
-async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
+async def run(ctx) -> Section:
     from bench.runner import log
 
     sizes: Sizes = ctx.size(QUICK, FULL)
@@ -283,7 +283,7 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
     return _section(ctx, sizes, ladder, diagnostics, profiles, profile_note, inbox_write)
 
 
-async def _profile(ctx, session: Any, target: Target, rate: float, seconds: float) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
+async def _profile(ctx, session: Any, target: Target, rate: float, seconds: float) -> list[tuple[str, float]]:
     output = ctx.profiles / f"ack-{target.name}.txt"
     deliveries = load.pooled_deliveries(int(rate * seconds) + int(rate), POOL, 1, tag=f"profile{target.name}")
     recording = asyncio.ensure_future(profiling.record(target.server.process.pid, seconds, output))
@@ -293,7 +293,7 @@ async def _profile(ctx, session: Any, target: Target, rate: float, seconds: floa
     return profiling.summarise(output, PROFILE_BUCKETS)
 
 
-async def _inbox_write(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def _inbox_write(ctx) -> dict[str, Any]:
     """The inbox write alone, in this process: the product's ``Inbox.accept`` of one item
     (SQLAlchemy over aiosqlite, counting the round trips to aiosqlite's thread) against one
     insert-and-commit done in a single call on a dedicated sqlite3 writer thread (a sketch
@@ -303,7 +303,7 @@ async def _inbox_write(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
     import aiosqlite
 
-    from connectors.meta.inbox import Inbox, WebhookItem
+    from connectors.meta.inbox import Inbox, IncomingItem
     from connectors.storage.db import create_engine, migrate
 
     database = ctx.work / "inbox-write.db"
@@ -313,7 +313,7 @@ async def _inbox_write(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     hops = 0
     original = aiosqlite.core.Connection._execute
 
-    async def counted(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def counted(self, fn, *args, **kwargs):
         nonlocal hops
         hops += 1
         return await original(self, fn, *args, **kwargs)
@@ -321,12 +321,12 @@ async def _inbox_write(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     result: dict[str, Any] = {}
     try:
         for n in range(50):  # warm the pool and the statement cache
-            await inbox.accept([WebhookItem("messenger", f"warm-{n}", "c", {"n": n})])
+            await inbox.accept([IncomingItem("messenger", f"warm-{n}", "c", {"n": n})])
         aiosqlite.core.Connection._execute = counted  # type: ignore[method-assign]
         times = []
         for n in range(300):
             started = time.perf_counter()
-            await inbox.accept([WebhookItem("messenger", f"m-{n}", f"c-{n % 20}", {"n": n})])
+            await inbox.accept([IncomingItem("messenger", f"m-{n}", f"c-{n % 20}", {"n": n})])
             times.append(time.perf_counter() - started)
         result["product"] = Summary.of(times)
         result["hops"] = hops / 300
@@ -386,7 +386,7 @@ def _plan(diagnostics: list[Step], inbox_write: dict[str, Any]) -> str:
                 write += f", where one insert-and-commit in a single call takes {ms(inbox_write['one_hop'].p50):.2f} ms"
         write += "."
     after = "the gap between the `ours-ack-only` and `ours` rows in CPU ms per delivery is what it costs."
-    if alone and typing:
+    if rate is not None and alone and typing:
         cpu_alone = median(s.cpu for s in alone) * 1000 / rate
         cpu_typing = median(s.cpu for s in typing) * 1000 / rate
         after = (f"at {rate:g}/s acknowledging and storing used {cpu_alone:.2f} ms of CPU per delivery and the "
@@ -416,7 +416,7 @@ PROFILE_BUCKETS: list[profiling.Bucket] = [
 ]
 
 
-def _plot(ctx, ladder: Ladder, shape: str, unit: str) -> str:  # type: ignore[no-untyped-def]
+def _plot(ctx, ladder: Ladder, shape: str, unit: str) -> str:
     figure, axes = ctx.plots.figure()
     for server, colour in (("bare", "tab:gray"), ("ours", "tab:blue")):
         rates = ladder.rates(server, shape)
@@ -463,7 +463,7 @@ def _rows(ladder: Ladder, shape: str) -> list[list[str]]:
     return rows
 
 
-def _section(ctx, sizes: Sizes, ladder: Ladder, diagnostics: list[Step], profiles: dict[str, list[tuple[str, float]]],  # type: ignore[no-untyped-def]
+def _section(ctx, sizes: Sizes, ladder: Ladder, diagnostics: list[Step], profiles: dict[str, list[tuple[str, float]]],
              profile_note: str, inbox_write: dict[str, Any]) -> Section:
     headers = ["offered /s", "bare p50 ms", "bare p99 ms", "bare sustained", "ours p50 ms", "ours p99 ms",
                "ours sustained", "ours CPU", "p99 ours/bare"]
@@ -519,10 +519,10 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, diagnostics: list[Step], profile
                   "CPU ms per delivery = the server's CPU time over the step divided by the deliveries it received: "
                   "the difference between two rows is what the part left out costs."]
     lines += ["", "### Profiles", "", profile_note]
-    for name, rows in profiles.items():
+    for name, shares in profiles.items():
         title = "ours (the product)" if name == "ours" else "ours-ack-only (acknowledgement alone)"
         lines += ["", f"{title}:", "", table(["where (first match in the stack)", "share of samples"],
-                                             [[label, f"{share:.0%}"] for label, share in rows])]
+                                             [[label, f"{share:.0%}"] for label, share in shares])]
     if "product" in inbox_write:
         rows = [["`Inbox.accept` of one item (the product: SQLAlchemy over aiosqlite)",
                  fmt(ms(inbox_write["product"].p50), 2), fmt(ms(inbox_write["product"].p99), 2),

@@ -132,9 +132,10 @@ async def _phase(session: Any, probe: load.ReplyProbe, config: Config, phase: st
         acks = await load.open_loop(session, url, deliveries, rate)
     await probe.settle(limit, QUIET)
     sent_at = {sender: ack.sent for ack in acks for sender in ack.delivery.senders}
-    first = {s: probe.first_reply(s) for s in senders}
-    answered = [s for s in senders if first[s] is not None]
-    last = max((first[s] for s in answered), default=started)
+    replies = {s: probe.first_reply(s) for s in senders}
+    first = {s: at for s, at in replies.items() if at is not None}
+    answered = list(first)
+    last = max(first.values(), default=started)
     wall = max(1e-6, (last if answered else time.perf_counter()) - started)
     elapsed = max(1e-6, time.perf_counter() - started)
     cpu_after = config.cpu_by_pid()
@@ -147,7 +148,7 @@ async def _phase(session: Any, probe: load.ReplyProbe, config: Config, phase: st
     )
 
 
-async def _seed_pending(ctx, database_url: str, graph_url: str, senders: Sequence[str]) -> None:  # type: ignore[no-untyped-def]
+async def _seed_pending(ctx, database_url: str, graph_url: str, senders: Sequence[str]) -> None:
     """Leave acknowledged-but-unhandled items in an inbox, through the product itself: our
     webhook in a server whose dispatcher is off (``bench.ack_server --variant ack-only``)
     acknowledges them, and the server is stopped before anything handles them."""
@@ -175,7 +176,7 @@ class Replay:
     log_lines: int = 0
 
 
-async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
+async def run(ctx) -> Section:
     from bench.runner import log
 
     sizes: Sizes = ctx.size(QUICK, FULL)
@@ -348,7 +349,7 @@ PROFILE_BUCKETS: list[profiling.Bucket] = [
 ]
 
 
-async def _profile(ctx, session: Any, probe: load.ReplyProbe, config: Config, sizes: Sizes) -> tuple[list[tuple[str, float]], float]:  # type: ignore[no-untyped-def]
+async def _profile(ctx, session: Any, probe: load.ReplyProbe, config: Config, sizes: Sizes) -> tuple[list[tuple[str, float]], float]:
     """An extra burst while py-spy samples the (first) server process of ``config``."""
     pid = max(config.servers[0].pids())  # the worker when there is a parent, else the server itself
     output = ctx.profiles / f"bot-{config.key}.txt"
@@ -433,7 +434,7 @@ def _ratio(phases: list[Phase], config: str, baseline: str) -> float:
     return median(values)
 
 
-def _section(ctx, sizes: Sizes, configs: list[Config], phases: list[Phase], replays: list[Replay],  # type: ignore[no-untyped-def]
+def _section(ctx, sizes: Sizes, configs: list[Config], phases: list[Phase], replays: list[Replay],
              startup: dict[str, float], note: str) -> Section:
     labels = {c.key: c.label for c in configs}
     keys = [c.key for c in configs]
@@ -566,7 +567,7 @@ def _section(ctx, sizes: Sizes, configs: list[Config], phases: list[Phase], repl
     return Section(KEY, TITLE, "\n".join(lines), verdicts, plots, data)
 
 
-def _plot_throughput(ctx, configs: list[Config], phases: list[Phase]) -> str:  # type: ignore[no-untyped-def]
+def _plot_throughput(ctx, configs: list[Config], phases: list[Phase]) -> str:
     figure, axes = ctx.plots.figure(7.5, 3.6)
     names, values, lows, highs, colours = [], [], [], [], []
     for config in configs:
@@ -588,7 +589,7 @@ def _plot_throughput(ctx, configs: list[Config], phases: list[Phase]) -> str:  #
     return ctx.plots.save(figure, "bot-throughput")
 
 
-def _plot_latency(ctx, configs: list[Config], phases: list[Phase]) -> str:  # type: ignore[no-untyped-def]
+def _plot_latency(ctx, configs: list[Config], phases: list[Phase]) -> str:
     figure, axes = ctx.plots.figure()
     for config in configs:
         colour = COLOURS.get(config.key, "tab:purple")

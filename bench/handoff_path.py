@@ -322,13 +322,13 @@ async def _desk_ready(session: aiohttp.ClientSession, ours: servers.ServerProces
     return agents
 
 
-async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
+async def run(ctx) -> Section:
     sizes: Sizes = ctx.size(QUICK, FULL)
     loop = asyncio.get_running_loop()
     started: list[servers.ServerProcess] = []
     setup = Setup()
 
-    async def start(make) -> servers.ServerProcess:  # type: ignore[no-untyped-def]
+    async def start(make) -> servers.ServerProcess:
         process = await loop.run_in_executor(None, make)
         started.append(process)
         return process
@@ -352,7 +352,7 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
             process.stop()
 
 
-async def _measure_all(ctx, sizes: Sizes, ours: servers.ServerProcess, bare: servers.ServerProcess,  # type: ignore[no-untyped-def]
+async def _measure_all(ctx, sizes: Sizes, ours: servers.ServerProcess, bare: servers.ServerProcess,
                        setup: Setup) -> Section:
     customers = load.sender_ids("handoff", sizes.attentions)
     owners = {customer: n % AGENTS for n, customer in enumerate(customers)}
@@ -423,7 +423,7 @@ def _throughput_missed(ladder: Ladder) -> bool:
     return ladder.sustained_rate("ours")[0] < TARGET_RATE
 
 
-async def _profile(ctx, session: aiohttp.ClientSession, target: Target, traffic: Traffic, rate: float,  # type: ignore[no-untyped-def]
+async def _profile(ctx, session: aiohttp.ClientSession, target: Target, traffic: Traffic, rate: float,
                    seconds: float) -> tuple[list[tuple[str, float]], dict[str, float], Step]:
     """py-spy on the server during one step at ``rate``; the step is counted like the
     ladder's (lost, duplicated, misrouted) though it is run past capacity on purpose."""
@@ -486,7 +486,7 @@ PROFILE_BUCKETS: list[profiling.Bucket] = [
 ]
 
 
-def _cell(steps: list[Step], pick, digits: int = 2, mark_limited: bool = False) -> str:  # type: ignore[no-untyped-def]
+def _cell(steps: list[Step], pick, digits: int = 2, mark_limited: bool = False) -> str:
     if not steps:
         return "–"
     value = median(pick(s) for s in steps)
@@ -518,7 +518,7 @@ def _exactness(ladder: Ladder, server: str) -> tuple[int, int, int, int]:
             sum(s.misrouted for s in steps))
 
 
-def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, float]], dict[str, float]],  # type: ignore[no-untyped-def]
+def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, float]], dict[str, float]],
              profile_note: str, setup: Setup, targets: dict[str, Target], server_errors: list[str]) -> Section:
     profile, inclusive = profiled
     ours_sockets = targets["ours"].sockets
@@ -674,7 +674,7 @@ Plan (product code; this benchmark changes none):
    as shipped."""
 
 
-def _plot_latency(ctx, ladder: Ladder) -> str:  # type: ignore[no-untyped-def]
+def _plot_latency(ctx, ladder: Ladder) -> str:
     figure, axes = ctx.plots.figure()
     for server, colour in (("bare", "tab:gray"), ("ours", "tab:blue")):
         rates = ladder.rates(server)
@@ -697,7 +697,7 @@ def _plot_latency(ctx, ladder: Ladder) -> str:  # type: ignore[no-untyped-def]
     return ctx.plots.save(figure, "handoff-latency")
 
 
-def _plot_throughput(ctx, ladder: Ladder) -> str:  # type: ignore[no-untyped-def]
+def _plot_throughput(ctx, ladder: Ladder) -> str:
     figure, axes = ctx.plots.figure()
     top = max(ladder.rates("ours") + ladder.rates("bare") + [TARGET_RATE])
     axes.plot([0, top], [0, top], color="tab:gray", linewidth=0.8, linestyle=":", label="delivered = offered")

@@ -338,7 +338,7 @@ class CorpusProcess:
         self._process.start()
         self.seconds = 0.0  # generation time in the child
 
-    async def batches(self, messages: int):  # type: ignore[no-untyped-def]
+    async def batches(self, messages: int):
         """The conversations until ``messages`` were made in all, batch by batch."""
         self._targets.put(messages)
         loop = asyncio.get_running_loop()

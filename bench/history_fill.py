@@ -24,7 +24,7 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -189,12 +189,12 @@ def _sqlite_json(value: Any) -> str:
     return "{}" if value == {} else json.dumps(value)  # most messages have no payload
 
 
-_SQLITE_CONVERSIONS = {UtcDateTime: _sqlite_time, sa.JSON: _sqlite_json}
+_SQLITE_CONVERSIONS: dict[type, Callable[[Any], Any]] = {UtcDateTime: _sqlite_time, sa.JSON: _sqlite_json}
 
 
 def check_sqlite_storage(dialect: sa.engine.Dialect) -> None:
     """The fast conversions store exactly what SQLAlchemy's bind processors would."""
-    samples = {
+    samples: dict[type, list[Any]] = {
         UtcDateTime: [datetime(2024, 1, 8, 9, 30, 5, tzinfo=timezone.utc),
                       datetime(2025, 12, 31, 23, 59, 59, 120, tzinfo=timezone(timedelta(hours=-3)))],
         sa.JSON: [{"nombre": "Ñandú Pérez", "productos": ["ropa"], "presupuesto": 120},
@@ -203,11 +203,11 @@ def check_sqlite_storage(dialect: sa.engine.Dialect) -> None:
     for kind, values in samples.items():
         process = kind().dialect_impl(dialect).bind_processor(dialect)
         for value in values:
-            if _SQLITE_CONVERSIONS[kind](value) != process(value):  # type: ignore[operator]
+            if _SQLITE_CONVERSIONS[kind](value) != process(value):
                 raise AssertionError(f"bulk insert would store {kind.__name__} {value!r} unlike SQLAlchemy")
 
 
-async def _service(url: str):  # type: ignore[no-untyped-def]
+async def _service(url: str):
     from connectors.storage.db import create_engine, migrate
     from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
     from handoff.service import HandoffService
@@ -241,7 +241,7 @@ async def _reopen_store(backend: str, url: str) -> HistoryStore:
     agents = [await service.agent_by_username(username) for username in usernames]
     labels = sorted(label.id for label in await service.labels(include_retired=True))
     assert supervisor is not None and all(agents)
-    return HistoryStore(backend, engine, service, supervisor, agents, labels)  # type: ignore[arg-type]
+    return HistoryStore(backend, engine, service, supervisor, agents, labels)
 
 
 async def snapshot(store: HistoryStore, stack: AsyncExitStack, work: Path, name: str) -> HistoryStore:

@@ -250,7 +250,7 @@ async def _grow(producer: CorpusProcess, backends: list[HistoryStore], ledger: L
     return step
 
 
-async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
+async def run(ctx) -> Section:
     from bench.runner import log
 
     sizes: Sizes = ctx.size(QUICK, FULL)
@@ -347,7 +347,7 @@ def _ms(value: float, digits: int = 1) -> str:
     return fmt(ms(value), digits)
 
 
-def _section(ctx, sizes: Sizes, steps: list[Step], backends: list[str], keywords: dict[str, list[str]],  # type: ignore[no-untyped-def]
+def _section(ctx, sizes: Sizes, steps: list[Step], backends: list[str], keywords: dict[str, list[str]],
              breakdowns: dict[str, list[Breakdown]], notes: list[str]) -> Section:
     last = steps[-1]
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
@@ -478,7 +478,7 @@ def _breakdown_lines(last: Step, breakdowns: dict[str, list[Breakdown]]) -> list
     return lines
 
 
-def _plot(ctx, steps: list[Step], backends: list[str]) -> str:  # type: ignore[no-untyped-def]
+def _plot(ctx, steps: list[Step], backends: list[str]) -> str:
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11.0, 5.6))

@@ -55,7 +55,7 @@ class Curve:
     points: list[tuple[int, float]] = field(default_factory=list)  # (count done, RSS MB)
 
 
-async def _settled_rss(server: servers.ServerProcess, database, samples: int = 5) -> float:  # type: ignore[no-untyped-def]
+async def _settled_rss(server: servers.ServerProcess, database, samples: int = 5) -> float:
     """Median RSS (MB) of ``samples`` readings, once the inbox has no pending item."""
     import sqlite3
 
@@ -74,7 +74,7 @@ async def _settled_rss(server: servers.ServerProcess, database, samples: int = 5
     return median(readings)
 
 
-async def _bounded(jobs, concurrency: int, on_done) -> list[Any]:  # type: ignore[no-untyped-def]
+async def _bounded(jobs, concurrency: int, on_done) -> list[Any]:
     """Run coroutine factories with at most ``concurrency`` at once; ``on_done(n)`` after each."""
     queue = iter(enumerate(jobs))
     results: list[Any] = []
@@ -91,7 +91,7 @@ async def _bounded(jobs, concurrency: int, on_done) -> list[Any]:  # type: ignor
     return results
 
 
-async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
+async def run(ctx) -> Section:
     from bench.runner import log
 
     sizes: Sizes = ctx.size(QUICK, FULL)
@@ -179,7 +179,7 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
                     create_seconds, message_seconds, bot_replies, stored)
 
 
-def _count(database) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _count(database) -> dict[str, int]:
     import sqlite3
 
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
@@ -190,7 +190,7 @@ def _count(database) -> dict[str, int]:  # type: ignore[no-untyped-def]
         }
 
 
-def _section(ctx, sizes: Sizes, idle: float, after_attentions: float, after_messages: float, curves: list[Curve],  # type: ignore[no-untyped-def]
+def _section(ctx, sizes: Sizes, idle: float, after_attentions: float, after_messages: float, curves: list[Curve],
              created: int, errors: list[str], acks: list[load.Ack], create_seconds: float, message_seconds: float,
              bot_replies: int, stored: dict[str, int]) -> Section:
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
@@ -235,7 +235,7 @@ conversations then cost the process nothing), and keep per-customer caches in th
 connectors (profiles, echo tokens) bounded with an LRU limit."""
 
 
-def _plot(ctx, idle: float, curves: list[Curve]) -> str:  # type: ignore[no-untyped-def]
+def _plot(ctx, idle: float, curves: list[Curve]) -> str:
     figure, axes = ctx.plots.figure(7.5, 3.8)
     for curve, colour in zip(curves, ("tab:blue", "tab:orange"), strict=False):
         if curve.points:

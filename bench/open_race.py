@@ -66,7 +66,7 @@ class Race:
         }
 
 
-async def _service(url: str):  # type: ignore[no-untyped-def]
+async def _service(url: str):
     from connectors.storage.db import create_engine, migrate
     from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
     from handoff.service import HandoffService
@@ -78,12 +78,12 @@ async def _service(url: str):  # type: ignore[no-untyped-def]
     return engine, service
 
 
-def _campaign_ids(service) -> list[str]:  # type: ignore[no-untyped-def]
+def _campaign_ids(service) -> list[str]:
     campaigns = service.campaigns.campaigns
     return [c if isinstance(c, str) else c.id for c in campaigns]
 
 
-async def _queued(service, count: int, tag: str) -> list[Any]:  # type: ignore[no-untyped-def]
+async def _queued(service, count: int, tag: str) -> list[Any]:
     slots = {"customer_name": "Carla Pérez", "handoff_reason": "Mi pedido no llegó"}
     attentions = []
     for start in range(0, count, 20):  # a few at a time: creation is not what is measured
@@ -93,7 +93,7 @@ async def _queued(service, count: int, tag: str) -> list[Any]:  # type: ignore[n
     return attentions
 
 
-async def _race(service, engine, backend: str, agents: list[Any], contenders: int, repeat: int, count: int) -> Race:  # type: ignore[no-untyped-def]
+async def _race(service, engine, backend: str, agents: list[Any], contenders: int, repeat: int, count: int) -> Race:
     from handoff.errors import Conflict
 
     attentions = await _queued(service, count, f"race-{backend}-{contenders}-{repeat}-{random.randrange(10**9)}")
@@ -133,7 +133,7 @@ async def _race(service, engine, backend: str, agents: list[Any], contenders: in
                 database_ok, len(attentions), errors)
 
 
-async def _check_database(service, engine, winners: dict[int, list[Any]]) -> int:  # type: ignore[no-untyped-def]
+async def _check_database(service, engine, winners: dict[int, list[Any]]) -> int:
     import sqlalchemy as sa
 
     from connectors.storage.schema import attention_event
@@ -154,7 +154,7 @@ async def _check_database(service, engine, winners: dict[int, list[Any]]) -> int
     return good
 
 
-async def _lone_opens(service, agents: list[Any], count: int, backend: str) -> Summary:  # type: ignore[no-untyped-def]
+async def _lone_opens(service, agents: list[Any], count: int, backend: str) -> Summary:
     attentions = await _queued(service, count, f"lone-{backend}-{random.randrange(10**9)}")
     times = []
     for attention in attentions:
@@ -164,7 +164,7 @@ async def _lone_opens(service, agents: list[Any], count: int, backend: str) -> S
     return Summary.of(times)
 
 
-async def _backend(ctx, backend: str, url: str, sizes: Sizes) -> tuple[list[Race], Summary]:  # type: ignore[no-untyped-def]
+async def _backend(ctx, backend: str, url: str, sizes: Sizes) -> tuple[list[Race], Summary]:
     from bench.runner import log
     from handoff.model import Role
 
@@ -189,7 +189,7 @@ async def _backend(ctx, backend: str, url: str, sizes: Sizes) -> tuple[list[Race
         await engine.dispose()
 
 
-async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
+async def run(ctx) -> Section:
     sizes: Sizes = ctx.size(QUICK, FULL)
     races: list[Race] = []
     lone: dict[str, Summary] = {}
@@ -205,7 +205,7 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
     return _section(ctx, sizes, races, lone, skipped)
 
 
-def _section(ctx, sizes: Sizes, races: list[Race], lone: dict[str, Summary], skipped: list[str]) -> Section:  # type: ignore[no-untyped-def]
+def _section(ctx, sizes: Sizes, races: list[Race], lone: dict[str, Summary], skipped: list[str]) -> Section:
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), "", f"Sizes: {sizes.attentions} attentions per race, "
              f"{sizes.repeats} repeats of each shape (the order of shapes alternates)."]
     lines += skipped
@@ -250,7 +250,7 @@ def _section(ctx, sizes: Sizes, races: list[Race], lone: dict[str, Summary], ski
     return Section(KEY, TITLE, "\n".join(lines), verdicts, plots, data)
 
 
-def _plot(ctx, races: list[Race], sizes: Sizes, backends: list[str]) -> str:  # type: ignore[no-untyped-def]
+def _plot(ctx, races: list[Race], sizes: Sizes, backends: list[str]) -> str:
     figure, axes = ctx.plots.figure(7.0, 3.8)
     width = 0.38
     for offset, (backend, colour) in enumerate(zip(backends, ("tab:blue", "tab:purple"), strict=False)):

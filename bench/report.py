@@ -172,7 +172,7 @@ def _machine_text(info: dict[str, Any]) -> str:
 
 
 def _load_text(sections: Sequence[Section]) -> str:
-    loads = [(s.seconds, s.data.get("machine_load")) for s in sections if s.data.get("machine_load") and s.seconds > 5]
+    loads = [(s.seconds, load) for s in sections if (load := s.data.get("machine_load")) and s.seconds > 5]
     if not loads:
         return ""
     total = sum(seconds for seconds, _ in loads)

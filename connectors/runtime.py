@@ -183,12 +183,12 @@ def serve_runtime(blueprint: Blueprint) -> None:
     listener runs, so the runtime cannot add its stop listener once it is built."""
 
     @blueprint.listener("before_server_start")
-    async def join(app, _loop) -> None:  # type: ignore[no-untyped-def]
+    async def join(app, _loop) -> None:
         runtime = await handoff_runtime(app.ctx)
         runtime._adapters += 1
 
     @blueprint.listener("after_server_stop")
-    async def leave(app, _loop) -> None:  # type: ignore[no-untyped-def]
+    async def leave(app, _loop) -> None:
         runtime: HandoffRuntime | None = getattr(app.ctx, _RUNTIME_ATTRIBUTE, None)
         if runtime is not None:
             runtime._adapters -= 1

@@ -46,7 +46,7 @@ class HandoffError(Exception):
 class NotFound(HandoffError):
     """No such attention, agent, label, message or campaign (desk: 404)."""
 
-    CODES: ClassVar[Mapping[str, ErrorCode]] = {
+    CODES: ClassVar[Mapping[str, str]] = {
         "attention": ErrorCode.ATTENTION_NOT_FOUND,
         "active attention": ErrorCode.ATTENTION_NOT_FOUND,
         "agent": ErrorCode.AGENT_NOT_FOUND,

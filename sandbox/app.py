@@ -108,7 +108,7 @@ class SandboxConfig:
 def create_app(config: SandboxConfig, *, public_url: str | None = None) -> web.Application:
     """Build the sandbox application (Graph routes + phone page + helpers)."""
     sender = WebhookSender(config.rasa_url, config.secrets)
-    api = FakeGraphAPI(config.tokens, webhooks=sender, app_id=config.app_id,  # type: ignore[arg-type]
+    api = FakeGraphAPI(config.tokens, webhooks=sender, app_id=config.app_id,
                        page_id=config.page_id, ig_account_id=config.ig_account_id, page_name=config.page_name)
     media = MediaStore()
     hub = PhoneHub(api, sender, media, public_url=public_url or config.base_url(), page_name=config.page_name)
@@ -129,7 +129,9 @@ def create_app(config: SandboxConfig, *, public_url: str | None = None) -> web.A
         await api.stop()  # ends pending delays
         await sender.close()
 
-    app.on_cleanup.append(_close_sender)
+    # aiosignal 1.4 made Signal generic over the callback's arguments; aiohttp 3.9's
+    # Signal[Callable[[Application], Awaitable[None]]] predates that, so the stubs disagree.
+    app.on_cleanup.append(_close_sender)  # type: ignore[arg-type]
     return app
 
 

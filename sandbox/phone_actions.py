@@ -133,7 +133,9 @@ def _on_sample(f: WebhookFactory, a: Mapping[str, Any], u: SampleUrls, name: str
 
 
 def _on_referral(f: WebhookFactory, a: Mapping[str, Any], _u: SampleUrls, _n: str) -> tuple[dict[str, Any], None]:
-    ref = a.get("ref") if isinstance(a.get("ref"), str) and a.get("ref") else "sandbox-link"
+    ref = a.get("ref")
+    if not isinstance(ref, str) or not ref:
+        ref = "sandbox-link"
     return f.referral(ref[:250]), None
 
 

@@ -29,7 +29,7 @@ PSID, IGSID = "2400000000000001", "1700000000000002"
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeGraphAPI]:
-    async with FakeGraphAPI(tokens=TOKENS) as fake:  # type: ignore[arg-type]
+    async with FakeGraphAPI(tokens=TOKENS) as fake:
         yield fake
 
 
@@ -310,7 +310,7 @@ async def test_close_connection(api: FakeGraphAPI, http: aiohttp.ClientSession) 
 
 
 async def test_stop_does_not_wait_for_long_delays(http: aiohttp.ClientSession) -> None:
-    fake = await FakeGraphAPI(tokens=TOKENS).start()  # type: ignore[arg-type]
+    fake = await FakeGraphAPI(tokens=TOKENS).start()
     fake.delay_next(30)
     task = asyncio.create_task(send(http, fake, text_body()))
     await fake.wait_for(1)
@@ -426,7 +426,7 @@ async def test_each_response_leaves_in_one_write(monkeypatch: pytest.MonkeyPatch
         nodelay.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
         return await handler(request)
 
-    fake = FakeGraphAPI(tokens=TOKENS)  # type: ignore[arg-type]
+    fake = FakeGraphAPI(tokens=TOKENS)
     app = web.Application(middlewares=[count_writes])
     fake.install(app)
     runner = web.AppRunner(app)
@@ -504,7 +504,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 async def echoing(receiver: Receiver) -> AsyncIterator[FakeGraphAPI]:
     async with (
         WebhookSender(receiver.url, SECRETS) as sender,
-        FakeGraphAPI(tokens=TOKENS, webhooks=sender, app_id="1234567890") as fake,  # type: ignore[arg-type]
+        FakeGraphAPI(tokens=TOKENS, webhooks=sender, app_id="1234567890") as fake,
     ):
         yield fake
 
@@ -547,7 +547,7 @@ async def test_instagram_send_emits_echo_without_delivery(echoing: FakeGraphAPI,
 async def test_auto_read_and_echo_after_the_answer(receiver: Receiver, http: aiohttp.ClientSession) -> None:
     async with (
         WebhookSender(receiver.url, SECRETS) as sender,
-        FakeGraphAPI(tokens=TOKENS, webhooks=sender, auto_read=True) as fake,  # type: ignore[arg-type]
+        FakeGraphAPI(tokens=TOKENS, webhooks=sender, auto_read=True) as fake,
     ):
         _, payload, _ = await send(http, fake, text_body(recipient=IGSID), token="tok-i")
         bodies = await receiver.wait(2)

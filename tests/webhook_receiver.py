@@ -13,7 +13,7 @@ class LoopbackWebhookReceiver:
     async def _hook(self, request: web.Request) -> web.Response:
         raise NotImplementedError
 
-    async def start(self):  # type: ignore[no-untyped-def]
+    async def start(self):
         app = web.Application()
         app.router.add_post("/webhooks/{channel}/webhook", self._hook)
         self.runner = web.AppRunner(app)

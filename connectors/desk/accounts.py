@@ -195,7 +195,7 @@ class SessionTokens:
             "pwd": password_fingerprint(password_hash),
         }
         token = jwt.encode(claims, self._secret, algorithm=TOKEN_ALGORITHM)
-        return IssuedSession(token, datetime.fromtimestamp(claims["exp"], timezone.utc), session_id)
+        return IssuedSession(token, datetime.fromtimestamp(int(expires_at.timestamp()), timezone.utc), session_id)
 
     def read(self, token: str | None) -> SessionClaims:
         if not token:

@@ -124,11 +124,11 @@ class DeskInput(InputChannel):
         serve_runtime(desk)
 
         @desk.listener("before_server_start")
-        async def start(app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def start(app, _loop) -> None:
             await self._start(app.ctx)
 
         @desk.listener("before_server_stop")
-        async def stop(_app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def stop(_app, _loop) -> None:
             await self.live.close_all()
 
         add_page_routes(desk)

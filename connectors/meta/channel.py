@@ -58,7 +58,7 @@ from connectors.meta.inbox import Inbox, IncomingItem, StoredItem
 from connectors.meta.indicators import DEFAULT_TYPING_DELAY
 from connectors.meta.limits import ChannelLimits
 from connectors.meta.output import MetaOutputChannel
-from connectors.meta.profiles import ProfileCache, ProfileReader
+from connectors.meta.profiles import Profile, ProfileCache
 from connectors.meta.routing import BotTurns, EventRouter, stored_payload
 from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
 from connectors.rasa_conversations import RasaConversations
@@ -108,7 +108,13 @@ class MetaInputChannel(InputChannel):
     limits: ClassVar[ChannelLimits]
     output_class: ClassVar[type[MetaOutputChannel]]
     profile_fields: ClassVar[str]
-    profile_reader: ClassVar[ProfileReader]
+
+    # A static method rather than a ClassVar[Callable]: type checkers bind a callable class
+    # attribute like a method, and each channel's reader takes no self.
+    @staticmethod
+    def profile_reader(customer_id: str, fields: Mapping[str, Any]) -> Profile:
+        """This channel's profile fields (``profile_fields``) read as a Profile."""
+        raise NotImplementedError
 
     def __init__(self, settings: MetaChannelSettings) -> None:
         self.settings = settings
@@ -176,11 +182,11 @@ class MetaInputChannel(InputChannel):
         serve_runtime(webhook)
 
         @webhook.listener("before_server_start")
-        async def start(app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def start(app, _loop) -> None:
             await self._start(app, on_new_message, state)
 
         @webhook.listener("after_server_start")
-        async def replay(_app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def replay(_app, _loop) -> None:
             # The agent is loaded by now, so replayed items can become bot turns. Nothing is
             # awaited here: a stop during a start listener abandons it mid-way.
             if self.dispatcher is not None:  # set by the start listener
@@ -188,12 +194,12 @@ class MetaInputChannel(InputChannel):
             state["ownership"].start_claiming()
 
         @webhook.listener("after_server_start")
-        async def freeze_heap(_app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def freeze_heap(_app, _loop) -> None:
             # Once everything is loaded: full collections no longer walk the startup heap.
             freeze_startup_heap()
 
         @webhook.listener("before_server_stop")
-        async def stop_dispatching(_app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def stop_dispatching(_app, _loop) -> None:
             # What is cut short stays pending in the inbox: the lease is released at stop,
             # so another process (or the next start) takes it over and replays it.
             if "ownership" in state:
@@ -202,7 +208,7 @@ class MetaInputChannel(InputChannel):
                 await self.dispatcher.close()
 
         @webhook.listener("after_server_stop")
-        async def stop(_app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def stop(_app, _loop) -> None:
             if "session" in state:
                 await state.pop("session").close()
 

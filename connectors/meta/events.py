@@ -32,7 +32,7 @@ class Attachment:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def as_metadata(self) -> dict[str, Any]:
-        data = {"type": self.type, "url": self.url, "title": self.title, "sticker_id": self.sticker_id}
+        data: dict[str, Any] = {"type": self.type, "url": self.url, "title": self.title, "sticker_id": self.sticker_id}
         if self.latitude is not None:
             data.update(latitude=self.latitude, longitude=self.longitude)
         return {key: value for key, value in data.items() if value is not None}
@@ -204,12 +204,12 @@ def _party(value: Any) -> str:
 
 def parse(item: WebhookItem) -> Event:
     raw = item.raw
-    base = dict(
-        channel=item.channel,
-        account_id=item.account_id,
-        customer_id=_customer_id(raw, item.account_id),
-        timestamp=_as_int(raw.get("timestamp")) or 0,
-    )
+    base: dict[str, Any] = {
+        "channel": item.channel,
+        "account_id": item.account_id,
+        "customer_id": _customer_id(raw, item.account_id),
+        "timestamp": _as_int(raw.get("timestamp")) or 0,
+    }
     message = raw.get("message")
     if isinstance(message, Mapping):
         return _parse_message(base, message)
@@ -252,8 +252,8 @@ def _parse_message(base: dict[str, Any], message: Mapping[str, Any]) -> Event:
         return MessageDeleted(**base, mid=mid)
     if message.get("is_unsupported"):
         return UnsupportedMessage(**base, mid=mid)
-    quick_reply = message.get("quick_reply") if isinstance(message.get("quick_reply"), Mapping) else {}
-    reply_to = message.get("reply_to") if isinstance(message.get("reply_to"), Mapping) else {}
+    quick_reply = _mapping(message.get("quick_reply"))
+    reply_to = _mapping(message.get("reply_to"))
     return CustomerMessage(
         **base,
         mid=mid,
@@ -267,13 +267,13 @@ def _parse_message(base: dict[str, Any], message: Mapping[str, Any]) -> Event:
 
 def _parse_attachment(raw: Mapping[str, Any]) -> Attachment:
     kind = _as_text(raw.get("type")) or "unsupported"
-    payload = raw.get("payload") if isinstance(raw.get("payload"), Mapping) else {}
+    payload = _mapping(raw.get("payload"))
     url = _as_text(payload.get("url")) or _as_text(raw.get("url"))
     title = _as_text(raw.get("title")) or _as_text(payload.get("title"))
     if payload.get("sticker_id"):
         return Attachment("sticker", url=url, sticker_id=_as_int(payload["sticker_id"]), raw=raw)
     if kind == "location":
-        coordinates = payload.get("coordinates") if isinstance(payload.get("coordinates"), Mapping) else {}
+        coordinates = _mapping(payload.get("coordinates"))
         return Attachment("location", url=url, title=title, latitude=_as_number(coordinates.get("lat")),
                           longitude=_as_number(coordinates.get("long")), raw=raw)
     normalised = {"fallback": "share", "ig_reel": "reel", "reel": "reel", "ig_post": "share", "post": "share"}
@@ -306,6 +306,11 @@ def _as_id(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A JSON object, or an empty one: a wrong type where Meta sends an object must not crash."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _list(value: Any) -> list[Any] | tuple[Any, ...]:

@@ -307,7 +307,9 @@ class InboxOwnership:
 
     async def acquire(self) -> None:
         """Before the process accepts anything: every row it writes names a live lease."""
-        identity = self._identity or await asyncio.to_thread(ProcessIdentity.current)
+        identity = self._identity
+        if identity is None:
+            identity = await asyncio.to_thread(ProcessIdentity.current)
         self._leases = InboxLeases(self._engine, self.owner, identity, self.timing)
         _LIVE_HERE.add(self.owner)
         await self._leases.acquire()

@@ -88,7 +88,7 @@ async def get(connection: AsyncConnection, attention_id: int) -> HistoryRow | No
     return _row(row) if row else None
 
 
-def _row(row) -> HistoryRow:  # type: ignore[no-untyped-def]
+def _row(row) -> HistoryRow:
     return HistoryRow(row.id, row.attention_id, row.campaign_id, row.agent_id, row.ended_at)
 
 

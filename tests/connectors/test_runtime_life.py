@@ -67,7 +67,7 @@ async def left_pending(runtime: HandoffRuntime, agent: Agent) -> Message:
     finally:
         sending.cancel()  # where a SIGKILL would hit: mid-send
         await asyncio.gather(sending, return_exceptions=True)
-        del runtime.gateways.send  # type: ignore[method-assign]
+        del runtime.gateways.send
     [pending] = [m for m in (await service.queries.detail(attention.id)).messages if m.text == TEXT]
     assert pending.status is MessageStatus.PENDING
     return pending

@@ -189,7 +189,7 @@ async def test_existing_terminated_attentions_are_indexed_by_the_migration(engin
     attention = await ended(service, agent, "psid_1", writes="devolución del dinero")
     config = _alembic_config()
 
-    def downgrade(connection) -> None:  # type: ignore[no-untyped-def]
+    def downgrade(connection) -> None:
         config.attributes["connection"] = connection
         command.downgrade(config, "0002_attentions")
 

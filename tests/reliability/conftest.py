@@ -8,7 +8,7 @@ from tests.reliability.support import APP_ID, IG_ACCOUNT_ID, INSTAGRAM_TOKEN, PA
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 
-def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
+def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "slow: takes more than ten seconds (SIGKILL streams, the real rasa run)")
 
 

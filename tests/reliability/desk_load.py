@@ -257,7 +257,7 @@ async def run_customer(customer: Customer, meta: Meta, rng: random.Random, ledge
     await meta.deliver(customer, [(mid, item)])
 
 
-def phone_listener(customers: dict[str, Customer]):  # type: ignore[no-untyped-def]
+def phone_listener(customers: dict[str, Customer]):
     """What reaches a customer's phone: agents' texts (the bot's are not answered)."""
 
     def listen(record: RecordedRequest) -> None:
@@ -419,7 +419,7 @@ class DeskAgent:
         else:
             self.queue.discard(summary["id"])
 
-    async def _timed(self, name: str, method: str, path: str, body: Any = None):  # type: ignore[no-untyped-def]
+    async def _timed(self, name: str, method: str, path: str, body: Any = None):
         assert self.desk is not None
         started = time.monotonic()
         answer = await self.desk.call(method, path, body)
@@ -460,7 +460,7 @@ class DeskAgent:
                 self.claimed.discard(target)
                 self.queue.discard(target)
 
-    async def _wait(self, condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    async def _wait(self, condition, timeout: float) -> bool:
         try:
             async with self.news:
                 await asyncio.wait_for(self.news.wait_for(condition), timeout)

@@ -135,11 +135,11 @@ def build_app(args: argparse.Namespace) -> Sanic:
     app.ctx.agent = SimpleNamespace(tracker_store=store, processor=None, lock_store=None)
 
     @app.listener("after_server_start")
-    async def crash_after_attention_records(app_, _loop) -> None:  # type: ignore[no-untyped-def]
+    async def crash_after_attention_records(app_, _loop) -> None:
         if not any(point == "recorded" for _, point in crashes._points):
             return
 
-        def watch(event) -> bool:  # type: ignore[no-untyped-def]
+        def watch(event) -> bool:
             if isinstance(event, MessageAdded) and crashes.due(event.message.mid, "recorded"):
                 crashes.soon()
             return False

@@ -70,7 +70,7 @@ event_kinds = {"message": message, "postback": postback, "reaction": reaction, "
 
 
 @st.composite
-def messaging_items(draw) -> dict:  # type: ignore[no-untyped-def]
+def messaging_items(draw) -> dict:
     item = draw(obj({"sender": party, "recipient": party}, {"timestamp": st.integers(min_value=0, max_value=2**62)}))
     for kind in draw(st.lists(st.sampled_from(sorted(event_kinds)), max_size=2, unique=True)):
         item[kind] = draw(either(event_kinds[kind]))

@@ -163,7 +163,7 @@ def query(database: Path, sql: str, *parameters: Any) -> list[sqlite3.Row]:
         connection.close()
 
 
-async def wait_until_up(url: str, process: subprocess.Popen[bytes] | None, timeout: float, logs=lambda: "") -> None:  # type: ignore[no-untyped-def]
+async def wait_until_up(url: str, process: subprocess.Popen[bytes] | None, timeout: float, logs=lambda: "") -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:

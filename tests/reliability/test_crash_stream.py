@@ -90,7 +90,7 @@ def stream(seed: int = 20261125):
 class Meta:
     """Delivers the bodies with a few concurrent posters, again and again until each got a 200."""
 
-    def __init__(self, server: StandIn, bodies) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, server: StandIn, bodies) -> None:
         self.server = server
         self.jobs = collections.deque(bodies)
         self.acknowledged: set[str] = set()

@@ -224,11 +224,11 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
 # -- the checks ------------------------------------------------------------------------
 
 
-def _customer_rows(stored):  # type: ignore[no-untyped-def]
+def _customer_rows(stored):
     return [row for row in stored.messages if row.direction == "in" and row.author == "customer"]
 
 
-def _assert_every_message_in_exactly_one_place(ledger: Ledger, customers, stored) -> None:  # type: ignore[no-untyped-def]
+def _assert_every_message_in_exactly_one_place(ledger: Ledger, customers, stored) -> None:
     assert set(ledger.webhook_statuses) <= {200, "reset"}, ledger.webhook_statuses
     sent = {mid: (customer, text) for customer in customers.values() for mid, text in customer.sent.items()}
     assert ledger.acknowledged == set(sent)
@@ -248,14 +248,14 @@ def _assert_every_message_in_exactly_one_place(ledger: Ledger, customers, stored
             assert in_turns[mid] == 1, f"{customer.id}'s goodbye {mid} did not reach the bot"
 
 
-def _assert_no_turn_while_handed_over(ledger: Ledger, customers) -> None:  # type: ignore[no-untyped-def]
+def _assert_no_turn_while_handed_over(ledger: Ledger, customers) -> None:
     during = [turn for turn in ledger.turns if turn.active_attention_id is not None and turn.text != CANCEL]
     assert during == [], f"bot turns while an attention was queued or open: {during[:5]}"
     handed_over = {customer.key for customer in customers.values() if customer.handed_off}
     assert {(turn.channel, turn.customer_id) for turn in ledger.turns if turn.text == CANCEL} <= handed_over
 
 
-def _assert_one_winner_per_attention(ledger: Ledger, customers, stored) -> None:  # type: ignore[no-untyped-def]
+def _assert_one_winner_per_attention(ledger: Ledger, customers, stored) -> None:
     attempts = collections.defaultdict(list)
     for attempt in ledger.opens:
         attempts[attempt.attention_id].append(attempt)
@@ -283,7 +283,7 @@ def _assert_one_winner_per_attention(ledger: Ledger, customers, stored) -> None:
         assert row.campaign_id == CAMPAIGN_OF[row.channel]
 
 
-def _assert_each_reply_sent_once(ledger: Ledger, stored, graph_sends) -> None:  # type: ignore[no-untyped-def]
+def _assert_each_reply_sent_once(ledger: Ledger, stored, graph_sends) -> None:
     replies = {reply["id"]: (handling, reply) for handling in ledger.handled.values() for reply in handling.replies}
     by_reference = collections.defaultdict(list)
     for request in graph_sends:
@@ -300,7 +300,7 @@ def _assert_each_reply_sent_once(ledger: Ledger, stored, graph_sends) -> None:  
         assert rows[message_id].attention_id == handling.attention_id and rows[message_id].agent_id == handling.agent_id
 
 
-def _assert_owners_heard_everything_once(ledger: Ledger, agents, stored) -> None:  # type: ignore[no-untyped-def]
+def _assert_owners_heard_everything_once(ledger: Ledger, agents, stored) -> None:
     campaign_of = {row.id: row.campaign_id for row in stored.attentions}
     for agent in agents:
         assert not [frame for frame in agent.frames if frame["type"] in ("resync", "error")], agent.username
@@ -326,7 +326,7 @@ def _assert_owners_heard_everything_once(ledger: Ledger, agents, stored) -> None
         assert sorted(frame["message"]["id"] for frame in own) == sorted(reply["id"] for reply in handling.replies)
 
 
-def _assert_everything_ended_in_history(ledger: Ledger, customers, stored) -> None:  # type: ignore[no-untyped-def]
+def _assert_everything_ended_in_history(ledger: Ledger, customers, stored) -> None:
     assert [row.id for row in stored.attentions if row.state != "terminated"] == [], "attentions left queued or open"
     by_attention = collections.defaultdict(list)
     for row in stored.messages:
@@ -349,7 +349,7 @@ def _assert_everything_ended_in_history(ledger: Ledger, customers, stored) -> No
     assert sum(1 for customer in customers.values() if customer.ended_by == "bot") == len(ledger.cancelled_by_bot)
 
 
-async def _history_as_owners_see_it(agents, ledger: Ledger, stored) -> list[str]:  # type: ignore[no-untyped-def]
+async def _history_as_owners_see_it(agents, ledger: Ledger, stored) -> list[str]:
     """The history API, as each owner opens their attentions' history and searches for
     the last thing their customer wrote."""
     problems: list[str] = []
@@ -363,7 +363,7 @@ async def _history_as_owners_see_it(agents, ledger: Ledger, stored) -> list[str]
     for row in stored.messages:
         stored_ids[row.attention_id].add(row.id)
 
-    async def check(handling) -> None:  # type: ignore[no-untyped-def]
+    async def check(handling) -> None:
         owner = by_id[handling.agent_id].desk
         item = await owner.get(f"/history/{handling.attention_id}?limit=500")
         if item.status != 200:

@@ -283,7 +283,7 @@ async def _customer_texts(desk: Desk, attention_id: int) -> list[str]:
     return [message.get("text") for message in detail.body["messages"]]
 
 
-async def _until(read, done, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+async def _until(read, done, timeout: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not done(value := await read()):
         assert asyncio.get_running_loop().time() < deadline, value

@@ -102,7 +102,7 @@ async def inbox_rows(database_url: str) -> list[sa.Row]:
         await engine.dispose()
 
 
-async def until(condition, timeout: float, what: str, every: float = 0.1):  # type: ignore[no-untyped-def]
+async def until(condition, timeout: float, what: str, every: float = 0.1):
     """Polls ``condition`` (sync or async) until it returns something truthy."""
     deadline = time.monotonic() + timeout
     while True:

@@ -42,7 +42,7 @@ class ReplyingStandIn(StandIn):
         return [*super().command(), "--reply"]
 
 
-def echo_item(accepted) -> dict:  # type: ignore[no-untyped-def]
+def echo_item(accepted) -> dict:
     """Meta's echo of an accepted send: our metadata and Meta's mid."""
     message = accepted.message
     return {"sender": {"id": PAGE_ID}, "recipient": {"id": accepted.recipient_id}, "timestamp": int(time.time() * 1000),
@@ -58,7 +58,7 @@ def inbox_states(server: StandIn) -> dict[str, tuple[str, str | None]]:
     return {row["dedup_key"].split(":", 1)[1]: (row["state"], row["error"]) for row in server.inbox()}
 
 
-async def until(predicate, server: StandIn, what: str, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+async def until(predicate, server: StandIn, what: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
