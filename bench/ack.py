@@ -451,7 +451,9 @@ def _rows(ladder: Ladder, shape: str) -> list[list[str]]:
             limited = " ‡" if what == "p99" and any(s.generator_limited for s in steps) else ""
             return fmt(ms(value), 2) + limited
 
-        sustained = lambda steps: "–" if not steps else f"{sum(s.sustained for s in steps)}/{len(steps)}"  # noqa: E731
+        def sustained(steps: list[Step]) -> str:
+            return "–" if not steps else f"{sum(s.sustained for s in steps)}/{len(steps)}"
+
         r = ladder.ratio_at(shape, rate)
         rows.append([
             f"{rate:g}" + (f" ({rate * scale:g} items)" if shape == "batch" else ""),

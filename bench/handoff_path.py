@@ -498,7 +498,9 @@ def _rows(ladder: Ladder) -> list[list[str]]:
     rows = []
     for rate in sorted(set(ladder.rates("ours")) | set(ladder.rates("bare"))):
         bare, ours = ladder.at("bare", rate), ladder.at("ours", rate)
-        sustained = lambda steps: "–" if not steps else f"{sum(s.sustained for s in steps)}/{len(steps)}"  # noqa: E731
+        def sustained(steps: list[Step]) -> str:
+            return "–" if not steps else f"{sum(s.sustained for s in steps)}/{len(steps)}"
+
         rows.append([
             f"{rate:g}",
             _cell(bare, lambda s: ms(s.latency.p50)), _cell(bare, lambda s: ms(s.latency.p95), mark_limited=True),
@@ -616,7 +618,9 @@ def _plan(ladder: Ladder, profile: list[tuple[str, float]], inclusive: dict[str,
     cpu = ladder.median_of("ours", LATENCY_RATE, "cpu_ms")
     cpu_bare = ladder.median_of("bare", LATENCY_RATE, "cpu_ms")
     rows = [f"{label}: {share:.0%}" for label, share in profile[:4]]
-    share = lambda label: next((f"{v:.0%}" for k, v in inclusive.items() if k.startswith(label)), "n/a")  # noqa: E731
+    def share(label: str) -> str:
+        return next((f"{v:.0%}" for k, v in inclusive.items() if k.startswith(label)), "n/a")
+
     return PLAN.format(
         rate=f"{LATENCY_RATE:g}", cpu=fmt(cpu, 1), cpu_bare=fmt(cpu_bare, 2),
         capacity=fmt(1000 / cpu, 0) if cpu and not math.isnan(cpu) else "n/a",

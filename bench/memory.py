@@ -195,7 +195,9 @@ def _section(ctx, sizes: Sizes, idle: float, after_attentions: float, after_mess
              bot_replies: int, stored: dict[str, int]) -> Section:
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
     growth_a, growth_b = after_attentions - idle, after_messages - idle
-    per = lambda growth: fmt(growth * MB / max(1, created) / 1024, 1)  # noqa: E731  (KiB per attention)
+    def per(growth: float) -> str:  # KiB per attention
+        return fmt(growth * MB / max(1, created) / 1024, 1)
+
     rows = [
         ["idle (after a 20-customer warm-up)", fmt(idle, 0), "–", "–"],
         [f"{created:,} active attentions", fmt(after_attentions, 0), fmt(growth_a, 0), per(growth_a)],

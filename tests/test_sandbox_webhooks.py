@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from sandbox.meta import DEFAULT_IG_ACCOUNT_ID, DEFAULT_PAGE_ID
+from sandbox.sender import WebhookResult
 from sandbox.webhooks import (
     WebhookFactory,
     WebhookSender,
@@ -316,7 +317,7 @@ async def test_enqueue_keeps_order_per_conversation(receiver: Receiver, fb: Webh
 
 
 async def test_sender_listener_sees_every_result(receiver: Receiver, fb: WebhookFactory) -> None:
-    seen = []
+    seen: list[WebhookResult] = []
     async with WebhookSender(receiver.url, SECRETS) as sender:
         sender.add_listener(seen.append)
         await sender.send("messenger", fb.text("1"))

@@ -31,8 +31,10 @@ async def active(server: ConnectorServer, channel: str = "messenger", account_id
     return await core(server).active_attention(channel, account_id, customer_id)
 
 
-async def customer_of(server: ConnectorServer, attention_id: int) -> Customer | None:
-    return (await core(server).queries.detail(attention_id)).customer
+async def customer_of(server: ConnectorServer, attention_id: int) -> Customer:
+    customer = (await core(server).queries.detail(attention_id)).customer
+    assert customer is not None, f"attention {attention_id} has no customer"
+    return customer
 
 
 async def trail(server: ConnectorServer, attention_id: int) -> list[AttentionEvent]:

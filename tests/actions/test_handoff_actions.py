@@ -222,6 +222,7 @@ async def test_customer_name_falls_back_to_the_profile(service: ConnectorServer)
     b.slot("customer_name", None)
     await run(ActionHandoff(), b.tracker())
     attention = await active(service)
+    assert attention is not None
     customer = await customer_of(service, attention.id)
     assert (customer.name, customer.picture_url) == ("Carlos Ruiz", picture)  # the desk's avatar, with its expiry
     assert customer.picture_expires_at is not None
@@ -236,7 +237,8 @@ async def test_repeated_fallback_sends_nlu_fallback_as_the_intent(service: Conne
     b.user("zzkq bfff", "nlu_fallback", confidence=0.6)
     b.handoff_form()
     await run(ActionHandoff(), b.tracker())
-    assert (await active(service)).intent == "nlu_fallback"
+    attention = await active(service)
+    assert attention is not None and attention.intent == "nlu_fallback"
 
 
 async def test_context_starts_again_after_an_earlier_attention(service: ConnectorServer) -> None:
@@ -260,6 +262,7 @@ async def test_context_starts_again_after_an_earlier_attention(service: Connecto
     await run(ActionHandoff(), tracker)
 
     attention = await active(service)
+    assert attention is not None
     assert [line["text"] for line in attention.context] == [
         "Gracias por escribirnos. 🙌",
         "¿Cómo te pareció la atención que recibiste?",

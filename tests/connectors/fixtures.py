@@ -20,7 +20,8 @@ def item(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-def envelope(channel: str, items: Iterable[dict[str, Any]], key: str = "messaging") -> dict[str, Any]:
+def envelope(channel: str, items: Iterable[Any], key: str = "messaging") -> dict[str, Any]:
+    """A delivery of ``items``: any JSON values, since the hostile tests send non-objects too."""
     return {"object": OBJECTS[channel], "entry": [{"id": ACCOUNTS[channel], "time": 1, key: list(items)}]}
 
 

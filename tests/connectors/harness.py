@@ -163,11 +163,13 @@ class running_connectors:
         listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listening.bind(("127.0.0.1", 0))
-        self._server = await app.create_server(sock=listening, return_asyncio_server=True)
-        await self._server.startup()
-        await self._server.before_start()
-        await self._server.after_start()
-        port = self._server.server.sockets[0].getsockname()[1]
+        server = await app.create_server(sock=listening, return_asyncio_server=True)
+        assert server is not None  # always, with return_asyncio_server
+        self._server = server
+        await server.startup()
+        await server.before_start()
+        await server.after_start()
+        port = listening.getsockname()[1]
         server_state.url = f"http://127.0.0.1:{port}"
         server_state.session = aiohttp.ClientSession()
         self._state = server_state
@@ -175,10 +177,12 @@ class running_connectors:
         return server_state
 
     async def __aexit__(self, *exc_info: object) -> None:
+        server = self._server
+        assert server is not None and self._state.session is not None
         await self._state.session.close()
-        await self._server.before_stop()
-        self._server.close()
-        await self._server.wait_closed()
-        await self._server.after_stop()
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()
         if self._graph is None:
             await self._state.graph.stop()

@@ -127,7 +127,9 @@ async def test_a_meta_only_process_sweeps_orphans_and_the_outbox(database_url):
 
 
 @pytest.mark.parametrize("adapters", [DESK_ONLY, META_ONLY, EVERYTHING], ids="+".join)
-async def test_the_runtime_closes_once_after_every_adapter_and_the_engine_last(database_url, monkeypatch, adapters: Sequence[str]):  # noqa: E501
+async def test_the_runtime_closes_once_after_every_adapter_and_the_engine_last(
+    database_url, monkeypatch, adapters: Sequence[str]
+):
     happened: list[str] = []
     close, dispose = HandoffRuntime.close, AsyncEngine.dispose
 

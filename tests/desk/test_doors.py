@@ -168,7 +168,9 @@ async def test_the_openapi_document_states_each_doors_credential(server):
     from tests.desk.test_files_and_page import DOCUMENTED, _openapi_path
 
     document = openapi_document()
-    expected = {doors.Credential.NONE: [], doors.Credential.SERVICE: [{"service": []}]}
+    expected: dict[doors.Credential, list[dict[str, list[str]]]] = {
+        doors.Credential.NONE: [], doors.Credential.SERVICE: [{"service": []}],
+    }
     checked = 0
     for route in server.app.router.routes:
         if not route.path.startswith(DOCUMENTED):

@@ -140,7 +140,7 @@ async def test_the_openapi_document_covers_every_api_and_service_route(server):
         assert response.status == 200
         document = await response.json()
     assert document["openapi"].startswith("3.")
-    registered = {}
+    registered: dict[str, set[str]] = {}
     for route in server.app.router.routes:
         if route.path.startswith(DOCUMENTED):
             registered.setdefault(_openapi_path(route.path), set()).update(method.lower() for method in route.methods)

@@ -47,8 +47,9 @@ raw_bodies = st.sampled_from([deep(1500), deep(30_000), b"[" * 3000, b"not json"
 
 
 def schema_of(operation: dict[str, Any]) -> dict[str, Any]:
-    body = operation.get("requestBody", {}).get("content", {})
-    return next(iter(body.values()), {}).get("schema", {})
+    body: dict[str, Any] = operation.get("requestBody", {}).get("content", {})
+    media: dict[str, Any] = next(iter(body.values()), {})
+    return media.get("schema", {})
 
 
 def parameter_value(parameter: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -137,7 +138,7 @@ def test_no_operation_of_the_openapi_document_answers_500(tmp_path):
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                      HealthCheck.large_base_example])
     @given(call_=calls())
-    def walk(call_: tuple[str, str, dict[str, str], Any]) -> None:
+    def walk(call_: tuple[str, str, dict[str, str], Any, tuple[str, str]]) -> None:
         walked.add(call_[4])
         loop.run_until_complete(call(*call_[:4]))
 

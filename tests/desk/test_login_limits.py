@@ -43,7 +43,7 @@ async def behind_proxy(no_proxy, monkeypatch, database_url, desk_settings):
     """The operator names one proxy in front (nginx, a load balancer)."""
     monkeypatch.setenv("SANIC_PROXIES_COUNT", "1")
     async with running_connectors(database_url, desk=desk_settings) as running:
-        assert running.app.config.PROXIES_COUNT == 1  # Sanic read it, as Rasa's app does
+        assert running.app is not None and running.app.config.PROXIES_COUNT == 1  # Sanic read it, as Rasa's app does
         yield running
 
 

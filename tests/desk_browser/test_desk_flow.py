@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, WebSocketRoute, expect
+from playwright.async_api import Browser, FilePayload, Page, ViewportSize, WebSocketRoute, expect
 
 from connectors.desk.accounts import hash_password
 from tests.connectors.fixtures import envelope, item, with_mid
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs"
 PASSWORD = "clave-de-prueba-1"
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 XSS = '<img src=x onerror="window.__xss=1">'
 
 expect.set_options(timeout=15_000)  # generous: CI machines can be slow
@@ -473,7 +473,8 @@ async def test_every_kind_of_message_renders(server, browser) -> None:
     await desk.page.click('#emoji-picker button[data-emoji="👍"]')
     await expect(desk.page.locator("#composer-text")).to_have_value("👍")
     await desk.page.fill("#composer-text", "")
-    await desk.page.set_input_files("#attach-input", files=[{"name": "factura.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 test"}])
+    invoice: FilePayload = {"name": "factura.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 test"}
+    await desk.page.set_input_files("#attach-input", files=[invoice])
     await desk.page.click("#send-button")  # it waits in the composer's tray until Send
     sent_file = timeline.locator(".msg.author-agent .attachment-file")
     await expect(sent_file.locator(".file-name")).to_have_text("factura.pdf")

@@ -4,6 +4,7 @@ index (SQLite FTS5, PostgreSQL tsvector), with filters, paging and per-role visi
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -134,8 +135,10 @@ async def test_agents_see_their_campaigns_history_supervisors_all(service, agent
 
 async def test_pages_newest_first_without_gaps_or_repeats(service, agent, clock):
     made = [await ended(service, agent, f"psid_{n}", writes="pedido", clock=clock) for n in range(5)]
-    for where in ({}, {"keyword": "pedido"}):
-        seen, cursor = [], None
+    wheres: tuple[dict[str, Any], ...] = ({}, {"keyword": "pedido"})
+    for where in wheres:
+        seen: list[list[int]] = []
+        cursor = None
         while True:
             page = await service.history.search(agent, HistoryFilter(**where), before=cursor, limit=2)
             seen.append([item.attention.id for item in page.items])
@@ -219,7 +222,8 @@ async def test_postgres_two_step_search_gives_the_same_pages(service, agent, clo
     made = [await ended(service, agent, f"psid_{n}", writes="pedido" if n % 2 else "otra cosa", clock=clock) for n in range(7)]
     monkeypatch.setattr(history_rows, "RECENT_WINDOW", 1)
     with_word = [attention.id for attention in reversed(made) if "psid_" in attention.customer_id and int(attention.customer_id[5:]) % 2]
-    seen, cursor = [], None
+    seen: list[int] = []
+    cursor = None
     while True:
         page = await service.history.search(agent, HistoryFilter(keyword="pedi"), before=cursor, limit=2)
         seen.extend(item.attention.id for item in page.items)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any, cast
 
 import pytest
 
@@ -189,8 +190,8 @@ def every_event() -> list[HandoffEvent]:
         error_message="outside the window", sent_at=START, delivered_at=later, read_at=later,
     )
     agent = Actor(ActorKind.AGENT, 3)
-    changed = dict(at=later, attention=attention, actor=agent)
-    about_message = dict(at=later, attention_id=41, campaign_id="ventas", agent_id=3, message=message)
+    changed: dict[str, Any] = {"at": later, "attention": attention, "actor": agent}
+    about_message: dict[str, Any] = {"at": later, "attention_id": 41, "campaign_id": "ventas", "agent_id": 3, "message": message}
     return [
         AttentionQueued(at=START, attention=replace(attention, state=AttentionState.QUEUED, agent_id=None), actor=BOT),
         AttentionOpened(**changed),
@@ -213,9 +214,11 @@ def test_every_event_type_survives_the_wire_as_the_domain_types():
         rebuilt = event_from_dict(json.loads(json.dumps(event_to_dict(event))))
         assert rebuilt == event and type(rebuilt) is type(event)
     rebuilt = event_from_dict(json.loads(json.dumps(event_to_dict(samples[-2]))))
+    assert isinstance(rebuilt, MessageAdded)
     assert type(rebuilt.message.status) is MessageStatus and rebuilt.message.created_at.tzinfo is not None
     assert type(rebuilt.message) is Message and isinstance(rebuilt.message.payload, dict)
     opened = event_from_dict(json.loads(json.dumps(event_to_dict(samples[1]))))
+    assert isinstance(opened, AttentionOpened)
     assert type(opened.attention.labels) is tuple and type(opened.attention.labels[0]) is Label
     assert type(opened.attention.context) is tuple and opened.attention.state is AttentionState.OPEN
 
@@ -293,7 +296,9 @@ async def test_publishing_with_redis_down_neither_raises_nor_waits_and_logs_no_p
         local = bus.subscribe()
         for n in range(20):
             await asyncio.wait_for(bus.publish(_queued(n)), 0.05)
-        assert [event.attention.id for event in local.pending()] == list(range(20))
+        queued = local.pending()
+        assert all(isinstance(event, AttentionQueued) for event in queued)
+        assert [cast(AttentionQueued, event).attention.id for event in queued] == list(range(20))
         await until(lambda: bus.dropped == 20)
         assert not bus.listening
     assert "a-secret-password" not in caplog.text and "worker" not in caplog.text
@@ -367,4 +372,6 @@ async def test_the_environment_chooses_the_bus(monkeypatch):
 
 
 def _queued(attention_id: int) -> AttentionQueued:
-    return replace(every_event()[0], attention=replace(every_event()[0].attention, id=attention_id))
+    first = every_event()[0]
+    assert isinstance(first, AttentionQueued)
+    return replace(first, attention=replace(first.attention, id=attention_id))

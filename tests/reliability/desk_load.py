@@ -54,8 +54,8 @@ HANDOFF_WORDS = "quiero hablar con una persona"
 CANCEL = "/cancel_handoff"
 CAMPAIGN_OF = {"messenger": "soporte", "instagram": "ventas"}  # data/campaigns.yml routing
 # What an agent writes in the form at the end (required fields the bot could not fill).
-DRAFTS = {"soporte": {"numero_pedido": "P-4521"}, "ventas": {"presupuesto": 1500}}
-FINAL_FORMS = {
+DRAFTS: dict[str, dict[str, Any]] = {"soporte": {"numero_pedido": "P-4521"}, "ventas": {"presupuesto": 1500}}
+FINAL_FORMS: dict[str, dict[str, Any]] = {
     "soporte": {"motivo": "consulta por un pedido atrasado", "resultado": "resuelto"},
     "ventas": {"productos": ["ropa", "calzado"], "resultado": "venta"},
 }
@@ -294,6 +294,7 @@ class LoadBot:
     async def __call__(self, message: UserMessage) -> None:
         assert self.service is not None and self.client is not None
         channel, account_id = message.input_channel, (message.metadata or {}).get("account_id")
+        assert isinstance(account_id, str), message.metadata  # the connectors always name the account
         active = await self.service.active_attention(channel, account_id, message.sender_id)
         text = message.text or ""
         self.ledger.turns.append(Turn(channel, message.sender_id, message.message_id, text, active.id if active else None))

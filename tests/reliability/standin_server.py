@@ -50,7 +50,7 @@ import signal
 from pathlib import Path
 from types import SimpleNamespace
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
@@ -120,7 +120,7 @@ def build_app(args: argparse.Namespace) -> Sanic:
 
     extra = dict(item.split("=", 1) for item in args.credential)
     messenger_credentials, instagram_credentials = credentials(dict(os.environ), extra)
-    channels = [
+    channels: list[InputChannel] = [
         MessengerInput.from_credentials(messenger_credentials),
         InstagramInput.from_credentials(instagram_credentials),
         DeskInput(service_token=os.environ.get("HANDOFF_SERVICE_TOKEN")),
@@ -134,7 +134,7 @@ def build_app(args: argparse.Namespace) -> Sanic:
     # processor=None: the paused-tracker log and resume are no-ops here.
     app.ctx.agent = SimpleNamespace(tracker_store=store, processor=None, lock_store=None)
 
-    @app.listener("after_server_start")
+    @app.after_server_start
     async def crash_after_attention_records(app_, _loop) -> None:
         if not any(point == "recorded" for _, point in crashes._points):
             return

@@ -22,6 +22,7 @@ import json
 import random
 import re
 import time
+from typing import Any
 
 import aiohttp
 import pytest
@@ -48,7 +49,7 @@ def stream(seed: int = 20261125):
     rng = random.Random(seed)
     customers = [("messenger", f"m-c{n:02}") for n in range(60)] + [("instagram", f"i-c{n:02}") for n in range(40)]
     in_handoff = {customer for n, customer in enumerate(customers) if n % 5 == 0}
-    pending = {"messenger": [], "instagram": []}
+    pending: dict[str, list[tuple[str, dict[str, Any]]]] = {"messenger": [], "instagram": []}
     for n in range(ITEMS):
         channel, customer = rng.choice(customers)
         mid = f"{channel[0]}mid-{n:04}"
@@ -60,7 +61,7 @@ def stream(seed: int = 20261125):
             if roll < 0.15:
                 item["message"]["quick_reply"] = {"payload": "/affirm"}
         pending[channel].append((mid, item))
-    bodies = []
+    bodies: list[tuple[str, bytes, list[str]]] = []
     for channel, items in pending.items():
         position = 0
         while position < len(items):
@@ -82,8 +83,8 @@ def stream(seed: int = 20261125):
             bodies.append((channel, json.dumps(body).encode(), [mid for mid, _ in chunk]))
     rng.shuffle(bodies)
     # Meta delivers some bodies again, later.
-    for body in rng.sample(bodies, len(bodies) // 6):
-        bodies.insert(rng.randrange(bodies.index(body) + 1, len(bodies) + 1), body)
+    for again in rng.sample(bodies, len(bodies) // 6):
+        bodies.insert(rng.randrange(bodies.index(again) + 1, len(bodies) + 1), again)
     return bodies, in_handoff
 
 

@@ -142,6 +142,7 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
         server.graph.add_listener(phone_listener({customer.id: customer for customer in customers.values()}))
 
         await make_account(server, "supervisora", role="supervisor", campaigns=("soporte", "ventas"))
+        assert server.session is not None
         supervisor = await login(Browser(server.url, server.session), "supervisora")
         created = await asyncio.gather(*(
             supervisor.post("/agents", {"username": f"agente{n:02d}", "password": "contraseña-segura",
@@ -338,7 +339,8 @@ def _assert_everything_ended_in_history(ledger: Ledger, customers, stored) -> No
             assert enders[row.id].actor_kind == "bot"
         else:
             handling = ledger.handled[row.id]
-            assert enders[row.id].actor_agent_id == handling.agent_id and handling.terminated["state"] == "terminated"
+            assert enders[row.id].actor_agent_id == handling.agent_id and handling.terminated is not None
+            assert handling.terminated["state"] == "terminated"
             assert dict(row.form).items() >= handling.form.items(), (row.id, row.form)
             assert row.form["nombre"] == handling.customer.name  # the bot's slot survived
         words = set(stored.documents[row.id].split())

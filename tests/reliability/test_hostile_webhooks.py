@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import random
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -199,8 +200,11 @@ def test_fuzzed_bodies_through_the_server_never_5xx_and_never_lose_the_good_item
     statuses: dict[int, int] = {}
     counter = iter(range(10**9))
 
+    session = server.session
+    assert session is not None
+
     async def deliver(channel: str, raw: bytes, signature: str) -> int:
-        async with server.session.post(server.webhook(channel), data=raw, headers={"X-Hub-Signature-256": signature}) as answer:
+        async with session.post(server.webhook(channel), data=raw, headers={"X-Hub-Signature-256": signature}) as answer:
             await answer.read()
             statuses[answer.status] = statuses.get(answer.status, 0) + 1
             return answer.status
@@ -211,7 +215,7 @@ def test_fuzzed_bodies_through_the_server_never_5xx_and_never_lose_the_good_item
     def fuzzed_batches(body, channel, forged, seed):
         rng = random.Random(seed)
         mid = f"m_sentinel_{next(counter)}"
-        good = {"id": PAGE_ID, "time": 1, "messaging": [
+        good: dict[str, Any] = {"id": PAGE_ID, "time": 1, "messaging": [
             {"sender": {"id": f"sentinel-{rng.randrange(5)}"}, "recipient": {"id": PAGE_ID}, "timestamp": 1,
              "message": {"mid": mid, "text": "hola"}}]}
         entries = list(body["entry"]) if isinstance(body.get("entry"), list) else []

@@ -15,6 +15,7 @@ webhooks, signed, so an ambiguous send is reconciled exactly as in production.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,9 @@ from tests.connectors.harness import (
 
 pytestmark = pytest.mark.timeout(60)
 
-RETRIES = dict(retry_attempts=4, retry_backoff=0.02, rate_limit_backoff=0.2, echo_wait=1.0, graph_timeout=0.5)
+RETRIES: dict[str, Any] = {
+    "retry_attempts": 4, "retry_backoff": 0.02, "rate_limit_backoff": 0.2, "echo_wait": 1.0, "graph_timeout": 0.5,
+}
 ACCOUNTS = {"messenger": PAGE_ID, "instagram": IG_ACCOUNT_ID}
 
 

@@ -42,6 +42,7 @@ async def test_no_secret_reaches_a_log_line_or_an_answer(database_url, caplog, c
     answers: list[str] = []
     async with running_connectors(database_url, bot=echo_bot, retry_backoff=0.01, rate_limit_backoff=0.01) as server:
         session, graph = server.session, server.graph
+        assert session is not None
 
         async def call(method: str, url: str, **kwargs) -> int:
             async with session.request(method, url, **kwargs) as response:
