@@ -13,11 +13,12 @@ export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup run test test-python test-bot validate train chromium clean
+.PHONY: help setup run test test-python test-bot lint validate train chromium clean
 
 help:
 	@echo "make run    set up, train when the bot changed, and start the product"
-	@echo "make test   set up and run the whole suite"
+	@echo "make test   set up and run the whole suite (lint first)"
+	@echo "make lint   ruff (lint and format check) and mypy, as configured in pyproject.toml"
 
 setup: $(STAMP)
 
@@ -46,7 +47,14 @@ validate: $(STAMP)
 	$(BIN)/rasa data validate --fail-on-warnings
 	$(BIN)/python -m handoff.campaigns check data/campaigns.yml
 
+# Seconds, not minutes: make test runs it first so a lint failure stops before the suite.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 test: $(MODEL_STAMP) chromium
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory validate
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 	$(BIN)/rasa test core --model models --stories tests/test_stories.yml --fail-on-prediction-errors --out results/core

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Text
+from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
@@ -85,7 +86,7 @@ _FRESH_START_EVENTS = frozenset({"session_started", "restart", "resume"})
 # -- reading the tracker -----------------------------------------------------------------
 
 
-def _user_events(events: Iterable[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+def _user_events(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [event for event in events if event.get("event") == "user"]
 
 
@@ -94,14 +95,14 @@ def _metadata(event: Mapping[str, Any]) -> Mapping[str, Any]:
     return metadata if isinstance(metadata, Mapping) else {}
 
 
-def _intent(event: Mapping[str, Any]) -> Optional[str]:
+def _intent(event: Mapping[str, Any]) -> str | None:
     parse_data = event.get("parse_data")
     intent = parse_data.get("intent") if isinstance(parse_data, Mapping) else None
     name = intent.get("name") if isinstance(intent, Mapping) else None
     return name if isinstance(name, str) and name else None
 
 
-def _entities(event: Mapping[str, Any]) -> List[Dict[str, Any]]:
+def _entities(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The entities NLU found in a customer line, as {entity, value} (no spans, no scores):
     campaign fields pre-fill from them and routing rules look at them."""
     parse_data = event.get("parse_data")
@@ -119,17 +120,17 @@ def _is_external(event: Mapping[str, Any]) -> bool:
     return bool(_metadata(event).get("is_external")) or (_intent(event) or "").startswith("EXTERNAL_")
 
 
-def conversation_of(tracker: Tracker) -> Optional[Conversation]:
+def conversation_of(tracker: Tracker) -> Conversation | None:
     """Channel, account and customer of the conversation, from the connectors' metadata.
 
     The latest customer message that carries ``channel`` / ``account_id`` wins; the channel
     falls back to Rasa's input channel name. None when they cannot be known (e.g. ``rasa
     shell``): such a conversation cannot be handed to people.
     """
-    channel: Optional[str] = None
-    account_id: Optional[str] = None
+    channel: str | None = None
+    account_id: str | None = None
     latest = tracker.latest_message or {}
-    candidates = [{"metadata": latest.get("metadata")}] + list(reversed(_user_events(tracker.events)))
+    candidates = [{"metadata": latest.get("metadata")}, *reversed(_user_events(tracker.events))]
     for event in candidates:
         metadata = _metadata(event)
         if channel is None and metadata.get("channel") in CHANNELS:
@@ -146,7 +147,7 @@ def conversation_of(tracker: Tracker) -> Optional[Conversation]:
     return Conversation(channel=channel, account_id=account_id, customer_id=str(tracker.sender_id))
 
 
-def session_events(tracker: Tracker) -> List[Mapping[str, Any]]:
+def session_events(tracker: Tracker) -> list[Mapping[str, Any]]:
     """The events of the bot's current stretch of conversation: after the latest session
     start, restart or resume (the end of an earlier attention), undone events left out."""
     events = tracker.applied_events()
@@ -157,7 +158,7 @@ def session_events(tracker: Tracker) -> List[Mapping[str, Any]]:
     return events[start:]
 
 
-def handoff_intent(events: Sequence[Mapping[str, Any]]) -> Optional[str]:
+def handoff_intent(events: Sequence[Mapping[str, Any]]) -> str | None:
     """The intent that led to the handoff: that of the customer message which started
     ``handoff_form`` (e.g. request_human, nlu_fallback, affirm after the offer); without the
     form, the latest customer intent."""
@@ -176,7 +177,7 @@ def _iso_time(timestamp: Any) -> str:
     return datetime.now(tz=timezone.utc).isoformat()
 
 
-def _button_title(payload: str, bot_events: Sequence[Mapping[str, Any]]) -> Optional[str]:
+def _button_title(payload: str, bot_events: Sequence[Mapping[str, Any]]) -> str | None:
     """The title of the button (or quick reply) the customer tapped, from the latest bot
     message that offered that payload."""
     for event in reversed(bot_events):
@@ -190,7 +191,7 @@ def _button_title(payload: str, bot_events: Sequence[Mapping[str, Any]]) -> Opti
     return None
 
 
-def _bot_attachments(data: Any) -> List[Dict[str, Any]]:
+def _bot_attachments(data: Any) -> list[dict[str, Any]]:
     if not isinstance(data, Mapping):
         return []
     found = []
@@ -202,7 +203,7 @@ def _bot_attachments(data: Any) -> List[Dict[str, Any]]:
     return found
 
 
-def conversation_context(events: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+def conversation_context(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The bot's part of the conversation, for the agents: customer and bot lines with their
     time (ISO 8601, UTC); customer lines with their intent, entities and attachments (the
     service routes and pre-fills the form from what the customer asked and said).
@@ -210,14 +211,14 @@ def conversation_context(events: Sequence[Mapping[str, Any]]) -> List[Dict[str, 
     A tapped button is shown by its title ("Sí, con una persona"), not its payload; other
     payloads (attachments, Get Started, referrals) have no text, only an intent.
     """
-    context: List[Dict[str, Any]] = []
-    bot_events: List[Mapping[str, Any]] = []
+    context: list[dict[str, Any]] = []
+    bot_events: list[Mapping[str, Any]] = []
     for event in events:
         kind = event.get("event")
         if kind == "bot":
             attachments = _bot_attachments(event.get("data"))
             if event.get("text") or attachments:
-                entry: Dict[str, Any] = {"author": "bot", "text": event.get("text"), "time": _iso_time(event.get("timestamp"))}
+                entry: dict[str, Any] = {"author": "bot", "text": event.get("text"), "time": _iso_time(event.get("timestamp"))}
                 if attachments:
                     entry["attachments"] = attachments
                 context.append(entry)
@@ -256,10 +257,10 @@ def resumed_for_this_message(tracker: Tracker) -> bool:
     return False
 
 
-def _profile_value(tracker: Tracker, key: str) -> Optional[str]:
+def _profile_value(tracker: Tracker, key: str) -> str | None:
     """The newest ``customer.<key>`` the connectors put in a message's metadata (its profile)."""
     latest = tracker.latest_message or {}
-    for event in [{"metadata": latest.get("metadata")}] + list(reversed(_user_events(tracker.events))):
+    for event in [{"metadata": latest.get("metadata")}, *reversed(_user_events(tracker.events))]:
         customer = _metadata(event).get("customer")
         value = customer.get(key) if isinstance(customer, Mapping) else None
         if isinstance(value, str) and value.strip():
@@ -267,7 +268,7 @@ def _profile_value(tracker: Tracker, key: str) -> Optional[str]:
     return None
 
 
-def customer_name_of(tracker: Tracker) -> Optional[str]:
+def customer_name_of(tracker: Tracker) -> str | None:
     """The name the customer gave (slot ``customer_name``), else their profile name from the
     connectors' metadata."""
     slot = tracker.get_slot(CUSTOMER_NAME_SLOT)
@@ -276,7 +277,7 @@ def customer_name_of(tracker: Tracker) -> Optional[str]:
     return _profile_value(tracker, "name")
 
 
-def customer_picture_of(tracker: Tracker) -> Optional[str]:
+def customer_picture_of(tracker: Tracker) -> str | None:
     """The customer's profile picture link (Meta's, it expires), for the desk's avatar."""
     return _profile_value(tracker, "picture_url")
 
@@ -286,7 +287,7 @@ def language_of(tracker: Tracker) -> str:
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def collected_slots(tracker: Tracker, exclude: Iterable[str] = ()) -> Dict[str, Any]:
+def collected_slots(tracker: Tracker, exclude: Iterable[str] = ()) -> dict[str, Any]:
     """Every slot with a value, without Rasa's bookkeeping (``requested_slot``...)."""
     skip = INTERNAL_SLOTS.union(exclude)
     return {name: value for name, value in (tracker.slots or {}).items() if value is not None and name not in skip}
@@ -300,7 +301,7 @@ _NAME_LEAD_IN = re.compile(
 )
 
 
-def clean_customer_name(value: Any) -> Optional[str]:
+def clean_customer_name(value: Any) -> str | None:
     """The customer's name as agents should see it, or None when it is not a name:
     "me llamo Ana  López." -> "Ana López"; payloads, blanks, 1 or over 100 characters -> None."""
     if not isinstance(value, str) or value.lstrip().startswith("/"):
@@ -311,7 +312,7 @@ def clean_customer_name(value: Any) -> Optional[str]:
     return name
 
 
-def clean_handoff_reason(value: Any) -> Optional[str]:
+def clean_handoff_reason(value: Any) -> str | None:
     """What the customer needs, in their words (at most 1000 characters); None for blanks
     and button payloads."""
     if not isinstance(value, str) or value.lstrip().startswith("/"):
@@ -336,10 +337,10 @@ class ActionHandoff(Action):
     and the bot stays in charge.
     """
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_handoff"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         conversation = conversation_of(tracker)
         if conversation is None:
             logger.error("action_handoff: conversation %s has no channel/account_id metadata; cannot hand it over", tracker.sender_id)
@@ -386,10 +387,10 @@ class ActionRecordFormFields(Action):
     ``prefill: {slot: ...}`` (data/campaigns.yml) says which slot fills which field, so the
     service does the mapping. Says nothing; without an active attention it does nothing."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_record_form_fields"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         conversation = conversation_of(tracker)
         if conversation is None:
             logger.warning("action_record_form_fields: conversation %s has no channel/account_id metadata", tracker.sender_id)
@@ -427,10 +428,10 @@ class ActionTerminateAttention(Action):
     there, so the bot does not talk over the queue or the agent.
     """
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_terminate_attention"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         conversation = conversation_of(tracker)
         if conversation is None:
             logger.error("action_terminate_attention: conversation %s has no channel/account_id metadata", tracker.sender_id)
@@ -463,12 +464,12 @@ class ActionTerminateAttention(Action):
 class ValidateHandoffForm(FormValidationAction):
     """Checks what `handoff_form` collects: a name agents can use, a reason."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_handoff_form"
 
     def validate_customer_name(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> dict[str, Any]:
         name = clean_customer_name(slot_value)
         if name is None:
             dispatcher.utter_message(response="utter_invalid_customer_name")
@@ -476,5 +477,5 @@ class ValidateHandoffForm(FormValidationAction):
 
     def validate_handoff_reason(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
+    ) -> dict[str, Any]:
         return {HANDOFF_REASON_SLOT: clean_handoff_reason(slot_value)}

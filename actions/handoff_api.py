@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any
 
 import aiohttp
 
@@ -67,7 +68,7 @@ BUSY_RETRY_MOST_SECONDS = 2.0
 class HandoffError(Exception):
     """Any failure of a call to the handoff service."""
 
-    def __init__(self, message: str, status: Optional[int] = None) -> None:
+    def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
 
@@ -99,9 +100,9 @@ class AttentionHeldByAgent(HandoffError):
 class InvalidFormValues(HandoffError):
     """422: values the attention's form rejects; ``fields`` maps field id -> message."""
 
-    def __init__(self, message: str, status: Optional[int] = None, fields: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, message: str, status: int | None = None, fields: Mapping[str, str] | None = None) -> None:
         super().__init__(message, status)
-        self.fields: Dict[str, str] = dict(fields or {})
+        self.fields: dict[str, str] = dict(fields or {})
 
 
 # -- data ------------------------------------------------------------------------------
@@ -122,12 +123,12 @@ class Attention:
 
     id: int
     state: str
-    campaign_id: Optional[str]
+    campaign_id: str | None
     form: Mapping[str, Any]
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Any) -> "Attention":
+    def from_json(cls, data: Any) -> Attention:
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), int) or isinstance(data.get("id"), bool):
             # Not the data itself: the error is logged, and an attention holds the customer's words.
             raise HandoffUnavailable(f"the handoff service answered an attention without an id (a {type(data).__name__})")
@@ -146,15 +147,15 @@ class HandoffRequest:
     """The body of ``POST /attentions``."""
 
     conversation: Conversation
-    intent: Optional[str]
+    intent: str | None
     slots: Mapping[str, Any]
     context: Sequence[Mapping[str, Any]]
-    customer_name: Optional[str]
+    customer_name: str | None
     language: str
-    reason: Optional[str] = None  # the customer's words: agents see them on the queued card
-    customer_picture_url: Optional[str] = None  # the profile picture the connectors looked up
+    reason: str | None = None  # the customer's words: agents see them on the queued card
+    customer_picture_url: str | None = None  # the profile picture the connectors looked up
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "channel": self.conversation.channel,
             "account_id": self.conversation.account_id,
@@ -178,7 +179,7 @@ class HandoffResult:
 
 # -- the client ------------------------------------------------------------------------
 
-_ERRORS_BY_STATUS: Dict[int, Type[HandoffError]] = {
+_ERRORS_BY_STATUS: dict[int, type[HandoffError]] = {
     401: HandoffUnavailable,  # our token is wrong: a configuration problem, not the customer's
     403: AttentionHeldByAgent,
     404: AttentionNotFound,
@@ -196,7 +197,7 @@ class HandoffClient:
         token: str,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        session: Optional[aiohttp.ClientSession] = None,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         if not token:
             raise HandoffNotConfigured(f"{SERVICE_TOKEN_ENV} is not set")
@@ -207,7 +208,7 @@ class HandoffClient:
         self._owns_session = session is None
 
     @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None, *, timeout: float = DEFAULT_TIMEOUT) -> "HandoffClient":
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> HandoffClient:
         """From ``HANDOFF_SERVICE_URL`` and ``HANDOFF_SERVICE_TOKEN``; HandoffNotConfigured
         when the token is missing."""
         env = os.environ if environ is None else environ
@@ -217,7 +218,7 @@ class HandoffClient:
         url = (env.get(SERVICE_URL_ENV) or "").strip() or DEFAULT_SERVICE_URL
         return cls(url, token, timeout=timeout)
 
-    async def __aenter__(self) -> "HandoffClient":
+    async def __aenter__(self) -> HandoffClient:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
@@ -240,7 +241,7 @@ class HandoffClient:
             created=status == 201,
         )
 
-    async def active_attention(self, conversation: Conversation) -> Optional[Attention]:
+    async def active_attention(self, conversation: Conversation) -> Attention | None:
         """The customer's queued or open attention; None when there is none."""
         params = {
             "channel": conversation.channel,
@@ -281,9 +282,9 @@ class HandoffClient:
         method: str,
         path: str,
         *,
-        json_body: Optional[Mapping[str, Any]] = None,
-        params: Optional[Mapping[str, str]] = None,
-    ) -> Tuple[int, Dict[str, Any]]:
+        json_body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
         url = self._base_url + path
         session = self._session_now()
         for busy_retries_left in range(BUSY_RETRIES, -1, -1):
@@ -319,14 +320,14 @@ class HandoffClient:
         raise error_type(message, status)
 
 
-def _seconds(header: Optional[str], default: float, most: float) -> float:
+def _seconds(header: str | None, default: float, most: float) -> float:
     try:
         return min(max(float(header), 0.0), most) if header else default
     except ValueError:
         return default
 
 
-def _json_object(text: str) -> Optional[Dict[str, Any]]:
+def _json_object(text: str) -> dict[str, Any] | None:
     try:
         data = json.loads(text) if text else None
     except ValueError:
@@ -334,7 +335,7 @@ def _json_object(text: str) -> Optional[Dict[str, Any]]:
     return data if isinstance(data, dict) else None
 
 
-def _error_detail(body: Optional[Mapping[str, Any]], text: str) -> str:
+def _error_detail(body: Mapping[str, Any] | None, text: str) -> str:
     if body and body.get("error") is not None:
         return str(body["error"])
     return text[:200]

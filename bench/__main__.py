@@ -6,6 +6,6 @@ import sys
 os.environ["RASA_TELEMETRY_ENABLED"] = "false"
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
-from bench.runner import main  # noqa: E402
+from bench.runner import main
 
 sys.exit(main())

@@ -102,7 +102,7 @@ class Step:
             "latency": self.latency.as_dict(), "lag": self.lag.as_dict(), "cpu": self.cpu,
             "drained_after": self.drained_after, "sustained": self.sustained,
             "generator_limited": self.generator_limited,
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -128,7 +128,7 @@ async def _wait_drained(target: Target, limit: float) -> float | None:
 
 
 async def measure(session: Any, target: Target, shape: str, rate: float, seconds: float, repeat: int,
-                  drains: bool = True) -> Step:  # fmt: skip
+                  drains: bool = True) -> Step:
     per_delivery = BATCH if shape == "batch" else 1
     count = max(MIN_STEP_DELIVERIES[shape] if repeat >= 0 else 10, int(rate * seconds))
     deliveries = load.pooled_deliveries(count, POOL, per_delivery, tag=f"{target.name}{shape}")
@@ -144,7 +144,7 @@ async def measure(session: Any, target: Target, shape: str, rate: float, seconds
         target.name, shape, rate, repeat, len(acks), len(ok), len(ok) / span if span > 0 else math.nan,
         Summary.of([ack.latency for ack in ok]), Summary.of([ack.lag for ack in acks]), cpu,
         drained_after if target.database else 0.0, drains,
-    )  # fmt: skip
+    )
 
 
 @dataclass
@@ -165,7 +165,7 @@ class Ladder:
         pick = {
             "p50": lambda s: s.latency.p50, "p99": lambda s: s.latency.p99, "cpu": lambda s: s.cpu,
             "achieved": lambda s: s.achieved,
-        }[what]  # fmt: skip
+        }[what]
         return median(pick(s) for s in steps)
 
     def sustained_rate(self, server: str, shape: str) -> tuple[float, bool]:
@@ -194,7 +194,7 @@ async def run_ladders(session: Any, targets: dict[str, Target], sizes: Sizes, la
 
     for repeat in range(sizes.repeats):
         for shape, rates in (("single", sizes.rates), ("batch", sizes.batch_rates)):
-            failures = {name: 0 for name in targets}
+            failures = dict.fromkeys(targets, 0)
             for index, rate in enumerate(rates):
                 order = list(targets) if (index + repeat) % 2 == 0 else list(reversed(list(targets)))
                 for name in order:
@@ -206,13 +206,13 @@ async def run_ladders(session: Any, targets: dict[str, Target], sizes: Sizes, la
                     log(f"  ack {shape:6} {name:4} {rate:6.0f}/s: p50 {ms(step.latency.p50):8.2f} ms "
                         f"p99 {ms(step.latency.p99):8.2f} ms, {step.achieved:6.0f}/s acked, cpu {step.cpu:4.0%}, "
                         f"{'sustained' if step.sustained else 'NOT sustained'}"
-                        + (" (generator-limited)" if step.generator_limited else ""))  # fmt: skip
+                        + (" (generator-limited)" if step.generator_limited else ""))
                     await asyncio.sleep(0.3)
                 if all(count >= 2 for count in failures.values()):
                     break
 
 
-async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
+async def run(ctx) -> Section:
     from bench.runner import log
 
     sizes: Sizes = ctx.size(QUICK, FULL)
@@ -232,13 +232,13 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
     profile_rate = 100.0
     try:
         graph = await loop.run_in_executor(None, start, "ack-graph", "bench.graph_server", [],
-                                           "/v21.0/me?access_token=" + servers.PAGE_TOKEN)  # fmt: skip
+                                           "/v21.0/me?access_token=" + servers.PAGE_TOKEN)
 
         def ours_server(variant: str) -> Target:
             database = ctx.work / f"ack-{variant}.db"
             process = start(f"ack-ours-{variant}", "bench.ack_server",
                             ["--kind", "ours", "--variant", variant, "--graph-url", graph.url,
-                             "--database-url", f"sqlite+aiosqlite:///{database}"], "/health")  # fmt: skip
+                             "--database-url", f"sqlite+aiosqlite:///{database}"], "/health")
             return Target("ours", process, database)
 
         ours = await loop.run_in_executor(None, ours_server, "full")
@@ -265,7 +265,7 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
                 for rate in sizes.diagnostic_rates:
                     for reference in (targets["bare"], target):
                         step = await measure(session, reference, "single", rate, sizes.step_seconds, 0,
-                                             drains=variant != "ack-only")  # fmt: skip
+                                             drains=variant != "ack-only")
                         step.server = reference.name if reference.name == "bare" else target.name
                         diagnostics.append(step)
                         log(f"  diag {step.server:14} {rate:5.0f}/s p99 {ms(step.latency.p99):7.2f} ms cpu {step.cpu:4.0%}")
@@ -275,7 +275,7 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
             if profiles:
                 profile_note = (f"py-spy for {sizes.profile_seconds:.0f} s at {profile_rate:.0f} deliveries/s, samples "
                                 "taken while the GIL is held (raw stacks in `profiles/`, not checked in); each sample "
-                                "counts for the first row whose marker is on its stack.")  # fmt: skip
+                                "counts for the first row whose marker is on its stack.")
     finally:
         for process in reversed(started):
             process.stop()
@@ -283,7 +283,7 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
     return _section(ctx, sizes, ladder, diagnostics, profiles, profile_note, inbox_write)
 
 
-async def _profile(ctx, session: Any, target: Target, rate: float, seconds: float) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
+async def _profile(ctx, session: Any, target: Target, rate: float, seconds: float) -> list[tuple[str, float]]:
     output = ctx.profiles / f"ack-{target.name}.txt"
     deliveries = load.pooled_deliveries(int(rate * seconds) + int(rate), POOL, 1, tag=f"profile{target.name}")
     recording = asyncio.ensure_future(profiling.record(target.server.process.pid, seconds, output))
@@ -293,7 +293,7 @@ async def _profile(ctx, session: Any, target: Target, rate: float, seconds: floa
     return profiling.summarise(output, PROFILE_BUCKETS)
 
 
-async def _inbox_write(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def _inbox_write(ctx) -> dict[str, Any]:
     """The inbox write alone, in this process: the product's ``Inbox.accept`` of one item
     (SQLAlchemy over aiosqlite, counting the round trips to aiosqlite's thread) against one
     insert-and-commit done in a single call on a dedicated sqlite3 writer thread (a sketch
@@ -303,8 +303,8 @@ async def _inbox_write(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
     import aiosqlite
 
+    from connectors.meta.inbox import Inbox, IncomingItem
     from connectors.storage.db import create_engine, migrate
-    from connectors.meta.inbox import Inbox, WebhookItem
 
     database = ctx.work / "inbox-write.db"
     engine = create_engine(f"sqlite+aiosqlite:///{database}")
@@ -313,7 +313,7 @@ async def _inbox_write(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     hops = 0
     original = aiosqlite.core.Connection._execute
 
-    async def counted(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def counted(self, fn, *args, **kwargs):
         nonlocal hops
         hops += 1
         return await original(self, fn, *args, **kwargs)
@@ -321,12 +321,12 @@ async def _inbox_write(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     result: dict[str, Any] = {}
     try:
         for n in range(50):  # warm the pool and the statement cache
-            await inbox.accept([WebhookItem("messenger", f"warm-{n}", "c", {"n": n})])
+            await inbox.accept([IncomingItem("messenger", f"warm-{n}", "c", {"n": n})])
         aiosqlite.core.Connection._execute = counted  # type: ignore[method-assign]
         times = []
         for n in range(300):
             started = time.perf_counter()
-            await inbox.accept([WebhookItem("messenger", f"m-{n}", f"c-{n % 20}", {"n": n})])
+            await inbox.accept([IncomingItem("messenger", f"m-{n}", f"c-{n % 20}", {"n": n})])
             times.append(time.perf_counter() - started)
         result["product"] = Summary.of(times)
         result["hops"] = hops / 300
@@ -377,16 +377,16 @@ def _plan(diagnostics: list[Step], inbox_write: dict[str, Any]) -> str:
                  f"bare's {ms(p99_bare):.2f} ms ({p99_alone / p99_bare:.1f}x), so the write by itself "
                  f"{'misses' if p99_alone > TARGET_RATIO * p99_bare else 'stays within'} the 1.5x target. Its profile "
                  "puts most of the acknowledgement's CPU in the inbox insert (SQLAlchemy Core statements in greenlets "
-                 "and aiosqlite's thread)")  # fmt: skip
+                 "and aiosqlite's thread)")
         if "product" in inbox_write:
             write += (f"; one `Inbox.accept` of one item makes {inbox_write['hops']:.0f} round trips to aiosqlite's "
                       f"thread and takes {ms(inbox_write['product'].p50):.2f} ms at the median with nothing else "
-                      "running")  # fmt: skip
+                      "running")
             if "one_hop" in inbox_write:
                 write += f", where one insert-and-commit in a single call takes {ms(inbox_write['one_hop'].p50):.2f} ms"
         write += "."
     after = "the gap between the `ours-ack-only` and `ours` rows in CPU ms per delivery is what it costs."
-    if alone and typing:
+    if rate is not None and alone and typing:
         cpu_alone = median(s.cpu for s in alone) * 1000 / rate
         cpu_typing = median(s.cpu for s in typing) * 1000 / rate
         after = (f"at {rate:g}/s acknowledging and storing used {cpu_alone:.2f} ms of CPU per delivery and the "
@@ -397,7 +397,7 @@ def _plan(diagnostics: list[Step], inbox_write: dict[str, Any]) -> str:
 def _diagnostic_row(rate: float, name: str, steps: list[Step]) -> list[str]:
     cpu = median(s.cpu for s in steps)
     return [f"{rate:g}", name, fmt(ms(median(s.latency.p50 for s in steps)), 2), fmt(ms(median(s.latency.p99 for s in steps)), 2),
-            fmt(cpu * 100, 0) + " %", fmt(cpu * 1000 / rate, 2), f"{sum(s.sustained for s in steps)}/{len(steps)}"]  # fmt: skip
+            fmt(cpu * 100, 0) + " %", fmt(cpu * 1000 / rate, 2), f"{sum(s.sustained for s in steps)}/{len(steps)}"]
 
 
 PROFILE_BUCKETS: list[profiling.Bucket] = [
@@ -416,7 +416,7 @@ PROFILE_BUCKETS: list[profiling.Bucket] = [
 ]
 
 
-def _plot(ctx, ladder: Ladder, shape: str, unit: str) -> str:  # type: ignore[no-untyped-def]
+def _plot(ctx, ladder: Ladder, shape: str, unit: str) -> str:
     figure, axes = ctx.plots.figure()
     for server, colour in (("bare", "tab:gray"), ("ours", "tab:blue")):
         rates = ladder.rates(server, shape)
@@ -431,7 +431,8 @@ def _plot(ctx, ladder: Ladder, shape: str, unit: str) -> str:  # type: ignore[no
     axes.axhline(ms(MAX_P99), color="tab:red", linewidth=0.8, linestyle=":", label="100 ms (sustained limit)")
     axes.set_xlabel(f"offered load ({unit}/s)")
     axes.set_ylabel("acknowledgement latency (ms)")
-    axes.set_title(f"Webhook acknowledgement, {'deliveries of 10 items' if shape == 'batch' else 'single-item deliveries'} (median of repeats)")
+    deliveries = "deliveries of 10 items" if shape == "batch" else "single-item deliveries"
+    axes.set_title(f"Webhook acknowledgement, {deliveries} (median of repeats)")
     axes.legend(fontsize=8)
     return ctx.plots.save(figure, f"ack-{shape}")
 
@@ -450,7 +451,9 @@ def _rows(ladder: Ladder, shape: str) -> list[list[str]]:
             limited = " ‡" if what == "p99" and any(s.generator_limited for s in steps) else ""
             return fmt(ms(value), 2) + limited
 
-        sustained = lambda steps: "–" if not steps else f"{sum(s.sustained for s in steps)}/{len(steps)}"  # noqa: E731
+        def sustained(steps: list[Step]) -> str:
+            return "–" if not steps else f"{sum(s.sustained for s in steps)}/{len(steps)}"
+
         r = ladder.ratio_at(shape, rate)
         rows.append([
             f"{rate:g}" + (f" ({rate * scale:g} items)" if shape == "batch" else ""),
@@ -458,18 +461,18 @@ def _rows(ladder: Ladder, shape: str) -> list[list[str]]:
             cell(ours, "p50"), cell(ours, "p99"), sustained(ours),
             fmt(median(s.cpu for s in ours) * 100, 0) + " %" if ours else "–",
             fmt_ratio(r) + ("" if math.isnan(r) else (" ✓" if r <= TARGET_RATIO else " ✗")),
-        ])  # fmt: skip
+        ])
     return rows
 
 
-def _section(ctx, sizes: Sizes, ladder: Ladder, diagnostics: list[Step], profiles: dict[str, list[tuple[str, float]]],  # type: ignore[no-untyped-def]
-             profile_note: str, inbox_write: dict[str, Any]) -> Section:  # fmt: skip
+def _section(ctx, sizes: Sizes, ladder: Ladder, diagnostics: list[Step], profiles: dict[str, list[tuple[str, float]]],
+             profile_note: str, inbox_write: dict[str, Any]) -> Section:
     headers = ["offered /s", "bare p50 ms", "bare p99 ms", "bare sustained", "ours p50 ms", "ours p99 ms",
-               "ours sustained", "ours CPU", "p99 ours/bare"]  # fmt: skip
+               "ours sustained", "ours CPU", "p99 ours/bare"]
     verdicts: list[Verdict] = []
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
     lines.append(f"Sizes: steps of {sizes.step_seconds:g} s, {sizes.repeats} repeat(s); "
-                 "‡ = the generator fell behind its schedule in that step; CPU = server process, share of one core.")  # fmt: skip
+                 "‡ = the generator fell behind its schedule in that step; CPU = server process, share of one core.")
     sustained_text = {}
     for shape, unit in (("single", "deliveries"), ("batch", "deliveries of 10")):
         ours_rate, _ = ladder.sustained_rate("ours", shape)
@@ -482,10 +485,10 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, diagnostics: list[Step], profile
         )
         lines += ["", f"### {'Single-item' if shape == 'single' else 'Batched (10 items per delivery)'} deliveries", "",
                   table(headers, _rows(ladder, shape)), "",
-                  f"Highest sustained rate (median of repeats): {sustained_text[shape]}."]  # fmt: skip
+                  f"Highest sustained rate (median of repeats): {sustained_text[shape]}."]
         # The target: our p99 at most 1.5x bare's at the same rate, at every rate ours sustains.
         compared = [r for r in ladder.rates("ours", shape) if r <= max(ours_rate, ladder.rates("ours", shape)[0])
-                    and ladder.at("bare", shape, r)]  # fmt: skip
+                    and ladder.at("bare", shape, r)]
         ratios = [(r, ladder.ratio_at(shape, r)) for r in compared]
         if ratios:
             worst = max(ratios, key=lambda item: item[1])
@@ -494,9 +497,9 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, diagnostics: list[Step], profile
             verdicts.append(Verdict(
                 f"p99 ours ≤ 1.5x bare at the same rate ({'single' if shape == 'single' else 'batches of 10'})",
                 f"{fmt_ratio(best[1])} to {fmt_ratio(worst[1])} over {compared[0]:g}–{compared[-1]:g} {unit}/s "
-                f"(worst at {worst[0]:g}/s)", met))  # fmt: skip
+                f"(worst at {worst[0]:g}/s)", met))
         verdicts.append(Verdict(f"highest sustained rate, {'single' if shape == 'single' else 'batches of 10'} "
-                                "(reported; no target)", sustained_text[shape], None))  # fmt: skip
+                                "(reported; no target)", sustained_text[shape], None))
     plots = [_plot(ctx, ladder, "single", "deliveries"), _plot(ctx, ladder, "batch", "items")]
 
     if diagnostics:
@@ -516,30 +519,30 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, diagnostics: list[Step], profile
                   "(no mark_seen / typing calls to the Graph API).", "",
                   table(["offered /s", "server", "p50 ms", "p99 ms", "CPU", "CPU ms per delivery", "sustained"], rows), "",
                   "CPU ms per delivery = the server's CPU time over the step divided by the deliveries it received: "
-                  "the difference between two rows is what the part left out costs."]  # fmt: skip
+                  "the difference between two rows is what the part left out costs."]
     lines += ["", "### Profiles", "", profile_note]
-    for name, rows in profiles.items():
+    for name, shares in profiles.items():
         title = "ours (the product)" if name == "ours" else "ours-ack-only (acknowledgement alone)"
         lines += ["", f"{title}:", "", table(["where (first match in the stack)", "share of samples"],
-                                             [[label, f"{share:.0%}"] for label, share in rows])]  # fmt: skip
+                                             [[label, f"{share:.0%}"] for label, share in shares])]
     if "product" in inbox_write:
         rows = [["`Inbox.accept` of one item (the product: SQLAlchemy over aiosqlite)",
                  fmt(ms(inbox_write["product"].p50), 2), fmt(ms(inbox_write["product"].p99), 2),
-                 f"{inbox_write['hops']:.1f}"]]  # fmt: skip
+                 f"{inbox_write['hops']:.1f}"]]
         if "one_hop" in inbox_write:
             rows.append(["one insert-and-commit in one call on a sqlite3 writer thread (the plan, sketched)",
-                         fmt(ms(inbox_write["one_hop"].p50), 2), fmt(ms(inbox_write["one_hop"].p99), 2), "1"])  # fmt: skip
+                         fmt(ms(inbox_write["one_hop"].p50), 2), fmt(ms(inbox_write["one_hop"].p99), 2), "1"])
         lines += ["", "### The inbox write alone", "",
                   "In the bench process, 300 sequential writes of one item each into the same kind of SQLite file "
                   "(WAL, synchronous=NORMAL), nothing else running:", "",
-                  table(["write", "p50 ms", "p99 ms", "round trips to the database thread"], rows)]  # fmt: skip
+                  table(["write", "p50 ms", "p99 ms", "round trips to the database thread"], rows)]
         if "one_hop_error" in inbox_write:
             lines.append(f"(The one-hop sketch could not run: `{inbox_write['one_hop_error']}`.)")
     if any(v.met is False for v in verdicts):
         lines += ["", _plan(diagnostics, inbox_write)]
     data = {"steps": [s.as_dict() for s in ladder.steps], "diagnostics": [d.as_dict() for d in diagnostics],
             "profiles": profiles, "inbox_write": {k: (v.as_dict() if hasattr(v, "as_dict") else v)
-                                                   for k, v in inbox_write.items()}, "sizes": sizes.__dict__}  # fmt: skip
+                                                   for k, v in inbox_write.items()}, "sizes": sizes.__dict__}
     return Section(KEY, TITLE, "\n".join(lines), verdicts, plots, data)
 
 

@@ -27,11 +27,11 @@ class NoBot:
     processor = None
     tracker_store = None
 
-    async def handle_message(self, _message) -> None:  # type: ignore[no-untyped-def]
+    async def handle_message(self, _message) -> None:
         return None
 
 
-def build(kind: str, graph_url: str | None, variant: str = "full"):  # type: ignore[no-untyped-def]
+def build(kind: str, graph_url: str | None, variant: str = "full"):
     from sanic import Sanic, response
 
     from bench.servers import APP_ID, APP_SECRET, PAGE_TOKEN, VERIFY_TOKEN
@@ -40,14 +40,14 @@ def build(kind: str, graph_url: str | None, variant: str = "full"):  # type: ign
     app = Sanic(f"bench_ack_{kind}")
 
     @app.get("/health")
-    async def health(_request):  # type: ignore[no-untyped-def]
+    async def health(_request):
         return response.json({"status": "ok"})
 
     if kind == "bare":
         secrets = (APP_SECRET,)
 
         @app.post("/webhooks/messenger/webhook")
-        async def receive(request):  # type: ignore[no-untyped-def]
+        async def receive(request):
             body = request.body or b""
             if not is_valid_signature(body, request.headers.get(SIGNATURE_HEADER), secrets):
                 return response.json({"error": "invalid signature"}, status=403)
@@ -64,7 +64,7 @@ def build(kind: str, graph_url: str | None, variant: str = "full"):  # type: ign
     from connectors.messenger import MessengerInput
 
     credentials = dict(app_secret=APP_SECRET, verify_token=VERIFY_TOKEN, page_access_token=PAGE_TOKEN,
-                       graph_url=graph_url, graph_version="v21.0", app_id=APP_ID)  # fmt: skip
+                       graph_url=graph_url, graph_version="v21.0", app_id=APP_ID)
     if variant == "no-typing":
         credentials["typing_indicators"] = "false"  # a documented channel option
     if variant == "ack-only":

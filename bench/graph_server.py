@@ -20,13 +20,13 @@ from sandbox.graph_api import FakeGraphAPI
 class EveryoneHasAProfile(dict):
     """``FakeGraphAPI.profiles``: a made-up name for any customer id."""
 
-    def get(self, key, default=None):  # type: ignore[no-untyped-def, override]
+    def get(self, key, default=None):
         return super().get(key) or {"first_name": "Cliente", "last_name": str(key)[-6:]}
 
 
 async def serve(port: int) -> None:
     api = FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, port=port,
-                       emit_echoes=False, emit_deliveries=False)  # fmt: skip
+                       emit_echoes=False, emit_deliveries=False)
     api.profiles = EveryoneHasAProfile()
     await api.start()
     stop = asyncio.Event()

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -82,9 +84,9 @@ async def bounded(jobs: Sequence[Callable[[], Awaitable[T]]], concurrency: int) 
 def add_supervisor(env: Mapping[str, str]) -> None:
     """The first account, with the command an operator uses (migrates the database too)."""
     command = [sys.executable, "-m", "connectors.desk.accounts", "add", SUPERVISOR, "--role", "supervisor",
-               "--name", "Bench Supervisor", "--password-stdin"]  # fmt: skip
+               "--name", "Bench Supervisor", "--password-stdin"]
     result = subprocess.run(command, input=PASSWORD + "\n", env=dict(env), cwd=servers.ROOT, capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+                            text=True, timeout=300)
     if result.returncode != 0:
         raise SetupFailed(f"creating the supervisor failed: {result.stderr[-1500:]}")
 
@@ -118,7 +120,7 @@ async def login(session: aiohttp.ClientSession, base: str, username: str) -> tup
 
 
 async def create_agents(session: aiohttp.ClientSession, base: str, count: int, errors: list[str],
-                        concurrency: int = 8) -> list[DeskAgent]:  # fmt: skip
+                        concurrency: int = 8) -> list[DeskAgent]:
     """``count`` agents of the campaign, created by the supervisor, each logged in."""
     supervisor, _ = await login(session, base, SUPERVISOR)
     headers = {"Authorization": f"Bearer {supervisor}"}
@@ -127,7 +129,7 @@ async def create_agents(session: aiohttp.ClientSession, base: str, count: int, e
         async def job() -> DeskAgent:
             username = f"bench-agent-{index:02d}"
             body = {"username": username, "password": PASSWORD, "display_name": f"Agente {index:02d}",
-                    "campaigns": [CAMPAIGN]}  # fmt: skip
+                    "campaigns": [CAMPAIGN]}
 
             async def create() -> None:
                 async with session.post(base + API + "/agents", json=body, headers=headers) as response:
@@ -143,7 +145,7 @@ async def create_agents(session: aiohttp.ClientSession, base: str, count: int, e
 
 
 async def create_attentions(session: aiohttp.ClientSession, base: str, customers: Sequence[str], errors: list[str],
-                            concurrency: int = 16) -> list[int]:  # fmt: skip
+                            concurrency: int = 16) -> list[int]:
     """One queued attention per customer, as ``action_handoff`` asks for it."""
     headers = {"Authorization": f"Bearer {servers.SERVICE_TOKEN}"}
 
@@ -154,7 +156,7 @@ async def create_attentions(session: aiohttp.ClientSession, base: str, customers
                 "intent": "request_human", "customer_name": f"Cliente {customer[-6:]}", "language": "es",
                 "slots": {"customer_name": f"Cliente {customer[-6:]}", "handoff_reason": "Mi pedido no llegó"},
                 "context": [{"author": "customer", "text": "quiero hablar con una persona", "time": time.time() - 30}],
-            }  # fmt: skip
+            }
             async with session.post(base + SERVICE + "/attentions", json=body, headers=headers) as response:
                 answer = await _json(response, (200, 201), f"handoff of {customer}")
             return int(answer["attention"]["id"])
@@ -165,7 +167,7 @@ async def create_attentions(session: aiohttp.ClientSession, base: str, customers
 
 
 async def open_attentions(session: aiohttp.ClientSession, base: str, owners: Sequence[DeskAgent],
-                          attention_ids: Sequence[int], errors: list[str], concurrency: int = 16) -> None:  # fmt: skip
+                          attention_ids: Sequence[int], errors: list[str], concurrency: int = 16) -> None:
     """Attention n is opened by ``owners[n]`` from its own session."""
 
     def make(agent: DeskAgent, attention_id: int) -> Callable[[], Awaitable[None]]:
@@ -176,7 +178,7 @@ async def open_attentions(session: aiohttp.ClientSession, base: str, owners: Seq
 
         return lambda: _retried(call, errors)
 
-    await bounded([make(agent, attention) for agent, attention in zip(owners, attention_ids)], concurrency)
+    await bounded([make(agent, attention) for agent, attention in zip(owners, attention_ids, strict=False)], concurrency)
 
 
 @dataclass
@@ -260,10 +262,8 @@ class AgentSockets:
             now = time.perf_counter()
             if now >= deadline or now - self.last_frame >= quiet:
                 return False
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._done.wait(), min(0.25, deadline - now))
-            except asyncio.TimeoutError:
-                pass
         return True
 
     def owner_of(self, mid: str) -> int:

@@ -43,9 +43,10 @@ import math
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -130,7 +131,7 @@ class Step:
     @property
     def sustained(self) -> bool:
         return (self.acked == self.offered and self.exact and self.achieved >= MIN_ACHIEVED * self.rate
-                and self.latency.p95 <= MAX_P95)  # fmt: skip
+                and self.latency.p95 <= MAX_P95)
 
     @property
     def cpu_ms_per_message(self) -> float:
@@ -144,7 +145,7 @@ class Step:
             "ack": self.ack.as_dict(), "lag": self.lag.as_dict(), "cpu": self.cpu, "cpu_seconds": self.cpu_seconds,
             "cpu_ms_per_message": self.cpu_ms_per_message, "loop_share": self.loop_share, "sustained": self.sustained,
             "generator_limited": self.generator_limited,
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -168,7 +169,7 @@ class Traffic:
 
 
 async def measure(session: aiohttp.ClientSession, target: Target, traffic: Traffic, rate: float, seconds: float,
-                  repeat: int) -> Step:  # fmt: skip
+                  repeat: int) -> Step:
     """One step of the ladder: send, wait for every frame (bounded), count."""
     count = max(MIN_STEP_MESSAGES if repeat >= 0 else 20, int(rate * seconds))
     deliveries, owners = traffic.deliveries(count, f"{target.name}{repeat}r{rate:g}")
@@ -201,7 +202,7 @@ async def measure(session: aiohttp.ClientSession, target: Target, traffic: Traff
         len(latencies) / (last - first) if latencies and last > first else math.nan,
         Summary.of(latencies), Summary.of([ack.latency for ack in ok]), Summary.of([ack.lag for ack in acks]),
         cpu, cpu_seconds, loop_share,
-    )  # fmt: skip
+    )
 
 
 def _main_thread_cpu(server: servers.ServerProcess) -> float:
@@ -230,7 +231,7 @@ class Ladder:
     def median_of(self, server: str, rate: float, what: str) -> float:
         pick = {"p50": lambda s: s.latency.p50, "p95": lambda s: s.latency.p95, "p99": lambda s: s.latency.p99,
                 "achieved": lambda s: s.achieved, "ack_p95": lambda s: s.ack.p95, "cpu": lambda s: s.cpu,
-                "cpu_ms": lambda s: s.cpu_ms_per_message}[what]  # fmt: skip
+                "cpu_ms": lambda s: s.cpu_ms_per_message}[what]
         return median(pick(s) for s in self.at(server, rate))
 
     def sustained_rate(self, server: str) -> tuple[float, bool]:
@@ -267,11 +268,11 @@ class Ladder:
 
 
 async def run_ladder(session: aiohttp.ClientSession, targets: dict[str, Target], traffic: dict[str, Traffic],
-                     sizes: Sizes, ladder: Ladder) -> None:  # fmt: skip
+                     sizes: Sizes, ladder: Ladder) -> None:
     from bench.runner import log
 
     for repeat in range(sizes.repeats):
-        failures = {name: 0 for name in targets}
+        failures = dict.fromkeys(targets, 0)
         for index, rate in enumerate(sizes.rates):
             order = list(targets) if (index + repeat) % 2 == 0 else list(reversed(list(targets)))
             for name in order:
@@ -284,7 +285,7 @@ async def run_ladder(session: aiohttp.ClientSession, targets: dict[str, Target],
                     f" p99 {ms(step.latency.p99):8.2f} ms, {step.achieved:6.0f}/s delivered, ack p95 "
                     f"{ms(step.ack.p95):6.2f} ms, cpu {step.cpu:4.0%}, lost {step.lost} dup {step.duplicated} "
                     f"misrouted {step.misrouted}, {'sustained' if step.sustained else 'NOT sustained'}"
-                    + (" (generator-limited)" if step.generator_limited else ""))  # fmt: skip
+                    + (" (generator-limited)" if step.generator_limited else ""))
                 await asyncio.sleep(0.3)
             if rate >= LATENCY_RATE and all(count >= 2 for count in failures.values()):
                 break
@@ -299,7 +300,7 @@ class Setup:
 
 
 async def _desk_ready(session: aiohttp.ClientSession, ours: servers.ServerProcess, bare: servers.ServerProcess,
-                      customers: Sequence[str], owners: dict[str, int], setup: Setup) -> list[DeskAgent]:  # fmt: skip
+                      customers: Sequence[str], owners: dict[str, int], setup: Setup) -> list[DeskAgent]:
     """50 agents logged in, one open attention per customer (opened by its owner), and the
     same ownership told to the bare relay."""
     from bench.runner import log
@@ -312,47 +313,47 @@ async def _desk_ready(session: aiohttp.ClientSession, ours: servers.ServerProces
     setup.seconds["attentions_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     await handoff_desk.open_attentions(session, ours.url, [agents[owners[c]] for c in customers], attention_ids,
-                                       setup.errors)  # fmt: skip
+                                       setup.errors)
     setup.seconds["opens_s"] = time.perf_counter() - clock
     async with session.post(bare.url + "/routes", json=owners) as answer:
         answer.raise_for_status()
     log(f"  handoff: {len(agents)} agents, {len(attention_ids)} attentions opened "
-        f"({setup.seconds['attentions_s']:.0f} s to create, {setup.seconds['opens_s']:.0f} s to open)")  # fmt: skip
+        f"({setup.seconds['attentions_s']:.0f} s to create, {setup.seconds['opens_s']:.0f} s to open)")
     return agents
 
 
-async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
+async def run(ctx) -> Section:
     sizes: Sizes = ctx.size(QUICK, FULL)
     loop = asyncio.get_running_loop()
     started: list[servers.ServerProcess] = []
     setup = Setup()
 
-    async def start(make) -> servers.ServerProcess:  # type: ignore[no-untyped-def]
+    async def start(make) -> servers.ServerProcess:
         process = await loop.run_in_executor(None, make)
         started.append(process)
         return process
 
     try:
         graph = await start(lambda: servers.python_server("handoff-graph", "bench.graph_server", [], servers.base_env(),
-                                                          ctx.logs, "/v21.0/me?access_token=" + servers.PAGE_TOKEN))  # fmt: skip
+                                                          ctx.logs, "/v21.0/me?access_token=" + servers.PAGE_TOKEN))
         env = servers.product_env(graph.url, f"sqlite+aiosqlite:///{ctx.work / 'connectors.storage.db'}",
-                                  HANDOFF_SESSION_SECRET=secrets.token_urlsafe(48))  # fmt: skip
+                                  HANDOFF_SESSION_SECRET=secrets.token_urlsafe(48))
         clock = time.perf_counter()
         await loop.run_in_executor(None, handoff_desk.add_supervisor, env)
         ours = await start(lambda: servers.rasa_run("handoff-ours", env, ctx.logs, credentials=servers.ROOT / "credentials.yml",
                                                     endpoints=servers.ROOT / "endpoints.yml",
-                                                    ready_path="/webhooks/desk/health"))  # fmt: skip
+                                                    ready_path="/webhooks/desk/health"))
         setup.seconds["rasa_start_s"] = time.perf_counter() - clock
         bare = await start(lambda: servers.python_server("handoff-bare", "bench.handoff_relay", [], servers.base_env(),
-                                                         ctx.logs, "/health"))  # fmt: skip
+                                                         ctx.logs, "/health"))
         return await _measure_all(ctx, sizes, ours, bare, setup)
     finally:
         for process in reversed(started):
             process.stop()
 
 
-async def _measure_all(ctx, sizes: Sizes, ours: servers.ServerProcess, bare: servers.ServerProcess,  # type: ignore[no-untyped-def]
-                       setup: Setup) -> Section:  # fmt: skip
+async def _measure_all(ctx, sizes: Sizes, ours: servers.ServerProcess, bare: servers.ServerProcess,
+                       setup: Setup) -> Section:
     customers = load.sender_ids("handoff", sizes.attentions)
     owners = {customer: n % AGENTS for n, customer in enumerate(customers)}
     ladder = Ladder()
@@ -382,13 +383,13 @@ async def _measure_all(ctx, sizes: Sizes, ours: servers.ServerProcess, bare: ser
                 peak = ladder.peak_throughput("ours")
                 profile_rate = min(TARGET_RATE, max(LATENCY_RATE, 2 * peak if not math.isnan(peak) else TARGET_RATE))
                 profile, inclusive, profiled = await _profile(ctx, session, targets["ours"], traffic["ours"],
-                                                              profile_rate, sizes.profile_seconds)  # fmt: skip
+                                                              profile_rate, sizes.profile_seconds)
                 ladder.extra.append(profiled)
                 profile_note = (f"py-spy for {sizes.profile_seconds:.0f} s at {profile_rate:.0f} messages/s on our "
                                 f"server (it delivered {profiled.delivered} of {profiled.offered} at "
                                 f"{fmt(profiled.achieved, 0)}/s), samples taken while the GIL is held (raw stacks in "
                                 "`profiles/`, not checked in); each sample counts for the first row whose marker is "
-                                "on its stack.")  # fmt: skip
+                                "on its stack.")
             elif not missed:
                 profile_note = "Not profiled: every target is met."
             server_errors = _logged_errors(ours)
@@ -402,7 +403,7 @@ def _logged_errors(server: servers.ServerProcess) -> list[str]:
     """The server's ERROR lines and exceptions while it was measured (a message that
     failed on the way would show here, not at the socket only)."""
     return [line.strip()[:300] for line in server.log_text().splitlines()
-            if " ERROR " in line or line.startswith("Traceback") or "Error:" in line]  # fmt: skip
+            if " ERROR " in line or line.startswith("Traceback") or "Error:" in line]
 
 
 def _desk_socket(server: servers.ServerProcess, agent: DeskAgent) -> str:
@@ -422,8 +423,8 @@ def _throughput_missed(ladder: Ladder) -> bool:
     return ladder.sustained_rate("ours")[0] < TARGET_RATE
 
 
-async def _profile(ctx, session: aiohttp.ClientSession, target: Target, traffic: Traffic, rate: float,  # type: ignore[no-untyped-def]
-                   seconds: float) -> tuple[list[tuple[str, float]], dict[str, float], Step]:  # fmt: skip
+async def _profile(ctx, session: aiohttp.ClientSession, target: Target, traffic: Traffic, rate: float,
+                   seconds: float) -> tuple[list[tuple[str, float]], dict[str, float], Step]:
     """py-spy on the server during one step at ``rate``; the step is counted like the
     ladder's (lost, duplicated, misrouted) though it is run past capacity on purpose."""
     output = ctx.profiles / "handoff-ours.txt"
@@ -485,7 +486,7 @@ PROFILE_BUCKETS: list[profiling.Bucket] = [
 ]
 
 
-def _cell(steps: list[Step], pick, digits: int = 2, mark_limited: bool = False) -> str:  # type: ignore[no-untyped-def]
+def _cell(steps: list[Step], pick, digits: int = 2, mark_limited: bool = False) -> str:
     if not steps:
         return "–"
     value = median(pick(s) for s in steps)
@@ -497,7 +498,9 @@ def _rows(ladder: Ladder) -> list[list[str]]:
     rows = []
     for rate in sorted(set(ladder.rates("ours")) | set(ladder.rates("bare"))):
         bare, ours = ladder.at("bare", rate), ladder.at("ours", rate)
-        sustained = lambda steps: "–" if not steps else f"{sum(s.sustained for s in steps)}/{len(steps)}"  # noqa: E731
+        def sustained(steps: list[Step]) -> str:
+            return "–" if not steps else f"{sum(s.sustained for s in steps)}/{len(steps)}"
+
         rows.append([
             f"{rate:g}",
             _cell(bare, lambda s: ms(s.latency.p50)), _cell(bare, lambda s: ms(s.latency.p95), mark_limited=True),
@@ -507,18 +510,18 @@ def _rows(ladder: Ladder) -> list[list[str]]:
             _cell(ours, lambda s: ms(s.ack.p95)),
             _cell(ours, lambda s: s.cpu_ms_per_message), _cell(bare, lambda s: s.cpu_ms_per_message),
             fmt_ratio(ladder.ratio_at(rate)),
-        ])  # fmt: skip
+        ])
     return rows
 
 
 def _exactness(ladder: Ladder, server: str) -> tuple[int, int, int, int]:
     steps = [s for s in ladder.steps + ladder.extra if s.server == server]
     return (sum(s.offered for s in steps), sum(s.lost for s in steps), sum(s.duplicated for s in steps),
-            sum(s.misrouted for s in steps))  # fmt: skip
+            sum(s.misrouted for s in steps))
 
 
-def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, float]], dict[str, float]],  # type: ignore[no-untyped-def]
-             profile_note: str, setup: Setup, targets: dict[str, Target], server_errors: list[str]) -> Section:  # fmt: skip
+def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, float]], dict[str, float]],
+             profile_note: str, setup: Setup, targets: dict[str, Target], server_errors: list[str]) -> Section:
     profile, inclusive = profiled
     ours_sockets = targets["ours"].sockets
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
@@ -529,10 +532,10 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, 
                  "arrival); ack p95 = our webhook's 200; CPU ms/msg = the server process's CPU time over the step "
                  "and its drain, less its idle CPU, per message delivered (one core carries about 1000 / that "
                  "messages per second on this path, with the machine to itself); ‡ = the generator fell behind its "
-                 "schedule in that step.")  # fmt: skip
+                 "schedule in that step.")
     headers = ["offered /s", "bare p50", "bare p95", "bare sustained", "ours p50", "ours p95", "ours p99",
                "ours delivered /s", "ours sustained", "ours ack p95", "ours CPU ms/msg", "bare CPU ms/msg",
-               "p95 ours/bare"]  # fmt: skip
+               "p95 ours/bare"]
     lines += ["", table(headers, _rows(ladder))]
 
     ours_rate, ours_open = ladder.sustained_rate("ours")
@@ -547,7 +550,7 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, 
     tracebacks = sum(line.startswith("Traceback") for line in server_errors)
     logged = f"Exceptions in our server's log (set-up included): {tracebacks} tracebacks (chained ones count apart)" + (
         ", ending in " + ", ".join(f"`{text[:150]}` ({count})" for text, count in exceptions.most_common(3))
-        if exceptions else "")  # fmt: skip
+        if exceptions else "")
     lines += ["", f"Highest sustained rate (median of repeats): ours {'≥ ' if ours_open else ''}{ours_rate:g} messages/s, "
               f"bare {'≥ ' if bare_open else ''}{bare_rate:g} messages/s; the most messages per second ours put on "
               f"the sockets in one step: {fmt(peak, 0)}.",
@@ -557,11 +560,11 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, 
               f"(bare: {b_offered:,} sent, {b_lost} lost, {b_duplicated} duplicated, {b_misrouted} misrouted). Other "
               f"frames on our agents' sockets during the run: {_frames_text(dict(ours_sockets.other_frames))}; "
               f"frames of an earlier step's messages after it was closed: {ours_sockets.stray}; sockets the server "
-              f"closed: {ours_sockets.dropped}. {logged}."]  # fmt: skip
+              f"closed: {ours_sockets.dropped}. {logged}."]
     loop = median(s.loop_share for s in ladder.steps if s.server == "ours")
     lines += ["", f"Of our server's CPU in the steps, {fmt(loop * 100, 0)} % (median) was its main thread, where the "
               "event loop runs all the Python of this path; the rest went to aiosqlite's threads (sqlite3 calls)."
-              + (" The path is bound by Python on one thread, not by SQLite." if loop >= 0.7 else "")]  # fmt: skip
+              + (" The path is bound by Python on one thread, not by SQLite." if loop >= 0.7 else "")]
     if setup.seconds:
         timing = setup.seconds.get
         retried = f"set-up requests answered 5xx and retried: {len(setup.errors)}" + (
@@ -571,7 +574,7 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, 
                   f"{sizes.attentions:,} attentions created in {timing('attentions_s', 0):.1f} s and opened in "
                   f"{timing('opens_s', 0):.1f} s (16 requests in flight); idle CPU with the sockets connected: "
                   f"ours {timing('ours_idle_cpu', 0):.0%} of a core, bare {timing('bare_idle_cpu', 0):.0%}; "
-                  f"{retried}."]  # fmt: skip
+                  f"{retried}."]
 
     ratio_100 = ladder.ratio_at(LATENCY_RATE)
     verdicts = [
@@ -585,14 +588,14 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, 
         Verdict("every message on its owner's socket exactly once",
                 f"{offered:,} sent: {lost} lost, {duplicated} duplicated, {misrouted} misrouted", offered > 0
                 and lost == duplicated == misrouted == 0),
-    ]  # fmt: skip
+    ]
     lines += ["", "### Profile", "", profile_note]
     if profile:
         lines += ["", table(["where (first match in the stack)", "share of samples"],
-                            [[label, f"{share:.0%}"] for label, share in profile])]  # fmt: skip
+                            [[label, f"{share:.0%}"] for label, share in profile])]
     if inclusive:
         lines += ["", "Across those rows (samples with the code anywhere on the stack): "
-                  + "; ".join(f"{label} {share:.0%}" for label, share in inclusive.items()) + "."]  # fmt: skip
+                  + "; ".join(f"{label} {share:.0%}" for label, share in inclusive.items()) + "."]
     if any(v.met is False for v in verdicts[:2]):
         lines += ["", _plan(ladder, profile, inclusive)]
     plots = [_plot_latency(ctx, ladder), _plot_throughput(ctx, ladder)]
@@ -602,7 +605,7 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, 
             "stray": {name: t.sockets.stray for name, t in targets.items()},
             "dropped": {name: t.sockets.dropped for name, t in targets.items()},
             "setup": setup.seconds, "setup_errors": setup.errors[:20], "server_errors": server_errors[:20],
-            "sizes": sizes.__dict__}  # fmt: skip
+            "sizes": sizes.__dict__}
     return Section(KEY, TITLE, "\n".join(lines), verdicts, plots, data)
 
 
@@ -615,7 +618,9 @@ def _plan(ladder: Ladder, profile: list[tuple[str, float]], inclusive: dict[str,
     cpu = ladder.median_of("ours", LATENCY_RATE, "cpu_ms")
     cpu_bare = ladder.median_of("bare", LATENCY_RATE, "cpu_ms")
     rows = [f"{label}: {share:.0%}" for label, share in profile[:4]]
-    share = lambda label: next((f"{v:.0%}" for k, v in inclusive.items() if k.startswith(label)), "n/a")  # noqa: E731
+    def share(label: str) -> str:
+        return next((f"{v:.0%}" for k, v in inclusive.items() if k.startswith(label)), "n/a")
+
     return PLAN.format(
         rate=f"{LATENCY_RATE:g}", cpu=fmt(cpu, 1), cpu_bare=fmt(cpu_bare, 2),
         capacity=fmt(1000 / cpu, 0) if cpu and not math.isnan(cpu) else "n/a",
@@ -623,7 +628,7 @@ def _plan(ladder: Ladder, profile: list[tuple[str, float]], inclusive: dict[str,
         sqlalchemy=share("SQLAlchemy"), tracker=share("Rasa's tracker"), sqlite=share("aiosqlite"),
         queue=(f" At {LATENCY_RATE:g}/s the server is offered more than it carries, so its p95 there is the "
                "time messages wait in a growing queue." if cpu and 1000 / cpu < LATENCY_RATE else ""),
-    )  # fmt: skip
+    )
 
 
 PLAN = """### Why the targets are missed, and the plan
@@ -673,7 +678,7 @@ Plan (product code; this benchmark changes none):
    as shipped."""
 
 
-def _plot_latency(ctx, ladder: Ladder) -> str:  # type: ignore[no-untyped-def]
+def _plot_latency(ctx, ladder: Ladder) -> str:
     figure, axes = ctx.plots.figure()
     for server, colour in (("bare", "tab:gray"), ("ours", "tab:blue")):
         rates = ladder.rates(server)
@@ -681,7 +686,7 @@ def _plot_latency(ctx, ladder: Ladder) -> str:  # type: ignore[no-untyped-def]
             continue
         axes.plot(rates, [ms(ladder.median_of(server, r, "p95")) for r in rates], "o-", color=colour, label=f"{server} p95")
         axes.plot(rates, [ms(ladder.median_of(server, r, "p50")) for r in rates], "x--", color=colour, alpha=0.7,
-                  label=f"{server} p50")  # fmt: skip
+                  label=f"{server} p50")
     axes.set_xscale("log")
     axes.set_yscale("log")
     rates = sorted(set(ladder.rates("ours")) | set(ladder.rates("bare")))
@@ -696,7 +701,7 @@ def _plot_latency(ctx, ladder: Ladder) -> str:  # type: ignore[no-untyped-def]
     return ctx.plots.save(figure, "handoff-latency")
 
 
-def _plot_throughput(ctx, ladder: Ladder) -> str:  # type: ignore[no-untyped-def]
+def _plot_throughput(ctx, ladder: Ladder) -> str:
     figure, axes = ctx.plots.figure()
     top = max(ladder.rates("ours") + ladder.rates("bare") + [TARGET_RATE])
     axes.plot([0, top], [0, top], color="tab:gray", linewidth=0.8, linestyle=":", label="delivered = offered")

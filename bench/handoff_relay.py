@@ -25,7 +25,7 @@ import logging
 from typing import Any
 
 
-def build():  # type: ignore[no-untyped-def]
+def build():
     from sanic import Sanic, response
 
     from bench.servers import APP_SECRET
@@ -37,16 +37,16 @@ def build():  # type: ignore[no-untyped-def]
     sockets: dict[int, set[Any]] = {}
 
     @app.get("/health")
-    async def health(_request):  # type: ignore[no-untyped-def]
+    async def health(_request):
         return response.json({"status": "ok"})
 
     @app.post("/routes")
-    async def routes(request):  # type: ignore[no-untyped-def]
+    async def routes(request):
         owners.update({str(customer): int(agent) for customer, agent in (request.json or {}).items()})
         return response.json({"customers": len(owners)})
 
     @app.websocket("/ws")
-    async def live(request, ws):  # type: ignore[no-untyped-def]
+    async def live(request, ws):
         agent = int(request.args.get("agent", "0"))
         sockets.setdefault(agent, set()).add(ws)
         try:
@@ -57,7 +57,7 @@ def build():  # type: ignore[no-untyped-def]
             sockets.get(agent, set()).discard(ws)
 
     @app.post("/webhooks/messenger/webhook")
-    async def receive(request):  # type: ignore[no-untyped-def]
+    async def receive(request):
         body = request.body or b""
         if not is_valid_signature(body, request.headers.get(SIGNATURE_HEADER), secrets):
             return response.json({"error": "invalid signature"}, status=403)
@@ -71,7 +71,7 @@ def build():  # type: ignore[no-untyped-def]
                 message = item.get("message") or {}
                 frame = json.dumps({"type": "message.added", "message": {"text": message.get("text"),
                                                                          "direction": "in", "author": "customer"}},
-                                   ensure_ascii=False)  # fmt: skip
+                                   ensure_ascii=False)
                 for ws in list(sockets.get(owners.get(customer, -1), ())):
                     await ws.send(frame)
         return response.text("EVENT_RECEIVED")

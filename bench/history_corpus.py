@@ -28,9 +28,10 @@ import multiprocessing
 import queue
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from handoff.search import history_document
 
@@ -48,58 +49,15 @@ FUNCTION_WORD_SHARE = 0.45
 ZIPF_EXPONENT = 1.3
 TAIL_WORDS = 30_000
 
-ES_FUNCTION = """de la que el en y a los se del las un por con no una su para es al lo como mas o pero sus le ya
-si me mi porque muy sin sobre tambien hay este esta todo eso cuando yo te nos ese""".split()
-EN_FUNCTION = """the to and a of i you it is in for my that on have with this be not was are can your me do we
-at so but if no just what about please will get from they an or by""".split()
+ES_FUNCTION = ["de", "la", "que", "el", "en", "y", "a", "los", "se", "del", "las", "un", "por", "con", "no", "una", "su", "para", "es", "al", "lo", "como", "mas", "o", "pero", "sus", "le", "ya", "si", "me", "mi", "porque", "muy", "sin", "sobre", "tambien", "hay", "este", "esta", "todo", "eso", "cuando", "yo", "te", "nos", "ese"]
+EN_FUNCTION = ["the", "to", "and", "a", "of", "i", "you", "it", "is", "in", "for", "my", "that", "on", "have", "with", "this", "be", "not", "was", "are", "can", "your", "me", "do", "we", "at", "so", "but", "if", "no", "just", "what", "about", "please", "will", "get", "from", "they", "an", "or", "by"]
 
 # Content words, most frequent first (the order is the Zipf rank).
-ES_CONTENT = """hola gracias pedido ayuda favor necesito quiero compra envío producto días buenas
-tarjeta pago cuenta precio puedo tengo llegó problema semana número correo factura entrega
-dirección momento hoy ayer mañana tienda cambio talla color stock consulta código paquete
-devolución reembolso seguimiento teléfono caja garantía sucursal minuto hora mes año tardes
-noches lunes martes miércoles jueves viernes sábado domingo enero febrero marzo abril mayo
-junio julio agosto septiembre octubre noviembre diciembre llega enviar recibir recibí pagar
-pagué cobro cancelar cancelación comprar devolver cambiar puede tiene saber ver revisar
-esperar espero confirmar confirmación transferencia efectivo cuotas descuento oferta promoción
-cupón envíos gratis costo demora retraso atraso rápido lento urgente importante nuevo nueva
-roto dañado defectuoso incompleto equivocado error falla funciona sirve pantalla cargador
-batería cable zapatillas camiseta pantalón vestido chaqueta bolso mochila reloj anillo collar
-gafas gorra bufanda guantes calcetines sandalias botas abrigo falda blusa camisa jersey
-sudadera medias pijama bañador cinturón cartera billetera perfume crema champú maquillaje
-colonia regalo tarjetaregalo cliente usuario contraseña registro sesión aplicación página
-web formulario mensaje respuesta reclamo queja sugerencia opinión calificación estrellas
-domicilio departamento piso calle avenida ciudad provincia barrio postal portal
-vecino portero horario abierto cerrado feriado festivo retiro recoger mostrador local centro
-almacén bodega depósito transportista mensajero repartidor courier correos etiqueta guía
-referencia comprobante recibo boleta ticket presupuesto cotización mayorista minorista
-socio membresía puntos saldo crédito débito banco cajero comisión intereses plazo vencimiento
-""".split()
-EN_CONTENT = """hello thanks order help need want purchase shipping product days hi card payment
-account price could got arrived problem week number email invoice delivery address moment today
-yesterday tomorrow store exchange size colour stock question code package return refund tracking
-phone box warranty branch minute hour month year evening morning monday tuesday wednesday
-thursday friday saturday sunday january february march april june july august september october
-november december arrives send receive received pay paid charge cancel cancellation buy
-swap check wait waiting confirm confirmation transfer cash instalments discount offer promotion
-coupon free cost delay late fast slow urgent important new broken damaged faulty missing wrong
-mistake fault works screen charger battery sneakers shirt trousers dress jacket bag backpack
-watch ring necklace glasses cap scarf gloves socks sandals boots coat skirt blouse sweater
-hoodie tights pyjamas swimsuit belt wallet purse perfume cream shampoo makeup cologne gift
-giftcard customer user password signup login app page website form message reply complaint
-suggestion review rating stars home flat floor street avenue city county neighbourhood postcode
-doorman opening closed holiday pickup collect counter shop centre warehouse depot carrier
-courier driver label reference receipt ticket quote wholesale retail member membership points
-balance credit debit bank commission interest deadline expiry voucher subscription renewal
-upgrade downgrade invoicing shipment dispatch dispatched customs duties fee fees tax vat
-bundle pack sale clearance preorder backorder restock outlet""".split()
+ES_CONTENT = ["hola", "gracias", "pedido", "ayuda", "favor", "necesito", "quiero", "compra", "envío", "producto", "días", "buenas", "tarjeta", "pago", "cuenta", "precio", "puedo", "tengo", "llegó", "problema", "semana", "número", "correo", "factura", "entrega", "dirección", "momento", "hoy", "ayer", "mañana", "tienda", "cambio", "talla", "color", "stock", "consulta", "código", "paquete", "devolución", "reembolso", "seguimiento", "teléfono", "caja", "garantía", "sucursal", "minuto", "hora", "mes", "año", "tardes", "noches", "lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo", "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre", "llega", "enviar", "recibir", "recibí", "pagar", "pagué", "cobro", "cancelar", "cancelación", "comprar", "devolver", "cambiar", "puede", "tiene", "saber", "ver", "revisar", "esperar", "espero", "confirmar", "confirmación", "transferencia", "efectivo", "cuotas", "descuento", "oferta", "promoción", "cupón", "envíos", "gratis", "costo", "demora", "retraso", "atraso", "rápido", "lento", "urgente", "importante", "nuevo", "nueva", "roto", "dañado", "defectuoso", "incompleto", "equivocado", "error", "falla", "funciona", "sirve", "pantalla", "cargador", "batería", "cable", "zapatillas", "camiseta", "pantalón", "vestido", "chaqueta", "bolso", "mochila", "reloj", "anillo", "collar", "gafas", "gorra", "bufanda", "guantes", "calcetines", "sandalias", "botas", "abrigo", "falda", "blusa", "camisa", "jersey", "sudadera", "medias", "pijama", "bañador", "cinturón", "cartera", "billetera", "perfume", "crema", "champú", "maquillaje", "colonia", "regalo", "tarjetaregalo", "cliente", "usuario", "contraseña", "registro", "sesión", "aplicación", "página", "web", "formulario", "mensaje", "respuesta", "reclamo", "queja", "sugerencia", "opinión", "calificación", "estrellas", "domicilio", "departamento", "piso", "calle", "avenida", "ciudad", "provincia", "barrio", "postal", "portal", "vecino", "portero", "horario", "abierto", "cerrado", "feriado", "festivo", "retiro", "recoger", "mostrador", "local", "centro", "almacén", "bodega", "depósito", "transportista", "mensajero", "repartidor", "courier", "correos", "etiqueta", "guía", "referencia", "comprobante", "recibo", "boleta", "ticket", "presupuesto", "cotización", "mayorista", "minorista", "socio", "membresía", "puntos", "saldo", "crédito", "débito", "banco", "cajero", "comisión", "intereses", "plazo", "vencimiento"]
+EN_CONTENT = ["hello", "thanks", "order", "help", "need", "want", "purchase", "shipping", "product", "days", "hi", "card", "payment", "account", "price", "could", "got", "arrived", "problem", "week", "number", "email", "invoice", "delivery", "address", "moment", "today", "yesterday", "tomorrow", "store", "exchange", "size", "colour", "stock", "question", "code", "package", "return", "refund", "tracking", "phone", "box", "warranty", "branch", "minute", "hour", "month", "year", "evening", "morning", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "june", "july", "august", "september", "october", "november", "december", "arrives", "send", "receive", "received", "pay", "paid", "charge", "cancel", "cancellation", "buy", "swap", "check", "wait", "waiting", "confirm", "confirmation", "transfer", "cash", "instalments", "discount", "offer", "promotion", "coupon", "free", "cost", "delay", "late", "fast", "slow", "urgent", "important", "new", "broken", "damaged", "faulty", "missing", "wrong", "mistake", "fault", "works", "screen", "charger", "battery", "sneakers", "shirt", "trousers", "dress", "jacket", "bag", "backpack", "watch", "ring", "necklace", "glasses", "cap", "scarf", "gloves", "socks", "sandals", "boots", "coat", "skirt", "blouse", "sweater", "hoodie", "tights", "pyjamas", "swimsuit", "belt", "wallet", "purse", "perfume", "cream", "shampoo", "makeup", "cologne", "gift", "giftcard", "customer", "user", "password", "signup", "login", "app", "page", "website", "form", "message", "reply", "complaint", "suggestion", "review", "rating", "stars", "home", "flat", "floor", "street", "avenue", "city", "county", "neighbourhood", "postcode", "doorman", "opening", "closed", "holiday", "pickup", "collect", "counter", "shop", "centre", "warehouse", "depot", "carrier", "courier", "driver", "label", "reference", "receipt", "ticket", "quote", "wholesale", "retail", "member", "membership", "points", "balance", "credit", "debit", "bank", "commission", "interest", "deadline", "expiry", "voucher", "subscription", "renewal", "upgrade", "downgrade", "invoicing", "shipment", "dispatch", "dispatched", "customs", "duties", "fee", "fees", "tax", "vat", "bundle", "pack", "sale", "clearance", "preorder", "backorder", "restock", "outlet"]
 
-FIRST_NAMES = """Carla Luis María José Ana Juan Lucía Pedro Sofía Diego Valentina Martín Camila Javier
-Paula Andrés Daniela Miguel Laura Carlos Emma Liam Olivia Noah Ava James Mia Lucas Grace Henry
-Chloe Jack Ella Sam Ruby Tom Isla Leo Amelia Oscar""".split()
-SURNAMES = """Pérez Gómez Rodríguez Fernández López Martínez García Sánchez Romero Díaz Torres Ruiz
-Álvarez Morales Castro Ortiz Silva Núñez Rojas Vargas Smith Johnson Brown Taylor Wilson Davies
-Evans Thomas Roberts Walker Wright Hughes Green Hall Wood Clarke Lewis Young King Scott""".split()
+FIRST_NAMES = ["Carla", "Luis", "María", "José", "Ana", "Juan", "Lucía", "Pedro", "Sofía", "Diego", "Valentina", "Martín", "Camila", "Javier", "Paula", "Andrés", "Daniela", "Miguel", "Laura", "Carlos", "Emma", "Liam", "Olivia", "Noah", "Ava", "James", "Mia", "Lucas", "Grace", "Henry", "Chloe", "Jack", "Ella", "Sam", "Ruby", "Tom", "Isla", "Leo", "Amelia", "Oscar"]
+SURNAMES = ["Pérez", "Gómez", "Rodríguez", "Fernández", "López", "Martínez", "García", "Sánchez", "Romero", "Díaz", "Torres", "Ruiz", "Álvarez", "Morales", "Castro", "Ortiz", "Silva", "Núñez", "Rojas", "Vargas", "Smith", "Johnson", "Brown", "Taylor", "Wilson", "Davies", "Evans", "Thomas", "Roberts", "Walker", "Wright", "Hughes", "Green", "Hall", "Wood", "Clarke", "Lewis", "Young", "King", "Scott"]
 
 _ONSETS = ["b", "c", "d", "f", "g", "l", "m", "n", "p", "r", "s", "t", "v", "ch", "br", "tr", "pl", "gr", "qu", "z"]
 _VOWELS = ["a", "e", "i", "o", "u"]
@@ -159,7 +117,7 @@ class Conversation:
     """One terminated attention and everything stored with it, as rows of ``connectors.storage.schema``."""
 
     attention: dict[str, Any]
-    customer: Optional[dict[str, Any]]  # None: a returning customer, already stored
+    customer: dict[str, Any] | None  # None: a returning customer, already stored
     messages: list[dict[str, Any]]
     label_ids: list[int]
     customer_name: str
@@ -203,7 +161,7 @@ class Corpus:
         # Words are drawn a few thousand at a time: one draw per word costs more than the rest
         # of the generation together.
         self._streams = {(code, kind): _Stream(getattr(language, kind), self.rng)
-                         for code, language in self.languages.items() for kind in ("function", "content")}  # fmt: skip
+                         for code, language in self.languages.items() for kind in ("function", "content")}
         self.customers: list[_Customer] = []
         self._by_customer_id: dict[str, _Customer] = {}
         self.next_attention_id = 1
@@ -213,7 +171,7 @@ class Corpus:
     # -- what the benchmark searches for ------------------------------------------------
 
     def keywords(self, rng: random.Random, per_class: int, exclude: Callable[[str], bool] = lambda word: False
-                 ) -> dict[str, list[str]]:  # fmt: skip
+                 ) -> dict[str, list[str]]:
         """Keywords of each frequency class, as an agent would type them (with accents);
         ``exclude`` leaves words out (those that would take another path in the search)."""
         es, en = self.languages["es"], self.languages["en"]
@@ -226,13 +184,13 @@ class Corpus:
         common = band(es, 0, 30, spanish) + band(en, 0, 30, per_class - spanish)
         medium = band(es, 120, 200, spanish) + band(en, 120, 200, per_class - spanish)
         rare = [rng.choice(self.tail[5_000:]) for _ in range(per_class)]
-        pairs = [f"{m} {c}" for m, c in zip(band(es, 120, 200, spanish), band(es, 0, 30, spanish))]
-        pairs += [f"{m} {c}" for m, c in zip(band(en, 120, 200, per_class - spanish), band(en, 0, 30, per_class - spanish))]
+        pairs = [f"{m} {c}" for m, c in zip(band(es, 120, 200, spanish), band(es, 0, 30, spanish), strict=False)]
+        pairs += [f"{m} {c}" for m, c in zip(band(en, 120, 200, per_class - spanish), band(en, 0, 30, per_class - spanish), strict=False)]
         return {"common": common, "medium": medium, "rare": rare, "two words": pairs}
 
     # -- conversations ------------------------------------------------------------------
 
-    def until(self, messages: int, batch_messages: int = 10_000) -> "list[Conversation]":
+    def until(self, messages: int, batch_messages: int = 10_000) -> list[Conversation]:
         """The next conversations, until about ``batch_messages`` messages or until
         ``messages`` were made in all."""
         batch: list[Conversation] = []
@@ -263,10 +221,11 @@ class Corpus:
         function = int(words * FUNCTION_WORD_SHARE + self.rng.random())
         content = self._streams[language.code, "content"].take(words - function)
         tokens = [word for pair in itertools.zip_longest(content, self._streams[language.code, "function"].take(function))
-                  for word in pair if word]  # fmt: skip
+                  for word in pair if word]
         text = " ".join(tokens)
         if self.rng.random() < 0.04:
-            text += f" {self.rng.choice('ABCDEFGHKLMNPRSTVX')}{self.rng.choice('ABCDEFGHKLMNPRSTVX')}-{self.rng.randrange(1000, 99999)}"
+            letters = "ABCDEFGHKLMNPRSTVX"
+            text += f" {self.rng.choice(letters)}{self.rng.choice(letters)}-{self.rng.randrange(1000, 99999)}"
         return text[0].upper() + text[1:] + self.rng.choice([".", ".", "?", "!", ""])
 
     def _conversation(self) -> Conversation:
@@ -286,13 +245,13 @@ class Corpus:
             {"author": "customer" if n % 2 == 0 else "bot", "text": self._sentence(language, rng.randrange(3, 12)),
              "time": (created - timedelta(seconds=30 * (4 - n))).isoformat()}
             for n in range(rng.randrange(2, 5))
-        ]  # fmt: skip
+        ]
         opened = created + timedelta(seconds=rng.randrange(5, 600))
         now = opened
         first = who.name.split()[0]
         greeting = (f"Hola {first}, soy {agent_name} de {self.staff.campaign_names[campaign_id]}. ¿En qué te puedo ayudar?"
                     if language.code == "es" else
-                    f"Hi {first}, this is {agent_name} from {self.staff.campaign_names[campaign_id]}. How can I help?")  # fmt: skip
+                    f"Hi {first}, this is {agent_name} from {self.staff.campaign_names[campaign_id]}. How can I help?")
         count = min(80, 4 + int(rng.expovariate(1 / 16)))
         messages = []
         last_customer = None
@@ -314,30 +273,30 @@ class Corpus:
             "created_at": created, "opened_at": opened, "assigned_at": opened, "terminated_at": terminated,
             "last_customer_message_at": last_customer, "last_message_id": None, "read_up_to_message_id": None,
             "updated_at": terminated,
-        }  # fmt: skip
+        }
         customer = None
         if new:
             customer = {"channel": who.channel, "account_id": who.account_id, "customer_id": who.customer_id,
-                        "name": who.name, "picture_url": None, "created_at": created, "updated_at": created}  # fmt: skip
+                        "name": who.name, "picture_url": None, "created_at": created, "updated_at": created}
         labels = [rng.choice(self.staff.labels)] if self.staff.labels and rng.random() < LABELLED_SHARE else []
         campaign_name = self.staff.campaign_names[campaign_id]
         document = history_document(
             customer_name=who.name, customer_id=who.customer_id, campaign_name=campaign_name,
             message_texts=[m["text"] for m in messages], context=context, form=form, ended_at=terminated,
-        )  # fmt: skip
+        )
         return Conversation(attention, customer, messages, labels, who.name, campaign_name, document, language.code)
 
     def _form(self, campaign_id: str, name: str, language: Language, ended: datetime) -> dict[str, Any]:
         rng = self.rng
         if campaign_id == "soporte":
             form: dict[str, Any] = {"nombre": name, "motivo": self._sentence(language, rng.randrange(3, 10)),
-                                    "resultado": rng.choice(["resuelto", "resuelto", "escalado", "sin_respuesta"])}  # fmt: skip
+                                    "resultado": rng.choice(["resuelto", "resuelto", "escalado", "sin_respuesta"])}
             if rng.random() < 0.6:
                 form["numero_pedido"] = f"{rng.choice('ABCDEFGH')}{rng.choice('KLMNPRST')}-{rng.randrange(1000, 99999)}"
             return form
         form = {"nombre": name, "productos": rng.sample(["ropa", "calzado", "accesorios", "otros"], rng.randrange(1, 3)),
                 "origen": rng.choice(["anuncio", "historia", "recomendacion", "busqueda", "otro"]),
-                "resultado": rng.choice(["venta", "cotizacion", "sin_interes"])}  # fmt: skip
+                "resultado": rng.choice(["venta", "cotizacion", "sin_interes"])}
         if rng.random() < 0.5:
             form["presupuesto"] = rng.randrange(20, 2000)
         if rng.random() < 0.4:
@@ -350,8 +309,8 @@ class Corpus:
         return list(found.attention_ids) if found else []
 
 
-def _message(attention_id: int, from_agent: bool, agent_id: int, text: Optional[str], at: datetime,
-             rng: random.Random) -> dict[str, Any]:  # fmt: skip
+def _message(attention_id: int, from_agent: bool, agent_id: int, text: str | None, at: datetime,
+             rng: random.Random) -> dict[str, Any]:
     """A message row as the service stores it: customer messages received, agent ones sent
     and read (the statuses Meta's webhooks bring later)."""
     payload = {} if text is not None else {"attachment": {"type": "image", "url": f"https://cdn.example/{rng.getrandbits(48):x}.jpg"}}
@@ -363,7 +322,7 @@ def _message(attention_id: int, from_agent: bool, agent_id: int, text: Optional[
         "messaging_type": "RESPONSE" if from_agent else None, "tag": None, "error_code": None, "error_subcode": None,
         "error_message": None, "created_at": at, "sent_at": at, "delivered_at": at if from_agent else None,
         "read_at": at if from_agent else None, "updated_at": at,
-    }  # fmt: skip
+    }
 
 
 class CorpusProcess:
@@ -375,11 +334,11 @@ class CorpusProcess:
         self._targets: Any = context.Queue()
         self._batches: Any = context.Queue(maxsize=2)
         self._process = context.Process(target=_produce, args=(staff, seed, batch_messages, self._targets, self._batches),
-                                         name="bench-history-corpus", daemon=True)  # fmt: skip
+                                         name="bench-history-corpus", daemon=True)
         self._process.start()
         self.seconds = 0.0  # generation time in the child
 
-    async def batches(self, messages: int):  # type: ignore[no-untyped-def]
+    async def batches(self, messages: int):
         """The conversations until ``messages`` were made in all, batch by batch."""
         self._targets.put(messages)
         loop = asyncio.get_running_loop()

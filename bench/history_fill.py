@@ -24,25 +24,26 @@ import json
 import random
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bench import stores
 from bench.history_corpus import Conversation, Staff
-from handoff.model import Agent, Role
-from connectors.storage.schema import UtcDateTime, attention, attention_label, customer, history, message
 from connectors.storage.history import HistoryFilter
+from connectors.storage.schema import UtcDateTime, attention, attention_label, customer, history, message
+from handoff.model import Agent, Role
 
 SOPORTE_AGENTS = ["Andrea", "Bruno", "Cecilia", "Dario", "Elena", "Fabio", "Gala", "Hugo"]
 VENTAS_AGENTS = ["Irene", "Jorge", "Karen", "Lorenzo", "Marina"]
 LABELS = [("VIP", "#d4a017"), ("Reclamo formal", "#c0392b"), ("Seguimiento", "#2980b9"), ("Mayorista", "#27ae60"),
-          ("Prensa", "#8e44ad"), ("Fraude", "#7f8c8d")]  # fmt: skip
+          ("Prensa", "#8e44ad"), ("Fraude", "#7f8c8d")]
 POSTGRES_TABLES = ("customer", "attention", "message", "attention_label", "history")
 
 
@@ -84,7 +85,7 @@ class HistoryStore:
             if self.postgres:
                 # Attention ids are given (messages refer to them): move the sequence past them.
                 await connection.execute(sa.text("SELECT setval(pg_get_serial_sequence('attention', 'id'), "
-                                                 "(SELECT max(id) FROM attention))"))  # fmt: skip
+                                                 "(SELECT max(id) FROM attention))"))
             await self._product_history(connection, batch[0])
             if rows.history:
                 await insert(connection, history, rows.history)
@@ -117,8 +118,9 @@ class HistoryStore:
             async with self.engine.connect() as connection:
                 return int((await connection.execute(sa.text(
                     "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'"
-                ))).scalar() or 0)  # fmt: skip
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+                ))).scalar() or 0)
         database = Path(self.engine.url.database or "")
         return sum(path.stat().st_size for path in (database, Path(f"{database}-wal")) if path.exists())
 
@@ -134,12 +136,12 @@ class _Rows:
         self.attentions = [c.attention for c in batch]
         self.messages = [m for c in batch for m in c.messages]
         self.labels = [{"attention_id": c.attention["id"], "label_id": label_id, "applied_by": c.attention["agent_id"],
-                        "applied_at": c.attention["terminated_at"]} for c in batch for label_id in c.label_ids]  # fmt: skip
+                        "applied_at": c.attention["terminated_at"]} for c in batch for label_id in c.label_ids]
         self.history = [_history_row(c) for c in batch[1:]]
 
     def before_history(self) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
         return [(customer, self.customers), (attention, self.attentions), (message, self.messages),
-                (attention_label, self.labels)]  # fmt: skip
+                (attention_label, self.labels)]
 
 
 def _history_row(conversation: Conversation) -> dict[str, Any]:
@@ -147,7 +149,7 @@ def _history_row(conversation: Conversation) -> dict[str, Any]:
     ended = conversation.attention
     return {"attention_id": ended["id"], "channel": ended["channel"], "direction": ended["direction"],
             "campaign_id": ended["campaign_id"], "agent_id": ended["agent_id"], "ended_at": ended["terminated_at"],
-            "document": conversation.document}  # fmt: skip
+            "document": conversation.document}
 
 
 async def _copy(connection: AsyncConnection, table: sa.Table, values: list[dict[str, Any]]) -> None:
@@ -169,14 +171,14 @@ async def _executemany(connection: AsyncConnection, table: sa.Table, values: lis
     per-value processing as SQLite on the inserts and the FTS5 index."""
     columns = [column for column in table.columns if column.name in values[0]]
     convert = [_SQLITE_CONVERSIONS.get(type(column.type)) for column in columns]
-    records = [tuple(row[c.name] if f is None else f(row[c.name]) for c, f in zip(columns, convert)) for row in values]
+    records = [tuple(row[c.name] if f is None else f(row[c.name]) for c, f in zip(columns, convert, strict=True)) for row in values]
     statement = f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) VALUES ({', '.join('?' * len(columns))})"
     raw = await connection.get_raw_connection()
     await raw.driver_connection.executemany(statement, records)
 
 
 @functools.lru_cache(maxsize=4096)
-def _sqlite_time(value: Optional[datetime]) -> Optional[str]:
+def _sqlite_time(value: datetime | None) -> str | None:
     # Cached: a message row repeats its time in up to five columns.
     if value is None:
         return None
@@ -187,27 +189,27 @@ def _sqlite_json(value: Any) -> str:
     return "{}" if value == {} else json.dumps(value)  # most messages have no payload
 
 
-_SQLITE_CONVERSIONS = {UtcDateTime: _sqlite_time, sa.JSON: _sqlite_json}
+_SQLITE_CONVERSIONS: dict[type, Callable[[Any], Any]] = {UtcDateTime: _sqlite_time, sa.JSON: _sqlite_json}
 
 
 def check_sqlite_storage(dialect: sa.engine.Dialect) -> None:
     """The fast conversions store exactly what SQLAlchemy's bind processors would."""
-    samples = {
+    samples: dict[type, list[Any]] = {
         UtcDateTime: [datetime(2024, 1, 8, 9, 30, 5, tzinfo=timezone.utc),
                       datetime(2025, 12, 31, 23, 59, 59, 120, tzinfo=timezone(timedelta(hours=-3)))],
         sa.JSON: [{"nombre": "Ñandú Pérez", "productos": ["ropa"], "presupuesto": 120},
                   [{"author": "bot", "text": "¿Hola?"}], {}],
-    }  # fmt: skip
+    }
     for kind, values in samples.items():
         process = kind().dialect_impl(dialect).bind_processor(dialect)
         for value in values:
-            if _SQLITE_CONVERSIONS[kind](value) != process(value):  # type: ignore[operator]
+            if _SQLITE_CONVERSIONS[kind](value) != process(value):
                 raise AssertionError(f"bulk insert would store {kind.__name__} {value!r} unlike SQLAlchemy")
 
 
-async def _service(url: str):  # type: ignore[no-untyped-def]
-    from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
+async def _service(url: str):
     from connectors.storage.db import create_engine, migrate
+    from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
     from handoff.service import HandoffService
 
     engine = create_engine(url)
@@ -226,7 +228,7 @@ async def open_store(backend: str, url: str) -> HistoryStore:
     agents = [await service.add_agent(f"soporte{n}", f"{name} Soporte", Role.AGENT, ["soporte"])
               for n, name in enumerate(SOPORTE_AGENTS)]
     agents += [await service.add_agent(f"ventas{n}", f"{name} Ventas", Role.AGENT, ["ventas"])
-               for n, name in enumerate(VENTAS_AGENTS)]  # fmt: skip
+               for n, name in enumerate(VENTAS_AGENTS)]
     labels = [(await service.create_label(supervisor, name, colour)).id for name, colour in LABELS]
     return HistoryStore(backend, engine, service, supervisor, agents, labels)
 
@@ -239,7 +241,7 @@ async def _reopen_store(backend: str, url: str) -> HistoryStore:
     agents = [await service.agent_by_username(username) for username in usernames]
     labels = sorted(label.id for label in await service.labels(include_retired=True))
     assert supervisor is not None and all(agents)
-    return HistoryStore(backend, engine, service, supervisor, agents, labels)  # type: ignore[arg-type]
+    return HistoryStore(backend, engine, service, supervisor, agents, labels)
 
 
 async def snapshot(store: HistoryStore, stack: AsyncExitStack, work: Path, name: str) -> HistoryStore:
@@ -268,7 +270,7 @@ async def snapshot(store: HistoryStore, stack: AsyncExitStack, work: Path, name:
     return copy
 
 
-async def _copy_rows(source: Optional[str], target: Optional[str]) -> None:
+async def _copy_rows(source: str | None, target: str | None) -> None:
     """The history's rows from one bench schema into another (as the superuser of
     ``BENCH_POSTGRES_URL``: each schema's role sees only its own)."""
     admin = create_async_engine(stores.POSTGRES_URL)
@@ -278,11 +280,11 @@ async def _copy_rows(source: Optional[str], target: Optional[str]) -> None:
                 columns = ", ".join(column.name for column in table.columns)
                 order = "id" if "id" in table.columns else "attention_id, label_id"
                 await connection.exec_driver_sql(f'INSERT INTO "{target}".{table.name} ({columns}) '
-                                                 f'SELECT {columns} FROM "{source}".{table.name} ORDER BY {order}')  # fmt: skip
+                                                 f'SELECT {columns} FROM "{source}".{table.name} ORDER BY {order}')
                 if "id" in table.columns:
                     await connection.exec_driver_sql(
                         f"SELECT setval(pg_get_serial_sequence('\"{target}\".{table.name}', 'id'), "
-                        f'(SELECT max(id) FROM "{target}".{table.name}))')  # fmt: skip
+                        f'(SELECT max(id) FROM "{target}".{table.name}))')
     finally:
         await admin.dispose()
 
@@ -327,7 +329,7 @@ class Verification:
     @property
     def ok(self) -> bool:
         return (self.documents_equal == self.rows_equal == self.product_documents
-                and self.customers_found == self.customers_searched)  # fmt: skip
+                and self.customers_found == self.customers_searched)
 
 
 async def verify(store: HistoryStore, ledger: Ledger, rng: random.Random, customers: int = 10) -> Verification:
@@ -337,9 +339,9 @@ async def verify(store: HistoryStore, ledger: Ledger, rng: random.Random, custom
     async with store.engine.connect() as connection:
         stored = dict((await connection.execute(
             sa.select(history.c.attention_id, history.c.document).where(history.c.attention_id.in_(ids))
-        )).all())  # fmt: skip
+        )).all())
     equal = sum(1 for attention_id in ids
-                if set(stored.get(attention_id, "").split()) == set(ledger.documents[attention_id].split()))  # fmt: skip
+                if set(stored.get(attention_id, "").split()) == set(ledger.documents[attention_id].split()))
     rows_equal = 0
     for attention_id in ids:
         rows_equal += await _reads_back(store, ledger.product_written[attention_id])
@@ -384,9 +386,9 @@ async def match_count(store: HistoryStore, keyword: str) -> int:
         return int((await connection.execute(query)).scalar() or 0)
 
 
-def describe(verification: Optional[Verification]) -> str:
+def describe(verification: Verification | None) -> str:
     if verification is None:
         return "not checked"
     return (f"{verification.documents_equal}/{verification.product_documents} product-written documents and "
             f"{verification.rows_equal}/{verification.product_documents} of their attentions read back as generated; "
-            f"{verification.customers_found}/{verification.customers_searched} customer searches exact")  # fmt: skip
+            f"{verification.customers_found}/{verification.customers_searched} customer searches exact")

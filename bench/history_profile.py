@@ -60,14 +60,14 @@ class StatementClock:
         self._engine = engine.sync_engine
         self.statements: list[Statement] = []
 
-    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:
         conn.info.setdefault("bench_started", []).append(time.perf_counter())
 
-    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
         started = conn.info["bench_started"].pop()
         self.statements.append(Statement(statement, parameters, time.perf_counter() - started))
 
-    def __enter__(self) -> "StatementClock":
+    def __enter__(self) -> StatementClock:
         event.listen(self._engine, "before_cursor_execute", self._before)
         event.listen(self._engine, "after_cursor_execute", self._after)
         return self

@@ -35,16 +35,36 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from bench import stores
 from bench.history_corpus import Corpus, CorpusProcess
-from bench.history_fill import (LABELS, HistoryStore, Ledger, Verification, describe, match_count, open_store,
-                                snapshot, staff_of, verify)  # fmt: skip
-from bench.history_profile import (FTS_MATCHING, FTS_PAGE, GIN_OLDER, ID_BOUNDS, INDEX_STATEMENTS, RECENT_WINDOW,
-                                   StatementClock, by_kind, plan)  # fmt: skip
+from bench.history_fill import (
+    LABELS,
+    HistoryStore,
+    Ledger,
+    Verification,
+    describe,
+    match_count,
+    open_store,
+    snapshot,
+    staff_of,
+    verify,
+)
+from bench.history_profile import (
+    FTS_MATCHING,
+    FTS_PAGE,
+    GIN_OLDER,
+    ID_BOUNDS,
+    INDEX_STATEMENTS,
+    RECENT_WINDOW,
+    StatementClock,
+    by_kind,
+    plan,
+)
 from bench.report import Section, Verdict, table
 from bench.stats import Summary, fmt, median, ms
 
@@ -95,7 +115,7 @@ SELECTIONS: dict[str, Select] = {
     **{name: (lambda job, name=name: job.keyword_class == name) for name in (*CLASSES, LABEL_CLASS)},  # type: ignore[misc]
     **{f"viewer {viewer}": (lambda job, viewer=viewer: job.keyword_class in CLASSES and job.viewer == viewer)  # type: ignore[misc]
        for viewer in VIEWERS},
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -117,7 +137,7 @@ class Step:
     def quoted(self, backend: str, select: str, value: Callable[[Sample], float] = lambda s: s.seconds) -> tuple[float, float]:
         """(median over repeats of each repeat's p50, of its p95) of ``value`` for a selection."""
         summaries = [Summary.of([value(s) for s in self.chosen(backend, r, select)])
-                     for (b, r) in self.samples if b == backend]  # fmt: skip
+                     for (b, r) in self.samples if b == backend]
         return median(s.p50 for s in summaries), median(s.p95 for s in summaries)
 
     def class_matches(self, backend: str, keyword_class: str) -> list[int]:
@@ -137,7 +157,7 @@ class Step:
             "cpu_p50": {b: self.quoted(b, "all", lambda s: s.cpu)[0] for b in backends},
             "median_matches": {b: {cls: median(self.class_matches(b, cls)) for cls in (*CLASSES, LABEL_CLASS)}
                                for b in self.matches},
-        }  # fmt: skip
+        }
 
 
 def _keywords(corpus: Corpus, labels: list[str], per_class: int) -> dict[str, list[str]]:
@@ -158,8 +178,8 @@ def _keywords(corpus: Corpus, labels: list[str], per_class: int) -> dict[str, li
 
 async def _search(store: HistoryStore, viewer: Any, keyword: str) -> tuple[float, float, int]:
     """(seconds, CPU seconds of this process, items on the page) of one search as the desk makes it."""
-    from handoff.history import DEFAULT_HISTORY_PAGE
     from connectors.storage.history import HistoryFilter
+    from handoff.history import DEFAULT_HISTORY_PAGE
 
     cpu, started = time.process_time(), time.perf_counter()
     page = await store.service.history.search(viewer, HistoryFilter(keyword=keyword), limit=DEFAULT_HISTORY_PAGE)
@@ -198,13 +218,13 @@ async def _measure(measured: list[tuple[Step, list[HistoryStore]]], jobs: list[J
     after, wall = _cpu_snapshot(), max(time.monotonic() - started, 1e-6)
     machine = {"busy_cores": (after[0] - before[0]) / wall, "bench_cores": (after[1] - before[1]) / wall,
                "other_cores": max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / wall,
-               "loadavg": after[2], "seconds": wall}  # fmt: skip
+               "loadavg": after[2], "seconds": wall}
     for step, _ in measured:
         step.machine = machine
 
 
 async def _grow(producer: CorpusProcess, backends: list[HistoryStore], ledger: Ledger, target: int,
-                keywords: list[str]) -> Step:  # fmt: skip
+                keywords: list[str]) -> Step:
     """Every database filled up to ``target`` messages, checked, and the keywords' matches counted."""
     from bench.runner import log
 
@@ -223,14 +243,14 @@ async def _grow(producer: CorpusProcess, backends: list[HistoryStore], ledger: L
         matches[store.backend] = {keyword: await match_count(store, keyword) for keyword in keywords}
     step = Step(ledger.messages, ledger.attentions, producer.seconds, {s.backend: s.times.load for s in backends},
                 {s.backend: s.times.settle for s in backends}, {s.backend: await s.size_bytes() for s in backends},
-                checks, matches)  # fmt: skip
+                checks, matches)
     log(f"  history {ledger.messages:,} messages ({ledger.attentions:,} attentions): generated {producer.seconds:.0f} s "
         "of CPU; loaded " + ", ".join(f"{b} {s:.0f} s" for b, s in step.load_seconds.items())
-        + "; checked " + "; ".join(f"{b}: {describe(v)}" for b, v in checks.items()))  # fmt: skip
+        + "; checked " + "; ".join(f"{b}: {describe(v)}" for b, v in checks.items()))
     return step
 
 
-async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
+async def run(ctx) -> Section:
     from bench.runner import log
 
     sizes: Sizes = ctx.size(QUICK, FULL)
@@ -266,7 +286,7 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
         for step in steps:
             log(f"  history {_count(step.messages)}: " + "; ".join(
                 f"{b} p50 {fmt(ms(step.quoted(b, 'all')[0]), 1)} ms, p95 {fmt(ms(step.quoted(b, 'all')[1]), 1)} ms, "
-                f"index p95 {fmt(ms(step.quoted(b, 'all', lambda s: s.index)[1]), 1)} ms" for b in step.load_seconds))  # fmt: skip
+                f"index p95 {fmt(ms(step.quoted(b, 'all', lambda s: s.index)[1]), 1)} ms" for b in step.load_seconds))
         breakdowns = {store.backend: await _breakdowns(store, steps[-1]) for store in backends}
     return _section(ctx, sizes, steps, [s.backend for s in backends], keywords, breakdowns, notes)
 
@@ -310,7 +330,7 @@ async def _breakdowns(store: HistoryStore, step: Step) -> list[Breakdown]:
         plans = [f"-- {s.what} ({_ms(s.seconds, 2)} ms here)\n{await plan(store.engine, s)}" for s in asked]
         found.append(Breakdown(keyword_class, len(samples), median(s.seconds for s in samples),
                                step.quoted(store.backend, keyword_class)[1], rows, outside,
-                               f"keyword '{worst.keyword}', {worst.viewer}", "\n\n".join(plans)))  # fmt: skip
+                               f"keyword '{worst.keyword}', {worst.viewer}", "\n\n".join(plans)))
     return found
 
 
@@ -327,14 +347,14 @@ def _ms(value: float, digits: int = 1) -> str:
     return fmt(ms(value), digits)
 
 
-def _section(ctx, sizes: Sizes, steps: list[Step], backends: list[str], keywords: dict[str, list[str]],  # type: ignore[no-untyped-def]
-             breakdowns: dict[str, list[Breakdown]], notes: list[str]) -> Section:  # fmt: skip
+def _section(ctx, sizes: Sizes, steps: list[Step], backends: list[str], keywords: dict[str, list[str]],
+             breakdowns: dict[str, list[Breakdown]], notes: list[str]) -> Section:
     last = steps[-1]
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
     examples = "; ".join(f"{cls} *{', '.join(dict.fromkeys(words[:3]))}*" for cls, words in keywords.items() if words)
     lines += [f"Sizes: {', '.join(_count(s) for s in sizes.steps)} messages; {sizes.per_class} keywords per class, each "
               f"every other one by each viewer; {sizes.repeats} repeat(s); {sizes.warmup} warm-up searches per database "
-              f"before each size. Examples: {examples}.", *notes, ""]  # fmt: skip
+              f"before each size. Examples: {examples}.", *notes, ""]
     lines += ["**All classes** (common, medium, rare, two words), milliseconds. *index p95*: the "
               "statements that ask the text index; *CPU*: median CPU time of the bench process per search (all of "
               "SQLite's work, only PostgreSQL's client side):", ""]
@@ -344,16 +364,16 @@ def _section(ctx, sizes: Sizes, steps: list[Step], backends: list[str], keywords
         for b in backends:
             p50, p95 = step.quoted(b, "all")
             row += [_ms(p50), _ms(p95), _ms(step.quoted(b, "all", lambda s: s.index)[1], 2),
-                    _ms(step.quoted(b, "all", lambda s: s.cpu)[0])]  # fmt: skip
+                    _ms(step.quoted(b, "all", lambda s: s.cpu)[0])]
         rows.append(row)
     lines += [table(["messages", "attentions",
-                     *[f"{b} {q}" for b in backends for q in ("p50", "p95", "index p95", "CPU")]], rows), ""]  # fmt: skip
+                     *[f"{b} {q}" for b in backends for q in ("p50", "p95", "index p95", "CPU")]], rows), ""]
     machine = last.machine
     if machine:
         lines += [f"While the {len(steps) * len(backends)} databases were searched ({machine['seconds'] / 60:.1f} min), "
                   f"the machine had {machine['other_cores']:.2f} of its {os.cpu_count()} cores busy with work outside "
                   f"the bench process (PostgreSQL's server counts there) and the bench {machine['bench_cores']:.2f}; "
-                  f"load average {machine['loadavg']:.1f}.", ""]  # fmt: skip
+                  f"load average {machine['loadavg']:.1f}.", ""]
     lines += ["**Per class**: documents matching (median over the class's keywords, counted in the text index), "
               "milliseconds, and the median number of items on the first page (at most 20):", ""]
     rows = []
@@ -366,7 +386,7 @@ def _section(ctx, sizes: Sizes, steps: list[Step], backends: list[str], keywords
             row.append(fmt(median(s.items for s in step.chosen(backends[0], 0, cls)), 0))
             rows.append(row)
     lines += [table(["class", "messages", "matching", *[f"{b} {q}" for b in backends for q in ("p50", "p95", "index p95")],
-                     "page"], rows), ""]  # fmt: skip
+                     "page"], rows), ""]
     lines += [f"**Per viewer** at {_count(last.messages)} messages (the supervisor sees all history; the agent serves "
               "Ventas only, so the search passes over the other campaign's matches), milliseconds:", ""]
     rows = [[viewer, *[_ms(last.quoted(b, f"viewer {viewer}")[i]) for b in backends for i in (0, 1)]] for viewer in VIEWERS]
@@ -375,16 +395,16 @@ def _section(ctx, sizes: Sizes, steps: list[Step], backends: list[str], keywords
         counted = last.matches[backends[0]]
         agree = sum(1 for k in counted if len({last.matches[b][k] for b in backends}) == 1)
         lines += [f"Both databases count the same matching documents for {agree} of {len(counted)} keywords at "
-                  f"{_count(last.messages)} messages (same rows, same words).", ""]  # fmt: skip
+                  f"{_count(last.messages)} messages (same rows, same words).", ""]
     lines += _fill_lines(steps, backends)
     lines += _breakdown_lines(last, breakdowns)
     verdicts = [_verdict(last, b) for b in backends]
     verdicts.append(Verdict(
         f"time to fill {_count(last.messages)} messages (reported; no target)",
         ", ".join(f"{b} {(last.load_seconds[b] + last.settle_seconds[b]) / 60:.1f} min" for b in backends)
-        + f"; generating them took {last.generated_seconds / 60:.1f} min of CPU in a process of its own, meanwhile", None))  # fmt: skip
+        + f"; generating them took {last.generated_seconds / 60:.1f} min of CPU in a process of its own, meanwhile", None))
     data = {"steps": [step.as_dict() for step in steps], "keywords": keywords, "sizes": sizes.__dict__,
-            "breakdowns": {b: [found.__dict__ for found in v] for b, v in breakdowns.items()}}  # fmt: skip
+            "breakdowns": {b: [found.__dict__ for found in v] for b, v in breakdowns.items()}}
     return Section(KEY, TITLE, "\n".join(lines), verdicts, [_plot(ctx, steps, backends)], data)
 
 
@@ -393,29 +413,29 @@ def _verdict(last: Step, backend: str) -> Verdict:
     index = last.quoted(backend, "all", lambda s: s.index)[1]
     worst = max(CLASSES, key=lambda cls: last.quoted(backend, cls)[1])
     measured = (f"p95 {_ms(p95)} ms, p50 {_ms(p50)} ms at {_count(last.messages)} messages (slowest class {worst}: "
-                f"p95 {_ms(last.quoted(backend, worst)[1])} ms; the text index's statements: p95 {_ms(index, 2)} ms)")  # fmt: skip
+                f"p95 {_ms(last.quoted(backend, worst)[1])} ms; the text index's statements: p95 {_ms(index, 2)} ms)")
     if last.messages < TARGET_MESSAGES:
         return Verdict(f"keyword search p95 <= 100 ms at 1M messages, {backend}", f"quick run, smaller: {measured}", None)
     return Verdict(f"keyword search p95 <= 100 ms at 1M messages, {backend}", measured,
-                   not math.isnan(p95) and p95 <= TARGET_SECONDS)  # fmt: skip
+                   not math.isnan(p95) and p95 <= TARGET_SECONDS)
 
 
 def _fill_lines(steps: list[Step], backends: list[str]) -> list[str]:
     lines = ["**Filling** (cumulative). The corpus is generated once, in a process of its own, while the databases "
              "load one after the other, batch by batch; PostgreSQL's time includes a `VACUUM ANALYZE` after each "
-             "step (what autovacuum does after bulk writes):", ""]  # fmt: skip
+             "step (what autovacuum does after bulk writes):", ""]
     rows = []
     for step in steps:
         row = [_count(step.messages), f"{step.generated_seconds:.0f}"]
         for b in backends:
             row += [f"{step.load_seconds[b] + step.settle_seconds[b]:.0f}",
-                    f"{step.messages / max(step.load_seconds[b], 1e-9):,.0f}", f"{step.size_bytes[b] / 2**20:,.0f}"]  # fmt: skip
+                    f"{step.messages / max(step.load_seconds[b], 1e-9):,.0f}", f"{step.size_bytes[b] / 2**20:,.0f}"]
         rows.append(row)
     lines += [table(["messages", "generation, s of CPU", *[f"{b} {q}" for b in backends for q in ("s", "messages/s", "MiB")]],
-                    rows), ""]  # fmt: skip
+                    rows), ""]
     lines += ["Checks after each step: " + "; ".join(
         f"{_count(step.messages)}: " + ", ".join(f"{b} {describe(step.verification[b])}" for b in backends)
-        for step in steps) + ".", ""]  # fmt: skip
+        for step in steps) + ".", ""]
     return lines
 
 
@@ -435,14 +455,14 @@ PLANS = {
     RECENT_WINDOW: "check fewer of the newest rows one by one (a smaller window) before asking the GIN index.",
     GIN_OLDER: "keep GIN's pending list short (fastupdate off, or a smaller gin_pending_list_limit) so that lookups "
                "do not scan it, and check how many older matches the lookup returns before the page is cut.",
-}  # fmt: skip
+}
 
 
 def _breakdown_lines(last: Step, breakdowns: dict[str, list[Breakdown]]) -> list[str]:
     lines = [f"**Where the time goes** at {_count(last.messages)} messages, from the measured searches: each kind of "
              "statement (the database's work and the round trip to it) and what the search spends outside its "
              "statements (SQLAlchemy building statements and rows, records, the event loop, fetching from aiosqlite's "
-             "thread, and waiting for a core), median per search:", ""]  # fmt: skip
+             "thread, and waiting for a core), median per search:", ""]
     for backend, found in breakdowns.items():
         for part in found:
             rows = [[what, _ms(seconds, 2)] for what, seconds in part.statements]
@@ -454,11 +474,11 @@ def _breakdown_lines(last: Step, breakdowns: dict[str, list[Breakdown]]) -> list
             lines += [f"{backend}, class *{part.keyword_class}* ({part.searches} searches, median {_ms(part.total)} ms):", "",
                       table(["statement", "ms per search"], rows), "", reading, "",
                       f"<details><summary>{backend}: plans of the text index statements of the slowest search "
-                      f"({part.plan_of})</summary>\n\n```\n{part.plan}\n```\n</details>", ""]  # fmt: skip
+                      f"({part.plan_of})</summary>\n\n```\n{part.plan}\n```\n</details>", ""]
     return lines
 
 
-def _plot(ctx, steps: list[Step], backends: list[str]) -> str:  # type: ignore[no-untyped-def]
+def _plot(ctx, steps: list[Step], backends: list[str]) -> str:
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11.0, 5.6))
@@ -469,17 +489,17 @@ def _plot(ctx, steps: list[Step], backends: list[str]) -> str:  # type: ignore[n
         left.plot(xs, [ms(s.quoted(b, "all")[1]) for s in steps], "o-", color=colour, label=f"{b} p95")
         left.plot(xs, [ms(s.quoted(b, "all")[0]) for s in steps], "o:", color=colour, alpha=0.7, label=f"{b} p50")
         left.plot(xs, [ms(s.quoted(b, "all", lambda x: x.index)[1]) for s in steps], "s-.", color=colour, alpha=0.6,
-                  label=f"{b} p95, text index statements")  # fmt: skip
-        for cls, marker in zip((*CLASSES, LABEL_CLASS), ("o", "s", "^", "D", "x")):
+                  label=f"{b} p95, text index statements")
+        for cls, marker in zip((*CLASSES, LABEL_CLASS), ("o", "s", "^", "D", "x"), strict=False):
             right.plot(xs, [ms(s.quoted(b, cls)[1]) for s in steps], marker=marker, linestyle="-" if b == "SQLite" else "--",
-                       color=colour, alpha=0.8, label=f"{b} {cls}")  # fmt: skip
+                       color=colour, alpha=0.8, label=f"{b} {cls}")
     for axes in (left, right):
         axes.set_xscale("log")
         axes.grid(True, alpha=0.3, which="both")
         axes.set_xlabel("messages in the database")
         axes.axhline(ms(TARGET_SECONDS), color="tab:red", linestyle="--", linewidth=1)
     left.annotate("target at 1M: 100 ms", (xs[-1], ms(TARGET_SECONDS)), textcoords="offset points", xytext=(-2, 4),
-                  ha="right", color="tab:red", fontsize=8)  # fmt: skip
+                  ha="right", color="tab:red", fontsize=8)
     left.set_ylabel("latency of one search (ms)")
     left.set_ylim(bottom=0)
     left.set_title("keyword search, all classes (median of repeats)")

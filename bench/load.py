@@ -22,10 +22,11 @@ time of a webhook and the arrival time of the reply share one clock (``time.perf
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import aiohttp
 
@@ -158,7 +159,7 @@ def _urls(url: str | Sequence[str]) -> Sequence[str]:
 
 
 async def open_loop(session: aiohttp.ClientSession, url: str | Sequence[str], deliveries: Sequence[Delivery],
-                    rate: float) -> list[Ack]:  # fmt: skip
+                    rate: float) -> list[Ack]:
     """Send ``deliveries`` at ``rate`` per second on a fixed schedule; wait for every answer.
     Several URLs: delivery n goes to ``url[n % len(url)]`` (a round-robin balancer)."""
     urls = _urls(url)
@@ -174,7 +175,7 @@ async def open_loop(session: aiohttp.ClientSession, url: str | Sequence[str], de
 
 
 async def closed_loop(session: aiohttp.ClientSession, url: str | Sequence[str], deliveries: Sequence[Delivery],
-                      concurrency: int) -> list[Ack]:  # fmt: skip
+                      concurrency: int) -> list[Ack]:
     """``concurrency`` deliveries in flight; each answer lets the next one go (round-robin
     over several URLs, as in ``open_loop``)."""
     urls = _urls(url)
@@ -240,10 +241,8 @@ class ReplyProbe:
             now = time.perf_counter()
             if now >= deadline or now - self.last_reply >= quiet:
                 return False
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._event.wait(), min(0.25, deadline - now))
-            except asyncio.TimeoutError:
-                pass
         return True
 
     def first_reply(self, sender: str) -> float | None:

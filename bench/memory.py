@@ -55,7 +55,7 @@ class Curve:
     points: list[tuple[int, float]] = field(default_factory=list)  # (count done, RSS MB)
 
 
-async def _settled_rss(server: servers.ServerProcess, database, samples: int = 5) -> float:  # type: ignore[no-untyped-def]
+async def _settled_rss(server: servers.ServerProcess, database, samples: int = 5) -> float:
     """Median RSS (MB) of ``samples`` readings, once the inbox has no pending item."""
     import sqlite3
 
@@ -74,7 +74,7 @@ async def _settled_rss(server: servers.ServerProcess, database, samples: int = 5
     return median(readings)
 
 
-async def _bounded(jobs, concurrency: int, on_done) -> list[Any]:  # type: ignore[no-untyped-def]
+async def _bounded(jobs, concurrency: int, on_done) -> list[Any]:
     """Run coroutine factories with at most ``concurrency`` at once; ``on_done(n)`` after each."""
     queue = iter(enumerate(jobs))
     results: list[Any] = []
@@ -91,7 +91,7 @@ async def _bounded(jobs, concurrency: int, on_done) -> list[Any]:  # type: ignor
     return results
 
 
-async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
+async def run(ctx) -> Section:
     from bench.runner import log
 
     sizes: Sizes = ctx.size(QUICK, FULL)
@@ -99,13 +99,13 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
     database = ctx.work / "memory.db"
     curves = [Curve("attentions"), Curve("messages")]
     async with FakeGraphAPI({servers.PAGE_TOKEN: "messenger", servers.INSTAGRAM_TOKEN: "instagram"},
-                            emit_echoes=False, emit_deliveries=False) as api:  # fmt: skip
+                            emit_echoes=False, emit_deliveries=False) as api:
         api.profiles = EveryoneHasAProfile()
         probe = load.ReplyProbe(api)
         env = servers.product_env(api.url, f"sqlite+aiosqlite:///{database}")
         server = await loop.run_in_executor(None, lambda: servers.rasa_run(
             "memory", env, ctx.logs, credentials=servers.ROOT / "credentials.yml",
-            endpoints=servers.ROOT / "endpoints.yml", ready_path="/webhooks/messenger/"))  # fmt: skip
+            endpoints=servers.ROOT / "endpoints.yml", ready_path="/webhooks/messenger/"))
         try:
             webhook = server.url + "/webhooks/messenger/webhook"
             async with load.new_session() as session:
@@ -136,11 +136,11 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
                             "context": [{"author": "customer", "text": "quiero hablar con una persona",
                                          "time": time.time() - 30},
                                         {"author": "bot", "text": "Te comunico con una persona.", "time": time.time() - 29}],
-                        }  # fmt: skip
+                        }
                         headers = {"Authorization": f"Bearer {servers.SERVICE_TOKEN}"}
                         try:
                             async with session.post(server.url + "/webhooks/desk/service/attentions", json=body,
-                                                    headers=headers) as response:  # fmt: skip
+                                                    headers=headers) as response:
                                 answer = await response.json(content_type=None)
                                 if response.status in (200, 201):
                                     created.append(answer["attention"]["id"])
@@ -155,7 +155,7 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
                 create_seconds = time.perf_counter() - started
                 after_attentions = await _settled_rss(server, database)
                 log(f"  memory after {len(created)} attentions: {after_attentions:.0f} MB "
-                    f"({len(errors)} errors, {create_seconds:.0f} s)")  # fmt: skip
+                    f"({len(errors)} errors, {create_seconds:.0f} s)")
 
                 deliveries = load.text_deliveries(customers, texts=("hola, ¿sigue ahí alguien?", "gracias, espero"))
                 acks: list[load.Ack] = []
@@ -171,15 +171,15 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
                 after_messages = await _settled_rss(server, database)
                 bot_replies = sum(1 for c in customers if probe.replies.get(c))
                 log(f"  memory after {len(deliveries)} customer messages: {after_messages:.0f} MB "
-                    f"({message_seconds:.0f} s; bot replies to them: {bot_replies})")  # fmt: skip
+                    f"({message_seconds:.0f} s; bot replies to them: {bot_replies})")
                 stored = _count(database)
         finally:
             server.stop()
     return _section(ctx, sizes, idle, after_attentions, after_messages, curves, len(created), errors, acks,
-                    create_seconds, message_seconds, bot_replies, stored)  # fmt: skip
+                    create_seconds, message_seconds, bot_replies, stored)
 
 
-def _count(database) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _count(database) -> dict[str, int]:
     import sqlite3
 
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
@@ -187,19 +187,21 @@ def _count(database) -> dict[str, int]:  # type: ignore[no-untyped-def]
             "active attentions": connection.execute(
                 "SELECT count(*) FROM attention WHERE state IN ('queued', 'open')").fetchone()[0],
             "messages": connection.execute("SELECT count(*) FROM message").fetchone()[0],
-        }  # fmt: skip
+        }
 
 
-def _section(ctx, sizes: Sizes, idle: float, after_attentions: float, after_messages: float, curves: list[Curve],  # type: ignore[no-untyped-def]
+def _section(ctx, sizes: Sizes, idle: float, after_attentions: float, after_messages: float, curves: list[Curve],
              created: int, errors: list[str], acks: list[load.Ack], create_seconds: float, message_seconds: float,
-             bot_replies: int, stored: dict[str, int]) -> Section:  # fmt: skip
+             bot_replies: int, stored: dict[str, int]) -> Section:
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
     growth_a, growth_b = after_attentions - idle, after_messages - idle
-    per = lambda growth: fmt(growth * MB / max(1, created) / 1024, 1)  # noqa: E731  (KiB per attention)
+    def per(growth: float) -> str:  # KiB per attention
+        return fmt(growth * MB / max(1, created) / 1024, 1)
+
     rows = [
         ["idle (after a 20-customer warm-up)", fmt(idle, 0), "–", "–"],
         [f"{created:,} active attentions", fmt(after_attentions, 0), fmt(growth_a, 0), per(growth_a)],
-        [f"… and one customer message each", fmt(after_messages, 0), fmt(growth_b, 0), per(growth_b)],
+        ["… and one customer message each", fmt(after_messages, 0), fmt(growth_b, 0), per(growth_b)],
     ]
     lines += [table(["moment", "RSS MB", "growth MB", "KiB per attention"], rows), ""]
     ok_acks = sum(1 for a in acks if a.ok)
@@ -210,17 +212,17 @@ def _section(ctx, sizes: Sizes, idle: float, after_attentions: float, after_mess
         f"{message_seconds:.0f} s ({ok_acks:,} acknowledged; the bot answered {bot_replies} of them, as it "
         f"must stay silent). In the database afterwards: {stored['active attentions']:,} active attentions, "
         f"{stored['messages']:,} messages."
-    )  # fmt: skip
+    )
     met = growth_b <= TARGET_MB and not errors
     verdicts = [Verdict(f"RSS growth with {created:,} active attentions ≤ {TARGET_MB:.0f} MB",
                         f"+{growth_a:.0f} MB after creating them, +{growth_b:.0f} MB after one customer "
-                        f"message each (idle {idle:.0f} MB)", met)]  # fmt: skip
+                        f"message each (idle {idle:.0f} MB)", met)]
     if not met:
         lines += ["", PLAN]
     plots = [_plot(ctx, idle, curves)]
     data = {"idle_mb": idle, "after_attentions_mb": after_attentions, "after_messages_mb": after_messages,
             "curves": {c.stage: c.points for c in curves}, "created": created, "errors": errors[:10],
-            "stored": stored, "sizes": sizes.__dict__}  # fmt: skip
+            "stored": stored, "sizes": sizes.__dict__}
     return Section(KEY, TITLE, "\n".join(lines), verdicts, plots, data)
 
 
@@ -235,11 +237,11 @@ conversations then cost the process nothing), and keep per-customer caches in th
 connectors (profiles, echo tokens) bounded with an LRU limit."""
 
 
-def _plot(ctx, idle: float, curves: list[Curve]) -> str:  # type: ignore[no-untyped-def]
+def _plot(ctx, idle: float, curves: list[Curve]) -> str:
     figure, axes = ctx.plots.figure(7.5, 3.8)
-    for curve, colour in zip(curves, ("tab:blue", "tab:orange")):
+    for curve, colour in zip(curves, ("tab:blue", "tab:orange"), strict=False):
         if curve.points:
-            xs, ys = zip(*curve.points)
+            xs, ys = zip(*curve.points, strict=True)
             label = "creating attentions" if curve.stage == "attentions" else "one customer message each"
             axes.plot(xs, [y - idle for y in ys], "o-", markersize=3, color=colour, label=label)
     axes.axhline(TARGET_MB, color="tab:red", linestyle=":", linewidth=1, label=f"target +{TARGET_MB:.0f} MB")

@@ -63,12 +63,12 @@ class Race:
             "backend": self.backend, "contenders": self.contenders, "repeat": self.repeat, "calls": self.calls,
             "latency": self.latency.as_dict(), "winners_ok": self.winners_ok, "database_ok": self.database_ok,
             "attentions": self.attentions, "errors": self.errors[:5],
-        }  # fmt: skip
+        }
 
 
-async def _service(url: str):  # type: ignore[no-untyped-def]
-    from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
+async def _service(url: str):
     from connectors.storage.db import create_engine, migrate
+    from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
     from handoff.service import HandoffService
 
     engine = create_engine(url)
@@ -78,22 +78,22 @@ async def _service(url: str):  # type: ignore[no-untyped-def]
     return engine, service
 
 
-def _campaign_ids(service) -> list[str]:  # type: ignore[no-untyped-def]
+def _campaign_ids(service) -> list[str]:
     campaigns = service.campaigns.campaigns
     return [c if isinstance(c, str) else c.id for c in campaigns]
 
 
-async def _queued(service, count: int, tag: str) -> list[Any]:  # type: ignore[no-untyped-def]
+async def _queued(service, count: int, tag: str) -> list[Any]:
     slots = {"customer_name": "Carla Pérez", "handoff_reason": "Mi pedido no llegó"}
     attentions = []
     for start in range(0, count, 20):  # a few at a time: creation is not what is measured
         attentions += await asyncio.gather(*(
             service.request_handoff("messenger", PAGE, f"{tag}-{n}", intent="request_human", slots=slots)
-            for n in range(start, min(count, start + 20))))  # fmt: skip
+            for n in range(start, min(count, start + 20))))
     return attentions
 
 
-async def _race(service, engine, backend: str, agents: list[Any], contenders: int, repeat: int, count: int) -> Race:  # type: ignore[no-untyped-def]
+async def _race(service, engine, backend: str, agents: list[Any], contenders: int, repeat: int, count: int) -> Race:
     from handoff.errors import Conflict
 
     attentions = await _queued(service, count, f"race-{backend}-{contenders}-{repeat}-{random.randrange(10**9)}")
@@ -130,10 +130,10 @@ async def _race(service, engine, backend: str, agents: list[Any], contenders: in
     winners_ok = sum(1 for won in winners.values() if len(won) == 1)
     database_ok = await _check_database(service, engine, winners)
     return Race(backend, contenders, repeat, len(calls), Summary.of([r[3] for r in results]), winners_ok,
-                database_ok, len(attentions), errors)  # fmt: skip
+                database_ok, len(attentions), errors)
 
 
-async def _check_database(service, engine, winners: dict[int, list[Any]]) -> int:  # type: ignore[no-untyped-def]
+async def _check_database(service, engine, winners: dict[int, list[Any]]) -> int:
     import sqlalchemy as sa
 
     from connectors.storage.schema import attention_event
@@ -149,12 +149,12 @@ async def _check_database(service, engine, winners: dict[int, list[Any]]) -> int
     for attention_id, won in winners.items():
         current = await service.attention(attention_id)
         if (len(won) == 1 and current.state.value == "open" and current.agent_id == won[0].id
-                and audit.get(attention_id) == 1):  # fmt: skip
+                and audit.get(attention_id) == 1):
             good += 1
     return good
 
 
-async def _lone_opens(service, agents: list[Any], count: int, backend: str) -> Summary:  # type: ignore[no-untyped-def]
+async def _lone_opens(service, agents: list[Any], count: int, backend: str) -> Summary:
     attentions = await _queued(service, count, f"lone-{backend}-{random.randrange(10**9)}")
     times = []
     for attention in attentions:
@@ -164,7 +164,7 @@ async def _lone_opens(service, agents: list[Any], count: int, backend: str) -> S
     return Summary.of(times)
 
 
-async def _backend(ctx, backend: str, url: str, sizes: Sizes) -> tuple[list[Race], Summary]:  # type: ignore[no-untyped-def]
+async def _backend(ctx, backend: str, url: str, sizes: Sizes) -> tuple[list[Race], Summary]:
     from bench.runner import log
     from handoff.model import Role
 
@@ -172,7 +172,7 @@ async def _backend(ctx, backend: str, url: str, sizes: Sizes) -> tuple[list[Race
     try:
         campaigns = _campaign_ids(service)
         agents = [await service.add_agent(f"agent{n}-{random.randrange(10**9)}", f"Agente {n}", Role.AGENT, campaigns)
-                  for n in range(sizes.attentions)]  # fmt: skip
+                  for n in range(sizes.attentions)]
         lone = await _lone_opens(service, agents, sizes.lone_opens, backend)
         races = []
         for repeat in range(sizes.repeats):
@@ -183,13 +183,13 @@ async def _backend(ctx, backend: str, url: str, sizes: Sizes) -> tuple[list[Race
                 log(f"  open {backend:10} {contenders} contender(s) r{repeat}: {race.calls} calls, p50 "
                     f"{ms(race.latency.p50):7.1f} ms, p99 {ms(race.latency.p99):7.1f} ms, one winner "
                     f"{race.winners_ok}/{race.attentions}, database {race.database_ok}/{race.attentions}"
-                    + (f", errors {race.errors[:2]}" if race.errors else ""))  # fmt: skip
+                    + (f", errors {race.errors[:2]}" if race.errors else ""))
         return races, lone
     finally:
         await engine.dispose()
 
 
-async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
+async def run(ctx) -> Section:
     sizes: Sizes = ctx.size(QUICK, FULL)
     races: list[Race] = []
     lone: dict[str, Summary] = {}
@@ -205,9 +205,9 @@ async def run(ctx) -> Section:  # type: ignore[no-untyped-def]
     return _section(ctx, sizes, races, lone, skipped)
 
 
-def _section(ctx, sizes: Sizes, races: list[Race], lone: dict[str, Summary], skipped: list[str]) -> Section:  # type: ignore[no-untyped-def]
+def _section(ctx, sizes: Sizes, races: list[Race], lone: dict[str, Summary], skipped: list[str]) -> Section:
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), "", f"Sizes: {sizes.attentions} attentions per race, "
-             f"{sizes.repeats} repeats of each shape (the order of shapes alternates)."]  # fmt: skip
+             f"{sizes.repeats} repeats of each shape (the order of shapes alternates)."]
     lines += skipped
     rows = []
     backends = [b for b in ("SQLite", "PostgreSQL") if any(r.backend == b for r in races)]
@@ -226,11 +226,11 @@ def _section(ctx, sizes: Sizes, races: list[Race], lone: dict[str, Summary], ski
                 f"{sum(r.winners_ok for r in mine)}/{sum(r.attentions for r in mine)}",
                 f"{sum(r.database_ok for r in mine)}/{sum(r.attentions for r in mine)}",
                 str(sum(len(r.errors) for r in mine)),
-            ])  # fmt: skip
+            ])
     lines += ["", table(["database", "contenders per attention", "concurrent calls", "p50 ms", "p99 ms",
-                         "p99 vs 1 contender", "exactly one winner", "database consistent", "other errors"], rows)]  # fmt: skip
+                         "p99 vs 1 contender", "exactly one winner", "database consistent", "other errors"], rows)]
     lines += ["", "A single open with nothing else running: " + ", ".join(
-        f"{backend} p50 {fmt(ms(summary.p50), 2)} ms" for backend, summary in lone.items()) + "."]  # fmt: skip
+        f"{backend} p50 {fmt(ms(summary.p50), 2)} ms" for backend, summary in lone.items()) + "."]
     verdicts = []
     for backend in backends:
         mine = [r for r in races if r.backend == backend]
@@ -238,22 +238,22 @@ def _section(ctx, sizes: Sizes, races: list[Race], lone: dict[str, Summary], ski
         exact = all(r.winners_ok == r.attentions and r.database_ok == r.attentions and not r.errors for r in mine)
         verdicts.append(Verdict(f"exactly one winner per attention, {backend}",
                                 f"{sum(r.winners_ok for r in contested)}/{sum(r.attentions for r in contested)} "
-                                f"contested attentions (database checked)", exact))  # fmt: skip
+                                f"contested attentions (database checked)", exact))
         base = [r for r in mine if r.contenders == 1]
         verdicts.append(Verdict(f"p99 of 100 concurrent opens, {backend} (reported; no target)",
                                 f"{fmt(ms(median(r.latency.p99 for r in base)), 1)} ms; with "
                                 + ", ".join(f"{c} contenders {fmt(ms(median(r.latency.p99 for r in mine if r.contenders == c)), 1)} ms"
-                                            for c in sizes.contenders if c > 1), None))  # fmt: skip
+                                            for c in sizes.contenders if c > 1), None))
     plots = [_plot(ctx, races, sizes, backends)]
     data = {"races": [r.as_dict() for r in races], "lone": {k: v.as_dict() for k, v in lone.items()},
-            "sizes": sizes.__dict__}  # fmt: skip
+            "sizes": sizes.__dict__}
     return Section(KEY, TITLE, "\n".join(lines), verdicts, plots, data)
 
 
-def _plot(ctx, races: list[Race], sizes: Sizes, backends: list[str]) -> str:  # type: ignore[no-untyped-def]
+def _plot(ctx, races: list[Race], sizes: Sizes, backends: list[str]) -> str:
     figure, axes = ctx.plots.figure(7.0, 3.8)
     width = 0.38
-    for offset, (backend, colour) in enumerate(zip(backends, ("tab:blue", "tab:purple"))):
+    for offset, (backend, colour) in enumerate(zip(backends, ("tab:blue", "tab:purple"), strict=False)):
         xs = [i + (offset - 0.5) * width for i in range(len(sizes.contenders))]
         p99 = [ms(median(r.latency.p99 for r in races if r.backend == backend and r.contenders == c)) for c in sizes.contenders]
         p50 = [ms(median(r.latency.p50 for r in races if r.backend == backend and r.contenders == c)) for c in sizes.contenders]

@@ -19,8 +19,8 @@ import asyncio
 import collections
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 Bucket = tuple[str, Sequence[str]]
 OTHER = "other (event loop, Sanic, asyncio)"
@@ -50,7 +50,7 @@ async def record(pid: int, seconds: float, output: Path, rate: int = 250) -> Pat
         binary, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--rate", str(rate),
         "--format", "raw", "--output", str(output), "--nonblocking", "--gil", "--subprocesses",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    )
     _, error = await process.communicate()
     if process.returncode != 0 or not output.exists():
         raise RuntimeError(f"py-spy failed: {error.decode(errors='replace')[-500:]}")

@@ -14,15 +14,18 @@ import math
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import contextlib
+
+import matplotlib.pyplot as plt
 
 ORDER = ("ack", "bot", "handoff", "open", "history", "memory")
 
@@ -53,7 +56,7 @@ class Section:
     quick: bool = False
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> "Section":
+    def from_json(cls, raw: dict[str, Any]) -> Section:
         raw = dict(raw)
         raw["verdicts"] = [Verdict(**v) for v in raw.get("verdicts", [])]
         return cls(**raw)
@@ -112,26 +115,24 @@ def machine() -> dict[str, Any]:
         except Exception:  # pragma: no cover - informative only
             versions[package] = "?"
     postgres = redis_version = "?"
-    try:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
         postgres = subprocess.run(["psql", "--version"], capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
     try:
         redis_version = subprocess.run(["redis-cli", "-h", "127.0.0.1", "INFO", "server"], capture_output=True,
-                                       text=True, timeout=5).stdout  # fmt: skip
+                                       text=True, timeout=5).stdout
         redis_version = next((line.split(":", 1)[1].strip() for line in redis_version.splitlines()
-                              if line.startswith("redis_version")), "?")  # fmt: skip
+                              if line.startswith("redis_version")), "?")
     except (OSError, subprocess.SubprocessError):
         pass
     root = Path(__file__).resolve().parents[1]
     commit = dirty = "?"
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=5).stdout.strip()  # fmt: skip
+                                timeout=5).stdout.strip()
         product = ["connectors", "handoff", "actions", "bot", "sandbox", "data", "config.yml", "domain.yml",
-                   "credentials.yml", "endpoints.yml"]  # fmt: skip
+                   "credentials.yml", "endpoints.yml"]
         status = subprocess.run(["git", "status", "--porcelain", "--", *product], cwd=root, capture_output=True,
-                                text=True, timeout=5).stdout  # fmt: skip
+                                text=True, timeout=5).stdout
         dirty = str(len([line for line in status.splitlines() if line.strip()]))
     except (OSError, subprocess.SubprocessError):
         pass
@@ -171,7 +172,7 @@ def _machine_text(info: dict[str, Any]) -> str:
 
 
 def _load_text(sections: Sequence[Section]) -> str:
-    loads = [(s.seconds, s.data.get("machine_load")) for s in sections if s.data.get("machine_load") and s.seconds > 5]
+    loads = [(s.seconds, load) for s in sections if (load := s.data.get("machine_load")) and s.seconds > 5]
     if not loads:
         return ""
     total = sum(seconds for seconds, _ in loads)

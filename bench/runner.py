@@ -70,7 +70,7 @@ def _cpu_snapshot() -> tuple[float, float, float]:
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     busy = (sum(fields[:8]) - idle) / ticks
     mine = sum(getattr(resource.getrusage(who), attr) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-               for attr in ("ru_utime", "ru_stime"))  # fmt: skip
+               for attr in ("ru_utime", "ru_stime"))
     return busy, mine, os.getloadavg()[0]
 
 
@@ -86,7 +86,7 @@ async def run_parts(keys: list[str], ctx: Context) -> dict[str, Section]:
         except Exception as error:  # one broken part must not hide the others
             traceback.print_exc()
             section = Section(key, module.TITLE, f"This part failed: `{error.__class__.__name__}: {error}`.",
-                              [Verdict("the part runs", "failed", False)])  # fmt: skip
+                              [Verdict("the part runs", "failed", False)])
         section.seconds = time.monotonic() - started
         after = _cpu_snapshot()
         wall = max(section.seconds, 1e-6)
@@ -95,7 +95,7 @@ async def run_parts(keys: list[str], ctx: Context) -> dict[str, Section]:
             "busy_cores": (after[0] - before[0]) / wall,
             "bench_cores": (after[1] - before[1]) / wall,
             "other_cores": max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / wall,
-        }  # fmt: skip
+        }
         section.run_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         section.quick = ctx.quick
         sections[key] = section

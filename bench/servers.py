@@ -10,6 +10,7 @@ started (SIGTERM, then SIGKILL after a grace period).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,8 +18,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -109,14 +110,15 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_dir / f"{name}.log"
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            list(command), cwd=ROOT, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        # The child writes to its own copy of the descriptor: ours can close at once.
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                list(command), cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.started_at = time.monotonic()
         self.ready_after: float | None = None
 
-    def wait_ready(self, path: str, timeout: float = 600.0) -> "ServerProcess":
+    def wait_ready(self, path: str, timeout: float = 600.0) -> ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -132,8 +134,6 @@ class ServerProcess:
         raise TimeoutError(f"{self.name}: {path} not up after {timeout}s:\n{self.log_tail()}")
 
     def log_text(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def log_tail(self, chars: int = 3000) -> str:
@@ -190,24 +190,17 @@ class ServerProcess:
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM to the process group this server leads, SIGKILL after ``grace``."""
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.process.wait(timeout=10)
         # Workers left behind by a killed parent belong to the same group.
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self._log.close()
 
 
 def rasa_run(
@@ -224,12 +217,12 @@ def rasa_run(
     command = [
         str(BIN / "rasa"), "run", "--interface", "127.0.0.1", "--port", str(port),
         "--credentials", str(credentials), "--endpoints", str(endpoints), "--model", str(MODEL),
-    ]  # fmt: skip
+    ]
     return ServerProcess(name, command, env, log_dir, port).wait_ready(ready_path)
 
 
 def python_server(name: str, module: str, args: Sequence[str], env: Mapping[str, str], log_dir: Path,
-                  ready_path: str) -> ServerProcess:  # fmt: skip
+                  ready_path: str) -> ServerProcess:
     port = free_port()
     command = [sys.executable, "-m", module, "--port", str(port), *args]
     return ServerProcess(name, command, env, log_dir, port).wait_ready(ready_path, timeout=60)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -51,7 +51,7 @@ class Summary:
     mean: float
 
     @classmethod
-    def of(cls, values: Sequence[float]) -> "Summary":
+    def of(cls, values: Sequence[float]) -> Summary:
         if not values:
             return cls(0, math.nan, math.nan, math.nan, math.nan, math.nan)
         return cls(

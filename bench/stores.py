@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator
 from urllib.parse import urlparse
 
 from sqlalchemy import text

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import FrozenSet, List, Optional, Text
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 
@@ -40,34 +39,20 @@ BARE_ANSWER_MOST_WORDS = 4
 NAMED_MOST_FILLERS = 3
 
 # Words (without accents, lower case) that name an order.
-_ORDER_WORDS: FrozenSet[str] = frozenset(
-    "pedido pedidos orden ordenes compra compras order orders purchase numero number nro no nº n° num #".split()
+_ORDER_WORDS: frozenset[str] = frozenset(
+    ["pedido", "pedidos", "orden", "ordenes", "compra", "compras", "order", "orders", "purchase", "numero", "number", "nro", "no", "nº", "n°", "num", "#"]
 )
 # Small words allowed between the naming word and the number.
-_FILLERS: FrozenSet[str] = frozenset(
-    """
-    de del la el mi mis su es era seria sera : is was my the of its it s a
-    numero number no no. nro nº n° num # pedido orden compra order purchase
-    """.split()
+_FILLERS: frozenset[str] = frozenset(
+    ["de", "del", "la", "el", "mi", "mis", "su", "es", "era", "seria", "sera", ":", "is", "was", "my", "the", "of", "its", "it", "s", "a", "numero", "number", "no", "no.", "nro", "nº", "n°", "num", "#", "pedido", "orden", "compra", "order", "purchase"]
 )
 # A number right after one of these is not an order number.
-_BEFORE_QUANTITY: FrozenSet[str] = frozenset(
-    """
-    talla tallas size sizes numero_de_talla calzado shoe $ us$ usd s/ € precio price pague pagué paid pay
-    cuesta cuestan costs cost costo total telefono phone celular cel movil mobile whatsapp wsp tel
-    dni cedula rut cp zip postal codigo code modelo model ref sku año ano year desde since
-    enero febrero marzo abril mayo junio julio agosto septiembre setiembre octubre noviembre diciembre
-    january february march april may june july august september october november december
-    """.split()
+_BEFORE_QUANTITY: frozenset[str] = frozenset(
+    ["talla", "tallas", "size", "sizes", "numero_de_talla", "calzado", "shoe", "$", "us$", "usd", "s/", "€", "precio", "price", "pague", "pagué", "paid", "pay", "cuesta", "cuestan", "costs", "cost", "costo", "total", "telefono", "phone", "celular", "cel", "movil", "mobile", "whatsapp", "wsp", "tel", "dni", "cedula", "rut", "cp", "zip", "postal", "codigo", "code", "modelo", "model", "ref", "sku", "año", "ano", "year", "desde", "since", "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "setiembre", "octubre", "noviembre", "diciembre", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
 )
 # A number right before one of these is a quantity.
-_AFTER_QUANTITY: FrozenSet[str] = frozenset(
-    """
-    dia dias day days hora horas hour hours hr hrs semana semanas week weeks mes meses month months
-    ano anos year years minuto minutos minutes min mins pesos peso dolares dolar dollars dollar usd
-    euros euro eur soles sol mxn cop clp ars brl $ € cm mm m kg g gr grs km ml lt l unidades
-    unidad units unit pcs piezas pares pairs veces times
-    """.split()
+_AFTER_QUANTITY: frozenset[str] = frozenset(
+    ["dia", "dias", "day", "days", "hora", "horas", "hour", "hours", "hr", "hrs", "semana", "semanas", "week", "weeks", "mes", "meses", "month", "months", "ano", "anos", "year", "years", "minuto", "minutos", "minutes", "min", "mins", "pesos", "peso", "dolares", "dolar", "dollars", "dollar", "usd", "euros", "euro", "eur", "soles", "sol", "mxn", "cop", "clp", "ars", "brl", "$", "€", "cm", "mm", "m", "kg", "g", "gr", "grs", "km", "ml", "lt", "l", "unidades", "unidad", "units", "unit", "pcs", "piezas", "pares", "pairs", "veces", "times"]
 )
 
 # Words, numbers (with an optional leading "#" or "$") and the few signs that matter.
@@ -79,23 +64,23 @@ _NUMBER = re.compile(r"^([#$€]?)(\d+)$")
 class OrderNumber:
     """The order number found and its span in the text (the digits, without a "#")."""
 
-    value: Text
+    value: str
     start: int
     end: int
 
 
 @dataclass(frozen=True)
 class _Token:
-    text: Text  # lower case, without accents
+    text: str  # lower case, without accents
     start: int
     end: int
 
 
-def _tokens(text: Text) -> List[_Token]:
+def _tokens(text: str) -> list[_Token]:
     return [_Token(fold(match.group()), match.start(), match.end()) for match in _TOKEN.finditer(text)]
 
 
-def _candidate(token: _Token) -> Optional[OrderNumber]:
+def _candidate(token: _Token) -> OrderNumber | None:
     """The token as an order number of the right length, or None (a price with "$" is not)."""
     match = _NUMBER.match(token.text)
     if match is None or match.group(1) in ("$", "€"):
@@ -107,14 +92,14 @@ def _candidate(token: _Token) -> Optional[OrderNumber]:
     return OrderNumber(digits, start, start + len(digits))
 
 
-def _is_quantity(tokens: List[_Token], index: int) -> bool:
+def _is_quantity(tokens: list[_Token], index: int) -> bool:
     words_before = [token.text for token in tokens[:index] if token.text not in (":", "#")]
     before = words_before[-1] if words_before else ""
     after = tokens[index + 1].text if index + 1 < len(tokens) else ""
     return before in _BEFORE_QUANTITY or after.rstrip(".") in _AFTER_QUANTITY
 
 
-def _is_named(tokens: List[_Token], index: int) -> bool:
+def _is_named(tokens: list[_Token], index: int) -> bool:
     """A word that names the order comes before the number, with only fillers in between."""
     if tokens[index].text.startswith("#"):
         return True
@@ -127,7 +112,7 @@ def _is_named(tokens: List[_Token], index: int) -> bool:
     return False
 
 
-def find_order_number(text: Text) -> Optional[OrderNumber]:
+def find_order_number(text: str) -> OrderNumber | None:
     """The number that names the order in ``text``, or None (see the module's rules)."""
     tokens = _tokens(text)
     candidates = []
@@ -149,6 +134,6 @@ class OrderNumberExtractor(RuleEntityExtractor):
 
     entity = ORDER_NUMBER_ENTITY
 
-    def find(self, text: Text) -> Optional[Found]:
+    def find(self, text: str) -> Found | None:
         found = find_order_number(text)
         return None if found is None else (found.value, found.start, found.end)

@@ -9,7 +9,7 @@ processed twice still carries one such entity).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, List, Optional, Text, Tuple
+from typing import Any, ClassVar
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.storage.resource import Resource
@@ -26,27 +26,27 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-Found = Tuple[Text, int, int]  # the value and its span in the text (Rasa needs one per entity)
+Found = tuple[str, int, int]  # the value and its span in the text (Rasa needs one per entity)
 
 
 class RuleEntityExtractor(GraphComponent, EntityExtractorMixin):
-    entity: ClassVar[Text]
+    entity: ClassVar[str]
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "RuleEntityExtractor":
+    ) -> RuleEntityExtractor:
         """Creates the component; it has nothing to train or load."""
         return cls()
 
-    def find(self, text: Text) -> Optional[Found]:
+    def find(self, text: str) -> Found | None:
         raise NotImplementedError
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             self._annotate(message)
         return messages
@@ -59,7 +59,7 @@ class RuleEntityExtractor(GraphComponent, EntityExtractorMixin):
         found = self.find(text)
         if found is not None:
             value, start, end = found
-            entity: Dict[Text, Any] = {
+            entity: dict[str, Any] = {
                 ENTITY_ATTRIBUTE_TYPE: self.entity,
                 ENTITY_ATTRIBUTE_VALUE: value,
                 ENTITY_ATTRIBUTE_START: start,

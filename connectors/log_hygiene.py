@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 HIDDEN = "[hidden]"
 
@@ -43,11 +44,11 @@ _DROPPED = {
 
 _lock = threading.Lock()
 _secrets: frozenset[str] = frozenset()
-_pattern: Optional[re.Pattern[str]] = None
+_pattern: re.Pattern[str] | None = None
 _installed = False
 
 
-def install_log_hygiene(*secrets: Optional[str]) -> None:
+def install_log_hygiene(*secrets: str | None) -> None:
     """Hide ``secrets`` (empty ones are ignored) from every later log record; the first
     call also installs the record factory and the library filters. Safe to call often."""
     global _installed
@@ -68,7 +69,7 @@ def redact(text: str) -> str:
     return _SHAPES.sub(HIDDEN, text)
 
 
-def _remember(secrets: Iterable[Optional[str]]) -> None:
+def _remember(secrets: Iterable[str | None]) -> None:
     global _secrets, _pattern
     new = {secret for secret in secrets if secret and len(secret) >= _SHORTEST_SECRET}
     with _lock:

@@ -18,13 +18,15 @@ wire copy for a background sender, and both background tasks retry with backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import random
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
@@ -116,7 +118,7 @@ class RedisEventBus:
                 logger.warning("Redis event bus at %s is not keeping up; other servers' desks will reload.", self.address)
             self._gap = True
 
-    def subscribe(self, accept: Optional[Callable[[HandoffEvent], bool]] = None, maxsize: int = 1000) -> Subscription:
+    def subscribe(self, accept: Callable[[HandoffEvent], bool] | None = None, maxsize: int = 1000) -> Subscription:
         return self._local.subscribe(accept, maxsize)
 
     @property
@@ -169,7 +171,7 @@ class RedisEventBus:
             except Exception as error:  # whatever Redis does, the sender stays alive
                 if not self._gap:
                     logger.warning("Redis event bus at %s is unreachable (%s); other servers' desks miss this "
-                                   "server's events until it is back.", self.address, _describe(error))  # fmt: skip
+                                   "server's events until it is back.", self.address, _describe(error))
                 if not notice:
                     self.dropped += 1
                     self._outbox.task_done()
@@ -219,10 +221,8 @@ class RedisEventBus:
                     logger.warning("Redis event bus at %s: not listening (%s); retrying.", self.address, _describe(error))
                 reachable = False
             finally:
-                try:
+                with contextlib.suppress(Exception):  # the connection is broken already
                     await pubsub.reset()
-                except Exception:  # the connection is broken already
-                    pass
             await asyncio.sleep(next(delays))
 
     async def _confirmed(self, pubsub: Any) -> None:
@@ -269,7 +269,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-def bus_from_environment() -> Optional[RedisEventBus]:
+def bus_from_environment() -> RedisEventBus | None:
     """A started ``RedisEventBus`` when ``HANDOFF_REDIS_URL`` is set, else None (the
     service's in-memory bus: one process). A malformed URL stops the server."""
     url = os.environ.get(REDIS_URL_VARIABLE, "").strip()

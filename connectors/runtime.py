@@ -18,22 +18,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from sanic import Blueprint
 
+from connectors.environment import seconds_from_environment
+from connectors.meta.leases import InboxOwnership, LeaseTiming
+from connectors.meta.replies import ReplyJournal
+from connectors.rasa_conversations import RasaConversations
+from connectors.redis_bus import RedisEventBus, bus_from_environment
+from connectors.storage.db import close_shared_engine, shared_engine
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
 from handoff.campaigns.domain import default_domain_path
 from handoff.clock import utc_now
-from connectors.storage.db import close_shared_engine, shared_engine
-from connectors.environment import seconds_from_environment
 from handoff.gateways import ChannelGateways
-from connectors.meta.leases import InboxOwnership, LeaseTiming
-from connectors.rasa_conversations import RasaConversations
-from connectors.redis_bus import RedisEventBus, bus_from_environment
-from connectors.meta.replies import ReplyJournal
 from handoff.service import DEFAULT_OUTBOX_STALE_AFTER, HandoffService
 
 logger = logging.getLogger(__name__)
@@ -95,11 +96,11 @@ class HandoffRuntime:
             return finished
 
         await _repeat(every, finish, "sends left unfinished by a stopped server were settled",
-                      "Settling sends left unfinished")  # fmt: skip
+                      "Settling sends left unfinished")
 
     async def _sweep(self, every: float) -> None:
         await _repeat(every, self.service.return_orphans, "orphaned attentions returned to their queues",
-                      "Returning orphaned attentions")  # fmt: skip
+                      "Returning orphaned attentions")
 
     async def inbox_ownership(self) -> InboxOwnership:
         """The process's inbox lease, one for all its Meta channels (``connectors.meta.leases``);
@@ -182,12 +183,12 @@ def serve_runtime(blueprint: Blueprint) -> None:
     listener runs, so the runtime cannot add its stop listener once it is built."""
 
     @blueprint.listener("before_server_start")
-    async def join(app, _loop) -> None:  # type: ignore[no-untyped-def]
+    async def join(app, _loop) -> None:
         runtime = await handoff_runtime(app.ctx)
         runtime._adapters += 1
 
     @blueprint.listener("after_server_stop")
-    async def leave(app, _loop) -> None:  # type: ignore[no-untyped-def]
+    async def leave(app, _loop) -> None:
         runtime: HandoffRuntime | None = getattr(app.ctx, _RUNTIME_ATTRIBUTE, None)
         if runtime is not None:
             runtime._adapters -= 1

@@ -6,8 +6,8 @@ Every timestamp the domain stores or compares goes through here, so that a naive
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Callable
 
 Clock = Callable[[], datetime]
 """Something that tells the time; the service takes one so tests can move it."""

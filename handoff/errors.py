@@ -6,10 +6,11 @@ answer); the domain never speaks HTTP.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, ClassVar
 
 from handoff.error_codes import ErrorCode
 
@@ -36,7 +37,7 @@ class HandoffError(Exception):
 
     default_code: str = ErrorCode.REQUEST_INVALID
 
-    def __init__(self, message: str = "", *, code: Optional[str] = None, **params: Any) -> None:
+    def __init__(self, message: str = "", *, code: str | None = None, **params: Any) -> None:
         super().__init__(message)
         self.code = code or self.default_code
         self.params: dict[str, Any] = params
@@ -45,7 +46,7 @@ class HandoffError(Exception):
 class NotFound(HandoffError):
     """No such attention, agent, label, message or campaign (desk: 404)."""
 
-    CODES = {
+    CODES: ClassVar[Mapping[str, str]] = {
         "attention": ErrorCode.ATTENTION_NOT_FOUND,
         "active attention": ErrorCode.ATTENTION_NOT_FOUND,
         "agent": ErrorCode.AGENT_NOT_FOUND,
@@ -66,7 +67,7 @@ class Forbidden(HandoffError):
 
     default_code = ErrorCode.ATTENTION_NOT_YOURS
 
-    def __init__(self, actor: str, reason: str, *, code: Optional[str] = None, **params: Any) -> None:
+    def __init__(self, actor: str, reason: str, *, code: str | None = None, **params: Any) -> None:
         super().__init__(f"{actor}: {reason}", code=code, **params)
         self.actor = actor
         self.reason = reason
@@ -79,7 +80,7 @@ class Conflict(HandoffError):
     default_code = ErrorCode.ATTENTION_CHANGED
 
     def __init__(
-        self, attention_id: int, reason: str, current_state: str | None = None, *, code: Optional[str] = None, **params: Any
+        self, attention_id: int, reason: str, current_state: str | None = None, *, code: str | None = None, **params: Any
     ) -> None:
         extra = {"state": current_state} if current_state is not None else {}
         super().__init__(f"attention {attention_id}: {reason}", code=code, attention_id=attention_id, **extra, **params)
@@ -110,7 +111,7 @@ class WindowClosed(HandoffError):
     default_code = ErrorCode.WINDOW_CLOSED
 
     def __init__(
-        self, attention_id: int, last_customer_message_at: datetime | None, reason: str, *, code: Optional[str] = None
+        self, attention_id: int, last_customer_message_at: datetime | None, reason: str, *, code: str | None = None
     ) -> None:
         super().__init__(f"attention {attention_id}: {reason}", code=code, attention_id=attention_id)
         self.attention_id = attention_id

@@ -16,11 +16,13 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import types
 import typing
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, AsyncIterator, Callable, ClassVar, Mapping, Optional, Protocol, Union
+from typing import Any, ClassVar, Protocol, Union
 
 from handoff.clock import utc_now
 from handoff.model import Actor, Attention, Label, Message
@@ -52,7 +54,7 @@ class AttentionChanged(HandoffEvent):
         return self.attention.campaign_id
 
     @property
-    def agent_id(self) -> Optional[int]:
+    def agent_id(self) -> int | None:
         return self.attention.agent_id
 
 
@@ -76,7 +78,7 @@ class AttentionTransferred(AttentionChanged):
 
     type: ClassVar[str] = "attention.transferred"
     from_campaign_id: str = ""
-    from_agent_id: Optional[int] = None
+    from_agent_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class AttentionReleased(AttentionChanged):
     """The owner put it back in the queue."""
 
     type: ClassVar[str] = "attention.released"
-    from_agent_id: Optional[int] = None
+    from_agent_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ class AttentionReturned(AttentionChanged):
     """Orphaned: its agent was gone longer than the campaign's timeout; it is queued again."""
 
     type: ClassVar[str] = "attention.returned"
-    from_agent_id: Optional[int] = None
+    from_agent_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class AttentionTerminated(AttentionChanged):
     """Ended; ``reason`` is the bot's (``customer_cancelled``: the customer gave up waiting)."""
 
     type: ClassVar[str] = "attention.terminated"
-    reason: Optional[str] = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,13 +115,13 @@ class FormSaved(AttentionChanged):
 @dataclass(frozen=True)
 class LabelApplied(AttentionChanged):
     type: ClassVar[str] = "attention.label_applied"
-    label: Optional[Label] = None
+    label: Label | None = None
 
 
 @dataclass(frozen=True)
 class LabelRemoved(AttentionChanged):
     type: ClassVar[str] = "attention.label_removed"
-    label: Optional[Label] = None
+    label: Label | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class MessageEvent(HandoffEvent):
 
     attention_id: int
     campaign_id: str
-    agent_id: Optional[int]
+    agent_id: int | None
     message: Message
 
 
@@ -203,7 +205,7 @@ def event_from_dict(data: Mapping[str, Any]) -> HandoffEvent:
 # for a pydantic wrapper, process-wide, making each construction about ten times slower.
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _field_hints(cls: type) -> tuple[tuple[str, Any], ...]:
     hints = typing.get_type_hints(cls)  # resolves the string annotations of ``from __future__``
     return tuple((field.name, hints[field.name]) for field in dataclasses.fields(cls) if field.init)
@@ -217,7 +219,8 @@ def _rebuild_dataclass(cls: type, data: Mapping[str, Any]) -> Any:
 
 def _rebuild(hint: Any, value: Any) -> Any:
     origin = typing.get_origin(hint)
-    if origin is Union:
+    # ``X | None`` (types.UnionType) and ``Optional[X]`` (typing.Union) are both spelt in the models.
+    if origin is Union or origin is types.UnionType:
         if value is None:
             return None
         options = [option for option in typing.get_args(hint) if option is not type(None)]
@@ -226,7 +229,7 @@ def _rebuild(hint: Any, value: Any) -> Any:
         arguments = typing.get_args(hint)
         if len(arguments) == 2 and arguments[1] is Ellipsis:
             return tuple(_rebuild(arguments[0], item) for item in value)
-        return tuple(_rebuild(argument, item) for argument, item in zip(arguments, value))
+        return tuple(_rebuild(argument, item) for argument, item in zip(arguments, value, strict=False))
     if origin is not None or hint is Any or not isinstance(hint, type):
         return value  # Mapping[str, Any] and the like: plain JSON already
     if value is None:
@@ -243,9 +246,9 @@ def _rebuild(hint: Any, value: Any) -> Any:
 class Subscription:
     """One listener's queue. Iterate it (``async for event in subscription``); close it when done."""
 
-    def __init__(self, bus: "InMemoryEventBus", maxsize: int, accept: Optional[Callable[[HandoffEvent], bool]]) -> None:
+    def __init__(self, bus: InMemoryEventBus, maxsize: int, accept: Callable[[HandoffEvent], bool] | None) -> None:
         self._bus = bus
-        self._queue: asyncio.Queue[Optional[HandoffEvent]] = asyncio.Queue(maxsize=maxsize)
+        self._queue: asyncio.Queue[HandoffEvent | None] = asyncio.Queue(maxsize=maxsize)
         self._accept = accept
         self._closed = False
         self.lagged = 0  # events dropped because this subscriber was too slow
@@ -274,7 +277,7 @@ class Subscription:
                 pass
         self._queue.put_nowait(event)
 
-    async def get(self, timeout: Optional[float] = None) -> HandoffEvent:
+    async def get(self, timeout: float | None = None) -> HandoffEvent:
         """The next event; asyncio.TimeoutError after ``timeout`` seconds; StopAsyncIteration when closed."""
         event = await asyncio.wait_for(self._queue.get(), timeout)
         if event is None:
@@ -307,7 +310,7 @@ class Subscription:
             raise StopAsyncIteration
         return await self.get()
 
-    async def __aenter__(self) -> "Subscription":
+    async def __aenter__(self) -> Subscription:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -319,7 +322,7 @@ class EventBus(Protocol):
         """Hand ``event`` to every subscriber; must not wait for slow subscribers."""
         ...
 
-    def subscribe(self, accept: Optional[Callable[[HandoffEvent], bool]] = None, maxsize: int = 1000) -> Subscription:
+    def subscribe(self, accept: Callable[[HandoffEvent], bool] | None = None, maxsize: int = 1000) -> Subscription:
         """A new subscription; ``accept`` filters events (e.g. one agent's campaigns)."""
         ...
 
@@ -337,7 +340,7 @@ class InMemoryEventBus:
             except Exception:  # a broken filter must not break the operation that published
                 logger.exception("event subscriber failed on %s", event.type)
 
-    def subscribe(self, accept: Optional[Callable[[HandoffEvent], bool]] = None, maxsize: int = 1000) -> Subscription:
+    def subscribe(self, accept: Callable[[HandoffEvent], bool] | None = None, maxsize: int = 1000) -> Subscription:
         subscription = Subscription(self, maxsize, accept)
         self._subscriptions.append(subscription)
         return subscription

@@ -7,10 +7,11 @@ service hands them out, adapters render them. Campaigns and their forms live in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from handoff.states import AttentionState
 
@@ -102,10 +103,10 @@ class Actor:
     """Who did something, for the audit trail: an agent, the bot, or the system (timers)."""
 
     kind: ActorKind
-    agent_id: Optional[int] = None
+    agent_id: int | None = None
 
     @classmethod
-    def of(cls, agent: "Agent") -> "Actor":
+    def of(cls, agent: Agent) -> Actor:
         return cls(ActorKind.AGENT, agent.id)
 
     def __str__(self) -> str:
@@ -142,11 +143,11 @@ class Customer:
     channel: Channel
     account_id: str  # Page id (Messenger) or Instagram professional account id
     customer_id: str  # PSID or IGSID
-    name: Optional[str] = None
-    picture_url: Optional[str] = None
-    picture_expires_at: Optional[datetime] = None
+    name: str | None = None
+    picture_url: str | None = None
+    picture_expires_at: datetime | None = None
 
-    def picture_at(self, now: datetime) -> Optional[str]:
+    def picture_at(self, now: datetime) -> str | None:
         """The picture link while it still loads (handoff.pictures); None after."""
         if self.picture_url is None or self.picture_expires_at is None or self.picture_expires_at <= now:
             return None
@@ -175,22 +176,22 @@ class Attention:
     campaign_id: str
     state: AttentionState
     direction: Direction
-    agent_id: Optional[int]
+    agent_id: int | None
     form: Mapping[str, Any]
     context: tuple[ContextEntry, ...]
     created_at: datetime
     updated_at: datetime
-    intent: Optional[str] = None
-    opened_at: Optional[datetime] = None  # first time an agent opened it (first response metric)
-    assigned_at: Optional[datetime] = None  # when the current owner got it (orphan timer base)
-    terminated_at: Optional[datetime] = None
-    last_customer_message_at: Optional[datetime] = None  # start of Meta's 24 h window
-    last_message_id: Optional[int] = None
-    read_up_to_message_id: Optional[int] = None
+    intent: str | None = None
+    opened_at: datetime | None = None  # first time an agent opened it (first response metric)
+    assigned_at: datetime | None = None  # when the current owner got it (orphan timer base)
+    terminated_at: datetime | None = None
+    last_customer_message_at: datetime | None = None  # start of Meta's 24 h window
+    last_message_id: int | None = None
+    read_up_to_message_id: int | None = None
     labels: tuple[Label, ...] = field(default=())
-    reason: Optional[str] = None  # why the customer asked for a person, in their words
+    reason: str | None = None  # why the customer asked for a person, in their words
     bot_values: Mapping[str, Any] = field(default_factory=dict)  # the slots the bot collected
-    transfer: Optional["Transfer"] = None  # the latest transfer, for whoever received it
+    transfer: Transfer | None = None  # the latest transfer, for whoever received it
 
     @property
     def is_active(self) -> bool:
@@ -204,15 +205,15 @@ class Transfer:
     Names are kept as they were at the time: the note speaks of that campaign and agent."""
 
     at: datetime
-    by_agent_id: Optional[int]
-    by_agent_name: Optional[str]
+    by_agent_id: int | None
+    by_agent_name: str | None
     from_campaign_id: str
     from_campaign_name: str
     to_campaign_id: str
     to_campaign_name: str
-    to_agent_id: Optional[int] = None  # None: to the campaign's queue
-    to_agent_name: Optional[str] = None
-    note: Optional[str] = None
+    to_agent_id: int | None = None  # None: to the campaign's queue
+    to_agent_name: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,19 +226,19 @@ class Message:
     status: MessageStatus
     created_at: datetime
     updated_at: datetime
-    text: Optional[str] = None
+    text: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
-    agent_id: Optional[int] = None
-    mid: Optional[str] = None  # Meta's message id
-    messaging_type: Optional[str] = None  # outbound: RESPONSE or MESSAGE_TAG
-    tag: Optional[str] = None  # outbound: HUMAN_AGENT when used
-    error_code: Optional[int] = None
-    error_subcode: Optional[int] = None
-    error_message: Optional[str] = None
-    sent_at: Optional[datetime] = None  # inbound: Meta's timestamp; outbound: accepted by Meta
-    delivered_at: Optional[datetime] = None
-    read_at: Optional[datetime] = None
-    agent_name: Optional[str] = None  # the display name of ``agent_id``, read with the message
+    agent_id: int | None = None
+    mid: str | None = None  # Meta's message id
+    messaging_type: str | None = None  # outbound: RESPONSE or MESSAGE_TAG
+    tag: str | None = None  # outbound: HUMAN_AGENT when used
+    error_code: int | None = None
+    error_subcode: int | None = None
+    error_message: str | None = None
+    sent_at: datetime | None = None  # inbound: Meta's timestamp; outbound: accepted by Meta
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    agent_name: str | None = None  # the display name of ``agent_id``, read with the message
 
 
 @dataclass(frozen=True)
@@ -248,8 +249,8 @@ class AttentionEvent:
     attention_id: int
     actor: Actor
     action: str
-    from_state: Optional[AttentionState]
-    to_state: Optional[AttentionState]
+    from_state: AttentionState | None
+    to_state: AttentionState | None
     detail: Mapping[str, Any]
     at: datetime
 
@@ -263,8 +264,8 @@ class InboundEvent:
     """
 
     kind: MessageKind
-    text: Optional[str] = None
+    text: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
-    mid: Optional[str] = None
-    sent_at: Optional[datetime] = None  # Meta's timestamp of the event
+    mid: str | None = None
+    sent_at: datetime | None = None  # Meta's timestamp of the event
     author: Author = Author.CUSTOMER  # EXTERNAL: an echo of a human using another app

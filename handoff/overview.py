@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Optional
 
 from handoff.model import Agent
 
@@ -14,7 +13,7 @@ from handoff.model import Agent
 class AgentLoad:
     agent: Agent
     online: bool
-    last_seen_at: Optional[datetime]
+    last_seen_at: datetime | None
     open: int  # open attentions held, all campaigns
     open_by_campaign: dict[str, int] = field(default_factory=dict)
 
@@ -24,8 +23,8 @@ class CampaignLoad:
     id: str
     name: str
     queued: int
-    oldest_queued_since: Optional[datetime]  # when the longest-waiting one entered the queue
-    oldest_waiting_seconds: Optional[int]
+    oldest_queued_since: datetime | None  # when the longest-waiting one entered the queue
+    oldest_waiting_seconds: int | None
     open: int
     agents_online: int  # agents of the campaign (not supervisors) online now
     agents: list[tuple[int, int]]  # (agent id, open attentions of this campaign), agents of the campaign or holding one

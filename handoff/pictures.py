@@ -9,14 +9,13 @@ broken image, until a new handoff brings a fresh link.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 
 UNSIGNED_PICTURE_LIFETIME = timedelta(days=3)
 MAX_PICTURE_URL_LENGTH = 2000
 
 
-def picture_expiry(url: Optional[str], received_at: datetime) -> Optional[datetime]:
+def picture_expiry(url: str | None, received_at: datetime) -> datetime | None:
     """When the picture at ``url`` stops loading; None without a usable http(s) link."""
     if not url or len(url) > MAX_PICTURE_URL_LENGTH:
         return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from handoff.model import Attention, Channel
 
@@ -23,7 +23,7 @@ class OutgoingAttachment:
 
     type: str  # image, video, audio, file
     url: str
-    filename: Optional[str] = None
+    filename: str | None = None
 
 
 OUTGOING_ATTACHMENT_TYPES = frozenset({"image", "video", "audio", "file"})
@@ -39,13 +39,13 @@ class OutboundMessage:
     account_id: str  # the Page / Instagram account that sends
     customer_id: str  # recipient.id (PSID / IGSID)
     messaging_type: str  # RESPONSE or MESSAGE_TAG
-    tag: Optional[str] = None  # HUMAN_AGENT with MESSAGE_TAG
-    text: Optional[str] = None
-    attachment: Optional[OutgoingAttachment] = None
+    tag: str | None = None  # HUMAN_AGENT with MESSAGE_TAG
+    text: str | None = None
+    attachment: OutgoingAttachment | None = None
     # The idempotency key of this attempt (``send_key``), committed on the message before
     # the gateway is called: the gateway sends it in Meta's ``metadata`` and the echo
     # brings it back, the only evidence of a send a crash cut short.
-    send_token: Optional[str] = None
+    send_token: str | None = None
 
 
 def send_key(message_id: int) -> str:
@@ -59,7 +59,7 @@ class DeliveryReceipt:
     """Meta accepted the message."""
 
     mid: str  # Meta's ``message_id``
-    sent_at: Optional[datetime] = None
+    sent_at: datetime | None = None
 
 
 class DeliveryFailed(Exception):
@@ -67,7 +67,7 @@ class DeliveryFailed(Exception):
     retry may succeed (5xx, timeouts, rate limits); the gateway has already retried those it
     retries itself."""
 
-    def __init__(self, code: Optional[int], subcode: Optional[int], message: str, transient: bool = False) -> None:
+    def __init__(self, code: int | None, subcode: int | None, message: str, transient: bool = False) -> None:
         super().__init__(f"({code}/{subcode}) {message}")
         self.code = code
         self.subcode = subcode

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any
 
 # Longer "words" are noise (base64, URLs run together) and nobody types them as a keyword.
 MAX_TERM_LENGTH = 60
@@ -41,7 +42,7 @@ def fold(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
 
 
-def _date_term(year: str, month: str, day: Optional[str]) -> str:
+def _date_term(year: str, month: str, day: str | None) -> str:
     if not (1 <= int(month) <= 12) or (day is not None and not 1 <= int(day) <= 31):
         return f" {year} {month} {day or ''} "
     return f" d{year}{int(month):02d}{'' if day is None else f'{int(day):02d}'} "
@@ -52,7 +53,7 @@ def _dates_as_terms(text: str) -> str:
     return _ISO_DATE.sub(lambda m: _date_term(m.group(1), m.group(2), m.group(3)), text)
 
 
-def terms(text: Optional[str]) -> list[str]:
+def terms(text: str | None) -> list[str]:
     """The words of ``text`` as the search sees them (folded, dates as one term)."""
     if not text:
         return []
@@ -97,7 +98,7 @@ def document(parts: Iterable[Any]) -> str:
     return " ".join(seen)
 
 
-def query_terms(keyword: Optional[str]) -> list[tuple[str, bool]]:
+def query_terms(keyword: str | None) -> list[tuple[str, bool]]:
     """The keyword as (term, is_prefix) pairs; every one must match. Empty: no keyword."""
     found: list[tuple[str, bool]] = []
     for term in terms(keyword):
@@ -117,7 +118,7 @@ def tsquery(pairs: list[tuple[str, bool]]) -> str:
     return " & ".join(f"'{term}'" + (":*" if prefix else "") for term, prefix in pairs)
 
 
-def matches(pairs: list[tuple[str, bool]], text: Optional[str]) -> bool:
+def matches(pairs: list[tuple[str, bool]], text: str | None) -> bool:
     """Whether every keyword term is (a prefix of) a word of ``text``: the same rule as the
     databases', for small things searched in Python (label names)."""
     words = terms(text)
@@ -128,10 +129,10 @@ def matches(pairs: list[tuple[str, bool]], text: Optional[str]) -> bool:
 
 def history_document(
     *,
-    customer_name: Optional[str],
+    customer_name: str | None,
     customer_id: str,
-    campaign_name: Optional[str],
-    message_texts: Iterable[Optional[str]],
+    campaign_name: str | None,
+    message_texts: Iterable[str | None],
     context: Iterable[Any],
     form: Any,
     ended_at: datetime,

@@ -8,22 +8,23 @@ conversation and the attention's ``transfer`` (shown on the receiver's card).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.campaigns.forms import prefill_form
-from handoff.campaigns.model import Conversation, FormField
-from handoff.model import Attention, Author, Message, MessageDirection, MessageKind, MessageStatus, Transfer
 from connectors.storage import attentions as attention_rows
 from connectors.storage import messages as message_rows
 from connectors.storage.rows import transfer_json
+from handoff.campaigns.forms import prefill_form
+from handoff.campaigns.model import Conversation, FormField
+from handoff.model import Attention, Author, Message, MessageDirection, MessageKind, MessageStatus, Transfer
 
 NOTE_MAX_LENGTH = 1000
 
 
-def clean_note(note: Optional[str]) -> Optional[str]:
+def clean_note(note: str | None) -> str | None:
     text = (note or "").strip()
     return text[:NOTE_MAX_LENGTH] if text else None
 
@@ -42,14 +43,14 @@ def carried_form(current: Attention, target_fields: Sequence[FormField]) -> tupl
 
 async def write_transfer_line(
     connection: AsyncConnection, transfer: Transfer, attention_id: int, now: datetime
-) -> Optional[Message]:
+) -> Message | None:
     """The system line of ``transfer`` in the conversation (never sent to Meta), as the
     attention's latest message; None when the attention ended meanwhile."""
     line = await message_rows.insert(
         connection, attention_id=attention_id, direction=MessageDirection.INTERNAL, author=Author.SYSTEM,
         kind=MessageKind.TRANSFER, status=MessageStatus.RECEIVED, now=now, text=transfer.note,
         payload=transfer_json(transfer),
-    )  # fmt: skip
+    )
     return line if await attention_rows.note_message(connection, attention_id, line.id, now) else None
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Optional
 
 from handoff.clock import as_utc
 from handoff.errors import WindowClosed
@@ -29,23 +28,23 @@ class SendPolicy:
     """How Meta must be told a message is sent: ``messaging_type`` and maybe ``tag``."""
 
     messaging_type: str
-    tag: Optional[str] = None
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
 class Window:
     """The deadlines of one attention, for the desk's 24 h timer."""
 
-    last_customer_message_at: Optional[datetime]
-    response_until: Optional[datetime]  # end of the 24 h RESPONSE window
-    human_agent_until: Optional[datetime]  # end of the HUMAN_AGENT window (None: not allowed)
+    last_customer_message_at: datetime | None
+    response_until: datetime | None  # end of the 24 h RESPONSE window
+    human_agent_until: datetime | None  # end of the HUMAN_AGENT window (None: not allowed)
 
     def is_open(self, now: datetime) -> bool:
         until = self.human_agent_until or self.response_until
         return until is not None and as_utc(now) < until
 
 
-def window_of(last_customer_message_at: Optional[datetime], human_agent_tag: bool) -> Window:
+def window_of(last_customer_message_at: datetime | None, human_agent_tag: bool) -> Window:
     if last_customer_message_at is None:
         return Window(None, None, None)
     last = as_utc(last_customer_message_at)
@@ -54,7 +53,7 @@ def window_of(last_customer_message_at: Optional[datetime], human_agent_tag: boo
 
 def send_policy(
     now: datetime,
-    last_customer_message_at: Optional[datetime],
+    last_customer_message_at: datetime | None,
     human_agent_tag: bool,
     attention_id: int = 0,
 ) -> SendPolicy:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-from typing import List, Optional
 
 from .app import SandboxConfig, SandboxServer
 
 
-def parse_args(argv: Optional[List[str]] = None) -> SandboxConfig:
+def parse_args(argv: list[str] | None = None) -> SandboxConfig:
     """CLI arguments, each defaulting to its environment variable (see SandboxConfig.from_env)."""
     env = SandboxConfig.from_env()
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
@@ -51,10 +51,8 @@ async def serve(config: SandboxConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError):  # pragma: no cover (Windows)
             loop.add_signal_handler(sig, stop.set)
-        except NotImplementedError:  # pragma: no cover (Windows)
-            pass
     print(f"Sandbox Meta local: {server.url}/  (Graph API: {server.url}/v21.0/..., webhooks -> "
           f"{config.rasa_url}/webhooks/{{messenger,instagram}}/webhook)", flush=True)
     try:
@@ -63,7 +61,7 @@ async def serve(config: SandboxConfig) -> None:
         await server.stop()
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     asyncio.run(serve(parse_args(argv)))
     return 0

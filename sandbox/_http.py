@@ -10,7 +10,8 @@ segment. Newer aiohttp versions join them on their own, so the trick only runs o
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -21,7 +22,7 @@ _JOIN_WRITES = aiohttp.__version__.startswith("3.9.")
 class OneWriteResponse(web.Response):
     """A `web.Response` with a bytes body whose headers and body leave in one write."""
 
-    _held_status_line: Optional[str] = None
+    _held_status_line: str | None = None
 
     async def _write_headers(self) -> None:
         writer = self._payload_writer
@@ -63,7 +64,7 @@ class OneWriteResponse(web.Response):
         await web.StreamResponse.write_eof(self)
 
 
-def json_response(data: Any, *, status: int = 200, headers: Optional[Mapping[str, str]] = None) -> OneWriteResponse:
+def json_response(data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> OneWriteResponse:
     """A compact JSON response sent in one write."""
     body = json.dumps(data, separators=(",", ":")).encode("utf-8")
     return OneWriteResponse(body=body, status=status, headers=headers, content_type="application/json")

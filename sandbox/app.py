@@ -10,9 +10,9 @@ http://127.0.0.1:5100/ to play the customer. Graph routes live under their versi
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Mapping, Optional
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -51,19 +51,19 @@ class SandboxConfig:
     host: str = "127.0.0.1"
     port: int = 5100
     rasa_url: str = "http://127.0.0.1:5005"
-    public_url: Optional[str] = None
+    public_url: str | None = None
     app_secret: str = DEFAULT_APP_SECRET
-    instagram_app_secret: Optional[str] = None
+    instagram_app_secret: str | None = None
     messenger_token: str = DEFAULT_MESSENGER_TOKEN
     instagram_token: str = DEFAULT_INSTAGRAM_TOKEN
     app_id: str = DEFAULT_APP_ID
     page_id: str = DEFAULT_PAGE_ID
     ig_account_id: str = DEFAULT_IG_ACCOUNT_ID
     page_name: str = DEFAULT_PAGE_NAME
-    extra_tokens: Dict[str, str] = field(default_factory=dict)
+    extra_tokens: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "SandboxConfig":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SandboxConfig:
         """Defaults overridden by META_APP_SECRET, INSTAGRAM_APP_SECRET, MESSENGER_PAGE_ACCESS_TOKEN,
         INSTAGRAM_ACCESS_TOKEN, META_APP_ID, MESSENGER_PAGE_ID, INSTAGRAM_ACCOUNT_ID,
         SANDBOX_HOST, SANDBOX_PORT, SANDBOX_RASA_URL, SANDBOX_PUBLIC_URL, SANDBOX_PAGE_NAME."""
@@ -86,18 +86,18 @@ class SandboxConfig:
         )
 
     @property
-    def secrets(self) -> Dict[str, str]:
+    def secrets(self) -> dict[str, str]:
         """App secret per channel (Instagram falls back to the Meta app secret)."""
         return {"messenger": self.app_secret, "instagram": self.instagram_app_secret or self.app_secret}
 
     @property
-    def tokens(self) -> Dict[str, str]:
+    def tokens(self) -> dict[str, str]:
         """Access token -> channel, as the fake Graph API checks them."""
         tokens = {self.messenger_token: "messenger", self.instagram_token: "instagram"}
         tokens.update(self.extra_tokens)
         return tokens
 
-    def base_url(self, port: Optional[int] = None) -> str:
+    def base_url(self, port: int | None = None) -> str:
         """The URL the sandbox gives out (attachments, avatars)."""
         if self.public_url:
             return self.public_url.rstrip("/")
@@ -105,10 +105,10 @@ class SandboxConfig:
         return f"http://{host}:{port if port is not None else self.port}"
 
 
-def create_app(config: SandboxConfig, *, public_url: Optional[str] = None) -> web.Application:
+def create_app(config: SandboxConfig, *, public_url: str | None = None) -> web.Application:
     """Build the sandbox application (Graph routes + phone page + helpers)."""
     sender = WebhookSender(config.rasa_url, config.secrets)
-    api = FakeGraphAPI(config.tokens, webhooks=sender, app_id=config.app_id,  # type: ignore[arg-type]
+    api = FakeGraphAPI(config.tokens, webhooks=sender, app_id=config.app_id,
                        page_id=config.page_id, ig_account_id=config.ig_account_id, page_name=config.page_name)
     media = MediaStore()
     hub = PhoneHub(api, sender, media, public_url=public_url or config.base_url(), page_name=config.page_name)
@@ -129,7 +129,9 @@ def create_app(config: SandboxConfig, *, public_url: Optional[str] = None) -> we
         await api.stop()  # ends pending delays
         await sender.close()
 
-    app.on_cleanup.append(_close_sender)
+    # aiosignal 1.4 made Signal generic over the callback's arguments; aiohttp 3.9's
+    # Signal[Callable[[Application], Awaitable[None]]] predates that, so the stubs disagree.
+    app.on_cleanup.append(_close_sender)  # type: ignore[arg-type]
     return app
 
 
@@ -164,7 +166,7 @@ async def _upload(request: web.Request) -> web.StreamResponse:
         stored = hub_of(request.app).media.add(data, filename=filename,
                                                content_type=request.headers.get("Content-Type", ""))
     except ValueError as exc:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD_BYTES, actual_size=len(data), text=str(exc))
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD_BYTES, actual_size=len(data), text=str(exc)) from exc
     hub = hub_of(request.app)
     return json_response({"media_id": stored.media_id, "kind": stored.kind, "filename": stored.filename,
                           "url": hub.media_url(stored)})
@@ -204,8 +206,8 @@ class SandboxServer:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.app: Optional[web.Application] = None
-        self._runner: Optional[web.AppRunner] = None
+        self.app: web.Application | None = None
+        self._runner: web.AppRunner | None = None
         self.port = config.port
 
     @property
@@ -219,7 +221,7 @@ class SandboxServer:
         assert self.app is not None, "not started"
         return hub_of(self.app)
 
-    async def start(self) -> "SandboxServer":
+    async def start(self) -> SandboxServer:
         """Bind (port 0 = ephemeral) and serve."""
         import socket
 
@@ -239,7 +241,7 @@ class SandboxServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "SandboxServer":
+    async def __aenter__(self) -> SandboxServer:
         return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:

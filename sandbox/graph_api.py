@@ -19,10 +19,12 @@ Routes (any version segment, e.g. /v21.0):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Union
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -45,11 +47,11 @@ from .meta import (
 from .sender import WebhookSender
 from .webhooks import WebhookFactory
 
-__all__ = ["FakeGraphAPI", "RecordedRequest", "WaitTimeout", "Fault"]
+__all__ = ["FakeGraphAPI", "Fault", "RecordedRequest", "WaitTimeout"]
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[RecordedRequest], Union[None, Awaitable[None]]]
+Listener = Callable[[RecordedRequest], Awaitable[None] | None]
 
 VERSION = r"{version:v[0-9]+(?:\.[0-9]+)?}"
 THREAD_CONTROL_EDGES = ("pass_thread_control", "take_thread_control", "release_thread_control",
@@ -65,37 +67,37 @@ class FakeGraphAPI:
 
     def __init__(
         self,
-        tokens: Optional[Mapping[str, str]] = None,
+        tokens: Mapping[str, str] | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        webhooks: Optional[WebhookSender] = None,
+        webhooks: WebhookSender | None = None,
         app_id: str = DEFAULT_APP_ID,
         page_id: str = DEFAULT_PAGE_ID,
         ig_account_id: str = DEFAULT_IG_ACCOUNT_ID,
         page_name: str = DEFAULT_PAGE_NAME,
-        profiles: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        profiles: Mapping[str, Mapping[str, Any]] | None = None,
         emit_echoes: bool = True,
         emit_deliveries: bool = True,
         auto_read: bool = False,
     ) -> None:
-        default_tokens: Dict[str, Channel] = {DEFAULT_MESSENGER_TOKEN: "messenger",
+        default_tokens: dict[str, Channel] = {DEFAULT_MESSENGER_TOKEN: "messenger",
                                               DEFAULT_INSTAGRAM_TOKEN: "instagram"}
         for channel in (tokens or {}).values():
             if channel not in ("messenger", "instagram"):
                 raise ValueError(f"unknown channel {channel!r} in tokens")
-        self.tokens: Dict[str, Channel] = dict(tokens) if tokens is not None else default_tokens  # type: ignore[arg-type]
+        self.tokens: dict[str, Channel] = dict(tokens) if tokens is not None else default_tokens  # type: ignore[arg-type]
         self.host, self.port = host, port
         self.webhooks = webhooks
         self.app_id, self.page_id, self.ig_account_id = app_id, page_id, ig_account_id
         self.page_name = page_name
         self.emit_echoes, self.emit_deliveries, self.auto_read = emit_echoes, emit_deliveries, auto_read
-        self.profiles: Dict[str, Dict[str, Any]] = {k: dict(v) for k, v in (profiles or {}).items()}
-        self.requests: List[RecordedRequest] = []
+        self.profiles: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (profiles or {}).items()}
+        self.requests: list[RecordedRequest] = []
         self.faults = FaultQueue()
         self._waiters = RequestWaiters(self.requests)
-        self._listeners: List[Listener] = []
-        self._runner: Optional[web.AppRunner] = None
+        self._listeners: list[Listener] = []
+        self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -107,7 +109,7 @@ class FakeGraphAPI:
             raise RuntimeError("FakeGraphAPI is not started")
         return f"http://{self.host}:{self.port}"
 
-    async def start(self) -> "FakeGraphAPI":
+    async def start(self) -> FakeGraphAPI:
         """Listen on (host, port); port 0 picks a free port, readable from `.port`/`.url`."""
         self._stopping = asyncio.Event()
         app = web.Application(client_max_size=32 * 1024 * 1024)
@@ -130,7 +132,7 @@ class FakeGraphAPI:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "FakeGraphAPI":
+    async def __aenter__(self) -> FakeGraphAPI:
         return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -146,25 +148,25 @@ class FakeGraphAPI:
 
     # -- inspection helpers ------------------------------------------------------------
 
-    def sent_messages(self, recipient_id: Optional[str] = None, *, channel: Optional[str] = None) -> List[RecordedRequest]:
+    def sent_messages(self, recipient_id: str | None = None, *, channel: str | None = None) -> list[RecordedRequest]:
         """Accepted message sends (not sender actions), optionally for one recipient/channel."""
         return [r for r in self.requests if r.kind == "message" and r.accepted
                 and (recipient_id is None or r.recipient_id == recipient_id)
                 and (channel is None or r.channel == channel)]
 
-    def sender_actions(self, recipient_id: Optional[str] = None, *, action: Optional[str] = None,
-                       channel: Optional[str] = None) -> List[RecordedRequest]:
+    def sender_actions(self, recipient_id: str | None = None, *, action: str | None = None,
+                       channel: str | None = None) -> list[RecordedRequest]:
         """Accepted sender actions (typing_on / typing_off / mark_seen)."""
         return [r for r in self.requests if r.kind == "sender_action" and r.accepted
                 and (recipient_id is None or r.recipient_id == recipient_id)
                 and (action is None or r.sender_action == action)
                 and (channel is None or r.channel == channel)]
 
-    def profile_requests(self, user_id: Optional[str] = None) -> List[RecordedRequest]:
+    def profile_requests(self, user_id: str | None = None) -> list[RecordedRequest]:
         """Profile lookups (answered or not), optionally for one user."""
         return [r for r in self.requests if r.kind == "profile" and (user_id is None or r.node == user_id)]
 
-    def profile_request_count(self, user_id: Optional[str] = None) -> int:
+    def profile_request_count(self, user_id: str | None = None) -> int:
         """How many times a profile was asked for (to prove the connector caches)."""
         return len(self.profile_requests(user_id))
 
@@ -173,8 +175,8 @@ class FakeGraphAPI:
         self.requests.clear()
         self.faults.clear()
 
-    async def wait_for(self, what: Union[Predicate, int, None] = 1, timeout: float = 5.0, *,
-                       count: Optional[int] = None) -> List[RecordedRequest]:
+    async def wait_for(self, what: Predicate | int | None = 1, timeout: float = 5.0, *,
+                       count: int | None = None) -> list[RecordedRequest]:
         """Wait until enough requests arrived and return all that match.
 
         `wait_for(3)` waits for 3 requests of any kind; `wait_for(pred, count=2)` for two
@@ -184,7 +186,7 @@ class FakeGraphAPI:
         return await self._waiters.wait(what, count, timeout)
 
     async def wait_for_messages(self, count: int = 1, timeout: float = 5.0, *,
-                                recipient_id: Optional[str] = None) -> List[RecordedRequest]:
+                                recipient_id: str | None = None) -> list[RecordedRequest]:
         """Wait for `count` accepted message sends (optionally to one recipient)."""
         return await self.wait_for(
             lambda r: r.kind == "message" and r.accepted and (recipient_id is None or r.recipient_id == recipient_id),
@@ -211,36 +213,36 @@ class FakeGraphAPI:
 
     # -- fault injection ---------------------------------------------------------------
 
-    def fail_next(self, times: int = 1, *, http_status: int = 500, code: int = 1200, subcode: Optional[int] = None,
+    def fail_next(self, times: int = 1, *, http_status: int = 500, code: int = 1200, subcode: int | None = None,
                   message: str = "Temporary send message failure. Please try again later.",
-                  error_type: str = "OAuthException", recipient_id: Optional[str] = None,
-                  kind: FaultKind = "message", headers: Optional[Mapping[str, str]] = None) -> Fault:
+                  error_type: str = "OAuthException", recipient_id: str | None = None,
+                  kind: FaultKind = "message", headers: Mapping[str, str] | None = None) -> Fault:
         """Answer the next `times` matching requests with Meta's error body."""
         return self.faults.add(Fault("error", times, kind, recipient_id, http_status, code, subcode, message,
                                      error_type, dict(headers or {})))
 
     def rate_limit_next(self, times: int = 1, *, code: int = 613, http_status: int = 400,
                         message: str = "(#613) Calls to this api have exceeded the rate limit.",
-                        recipient_id: Optional[str] = None, kind: FaultKind = "message") -> Fault:
+                        recipient_id: str | None = None, kind: FaultKind = "message") -> Fault:
         """Answer with a rate-limit error (613 by default; 4, 17, 32 are also Meta's)."""
         usage = json.dumps({"call_count": 100, "total_cputime": 35, "total_time": 41})
         return self.fail_next(times, http_status=http_status, code=code, message=message,
                               recipient_id=recipient_id, kind=kind, headers={"X-App-Usage": usage})
 
     def outside_window_next(self, times: int = 1, *, channel: Channel = "messenger",
-                            recipient_id: Optional[str] = None) -> Fault:
+                            recipient_id: str | None = None) -> Fault:
         """Answer as if the 24 h window were closed (10 / 2018278 Messenger, 10 / 2534022 Instagram)."""
         subcode = 2018278 if channel == "messenger" else 2534022
         return self.fail_next(times, http_status=400, code=10, subcode=subcode, recipient_id=recipient_id,
                               message="(#10) This message is sent outside of allowed window.")
 
-    def user_unavailable_next(self, times: int = 1, *, recipient_id: Optional[str] = None) -> Fault:
+    def user_unavailable_next(self, times: int = 1, *, recipient_id: str | None = None) -> Fault:
         """Answer 551 / 1545041: the person blocked the Page or is not available."""
         return self.fail_next(times, http_status=400, code=551, subcode=1545041, recipient_id=recipient_id,
                               message="(#551) This person isn't available right now.")
 
     def delay_next(self, seconds: float, times: int = 1, *, accept: bool = False,
-                   recipient_id: Optional[str] = None, kind: FaultKind = "message") -> Fault:
+                   recipient_id: str | None = None, kind: FaultKind = "message") -> Fault:
         """Answer the next `times` matching requests only after `seconds`.
 
         accept=False: Meta had not processed the message yet; if the client gives up
@@ -251,11 +253,11 @@ class FakeGraphAPI:
         return self.faults.add(Fault("delay", times, kind, recipient_id, seconds=seconds, accept=accept))
 
     def close_connection_next(self, times: int = 1, *, accept: bool = False,
-                              recipient_id: Optional[str] = None, kind: FaultKind = "message") -> Fault:
+                              recipient_id: str | None = None, kind: FaultKind = "message") -> Fault:
         """Drop the TCP connection without answering (accept=True: after accepting the message)."""
         return self.faults.add(Fault("close", times, kind, recipient_id, accept=accept))
 
-    def early_echo_next(self, times: int = 1, *, recipient_id: Optional[str] = None) -> Fault:
+    def early_echo_next(self, times: int = 1, *, recipient_id: str | None = None) -> Fault:
         """Deliver the echo webhook *before* answering the send (a race Meta really has)."""
         return self.faults.add(Fault("early_echo", times, "message", recipient_id))
 
@@ -366,7 +368,7 @@ class FakeGraphAPI:
         self._waiters.changed(record)
         return record
 
-    def _accept(self, record: RecordedRequest) -> Dict[str, Any]:
+    def _accept(self, record: RecordedRequest) -> dict[str, Any]:
         record.accepted = True
         recipient = record.recipient_id
         if record.kind == "sender_action":
@@ -376,7 +378,7 @@ class FakeGraphAPI:
         return {"recipient_id": recipient, "message_id": record.message_id}
 
     async def _answer(self, request: web.Request, record: RecordedRequest, status: int, payload: Any,
-                      outcome: str, headers: Optional[Mapping[str, str]] = None) -> web.StreamResponse:
+                      outcome: str, headers: Mapping[str, str] | None = None) -> web.StreamResponse:
         record.response_status, record.response_json, record.outcome = status, payload, outcome
         response = json_response(payload, status=status, headers=headers)
         try:
@@ -428,7 +430,7 @@ class FakeGraphAPI:
         """The business account that sends on `channel` (Page id or IG account id)."""
         return self.page_id if channel == "messenger" else self.ig_account_id
 
-    def _me(self, channel: Channel) -> Dict[str, Any]:
+    def _me(self, channel: Channel) -> dict[str, Any]:
         if channel == "messenger":
             return {"id": self.page_id, "name": self.page_name}
         return {"id": self.ig_account_id, "username": self.page_name.lower().replace(" ", "_"),
@@ -436,19 +438,17 @@ class FakeGraphAPI:
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep that ends early when the server stops (so stop() is never stuck)."""
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
 
 
-def _token_error() -> Dict[str, Any]:
+def _token_error() -> dict[str, Any]:
     return graph_error("Error validating access token: The session has been invalidated because the user "
                        "changed their password or Facebook has changed the session for security reasons.",
                        code=190, subcode=463)
 
 
-def _token_of(request: web.Request, parsed: Any) -> Optional[str]:
+def _token_of(request: web.Request, parsed: Any) -> str | None:
     token = request.query.get("access_token")
     if token:
         return token
@@ -468,7 +468,7 @@ def _parse_body(raw: bytes, content_type: str) -> Any:
     if content_type == "application/x-www-form-urlencoded":
         from urllib.parse import parse_qsl
 
-        form: Dict[str, Any] = {}
+        form: dict[str, Any] = {}
         for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
             try:
                 form[key] = json.loads(value)

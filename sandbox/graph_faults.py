@@ -9,7 +9,7 @@ while another one keeps flowing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Literal, Optional
+from typing import Any, Literal
 
 from .meta import graph_error
 
@@ -28,13 +28,13 @@ class Fault:
     action: FaultAction
     times: int = 1
     kind: FaultKind = "message"
-    recipient_id: Optional[str] = None
+    recipient_id: str | None = None
     http_status: int = 500
     code: int = 1200
-    subcode: Optional[int] = None
+    subcode: int | None = None
     message: str = "Temporary send message failure. Please try again later."
     error_type: str = "OAuthException"
-    headers: Dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     accept: bool = False
 
@@ -44,7 +44,7 @@ class Fault:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {FAULT_KINDS}")
 
-    def matches(self, kind: str, target_id: Optional[str]) -> bool:
+    def matches(self, kind: str, target_id: str | None) -> bool:
         """Does this fault apply to a request of `kind` about `target_id`?"""
         if self.recipient_id is not None and self.recipient_id != target_id:
             return False
@@ -54,7 +54,7 @@ class Fault:
             return kind in ("message", "sender_action")
         return self.kind == kind
 
-    def error_body(self) -> Dict[str, Any]:
+    def error_body(self) -> dict[str, Any]:
         """Meta's error body for this fault (a fresh fbtrace_id every time)."""
         return graph_error(self.message, code=self.code, subcode=self.subcode, error_type=self.error_type)
 
@@ -63,14 +63,14 @@ class FaultQueue:
     """Armed faults in FIFO order."""
 
     def __init__(self) -> None:
-        self._faults: List[Fault] = []
+        self._faults: list[Fault] = []
 
     def add(self, fault: Fault) -> Fault:
         """Arm a fault."""
         self._faults.append(fault)
         return fault
 
-    def take(self, kind: str, target_id: Optional[str]) -> Optional[Fault]:
+    def take(self, kind: str, target_id: str | None) -> Fault | None:
         """Consume one use of the first fault matching this request, if any."""
         for fault in self._faults:
             if fault.matches(kind, target_id):
@@ -85,6 +85,6 @@ class FaultQueue:
         self._faults.clear()
 
     @property
-    def pending(self) -> List[Fault]:
+    def pending(self) -> list[Fault]:
         """Faults still armed (a copy)."""
         return list(self._faults)

@@ -7,7 +7,8 @@ caps quick replies and trims templates instead of losing messages in production.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from .meta import (
     BUTTONS_MAX,
@@ -26,7 +27,7 @@ SEND_API_ATTACHMENT_TYPES = ("image", "video", "audio", "file", "template")
 INSTAGRAM_TAGS = ("HUMAN_AGENT",)
 
 
-def validate_send(channel: Channel, body: Any) -> Optional[str]:
+def validate_send(channel: Channel, body: Any) -> str | None:
     """Return an error message for an invalid Send API body, or None when Meta would accept it."""
     if not isinstance(body, Mapping):
         return "(#100) The request body must be a JSON object"
@@ -43,7 +44,7 @@ def validate_send(channel: Channel, body: Any) -> Optional[str]:
     return _check_messaging_type(channel, body) or _check_message(channel, body["message"])
 
 
-def _check_messaging_type(channel: Channel, body: Mapping[str, Any]) -> Optional[str]:
+def _check_messaging_type(channel: Channel, body: Mapping[str, Any]) -> str | None:
     messaging_type = body.get("messaging_type")
     if messaging_type not in MESSAGING_TYPES:
         return "(#100) param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}"
@@ -56,7 +57,7 @@ def _check_messaging_type(channel: Channel, body: Mapping[str, Any]) -> Optional
     return None
 
 
-def _check_message(channel: Channel, message: Any) -> Optional[str]:
+def _check_message(channel: Channel, message: Any) -> str | None:
     if not isinstance(message, Mapping):
         return "(#100) param message must be an object"
     has_text, has_attachment = "text" in message, "attachment" in message
@@ -69,7 +70,7 @@ def _check_message(channel: Channel, message: Any) -> Optional[str]:
     return problem or _check_quick_replies(message.get("quick_replies"))
 
 
-def _check_text(channel: Channel, text: Any) -> Optional[str]:
+def _check_text(channel: Channel, text: Any) -> str | None:
     if not isinstance(text, str) or not text.strip():
         return "(#100) The parameter message[text] must be a non-empty string"
     if channel == "instagram":
@@ -81,7 +82,7 @@ def _check_text(channel: Channel, text: Any) -> Optional[str]:
     return None
 
 
-def _check_attachment(attachment: Any) -> Optional[str]:
+def _check_attachment(attachment: Any) -> str | None:
     if not isinstance(attachment, Mapping) or attachment.get("type") not in SEND_API_ATTACHMENT_TYPES:
         return f"(#100) param message[attachment][type] must be one of {{{', '.join(SEND_API_ATTACHMENT_TYPES)}}}"
     payload = attachment.get("payload")
@@ -94,7 +95,7 @@ def _check_attachment(attachment: Any) -> Optional[str]:
     return None
 
 
-def _check_template(payload: Mapping[str, Any]) -> Optional[str]:
+def _check_template(payload: Mapping[str, Any]) -> str | None:
     kind = payload.get("template_type")
     if kind == "button":
         if not isinstance(payload.get("text"), str) or not payload["text"]:
@@ -118,7 +119,7 @@ def _check_template(payload: Mapping[str, Any]) -> Optional[str]:
     return "(#100) param message[attachment][payload][template_type] is not a supported template"
 
 
-def _check_buttons(buttons: Any, where: str, *, required: bool) -> Optional[str]:
+def _check_buttons(buttons: Any, where: str, *, required: bool) -> str | None:
     if buttons is None and not required:
         return None
     if not isinstance(buttons, list) or (required and not buttons):
@@ -131,7 +132,7 @@ def _check_buttons(buttons: Any, where: str, *, required: bool) -> Optional[str]
     return None
 
 
-def _check_quick_replies(quick_replies: Any) -> Optional[str]:
+def _check_quick_replies(quick_replies: Any) -> str | None:
     if quick_replies is None:
         return None
     if not isinstance(quick_replies, list) or not quick_replies:
@@ -145,7 +146,7 @@ def _check_quick_replies(quick_replies: Any) -> Optional[str]:
     return None
 
 
-def _check_quick_reply(index: int, reply: Any) -> Optional[str]:
+def _check_quick_reply(index: int, reply: Any) -> str | None:
     if not isinstance(reply, Mapping):
         return f"(#100) param message[quick_replies][{index}] must be an object"
     content_type = reply.get("content_type", "text")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 import itertools
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Union
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 RequestKind = str  # "message" | "sender_action" | "profile" | "account" | "thread_control" | "unknown"
 Predicate = Callable[["RecordedRequest"], bool]
@@ -23,28 +24,28 @@ class RecordedRequest:
 
     method: str
     path: str
-    query: Dict[str, str]
-    headers: Dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
     json: Any
     time: float
     kind: RequestKind
-    version: Optional[str] = None
-    node: Optional[str] = None
-    token: Optional[str] = None
-    channel: Optional[str] = None
+    version: str | None = None
+    node: str | None = None
+    token: str | None = None
+    channel: str | None = None
     body: bytes = b""
-    response_status: Optional[int] = None
+    response_status: int | None = None
     response_json: Any = None
     outcome: str = "pending"
-    message_id: Optional[str] = None
+    message_id: str | None = None
     accepted: bool = False
     answered: bool = False
-    fault: Optional[str] = None
-    extra: Dict[str, Any] = field(default_factory=dict)
+    fault: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
     seq: int = field(default_factory=lambda: next(_SEQUENCE))  # arrival order, unique
 
     @property
-    def recipient_id(self) -> Optional[str]:
+    def recipient_id(self) -> str | None:
         """`recipient.id` of a send (None for other requests)."""
         if isinstance(self.json, Mapping) and isinstance(self.json.get("recipient"), Mapping):
             value = self.json["recipient"].get("id")
@@ -52,25 +53,25 @@ class RecordedRequest:
         return None
 
     @property
-    def target_id(self) -> Optional[str]:
+    def target_id(self) -> str | None:
         """The id a fault can target: the recipient of a send, or the user of a profile."""
         return self.node if self.kind == "profile" else self.recipient_id
 
     @property
-    def message(self) -> Optional[Dict[str, Any]]:
+    def message(self) -> dict[str, Any] | None:
         """The `message` object of a send, if any."""
         if isinstance(self.json, Mapping) and isinstance(self.json.get("message"), Mapping):
             return dict(self.json["message"])
         return None
 
     @property
-    def text(self) -> Optional[str]:
+    def text(self) -> str | None:
         """`message.text` of a send, if any."""
         message = self.message
         return message.get("text") if message else None
 
     @property
-    def sender_action(self) -> Optional[str]:
+    def sender_action(self) -> str | None:
         """`sender_action` of a send, if any."""
         if isinstance(self.json, Mapping):
             return self.json.get("sender_action")
@@ -91,8 +92,12 @@ class RecordedRequest:
 class _Waiter:
     predicate: Predicate
     needed: int
-    future: "asyncio.Future[List[RecordedRequest]]"
-    matched: Set[int] = field(default_factory=set)  # seq numbers of matching records
+    future: asyncio.Future[list[RecordedRequest]]
+    matched: set[int] = field(default_factory=set)  # seq numbers of matching records
+
+
+def _any_record(_record: RecordedRequest) -> bool:
+    return True
 
 
 def _matches(predicate: Predicate, record: RecordedRequest) -> bool:
@@ -109,9 +114,9 @@ class RequestWaiters:
     during a benchmark costs O(1) per request, not a scan of everything recorded so far.
     """
 
-    def __init__(self, records: List[RecordedRequest]) -> None:
+    def __init__(self, records: list[RecordedRequest]) -> None:
         self._records = records
-        self._waiters: List[_Waiter] = []
+        self._waiters: list[_Waiter] = []
 
     def changed(self, record: RecordedRequest) -> None:
         """Re-check waiters against `record`; call after it is added or answered."""
@@ -132,13 +137,13 @@ class RequestWaiters:
                 else:
                     waiter.matched = {r.seq for r in matches}
 
-    async def wait(self, what: Union[Predicate, int, None], count: Optional[int], timeout: float) -> List[RecordedRequest]:
+    async def wait(self, what: Predicate | int | None, count: int | None, timeout: float) -> list[RecordedRequest]:
         """Wait for `count` records matching `what` (an int alone means "that many requests")."""
         if isinstance(what, int):
-            predicate: Predicate = lambda _r: True
+            predicate: Predicate = _any_record
             needed = what if count is None else count
         else:
-            predicate = what or (lambda _r: True)
+            predicate = what or _any_record
             needed = 1 if count is None else count
         matches = [r for r in self._records if _matches(predicate, r)]
         if len(matches) >= needed:

@@ -15,8 +15,8 @@ import math
 import secrets
 import struct
 import wave
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, Optional, OrderedDict, Tuple
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # Meta's attachment limit
 MAX_STORE_BYTES = 200 * 1024 * 1024
@@ -51,7 +51,7 @@ def attachment_kind(content_type: str) -> str:
     return "file"
 
 
-def safe_headers(media: Media) -> Dict[str, str]:
+def safe_headers(media: Media) -> dict[str, str]:
     """Response headers that keep uploaded content inert on the sandbox's origin."""
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600",
                "Content-Security-Policy": "default-src 'none'; sandbox"}
@@ -84,7 +84,7 @@ class MediaStore:
             self._size -= len(old.data)
         return media
 
-    def get(self, media_id: str) -> Optional[Media]:
+    def get(self, media_id: str) -> Media | None:
         """A stored file, or None (unknown or evicted)."""
         return self._items.get(media_id)
 
@@ -119,10 +119,10 @@ def tone_wav(seconds: float = 1.2, frequency: float = 523.25, rate: int = 16000)
 
 def _svg(width: int, height: int, inner: str) -> bytes:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}">{inner}</svg>').encode("utf-8")
+            f'viewBox="0 0 {width} {height}">{inner}</svg>').encode()
 
 
-SAMPLES: Dict[str, Tuple[str, bytes]] = {
+SAMPLES: dict[str, tuple[str, bytes]] = {
     "image.svg": ("image/svg+xml", _svg(480, 320,
         '<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="#7fd3ff"/>'
         '<stop offset="1" stop-color="#0a66c2"/></linearGradient></defs><rect width="480" height="320" fill="url(#g)"/>'
@@ -142,7 +142,7 @@ SAMPLES: Dict[str, Tuple[str, bytes]] = {
         '<rect width="360" height="640" fill="#222"/><polygon points="150,280 150,360 220,320" fill="#fff"/>'
         '<text x="180" y="420" text-anchor="middle" font-family="sans-serif" font-size="26" fill="#fff">Reel</text>')),
     "voice.wav": ("audio/wav", tone_wav()),
-    "factura.txt": ("text/plain", "Factura de ejemplo 0001\nTotal: 99.90\n".encode("utf-8")),
+    "factura.txt": ("text/plain", b"Factura de ejemplo 0001\nTotal: 99.90\n"),
 }
 
 

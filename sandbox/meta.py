@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any, Dict, Literal, Optional
+from typing import Any, Literal
 
 Channel = Literal["messenger", "instagram"]
 CHANNELS: tuple[Channel, ...] = ("messenger", "instagram")
@@ -59,11 +59,11 @@ def graph_error(
     message: str,
     *,
     code: int,
-    subcode: Optional[int] = None,
+    subcode: int | None = None,
     error_type: str = "OAuthException",
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Build Meta's error body: `{"error": {message, type, code, error_subcode, fbtrace_id}}`."""
-    error: Dict[str, Any] = {"message": message, "type": error_type, "code": code}
+    error: dict[str, Any] = {"message": message, "type": error_type, "code": code}
     if subcode is not None:
         error["error_subcode"] = subcode
     error["fbtrace_id"] = new_fbtrace_id()

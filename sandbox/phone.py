@@ -20,8 +20,9 @@ import asyncio
 import logging
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import WSMsgType, web
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_ITEMS = 400
 CUSTOMER_ID = re.compile(r"^[0-9]{6,20}$")
-INBOX_APP_IDS: Dict[str, str] = {"messenger": PAGE_INBOX_APP_ID, "instagram": INSTAGRAM_INBOX_APP_ID}
+INBOX_APP_IDS: dict[str, str] = {"messenger": PAGE_INBOX_APP_ID, "instagram": INSTAGRAM_INBOX_APP_ID}
 REACTION_EMOJI = ("\u2764\ufe0f", "\U0001f606", "\U0001f62e", "\U0001f622", "\U0001f620", "\U0001f44d", "\U0001f44e")
 
 
@@ -50,16 +51,16 @@ class Conversation:
     customer_id: str
     name: str
     factory: WebhookFactory
-    items: List[Dict[str, Any]] = field(default_factory=list)
-    sockets: Set[web.WebSocketResponse] = field(default_factory=set)
-    last_read_mid: Optional[str] = None
-    page_seen_at: Optional[int] = None
+    items: list[dict[str, Any]] = field(default_factory=list)
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    last_read_mid: str | None = None
+    page_seen_at: int | None = None
 
-    def find(self, mid: str) -> Optional[Dict[str, Any]]:
+    def find(self, mid: str) -> dict[str, Any] | None:
         """The chat item with this mid."""
         return next((item for item in self.items if item.get("mid") == mid), None)
 
-    def add(self, item: Dict[str, Any]) -> None:
+    def add(self, item: dict[str, Any]) -> None:
         """Append an item, keeping the history bounded."""
         self.items.append(item)
         del self.items[:-MAX_ITEMS]
@@ -74,8 +75,8 @@ class PhoneHub:
         self.public_url = public_url.rstrip("/")
         self.page_name = page_name
         self.urls = SampleUrls(self.public_url)
-        self.conversations: Dict[Tuple[str, str], Conversation] = {}
-        self._tasks: Set["asyncio.Task[None]"] = set()  # strong refs: asyncio keeps only weak ones
+        self.conversations: dict[tuple[str, str], Conversation] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # strong refs: asyncio keeps only weak ones
         api.add_listener(self.on_graph_request)
         sender.add_listener(self.on_webhook_result)
 
@@ -85,7 +86,7 @@ class PhoneHub:
 
     # -- conversations -----------------------------------------------------------------
 
-    def conversation(self, channel: Channel, customer_id: str, name: Optional[str] = None) -> Conversation:
+    def conversation(self, channel: Channel, customer_id: str, name: str | None = None) -> Conversation:
         """Get or create a conversation; a new name also updates the Graph profile."""
         key = (channel, customer_id)
         conv = self.conversations.get(key)
@@ -171,7 +172,7 @@ class PhoneHub:
             raise web.HTTPForbidden(text="cross-origin WebSocket refused")
         ws = web.WebSocketResponse(heartbeat=25, max_msg_size=256 * 1024)
         await ws.prepare(request)
-        conv: Optional[Conversation] = None
+        conv: Conversation | None = None
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -229,7 +230,7 @@ class PhoneHub:
             body, item = build_action(conv.factory, data, self.urls, conv.name)
             await self._deliver(conv, body, item)
 
-    async def _deliver(self, conv: Conversation, body: Dict[str, Any], item: Optional[Dict[str, Any]]) -> None:
+    async def _deliver(self, conv: Conversation, body: dict[str, Any], item: dict[str, Any] | None) -> None:
         """Show the customer's bubble, POST the webhook, then mark the bubble sent/failed."""
         if item is not None:
             conv.add(item)
@@ -240,7 +241,7 @@ class PhoneHub:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _mark_status(self, conv: Conversation, item: Dict[str, Any], future: "asyncio.Future[WebhookResult]") -> None:
+    async def _mark_status(self, conv: Conversation, item: dict[str, Any], future: asyncio.Future[WebhookResult]) -> None:
         try:
             result = await future
         except asyncio.CancelledError:

@@ -8,13 +8,14 @@ WebSocket plumbing so the mapping is easy to read and to test.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any
 
 from .webhooks import WebhookFactory, events_of
 
 MAX_TEXT = 5000  # what a customer can type in one message here
-Item = Dict[str, Any]
+Item = dict[str, Any]
 
 
 class ActionError(ValueError):
@@ -40,7 +41,7 @@ def _text(value: Any, field: str, limit: int = MAX_TEXT) -> str:
     return value
 
 
-def customer_item(body: Mapping[str, Any], *, label: Optional[str] = None) -> Item:
+def customer_item(body: Mapping[str, Any], *, label: str | None = None) -> Item:
     """The chat bubble for a customer's webhook: text, attachments, reply context."""
     event = events_of(body)[0]
     message = event.get("message") or {}
@@ -54,7 +55,7 @@ def customer_item(body: Mapping[str, Any], *, label: Optional[str] = None) -> It
         "status": "sending",
         "reactions": {},
     }
-    attachments: List[Dict[str, Any]] = []
+    attachments: list[dict[str, Any]] = []
     for att in message.get("attachments") or []:
         payload = att.get("payload") or {}
         attachments.append({"type": att.get("type"), "url": payload.get("url") or att.get("url"),
@@ -74,7 +75,7 @@ def customer_item(body: Mapping[str, Any], *, label: Optional[str] = None) -> It
 
 
 def build_action(factory: WebhookFactory, action: Mapping[str, Any], urls: SampleUrls,
-                 customer_name: str) -> Tuple[Dict[str, Any], Optional[Item]]:
+                 customer_name: str) -> tuple[dict[str, Any], Item | None]:
     """Map one page action to `(webhook body, chat item or None)`."""
     kind = action.get("type")
     builder = _BUILDERS.get(str(kind))
@@ -83,32 +84,32 @@ def build_action(factory: WebhookFactory, action: Mapping[str, Any], urls: Sampl
     return builder(factory, action, urls, customer_name)
 
 
-def _on_text(f: WebhookFactory, a: Mapping[str, Any], _u: SampleUrls, _n: str) -> Tuple[Dict[str, Any], Item]:
+def _on_text(f: WebhookFactory, a: Mapping[str, Any], _u: SampleUrls, _n: str) -> tuple[dict[str, Any], Item]:
     reply_to = a.get("reply_to") if isinstance(a.get("reply_to"), str) else None
     body = f.text(_text(a.get("text"), "text"), reply_to_mid=reply_to or None)
     return body, customer_item(body)
 
 
-def _on_story_reply(f: WebhookFactory, a: Mapping[str, Any], u: SampleUrls, _n: str) -> Tuple[Dict[str, Any], Item]:
+def _on_story_reply(f: WebhookFactory, a: Mapping[str, Any], u: SampleUrls, _n: str) -> tuple[dict[str, Any], Item]:
     story_id = "1790" + "".join(secrets.choice("0123456789") for _ in range(13))
     body = f.story_reply(_text(a.get("text"), "text"), story_url=u.sample("story.svg"), story_id=story_id)
     return body, customer_item(body, label="story_reply")
 
 
-def _on_quick_reply(f: WebhookFactory, a: Mapping[str, Any], _u: SampleUrls, _n: str) -> Tuple[Dict[str, Any], Item]:
+def _on_quick_reply(f: WebhookFactory, a: Mapping[str, Any], _u: SampleUrls, _n: str) -> tuple[dict[str, Any], Item]:
     body = f.quick_reply(_text(a.get("title"), "title", 200), _text(a.get("payload"), "payload", 1000))
     return body, customer_item(body)
 
 
-def _on_postback(f: WebhookFactory, a: Mapping[str, Any], _u: SampleUrls, _n: str) -> Tuple[Dict[str, Any], Item]:
+def _on_postback(f: WebhookFactory, a: Mapping[str, Any], _u: SampleUrls, _n: str) -> tuple[dict[str, Any], Item]:
     body = f.postback(_text(a.get("title"), "title", 200), _text(a.get("payload"), "payload", 1000))
     return body, customer_item(body, label="postback")
 
 
-def _on_sample(f: WebhookFactory, a: Mapping[str, Any], u: SampleUrls, name: str) -> Tuple[Dict[str, Any], Item]:
+def _on_sample(f: WebhookFactory, a: Mapping[str, Any], u: SampleUrls, name: str) -> tuple[dict[str, Any], Item]:
     sample = a.get("kind")
     instagram = f.channel == "instagram"
-    samples: Dict[str, Callable[[], Dict[str, Any]]] = {
+    samples: dict[str, Callable[[], dict[str, Any]]] = {
         "image": lambda: f.image(u.sample("image.svg")),
         "sticker": lambda: f.sticker(u.sample("sticker.svg")),
         "audio": lambda: f.audio(u.sample("voice.wav")),
@@ -131,12 +132,14 @@ def _on_sample(f: WebhookFactory, a: Mapping[str, Any], u: SampleUrls, name: str
     return body, customer_item(body, label=str(sample))
 
 
-def _on_referral(f: WebhookFactory, a: Mapping[str, Any], _u: SampleUrls, _n: str) -> Tuple[Dict[str, Any], None]:
-    ref = a.get("ref") if isinstance(a.get("ref"), str) and a.get("ref") else "sandbox-link"
+def _on_referral(f: WebhookFactory, a: Mapping[str, Any], _u: SampleUrls, _n: str) -> tuple[dict[str, Any], None]:
+    ref = a.get("ref")
+    if not isinstance(ref, str) or not ref:
+        ref = "sandbox-link"
     return f.referral(ref[:250]), None
 
 
-_BUILDERS: Dict[str, Callable[..., Tuple[Dict[str, Any], Optional[Item]]]] = {
+_BUILDERS: dict[str, Callable[..., tuple[dict[str, Any], Item | None]]] = {
     "text": _on_text,
     "story_reply": _on_story_reply,
     "quick_reply": _on_quick_reply,

@@ -12,8 +12,9 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, Hashable, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any
 
 import aiohttp
 
@@ -21,7 +22,7 @@ from .signing import LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, encode_body, sig
 
 log = logging.getLogger(__name__)
 
-WebhookBody = Union[Mapping[str, Any], bytes]
+WebhookBody = Mapping[str, Any] | bytes
 ResultListener = Callable[["WebhookResult"], Any]
 
 
@@ -33,9 +34,9 @@ class WebhookResult:
     url: str
     body: Any
     raw: bytes
-    status: Optional[int]
+    status: int | None
     response_text: str = ""
-    error: Optional[str] = None
+    error: str | None = None
     elapsed: float = 0.0
     sent_at: float = field(default_factory=time.time)
 
@@ -45,7 +46,7 @@ class WebhookResult:
         return self.status is not None and 200 <= self.status < 300
 
 
-_Item = Tuple[str, WebhookBody, "asyncio.Future[WebhookResult]"]
+_Item = tuple[str, WebhookBody, "asyncio.Future[WebhookResult]"]
 
 
 class WebhookSender:
@@ -65,20 +66,20 @@ class WebhookSender:
         history_limit: int = 2000,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.secrets: Dict[str, str] = dict(secrets)
+        self.secrets: dict[str, str] = dict(secrets)
         self.path_template = path_template
         # Meta gives up on a webhook call after roughly 20 s.
         self.timeout = timeout
         self.send_legacy_sha1 = send_legacy_sha1
-        self.history: Deque[WebhookResult] = collections.deque(maxlen=history_limit)
-        self._session: Optional[aiohttp.ClientSession] = None
-        self._queues: Dict[Hashable, Deque[_Item]] = {}
-        self._workers: Set["asyncio.Task[None]"] = set()
-        self._listeners: List[ResultListener] = []
+        self.history: collections.deque[WebhookResult] = collections.deque(maxlen=history_limit)
+        self._session: aiohttp.ClientSession | None = None
+        self._queues: dict[Hashable, collections.deque[_Item]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+        self._listeners: list[ResultListener] = []
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def __aenter__(self) -> "WebhookSender":
+    async def __aenter__(self) -> WebhookSender:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -109,7 +110,7 @@ class WebhookSender:
         """The webhook URL of a channel on the receiver."""
         return self.base_url + self.path_template.format(channel=channel)
 
-    def signed_request(self, channel: str, body: WebhookBody) -> Tuple[bytes, Dict[str, str]]:
+    def signed_request(self, channel: str, body: WebhookBody) -> tuple[bytes, dict[str, str]]:
         """Encode `body` like Meta and return `(raw_bytes, headers)` including signatures."""
         try:
             secret = self.secrets[channel]
@@ -155,14 +156,14 @@ class WebhookSender:
         return result
 
     def enqueue(
-        self, channel: str, body: WebhookBody, *, key: Optional[Hashable] = None
-    ) -> "asyncio.Future[WebhookResult]":
+        self, channel: str, body: WebhookBody, *, key: Hashable | None = None
+    ) -> asyncio.Future[WebhookResult]:
         """Send in the background, in order with other webhooks of the same `key`.
 
         Use the conversation (channel, customer id) as key: Meta's echo, delivery and read
         of one message then reach the receiver in that order.
         """
-        future: "asyncio.Future[WebhookResult]" = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[WebhookResult] = asyncio.get_running_loop().create_future()
         queue_key = key if key is not None else ("__channel__", channel)
         queue = self._queues.get(queue_key)
         if queue is None:
@@ -174,7 +175,7 @@ class WebhookSender:
         queue.append((channel, body, future))
         return future
 
-    async def drain(self, timeout: Optional[float] = 10.0) -> None:
+    async def drain(self, timeout: float | None = 10.0) -> None:
         """Wait until every enqueued webhook has been delivered (or failed)."""
 
         async def _wait() -> None:
@@ -183,7 +184,7 @@ class WebhookSender:
 
         await asyncio.wait_for(_wait(), timeout)
 
-    async def _drain_queue(self, key: Hashable, queue: Deque[_Item]) -> None:
+    async def _drain_queue(self, key: Hashable, queue: collections.deque[_Item]) -> None:
         try:
             while queue:
                 channel, body, future = queue.popleft()

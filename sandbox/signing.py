@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any, Mapping, Union
+from collections.abc import Mapping
+from typing import Any
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 LEGACY_SIGNATURE_HEADER = "X-Hub-Signature"
@@ -33,7 +34,7 @@ def verify(body: bytes, secret: str, header_value: str) -> bool:
     return hmac.compare_digest(sign(body, secret), header_value or "")
 
 
-def encode_body(body: Union[Mapping[str, Any], bytes]) -> bytes:
+def encode_body(body: Mapping[str, Any] | bytes) -> bytes:
     """Serialise a webhook body the way Meta does: compact, ASCII-only, `/` escaped.
 
     Bytes are passed through untouched so callers can send exact (even odd) payloads.

@@ -16,7 +16,8 @@ Channel-only events (Messenger delivery, Instagram story events and unsend) rais
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .meta import (
     DEFAULT_APP_ID,
@@ -31,26 +32,26 @@ from .sender import WebhookResult, WebhookSender
 from .signing import encode_body, sign, sign_sha1
 
 __all__ = [
+    "DEFAULT_STICKER_ID",
+    "REACTION_NAMES",
     "WebhookFactory",
-    "WebhookSender",
     "WebhookResult",
-    "sign",
-    "sign_sha1",
-    "encode_body",
+    "WebhookSender",
     "batch",
+    "encode_body",
     "events_of",
     "mid_of",
-    "REACTION_NAMES",
-    "DEFAULT_STICKER_ID",
+    "sign",
+    "sign_sha1",
 ]
 
-Body = Dict[str, Any]
+Body = dict[str, Any]
 
 # The classic Messenger "like" sticker.
 DEFAULT_STICKER_ID = 369239263222822
 
 # Meta's reaction names for the emoji a person can pick; anything else is "other".
-REACTION_NAMES: Dict[str, str] = {
+REACTION_NAMES: dict[str, str] = {
     "\u2764\ufe0f": "love",
     "\u2764": "love",
     "\U0001f606": "smile",
@@ -66,7 +67,7 @@ REACTION_NAMES: Dict[str, str] = {
 class WebhookFactory:
     """Build webhook bodies for one customer of one business account."""
 
-    def __init__(self, channel: Channel, *, customer_id: str, account_id: Optional[str] = None):
+    def __init__(self, channel: Channel, *, customer_id: str, account_id: str | None = None):
         if channel not in ("messenger", "instagram"):
             raise ValueError(f"unknown channel {channel!r}")
         self.channel: Channel = channel
@@ -76,12 +77,12 @@ class WebhookFactory:
         )
 
     @classmethod
-    def messenger(cls, psid: str, page_id: str = DEFAULT_PAGE_ID) -> "WebhookFactory":
+    def messenger(cls, psid: str, page_id: str = DEFAULT_PAGE_ID) -> WebhookFactory:
         """Factory for a Messenger conversation (Page id + PSID)."""
         return cls("messenger", customer_id=psid, account_id=page_id)
 
     @classmethod
-    def instagram(cls, igsid: str, ig_account_id: str = DEFAULT_IG_ACCOUNT_ID) -> "WebhookFactory":
+    def instagram(cls, igsid: str, ig_account_id: str = DEFAULT_IG_ACCOUNT_ID) -> WebhookFactory:
         """Factory for an Instagram conversation (IG professional account id + IGSID)."""
         return cls("instagram", customer_id=igsid, account_id=ig_account_id)
 
@@ -92,7 +93,7 @@ class WebhookFactory:
         """`page` for Messenger, `instagram` for Instagram."""
         return "page" if self.channel == "messenger" else "instagram"
 
-    def body(self, *events: Mapping[str, Any], time_ms: Optional[int] = None) -> Body:
+    def body(self, *events: Mapping[str, Any], time_ms: int | None = None) -> Body:
         """Wrap messaging events into one entry of a full webhook body."""
         return {
             "object": self.object_name,
@@ -105,7 +106,7 @@ class WebhookFactory:
             ],
         }
 
-    def event(self, *, from_customer: bool = True, timestamp: Optional[int] = None, **content: Any) -> Body:
+    def event(self, *, from_customer: bool = True, timestamp: int | None = None, **content: Any) -> Body:
         """One `messaging` item; `from_customer=False` swaps sender and recipient (echoes)."""
         customer, account = {"id": self.customer_id}, {"id": self.account_id}
         return {
@@ -115,47 +116,47 @@ class WebhookFactory:
             **content,
         }
 
-    def message(self, content: Mapping[str, Any], *, mid: Optional[str] = None, timestamp: Optional[int] = None) -> Body:
+    def message(self, content: Mapping[str, Any], *, mid: str | None = None, timestamp: int | None = None) -> Body:
         """A customer `message` event with the given content and a fresh (or given) mid."""
         message = {"mid": mid or new_mid(self.channel), **content}
         return self.body(self.event(message=message, timestamp=timestamp))
 
     # -- customer messages -----------------------------------------------------------
 
-    def text(self, text: str, *, mid: Optional[str] = None, reply_to_mid: Optional[str] = None,
-             referral: Optional[Mapping[str, Any]] = None, timestamp: Optional[int] = None) -> Body:
+    def text(self, text: str, *, mid: str | None = None, reply_to_mid: str | None = None,
+             referral: Mapping[str, Any] | None = None, timestamp: int | None = None) -> Body:
         """A text message; optionally a reply to one of our messages, or with a referral."""
-        content: Dict[str, Any] = {"text": text}
+        content: dict[str, Any] = {"text": text}
         if reply_to_mid:
             content["reply_to"] = {"mid": reply_to_mid}
         if referral:
             content["referral"] = dict(referral)
         return self.message(content, mid=mid, timestamp=timestamp)
 
-    def quick_reply(self, title: str, payload: str, *, mid: Optional[str] = None,
-                    timestamp: Optional[int] = None) -> Body:
+    def quick_reply(self, title: str, payload: str, *, mid: str | None = None,
+                    timestamp: int | None = None) -> Body:
         """A tap on a quick reply: the title comes as text, the payload in `quick_reply`."""
         return self.message({"text": title, "quick_reply": {"payload": payload}}, mid=mid, timestamp=timestamp)
 
-    def postback(self, title: str, payload: str, *, mid: Optional[str] = None,
-                 referral: Optional[Mapping[str, Any]] = None, timestamp: Optional[int] = None) -> Body:
+    def postback(self, title: str, payload: str, *, mid: str | None = None,
+                 referral: Mapping[str, Any] | None = None, timestamp: int | None = None) -> Body:
         """A tap on a template / persistent-menu / ice-breaker button."""
-        postback: Dict[str, Any] = {"mid": mid or new_mid(self.channel), "title": title, "payload": payload}
+        postback: dict[str, Any] = {"mid": mid or new_mid(self.channel), "title": title, "payload": payload}
         if referral:
             postback["referral"] = dict(referral)
         return self.body(self.event(postback=postback, timestamp=timestamp))
 
-    def attachments(self, items: Iterable[Mapping[str, Any]], *, text: Optional[str] = None,
-                    mid: Optional[str] = None, timestamp: Optional[int] = None, **extra: Any) -> Body:
+    def attachments(self, items: Iterable[Mapping[str, Any]], *, text: str | None = None,
+                    mid: str | None = None, timestamp: int | None = None, **extra: Any) -> Body:
         """A message with raw `attachments` items (`{"type", "payload"}`)."""
-        content: Dict[str, Any] = {"attachments": [dict(item) for item in items]}
+        content: dict[str, Any] = {"attachments": [dict(item) for item in items]}
         if text is not None:
             content["text"] = text
         content.update(extra)
         return self.message(content, mid=mid, timestamp=timestamp)
 
-    def attachment(self, kind: str, url: str, *, mid: Optional[str] = None,
-                   timestamp: Optional[int] = None, **payload: Any) -> Body:
+    def attachment(self, kind: str, url: str, *, mid: str | None = None,
+                   timestamp: int | None = None, **payload: Any) -> Body:
         """One media attachment: kind is image, video, audio or file."""
         return self.attachments([{"type": kind, "payload": {"url": url, **payload}}], mid=mid, timestamp=timestamp)
 
@@ -181,7 +182,7 @@ class WebhookFactory:
             [{"type": "image", "payload": {"url": url, "sticker_id": sticker_id}}], sticker_id=sticker_id, **kw
         )
 
-    def location(self, lat: float, long: float, *, title: Optional[str] = None, **kw: Any) -> Body:
+    def location(self, lat: float, long: float, *, title: str | None = None, **kw: Any) -> Body:
         """A shared location (legacy Messenger shape: coordinates in the payload)."""
         label = title or "Ubicaci\u00f3n"
         url = f"https://www.bing.com/maps/default.aspx?v=2&pc=FACEBK&where1={lat}%2C+{long}"
@@ -189,9 +190,9 @@ class WebhookFactory:
                 "payload": {"coordinates": {"lat": lat, "long": long}}}
         return self.attachments([item], **kw)
 
-    def fallback(self, url: str, *, title: Optional[str] = None, **kw: Any) -> Body:
+    def fallback(self, url: str, *, title: str | None = None, **kw: Any) -> Body:
         """A link share Meta could not classify (`fallback`)."""
-        item: Dict[str, Any] = {"type": "fallback", "url": url, "payload": {"url": url}}
+        item: dict[str, Any] = {"type": "fallback", "url": url, "payload": {"url": url}}
         if title is not None:
             item["title"] = title
             item["payload"]["title"] = title
@@ -201,10 +202,10 @@ class WebhookFactory:
         """Instagram: a post shared into the conversation (URL only)."""
         return self.attachments([{"type": "share", "payload": {"url": url}}], **kw)
 
-    def ig_reel(self, url: str, *, title: Optional[str] = None, reel_video_id: Optional[str] = None,
+    def ig_reel(self, url: str, *, title: str | None = None, reel_video_id: str | None = None,
                 **kw: Any) -> Body:
         """A shared reel (`ig_reel`)."""
-        payload: Dict[str, Any] = {"url": url}
+        payload: dict[str, Any] = {"url": url}
         if title is not None:
             payload["title"] = title
         if reel_video_id is not None:
@@ -216,65 +217,65 @@ class WebhookFactory:
         self._require("instagram", "story_mention")
         return self.attachments([{"type": "story_mention", "payload": {"url": url}}], **kw)
 
-    def story_reply(self, text: str, *, story_url: str, story_id: str, mid: Optional[str] = None,
-                    timestamp: Optional[int] = None) -> Body:
+    def story_reply(self, text: str, *, story_url: str, story_id: str, mid: str | None = None,
+                    timestamp: int | None = None) -> Body:
         """Instagram: a text reply to one of the account's stories (`reply_to.story`)."""
         self._require("instagram", "story reply")
         content = {"text": text, "reply_to": {"story": {"url": story_url, "id": story_id}}}
         return self.message(content, mid=mid, timestamp=timestamp)
 
-    def deleted(self, mid: str, *, timestamp: Optional[int] = None) -> Body:
+    def deleted(self, mid: str, *, timestamp: int | None = None) -> Body:
         """Instagram: the customer unsent message `mid` (`is_deleted: true`)."""
         self._require("instagram", "is_deleted")
         return self.message({"is_deleted": True}, mid=mid, timestamp=timestamp)
 
-    def unsupported(self, *, mid: Optional[str] = None, timestamp: Optional[int] = None) -> Body:
+    def unsupported(self, *, mid: str | None = None, timestamp: int | None = None) -> Body:
         """A message type the API cannot represent (`is_unsupported: true`)."""
         return self.message({"is_unsupported": True}, mid=mid, timestamp=timestamp)
 
     # -- reactions, receipts, referrals ----------------------------------------------
 
-    def reaction(self, mid: str, emoji: Optional[str] = "\u2764\ufe0f", *, action: str = "react",
-                 reaction: Optional[str] = None, timestamp: Optional[int] = None) -> Body:
+    def reaction(self, mid: str, emoji: str | None = "\u2764\ufe0f", *, action: str = "react",
+                 reaction: str | None = None, timestamp: int | None = None) -> Body:
         """The customer reacted to (or removed a reaction from) message `mid`.
 
         Pass `emoji=None` for an unreact without emoji, which Meta may send.
         """
         if action not in ("react", "unreact"):
             raise ValueError("action must be 'react' or 'unreact'")
-        content: Dict[str, Any] = {"mid": mid, "action": action}
+        content: dict[str, Any] = {"mid": mid, "action": action}
         if emoji is not None:
             content["reaction"] = reaction or REACTION_NAMES.get(emoji, "other")
             content["emoji"] = emoji
         return self.body(self.event(reaction=content, timestamp=timestamp))
 
-    def read(self, *, watermark: Optional[int] = None, mid: Optional[str] = None,
-             timestamp: Optional[int] = None) -> Body:
+    def read(self, *, watermark: int | None = None, mid: str | None = None,
+             timestamp: int | None = None) -> Body:
         """The customer read our messages: Messenger by `watermark`, Instagram by `mid`."""
         if self.channel == "instagram":
             if not mid:
                 raise ValueError("an Instagram read carries the mid of the message read")
-            read: Dict[str, Any] = {"mid": mid}
+            read: dict[str, Any] = {"mid": mid}
         else:
             read = {"watermark": watermark if watermark is not None else now_ms()}
         return self.body(self.event(read=read, timestamp=timestamp))
 
-    def delivery(self, mids: Optional[Iterable[str]] = None, *, watermark: Optional[int] = None,
-                 timestamp: Optional[int] = None) -> Body:
+    def delivery(self, mids: Iterable[str] | None = None, *, watermark: int | None = None,
+                 timestamp: int | None = None) -> Body:
         """Messenger only: our messages reached the customer's device."""
         self._require("messenger", "delivery")
-        delivery: Dict[str, Any] = {}
+        delivery: dict[str, Any] = {}
         if mids is not None:
             delivery["mids"] = list(mids)
         delivery["watermark"] = watermark if watermark is not None else now_ms()
         return self.body(self.event(delivery=delivery, timestamp=timestamp))
 
-    def echo(self, *, text: Optional[str] = None, attachments: Optional[List[Mapping[str, Any]]] = None,
-             quick_replies: Optional[List[Mapping[str, Any]]] = None, app_id: Optional[str] = DEFAULT_APP_ID,
-             metadata: Optional[str] = None, mid: Optional[str] = None,
-             timestamp: Optional[int] = None) -> Body:
+    def echo(self, *, text: str | None = None, attachments: list[Mapping[str, Any]] | None = None,
+             quick_replies: list[Mapping[str, Any]] | None = None, app_id: str | None = DEFAULT_APP_ID,
+             metadata: str | None = None, mid: str | None = None,
+             timestamp: int | None = None) -> Body:
         """Our own (or another app's) send, reflected back: sender = account, recipient = customer."""
-        message: Dict[str, Any] = {"mid": mid or new_mid(self.channel), "is_echo": True}
+        message: dict[str, Any] = {"mid": mid or new_mid(self.channel), "is_echo": True}
         if app_id is not None:
             message["app_id"] = numeric_if_digits(str(app_id))
         if metadata is not None:
@@ -287,8 +288,8 @@ class WebhookFactory:
             message["quick_replies"] = [dict(item) for item in quick_replies]
         return self.body(self.event(from_customer=False, message=message, timestamp=timestamp))
 
-    def echo_of(self, sent: Mapping[str, Any], *, mid: str, app_id: Optional[str] = DEFAULT_APP_ID,
-                timestamp: Optional[int] = None) -> Body:
+    def echo_of(self, sent: Mapping[str, Any], *, mid: str, app_id: str | None = DEFAULT_APP_ID,
+                timestamp: int | None = None) -> Body:
         """The echo of a Send API `message` object (text / attachment / quick_replies / metadata)."""
         attachment = sent.get("attachment")
         return self.echo(
@@ -302,7 +303,7 @@ class WebhookFactory:
         )
 
     def referral(self, ref: str, *, source: str = "SHORTLINK", type: str = "OPEN_THREAD",
-                 timestamp: Optional[int] = None, **extra: Any) -> Body:
+                 timestamp: int | None = None, **extra: Any) -> Body:
         """The customer arrived through an m.me / ig.me link or an ad (`referral` event)."""
         referral = {"ref": ref, "source": source, "type": type, **extra}
         return self.body(self.event(referral=referral, timestamp=timestamp))
@@ -325,12 +326,12 @@ def batch(*bodies: Mapping[str, Any]) -> Body:
     return {"object": objects.pop(), "entry": [entry for body in bodies for entry in body["entry"]]}
 
 
-def events_of(body: Mapping[str, Any]) -> List[Dict[str, Any]]:
+def events_of(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     """All `messaging` items of all entries of a body."""
     return [event for entry in body.get("entry", []) for event in entry.get("messaging", [])]
 
 
-def mid_of(body: Mapping[str, Any]) -> Optional[str]:
+def mid_of(body: Mapping[str, Any]) -> str | None:
     """The mid of the first message / postback / reaction in a body, if any."""
     for event in events_of(body):
         for key in ("message", "postback", "reaction"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -78,4 +78,4 @@ async def sqlite_engine(tmp_path) -> AsyncIterator[AsyncEngine]:
     await database.dispose()
 
 
-__all__ = ["postgres_or_skip", "asyncio"]
+__all__ = ["asyncio", "postgres_or_skip"]

@@ -34,7 +34,7 @@ def imports_of(path: Path) -> set[str]:
 
 def import_graph() -> dict[str, set[str]]:
     files = {module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")
-             if "migrations" not in path.parts}  # fmt: skip
+             if "migrations" not in path.parts}
     graph = {}
     for name, path in files.items():
         # "from handoff.campaigns import load_campaigns" names the package, not a module in it.

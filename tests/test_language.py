@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
@@ -54,11 +54,11 @@ def detector(tmp_path) -> LanguageDetector:
     )
 
 
-def _language_entities(message: Message) -> List[Dict[str, Any]]:
+def _language_entities(message: Message) -> list[dict[str, Any]]:
     return [e for e in message.get(ENTITIES, []) if e["entity"] == LANGUAGE_ENTITY]
 
 
-def _detect(detector: LanguageDetector, text: str) -> Optional[str]:
+def _detect(detector: LanguageDetector, text: str) -> str | None:
     [message] = detector.process([Message(data={TEXT: text})])
     entities = _language_entities(message)
     assert len(entities) <= 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import pytest
 from rasa.shared.nlu.constants import ENTITIES, TEXT
@@ -45,14 +45,14 @@ PHRASES = [
 
 
 @pytest.mark.parametrize(("text", "expected"), PHRASES)
-def test_the_number_that_names_the_order(text: str, expected: Optional[str]) -> None:
+def test_the_number_that_names_the_order(text: str, expected: str | None) -> None:
     found = find_order_number(text)
     assert (found.value if found else None) == expected
     if found is not None:
         assert text[found.start : found.end] == found.value  # a span rasa test can compare
 
 
-def _entities(message: Message) -> List[Dict[str, Any]]:
+def _entities(message: Message) -> list[dict[str, Any]]:
     return [entity for entity in message.get(ENTITIES, []) if entity["entity"] == ORDER_NUMBER_ENTITY]
 
 
@@ -61,7 +61,7 @@ def test_the_component_replaces_any_other_guess_with_one_entity() -> None:
     # As DIET used to tag it: both numbers, and the last one filled the slot.
     message.set(ENTITIES, [{"entity": "order_number", "value": "48213", "start": 10, "end": 15},
                            {"entity": "order_number", "value": "10", "start": 37, "end": 39},
-                           {"entity": "language", "value": "es", "start": 0, "end": 2}])  # fmt: skip
+                           {"entity": "language", "value": "es", "start": 0, "end": 2}])
     OrderNumberExtractor().process([message])
     found = [(e["value"], e["start"], e["end"], e["extractor"]) for e in _entities(message)]
     assert found == [("48213", 10, 15, "OrderNumberExtractor")]
@@ -77,7 +77,7 @@ def test_payloads_keep_their_own_entities() -> None:
     assert _entities(message) == [{"entity": "order_number", "value": "777"}]
 
 
-def _latest_model() -> Optional[Path]:
+def _latest_model() -> Path | None:
     models = sorted((ROOT / "models").glob("*.tar.gz"), key=lambda path: path.stat().st_mtime)
     return models[-1] if models else None
 
@@ -106,7 +106,7 @@ def agent():
         ("me cobraron dos veces, quiero un reembolso", "request_refund", None),
     ],
 )
-def test_the_trained_model_finds_the_order_number_customers_name(agent, text: str, intent: str, expected: Optional[str]) -> None:
+def test_the_trained_model_finds_the_order_number_customers_name(agent, text: str, intent: str, expected: str | None) -> None:
     parsed = asyncio.run(agent.parse_message(text))
     assert parsed["intent"]["name"] == intent
     # The slot order_number is filled from these entities (from_entity): one, the right one.

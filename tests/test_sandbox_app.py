@@ -7,18 +7,18 @@ import asyncio
 import hashlib
 import hmac
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.webhook_receiver import LoopbackWebhookReceiver
-
 from sandbox.__main__ import parse_args
 from sandbox.app import SandboxConfig, SandboxServer
 from sandbox.meta import DEFAULT_IG_ACCOUNT_ID, DEFAULT_PAGE_ID, INSTAGRAM_INBOX_APP_ID, PAGE_INBOX_APP_ID
+from tests.webhook_receiver import LoopbackWebhookReceiver
 
 SECRET, IG_SECRET = "app-secret-x", "ig-secret-y"
 M_TOKEN, I_TOKEN = "page-token", "ig-token"
@@ -30,10 +30,10 @@ class FakeRasa(LoopbackWebhookReceiver):
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
-        self.calls: List[Dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] = []
         self.changed = asyncio.Condition()
         self.url = ""
-        self.runner: Optional[web.AppRunner] = None
+        self.runner: web.AppRunner | None = None
 
     async def _hook(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -46,12 +46,12 @@ class FakeRasa(LoopbackWebhookReceiver):
             self.changed.notify_all()
         return web.Response(status=self.status if valid else 403)
 
-    def events(self) -> List[Dict[str, Any]]:
+    def events(self) -> list[dict[str, Any]]:
         return [c["body"]["entry"][0]["messaging"][0] for c in self.calls]
 
-    async def wait_for(self, predicate: Any, timeout: float = 3) -> Dict[str, Any]:
+    async def wait_for(self, predicate: Any, timeout: float = 3) -> dict[str, Any]:
         """The first webhook event matching predicate(event)."""
-        def found() -> Optional[Dict[str, Any]]:
+        def found() -> dict[str, Any] | None:
             return next((e for e in self.events() if predicate(e)), None)
 
         async with self.changed:
@@ -92,18 +92,18 @@ class Phone:
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
-        self.inbox: List[Dict[str, Any]] = []
+        self.inbox: list[dict[str, Any]] = []
 
     async def send(self, **message: Any) -> None:
         await self.ws.send_json(message)
 
-    async def expect(self, predicate: Any, timeout: float = 3) -> Dict[str, Any]:
+    async def expect(self, predicate: Any, timeout: float = 3) -> dict[str, Any]:
         for message in self.inbox:
             if predicate(message):
                 self.inbox.remove(message)
                 return message
 
-        async def read() -> Dict[str, Any]:
+        async def read() -> dict[str, Any]:
             while True:
                 message = await self.ws.receive_json()
                 if predicate(message):
@@ -123,8 +123,8 @@ async def open_phone(http: aiohttp.ClientSession, sandbox: SandboxServer, channe
     return phone
 
 
-async def graph_send(http: aiohttp.ClientSession, sandbox: SandboxServer, body: Dict[str, Any],
-                     token: str = M_TOKEN) -> Dict[str, Any]:
+async def graph_send(http: aiohttp.ClientSession, sandbox: SandboxServer, body: dict[str, Any],
+                     token: str = M_TOKEN) -> dict[str, Any]:
     async with http.post(sandbox.url + "/v21.0/me/messages", params={"access_token": token}, json=body) as response:
         payload = await response.json()
         assert response.status == 200, payload
@@ -416,7 +416,7 @@ def test_sandbox_stays_outside_the_product_import_graph() -> None:
     for path in (root / "sandbox").rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            names: List[str] = []
+            names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

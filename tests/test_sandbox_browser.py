@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.webhook_receiver import LoopbackWebhookReceiver
-
 from sandbox.app import SandboxConfig, SandboxServer
 from sandbox.signing import verify
+from tests.webhook_receiver import LoopbackWebhookReceiver
 
 pytestmark = pytest.mark.browser
 
@@ -31,10 +31,10 @@ class FakeRasa(LoopbackWebhookReceiver):
     """Records verified webhook events."""
 
     def __init__(self) -> None:
-        self.events: List[Dict[str, Any]] = []
-        self.valid: List[bool] = []
+        self.events: list[dict[str, Any]] = []
+        self.valid: list[bool] = []
         self.changed = asyncio.Condition()
-        self.runner: Optional[web.AppRunner] = None
+        self.runner: web.AppRunner | None = None
         self.url = ""
 
     async def _hook(self, request: web.Request) -> web.Response:
@@ -46,8 +46,8 @@ class FakeRasa(LoopbackWebhookReceiver):
             self.changed.notify_all()
         return web.Response(text="ok")
 
-    async def wait_for(self, predicate: Any, timeout: float = 10) -> Dict[str, Any]:
-        def found() -> Optional[Dict[str, Any]]:
+    async def wait_for(self, predicate: Any, timeout: float = 10) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
             return next((e for e in self.events if predicate(e)), None)
 
         async with self.changed:
@@ -70,7 +70,7 @@ async def setup() -> AsyncIterator[tuple]:
     async with async_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         page = await browser.new_page(viewport={"width": 1200, "height": 900})
-        errors: List[str] = []
+        errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         try:
             yield rasa, server, page, errors
@@ -81,14 +81,14 @@ async def setup() -> AsyncIterator[tuple]:
             await rasa.runner.cleanup()
 
 
-async def graph_send(server: SandboxServer, body: Dict[str, Any], token: str = TOKEN) -> Dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{server.url}/v21.0/me/messages", params={"access_token": token}, json=body) as r:
-            assert r.status == 200, await r.text()
-            return await r.json()
+async def graph_send(server: SandboxServer, body: dict[str, Any], token: str = TOKEN) -> dict[str, Any]:
+    url = f"{server.url}/v21.0/me/messages"
+    async with aiohttp.ClientSession() as http, http.post(url, params={"access_token": token}, json=body) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()
 
 
-def _attachment_type(event: Dict[str, Any]) -> Optional[str]:
+def _attachment_type(event: dict[str, Any]) -> str | None:
     message = event.get("message", {})
     if message.get("is_echo") or not message.get("attachments"):
         return None
@@ -168,9 +168,8 @@ async def test_phone_page_end_to_end(setup: tuple) -> None:
     await page.set_input_files("#file", files=[{"name": "recibo.png", "mimeType": "image/png", "buffer": png}])
     photo = await rasa.wait_for(lambda e: _attachment_type(e) == "image" and "sandbox/media/" in
                                 e["message"]["attachments"][0]["payload"]["url"])
-    async with aiohttp.ClientSession() as http:
-        async with http.get(photo["message"]["attachments"][0]["payload"]["url"]) as response:
-            assert await response.read() == png
+    async with aiohttp.ClientSession() as http, http.get(photo["message"]["attachments"][0]["payload"]["url"]) as response:
+        assert await response.read() == png
     await page.click("#attach")
     await page.click("#attach-menu [data-action='video']")
     video = await rasa.wait_for(lambda e: _attachment_type(e) == "video", timeout=15)

@@ -8,19 +8,19 @@ import hmac
 import json
 import socket
 import time
-from typing import Any, AsyncIterator, Dict, List, Optional
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-
-from tests.webhook_receiver import LoopbackWebhookReceiver
 from aiohttp.http_writer import StreamWriter
 from aiohttp.web_protocol import RequestHandler
 
 from sandbox.graph_api import FakeGraphAPI, WaitTimeout
 from sandbox.meta import DEFAULT_IG_ACCOUNT_ID, DEFAULT_PAGE_ID
 from sandbox.webhooks import WebhookSender
+from tests.webhook_receiver import LoopbackWebhookReceiver
 
 TOKENS = {"tok-m": "messenger", "tok-i": "instagram"}
 SECRETS = {"messenger": "m-secret", "instagram": "i-secret"}
@@ -29,7 +29,7 @@ PSID, IGSID = "2400000000000001", "1700000000000002"
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeGraphAPI]:
-    async with FakeGraphAPI(tokens=TOKENS) as fake:  # type: ignore[arg-type]
+    async with FakeGraphAPI(tokens=TOKENS) as fake:
         yield fake
 
 
@@ -39,13 +39,13 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def text_body(text: str = "hola", recipient: str = PSID, **message: Any) -> Dict[str, Any]:
+def text_body(text: str = "hola", recipient: str = PSID, **message: Any) -> dict[str, Any]:
     return {"recipient": {"id": recipient}, "messaging_type": "RESPONSE", "message": {"text": text, **message}}
 
 
 async def send(http: aiohttp.ClientSession, api: FakeGraphAPI, body: Any, *, token: str = "tok-m",
-               bearer: bool = False, path: str = "/v21.0/me/messages", timeout: Optional[float] = None):
-    kwargs: Dict[str, Any] = {"json": body}
+               bearer: bool = False, path: str = "/v21.0/me/messages", timeout: float | None = None):
+    kwargs: dict[str, Any] = {"json": body}
     if bearer:
         kwargs["headers"] = {"Authorization": f"Bearer {token}"}
     else:
@@ -56,7 +56,7 @@ async def send(http: aiohttp.ClientSession, api: FakeGraphAPI, body: Any, *, tok
         return response.status, await response.json(), response.headers
 
 
-async def error_of(http: aiohttp.ClientSession, api: FakeGraphAPI, body: Any, **kw: Any) -> Dict[str, Any]:
+async def error_of(http: aiohttp.ClientSession, api: FakeGraphAPI, body: Any, **kw: Any) -> dict[str, Any]:
     status, payload, _ = await send(http, api, body, **kw)
     assert status == 400, payload
     return payload["error"]
@@ -141,7 +141,7 @@ async def test_instagram_text_limit_is_1000_utf8_bytes(api: FakeGraphAPI, http: 
     assert (await send(http, api, text_body("é" * 1500)))[0] == 200  # the same text is fine on Messenger
 
 
-def quick_replies(n: int, title: str = "Opción") -> List[Dict[str, str]]:
+def quick_replies(n: int, title: str = "Opción") -> list[dict[str, str]]:
     return [{"content_type": "text", "title": title, "payload": f"P{i}"} for i in range(n)]
 
 
@@ -155,12 +155,12 @@ async def test_quick_reply_count_and_title_limits(api: FakeGraphAPI, http: aioht
     assert (await send(http, api, text_body(quick_replies=email)))[0] == 200
 
 
-def template(payload: Dict[str, Any], recipient: str = PSID) -> Dict[str, Any]:
+def template(payload: dict[str, Any], recipient: str = PSID) -> dict[str, Any]:
     return {"recipient": {"id": recipient}, "messaging_type": "RESPONSE",
             "message": {"attachment": {"type": "template", "payload": payload}}}
 
 
-def buttons(n: int) -> List[Dict[str, str]]:
+def buttons(n: int) -> list[dict[str, str]]:
     return [{"type": "postback", "title": f"B{i}", "payload": f"B{i}"} for i in range(n)]
 
 
@@ -173,7 +173,7 @@ async def test_button_template_has_at_most_3_buttons(api: FakeGraphAPI, http: ai
 
 
 async def test_generic_template_has_at_most_10_elements(api: FakeGraphAPI, http: aiohttp.ClientSession) -> None:
-    def elements(n: int) -> List[Dict[str, Any]]:
+    def elements(n: int) -> list[dict[str, Any]]:
         return [{"title": f"Producto {i}", "subtitle": "S/ 10", "buttons": buttons(1)} for i in range(n)]
 
     assert (await send(http, api, template({"template_type": "generic", "elements": elements(10)})))[0] == 200
@@ -310,7 +310,7 @@ async def test_close_connection(api: FakeGraphAPI, http: aiohttp.ClientSession) 
 
 
 async def test_stop_does_not_wait_for_long_delays(http: aiohttp.ClientSession) -> None:
-    fake = await FakeGraphAPI(tokens=TOKENS).start()  # type: ignore[arg-type]
+    fake = await FakeGraphAPI(tokens=TOKENS).start()
     fake.delay_next(30)
     task = asyncio.create_task(send(http, fake, text_body()))
     await fake.wait_for(1)
@@ -408,8 +408,8 @@ async def test_reset_forgets_requests_and_faults(api: FakeGraphAPI, http: aiohtt
 
 
 async def test_each_response_leaves_in_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
-    writes: List[int] = []
-    nodelay: List[int] = []
+    writes: list[int] = []
+    nodelay: list[int] = []
     original = StreamWriter._write
 
     def counting(self: StreamWriter, chunk: bytes) -> None:  # every transport.write goes through here
@@ -426,7 +426,7 @@ async def test_each_response_leaves_in_one_write(monkeypatch: pytest.MonkeyPatch
         nodelay.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
         return await handler(request)
 
-    fake = FakeGraphAPI(tokens=TOKENS)  # type: ignore[arg-type]
+    fake = FakeGraphAPI(tokens=TOKENS)
     app = web.Application(middlewares=[count_writes])
     fake.install(app)
     runner = web.AppRunner(app)
@@ -469,11 +469,11 @@ class Receiver(LoopbackWebhookReceiver):
     """Fake Rasa webhook endpoint recording verified webhooks in arrival order."""
 
     def __init__(self) -> None:
-        self.bodies: List[Dict[str, Any]] = []
-        self.valid: List[bool] = []
+        self.bodies: list[dict[str, Any]] = []
+        self.valid: list[bool] = []
         self.arrived = asyncio.Condition()
         self.url = ""
-        self.runner: Optional[web.AppRunner] = None
+        self.runner: web.AppRunner | None = None
 
     async def _hook(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -485,7 +485,7 @@ class Receiver(LoopbackWebhookReceiver):
             self.arrived.notify_all()
         return web.Response(text="ok")
 
-    async def wait(self, count: int, timeout: float = 3) -> List[Dict[str, Any]]:
+    async def wait(self, count: int, timeout: float = 3) -> list[dict[str, Any]]:
         async with self.arrived:
             await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.bodies) >= count), timeout)
         return self.bodies
@@ -502,12 +502,14 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def echoing(receiver: Receiver) -> AsyncIterator[FakeGraphAPI]:
-    async with WebhookSender(receiver.url, SECRETS) as sender:
-        async with FakeGraphAPI(tokens=TOKENS, webhooks=sender, app_id="1234567890") as fake:  # type: ignore[arg-type]
-            yield fake
+    async with (
+        WebhookSender(receiver.url, SECRETS) as sender,
+        FakeGraphAPI(tokens=TOKENS, webhooks=sender, app_id="1234567890") as fake,
+    ):
+        yield fake
 
 
-def event(body: Dict[str, Any]) -> Dict[str, Any]:
+def event(body: dict[str, Any]) -> dict[str, Any]:
     return body["entry"][0]["messaging"][0]
 
 
@@ -543,13 +545,15 @@ async def test_instagram_send_emits_echo_without_delivery(echoing: FakeGraphAPI,
 
 
 async def test_auto_read_and_echo_after_the_answer(receiver: Receiver, http: aiohttp.ClientSession) -> None:
-    async with WebhookSender(receiver.url, SECRETS) as sender:
-        async with FakeGraphAPI(tokens=TOKENS, webhooks=sender, auto_read=True) as fake:  # type: ignore[arg-type]
-            _, payload, _ = await send(http, fake, text_body(recipient=IGSID), token="tok-i")
-            bodies = await receiver.wait(2)
-            assert [list(event(b))[-1] for b in bodies] == ["message", "read"]
-            assert event(bodies[1])["read"] == {"mid": payload["message_id"]}
-            assert fake.sent_messages()[0].answered
+    async with (
+        WebhookSender(receiver.url, SECRETS) as sender,
+        FakeGraphAPI(tokens=TOKENS, webhooks=sender, auto_read=True) as fake,
+    ):
+        _, payload, _ = await send(http, fake, text_body(recipient=IGSID), token="tok-i")
+        bodies = await receiver.wait(2)
+        assert [list(event(b))[-1] for b in bodies] == ["message", "read"]
+        assert event(bodies[1])["read"] == {"mid": payload["message_id"]}
+        assert fake.sent_messages()[0].answered
 
 
 async def test_early_echo_arrives_before_the_answer(echoing: FakeGraphAPI, receiver: Receiver,

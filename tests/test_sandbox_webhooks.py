@@ -6,14 +6,14 @@ import asyncio
 import hashlib
 import hmac
 import json
-from typing import Any, AsyncIterator, Dict, List, Tuple
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
 
-from tests.webhook_receiver import LoopbackWebhookReceiver
-
 from sandbox.meta import DEFAULT_IG_ACCOUNT_ID, DEFAULT_PAGE_ID
+from sandbox.sender import WebhookResult
 from sandbox.webhooks import (
     WebhookFactory,
     WebhookSender,
@@ -24,6 +24,7 @@ from sandbox.webhooks import (
     sign,
     sign_sha1,
 )
+from tests.webhook_receiver import LoopbackWebhookReceiver
 
 PSID = "2400000000000001"
 IGSID = "1700000000000002"
@@ -32,10 +33,10 @@ IGSID = "1700000000000002"
 class Receiver(LoopbackWebhookReceiver):
     """A stand-in for the Rasa webhook endpoint that checks signatures independently."""
 
-    def __init__(self, secrets: Dict[str, str], status: int = 200) -> None:
+    def __init__(self, secrets: dict[str, str], status: int = 200) -> None:
         self.secrets = secrets
         self.status = status
-        self.calls: List[Tuple[str, bytes, Dict[str, str], bool]] = []
+        self.calls: list[tuple[str, bytes, dict[str, str], bool]] = []
         self.arrived = asyncio.Event()
         self.runner: web.AppRunner | None = None
         self.url = ""
@@ -51,7 +52,7 @@ class Receiver(LoopbackWebhookReceiver):
 
 
 
-    def bodies(self) -> List[Dict[str, Any]]:
+    def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(raw) for _c, raw, _h, _v in self.calls]
 
 
@@ -75,7 +76,7 @@ def ig() -> WebhookFactory:
     return WebhookFactory.instagram(IGSID)
 
 
-def only_event(body: Dict[str, Any]) -> Dict[str, Any]:
+def only_event(body: dict[str, Any]) -> dict[str, Any]:
     [event] = events_of(body)
     return event
 
@@ -275,7 +276,7 @@ async def test_sender_signs_the_exact_bytes_and_targets_the_channel(receiver: Re
         r2 = await sender.send("instagram", ig.text("ñandú 🐦"))
     assert r1.ok and r2.ok and r1.status == 200
     assert [(c, valid) for c, _raw, _h, valid in receiver.calls] == [("messenger", True), ("instagram", True)]
-    channel, raw, headers, _ = receiver.calls[0]
+    _channel, raw, headers, _ = receiver.calls[0]
     assert raw == r1.raw and raw.isascii()
     assert headers["X-Hub-Signature-256"] == sign(raw, "m-secret")
     assert headers["X-Hub-Signature"] == sign_sha1(raw, "m-secret")
@@ -316,7 +317,7 @@ async def test_enqueue_keeps_order_per_conversation(receiver: Receiver, fb: Webh
 
 
 async def test_sender_listener_sees_every_result(receiver: Receiver, fb: WebhookFactory) -> None:
-    seen = []
+    seen: list[WebhookResult] = []
     async with WebhookSender(receiver.url, SECRETS) as sender:
         sender.add_listener(seen.append)
         await sender.send("messenger", fb.text("1"))

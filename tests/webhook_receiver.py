@@ -3,19 +3,17 @@ loopback port whose ``_hook`` each test module writes for what it checks."""
 
 from __future__ import annotations
 
-from typing import Optional
-
 from aiohttp import web
 
 
 class LoopbackWebhookReceiver:
-    runner: Optional[web.AppRunner] = None
+    runner: web.AppRunner | None = None
     url: str = ""
 
     async def _hook(self, request: web.Request) -> web.Response:
         raise NotImplementedError
 
-    async def start(self):  # type: ignore[no-untyped-def]
+    async def start(self):
         app = web.Application()
         app.router.add_post("/webhooks/{channel}/webhook", self._hook)
         self.runner = web.AppRunner(app)

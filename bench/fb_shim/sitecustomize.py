@@ -19,10 +19,12 @@ _BASE = os.environ.get("BENCH_FB_GRAPH_URL")
 if _BASE:
     import fbmessenger
 
+    _GRAPH_URL = _BASE.rstrip("/")
+
     _original_init = fbmessenger.MessengerClient.__init__
 
-    def _init_against_fake_graph(self, page_access_token, **kwargs):  # type: ignore[no-untyped-def]
+    def _init_against_fake_graph(self, page_access_token, **kwargs):
         _original_init(self, page_access_token, **kwargs)
-        self.graph_url = f"{_BASE.rstrip('/')}/v{self.api_version}"
+        self.graph_url = f"{_GRAPH_URL}/v{self.api_version}"
 
     fbmessenger.MessengerClient.__init__ = _init_against_fake_graph

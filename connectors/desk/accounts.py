@@ -36,9 +36,10 @@ import secrets
 import sys
 import unicodedata
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 import jwt
 
@@ -103,7 +104,7 @@ def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int
     return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(key)}"
 
 
-def verify_password(password: str, stored: Optional[str]) -> bool:
+def verify_password(password: str, stored: str | None) -> bool:
     """Whether ``password`` matches the stored hash; False for a missing or malformed hash."""
     if not stored or not isinstance(password, str):
         return False
@@ -129,11 +130,11 @@ def verify_password(password: str, stored: Optional[str]) -> bool:
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
-def verify_or_waste_time(password: str, stored: Optional[str]) -> bool:
+def verify_or_waste_time(password: str, stored: str | None) -> bool:
     return verify_password(password, stored or _DUMMY_HASH) and stored is not None
 
 
-def password_fingerprint(password_hash: Optional[str]) -> str:
+def password_fingerprint(password_hash: str | None) -> str:
     """A short digest of the stored hash, put in session tokens: a new password changes it
     and so ends the sessions made with the old one. Reveals nothing usable."""
     return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
@@ -181,7 +182,7 @@ class SessionTokens:
     def __repr__(self) -> str:  # the secret never reaches a log line
         return f"SessionTokens(lifetime={self.lifetime})"
 
-    def issue(self, agent: Agent, password_hash: Optional[str], now: Optional[datetime] = None) -> IssuedSession:
+    def issue(self, agent: Agent, password_hash: str | None, now: datetime | None = None) -> IssuedSession:
         issued_at = now or datetime.now(timezone.utc)
         expires_at = issued_at + self.lifetime
         session_id = uuid.uuid4().hex
@@ -194,9 +195,9 @@ class SessionTokens:
             "pwd": password_fingerprint(password_hash),
         }
         token = jwt.encode(claims, self._secret, algorithm=TOKEN_ALGORITHM)
-        return IssuedSession(token, datetime.fromtimestamp(claims["exp"], timezone.utc), session_id)
+        return IssuedSession(token, datetime.fromtimestamp(int(expires_at.timestamp()), timezone.utc), session_id)
 
-    def read(self, token: Optional[str]) -> SessionClaims:
+    def read(self, token: str | None) -> SessionClaims:
         if not token:
             raise InvalidSession("a session token is required")
         try:
@@ -249,7 +250,7 @@ async def create_account(
     username: str,
     password: str,
     *,
-    display_name: Optional[str] = None,
+    display_name: str | None = None,
     role: Role | str = Role.AGENT,
     campaigns: Iterable[str] = (),
 ) -> Agent:
@@ -274,7 +275,7 @@ class DemoAccount:
     password: str = field(repr=False)  # a repr may end up in a log line
     role: Role
     display_name: str
-    agent: Optional[Agent] = None
+    agent: Agent | None = None
     password_works: bool = True  # False: someone changed the demo password since
 
 
@@ -324,13 +325,13 @@ def _read_password(from_stdin: bool) -> str:
     return first
 
 
-def _campaign_list(text: Optional[str]) -> list[str]:
+def _campaign_list(text: str | None) -> list[str]:
     return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
 async def _service() -> HandoffService:
-    from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
     from connectors.storage.db import open_database
+    from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
 
     campaigns = load_campaigns(os.environ.get("HANDOFF_CAMPAIGNS") or DEFAULT_CAMPAIGNS_PATH)
     return HandoffService(await open_database(), campaigns)
@@ -349,7 +350,7 @@ def _describe(agent: Agent) -> str:
     return f"{agent.id:>4}  {agent.username:<20} {agent.role.value:<11} {agent.display_name}  ({campaigns}){state}"
 
 
-def print_demo_accounts(accounts: Sequence[DemoAccount], desk_url: Optional[str] = None) -> None:
+def print_demo_accounts(accounts: Sequence[DemoAccount], desk_url: str | None = None) -> None:
     if desk_url:
         print(f"  Escritorio de agentes  {desk_url}")
     print("  usuario / contraseña")
@@ -394,7 +395,7 @@ async def _run(arguments: argparse.Namespace) -> int:
         await service.engine.dispose()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m connectors.desk.accounts",
         description="Manage the agent desk's accounts in the handoff database (HANDOFF_DATABASE_URL).",

@@ -14,8 +14,8 @@ import ipaddress
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Optional
 
 from sanic.response import HTTPResponse
 
@@ -261,7 +261,7 @@ class DeskAuth:
         self.per_address.take_back(pair[1])
         self.per_account.take_back(pair[0])
 
-    async def session(self, token: Optional[str]) -> Session:
+    async def session(self, token: str | None) -> Session:
         """The caller behind ``token``; InvalidSession when there is none any more."""
         claims = self.tokens.read(token)
         if claims.session_id in self.revoked:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Mapping, Optional
+from typing import Any
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint
@@ -62,11 +63,11 @@ def _lifetime(value: Any) -> timedelta:
 class DeskInput(InputChannel):
     def __init__(
         self,
-        service_token: Optional[str] = None,
-        session_secret: Optional[str] = None,
+        service_token: str | None = None,
+        session_secret: str | None = None,
         session_lifetime: Any = None,
-        uploads_dir: Optional[str] = None,
-        public_url: Optional[str] = None,
+        uploads_dir: str | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.service_token = service_token or None
         self._random_secret = not session_secret
@@ -85,7 +86,7 @@ class DeskInput(InputChannel):
         return "desk"
 
     @classmethod
-    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> "DeskInput":
+    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> DeskInput:
         credentials = credentials or {}
         return cls(
             service_token=credentials.get("service_token") or None,
@@ -125,11 +126,11 @@ class DeskInput(InputChannel):
         serve_runtime(desk)
 
         @desk.listener("before_server_start")
-        async def start(app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def start(app, _loop) -> None:
             await self._start(app.ctx)
 
         @desk.listener("before_server_stop")
-        async def stop(_app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def stop(_app, _loop) -> None:
             await self.live.close_all()
 
         add_page_routes(desk)
@@ -140,7 +141,7 @@ class DeskInput(InputChannel):
         add_service_routes(desk, lambda: self.service)
         # Last: the keeper of the doors every route above declared.
         keys = doors.Keys(session=lambda token: self.auth.session(token), service_token=lambda: self.service_token,
-                          origins=self.origins)  # fmt: skip
+                          origins=self.origins)
         doors.install(desk, keys)
         return desk
 

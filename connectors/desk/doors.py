@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 from sanic import Blueprint
 from sanic.exceptions import PayloadTooLarge
@@ -25,8 +26,8 @@ from connectors.desk.accounts import InvalidSession
 from connectors.desk.auth import unauthorized
 from connectors.desk.http import error, request_token
 from connectors.desk.origins import OriginRule
-from handoff.error_codes import ErrorCode
 from connectors.headers import same_secret
+from handoff.error_codes import ErrorCode
 
 logger = logging.getLogger(__name__)
 

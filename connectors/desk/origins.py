@@ -9,13 +9,12 @@ it is configured; with none (the local sandbox), a page whose host:port is the r
 
 from __future__ import annotations
 
-from typing import Optional
 from urllib.parse import urlsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
-def web_origin(url: str) -> Optional[str]:
+def web_origin(url: str) -> str | None:
     """``scheme://host[:port]`` of an http(s) URL as browsers write ``Origin`` (lowercase,
     the default port left out); None for anything else, ``null`` included."""
     try:
@@ -30,7 +29,7 @@ def web_origin(url: str) -> Optional[str]:
     return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
 
 
-def _authority(host: str, port: Optional[int], scheme: str) -> str:
+def _authority(host: str, port: int | None, scheme: str) -> str:
     return f"{host}:{port if port is not None else _DEFAULT_PORTS[scheme]}"
 
 
@@ -51,14 +50,14 @@ class OriginRule:
     """Which pages may open the desk's socket: the desk's public origin when one is
     configured, else (the local sandbox) the page of the host the request names."""
 
-    def __init__(self, public_url: Optional[str]) -> None:
-        self.public_origin: Optional[str] = None
+    def __init__(self, public_url: str | None) -> None:
+        self.public_origin: str | None = None
         if public_url:
             self.public_origin = web_origin(public_url)
             if self.public_origin is None:
                 raise ValueError(f"the desk's public URL must be an http(s) URL, not {public_url!r}")
 
-    def allows(self, origin: Optional[str], host_header: Optional[str]) -> bool:
+    def allows(self, origin: str | None, host_header: str | None) -> bool:
         if origin is None:
             return True  # not a browser; its credential is the first frame (connectors.desk.live)
         given = web_origin(origin)

@@ -3,8 +3,9 @@ Label, and the WebSocket frames. Plain functions from domain records to JSON-rea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from handoff.campaigns.model import Campaign, FormField
 from handoff.events import AttentionChanged, MessageEvent, to_plain
@@ -16,7 +17,7 @@ from handoff.text_limits import TEXT_LIMITS
 from handoff.window import window_of
 
 
-def time_json(value: Optional[datetime]) -> Optional[str]:
+def time_json(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
@@ -35,14 +36,14 @@ def label_json(label: Label) -> dict[str, Any]:
     return {"id": label.id, "name": label.name, "colour": label.colour, "retired": label.retired}
 
 
-def customer_json(attention: Attention, customer: Optional[Customer]) -> dict[str, Any]:
+def customer_json(attention: Attention, customer: Customer | None) -> dict[str, Any]:
     name = customer.name if customer is not None and customer.name else attention.customer_id
     # An expired Meta link would only show a broken image: initials instead.
     picture = customer.picture_at(datetime.now(timezone.utc)) if customer is not None else None
     return {"id": attention.customer_id, "name": name, "picture_url": picture}
 
 
-def _attachments(message: Message) -> Optional[list[dict[str, Any]]]:
+def _attachments(message: Message) -> list[dict[str, Any]] | None:
     """``payload.attachments`` for every message: an agent's outgoing attachment is stored
     as ``payload.attachment`` and shown in the same shape as the customer's."""
     listed = message.payload.get("attachments")
@@ -79,14 +80,14 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
-def author_agent_json(message: Message) -> Optional[dict[str, Any]]:
+def author_agent_json(message: Message) -> dict[str, Any] | None:
     """The agent who wrote ``message`` (id and name), so every desk names the same person."""
     if message.agent_id is None:
         return None
     return {"id": message.agent_id, "name": message.agent_name}
 
 
-def last_message_json(message: Optional[Message]) -> Optional[dict[str, Any]]:
+def last_message_json(message: Message | None) -> dict[str, Any] | None:
     if message is None:
         return None
     attachments = _attachments(message) or []
@@ -101,7 +102,7 @@ def last_message_json(message: Optional[Message]) -> Optional[dict[str, Any]]:
     }
 
 
-def transfer_record_json(transfer: Optional[Transfer]) -> Optional[dict[str, Any]]:
+def transfer_record_json(transfer: Transfer | None) -> dict[str, Any] | None:
     return to_plain(transfer) if transfer is not None else None
 
 
@@ -126,7 +127,7 @@ def summary_json(summary: AttentionSummary) -> dict[str, Any]:
     }
 
 
-def _number(value: Optional[float]) -> Optional[float]:
+def _number(value: float | None) -> float | None:
     if value is None:
         return None
     return int(value) if float(value).is_integer() else value
@@ -148,7 +149,7 @@ def field_json(field: FormField, language: str) -> dict[str, Any]:
     }
 
 
-def detail_json(summary: AttentionSummary, campaign: Optional[Campaign], language: str = "es") -> dict[str, Any]:
+def detail_json(summary: AttentionSummary, campaign: Campaign | None, language: str = "es") -> dict[str, Any]:
     """Summary + form, the bot's context, the 24 h window and the campaign's form."""
     attention = summary.attention
     window = window_of(attention.last_customer_message_at, bool(campaign and campaign.human_agent_tag))
@@ -240,7 +241,7 @@ def trail_entry_json(event: AttentionEvent, agent_names: Mapping[int, str], camp
         "actor": {"kind": event.actor.kind.value, "agent_id": event.actor.agent_id,
                   "name": agent_names.get(event.actor.agent_id) if event.actor.agent_id is not None else None},
         "detail": dict(event.detail),
-    }  # fmt: skip
+    }
     if isinstance(event.detail.get("reason"), str):
         entry["reason"] = event.detail["reason"]  # the page words it (customer_cancelled: "the customer cancelled")
     for key in ("from_agent_id", "to_agent_id"):
@@ -271,7 +272,7 @@ def history_detail_json(detail: HistoryDetail, language: str = "es") -> dict[str
     ] + [
         {"id": key, "label": key, "type": None, "value": value, "value_label": value}
         for key, value in attention.form.items() if key not in known
-    ]  # fmt: skip
+    ]
     return {
         **history_item_json(detail.item),
         "context": [dict(entry) for entry in attention.context],

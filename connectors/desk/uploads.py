@@ -13,9 +13,9 @@ import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 from urllib.parse import quote
 
 from sanic import Blueprint, response
@@ -24,8 +24,8 @@ from sanic.response import HTTPResponse
 
 from connectors.desk import doors
 from connectors.desk.http import error
-from handoff.error_codes import ErrorCode
 from connectors.headers import media_type
+from handoff.error_codes import ErrorCode
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 DEFAULT_UPLOADS_DIR = "var/uploads"
@@ -43,12 +43,12 @@ CONTENT_TYPES = {
     ".html": "text/html", ".htm": "text/html", ".js": "text/javascript", ".mjs": "text/javascript",
     ".css": "text/css", ".json": "application/json", ".ico": "image/x-icon", ".woff2": "font/woff2",
     ".woff": "font/woff", ".webmanifest": "application/manifest+json", ".map": "application/json",
-}  # fmt: skip
+}
 EXTENSIONS = {
     "image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp", "video/mp4": ".mp4",
     "video/quicktime": ".mov", "video/webm": ".webm", "audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/aac": ".aac",
     "audio/ogg": ".ogg", "audio/wav": ".wav", "application/pdf": ".pdf", "text/plain": ".txt",
-}  # fmt: skip
+}
 INLINE_KINDS = ("image", "video", "audio")
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -58,7 +58,7 @@ def content_type_of(name: str) -> str:
     return CONTENT_TYPES.get(extension) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def kind_of(content_type: Optional[str]) -> str:
+def kind_of(content_type: str | None) -> str:
     """image, video, audio or file, as Meta's Send API names attachment types."""
     main = media_type(content_type)
     major = main.split("/")[0]
@@ -67,7 +67,7 @@ def kind_of(content_type: Optional[str]) -> str:
     return "file"
 
 
-def safe_name(name: Optional[str], content_type: Optional[str] = None) -> str:
+def safe_name(name: str | None, content_type: str | None = None) -> str:
     """A file name safe in a path and a URL: the last path part, ASCII letters, digits,
     '.', '_' and '-' (accents dropped, anything else '_'), never hidden, at most 100
     characters, with an extension that agrees with the declared ``content_type``."""
@@ -96,11 +96,11 @@ class TooLarge(Exception):
 
 
 class UploadStore:
-    def __init__(self, root: Optional[str | Path] = None, public_url: Optional[str] = None) -> None:
+    def __init__(self, root: str | Path | None = None, public_url: str | None = None) -> None:
         self.root = Path(root or os.environ.get(UPLOADS_DIR_VARIABLE) or DEFAULT_UPLOADS_DIR)
         self.public_url = (public_url or os.environ.get(PUBLIC_URL_VARIABLE) or DEFAULT_PUBLIC_URL).rstrip("/")
 
-    def save(self, filename: Optional[str], content_type: Optional[str], data: bytes) -> Upload:
+    def save(self, filename: str | None, content_type: str | None, data: bytes) -> Upload:
         if len(data) > MAX_UPLOAD_BYTES:
             raise TooLarge(f"files are limited to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
         key = secrets.token_urlsafe(24)
@@ -111,7 +111,7 @@ class UploadStore:
         kind = kind_of(content_type_of(name))  # agrees with the declared type (safe_name)
         return Upload(key, name, f"{self.public_url}{MEDIA_PATH}/{key}/{quote(name)}", kind, len(data))
 
-    def path_of(self, key: str, name: str) -> Optional[Path]:
+    def path_of(self, key: str, name: str) -> Path | None:
         if not _KEY.match(key) or name != safe_name(name) or name.startswith("."):
             return None
         path = self.root / key / name

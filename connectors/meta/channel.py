@@ -31,8 +31,9 @@ import itertools
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import aiohttp
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -40,6 +41,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.log_hygiene import install_log_hygiene
 from connectors.meta.dispatch import ConversationDispatcher, ItemProgress
 from connectors.meta.events import WebhookItem as EventItem
 from connectors.meta.events import conversation_key, dedup_key, iter_items
@@ -52,14 +54,13 @@ from connectors.meta.graph import (
     GraphSettings,
     RetryPolicy,
 )
+from connectors.meta.inbox import Inbox, IncomingItem, StoredItem
 from connectors.meta.indicators import DEFAULT_TYPING_DELAY
 from connectors.meta.limits import ChannelLimits
 from connectors.meta.output import MetaOutputChannel
-from connectors.meta.profiles import ProfileCache, ProfileReader
+from connectors.meta.profiles import Profile, ProfileCache
 from connectors.meta.routing import BotTurns, EventRouter, stored_payload
 from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
-from connectors.meta.inbox import Inbox, IncomingItem, StoredItem
-from connectors.log_hygiene import install_log_hygiene
 from connectors.rasa_conversations import RasaConversations
 from connectors.runtime import handoff_runtime, serve_runtime
 
@@ -107,7 +108,13 @@ class MetaInputChannel(InputChannel):
     limits: ClassVar[ChannelLimits]
     output_class: ClassVar[type[MetaOutputChannel]]
     profile_fields: ClassVar[str]
-    profile_reader: ClassVar[ProfileReader]
+
+    # A static method rather than a ClassVar[Callable]: type checkers bind a callable class
+    # attribute like a method, and each channel's reader takes no self.
+    @staticmethod
+    def profile_reader(customer_id: str, fields: Mapping[str, Any]) -> Profile:
+        """This channel's profile fields (``profile_fields``) read as a Profile."""
+        raise NotImplementedError
 
     def __init__(self, settings: MetaChannelSettings) -> None:
         self.settings = settings
@@ -119,7 +126,7 @@ class MetaInputChannel(InputChannel):
         return cls.channel
 
     @classmethod
-    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> "MetaInputChannel":
+    def from_credentials(cls, credentials: Mapping[str, Any] | None) -> MetaInputChannel:
         if not credentials:
             cls.raise_missing_credentials_exception()
         assert credentials is not None  # raise_missing_credentials_exception raised
@@ -175,11 +182,11 @@ class MetaInputChannel(InputChannel):
         serve_runtime(webhook)
 
         @webhook.listener("before_server_start")
-        async def start(app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def start(app, _loop) -> None:
             await self._start(app, on_new_message, state)
 
         @webhook.listener("after_server_start")
-        async def replay(_app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def replay(_app, _loop) -> None:
             # The agent is loaded by now, so replayed items can become bot turns. Nothing is
             # awaited here: a stop during a start listener abandons it mid-way.
             if self.dispatcher is not None:  # set by the start listener
@@ -187,12 +194,12 @@ class MetaInputChannel(InputChannel):
             state["ownership"].start_claiming()
 
         @webhook.listener("after_server_start")
-        async def freeze_heap(_app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def freeze_heap(_app, _loop) -> None:
             # Once everything is loaded: full collections no longer walk the startup heap.
             freeze_startup_heap()
 
         @webhook.listener("before_server_stop")
-        async def stop_dispatching(_app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def stop_dispatching(_app, _loop) -> None:
             # What is cut short stays pending in the inbox: the lease is released at stop,
             # so another process (or the next start) takes it over and replays it.
             if "ownership" in state:
@@ -201,7 +208,7 @@ class MetaInputChannel(InputChannel):
                 await self.dispatcher.close()
 
         @webhook.listener("after_server_stop")
-        async def stop(_app, _loop) -> None:  # type: ignore[no-untyped-def]
+        async def stop(_app, _loop) -> None:
             if "session" in state:
                 await state.pop("session").close()
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from connectors.storage.db import TRANSIENT_STORAGE_ERRORS
 from connectors.meta.inbox import HANDLING, Inbox, StoredItem
+from connectors.storage.db import TRANSIENT_STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,6 @@ class ConversationDispatcher:
             except Exception as error:  # the worker must outlive a database that is away
                 if delay is None or not isinstance(error, TRANSIENT_STORAGE_ERRORS):
                     logger.error("Could not record the outcome of webhook item %s (%s); the next start replays it.",
-                                 item.id, type(error).__name__)  # fmt: skip
+                                 item.id, type(error).__name__)
                     return
                 await asyncio.sleep(delay)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 class ErrorKind(enum.Enum):
@@ -29,7 +30,7 @@ _PERMISSION_CODES = {10, 200, 230, 10904}
 
 
 def classify(http_status: int | None, code: int | None, subcode: int | None) -> ErrorKind:
-    if code == 10 and subcode in _WINDOW_SUBCODES or subcode in _WINDOW_SUBCODES:
+    if (code == 10 and subcode in _WINDOW_SUBCODES) or subcode in _WINDOW_SUBCODES:
         return ErrorKind.WINDOW_CLOSED
     if code == 551 or subcode == 1545041:
         return ErrorKind.RECIPIENT_UNAVAILABLE
@@ -70,7 +71,7 @@ class GraphError(Exception):
         return f"Graph API {self.kind.value} error (HTTP {self.http_status}, code {code}): {self.message}"
 
     @classmethod
-    def from_response(cls, http_status: int, body: Mapping[str, Any] | None) -> "GraphError":
+    def from_response(cls, http_status: int, body: Mapping[str, Any] | None) -> GraphError:
         error = (body or {}).get("error") or {}
         code = _as_int(error.get("code"))
         subcode = _as_int(error.get("error_subcode"))

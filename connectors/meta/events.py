@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 CUSTOMER_ATTACHMENT_TYPES = (
     "image", "video", "audio", "file", "sticker", "location", "share", "template",
     "reel", "story_mention", "unsupported",
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Attachment:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def as_metadata(self) -> dict[str, Any]:
-        data = {"type": self.type, "url": self.url, "title": self.title, "sticker_id": self.sticker_id}
+        data: dict[str, Any] = {"type": self.type, "url": self.url, "title": self.title, "sticker_id": self.sticker_id}
         if self.latitude is not None:
             data.update(latitude=self.latitude, longitude=self.longitude)
         return {key: value for key, value in data.items() if value is not None}
@@ -171,7 +172,8 @@ def dedup_key(item: WebhookItem) -> str:
             return f"{prefix}{key}:{part['mid']}"
     reaction = raw.get("reaction")
     if isinstance(reaction, Mapping) and reaction.get("mid"):
-        return f"reaction:{reaction['mid']}:{reaction.get('action')}:{reaction.get('reaction') or reaction.get('emoji')}:{raw.get('timestamp')}"
+        emoji = reaction.get("reaction") or reaction.get("emoji")
+        return f"reaction:{reaction['mid']}:{reaction.get('action')}:{emoji}:{raw.get('timestamp')}"
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
     return f"digest:{digest}"
 
@@ -202,12 +204,12 @@ def _party(value: Any) -> str:
 
 def parse(item: WebhookItem) -> Event:
     raw = item.raw
-    base = dict(
-        channel=item.channel,
-        account_id=item.account_id,
-        customer_id=_customer_id(raw, item.account_id),
-        timestamp=_as_int(raw.get("timestamp")) or 0,
-    )
+    base: dict[str, Any] = {
+        "channel": item.channel,
+        "account_id": item.account_id,
+        "customer_id": _customer_id(raw, item.account_id),
+        "timestamp": _as_int(raw.get("timestamp")) or 0,
+    }
     message = raw.get("message")
     if isinstance(message, Mapping):
         return _parse_message(base, message)
@@ -216,12 +218,12 @@ def parse(item: WebhookItem) -> Event:
         referral = postback.get("referral")
         return Postback(**base, mid=_as_id(postback.get("mid")), title=_as_text(postback.get("title")),
                         payload=_as_text(postback.get("payload")),
-                        referral=referral if isinstance(referral, Mapping) else None)  # fmt: skip
+                        referral=referral if isinstance(referral, Mapping) else None)
     if isinstance(raw.get("reaction"), Mapping):
         reaction = raw["reaction"]
         return Reaction(**base, mid=_as_id(reaction.get("mid")), reaction=_as_text(reaction.get("reaction")),
                         emoji=_as_text(reaction.get("emoji")),
-                        action=_as_text(reaction.get("action")) or "react")  # fmt: skip
+                        action=_as_text(reaction.get("action")) or "react")
     if isinstance(raw.get("read"), Mapping):
         read = raw["read"]
         return Read(**base, mid=_as_id(read.get("mid")), watermark=_as_int(read.get("watermark")))
@@ -232,7 +234,7 @@ def parse(item: WebhookItem) -> Event:
     if isinstance(raw.get("referral"), Mapping):
         referral = raw["referral"]
         return Referral(**base, mid=None, ref=_as_text(referral.get("ref")), source=_as_text(referral.get("source")),
-                        referral_type=_as_text(referral.get("type")))  # fmt: skip
+                        referral_type=_as_text(referral.get("type")))
     if isinstance(raw.get("message_edit"), Mapping):
         edit = raw["message_edit"]
         return MessageEdited(**base, mid=_as_id(edit.get("mid")), text=_as_text(edit.get("text")))
@@ -245,13 +247,13 @@ def _parse_message(base: dict[str, Any], message: Mapping[str, Any]) -> Event:
     attachments = tuple(_parse_attachment(a) for a in _list(message.get("attachments")) if isinstance(a, Mapping))
     if message.get("is_echo"):
         return Echo(**base, mid=mid, app_id=_as_id(message.get("app_id")), metadata=_as_text(message.get("metadata")),
-                    text=_as_text(message.get("text")), attachments=attachments)  # fmt: skip
+                    text=_as_text(message.get("text")), attachments=attachments)
     if message.get("is_deleted"):
         return MessageDeleted(**base, mid=mid)
     if message.get("is_unsupported"):
         return UnsupportedMessage(**base, mid=mid)
-    quick_reply = message.get("quick_reply") if isinstance(message.get("quick_reply"), Mapping) else {}
-    reply_to = message.get("reply_to") if isinstance(message.get("reply_to"), Mapping) else {}
+    quick_reply = _mapping(message.get("quick_reply"))
+    reply_to = _mapping(message.get("reply_to"))
     return CustomerMessage(
         **base,
         mid=mid,
@@ -265,15 +267,15 @@ def _parse_message(base: dict[str, Any], message: Mapping[str, Any]) -> Event:
 
 def _parse_attachment(raw: Mapping[str, Any]) -> Attachment:
     kind = _as_text(raw.get("type")) or "unsupported"
-    payload = raw.get("payload") if isinstance(raw.get("payload"), Mapping) else {}
+    payload = _mapping(raw.get("payload"))
     url = _as_text(payload.get("url")) or _as_text(raw.get("url"))
     title = _as_text(raw.get("title")) or _as_text(payload.get("title"))
     if payload.get("sticker_id"):
         return Attachment("sticker", url=url, sticker_id=_as_int(payload["sticker_id"]), raw=raw)
     if kind == "location":
-        coordinates = payload.get("coordinates") if isinstance(payload.get("coordinates"), Mapping) else {}
+        coordinates = _mapping(payload.get("coordinates"))
         return Attachment("location", url=url, title=title, latitude=_as_number(coordinates.get("lat")),
-                          longitude=_as_number(coordinates.get("long")), raw=raw)  # fmt: skip
+                          longitude=_as_number(coordinates.get("long")), raw=raw)
     normalised = {"fallback": "share", "ig_reel": "reel", "reel": "reel", "ig_post": "share", "post": "share"}
     kind = normalised.get(kind, kind)
     if kind not in CUSTOMER_ATTACHMENT_TYPES:
@@ -304,6 +306,11 @@ def _as_id(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A JSON object, or an empty one: a wrong type where Meta sends an object must not crash."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _list(value: Any) -> list[Any] | tuple[Any, ...]:

@@ -11,8 +11,9 @@ import asyncio
 import logging
 import random
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 import aiohttp
 
@@ -200,4 +201,4 @@ class GraphClient:
             raise GraphError(ErrorKind.TRANSIENT, "Graph API timed out", ambiguous=json is not None) from error
         except aiohttp.ClientError as error:
             raise GraphError(ErrorKind.TRANSIENT, f"Graph API unreachable: {error.__class__.__name__}",
-                             ambiguous=isinstance(error, aiohttp.ServerDisconnectedError)) from error  # fmt: skip
+                             ambiguous=isinstance(error, aiohttp.ServerDisconnectedError)) from error

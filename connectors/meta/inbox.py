@@ -61,9 +61,10 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -221,7 +222,7 @@ class Inbox:
         """
         query = (
             sa.select(inbox_item.c.id, inbox_item.c.channel, inbox_item.c.conversation, inbox_item.c.payload,
-                      inbox_item.c.state)  # fmt: skip
+                      inbox_item.c.state)
             .where(inbox_item.c.state.in_(UNFINISHED), inbox_item.c.id > after_id)
             .order_by(inbox_item.c.id)
             .limit(limit)
@@ -230,7 +231,7 @@ class Inbox:
             rows = (await connection.execute(query)).all()
         return [
             StoredItem(id=row.id, channel=row.channel, conversation=row.conversation, payload=row.payload,
-                       state=row.state, replayed=True)  # fmt: skip
+                       state=row.state, replayed=True)
             for row in rows
         ]
 

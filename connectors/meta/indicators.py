@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import Optional
 
 from connectors.meta.output import MetaOutputChannel
 
@@ -27,17 +26,17 @@ class TypingIndicator:
         self._output = output
         self._customer_id = customer_id
         self._delay = delay
-        self._showing: Optional[asyncio.Task[None]] = None
+        self._showing: asyncio.Task[None] | None = None
         self._shown = False
 
-    async def __aenter__(self) -> "TypingIndicator":
+    async def __aenter__(self) -> TypingIndicator:
         self._showing = asyncio.ensure_future(self._show())
         if self._delay <= 0:
             await asyncio.wait([self._showing])
         return self
 
     async def __aexit__(
-        self, kind: Optional[type[BaseException]], error: Optional[BaseException], trace: Optional[TracebackType]
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         assert self._showing is not None
         if not self._shown:

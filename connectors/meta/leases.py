@@ -54,9 +54,10 @@ import os
 import socket
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -96,7 +97,7 @@ class LeaseTiming:
         return self.lease / 3
 
     @classmethod
-    def from_environment(cls) -> "LeaseTiming":
+    def from_environment(cls) -> LeaseTiming:
         return cls(seconds_from_environment(LEASE_VARIABLE, DEFAULT_LEASE_SECONDS))
 
 
@@ -108,7 +109,7 @@ class ProcessIdentity:
     node: str | None
 
     @classmethod
-    def current(cls) -> "ProcessIdentity":
+    def current(cls) -> ProcessIdentity:
         """Reads /proc: call it off the event loop."""
         node = None
         try:
@@ -164,7 +165,7 @@ class InboxLeases:
         statement = inbox_lease.insert().values(
             owner=self.owner, host=self.identity.host, pid=self.identity.pid, node=self.identity.node,
             started_at=self._now(), expires_at=self._shifted(timedelta(seconds=self.timing.lease)),
-        )  # fmt: skip
+        )
         async with self._engine.begin() as connection:
             await connection.execute(statement)
 
@@ -266,7 +267,7 @@ class InboxLeases:
                 rows += (
                     await connection.execute(
                         sa.select(inbox_item.c.id, inbox_item.c.channel, inbox_item.c.conversation, inbox_item.c.payload,
-                                  inbox_item.c.state)  # fmt: skip
+                                  inbox_item.c.state)
                         .where(inbox_item.c.id.in_(chunk), inbox_item.c.owner == self.owner)
                         .order_by(inbox_item.c.id)
                     )
@@ -275,7 +276,7 @@ class InboxLeases:
             logger.info("Took over %d unfinished inbox items of %s.", len(rows), _describe(dead))
         return [
             StoredItem(id=row.id, channel=row.channel, conversation=row.conversation, payload=row.payload,
-                       state=row.state, replayed=True)  # fmt: skip
+                       state=row.state, replayed=True)
             for row in rows
         ]
 
@@ -288,7 +289,7 @@ class InboxOwnership:
     dispatcher) and gets the items taken over for its channel."""
 
     def __init__(self, engine: AsyncEngine, timing: LeaseTiming | None = None,
-                 identity: ProcessIdentity | None = None) -> None:  # fmt: skip
+                 identity: ProcessIdentity | None = None) -> None:
         self.owner = uuid.uuid4().hex
         self.timing = timing or LeaseTiming()
         self._engine = engine
@@ -306,7 +307,9 @@ class InboxOwnership:
 
     async def acquire(self) -> None:
         """Before the process accepts anything: every row it writes names a live lease."""
-        identity = self._identity or await asyncio.to_thread(ProcessIdentity.current)
+        identity = self._identity
+        if identity is None:
+            identity = await asyncio.to_thread(ProcessIdentity.current)
         self._leases = InboxLeases(self._engine, self.owner, identity, self.timing)
         _LIVE_HERE.add(self.owner)
         await self._leases.acquire()

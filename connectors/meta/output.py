@@ -13,7 +13,8 @@ the replayed turn's first replies are matched, in order and by content, with the
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from rasa.core.channels.channel import OutputChannel
 
@@ -141,7 +142,7 @@ class MetaOutputChannel(OutputChannel):
                 # Handed to Meta by the run a crash cut short (sent, or maybe: its echo
                 # settles that): never again.
                 logger.info("Reply %d of inbox item %s was handed to Meta before the restart (%s): not sent again.",
-                            position + 1, self._item_id, earlier.state)  # fmt: skip
+                            position + 1, self._item_id, earlier.state)
                 self.skipped.append(earlier)
                 self.sent.append(SendResult(recipient_id, earlier.mid, 0))
                 return

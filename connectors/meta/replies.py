@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff.clock import as_utc, utc_now
 from connectors.storage.schema import REPLY_SENDING_SQL, outbound_reply
+from handoff.clock import as_utc, utc_now
 
 SENDING = "sending"  # committed before the call: Meta may have it
 SENT = "sent"  # Meta's answer or its echo: Meta has it (mid)
@@ -54,7 +55,7 @@ class ReplyRecord:
     token: str
     digest: str
     state: str
-    mid: Optional[str]
+    mid: str | None
 
 
 def digest_of(message: Mapping[str, Any]) -> str:
@@ -69,7 +70,7 @@ class ReplyJournal:
         self._engine = engine
 
     async def sending(
-        self, channel: str, recipient_id: str, inbox_item_id: Optional[int], seq: int, token: str, digest: str
+        self, channel: str, recipient_id: str, inbox_item_id: int | None, seq: int, token: str, digest: str
     ) -> None:
         """Step 1: committed when this returns; only then may the reply be sent."""
         now = utc_now()
@@ -78,7 +79,7 @@ class ReplyJournal:
                 outbound_reply.insert().values(
                     channel=channel, recipient_id=recipient_id[:64], inbox_item_id=inbox_item_id, seq=seq,
                     token=token, digest=digest, state=SENDING, created_at=now, updated_at=now,
-                )  # fmt: skip
+                )
             )
 
     async def failed(self, token: str, error: str) -> None:
@@ -90,7 +91,7 @@ class ReplyJournal:
                 .values(state=FAILED, error=error[:2000], updated_at=utc_now())
             )
 
-    async def sent(self, token: str, mid: Optional[str]) -> bool:
+    async def sent(self, token: str, mid: str | None) -> bool:
         """Step 3, or the echo of one of our sends (which may come first, or after a crash):
         the reply is at Meta, whatever the row said. True when this moved the row."""
         now = utc_now()
@@ -112,7 +113,7 @@ class ReplyJournal:
         """The replies a turn for this inbox item handed to Meta (or was about to), in order."""
         query = (
             sa.select(outbound_reply.c.id, outbound_reply.c.seq, outbound_reply.c.token, outbound_reply.c.digest,
-                      outbound_reply.c.state, outbound_reply.c.mid)  # fmt: skip
+                      outbound_reply.c.state, outbound_reply.c.mid)
             .where(outbound_reply.c.inbox_item_id == inbox_item_id)
             .order_by(outbound_reply.c.seq)
         )
@@ -120,7 +121,7 @@ class ReplyJournal:
             rows = (await connection.execute(query)).all()
         return [ReplyRecord(row.id, row.seq, row.token, row.digest, row.state, row.mid) for row in rows]
 
-    async def settle_stale(self, stale_before: datetime, now: Optional[datetime] = None) -> list[int]:
+    async def settle_stale(self, stale_before: datetime, now: datetime | None = None) -> list[int]:
         """Replies left ``sending`` since before ``stale_before`` (a dead process's): now
         ``unknown``. Never resent. Returns their ids."""
         now = as_utc(now) if now else utc_now()
@@ -137,7 +138,7 @@ class ReplyJournal:
                 await connection.execute(
                     sa.update(outbound_reply)
                     .where(outbound_reply.c.id.in_(ids), outbound_reply.c.state == SENDING,
-                           outbound_reply.c.updated_at < stale)  # fmt: skip
+                           outbound_reply.c.updated_at < stale)
                     .values(state=UNKNOWN, error=UNKNOWN_REASON, updated_at=now)
                 )
         return ids

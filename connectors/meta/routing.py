@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 
@@ -31,13 +32,13 @@ from connectors.meta.events import (
 from connectors.meta.gateway import agent_message_id
 from connectors.meta.graph import EchoReconciler
 from connectors.meta.handoff_events import inbound_event_for, meta_time
+from connectors.meta.inbox import StoredItem
 from connectors.meta.indicators import DEFAULT_TYPING_DELAY, TypingIndicator
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache
-from connectors.meta.turns import user_message_for
-from connectors.meta.inbox import StoredItem
-from handoff.model import MessageStatus
 from connectors.meta.replies import ReplyJournal, ReplyRecord
+from connectors.meta.turns import user_message_for
+from handoff.model import MessageStatus
 from handoff.service import HandoffService
 from handoff.states import AttentionState
 
@@ -47,10 +48,10 @@ OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 ConversationHook = Callable[[str], Awaitable[Any]]
 # (customer id, message id) -> True: a completed turn has it; False: certainly not;
 # None: cannot tell (the tracker store forgets at restart).
-BotMemory = Callable[[str, str], Awaitable[Optional[bool]]]
+BotMemory = Callable[[str, str], Awaitable[bool | None]]
 Recorded = Callable[[str], Awaitable[bool]]
 # A text -> Rasa's parse of it ({"intent": {"name", "confidence"}, ...}); None: no model loaded.
-Understand = Callable[[str], Awaitable[Optional[Mapping[str, Any]]]]
+Understand = Callable[[str], Awaitable[Mapping[str, Any] | None]]
 
 BOT_TURN_EVENTS = (CustomerMessage, Postback, Referral, UnsupportedMessage)
 
@@ -115,7 +116,7 @@ class BotTurns:
         intent = (parsed or {}).get("intent") or {}
         return intent.get("name") in BOT_INTENTS_WHILE_QUEUED and float(intent.get("confidence") or 0.0) >= CANCEL_CONFIDENCE
 
-    async def remembers(self, event: Event) -> Optional[bool]:
+    async def remembers(self, event: Event) -> bool | None:
         """Whether the bot completed a turn for ``event`` (see ``BotMemory``)."""
         if self._memory is None or not event.mid:
             return None
@@ -205,7 +206,7 @@ class EventRouter:
                     # The bot answered before the stop: its replies are at Meta (or their
                     # echo will say), recorded; the turn is not run again.
                     note = (f"interrupted after the bot's replies went to Meta ({_reply_states(earlier)}); "
-                            f"recorded, not run again")  # fmt: skip
+                            f"recorded, not run again")
                     logger.warning("%s item %s from %s %s.", self._channel, event.mid, event.customer_id, note)
                     progress.settle(note)
                     return
@@ -230,7 +231,7 @@ class EventRouter:
         else:
             logger.info("%s from %s on %s (no bot turn)", type(event).__name__, event.customer_id, event.mid)
 
-    async def _seen_before(self, event: Event, inbound: Any, progress: ItemProgress) -> Optional[bool]:
+    async def _seen_before(self, event: Event, inbound: Any, progress: ItemProgress) -> bool | None:
         """For an item an earlier process acknowledged: True when its effect is there
         already, False when it certainly is not, None when nothing can tell."""
         if inbound is not None and inbound.mid and self._recorded is not None and await self._recorded(inbound.mid):

@@ -9,7 +9,8 @@ they never reach Rasa as a bare URL posing as text.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 

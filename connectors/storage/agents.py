@@ -3,17 +3,17 @@ timers survive a restart and are shared by every instance)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.model import Agent, Role
-from connectors.storage.schema import agent, agent_campaign, agent_presence
 from connectors.storage._sql import upsert_insert
 from connectors.storage.rows import agent_from_row
+from connectors.storage.schema import agent, agent_campaign, agent_presence
+from handoff.model import Agent, Role
 
 
 async def insert(
@@ -23,7 +23,7 @@ async def insert(
     role: Role,
     campaigns: Iterable[str],
     now: datetime,
-    password_hash: Optional[str] = None,
+    password_hash: str | None = None,
 ) -> int:
     result = await connection.execute(
         agent.insert().values(
@@ -51,7 +51,7 @@ async def set_display_name(connection: AsyncConnection, agent_id: int, display_n
     await connection.execute(sa.update(agent).where(agent.c.id == agent_id).values(display_name=display_name))
 
 
-async def set_password_hash(connection: AsyncConnection, agent_id: int, password_hash: Optional[str]) -> None:
+async def set_password_hash(connection: AsyncConnection, agent_id: int, password_hash: str | None) -> None:
     await connection.execute(sa.update(agent).where(agent.c.id == agent_id).values(password_hash=password_hash))
 
 
@@ -65,21 +65,21 @@ async def _with_campaigns(connection: AsyncConnection, rows: list) -> list[Agent
     return [agent_from_row(row, campaigns[row.id]) for row in rows]
 
 
-async def get(connection: AsyncConnection, agent_id: int) -> Optional[Agent]:
+async def get(connection: AsyncConnection, agent_id: int) -> Agent | None:
     rows = (await connection.execute(sa.select(agent).where(agent.c.id == agent_id))).all()
     found = await _with_campaigns(connection, rows)
     return found[0] if found else None
 
 
-async def by_username(connection: AsyncConnection, username: str) -> Optional[Agent]:
+async def by_username(connection: AsyncConnection, username: str) -> Agent | None:
     rows = (await connection.execute(sa.select(agent).where(agent.c.username == username))).all()
     found = await _with_campaigns(connection, rows)
     return found[0] if found else None
 
 
 async def credentials(
-    connection: AsyncConnection, *, agent_id: Optional[int] = None, username: Optional[str] = None
-) -> Optional[tuple[Agent, Optional[str]]]:
+    connection: AsyncConnection, *, agent_id: int | None = None, username: str | None = None
+) -> tuple[Agent, str | None] | None:
     """The agent and their stored password hash, by id or by username (the desk's login)."""
     if (agent_id is None) == (username is None):
         raise ValueError("give agent_id or username")
@@ -97,8 +97,8 @@ async def all_agents(connection: AsyncConnection) -> list[Agent]:
 @dataclass(frozen=True)
 class Presence:
     agent_id: int
-    last_seen_at: Optional[datetime]
-    left_at: Optional[datetime]
+    last_seen_at: datetime | None
+    left_at: datetime | None
 
 
 async def seen(connection: AsyncConnection, agent_id: int, at: datetime) -> None:

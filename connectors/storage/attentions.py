@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.model import Attention, Channel, Direction
-from connectors.storage.schema import UtcDateTime, attention, attention_event, attention_label, label
-from handoff.states import ACTIVE_STATES, AttentionState
 from connectors.storage.rows import attention_from_row, label_from_row
+from connectors.storage.schema import UtcDateTime, attention, attention_event, attention_label, label
+from handoff.model import Attention, Channel, Direction
+from handoff.states import ACTIVE_STATES, AttentionState
 
 ANY: Any = object()
 """In compare_and_set: do not check this column."""
@@ -26,7 +27,7 @@ class ActiveRef:
 
     id: int
     campaign_id: str
-    agent_id: Optional[int]
+    agent_id: int | None
     state: AttentionState
 
 
@@ -42,11 +43,11 @@ async def insert(
     form: Mapping[str, Any],
     context: Sequence[Mapping[str, Any]],
     now: datetime,
-    intent: Optional[str] = None,
-    agent_id: Optional[int] = None,
-    last_customer_message_at: Optional[datetime] = None,
-    reason: Optional[str] = None,
-    bot_values: Optional[Mapping[str, Any]] = None,
+    intent: str | None = None,
+    agent_id: int | None = None,
+    last_customer_message_at: datetime | None = None,
+    reason: str | None = None,
+    bot_values: Mapping[str, Any] | None = None,
 ) -> int:
     """Insert an attention; IntegrityError when the customer already has an active one."""
     result = await connection.execute(
@@ -73,7 +74,7 @@ async def insert(
     return result.inserted_primary_key[0]
 
 
-async def get(connection: AsyncConnection, attention_id: int) -> Optional[Attention]:
+async def get(connection: AsyncConnection, attention_id: int) -> Attention | None:
     row = (await connection.execute(sa.select(attention).where(attention.c.id == attention_id))).first()
     if row is None:
         return None
@@ -118,7 +119,7 @@ def _active() -> sa.sql.ColumnElement:
     return attention.c.state.in_([sa.literal_column(f"'{state}'") for state in _ACTIVE])
 
 
-async def active_ref(connection: AsyncConnection, channel: Channel | str, account_id: str, customer_id: str) -> Optional[ActiveRef]:
+async def active_ref(connection: AsyncConnection, channel: Channel | str, account_id: str, customer_id: str) -> ActiveRef | None:
     query = sa.select(attention.c.id, attention.c.campaign_id, attention.c.agent_id, attention.c.state).where(
         _customer_is(channel, account_id, customer_id), _active()
     )
@@ -128,7 +129,7 @@ async def active_ref(connection: AsyncConnection, channel: Channel | str, accoun
     return ActiveRef(row.id, row.campaign_id, row.agent_id, AttentionState(row.state))
 
 
-async def active_ref_by_id(connection: AsyncConnection, attention_id: int) -> Optional[ActiveRef]:
+async def active_ref_by_id(connection: AsyncConnection, attention_id: int) -> ActiveRef | None:
     query = sa.select(attention.c.id, attention.c.campaign_id, attention.c.agent_id, attention.c.state).where(
         attention.c.id == attention_id, _active()
     )
@@ -138,7 +139,7 @@ async def active_ref_by_id(connection: AsyncConnection, attention_id: int) -> Op
 
 async def last_customer_message_at(
     connection: AsyncConnection, channel: Channel | str, account_id: str, customer_id: str
-) -> Optional[datetime]:
+) -> datetime | None:
     """The customer's last message in any of their attentions (Meta's windows are per
     conversation, not per attention)."""
     query = sa.select(sa.func.max(attention.c.last_customer_message_at)).where(_customer_is(channel, account_id, customer_id))
@@ -148,7 +149,7 @@ async def last_customer_message_at(
 
 async def active_for_customer(
     connection: AsyncConnection, channel: Channel | str, account_id: str, customer_id: str
-) -> Optional[Attention]:
+) -> Attention | None:
     found = await get_many(connection, sa.select(attention).where(_customer_is(channel, account_id, customer_id), _active()))
     return found[0] if found else None
 
@@ -158,7 +159,7 @@ async def compare_and_set(
     attention_id: int,
     *,
     expected_state: AttentionState,
-    expected_agent_id: Optional[int] = ANY,
+    expected_agent_id: int | None = ANY,
     expected_campaign_id: str = ANY,
     values: Mapping[str, Any],
 ) -> bool:
@@ -179,7 +180,7 @@ async def compare_and_set(
 
 
 async def note_message(
-    connection: AsyncConnection, attention_id: int, message_id: int, now: datetime, customer_message_at: Optional[datetime] = None
+    connection: AsyncConnection, attention_id: int, message_id: int, now: datetime, customer_message_at: datetime | None = None
 ) -> bool:
     """Remember the attention's latest message and, for a customer message, restart the
     24 h window (never moving it back when webhooks arrive out of order). False, changing
@@ -196,10 +197,10 @@ async def note_message(
 
 
 def active_for_desk(
-    campaign_ids: Optional[Iterable[str]],
-    agent_id: Optional[int],
+    campaign_ids: Iterable[str] | None,
+    agent_id: int | None,
     *,
-    channel: Optional[Channel | str] = None,
+    channel: Channel | str | None = None,
     include_queued: bool = True,
 ) -> sa.sql.Select:
     """Queued attentions of ``campaign_ids`` (None: all) plus the open ones of ``agent_id``
@@ -223,7 +224,7 @@ def active_for_desk(
 class QueueLoad:
     campaign_id: str
     count: int
-    oldest_since: Optional[datetime]
+    oldest_since: datetime | None
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ async def active_loads(connection: AsyncConnection) -> Loads:
     )
 
 
-def _as_time(value: Any) -> Optional[datetime]:
+def _as_time(value: Any) -> datetime | None:
     """A time out of an aggregate: SQLite returns its text form."""
     if value is None or isinstance(value, datetime):
         return value

@@ -5,16 +5,17 @@ History detail and the metrics (waiting time, first response, handling time) rea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.model import Actor, AttentionEvent
-from connectors.storage.schema import attention_event
-from handoff.states import AttentionState
 from connectors.storage.rows import audit_from_row
+from connectors.storage.schema import attention_event
+from handoff.model import Actor, AttentionEvent
+from handoff.states import AttentionState
 
 
 async def record(
@@ -23,9 +24,9 @@ async def record(
     actor: Actor,
     action: str,
     at: datetime,
-    from_state: Optional[AttentionState] = None,
-    to_state: Optional[AttentionState] = None,
-    detail: Optional[Mapping[str, Any]] = None,
+    from_state: AttentionState | None = None,
+    to_state: AttentionState | None = None,
+    detail: Mapping[str, Any] | None = None,
 ) -> None:
     await connection.execute(
         attention_event.insert().values(

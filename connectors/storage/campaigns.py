@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.campaigns.model import CampaignBook
-from connectors.storage.schema import campaign
 from connectors.storage._sql import upsert_insert
+from connectors.storage.schema import campaign
+from handoff.campaigns.model import CampaignBook
 
 
 def _plain(value: Any) -> Any:

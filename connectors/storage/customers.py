@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.model import Channel, Customer
-from handoff.pictures import picture_expiry
-from connectors.storage.schema import customer
 from connectors.storage._sql import upsert_insert
 from connectors.storage.rows import customer_from_row
+from connectors.storage.schema import customer
+from handoff.model import Channel, Customer
+from handoff.pictures import picture_expiry
 
 
 async def upsert(
@@ -21,8 +20,8 @@ async def upsert(
     account_id: str,
     customer_id: str,
     now: datetime,
-    name: Optional[str] = None,
-    picture_url: Optional[str] = None,
+    name: str | None = None,
+    picture_url: str | None = None,
 ) -> None:
     """Create the customer, or refresh what we now know (a missing name keeps the old one,
     a new picture link replaces the old one together with its expiry)."""
@@ -51,7 +50,7 @@ async def upsert(
     await connection.execute(statement)
 
 
-async def get(connection: AsyncConnection, channel: Channel, account_id: str, customer_id: str) -> Optional[Customer]:
+async def get(connection: AsyncConnection, channel: Channel, account_id: str, customer_id: str) -> Customer | None:
     query = sa.select(customer).where(
         customer.c.channel == Channel(channel).value,
         customer.c.account_id == account_id,

@@ -75,7 +75,7 @@ def create_engine(url: str | None = None) -> AsyncEngine:
     return engine
 
 
-def _tune_sqlite_connection(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _tune_sqlite_connection(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers work while one writer commits; NORMAL sync is durable across
     # process crashes (the guarantee we give), only a power cut can lose the last commit.
@@ -96,7 +96,7 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision (idempotent, safe at every start)."""
     config = _alembic_config()
 
-    def upgrade(connection) -> None:  # type: ignore[no-untyped-def]
+    def upgrade(connection) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -8,16 +8,16 @@ index), never by scanning messages; see ``handoff.search`` for what a word is.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Optional, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.storage.schema import attention_label, customer, history, message
 from handoff import search
 from handoff.model import Attention
-from connectors.storage.schema import attention_label, customer, history, message
 
 _fts = sa.table("history_fts", sa.column("rowid", sa.Integer()))
 
@@ -27,7 +27,7 @@ class HistoryRow:
     id: int  # the history id: the end order, and the page cursor
     attention_id: int
     campaign_id: str
-    agent_id: Optional[int]
+    agent_id: int | None
     ended_at: datetime
 
 
@@ -35,21 +35,21 @@ class HistoryRow:
 class HistoryFilter:
     """What to look for. Every given condition must hold."""
 
-    keyword: Optional[str] = None
-    ended_from: Optional[datetime] = None  # inclusive
-    ended_before: Optional[datetime] = None  # exclusive
-    campaign_id: Optional[str] = None
-    label_id: Optional[int] = None
-    agent_id: Optional[int] = None
-    channel: Optional[str] = None
-    direction: Optional[str] = None
+    keyword: str | None = None
+    ended_from: datetime | None = None  # inclusive
+    ended_before: datetime | None = None  # exclusive
+    campaign_id: str | None = None
+    label_id: int | None = None
+    agent_id: int | None = None
+    channel: str | None = None
+    direction: str | None = None
     # Who may see what: None = everything (supervisors); else these campaigns, plus the
     # attentions held by ``visible_agent_id``.
-    visible_campaigns: Optional[Sequence[str]] = None
-    visible_agent_id: Optional[int] = None
+    visible_campaigns: Sequence[str] | None = None
+    visible_agent_id: int | None = None
 
 
-async def write(connection: AsyncConnection, ended: Attention, campaign_name: Optional[str]) -> None:
+async def write(connection: AsyncConnection, ended: Attention, campaign_name: str | None) -> None:
     """Put a just-terminated attention in history (call inside the terminate transaction)."""
     who = (
         await connection.execute(
@@ -83,17 +83,17 @@ async def write(connection: AsyncConnection, ended: Attention, campaign_name: Op
     )
 
 
-async def get(connection: AsyncConnection, attention_id: int) -> Optional[HistoryRow]:
+async def get(connection: AsyncConnection, attention_id: int) -> HistoryRow | None:
     row = (await connection.execute(sa.select(history).where(history.c.attention_id == attention_id))).first()
     return _row(row) if row else None
 
 
-def _row(row) -> HistoryRow:  # type: ignore[no-untyped-def]
+def _row(row) -> HistoryRow:
     return HistoryRow(row.id, row.attention_id, row.campaign_id, row.agent_id, row.ended_at)
 
 
 def _keyword_condition(
-    dialect: str, pairs: list[tuple[str, bool]], label_ids: Sequence[int], attention_id: Optional[int]
+    dialect: str, pairs: list[tuple[str, bool]], label_ids: Sequence[int], attention_id: int | None
 ) -> sa.sql.ColumnElement:
     if dialect == "postgresql":
         text_match = sa.text("history.search @@ to_tsquery('simple', :history_tsquery)").bindparams(
@@ -128,8 +128,8 @@ async def search_page(
     where: HistoryFilter,
     *,
     label_ids_matching: Iterable[int] = (),
-    attention_id_asked: Optional[int] = None,
-    before_id: Optional[int] = None,
+    attention_id_asked: int | None = None,
+    before_id: int | None = None,
     limit: int = 20,
 ) -> list[HistoryRow]:
     """Up to ``limit`` history rows, newest first (by end order), older than ``before_id``.
@@ -165,7 +165,7 @@ async def search_page(
             sa.exists().where(attention_label.c.attention_id == history.c.attention_id, attention_label.c.label_id == where.label_id)
         )
     # Who may see what: one branch per visible campaign, and one for the agent's own.
-    branches: Optional[list[sa.sql.ColumnElement]] = None
+    branches: list[sa.sql.ColumnElement] | None = None
     if where.visible_campaigns is not None:
         branches = [history.c.campaign_id == campaign_id for campaign_id in dict.fromkeys(where.visible_campaigns)]
         if where.visible_agent_id is not None:
@@ -199,7 +199,7 @@ async def search_page(
         return await _postgres_keyword_page(
             connection, _keyword_condition(dialect, pairs, label_ids, attention_id_asked), conditions, dates, branches,
             before_id, limit,
-        )  # fmt: skip
+        )
     else:
         if keyword_given:
             conditions.append(_keyword_condition(dialect, pairs, label_ids, attention_id_asked))
@@ -229,8 +229,8 @@ async def _postgres_keyword_page(
     match: sa.sql.ColumnElement,
     conditions: list[sa.sql.ColumnElement],
     dates: list[sa.sql.ColumnElement],
-    branches: Optional[list[sa.sql.ColumnElement]],
-    before_id: Optional[int],
+    branches: list[sa.sql.ColumnElement] | None,
+    before_id: int | None,
     limit: int,
 ) -> list[HistoryRow]:
     """A keyword page on PostgreSQL, in two steps whose cost does not depend on the

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.model import Label
-from connectors.storage.schema import attention_label, label
 from connectors.storage._sql import upsert_insert
 from connectors.storage.rows import label_from_row
+from connectors.storage.schema import attention_label, label
+from handoff.model import Label
 
 
 async def insert(connection: AsyncConnection, name: str, colour: str, now: datetime) -> int:
@@ -19,7 +18,7 @@ async def insert(connection: AsyncConnection, name: str, colour: str, now: datet
     return result.inserted_primary_key[0]
 
 
-async def get(connection: AsyncConnection, label_id: int) -> Optional[Label]:
+async def get(connection: AsyncConnection, label_id: int) -> Label | None:
     row = (await connection.execute(sa.select(label).where(label.c.id == label_id))).first()
     return label_from_row(row) if row else None
 
@@ -38,7 +37,7 @@ async def update(connection: AsyncConnection, label_id: int, values: dict) -> bo
     return result.rowcount == 1
 
 
-async def apply(connection: AsyncConnection, attention_id: int, label_id: int, agent_id: Optional[int], now: datetime) -> bool:
+async def apply(connection: AsyncConnection, attention_id: int, label_id: int, agent_id: int | None, now: datetime) -> bool:
     """Put the label on the attention; False when it already was there."""
     statement = (
         upsert_insert(connection, attention_label)

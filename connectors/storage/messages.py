@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.model import STATUS_RANK, Author, Channel, Message, MessageDirection, MessageKind, MessageStatus
-from connectors.storage.schema import OUTBOX_SQL, UtcDateTime, agent, attention, message
 from connectors.storage.rows import message_from_row
+from connectors.storage.schema import OUTBOX_SQL, UtcDateTime, agent, attention, message
+from handoff.model import STATUS_RANK, Author, Channel, Message, MessageDirection, MessageKind, MessageStatus
 
 
 async def insert(
@@ -22,14 +23,14 @@ async def insert(
     kind: MessageKind,
     status: MessageStatus,
     now: datetime,
-    text: Optional[str] = None,
-    payload: Optional[Mapping[str, Any]] = None,
-    agent_id: Optional[int] = None,
-    agent_name: Optional[str] = None,
-    mid: Optional[str] = None,
-    messaging_type: Optional[str] = None,
-    tag: Optional[str] = None,
-    sent_at: Optional[datetime] = None,
+    text: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+    agent_id: int | None = None,
+    agent_name: str | None = None,
+    mid: str | None = None,
+    messaging_type: str | None = None,
+    tag: str | None = None,
+    sent_at: datetime | None = None,
 ) -> Message:
     values = dict(
         attention_id=attention_id,
@@ -67,12 +68,12 @@ def with_author() -> sa.sql.Select:
     )
 
 
-async def get(connection: AsyncConnection, message_id: int) -> Optional[Message]:
+async def get(connection: AsyncConnection, message_id: int) -> Message | None:
     row = (await connection.execute(with_author().where(message.c.id == message_id))).first()
     return message_from_row(row) if row else None
 
 
-async def page(connection: AsyncConnection, attention_id: int, before_id: Optional[int], limit: int) -> list[Message]:
+async def page(connection: AsyncConnection, attention_id: int, before_id: int | None, limit: int) -> list[Message]:
     """Up to ``limit`` messages of the attention older than ``before_id``, latest first."""
     query = with_author().where(message.c.attention_id == attention_id)
     if before_id is not None:
@@ -101,7 +102,7 @@ async def mark_sent(connection: AsyncConnection, message_id: int, mid: str, sent
 
 
 async def mark_failed(
-    connection: AsyncConnection, message_id: int, code: Optional[int], subcode: Optional[int], error: str, now: datetime
+    connection: AsyncConnection, message_id: int, code: int | None, subcode: int | None, error: str, now: datetime
 ) -> bool:
     result = await connection.execute(
         sa.update(message)
@@ -112,15 +113,15 @@ async def mark_failed(
     return result.rowcount == 1
 
 
-async def mark_pending(connection: AsyncConnection, message_id: int, messaging_type: str, tag: Optional[str], now: datetime) -> bool:
+async def mark_pending(connection: AsyncConnection, message_id: int, messaging_type: str, tag: str | None, now: datetime) -> bool:
     """A failed message, or one not known to have reached Meta, goes out again (the
     agent's retry): pending, not handed to Meta yet."""
     result = await connection.execute(
         sa.update(message)
         .where(message.c.id == message_id,
-               message.c.status.in_([MessageStatus.FAILED.value, MessageStatus.UNKNOWN.value]))  # fmt: skip
+               message.c.status.in_([MessageStatus.FAILED.value, MessageStatus.UNKNOWN.value]))
         .values(status=MessageStatus.PENDING.value, messaging_type=messaging_type, tag=tag, updated_at=now,
-                send_token=None)  # fmt: skip
+                send_token=None)
     )
     return result.rowcount == 1
 
@@ -147,9 +148,9 @@ async def advance_status(
     now: datetime,
     *,
     mids: Iterable[str] = (),
-    account_id: Optional[str] = None,
-    customer_id: Optional[str] = None,
-    watermark: Optional[datetime] = None,
+    account_id: str | None = None,
+    customer_id: str | None = None,
+    watermark: datetime | None = None,
 ) -> list[Message]:
     """Move outbound messages forward to ``status`` (never back); the ones that moved.
 
@@ -220,8 +221,8 @@ async def claim_stale(
     note: str,
     now: datetime,
     *,
-    messaging_type: Optional[str] = None,
-    tag: Optional[str] = None,
+    messaging_type: str | None = None,
+    tag: str | None = None,
 ) -> bool:
     """Take a stale pending message for recovery; False when another process (or a late
     echo, or the live send) touched it first.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from handoff.model import (
     Actor,
@@ -55,7 +56,7 @@ def attention_from_row(row: Any, labels: Iterable[Label] = ()) -> Attention:
     )
 
 
-def transfer_from_json(stored: Any) -> Optional[Transfer]:
+def transfer_from_json(stored: Any) -> Transfer | None:
     if not isinstance(stored, dict):
         return None
     return Transfer(**{**stored, "at": datetime.fromisoformat(stored["at"])})

@@ -49,13 +49,13 @@ class UtcDateTime(sa.TypeDecorator):
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_bind_param(self, value, dialect):
         if value is None:
             return None
         value = as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_result_value(self, value, dialect):
         return None if value is None else as_utc(value)
 
 
@@ -255,7 +255,7 @@ sa.Index("ix_outbound_reply_item", outbound_reply.c.inbox_item_id, outbound_repl
 # The sweep that settles replies a crash left ``sending``.
 REPLY_SENDING_SQL = "state = 'sending'"
 sa.Index("ix_outbound_reply_sending", outbound_reply.c.updated_at,
-         sqlite_where=sa.text(REPLY_SENDING_SQL), postgresql_where=sa.text(REPLY_SENDING_SQL))  # fmt: skip
+         sqlite_where=sa.text(REPLY_SENDING_SQL), postgresql_where=sa.text(REPLY_SENDING_SQL))
 
 attention_event = sa.Table(
     "attention_event",
@@ -325,17 +325,15 @@ SEARCH_COLUMN = ("history", "search")
 SEARCH_INDEX = "ix_history_search"
 
 
-def include_name(name, type_, parent_names) -> bool:  # type: ignore[no-untyped-def]
+def include_name(name, type_, parent_names) -> bool:
     """Alembic hook: skip the FTS5 table and its shadow tables by name."""
     return not (type_ == "table" and name and name.startswith(SEARCH_TABLE_PREFIX))
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Alembic hook: skip the search objects made by hand in the migrations."""
     if type_ == "table" and name and name.startswith(SEARCH_TABLE_PREFIX):
         return False
     if type_ == "column" and reflected and (obj.table.name, name) == SEARCH_COLUMN:
         return False
-    if type_ == "index" and name == SEARCH_INDEX:
-        return False
-    return True
+    return not (type_ == "index" and name == SEARCH_INDEX)

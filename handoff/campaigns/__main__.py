@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, CampaignConfigError, load_campaigns
 from handoff.campaigns.domain import default_domain_path
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m handoff.campaigns", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="validate a campaigns file")
@@ -27,7 +27,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(error, file=sys.stderr)
         print(f"{len(problem.errors)} error(s)", file=sys.stderr)
         return 1
-    print(f"{arguments.path}: OK ({len(book.campaigns)} campaigns, {len(book.rules)} routing rules, default '{book.default_campaign_id}')")
+    counts = f"{len(book.campaigns)} campaigns, {len(book.rules)} routing rules"
+    print(f"{arguments.path}: OK ({counts}, default '{book.default_campaign_id}')")
     return 0
 
 

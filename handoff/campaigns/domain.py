@@ -9,9 +9,10 @@ campaign and the field named, instead of leaving a field silently empty.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 

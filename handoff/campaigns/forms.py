@@ -7,8 +7,9 @@ Used by the service on terminate (required fields) and form saves, and by the de
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from handoff.campaigns.model import CHOICE_TYPES, LENGTH_TYPES, NO_CONVERSATION, Conversation, FieldType, FormField
 from handoff.errors import FieldError

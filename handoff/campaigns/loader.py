@@ -10,9 +10,10 @@ bot's domain (``vocabulary``), the slots, entities and intents the file names mu
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import yaml
 
@@ -83,7 +84,7 @@ def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
-def parse_duration(value: Any) -> Optional[timedelta]:
+def parse_duration(value: Any) -> timedelta | None:
     """Seconds (``600``) or a duration text (``"10m"``, ``"1h30m"``, ``"90s"``, ``"2d"``); None if neither."""
     if isinstance(value, bool):
         return None
@@ -104,7 +105,7 @@ def parse_duration(value: Any) -> Optional[timedelta]:
 class _Checker:
     """Walks the parsed YAML, building the model and collecting every mistake."""
 
-    def __init__(self, source: str, vocabulary: Optional[BotVocabulary] = None) -> None:
+    def __init__(self, source: str, vocabulary: BotVocabulary | None = None) -> None:
         self.source = source
         self.vocabulary = vocabulary  # None: names of slots, entities, intents are not checked
         self.errors: list[str] = []
@@ -127,13 +128,13 @@ class _Checker:
             if key not in allowed:
                 self.error(where, f"unknown key '{key}' (allowed: {', '.join(sorted(allowed))})")
 
-    def mapping(self, where: str, value: Any, what: str) -> Optional[Mapping[str, Any]]:
+    def mapping(self, where: str, value: Any, what: str) -> Mapping[str, Any] | None:
         if not isinstance(value, Mapping):
             self.error(where, f"{what} must be a mapping, not {type(value).__name__}")
             return None
         return value
 
-    def text(self, where: str, value: Any, what: str, required: bool = True) -> Optional[str]:
+    def text(self, where: str, value: Any, what: str, required: bool = True) -> str | None:
         if value is None and not required:
             return None
         if not isinstance(value, str) or not value.strip():
@@ -141,7 +142,7 @@ class _Checker:
             return None
         return value.strip()
 
-    def localized(self, where: str, value: Any, key: str, need_english: bool) -> Optional[LocalizedText]:
+    def localized(self, where: str, value: Any, key: str, need_english: bool) -> LocalizedText | None:
         if isinstance(value, str) and value.strip():
             if need_english:
                 self.error(where, f"'{key}' needs both 'es' and 'en' texts")
@@ -184,7 +185,7 @@ class _Checker:
 
     # -- the document ------------------------------------------------------------------
 
-    def book(self, data: Any) -> Optional[CampaignBook]:
+    def book(self, data: Any) -> CampaignBook | None:
         if not isinstance(data, Mapping):
             self.error("", "the file must be a mapping with 'campaigns' and 'routing'")
             return None
@@ -210,7 +211,7 @@ class _Checker:
         # also produce "missing campaign" errors in the rules that name it.
         return {raw["id"] for raw in raw_campaigns if isinstance(raw, Mapping) and isinstance(raw.get("id"), str)}
 
-    def campaign(self, position: int, raw: Any, seen: Mapping[str, Campaign]) -> Optional[Campaign]:
+    def campaign(self, position: int, raw: Any, seen: Mapping[str, Campaign]) -> Campaign | None:
         if not isinstance(raw, Mapping):
             self.error(f"campaign #{position}", "must be a mapping")
             return None
@@ -300,7 +301,7 @@ class _Checker:
                 fields.append(field)
         return tuple(fields)
 
-    def field(self, campaign_where: str, noun: str, position: int, raw: Any, ids: set[str]) -> Optional[FormField]:
+    def field(self, campaign_where: str, noun: str, position: int, raw: Any, ids: set[str]) -> FormField | None:
         if not isinstance(raw, Mapping):
             self.error(campaign_where, f"{noun} #{position} must be a mapping")
             return None
@@ -323,7 +324,7 @@ class _Checker:
         if not isinstance(required, bool):
             self.error(where, f"'required' must be true or false (got {required!r})")
 
-        def integer(key: str) -> Optional[int]:
+        def integer(key: str) -> int | None:
             value = raw.get(key)
             if value is None:
                 return None
@@ -335,7 +336,7 @@ class _Checker:
                 return None
             return value
 
-        def number(key: str) -> Optional[float]:
+        def number(key: str) -> float | None:
             value = raw.get(key)
             if value is None:
                 return None
@@ -378,7 +379,7 @@ class _Checker:
                 return None
         return field
 
-    def prefill(self, where: str, raw: Mapping[str, Any]) -> Optional[Prefill]:
+    def prefill(self, where: str, raw: Mapping[str, Any]) -> Prefill | None:
         """``prefill: {slot: x}`` / ``{entity: x}`` / ``{pattern: '...(group)...'}``, or the
         older shorthand ``prefill_from_slot: x`` (the same as ``prefill: {slot: x}``)."""
         if "prefill" in raw and "prefill_from_slot" in raw:
@@ -448,7 +449,7 @@ class _Checker:
 
     def routing(
         self, value: Any, campaigns: Mapping[str, Campaign], known_ids: set[str]
-    ) -> tuple[tuple[RoutingRule, ...], Optional[str]]:
+    ) -> tuple[tuple[RoutingRule, ...], str | None]:
         if value is None:
             self.error("routing", "'routing' with a 'default' campaign is required")
             return (), None
@@ -473,7 +474,7 @@ class _Checker:
                 rules.append(rule)
         return tuple(rules), default
 
-    def rule(self, where: str, raw: Any, campaigns: Mapping[str, Campaign], known_ids: set[str]) -> Optional[RoutingRule]:
+    def rule(self, where: str, raw: Any, campaigns: Mapping[str, Campaign], known_ids: set[str]) -> RoutingRule | None:
         data = self.mapping(where, raw, "a rule")
         if data is None:
             return None
@@ -515,14 +516,14 @@ class _Checker:
         return RoutingRule(
             campaign_id=campaign_id, channels=channels, accounts=accounts,
             intents=intents, asked=asked, entities=entities, slots=slots,
-        )  # fmt: skip
+        )
 
 
-def parse_campaigns(text: str, source: str = "data/campaigns.yml", vocabulary: Optional[BotVocabulary] = None) -> CampaignBook:
+def parse_campaigns(text: str, source: str = "data/campaigns.yml", vocabulary: BotVocabulary | None = None) -> CampaignBook:
     """The campaigns in YAML ``text``; CampaignConfigError listing every mistake. With the
     bot's ``vocabulary``, the slots, entities and intents it names must exist."""
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as problem:
         raise CampaignConfigError([f"{source}: not valid YAML: {problem}"]) from None
     checker = _Checker(source, vocabulary)

@@ -13,10 +13,11 @@ entities), not only at the bot's slots and the intent that opened the hand-over.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 from handoff.errors import NotFound
 from handoff.model import Channel, Direction
@@ -41,9 +42,9 @@ class LocalizedText:
     """A text in Spanish (the product's language) and English."""
 
     es: str
-    en: Optional[str] = None
+    en: str | None = None
 
-    def in_language(self, language: Optional[str]) -> str:
+    def in_language(self, language: str | None) -> str:
         return self.en if language == "en" and self.en else self.es
 
 
@@ -52,7 +53,7 @@ class CustomerLine:
     """One customer line of the bot's context: what they wrote, its intent and entities."""
 
     text: str = ""
-    intent: Optional[str] = None
+    intent: str | None = None
     entities: tuple[tuple[str, Any], ...] = ()  # (entity name, value), in the line's order
 
     def entity(self, name: str) -> Any:
@@ -102,7 +103,7 @@ class Conversation:
                 return value
         return None
 
-    def latest_match(self, pattern: re.Pattern[str]) -> Optional[str]:
+    def latest_match(self, pattern: re.Pattern[str]) -> str | None:
         """The pattern's group in the latest line where it matches."""
         for line in reversed(self.lines):
             match = pattern.search(line.text)
@@ -146,28 +147,28 @@ class FormField:
     type: FieldType
     label: LocalizedText
     required: bool = False
-    min_length: Optional[int] = None
-    max_length: Optional[int] = None
-    min: Optional[float] = None
-    max: Optional[float] = None
+    min_length: int | None = None
+    max_length: int | None = None
+    min: float | None = None
+    max: float | None = None
     options: tuple[str, ...] = ()  # the ids: what is stored and exported
     # Each option's text per language; an option without one is shown as its id.
     option_labels: Mapping[str, LocalizedText] = field(default_factory=dict, hash=False)
-    prefill: Optional[Prefill] = None
+    prefill: Prefill | None = None
     default: Any = None
 
     @property
-    def prefill_from_slot(self) -> Optional[str]:
+    def prefill_from_slot(self) -> str | None:
         """The slot that pre-fills the field, when its ``prefill`` is a slot (the file's
         older ``prefill_from_slot: x`` is read as ``prefill: {slot: x}``)."""
         return self.prefill.name if self.prefill is not None and self.prefill.source is PrefillSource.SLOT else None
 
-    def option_label(self, option: Any, language: Optional[str]) -> str:
+    def option_label(self, option: Any, language: str | None) -> str:
         """What people read for a stored option id (the id itself when it has no label)."""
         label = self.option_labels.get(option) if isinstance(option, str) else None
         return label.in_language(language) if label is not None else str(option)
 
-    def value_text(self, value: Any, language: Optional[str]) -> Any:
+    def value_text(self, value: Any, language: str | None) -> Any:
         """A stored value as people read it: choice ids become their labels."""
         if self.type not in CHOICE_TYPES or value is None:
             return value
@@ -216,7 +217,7 @@ class RoutingRule:
         self,
         channel: Channel,
         account_id: str,
-        intent: Optional[str],
+        intent: str | None,
         slots: Mapping[str, Any],
         conversation: Conversation = NO_CONVERSATION,
     ) -> bool:
@@ -239,7 +240,7 @@ class Routing:
     the default, so the audit trail can say which rule decided."""
 
     campaign: Campaign
-    rule: Optional[int]
+    rule: int | None
 
 
 @dataclass(frozen=True)
@@ -261,8 +262,8 @@ class CampaignBook:
         self,
         channel: Channel | str,
         account_id: str,
-        intent: Optional[str] = None,
-        slots: Optional[Mapping[str, Any]] = None,
+        intent: str | None = None,
+        slots: Mapping[str, Any] | None = None,
         conversation: Conversation = NO_CONVERSATION,
     ) -> Campaign:
         return self.routing(channel, account_id, intent, slots, conversation).campaign
@@ -271,8 +272,8 @@ class CampaignBook:
         self,
         channel: Channel | str,
         account_id: str,
-        intent: Optional[str] = None,
-        slots: Optional[Mapping[str, Any]] = None,
+        intent: str | None = None,
+        slots: Mapping[str, Any] | None = None,
         conversation: Conversation = NO_CONVERSATION,
     ) -> Routing:
         """The campaign for a handoff: the first matching rule whose campaign serves this

@@ -11,13 +11,13 @@ server can't make on demand (a 5xx, a 409 at a given moment, a slow answer).
 from __future__ import annotations
 
 import socket
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from actions.handoff_api import SERVICE_TOKEN_ENV, SERVICE_URL_ENV
-from connectors.storage.db import DATABASE_URL_VARIABLE
 from connectors.runtime import CAMPAIGNS_VARIABLE
+from connectors.storage.db import DATABASE_URL_VARIABLE
 from tests.actions.faulty_proxy import FaultyProxy
 from tests.actions.real_service import SERVICE_PATH
 from tests.connectors.harness import SERVICE_TOKEN, ConnectorServer, running_connectors

@@ -9,9 +9,10 @@ user events with the connectors' metadata, bot events with buttons, timestamps, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
@@ -52,8 +53,8 @@ class ConversationBuilder:
         channel: str = "messenger",
         account_id: str = PAGE_ID,
         start: float = START,
-        profile_name: Optional[str] = None,
-        profile_picture: Optional[str] = None,
+        profile_name: str | None = None,
+        profile_picture: str | None = None,
     ) -> None:
         self.sender_id = sender_id
         self.channel = channel
@@ -61,10 +62,10 @@ class ConversationBuilder:
         self.profile_name = profile_name
         self.profile_picture = profile_picture
         self.now = start
-        self.events: List[Event] = []
+        self.events: list[Event] = []
         self._mids = 0
 
-    def at(self, timestamp: float) -> "ConversationBuilder":
+    def at(self, timestamp: float) -> ConversationBuilder:
         self.now = timestamp
         return self
 
@@ -72,7 +73,7 @@ class ConversationBuilder:
         self.now += seconds
         return self.now
 
-    def session_start(self) -> "ConversationBuilder":
+    def session_start(self) -> ConversationBuilder:
         t = self._tick()
         self.events += [ActionExecuted("action_session_start", timestamp=t), SessionStarted(timestamp=t)]
         return self
@@ -82,12 +83,12 @@ class ConversationBuilder:
         text: str,
         intent: str,
         *,
-        entities: Sequence[Dict[str, Any]] = (),
-        slots: Optional[Dict[str, Any]] = None,
-        attachments: Optional[List[Dict[str, Any]]] = None,
-        metadata: Optional[Dict[str, Any]] = None,
+        entities: Sequence[dict[str, Any]] = (),
+        slots: dict[str, Any] | None = None,
+        attachments: list[dict[str, Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
         confidence: float = 0.93,
-    ) -> "ConversationBuilder":
+    ) -> ConversationBuilder:
         """A customer message through the connectors (their metadata), then the slots
         ``action_extract_slots`` fills from it."""
         t = self._tick()
@@ -126,36 +127,36 @@ class ConversationBuilder:
             self.events += [SlotSet(name, value, timestamp=t) for name, value in slots.items()]
         return self
 
-    def bot(self, utter_action: str, text: str, buttons: Optional[List[Dict[str, str]]] = None) -> "ConversationBuilder":
+    def bot(self, utter_action: str, text: str, buttons: list[dict[str, str]] | None = None) -> ConversationBuilder:
         t = self._tick(1)
-        data: Dict[str, Any] = {"elements": None, "quick_replies": None, "buttons": buttons, "attachment": None, "image": None, "custom": None}
+        data: dict[str, Any] = {"elements": None, "quick_replies": None, "buttons": buttons, "attachment": None, "image": None, "custom": None}
         self.events += [
             ActionExecuted(utter_action, timestamp=t),
             BotUttered(text, data=data, metadata={"utter_action": utter_action}, timestamp=t),
         ]
         return self
 
-    def action(self, name: str) -> "ConversationBuilder":
+    def action(self, name: str) -> ConversationBuilder:
         self.events.append(ActionExecuted(name, timestamp=self._tick(1)))
         return self
 
-    def slot(self, name: str, value: Any) -> "ConversationBuilder":
+    def slot(self, name: str, value: Any) -> ConversationBuilder:
         self.events.append(SlotSet(name, value, timestamp=self.now))
         return self
 
-    def loop(self, name: Optional[str]) -> "ConversationBuilder":
+    def loop(self, name: str | None) -> ConversationBuilder:
         self.events.append(ActiveLoop(name, timestamp=self.now))
         return self
 
-    def pause(self) -> "ConversationBuilder":
+    def pause(self) -> ConversationBuilder:
         self.events.append(ConversationPaused(timestamp=self.now))
         return self
 
-    def resume(self) -> "ConversationBuilder":
+    def resume(self) -> ConversationBuilder:
         self.events.append(ConversationResumed(timestamp=self._tick(60)))
         return self
 
-    def external(self, intent: str) -> "ConversationBuilder":
+    def external(self, intent: str) -> ConversationBuilder:
         event = UserUttered.create_external(intent, input_channel=self.channel)
         event.timestamp = self._tick(1)
         self.events += [ActionExecuted("action_listen", timestamp=self.now), event]
@@ -163,7 +164,7 @@ class ConversationBuilder:
 
     # -- the usual stretches -------------------------------------------------------------
 
-    def handoff_form(self, name: Optional[str] = "María Pérez", reason: str = "mi pedido 45678 no ha llegado") -> "ConversationBuilder":
+    def handoff_form(self, name: str | None = "María Pérez", reason: str = "mi pedido 45678 no ha llegado") -> ConversationBuilder:
         """handoff_form from its activation (after the customer's request) to its end."""
         self.action("handoff_form").loop("handoff_form")
         if name is not None:
@@ -198,7 +199,7 @@ OFFER_BUTTONS = [
 ]
 
 
-def spanish_handoff_conversation(builder: Optional[ConversationBuilder] = None) -> ConversationBuilder:
+def spanish_handoff_conversation(builder: ConversationBuilder | None = None) -> ConversationBuilder:
     """Yesterday's session, then today: greeting, an unclear message, the offer accepted with
     the button, an image, the form (name, reason with an order number)."""
     b = builder or ConversationBuilder()

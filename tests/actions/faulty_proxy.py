@@ -18,7 +18,7 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -29,10 +29,10 @@ _NOT_FORWARDED = frozenset({"host", "content-length", "transfer-encoding", "conn
 
 @dataclass
 class Fault:
-    method: Optional[str]  # None: any method
-    path: Optional[str]  # a regular expression searched in the request path; None: any path
+    method: str | None  # None: any method
+    path: str | None  # a regular expression searched in the request path; None: any path
     times: int
-    status: Optional[int]  # None: forward the request (after the delay)
+    status: int | None  # None: forward the request (after the delay)
     body: Any = None  # a str is sent as it is, anything else as JSON
     delay: float = 0.0
 
@@ -46,25 +46,25 @@ class FaultyProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.url = ""  # set once it listens
-        self.requests: List[Tuple[str, str]] = []
-        self._faults: List[Fault] = []
-        self._runner: Optional[web.AppRunner] = None
-        self._session: Optional[aiohttp.ClientSession] = None
+        self.requests: list[tuple[str, str]] = []
+        self._faults: list[Fault] = []
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
 
     # -- faults ------------------------------------------------------------------------
 
     def answer_next(
-        self, status: int, body: Any = None, *, method: Optional[str] = None, path: Optional[str] = None, times: int = 1
+        self, status: int, body: Any = None, *, method: str | None = None, path: str | None = None, times: int = 1
     ) -> None:
         """The next ``times`` matching requests get ``status`` and ``body`` (default
         ``{"error": "injected <status>"}``) instead of reaching the server."""
         self._faults.append(Fault(method, path, times, status, {"error": f"injected {status}"} if body is None else body))
 
-    def delay_next(self, seconds: float, *, method: Optional[str] = None, path: Optional[str] = None, times: int = 1) -> None:
+    def delay_next(self, seconds: float, *, method: str | None = None, path: str | None = None, times: int = 1) -> None:
         """The next ``times`` matching requests wait ``seconds`` before being forwarded."""
         self._faults.append(Fault(method, path, times, None, delay=seconds))
 
-    def _take_fault(self, request: web.Request) -> Optional[Fault]:
+    def _take_fault(self, request: web.Request) -> Fault | None:
         for fault in self._faults:
             if fault.matches(request):
                 fault.times -= 1
@@ -96,7 +96,7 @@ class FaultyProxy:
         except aiohttp.ClientError as error:
             return web.json_response({"error": f"proxy: upstream unreachable: {error}"}, status=502)
 
-    async def start(self) -> "FaultyProxy":
+    async def start(self) -> FaultyProxy:
         self._session = aiohttp.ClientSession(auto_decompress=False)
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -116,7 +116,7 @@ class FaultyProxy:
             await self._session.close()
             self._session = None
 
-    async def __aenter__(self) -> "FaultyProxy":
+    async def __aenter__(self) -> FaultyProxy:
         return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:

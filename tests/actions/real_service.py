@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
-from handoff.model import Agent, Attention, AttentionEvent, Customer
-from connectors.storage.schema import attention as attention_table
-from handoff.service import HandoffService
 from connectors.storage import attentions as attention_rows
+from connectors.storage.schema import attention as attention_table
+from handoff.model import Agent, Attention, AttentionEvent, Customer
+from handoff.service import HandoffService
 from tests.actions.conversations import PAGE_ID, PSID
 from tests.connectors.harness import ConnectorServer
 
@@ -20,21 +21,23 @@ def core(server: ConnectorServer) -> HandoffService:
     return server.runtime.service
 
 
-async def all_attentions(server: ConnectorServer) -> List[Attention]:
+async def all_attentions(server: ConnectorServer) -> list[Attention]:
     """Every attention in the service's database, oldest first."""
     async with core(server).engine.connect() as connection:
         return await attention_rows.get_many(connection, sa.select(attention_table).order_by(attention_table.c.id))
 
 
-async def active(server: ConnectorServer, channel: str = "messenger", account_id: str = PAGE_ID, customer_id: str = PSID) -> Optional[Attention]:
+async def active(server: ConnectorServer, channel: str = "messenger", account_id: str = PAGE_ID, customer_id: str = PSID) -> Attention | None:
     return await core(server).active_attention(channel, account_id, customer_id)
 
 
-async def customer_of(server: ConnectorServer, attention_id: int) -> Optional[Customer]:
-    return (await core(server).queries.detail(attention_id)).customer
+async def customer_of(server: ConnectorServer, attention_id: int) -> Customer:
+    customer = (await core(server).queries.detail(attention_id)).customer
+    assert customer is not None, f"attention {attention_id} has no customer"
+    return customer
 
 
-async def trail(server: ConnectorServer, attention_id: int) -> List[AttentionEvent]:
+async def trail(server: ConnectorServer, attention_id: int) -> list[AttentionEvent]:
     return await core(server).queries.audit_trail(attention_id)
 
 
@@ -44,7 +47,7 @@ async def queued(
     account_id: str = PAGE_ID,
     customer_id: str = PSID,
     *,
-    slots: Optional[Mapping[str, Any]] = None,
+    slots: Mapping[str, Any] | None = None,
 ) -> Attention:
     """An attention waiting in the queue, made by the service itself (not by the actions)."""
     return await core(server).request_handoff(channel, account_id, customer_id, intent="request_human", slots=slots or {})

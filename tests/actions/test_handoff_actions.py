@@ -10,7 +10,7 @@ demand come from a fault-injecting proxy in between (tests/actions/faulty_proxy.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 from rasa_sdk import Action, Tracker
@@ -63,24 +63,24 @@ FORM_PATH = r"/attentions/\d+/form$"
 TERMINATE_PATH = r"/attentions/\d+/terminate$"
 
 
-async def run(action: Action, tracker: Tracker) -> tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+async def run(action: Action, tracker: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     dispatcher = CollectingDispatcher()
     events = await action.run(dispatcher, tracker, DOMAIN_DICT)
     return events, dispatcher.messages
 
 
-def responses(messages: List[Dict[str, Any]]) -> List[Any]:
+def responses(messages: list[dict[str, Any]]) -> list[Any]:
     return [m.get("response") or m.get("text") for m in messages]
 
 
-def hand_over_texts(messages: List[Dict[str, Any]]) -> List[Any]:
+def hand_over_texts(messages: list[dict[str, Any]]) -> list[Any]:
     """What action_handoff said: the campaign's text, through `utter_handoff_queued` (which
     adds the designer's "stop waiting" button)."""
     assert responses(messages) == ["utter_handoff_queued"] * len(messages)
     return [m["handoff_message"] for m in messages]
 
 
-def actions_of(events) -> List[tuple]:
+def actions_of(events) -> list[tuple]:
     """An audit trail as (who, what)."""
     return [(event.actor.kind, event.action) for event in events]
 
@@ -195,7 +195,7 @@ async def test_an_instagram_refund_complaint_goes_to_support_not_sales(service: 
     attention = await active(service, "instagram", IG_ACCOUNT_ID, IGSID)
     assert attention is not None and attention.campaign_id == "soporte"
     assert attention.intent == "affirm"  # the opener is still recorded, it just does not decide
-    queued_event = [event for event in await trail(service, attention.id) if event.action == "queued"][0]
+    queued_event = next(event for event in await trail(service, attention.id) if event.action == "queued")
     assert queued_event.detail["routing_rule"] == 1  # `asked: request_refund`
     assert attention.form["numero_pedido"] == "45678"  # the bot's slot, as the form's builder set it
 
@@ -206,7 +206,7 @@ async def test_the_context_carries_each_customer_lines_entities(service: Connect
     b.user("mi pedido 48213 no llegó, ya pasaron 10 días", "ask_order_status",
            entities=[{"entity": "order_number", "value": "48213", "start": 10, "end": 15, "extractor": "OrderNumberExtractor"},
                      {"entity": "language", "value": "es", "start": 0, "end": 2, "extractor": "LanguageDetector"}],
-           slots={"order_number": "48213", "language": "es"})  # fmt: skip
+           slots={"order_number": "48213", "language": "es"})
     b.user("agente", "request_human")
     first, second = conversation_context(session_events(b.tracker()))
     assert first["entities"] == [{"entity": "order_number", "value": "48213"}, {"entity": "language", "value": "es"}]
@@ -222,6 +222,7 @@ async def test_customer_name_falls_back_to_the_profile(service: ConnectorServer)
     b.slot("customer_name", None)
     await run(ActionHandoff(), b.tracker())
     attention = await active(service)
+    assert attention is not None
     customer = await customer_of(service, attention.id)
     assert (customer.name, customer.picture_url) == ("Carlos Ruiz", picture)  # the desk's avatar, with its expiry
     assert customer.picture_expires_at is not None
@@ -236,7 +237,8 @@ async def test_repeated_fallback_sends_nlu_fallback_as_the_intent(service: Conne
     b.user("zzkq bfff", "nlu_fallback", confidence=0.6)
     b.handoff_form()
     await run(ActionHandoff(), b.tracker())
-    assert (await active(service)).intent == "nlu_fallback"
+    attention = await active(service)
+    assert attention is not None and attention.intent == "nlu_fallback"
 
 
 async def test_context_starts_again_after_an_earlier_attention(service: ConnectorServer) -> None:
@@ -260,6 +262,7 @@ async def test_context_starts_again_after_an_earlier_attention(service: Connecto
     await run(ActionHandoff(), tracker)
 
     attention = await active(service)
+    assert attention is not None
     assert [line["text"] for line in attention.context] == [
         "Gracias por escribirnos. 🙌",
         "¿Cómo te pareció la atención que recibiste?",

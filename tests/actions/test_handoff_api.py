@@ -16,6 +16,7 @@ from actions.handoff_api import (
     AttentionNotFound,
     Conversation,
     HandoffClient,
+    HandoffError,
     HandoffNotConfigured,
     HandoffRequest,
     HandoffRequestRejected,
@@ -74,7 +75,7 @@ async def test_create_then_the_same_attention_again(service: ConnectorServer) ->
         first = await client.request_handoff(_request())
         second = await client.request_handoff(_request("en"))
         found = await client.active_attention(CUSTOMER)
-    assert first.created and not second.created
+    assert first.created and not second.created and found is not None
     assert first.attention.id == second.attention.id == found.id
     assert first.attention.state == "queued" and first.attention.campaign_id == "soporte"
     assert first.attention.form == {"nombre": "Ana", "numero_pedido": "45678"}
@@ -149,7 +150,7 @@ async def test_terminate_an_open_attention_is_refused(service: ConnectorServer) 
     ("status", "error"),
     [(400, HandoffRequestRejected), (418, HandoffRequestRejected), (500, HandoffUnavailable), (503, HandoffUnavailable)],
 )
-async def test_status_codes_map_to_errors(service: ConnectorServer, proxy: FaultyProxy, status: int, error: type) -> None:
+async def test_status_codes_map_to_errors(service: ConnectorServer, proxy: FaultyProxy, status: int, error: type[HandoffError]) -> None:
     proxy.answer_next(status, times=1 + BUSY_RETRIES)  # a 503 is asked again before it counts
     async with _client(proxy.url) as client:
         with pytest.raises(error) as raised:
@@ -162,7 +163,8 @@ async def test_the_proxy_passes_everything_else_through(service: ConnectorServer
     proxy.answer_next(500, method="POST", path="/terminate$")
     async with _client(proxy.url) as client:
         created = await client.request_handoff(_request())
-        assert (await client.active_attention(CUSTOMER)).id == created.attention.id
+        found = await client.active_attention(CUSTOMER)
+        assert found is not None and found.id == created.attention.id
         with pytest.raises(HandoffUnavailable):
             await client.terminate(created.attention.id, "customer_cancelled")
         assert (await client.terminate(created.attention.id, "customer_cancelled")).state == "terminated"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from tests.connectors.harness import IG_ACCOUNT_ID, PAGE_ID
 
@@ -19,7 +20,8 @@ def item(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-def envelope(channel: str, items: Iterable[dict[str, Any]], key: str = "messaging") -> dict[str, Any]:
+def envelope(channel: str, items: Iterable[Any], key: str = "messaging") -> dict[str, Any]:
+    """A delivery of ``items``: any JSON values, since the hostile tests send non-objects too."""
     return {"object": OBJECTS[channel], "entry": [{"id": ACCOUNTS[channel], "time": 1, key: list(items)}]}
 
 

@@ -11,18 +11,19 @@ import asyncio
 import json
 import socket
 import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import aiohttp
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
+from connectors.desk.channel import DeskInput
 from connectors.instagram import InstagramInput
 from connectors.messenger import MessengerInput
 from connectors.meta.channel import MetaInputChannel
 from connectors.meta.signature import sign
-from connectors.desk.channel import DeskInput
 from connectors.runtime import HandoffRuntime
 from sandbox.graph_api import FakeGraphAPI
 
@@ -98,9 +99,9 @@ async def echo_bot(message: UserMessage) -> None:
 
 def credentials(graph_url: str, **overrides: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     messenger = dict(app_secret=APP_SECRET, verify_token=VERIFY_TOKEN, page_access_token=PAGE_TOKEN,
-                     graph_url=graph_url, graph_version="v21.0", app_id=APP_ID, **overrides)  # fmt: skip
+                     graph_url=graph_url, graph_version="v21.0", app_id=APP_ID, **overrides)
     instagram = dict(app_secret=INSTAGRAM_SECRET, verify_token=VERIFY_TOKEN, access_token=INSTAGRAM_TOKEN,
-                     graph_url=graph_url, graph_version="v21.0", app_id=APP_ID, **overrides)  # fmt: skip
+                     graph_url=graph_url, graph_version="v21.0", app_id=APP_ID, **overrides)
     return messenger, instagram
 
 
@@ -132,7 +133,7 @@ class running_connectors:
         graph = self._graph or FakeGraphAPI(
             {PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"},
             app_id=APP_ID, page_id=PAGE_ID, ig_account_id=IG_ACCOUNT_ID, emit_echoes=False, emit_deliveries=False,
-        )  # fmt: skip
+        )
         if graph._runner is None:
             await graph.start()
         messenger_credentials, instagram_credentials = credentials(graph.url, **self._overrides)
@@ -162,11 +163,13 @@ class running_connectors:
         listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listening.bind(("127.0.0.1", 0))
-        self._server = await app.create_server(sock=listening, return_asyncio_server=True)
-        await self._server.startup()
-        await self._server.before_start()
-        await self._server.after_start()
-        port = self._server.server.sockets[0].getsockname()[1]
+        server = await app.create_server(sock=listening, return_asyncio_server=True)
+        assert server is not None  # always, with return_asyncio_server
+        self._server = server
+        await server.startup()
+        await server.before_start()
+        await server.after_start()
+        port = listening.getsockname()[1]
         server_state.url = f"http://127.0.0.1:{port}"
         server_state.session = aiohttp.ClientSession()
         self._state = server_state
@@ -174,10 +177,12 @@ class running_connectors:
         return server_state
 
     async def __aexit__(self, *exc_info: object) -> None:
+        server = self._server
+        assert server is not None and self._state.session is not None
         await self._state.session.close()
-        await self._server.before_stop()
-        self._server.close()
-        await self._server.wait_closed()
-        await self._server.after_stop()
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()
         if self._graph is None:
             await self._state.graph.stop()

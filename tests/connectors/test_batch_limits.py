@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
@@ -35,7 +35,7 @@ TICK = 0.005
 def batch(count: int, tag: str, customers: int = 200, start: int = 0) -> dict:
     items = [{"sender": {"id": f"{tag}-c{n % customers}"}, "recipient": {"id": PAGE_ID},
               "timestamp": 1700000000000 + n, "message": {"mid": f"m_{tag}_{n}", "text": f"hola {n}"}}
-             for n in range(start, start + count)]  # fmt: skip
+             for n in range(start, start + count)]
     return {"object": "page", "entry": [{"id": PAGE_ID, "time": 1, "messaging": items}]}
 
 
@@ -71,7 +71,7 @@ class LoopStalls:
             self.longest = max(self.longest, now - last - TICK)
             last = now
 
-    def __enter__(self) -> "LoopStalls":
+    def __enter__(self) -> LoopStalls:
         self._task = asyncio.get_running_loop().create_task(self._tick())
         return self
 
@@ -137,7 +137,7 @@ async def test_more_than_the_ceiling_is_413_and_nothing_is_stored(any_database_u
         # Counted across entries and across messaging, standby and changes.
         body = batch(600, "split")
         body["entry"].append({"id": PAGE_ID, "time": 1, "standby": batch(300, "standby")["entry"][0]["messaging"],
-                              "changes": [{"field": "feed", "value": {"n": n}} for n in range(101)]})  # fmt: skip
+                              "changes": [{"field": "feed", "value": {"n": n}} for n in range(101)]})
         status, _, _ = await asyncio.to_thread(post_from_another_thread, url, json.dumps(body).encode())
         assert status == 413
         # Entries without items are no way around it: their objects run out the parse's budget.
@@ -186,7 +186,7 @@ async def head_only(server: ConnectorServer, headers: dict[str, str], declared: 
     host, port = server.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     lines = ["POST /webhooks/messenger/webhook HTTP/1.1", f"Host: {host}", f"Content-Length: {declared}",
-             "Content-Type: application/json", *(f"{k}: {v}" for k, v in headers.items())]  # fmt: skip
+             "Content-Type: application/json", *(f"{k}: {v}" for k, v in headers.items())]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + b"{" + b" " * 1023)
     await writer.drain()
     try:

@@ -51,7 +51,7 @@ def rasa(server) -> FakeRasaAgent:
         "I don't want to wait anymore": ("cancel_handoff", 0.99),
         "cancela": ("cancel_handoff", 0.6),  # below the threshold
         "sigo esperando": ("still_waiting", 0.99),  # not a cancel: the attention stays queued
-    })  # fmt: skip
+    })
     server.app.ctx.agent = agent
     return agent
 

@@ -79,11 +79,11 @@ class OutcomesRefused(Inbox):
         super().__init__(engine)
         self.refusals = refusals
 
-    async def mark_handled(self, item_id: int) -> None:
+    async def mark_handled(self, item_id: int, note: str | None = None) -> None:
         if self.refusals:
             self.refusals -= 1
             raise pool_ran_dry()
-        await super().mark_handled(item_id)
+        await super().mark_handled(item_id, note)
 
 
 async def test_an_outcome_that_cannot_be_written_does_not_strand_the_conversation(engine):

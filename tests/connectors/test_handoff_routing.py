@@ -32,7 +32,7 @@ def _minutes_ago(minutes: int) -> str:
 
 async def handoff(server, customer_id: str = "6001", **extra) -> dict:
     body = {**customer(customer_id), "intent": "request_human", "slots": {"customer_name": "Ana", "handoff_reason": "factura"},
-            "context": [{"author": "customer", "text": "quiero una persona", "time": _minutes_ago(1)}], **extra}  # fmt: skip
+            "context": [{"author": "customer", "text": "quiero una persona", "time": _minutes_ago(1)}], **extra}
     status, answer = await call(server, "POST", f"{SERVICE}/attentions", body)
     assert status in (200, 201), answer
     return answer
@@ -79,7 +79,7 @@ async def test_customer_activity_during_an_attention_goes_to_it_not_to_the_bot(s
     attention_id = (await handoff(server))["attention"]["id"]
     page_inbox_echo = item("messenger/echo_page_inbox")
     await server.post("messenger", envelope("messenger", [
-        item("messenger/text"), item("messenger/image"), item("messenger/reaction"), page_inbox_echo]))  # fmt: skip
+        item("messenger/text"), item("messenger/image"), item("messenger/reaction"), page_inbox_echo]))
     await server.settle()
     assert server.turns == []
     stored = await messages_of(server, attention_id)

@@ -19,7 +19,7 @@ FAST_RETRIES = RetryPolicy(attempts=4, backoff=0.01, rate_limit_backoff=0.02, ec
 @pytest.fixture
 async def graph():
     async with FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, emit_echoes=False,
-                            emit_deliveries=False) as api:  # fmt: skip
+                            emit_deliveries=False) as api:
         yield api
 
 
@@ -66,7 +66,7 @@ async def test_instagram_text_is_split_within_1000_bytes(graph, session):
 async def test_three_buttons_ride_a_button_template(graph, session):
     output = MessengerOutput(client(session, graph))
     buttons = [{"title": "Sí", "payload": "/affirm"}, {"title": "No", "payload": "/deny"},
-               {"title": "Web", "url": "https://example.com"}]  # fmt: skip
+               {"title": "Web", "url": "https://example.com"}]
     await output.send_text_with_buttons("psid", "¿Hablamos?", buttons)
     [message] = messages(graph)
     payload = message["attachment"]["payload"]

@@ -6,15 +6,16 @@ shared engine after it. Real Sanic app (the connectors' harness), real SQLite.""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff.model import Agent, Attention, Message, MessageStatus, Role
 from connectors.runtime import HandoffRuntime
 from connectors.storage.schema import inbox_lease
+from handoff.model import Agent, Attention, Message, MessageStatus, Role
 from handoff.service import HandoffService
 from handoff.states import AttentionState
 from tests.connectors.harness import ConnectorServer, running_connectors
@@ -40,7 +41,7 @@ async def orphaned(service: HandoffService, agent: Agent) -> Attention:
     """An attention its agent opened and then left (logged out, closed the desk)."""
     await service.agent_seen(agent.id)
     attention = await service.request_handoff("messenger", "page_1", "psid_orphan", intent="request_human",
-                                              slots={"customer_name": "Carla", "handoff_reason": "Mi pedido"})  # fmt: skip
+                                              slots={"customer_name": "Carla", "handoff_reason": "Mi pedido"})
     opened = await service.open(attention.id, agent)
     await service.agent_left(agent.id)
     return opened
@@ -51,7 +52,7 @@ async def left_pending(runtime: HandoffRuntime, agent: Agent) -> Message:
     outbox, its attempt recorded (Meta may have it, so the sweep settles it as unknown)."""
     service = runtime.service
     attention = await service.request_handoff("messenger", "page_1", "psid_outbox", intent="request_human",
-                                              slots={"customer_name": "Luis", "handoff_reason": "Factura"})  # fmt: skip
+                                              slots={"customer_name": "Luis", "handoff_reason": "Factura"})
     await service.open(attention.id, agent)
     reached = asyncio.Event()
 
@@ -66,7 +67,7 @@ async def left_pending(runtime: HandoffRuntime, agent: Agent) -> Message:
     finally:
         sending.cancel()  # where a SIGKILL would hit: mid-send
         await asyncio.gather(sending, return_exceptions=True)
-        del runtime.gateways.send  # type: ignore[method-assign]
+        del runtime.gateways.send
     [pending] = [m for m in (await service.queries.detail(attention.id)).messages if m.text == TEXT]
     assert pending.status is MessageStatus.PENDING
     return pending
@@ -126,7 +127,9 @@ async def test_a_meta_only_process_sweeps_orphans_and_the_outbox(database_url):
 
 
 @pytest.mark.parametrize("adapters", [DESK_ONLY, META_ONLY, EVERYTHING], ids="+".join)
-async def test_the_runtime_closes_once_after_every_adapter_and_the_engine_last(database_url, monkeypatch, adapters: Sequence[str]):  # noqa: E501
+async def test_the_runtime_closes_once_after_every_adapter_and_the_engine_last(
+    database_url, monkeypatch, adapters: Sequence[str]
+):
     happened: list[str] = []
     close, dispose = HandoffRuntime.close, AsyncEngine.dispose
 

@@ -34,7 +34,7 @@ def text_body(mid: str = "m_1", text: str = "hola", sender: str = "psid-1") -> d
         "entry": [{"id": "100000000000001", "time": 1, "messaging": [
             {"sender": {"id": sender}, "recipient": {"id": "100000000000001"}, "timestamp": 1700000000000,
              "message": {"mid": mid, "text": text}}]}],
-    }  # fmt: skip
+    }
 
 
 async def test_signed_delivery_is_acknowledged_and_reaches_the_bot(server):
@@ -72,7 +72,7 @@ async def test_signature_over_other_bytes_fails(server):
 
 async def test_instagram_uses_its_own_secret(server):
     body = {"object": "instagram", "entry": [{"id": "1784", "time": 1, "messaging": [
-        {"sender": {"id": "igsid"}, "recipient": {"id": "1784"}, "timestamp": 1, "message": {"mid": "ig1", "text": "hi"}}]}]}  # fmt: skip
+        {"sender": {"id": "igsid"}, "recipient": {"id": "1784"}, "timestamp": 1, "message": {"mid": "ig1", "text": "hi"}}]}]}
     assert (await server.post("instagram", body, secret=APP_SECRET)).status == 403
     assert (await server.post("instagram", body, secret=INSTAGRAM_SECRET)).status == 200
 

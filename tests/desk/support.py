@@ -6,7 +6,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from connectors.desk.accounts import create_account
 from tests.connectors.fixtures import envelope, item, with_mid
@@ -65,7 +65,7 @@ class Answer:
 class Desk:
     """One browser: an agent's token and the API calls."""
 
-    def __init__(self, server, token: Optional[str] = None, agent: Optional[dict] = None) -> None:
+    def __init__(self, server, token: str | None = None, agent: dict | None = None) -> None:
         self.server = server
         self.token = token
         self.agent = agent or {}
@@ -74,7 +74,7 @@ class Desk:
     def id(self) -> int:
         return self.agent["id"]
 
-    async def call(self, method: str, path: str, body: Any = None, *, token: Optional[str] = "mine", **kwargs: Any) -> Answer:
+    async def call(self, method: str, path: str, body: Any = None, *, token: str | None = "mine", **kwargs: Any) -> Answer:
         headers = dict(kwargs.pop("headers", {}))
         use = self.token if token == "mine" else token
         if use:
@@ -101,7 +101,7 @@ class Desk:
         return f"{self.server.url.replace('http', 'ws', 1)}/webhooks/desk/ws"
 
     @property
-    def origin(self) -> Optional[str]:
+    def origin(self) -> str | None:
         """The ``Origin`` the desk's page on this server has: the desk's public origin, or
         the server's own address when it has none; None (no header, as a program connects)
         for a server this process does not run."""
@@ -121,14 +121,14 @@ class Desk:
         return socket
 
 
-def auth_frame(token: Optional[str]) -> dict:
+def auth_frame(token: str | None) -> dict:
     """The first frame of the desk's WebSocket."""
     return {"type": "auth", "token": token}
 
 
 async def make_account(server, username: str, role: str = "agent", campaigns=("soporte",), password: str = PASSWORD):
     return await create_account(server.runtime.service, username, password, display_name=username.title(), role=role,
-                                campaigns=list(campaigns))  # fmt: skip
+                                campaigns=list(campaigns))
 
 
 async def login(server, username: str, password: str = PASSWORD) -> Desk:
@@ -149,15 +149,15 @@ async def handoff(server, customer_id: str = "6001", channel: str = "messenger",
     instagram: ventas)."""
     account_id = PAGE_ID if channel == "messenger" else IG_ACCOUNT_ID
     body = {"channel": channel, "account_id": account_id, "customer_id": customer_id, "intent": "request_human",
-            "slots": {"customer_name": f"Cliente {customer_id}"}, **extra}  # fmt: skip
+            "slots": {"customer_name": f"Cliente {customer_id}"}, **extra}
     async with server.session.post(server.url + "/webhooks/desk/service/attentions", data=json.dumps(body),
-                                   headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as response:  # fmt: skip
+                                   headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as response:
         answer = await response.json()
         assert response.status in (200, 201), answer
     return answer["attention"]
 
 
-async def customer_writes(server, text: str, customer_id: str = "6001", channel: str = "messenger", mid: Optional[str] = None) -> None:
+async def customer_writes(server, text: str, customer_id: str = "6001", channel: str = "messenger", mid: str | None = None) -> None:
     raw = with_mid(item(f"{channel}/text"), mid or f"m_{customer_id}_{abs(hash(text))}", sender=customer_id)
     raw["message"]["text"] = text
     await server.post(channel, envelope(channel, [raw]))

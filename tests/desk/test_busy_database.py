@@ -16,7 +16,7 @@ async def test_a_locked_database_is_503_with_retry_after() -> None:
 
     answer = await handler()
     assert answer.status == 503 and answer.headers["Retry-After"] == "1"
-    assert b"nothing was changed" in answer.body
+    assert answer.body is not None and b"nothing was changed" in answer.body
 
 
 async def test_an_exhausted_pool_is_503_too() -> None:

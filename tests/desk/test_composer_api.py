@@ -57,7 +57,7 @@ async def test_an_attachment_carries_its_caption_as_the_next_message(server):
     ana = await account(server, "ana")
     attention_id = await opened(ana, "6001")
     answer = await ana.post(f"/attentions/{attention_id}/messages",
-                            {"attachment": {"type": "image", "url": PICTURE}, "text": "  Aquí tiene su factura  "})  # fmt: skip
+                            {"attachment": {"type": "image", "url": PICTURE}, "text": "  Aquí tiene su factura  "})
     assert answer.status == 201, answer.body
     first, caption = answer.body["messages"]
     assert answer.body["message"] == first
@@ -85,7 +85,7 @@ async def test_a_refused_attachment_keeps_its_caption_unsent(server):
     attention_id = await opened(ana, "6001")
     server.graph.user_unavailable_next()
     answer = await ana.post(f"/attentions/{attention_id}/messages",
-                            {"attachment": {"type": "file", "url": PICTURE}, "text": "Su factura"})  # fmt: skip
+                            {"attachment": {"type": "file", "url": PICTURE}, "text": "Su factura"})
     assert answer.status == 201
     [failed] = answer.body["messages"]
     assert failed["kind"] == "attachment" and failed["status"] == "failed"
@@ -93,7 +93,7 @@ async def test_a_refused_attachment_keeps_its_caption_unsent(server):
     # The one fault was spent on the attachment: had the caption gone after it, Meta would
     # have accepted it. Only the refused attachment ever reached the Send API...
     tried = [request.json["message"] for request in server.graph.requests
-             if request.kind == "message" and request.recipient_id == "6001"]  # fmt: skip
+             if request.kind == "message" and request.recipient_id == "6001"]
     assert len(tried) == 1 and "attachment" in tried[0], tried
     # ...and the caption is not stored either (not even pending, for the outbox sweep to send later).
     page = await ana.get(f"/attentions/{attention_id}")

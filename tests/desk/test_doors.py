@@ -28,7 +28,7 @@ def resident_bytes() -> int:
 
 
 async def raw_post(server, path: str, length: int, *, token: str | None = None, body: bytes | None = None,
-                   send_body: bool = False) -> tuple[int, bytes, float]:  # fmt: skip
+                   send_body: bool = False) -> tuple[int, bytes, float]:
     """POST with a declared length over a plain socket: the status line, the headers and
     how long the answer took. With ``send_body`` the client keeps writing ``length`` bytes
     (from one small buffer: the client's memory stays flat) until the server closes."""
@@ -109,7 +109,7 @@ async def test_the_login_takes_only_a_small_body(server):
 async def test_a_chunked_body_is_cut_at_the_limit(server):
     ana = await account(server, "ana")
     status, _, _ = await raw_post(server, f"{API}/attentions/1/messages", -1, token=ana.token,
-                                  body=b"%x\r\n" % len(CHUNK) + CHUNK + b"\r\n")  # fmt: skip
+                                  body=b"%x\r\n" % len(CHUNK) + CHUNK + b"\r\n")
     assert status == 413
 
 
@@ -137,7 +137,7 @@ async def test_the_doors_tell_a_wrong_role_and_a_missing_secret_apart(server):
     "path",
     ["/attentions/{big}", "/attentions/{big}/open", "/history/{big}", "/messages/{big}/retry", "/labels/{big}",
      "/agents/{big}", "/attentions/1/labels/{big}"],
-)  # fmt: skip
+)
 async def test_an_id_no_row_can_have_is_not_found(server, path):
     chief = await account(server, "jefa", role="supervisor")
     method = "GET" if path in ("/attentions/{big}", "/history/{big}") else "POST"
@@ -168,7 +168,9 @@ async def test_the_openapi_document_states_each_doors_credential(server):
     from tests.desk.test_files_and_page import DOCUMENTED, _openapi_path
 
     document = openapi_document()
-    expected = {doors.Credential.NONE: [], doors.Credential.SERVICE: [{"service": []}]}
+    expected: dict[doors.Credential, list[dict[str, list[str]]]] = {
+        doors.Credential.NONE: [], doors.Credential.SERVICE: [{"service": []}],
+    }
     checked = 0
     for route in server.app.router.routes:
         if not route.path.startswith(DOCUMENTED):

@@ -170,11 +170,12 @@ async def test_errors_of_each_kind_answer_their_code(server):
 def test_every_field_error_the_forms_make_has_a_code():
     """FieldError codes become ``field.<code>`` on the wire: each must be in the list."""
     source = (Path(__file__).resolve().parents[2] / "handoff" / "campaigns" / "forms.py").read_text(encoding="utf-8")
-    made = set()
+    made: set[str] = set()
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("error", "FieldError"):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("error", "FieldError"):
             position = 0 if node.func.id == "error" else 1
-            if len(node.args) > position and isinstance(node.args[position], ast.Constant):
-                made.add(node.args[position].value)
+            argument = node.args[position] if len(node.args) > position else None
+            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                made.add(argument.value)
     assert {"required", "unknown_field", "too_short", "not_an_option"} <= made
     assert {f"field.{code}" for code in made} <= ALL_CODES

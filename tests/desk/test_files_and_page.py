@@ -18,7 +18,7 @@ async def upload(desk: Desk, data: bytes, filename: str, content_type: str):
     form = aiohttp.FormData()
     form.add_field("file", data, filename=filename, content_type=content_type)
     async with desk.server.session.post(desk.server.url + API + "/uploads", data=form,
-                                        headers={"Authorization": f"Bearer {desk.token}"}) as response:  # fmt: skip
+                                        headers={"Authorization": f"Bearer {desk.token}"}) as response:
         return response.status, await response.json()
 
 
@@ -68,7 +68,7 @@ async def test_uploads_need_a_session_a_file_and_at_most_25_mb(server):
     ana = await account(server, "ana")
     assert (await upload(Desk(server, token="forged"), b"x", "a.txt", "text/plain"))[0] == 401
     async with server.session.post(server.url + API + "/uploads", data=b"{}",
-                                   headers={"Authorization": f"Bearer {ana.token}"}) as response:  # fmt: skip
+                                   headers={"Authorization": f"Bearer {ana.token}"}) as response:
         assert response.status == 400
     status, answer = await upload(ana, b"0" * (MAX_UPLOAD_BYTES + 1), "grande.bin", "application/octet-stream")
     assert status == 413 and "25 MB" in answer["error"]
@@ -77,7 +77,7 @@ async def test_uploads_need_a_session_a_file_and_at_most_25_mb(server):
 async def test_media_urls_cannot_leave_the_uploads_folder(server, tmp_path):
     (tmp_path / "secret.txt").write_text("no")
     for path in ("/webhooks/desk/media/AAAAAAAAAAAAAAAAAAAA/..%2F..%2Fsecret.txt", "/webhooks/desk/media/short/x.txt",
-                 "/webhooks/desk/media/AAAAAAAAAAAAAAAAAAAA/nothing.png"):  # fmt: skip
+                 "/webhooks/desk/media/AAAAAAAAAAAAAAAAAAAA/nothing.png"):
         async with server.session.get(server.url + path) as response:
             assert response.status == 404, path
 
@@ -103,7 +103,7 @@ async def test_the_page_and_its_files_with_a_strict_policy(server, tmp_path, mon
     async with server.session.get(server.url + "/webhooks/desk/health") as response:
         assert response.status == 200 and (await response.json()) == {"status": "ok"}
     for path in ("/webhooks/desk/static/..%2F..%2Fchannel.py", "/webhooks/desk/static/%2e%2e/api.py",
-                 "/webhooks/desk/static/nothing.js", "/webhooks/desk/static/.hidden"):  # fmt: skip
+                 "/webhooks/desk/static/nothing.js", "/webhooks/desk/static/.hidden"):
         async with server.session.get(server.url + path) as response:
             assert response.status == 404, path
 
@@ -140,7 +140,7 @@ async def test_the_openapi_document_covers_every_api_and_service_route(server):
         assert response.status == 200
         document = await response.json()
     assert document["openapi"].startswith("3.")
-    registered = {}
+    registered: dict[str, set[str]] = {}
     for route in server.app.router.routes:
         if route.path.startswith(DOCUMENTED):
             registered.setdefault(_openapi_path(route.path), set()).update(method.lower() for method in route.methods)

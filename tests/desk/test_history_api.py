@@ -22,7 +22,7 @@ async def ended(desk, server, customer_id: str, writes: str = "", channel: str =
 
 async def sale(seller, server, customer_id: str = "7001", writes: str = "") -> dict:
     return await ended(seller, server, customer_id, writes, channel="instagram",
-                       values={"values": {"productos": ["ropa"], "resultado": "venta"}})  # fmt: skip
+                       values={"values": {"productos": ["ropa"], "resultado": "venta"}})
 
 
 async def test_history_lists_searches_and_shows_a_terminated_attention(server):
@@ -37,7 +37,7 @@ async def test_history_lists_searches_and_shows_a_terminated_attention(server):
     assert (item["campaign_name"], item["direction"], item["channel"]) == ("Soporte", "inbound", "messenger")
     assert item["agent"] == {"id": ana.id, "display_name": "Ana"} and item["ended_at"] and item["labels"] == []
     for keyword, expected in (("fact", [first]), ("ENVIO llego", [second]), ("gómez", [second]), ("soporte", [second, first]),
-                              (datetime.now(timezone.utc).date().isoformat(), [second, first]), ("nada", [])):  # fmt: skip
+                              (datetime.now(timezone.utc).date().isoformat(), [second, first]), ("nada", [])):
         found = await ana.get("/history", params={"q": keyword})
         assert [item["id"] for item in found.body["items"]] == [a["id"] for a in expected], keyword
     page = await ana.get("/history", params={"limit": 1})

@@ -76,7 +76,7 @@ async def test_a_token_in_the_url_is_refused_even_a_valid_one(server):
 async def test_a_foreign_origin_is_refused_before_the_upgrade(server):
     ana = await account(server, "ana")
     for origin in ("http://evil.example", "null", "https://desk.example.test", "http://desk.example.test:8080",
-                   "http://desk.example.test.evil.example", server.url):  # fmt: skip
+                   "http://desk.example.test.evil.example", server.url):
         assert await refused_status(server, Origin=origin) == 403, origin
     assert not server.desk.live.connections_of(ana.id)
 
@@ -95,6 +95,7 @@ async def test_without_a_public_url_only_the_requested_host_may_connect(database
     monkeypatch.delenv("HANDOFF_PUBLIC_URL", raising=False)
     settings = {key: value for key, value in desk_settings.items() if key != "public_url"}
     async with running_connectors(database_url, desk=settings) as local:
+        assert local.desk is not None and local.session is not None
         assert local.desk.origins.public_origin is None
         ana = await account(local, "ana")
         for origin in ("http://evil.example", local.url.replace("127.0.0.1", "localhost"), local.url + "1", "null"):
@@ -118,7 +119,7 @@ async def test_without_a_public_url_only_the_requested_host_may_connect(database
         (None, "file://", "127.0.0.1:5005", False),
         (None, "http://127.0.0.1:5005", None, False),
     ],
-)  # fmt: skip
+)
 def test_which_origins_the_rule_allows(public_url, origin, host, allowed):
     assert OriginRule(public_url).allows(origin, host) is allowed
 
@@ -239,6 +240,7 @@ async def test_the_last_socket_closing_marks_the_agent_gone(server):
 
     async with service.engine.connect() as connection:
         presence = (await agent_rows.presences(connection, [ana.id]))[ana.id]
+    assert presence.last_seen_at is not None
     assert presence.left_at is None or presence.left_at < presence.last_seen_at  # still here
     await second.close()
     await wait_until(lambda: not server.desk.live.connections_of(ana.id))

@@ -6,7 +6,6 @@ client address comes from forwarded headers only when Sanic's proxy settings nam
 from __future__ import annotations
 
 import asyncio
-from typing import Optional
 
 import pytest
 
@@ -19,8 +18,8 @@ AGENT_HOME = "198.51.100.20"
 PROXY_SETTINGS = ("SANIC_PROXIES_COUNT", "SANIC_REAL_IP_HEADER", "SANIC_FORWARDED_SECRET", "SANIC_FORWARDED_FOR_HEADER")
 
 
-async def attempt(server, username: str, password: str = "wrong-password", *, client: Optional[str] = None,
-                  headers: Optional[dict[str, str]] = None) -> Answer:  # fmt: skip
+async def attempt(server, username: str, password: str = "wrong-password", *, client: str | None = None,
+                  headers: dict[str, str] | None = None) -> Answer:
     """One login; ``client`` is what the proxy in front says in X-Forwarded-For."""
     sent = dict(headers or {})
     if client is not None:
@@ -44,7 +43,7 @@ async def behind_proxy(no_proxy, monkeypatch, database_url, desk_settings):
     """The operator names one proxy in front (nginx, a load balancer)."""
     monkeypatch.setenv("SANIC_PROXIES_COUNT", "1")
     async with running_connectors(database_url, desk=desk_settings) as running:
-        assert running.app.config.PROXIES_COUNT == 1  # Sanic read it, as Rasa's app does
+        assert running.app is not None and running.app.config.PROXIES_COUNT == 1  # Sanic read it, as Rasa's app does
         yield running
 
 

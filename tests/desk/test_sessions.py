@@ -16,7 +16,7 @@ async def test_login_me_and_logout(server):
     await make_account(server, "ana", campaigns=["soporte", "ventas"])
     desk = await login(server, "ana")
     assert desk.agent == {"id": desk.id, "username": "ana", "display_name": "Ana", "role": "agent",
-                          "campaigns": ["soporte", "ventas"], "active": True}  # fmt: skip
+                          "campaigns": ["soporte", "ventas"], "active": True}
     me = await desk.get("/me")
     assert me.status == 200 and me.body["agent"]["username"] == "ana"
     out = await desk.post("/logout")
@@ -56,9 +56,10 @@ async def test_five_failures_per_minute_lock_the_username_from_that_address(serv
 
 async def test_no_token_a_forged_one_or_a_malformed_one_is_401(server):
     desk = await account(server, "ana")
+    assert desk.token is not None
     claims = jwt.decode(desk.token, options={"verify_signature": False})
     forged = jwt.encode({**claims, "sub": "999"}, "another-secret-of-an-attacker-long-enough", algorithm="HS256")
-    unsigned = jwt.encode(claims, None, algorithm="none")
+    unsigned = jwt.encode(claims, "", algorithm="none")  # PyJWT reads "" as no key
     for token in (None, forged, unsigned, "not-a-jwt", desk.token + "x"):
         answer = await desk.get("/attentions", token=token)
         assert answer.status == 401, token
@@ -66,6 +67,7 @@ async def test_no_token_a_forged_one_or_a_malformed_one_is_401(server):
 
 async def test_an_expired_token_is_401(server):
     desk = await account(server, "ana")
+    assert desk.token is not None
     claims = jwt.decode(desk.token, SESSION_SECRET, algorithms=["HS256"], audience=TOKEN_AUDIENCE)
     expired = jwt.encode({**claims, "iat": int(time.time()) - 7200, "exp": int(time.time()) - 60}, SESSION_SECRET, algorithm="HS256")
     answer = await desk.get("/me", token=expired)

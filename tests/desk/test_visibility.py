@@ -15,7 +15,21 @@ from handoff.events import (
     AttentionTransferred,
     MessageAdded,
 )
-from handoff.model import BOT, SYSTEM, Actor, Agent, Attention, Author, Channel, Direction, Message, MessageDirection, MessageKind, MessageStatus, Role
+from handoff.model import (
+    BOT,
+    SYSTEM,
+    Actor,
+    Agent,
+    Attention,
+    Author,
+    Channel,
+    Direction,
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+    Role,
+)
 from handoff.states import AttentionState
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -27,7 +41,7 @@ BOSS = Agent(4, "jefa", "Jefa", Role.SUPERVISOR, ())
 
 def attention(state: AttentionState = AttentionState.QUEUED, agent_id=None, campaign_id: str = "soporte") -> Attention:
     return Attention(id=10, channel=Channel.MESSENGER, account_id="p", customer_id="c", campaign_id=campaign_id, state=state,
-                     direction=Direction.INBOUND, agent_id=agent_id, form={}, context=(), created_at=NOW, updated_at=NOW)  # fmt: skip
+                     direction=Direction.INBOUND, agent_id=agent_id, form={}, context=(), created_at=NOW, updated_at=NOW)
 
 
 def message_event(agent_id=None, campaign_id: str = "soporte") -> MessageAdded:
@@ -51,10 +65,10 @@ def test_who_hears_which_event():
     to_ana = AttentionTransferred(at=NOW, attention=attention(AttentionState.OPEN, ANA.id), actor=Actor.of(BRUNO), from_agent_id=BRUNO.id)
     assert [sees_event(a, to_ana) for a in (ANA, BRUNO, VERA, BOSS)] == [True, True, False, True]
     to_ventas = AttentionTransferred(at=NOW, attention=attention(campaign_id="ventas"), actor=Actor.of(BRUNO), from_agent_id=BRUNO.id,
-                                     from_campaign_id="soporte")  # fmt: skip
+                                     from_campaign_id="soporte")
     assert [sees_event(a, to_ventas) for a in (ANA, BRUNO, VERA, BOSS)] == [False, True, True, True]
     for back in (AttentionReleased(at=NOW, attention=attention(), actor=Actor.of(BRUNO), from_agent_id=BRUNO.id),
-                 AttentionReturned(at=NOW, attention=attention(), actor=SYSTEM, from_agent_id=BRUNO.id)):  # fmt: skip
+                 AttentionReturned(at=NOW, attention=attention(), actor=SYSTEM, from_agent_id=BRUNO.id)):
         assert [sees_event(a, back) for a in (ANA, BRUNO, VERA, BOSS)] == [True, True, False, True]
     ended_open = AttentionTerminated(at=NOW, attention=attention(AttentionState.TERMINATED, BRUNO.id), actor=Actor.of(BRUNO))
     assert [sees_event(a, ended_open) for a in (ANA, BRUNO, VERA, BOSS)] == [False, True, False, True]

@@ -4,8 +4,8 @@ on loopback and Debian's chromium through Playwright."""
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -13,7 +13,7 @@ from tests.connectors.harness import running_connectors
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]  # fmt: skip
+                 "--disable-sync", "--no-first-run"]
 
 
 def chromium_or_skip() -> None:

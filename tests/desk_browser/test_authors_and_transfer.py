@@ -24,7 +24,7 @@ async def handoff_with_reason(server, customer_id: str, name: str) -> int:
         "channel": "messenger", "account_id": PAGE_ID, "customer_id": customer_id, "customer_name": name,
         "intent": "request_human", "slots": {"customer_name": name.split()[0], "handoff_reason": REASON}, "reason": REASON,
         "context": [{"author": "customer", "text": REASON, "time": now_iso()}],
-    }  # fmt: skip
+    }
     headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
     async with server.session.post(f"{server.url}/webhooks/desk/service/attentions", json=body, headers=headers) as response:
         answer = await response.json()

@@ -12,7 +12,7 @@ import re
 import time
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import FilePayload, expect
 
 from tests.desk_browser.test_desk_flow import Desk, add_agent, handoff, png, stored_messages
 from tests.desk_browser.test_history_and_supervision import ended
@@ -92,7 +92,8 @@ async def test_an_attachment_waits_with_its_preview_and_goes_with_its_caption(se
     page = desk.page
 
     # Picked: a preview with its name, nothing sent yet; ✕ removes it.
-    await page.set_input_files("#attach-input", files=[{"name": "foto.png", "mimeType": "image/png", "buffer": png()}])
+    photo: FilePayload = {"name": "foto.png", "mimeType": "image/png", "buffer": png()}
+    await page.set_input_files("#attach-input", files=[photo])
     tray = page.locator("#composer-attachment")
     await expect(tray).to_be_visible()
     await expect(tray.locator(".attachment-preview-name")).to_have_text("foto.png")
@@ -103,7 +104,7 @@ async def test_an_attachment_waits_with_its_preview_and_goes_with_its_caption(se
     await expect(tray).to_be_hidden()
 
     # A file with a caption: the file first, then the caption as the next message.
-    pdf = {"name": "factura.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 test"}
+    pdf: FilePayload = {"name": "factura.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 test"}
     await page.set_input_files("#attach-input", files=[pdf])
     await expect(tray.locator(".attachment-preview-name")).to_have_text("factura.pdf")
     await expect(page.locator("#composer-text")).to_have_attribute("placeholder", re.compile("comentario"))
@@ -123,7 +124,8 @@ async def test_an_attachment_waits_with_its_preview_and_goes_with_its_caption(se
 
     # Meta refuses the next file: it shows failed, its caption is not sent and stays in the composer.
     server.graph.user_unavailable_next(recipient_id="6001")
-    await page.set_input_files("#attach-input", files=[{**pdf, "name": "recibo.pdf"}])
+    receipt: FilePayload = {**pdf, "name": "recibo.pdf"}
+    await page.set_input_files("#attach-input", files=[receipt])
     await expect(tray.locator(".attachment-preview-name")).to_have_text("recibo.pdf")
     await page.fill("#composer-text", "Y este es el recibo")
     await page.press("#composer-text", "Enter")

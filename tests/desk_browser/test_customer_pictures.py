@@ -45,7 +45,7 @@ async def test_the_avatar_is_the_picture_until_its_link_ends_then_initials(serve
     # time the page asks, initials; Rosa's two-day link still shows.
     class TwoHoursOn(datetime):
         @classmethod
-        def now(cls, tz=None):  # type: ignore[no-untyped-def,override]
+        def now(cls, tz=None):
             return datetime.now(tz) + timedelta(hours=2)
 
     monkeypatch.setattr(serializers, "datetime", TwoHoursOn)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, WebSocketRoute, expect
+from playwright.async_api import Browser, FilePayload, Page, ViewportSize, WebSocketRoute, expect
 
 from connectors.desk.accounts import hash_password
 from tests.connectors.fixtures import envelope, item, with_mid
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs"
 PASSWORD = "clave-de-prueba-1"
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 XSS = '<img src=x onerror="window.__xss=1">'
 
 expect.set_options(timeout=15_000)  # generous: CI machines can be slow
@@ -96,7 +96,7 @@ async def handoff(server, customer_id: str, name: str, *, channel: str = "messen
             {"author": "bot", "text": "¡Hola! Soy el asistente virtual. ¿En qué te ayudo?", "time": now_iso()},
             {"author": "customer", "text": "Quiero hablar con una persona", "time": now_iso()},
         ],
-    }  # fmt: skip
+    }
     if picture_url is not None:
         body["customer_picture_url"] = picture_url  # the profile picture the bot's handoff brings
     headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
@@ -155,7 +155,7 @@ class Desk:
             self.errors.append(f"console: {text}")
 
     @classmethod
-    async def open(cls, browser: Browser, server, live: bool = True) -> "Desk":
+    async def open(cls, browser: Browser, server, live: bool = True) -> Desk:
         context = await browser.new_context(viewport=VIEWPORT, locale="es-ES", timezone_id="UTC")
         await context.route(re.compile(r"^https://(scontent|lookaside)\.example/"), fake_cdn)
         desk = cls(await context.new_page(), server)
@@ -420,7 +420,7 @@ async def test_every_kind_of_message_renders(server, browser) -> None:
 
     now = int(time.time() * 1000)
     kinds = ["text", "image", "video", "audio", "file", "sticker", "location", "fallback_share", "template", "postback",
-             "reaction", "echo_page_inbox"]  # fmt: skip
+             "reaction", "echo_page_inbox"]
     items = []
     for index, name in enumerate(kinds):
         raw = item(f"messenger/{name}")
@@ -473,7 +473,8 @@ async def test_every_kind_of_message_renders(server, browser) -> None:
     await desk.page.click('#emoji-picker button[data-emoji="👍"]')
     await expect(desk.page.locator("#composer-text")).to_have_value("👍")
     await desk.page.fill("#composer-text", "")
-    await desk.page.set_input_files("#attach-input", files=[{"name": "factura.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 test"}])
+    invoice: FilePayload = {"name": "factura.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 test"}
+    await desk.page.set_input_files("#attach-input", files=[invoice])
     await desk.page.click("#send-button")  # it waits in the composer's tray until Send
     sent_file = timeline.locator(".msg.author-agent .attachment-file")
     await expect(sent_file.locator(".file-name")).to_have_text("factura.pdf")
@@ -527,7 +528,7 @@ async def test_a_reply_cut_short_by_a_crash_is_unconfirmed_and_sent_again_only_w
     sends = len(server.graph.sent_messages(recipient_id="6001"))
     async with server.runtime.service.engine.begin() as connection:  # what the crash left (tests/reliability prove how)
         await connection.execute(sa.update(message_table).where(message_table.c.text == "¿Me confirma su dirección?")
-                                 .values(status="unknown", mid=None))  # fmt: skip
+                                 .values(status="unknown", mid=None))
 
     again = await Desk.open(browser, server)
     await again.login("ana")

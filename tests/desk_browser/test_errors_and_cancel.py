@@ -28,7 +28,7 @@ RAW = re.compile(r"attention \d|agent \d|not one of|campaign '|\((?:queued|open|
 async def shown_texts(desk: Desk) -> str:
     """Everything the page shows as a notice: toasts, the centre, the form's errors."""
     parts = [await desk.page.locator(selector).all_inner_texts() for selector in
-             ("#toasts", "#conversation", ".field-error", "#form-error", "#history-dialog:visible")]  # fmt: skip
+             ("#toasts", "#conversation", ".field-error", "#form-error", "#history-dialog:visible")]
     return "\n".join(text for part in parts for text in part)
 
 

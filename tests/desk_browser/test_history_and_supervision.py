@@ -18,7 +18,7 @@ VENTAS_DONE = {"nombre": "Camila", "productos": ["ropa"], "resultado": "venta"}
 
 
 async def ended(server, agent, customer_id: str, name: str, *, says: str | None = None, mid: str = "", channel: str = "messenger",
-                values: dict | None = None, label=None, context: list | None = None) -> int:  # fmt: skip
+                values: dict | None = None, label=None, context: list | None = None) -> int:
     """A terminated attention: handed off, (the customer writes), opened, labelled, ended."""
     service = server.runtime.service
     attention_id = await handoff(server, customer_id, name, channel=channel, context=context)
@@ -109,7 +109,7 @@ async def test_history_search_detail_and_new_outbound_attention(server, browser)
     await expect(dialog).to_be_hidden()
     header = page.locator(".conv-header")
     await expect(header.locator(".conv-name")).to_have_text("Lucía Fernández")
-    new_id = int((await header.locator(".conv-id").text_content()).lstrip("#"))
+    new_id = int((await header.locator(".conv-id").text_content() or "").lstrip("#"))
     assert new_id not in (lucia, jorge, camila)
     started = await server.runtime.service.attention(new_id)
     assert (started.direction.value, started.state.value, started.agent_id) == ("outbound", "open", ana.id)

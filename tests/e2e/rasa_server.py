@@ -8,8 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pytest
 
@@ -74,12 +74,12 @@ class Product:
         self._with_actions = with_actions
         self._processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self, timeout: float = 120.0) -> "Product":
+    def start(self, timeout: float = 120.0) -> Product:
         if self._with_actions:
             self._spawn("actions", [str(BIN / "rasa"), "run", "actions", "--port", str(self.action_port), "--actions", "actions"])
         self._spawn("rasa", [str(BIN / "rasa"), "run", "--port", str(self.rasa_port), "--credentials", "credentials.yml",
                              "--endpoints", "endpoints.yml", "--model", "models",
-                             *(["--debug"] if os.environ.get("E2E_RASA_DEBUG") else [])])  # fmt: skip
+                             *(["--debug"] if os.environ.get("E2E_RASA_DEBUG") else [])])
         self._wait_until_up(f"{self.url}/webhooks/messenger/", timeout)
         if self._with_actions:
             self._wait_until_up(f"http://127.0.0.1:{self.action_port}/health", timeout)
@@ -99,8 +99,8 @@ class Product:
         return (self._log_dir / f"{name}.log").read_text(errors="replace")
 
     def _spawn(self, name: str, command: list[str]) -> None:
-        log = open(self._log_dir / f"{name}.log", "wb")
-        self._processes.append(subprocess.Popen(command, cwd=ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT))
+        with open(self._log_dir / f"{name}.log", "wb") as log:  # the child keeps its own copy
+            self._processes.append(subprocess.Popen(command, cwd=ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT))
 
     def _wait_until_up(self, url: str, timeout: float) -> None:
         import urllib.request

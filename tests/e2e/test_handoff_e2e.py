@@ -45,7 +45,7 @@ SERVICE_TOKEN = "e2e-handoff-service-token"
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def graph():
     async with FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID,
-                            emit_echoes=False, emit_deliveries=False) as api:  # fmt: skip
+                            emit_echoes=False, emit_deliveries=False) as api:
         yield api
 
 
@@ -55,12 +55,12 @@ async def product(graph, tmp_path_factory):
     directory = tmp_path_factory.mktemp("e2e-handoff")
     database_url = f"sqlite+aiosqlite:///{directory / 'connectors.storage.db'}"
     env = product_environment(graph.url, database_url, free_port(), HANDOFF_SERVICE_TOKEN=SERVICE_TOKEN,
-                              HANDOFF_SESSION_SECRET="e2e-session-secret-long-enough-for-hs256")  # fmt: skip
+                              HANDOFF_SESSION_SECRET="e2e-session-secret-long-enough-for-hs256")
     running = Product(env, directory, with_actions=True)
     running._env["HANDOFF_SERVICE_URL"] = f"{running.url}/webhooks/desk/service"
     # The agent account, made with the operators' command before the server starts.
     subprocess.run([sys.executable, "-m", "connectors.desk.accounts", "add", "ana", "--name", "Ana", "--campaigns",
-                    "soporte", "--password-stdin"], input=PASSWORD.encode(), cwd=ROOT, env=env, check=True)  # fmt: skip
+                    "soporte", "--password-stdin"], input=PASSWORD.encode(), cwd=ROOT, env=env, check=True)
     running.start()
     yield running
     running.stop()
@@ -76,10 +76,10 @@ class Customer:
         raw = with_mid(item(f"{self.channel}/text"), f"{self.id}-{self.count}", sender=self.id)
         raw["message"]["text"] = text
         body = json.dumps(envelope(self.channel, [raw])).encode()
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{self.product.url}/webhooks/{self.channel}/webhook", data=body,
-                                    headers={"X-Hub-Signature-256": sign(body, APP_SECRET)}) as response:  # fmt: skip
-                assert response.status == 200
+        headers = {"X-Hub-Signature-256": sign(body, APP_SECRET)}
+        url = f"{self.product.url}/webhooks/{self.channel}/webhook"
+        async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as response:
+            assert response.status == 200
 
     def replies(self) -> list[dict]:
         return [record.json["message"] for record in self.graph.sent_messages(recipient_id=self.id)]
@@ -96,9 +96,11 @@ class AgentDesk:
 
     async def call(self, method: str, path: str, body=None) -> tuple[int, dict]:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        async with aiohttp.ClientSession() as session:
-            async with session.request(method, self.base + path, json=body, headers=headers) as response:
-                return response.status, await response.json(content_type=None)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(method, self.base + path, json=body, headers=headers) as response,
+        ):
+            return response.status, await response.json(content_type=None)
 
     async def login(self) -> None:
         status, answer = await self.call("POST", "/login", {"username": "ana", "password": PASSWORD})
@@ -107,8 +109,8 @@ class AgentDesk:
 
 
 async def _queries(product: Product):
-    from handoff.campaigns import load_campaigns
     from connectors.storage.db import create_engine
+    from handoff.campaigns import load_campaigns
     from handoff.queries import Queries
 
     engine = create_engine(product._env["HANDOFF_DATABASE_URL"])
@@ -222,7 +224,7 @@ async def test_an_instagram_refund_complaint_reaches_support(product, graph):
     hand_over = (await customer.wait_replies(4))[-1]
     assert text_of(hand_over).startswith("Te comunico con una persona de nuestro equipo de soporte")
 
-    status, listing = await desk.call("GET", "/attentions?channel=instagram")
+    _status, listing = await desk.call("GET", "/attentions?channel=instagram")
     [queued] = [a for a in listing["attentions"] if a["customer"]["id"] == customer.id]
     assert queued["campaign_id"] == "soporte"
     trail = await kept_trail(product, queued["id"])
@@ -240,11 +242,11 @@ async def test_an_instagram_refund_complaint_reaches_support(product, graph):
 async def queued_by_words(customer: Customer, desk: AgentDesk, english: bool = False) -> int:
     """The customer asks for a person, gives a name and a reason: a queued attention."""
     lines = (["I want to talk to a person", "Ann Smith", "I have a problem with my November invoice"] if english
-             else ["quiero hablar con una persona", "Ana Pérez", "tengo un problema con mi factura de noviembre"])  # fmt: skip
+             else ["quiero hablar con una persona", "Ana Pérez", "tengo un problema con mi factura de noviembre"])
     for count, line in enumerate(lines, start=1):
         await customer.says(line)
         await customer.wait_replies(count)
-    status, listing = await desk.call("GET", "/attentions?channel=messenger")
+    _status, listing = await desk.call("GET", "/attentions?channel=messenger")
     [found] = [a for a in listing["attentions"] if a["customer"]["id"] == customer.id]
     assert found["state"] == "queued"
     return found["id"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Optional
 
 from handoff.model import Agent, Attention
 from handoff.ports import DeliveryFailed, DeliveryReceipt, OutboundMessage
@@ -36,7 +35,7 @@ class RecordingGateway:
 
     def __init__(self) -> None:
         self.sent: list[OutboundMessage] = []
-        self.fail_with: Optional[DeliveryFailed] = None
+        self.fail_with: DeliveryFailed | None = None
 
     async def send(self, outbound: OutboundMessage) -> DeliveryReceipt:
         self.sent.append(outbound)

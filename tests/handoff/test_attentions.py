@@ -7,9 +7,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from connectors.storage.schema import attention as attention_table
 from handoff.errors import Conflict, Forbidden, IllegalTransition, InvalidForm, InvalidRequest, InvalidTransfer, NotFound
 from handoff.model import ActorKind, Channel, Direction, Role
-from connectors.storage.schema import attention as attention_table
 from handoff.states import AttentionState
 from tests.handoff.support import IG_ACCOUNT, PAGE, START, handoff, opened
 

@@ -6,19 +6,21 @@ import json
 import pytest
 
 from handoff.events import (
+    AttentionChanged,
     AttentionOpened,
     AttentionQueued,
     AttentionReleased,
     AttentionTerminated,
     AttentionTransferred,
     FormSaved,
+    HandoffEvent,
     InMemoryEventBus,
     LabelApplied,
     MessageAdded,
     MessageUpdated,
     event_to_dict,
 )
-from handoff.model import InboundEvent, MessageKind
+from handoff.model import Attention, InboundEvent, MessageKind
 from tests.handoff.support import PAGE, START, handoff, opened
 
 
@@ -28,20 +30,20 @@ async def test_publish_does_not_wait_for_a_slow_subscriber():
     fast = bus.subscribe()
     for n in range(10):
         await asyncio.wait_for(bus.publish(_event(n)), timeout=0.1)
-    assert [event.attention.id for event in slow.pending()] == [7, 8, 9]
+    assert [_attention(event).id for event in slow.pending()] == [7, 8, 9]
     assert slow.lagged == 7
     assert len(fast.pending()) == 10
 
 
 async def test_subscriptions_filter_iterate_and_close():
     bus = InMemoryEventBus()
-    mine = bus.subscribe(lambda event: event.attention.campaign_id == "soporte")
+    mine = bus.subscribe(lambda event: _attention(event).campaign_id == "soporte")
     received = []
 
     async def listen():
         async with mine:
             async for event in mine:
-                received.append(event.attention.id)
+                received.append(_attention(event).id)
 
     listener = asyncio.create_task(listen())
     await bus.publish(_event(1))
@@ -52,6 +54,11 @@ async def test_subscriptions_filter_iterate_and_close():
     await asyncio.wait_for(listener, timeout=1)
     assert received == [1, 3]
     assert bus.subscriber_count == 0
+
+
+def _attention(event: HandoffEvent) -> Attention:
+    assert isinstance(event, AttentionChanged), event
+    return event.attention
 
 
 def _event(attention_id: int, campaign: str = "soporte") -> AttentionQueued:

@@ -94,7 +94,7 @@ def test_prefill_from_an_entity_or_a_pattern_in_what_the_customer_said():
         {"author": "customer", "text": "perdón, es el 48213; pedí talla 42 hace 10 días, guía AB123456789",
          "intent": "inform_order_number", "entities": [{"entity": "order_number", "value": "48213"}]},
         {"author": "customer", "text": "agente", "intent": "request_human"},
-    ])  # fmt: skip
+    ])
     values = prefill_form(form, {"customer_name": "Ana"}, conversation)
     # The latest order number the customer gave; the size from their words (not the bot's);
     # a value the field refuses (the waybill is too long) is left for the agent.

@@ -4,14 +4,15 @@ index (SQLite FTS5, PostgreSQL tsvector), with filters, paging and per-role visi
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from connectors.storage.history import HistoryFilter
 from handoff.errors import Forbidden, NotFound
 from handoff.model import InboundEvent, MessageKind, Role
 from handoff.search import query_terms, terms
-from connectors.storage.history import HistoryFilter
 from tests.handoff.support import IG_ACCOUNT, PAGE, START, handoff, opened
 
 DONE = {"resultado": "resuelto"}
@@ -24,7 +25,7 @@ def says(text: str) -> InboundEvent:
 async def ended(service, agent, customer: str, *, name: str = "Carla Pérez", writes: str = "", form=None, clock=None):
     """An attention of ``customer`` that the agent opened and terminated."""
     attention = await opened(service, agent, customer, slots={"customer_name": name, "handoff_reason": "consulta"},
-                             customer_name=name)  # fmt: skip
+                             customer_name=name)
     if writes:
         await service.record_customer_event("messenger", PAGE, customer, says(writes))
     if clock is not None:
@@ -39,7 +40,7 @@ async def found(service, who, **where) -> list[int]:
 
 def test_words_are_folded_and_dates_are_one_term():
     assert terms("Factura de ÑANDÚ, envío 25/11/2026 o 2026-11-25") == [
-        "factura", "de", "nandu", "envio", "d20261125", "o", "d20261125"]  # fmt: skip
+        "factura", "de", "nandu", "envio", "d20261125", "o", "d20261125"]
     assert query_terms("FACTÚ  fact x") == [("factu", True), ("fact", True), ("x", False)]
     assert query_terms("2026-11") == [("d202611", True)]
 
@@ -67,7 +68,7 @@ async def test_form_values_context_and_end_date_are_searched(service, agent, clo
     bot_said = await service.request_handoff(
         "messenger", PAGE, "psid_2", slots={"customer_name": "Mara"},
         context=[{"author": "customer", "text": "quiero cancelar mi suscripción", "time": START.isoformat()}],
-    )  # fmt: skip
+    )
     clock.advance(days=3)
     await service.open(bot_said.id, agent)
     later = await service.terminate(bot_said.id, agent, {**DONE, "motivo": "baja"})
@@ -134,8 +135,10 @@ async def test_agents_see_their_campaigns_history_supervisors_all(service, agent
 
 async def test_pages_newest_first_without_gaps_or_repeats(service, agent, clock):
     made = [await ended(service, agent, f"psid_{n}", writes="pedido", clock=clock) for n in range(5)]
-    for where in ({}, {"keyword": "pedido"}):
-        seen, cursor = [], None
+    wheres: tuple[dict[str, Any], ...] = ({}, {"keyword": "pedido"})
+    for where in wheres:
+        seen: list[list[int]] = []
+        cursor = None
         while True:
             page = await service.history.search(agent, HistoryFilter(**where), before=cursor, limit=2)
             seen.append([item.attention.id for item in page.items])
@@ -156,7 +159,7 @@ async def test_the_bot_ending_a_queued_attention_puts_it_in_history(service, age
 
 async def test_detail_has_transcript_form_and_trail_with_names(service, agent, other_agent, supervisor, clock):
     attention = await opened(service, agent, "psid_1", customer_name="Carla Pérez",
-                             context=[{"author": "customer", "text": "hola bot", "time": START.isoformat()}])  # fmt: skip
+                             context=[{"author": "customer", "text": "hola bot", "time": START.isoformat()}])
     await service.record_customer_event("messenger", PAGE, "psid_1", says("mi pedido"))
     await service.send_agent_message(attention.id, agent, "ya lo reviso")
     clock.advance(minutes=2)
@@ -189,7 +192,7 @@ async def test_existing_terminated_attentions_are_indexed_by_the_migration(engin
     attention = await ended(service, agent, "psid_1", writes="devolución del dinero")
     config = _alembic_config()
 
-    def downgrade(connection) -> None:  # type: ignore[no-untyped-def]
+    def downgrade(connection) -> None:
         config.attributes["connection"] = connection
         command.downgrade(config, "0002_attentions")
 
@@ -219,7 +222,8 @@ async def test_postgres_two_step_search_gives_the_same_pages(service, agent, clo
     made = [await ended(service, agent, f"psid_{n}", writes="pedido" if n % 2 else "otra cosa", clock=clock) for n in range(7)]
     monkeypatch.setattr(history_rows, "RECENT_WINDOW", 1)
     with_word = [attention.id for attention in reversed(made) if "psid_" in attention.customer_id and int(attention.customer_id[5:]) % 2]
-    seen, cursor = [], None
+    seen: list[int] = []
+    cursor = None
     while True:
         page = await service.history.search(agent, HistoryFilter(keyword="pedi"), before=cursor, limit=2)
         seen.extend(item.attention.id for item in page.items)

@@ -44,7 +44,7 @@ async def test_accepted_items_name_their_owner_and_only_the_owner_may_start_them
     from connectors.storage.schema import inbox_item
 
     mine, other = Inbox(engine, owner="process-a"), Inbox(engine, owner="process-b")
-    [first, second] = await mine.accept([item("m_1"), item("m_2")])
+    [first, _second] = await mine.accept([item("m_1"), item("m_2")])
     async with engine.connect() as connection:
         owners = (await connection.execute(sa.select(inbox_item.c.owner))).scalars().all()
     assert owners == ["process-a", "process-a"]

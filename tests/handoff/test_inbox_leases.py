@@ -25,37 +25,37 @@ def somewhere(name: str) -> ProcessIdentity:
     return ProcessIdentity(host=name, pid=4242, node=None)
 
 
-async def leased(engine, name: str, lease: float = 30.0, identity: ProcessIdentity | None = None) -> InboxLeases:  # type: ignore[no-untyped-def]
+async def leased(engine, name: str, lease: float = 30.0, identity: ProcessIdentity | None = None) -> InboxLeases:
     leases = InboxLeases(engine, f"{name}-{uuid.uuid4().hex[:8]}", identity or somewhere(name), LeaseTiming(lease))
     await leases.acquire()
     return leases
 
 
-async def expire(engine, owner: str) -> None:  # type: ignore[no-untyped-def]
+async def expire(engine, owner: str) -> None:
     async with engine.begin() as connection:
         await connection.execute(
             sa.update(inbox_lease).where(inbox_lease.c.owner == owner)
             .values(expires_at=datetime.now(timezone.utc) - timedelta(hours=1))
-        )  # fmt: skip
+        )
 
 
-async def accept(engine, owner: str | None, keys: list[str], channel: str = "messenger") -> list[int]:  # type: ignore[no-untyped-def]
+async def accept(engine, owner: str | None, keys: list[str], channel: str = "messenger") -> list[int]:
     items = [IncomingItem(channel, key, f"conversation-{n % 2}", {"mid": key}) for n, key in enumerate(keys)]
     return [item.id for item in await Inbox(engine, owner=owner).accept(items)]
 
 
-async def owners(engine, ids: list[int]) -> set[str | None]:  # type: ignore[no-untyped-def]
+async def owners(engine, ids: list[int]) -> set[str | None]:
     async with engine.connect() as connection:
         return set((await connection.execute(sa.select(inbox_item.c.owner).where(inbox_item.c.id.in_(ids)))).scalars())
 
 
-async def lease_exists(engine, owner: str) -> bool:  # type: ignore[no-untyped-def]
+async def lease_exists(engine, owner: str) -> bool:
     async with engine.connect() as connection:
         query = sa.select(sa.func.count()).select_from(inbox_lease).where(inbox_lease.c.owner == owner)
         return (await connection.execute(query)).scalar_one() == 1
 
 
-async def race(engine, first: InboxLeases, second: InboxLeases, ids: list[int]) -> str:  # type: ignore[no-untyped-def]
+async def race(engine, first: InboxLeases, second: InboxLeases, ids: list[int]) -> str:
     """Both claim at once; exactly one gets every item. Returns the winner's owner token."""
     a, b = await asyncio.gather(first.take_over(BOTH), second.take_over(BOTH))
     assert sorted([len(a), len(b)]) == [0, len(ids)], (len(a), len(b))
@@ -174,8 +174,8 @@ async def test_survivors_take_over_a_killed_process_after_its_lease_expires_with
     received: dict[str, list[int]] = {"messenger": [], "instagram": []}
     arrived = asyncio.Event()
 
-    def sink(channel: str):  # type: ignore[no-untyped-def]
-        def take(items) -> None:  # type: ignore[no-untyped-def]
+    def sink(channel: str):
+        def take(items) -> None:
             received[channel] += [item.id for item in items]
             if sum(map(len, received.values())) >= len(ids):
                 arrived.set()

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
-from connectors.storage.db import create_engine
 from connectors.desk.accounts import SessionTokens, hash_password
 from connectors.log_hygiene import HIDDEN, install_log_hygiene, redact
+from connectors.storage.db import create_engine
 from handoff.model import Agent, Role
 from tests.reliability.support import every_log_record, leaked
 

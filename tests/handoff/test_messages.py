@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from handoff.errors import Conflict, Forbidden, InvalidMessage, WindowClosed
-from handoff.model import Author, InboundEvent, MessageDirection, MessageKind, MessageStatus, Role
-from handoff.ports import DeliveryFailed, OutgoingAttachment
 from connectors.storage.schema import message as message_table
+from handoff.errors import Conflict, Forbidden, InvalidMessage, WindowClosed
+from handoff.model import Attention, Author, InboundEvent, MessageDirection, MessageKind, MessageStatus, Role
+from handoff.ports import DeliveryFailed, OutgoingAttachment
 from handoff.window import HUMAN_AGENT, MESSAGE_TAG, RESPONSE
 from tests.handoff.support import IG_ACCOUNT, PAGE, START, handoff, opened
 
@@ -212,12 +212,12 @@ async def test_an_echo_before_the_send_returns_marks_it_sent(service, agent, gat
 async def test_a_message_racing_a_transfer_is_heard_by_the_new_owner(service, agent, other_agent, monkeypatch):
     """The transfer commits between the inbound lookup and its write: the live event must
     name the agent who holds the attention when the message is stored."""
-    from handoff.events import MessageAdded
     from connectors.storage import attentions as attention_rows
+    from handoff.events import HandoffEvent, MessageAdded
 
     attention = await opened(service, agent)
     lookup = attention_rows.active_ref
-    raced = []
+    raced: list[Attention] = []
 
     async def lookup_then_transfer(connection, *args):
         ref = await lookup(connection, *args)
@@ -226,7 +226,10 @@ async def test_a_message_racing_a_transfer_is_heard_by_the_new_owner(service, ag
         return ref
 
     monkeypatch.setattr(attention_rows, "active_ref", lookup_then_transfer)
-    customer_said = lambda event: isinstance(event, MessageAdded) and event.message.author.value == "customer"  # noqa: E731
+
+    def customer_said(event: HandoffEvent) -> bool:
+        return isinstance(event, MessageAdded) and event.message.author.value == "customer"
+
     async with service.bus.subscribe(customer_said) as heard:
         stored = await service.record_customer_event("messenger", PAGE, "psid_1", text("¿sigues ahí?", mid="m_race"))
         [event] = heard.pending()

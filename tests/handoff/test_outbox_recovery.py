@@ -30,14 +30,14 @@ async def left_pending(
     sending it (Meta may have it)."""
     reached = asyncio.Event()
 
-    async def stuck(outbound):  # type: ignore[no-untyped-def]
+    async def stuck(outbound):
         reached.set()
         await asyncio.Event().wait()
 
     gateway.send = stuck
     sending = asyncio.create_task(service.send_agent_message(attention_id, agent, text))
     if not handed:
-        def die_once_stored(event) -> bool:  # type: ignore[no-untyped-def]
+        def die_once_stored(event) -> bool:
             if isinstance(event, MessageAdded) and event.message.text == text:
                 sending.cancel()  # lands on the next await: before the send is recorded
                 reached.set()
@@ -61,7 +61,7 @@ async def left_pending(
 def updates(service: HandoffService) -> list[Message]:
     seen: list[Message] = []
 
-    def keep(event) -> bool:  # type: ignore[no-untyped-def]
+    def keep(event) -> bool:
         if isinstance(event, MessageUpdated):
             seen.append(event.message)
         return False
@@ -108,7 +108,7 @@ async def test_a_message_this_process_is_still_sending_is_never_taken(service, a
     release, reached = asyncio.Event(), asyncio.Event()
     real_send = gateway.send
 
-    async def slow(outbound):  # type: ignore[no-untyped-def]
+    async def slow(outbound):
         if not reached.is_set():  # only the first send is slow: a second one would return
             reached.set()
             await release.wait()
@@ -144,7 +144,7 @@ async def test_two_sweeps_at_once_send_each_message_once(service, engine, book, 
     clock.advance(seconds=STALE.total_seconds())
     real_send = gateway.send
 
-    async def takes_a_moment(outbound):  # type: ignore[no-untyped-def]
+    async def takes_a_moment(outbound):
         await asyncio.sleep(0.01)  # both sweeps hold the same candidate list meanwhile
         return await real_send(outbound)
 
@@ -213,7 +213,7 @@ async def test_a_resend_cut_short_while_meta_had_it_is_unknown_not_sent_a_third_
     clock.advance(seconds=STALE.total_seconds())
     reached = asyncio.Event()
 
-    async def stuck(outbound):  # type: ignore[no-untyped-def]
+    async def stuck(outbound):
         reached.set()
         await asyncio.Event().wait()
 
@@ -265,14 +265,14 @@ async def test_a_message_meta_may_have_is_left_alone_until_stale(service, agent,
 
 
 @contextlib.contextmanager
-def database_locked_at(monkeypatch, step: str):  # type: ignore[no-untyped-def]
+def database_locked_at(monkeypatch, step: str):
     """While inside, the outbox's ``step`` write (``mark_sending``: before the Send API call;
     ``mark_sent``: after Meta accepted) finds the database busy; after it, the real one."""
     from sqlalchemy.exc import OperationalError
 
     from connectors.storage import messages as message_rows
 
-    async def locked(*args, **kwargs):  # type: ignore[no-untyped-def]
+    async def locked(*args, **kwargs):
         raise OperationalError("UPDATE message", {}, Exception("database is locked"))
 
     with monkeypatch.context() as patched:

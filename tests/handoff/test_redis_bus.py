@@ -12,13 +12,15 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import AsyncIterator, Callable
+from typing import Any, cast
 
 import pytest
 
+from connectors.redis_bus import Backoff, RedisEventBus, bus_from_environment
 from handoff.events import (
     EVENT_TYPES,
     AttentionOpened,
@@ -52,7 +54,6 @@ from handoff.model import (
     MessageKind,
     MessageStatus,
 )
-from connectors.redis_bus import Backoff, RedisEventBus, bus_from_environment
 from handoff.states import AttentionState
 from tests.handoff.support import PAGE, START
 
@@ -180,17 +181,17 @@ def every_event() -> list[HandoffEvent]:
         created_at=START, updated_at=later, intent="request_human", opened_at=later, assigned_at=later,
         terminated_at=later, last_customer_message_at=START, last_message_id=99, read_up_to_message_id=98,
         labels=(vip, Label(id=8, name="Reclamo", colour="#c00")),
-    )  # fmt: skip
+    )
     message = Message(
         id=99, attention_id=41, direction=MessageDirection.OUT, author=Author.AGENT, kind=MessageKind.ATTACHMENT,
         status=MessageStatus.FAILED, created_at=START, updated_at=later, text="adjunto ñandú",
         payload={"attachment": {"type": "image", "url": "https://example.test/a.png"}}, agent_id=3, mid="m_99",
         messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT", error_code=10, error_subcode=2018278,
         error_message="outside the window", sent_at=START, delivered_at=later, read_at=later,
-    )  # fmt: skip
+    )
     agent = Actor(ActorKind.AGENT, 3)
-    changed = dict(at=later, attention=attention, actor=agent)
-    about_message = dict(at=later, attention_id=41, campaign_id="ventas", agent_id=3, message=message)
+    changed: dict[str, Any] = {"at": later, "attention": attention, "actor": agent}
+    about_message: dict[str, Any] = {"at": later, "attention_id": 41, "campaign_id": "ventas", "agent_id": 3, "message": message}
     return [
         AttentionQueued(at=START, attention=replace(attention, state=AttentionState.QUEUED, agent_id=None), actor=BOT),
         AttentionOpened(**changed),
@@ -213,9 +214,11 @@ def test_every_event_type_survives_the_wire_as_the_domain_types():
         rebuilt = event_from_dict(json.loads(json.dumps(event_to_dict(event))))
         assert rebuilt == event and type(rebuilt) is type(event)
     rebuilt = event_from_dict(json.loads(json.dumps(event_to_dict(samples[-2]))))
+    assert isinstance(rebuilt, MessageAdded)
     assert type(rebuilt.message.status) is MessageStatus and rebuilt.message.created_at.tzinfo is not None
     assert type(rebuilt.message) is Message and isinstance(rebuilt.message.payload, dict)
     opened = event_from_dict(json.loads(json.dumps(event_to_dict(samples[1]))))
+    assert isinstance(opened, AttentionOpened)
     assert type(opened.attention.labels) is tuple and type(opened.attention.labels[0]) is Label
     assert type(opened.attention.context) is tuple and opened.attention.state is AttentionState.OPEN
 
@@ -269,7 +272,7 @@ async def test_every_event_type_crosses_redis():
 async def test_buses_on_other_channels_do_not_mix():
     redis_or_skip()
     async with running_bus() as a, running_bus(channel=a.channel) as a_too, \
-            running_bus() as b, running_bus(channel=b.channel) as b_too:  # fmt: skip
+            running_bus() as b, running_bus(channel=b.channel) as b_too:
         assert all([await bus.wait_listening(5) for bus in (a, a_too, b, b_too)])
         on_a_too, on_b = a_too.subscribe(), b.subscribe()
         await a.publish(_queued(1))
@@ -293,7 +296,9 @@ async def test_publishing_with_redis_down_neither_raises_nor_waits_and_logs_no_p
         local = bus.subscribe()
         for n in range(20):
             await asyncio.wait_for(bus.publish(_queued(n)), 0.05)
-        assert [event.attention.id for event in local.pending()] == list(range(20))
+        queued = local.pending()
+        assert all(isinstance(event, AttentionQueued) for event in queued)
+        assert [cast(AttentionQueued, event).attention.id for event in queued] == list(range(20))
         await until(lambda: bus.dropped == 20)
         assert not bus.listening
     assert "a-secret-password" not in caplog.text and "worker" not in caplog.text
@@ -367,4 +372,6 @@ async def test_the_environment_chooses_the_bus(monkeypatch):
 
 
 def _queued(attention_id: int) -> AttentionQueued:
-    return replace(every_event()[0], attention=replace(every_event()[0].attention, id=attention_id))
+    first = every_event()[0]
+    assert isinstance(first, AttentionQueued)
+    return replace(first, attention=replace(first.attention, id=attention_id))

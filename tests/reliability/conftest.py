@@ -8,7 +8,7 @@ from tests.reliability.support import APP_ID, IG_ACCOUNT_ID, INSTAGRAM_TOKEN, PA
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 
-def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
+def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "slow: takes more than ten seconds (SIGKILL streams, the real rasa run)")
 
 
@@ -16,7 +16,7 @@ def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
 async def graph():
     """A fake Graph API for the subprocess servers (profiles and sends)."""
     async with FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID, page_id=PAGE_ID,
-                            ig_account_id=IG_ACCOUNT_ID, emit_echoes=False, emit_deliveries=False) as api:  # fmt: skip
+                            ig_account_id=IG_ACCOUNT_ID, emit_echoes=False, emit_deliveries=False) as api:
         yield api
 
 

@@ -24,8 +24,9 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 import aiohttp
 import sqlalchemy as sa
@@ -53,8 +54,8 @@ HANDOFF_WORDS = "quiero hablar con una persona"
 CANCEL = "/cancel_handoff"
 CAMPAIGN_OF = {"messenger": "soporte", "instagram": "ventas"}  # data/campaigns.yml routing
 # What an agent writes in the form at the end (required fields the bot could not fill).
-DRAFTS = {"soporte": {"numero_pedido": "P-4521"}, "ventas": {"presupuesto": 1500}}
-FINAL_FORMS = {
+DRAFTS: dict[str, dict[str, Any]] = {"soporte": {"numero_pedido": "P-4521"}, "ventas": {"presupuesto": 1500}}
+FINAL_FORMS: dict[str, dict[str, Any]] = {
     "soporte": {"motivo": "consulta por un pedido atrasado", "resultado": "resuelto"},
     "ventas": {"productos": ["ropa", "calzado"], "resultado": "venta"},
 }
@@ -79,9 +80,9 @@ def now_ms() -> int:
 class Turn:
     channel: str
     customer_id: str
-    mid: Optional[str]
+    mid: str | None
     text: str
-    active_attention_id: Optional[int]  # the customer's queued/open attention as the turn began
+    active_attention_id: int | None  # the customer's queued/open attention as the turn began
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,11 @@ class Handling:
 
     attention_id: int
     agent_id: int
-    customer: "Customer"
+    customer: Customer
     frames_before_open: int  # frames the owner's socket had delivered when the open answered
     transcript: set[int] = field(default_factory=set)  # message ids loaded after opening
     replies: list[dict] = field(default_factory=list)  # the 201 answers' messages
-    terminated: Optional[dict] = None  # the terminate answer's attention
+    terminated: dict | None = None  # the terminate answer's attention
     form: dict[str, Any] = field(default_factory=dict)  # every value the agent submitted
 
 
@@ -129,8 +130,8 @@ class Customer:
     name: str
     sent: dict[str, str] = field(default_factory=dict)  # mid -> text (a postback's payload)
     final_mids: list[str] = field(default_factory=list)  # written after the attention ended
-    attention_id: Optional[int] = None  # what the service API answered the bot's handoff
-    ended_by: Optional[str] = None  # "agent" | "bot"
+    attention_id: int | None = None  # what the service API answered the bot's handoff
+    ended_by: str | None = None  # "agent" | "bot"
     phone: asyncio.Queue = field(default_factory=asyncio.Queue)  # agents' texts; None once ended
     _sequence: int = 0
 
@@ -155,13 +156,13 @@ class Customer:
         mid = self._mid()
         self.sent[mid] = text
         return mid, {"sender": {"id": self.id}, "recipient": {"id": self.account_id}, "timestamp": now_ms(),
-                     "message": {"mid": mid, "text": text}}  # fmt: skip
+                     "message": {"mid": mid, "text": text}}
 
     def postback_item(self, payload: str) -> tuple[str, dict]:
         mid = self._mid()
         self.sent[mid] = payload
         return mid, {"sender": {"id": self.id}, "recipient": {"id": self.account_id}, "timestamp": now_ms(),
-                     "postback": {"mid": mid, "title": "Ya no quiero esperar", "payload": payload}}  # fmt: skip
+                     "postback": {"mid": mid, "title": "Ya no quiero esperar", "payload": payload}}
 
 
 def client_session() -> aiohttp.ClientSession:
@@ -181,7 +182,7 @@ class Meta:
         self.redeliveries: list[asyncio.Task] = []
 
     async def deliver(self, customer: Customer, items: list[tuple[str, dict]], *, twice_inside: bool = False,
-                      again_later: bool = False) -> None:  # fmt: skip
+                      again_later: bool = False) -> None:
         messaging = [raw for _, raw in items]
         if twice_inside:  # Meta repeats an item inside one delivery now and then
             messaging.insert(self.rng.randrange(len(messaging) + 1), self.rng.choice(messaging))
@@ -196,7 +197,7 @@ class Meta:
 
     async def _post(self, channel: str, raw: bytes, mids: list[str]) -> None:
         headers = {"Content-Type": "application/json",
-                   "X-Hub-Signature-256": sign(raw, INSTAGRAM_SECRET if channel == "instagram" else APP_SECRET)}  # fmt: skip
+                   "X-Hub-Signature-256": sign(raw, INSTAGRAM_SECRET if channel == "instagram" else APP_SECRET)}
         started = time.monotonic()
         async with self.session.post(self.server.webhook(channel), data=raw, headers=headers) as response:
             await response.read()
@@ -256,7 +257,7 @@ async def run_customer(customer: Customer, meta: Meta, rng: random.Random, ledge
     await meta.deliver(customer, [(mid, item)])
 
 
-def phone_listener(customers: dict[str, Customer]):  # type: ignore[no-untyped-def]
+def phone_listener(customers: dict[str, Customer]):
     """What reaches a customer's phone: agents' texts (the bot's are not answered)."""
 
     def listen(record: RecordedRequest) -> None:
@@ -277,9 +278,9 @@ class LoadBot:
     def __init__(self, ledger: Ledger, customers: dict[tuple[str, str], Customer]) -> None:
         self.ledger = ledger
         self.customers = customers
-        self.service: Optional[HandoffService] = None
-        self.client: Optional[HandoffClient] = None
-        self.session: Optional[aiohttp.ClientSession] = None
+        self.service: HandoffService | None = None
+        self.client: HandoffClient | None = None
+        self.session: aiohttp.ClientSession | None = None
 
     def attach(self, server: ConnectorServer) -> None:
         self.service = server.runtime.service
@@ -293,6 +294,7 @@ class LoadBot:
     async def __call__(self, message: UserMessage) -> None:
         assert self.service is not None and self.client is not None
         channel, account_id = message.input_channel, (message.metadata or {}).get("account_id")
+        assert isinstance(account_id, str), message.metadata  # the connectors always name the account
         active = await self.service.active_attention(channel, account_id, message.sender_id)
         text = message.text or ""
         self.ledger.turns.append(Turn(channel, message.sender_id, message.message_id, text, active.id if active else None))
@@ -305,7 +307,7 @@ class LoadBot:
             request = HandoffRequest(
                 conversation, "request_human", {"customer_name": customer.name, "handoff_reason": "quiere hablar con alguien"},
                 [{"author": "customer", "text": text, "time": time.time()}], customer.name, "es",
-            )  # fmt: skip
+            )
             result = await self.client.request_handoff(request)
             customer.attention_id = result.attention.id
             await output.send_text_message(message.sender_id, result.handoff_message)
@@ -343,7 +345,7 @@ class DeskAgent:
     def __init__(self, url: str, username: str, campaigns: tuple[str, ...], ledger: Ledger,
                  customers: dict[tuple[str, str], Customer], everyone_ended: asyncio.Event, rng: random.Random,
                  *, hands: int = 1, answer_wait: float = 90.0,
-                 before_reply: Callable[[Customer], None] = lambda customer: None) -> None:  # fmt: skip
+                 before_reply: Callable[[Customer], None] = lambda customer: None) -> None:
         self.url = url
         self.username = username
         self.campaigns = set(campaigns)
@@ -354,16 +356,16 @@ class DeskAgent:
         self.hands = hands
         self.answer_wait = answer_wait
         self.before_reply = before_reply  # the test playing Meta: a hiccup on some sends
-        self.desk: Optional[Desk] = None
-        self.session: Optional[aiohttp.ClientSession] = None
-        self.socket: Optional[aiohttp.ClientWebSocketResponse] = None
+        self.desk: Desk | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.socket: aiohttp.ClientWebSocketResponse | None = None
         self.frames: list[dict] = []
         self.queue: set[int] = set()
         self.claimed: set[int] = set()
         # attention id -> [(frame index, message id)] of customer messages heard live
         self.heard: dict[int, list[tuple[int, int]]] = collections.defaultdict(list)
         self.news = asyncio.Condition()
-        self._reader: Optional[asyncio.Task] = None
+        self._reader: asyncio.Task | None = None
 
     @property
     def id(self) -> int:
@@ -418,7 +420,7 @@ class DeskAgent:
         else:
             self.queue.discard(summary["id"])
 
-    async def _timed(self, name: str, method: str, path: str, body: Any = None):  # type: ignore[no-untyped-def]
+    async def _timed(self, name: str, method: str, path: str, body: Any = None):
         assert self.desk is not None
         started = time.monotonic()
         answer = await self.desk.call(method, path, body)
@@ -438,7 +440,7 @@ class DeskAgent:
         await self.refresh()
         await asyncio.gather(*(self._hand() for _ in range(self.hands)))
 
-    def _pick(self) -> Optional[int]:
+    def _pick(self) -> int | None:
         candidates = sorted(self.queue - self.claimed)
         if not candidates:
             return None
@@ -459,7 +461,7 @@ class DeskAgent:
                 self.claimed.discard(target)
                 self.queue.discard(target)
 
-    async def _wait(self, condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    async def _wait(self, condition, timeout: float) -> bool:
         try:
             async with self.news:
                 await asyncio.wait_for(self.news.wait_for(condition), timeout)
@@ -495,9 +497,9 @@ class DeskAgent:
                 self.ledger.problems.append(f"{self.username}: reply in {attention_id} answered {sent.status}: {sent.body}")
                 return
             handling.replies.append(sent.body["message"])
-            if not await self._wait(lambda: self._answers_after_open(handling) > answers_before, self.answer_wait):
+            if not await self._wait(lambda before=answers_before: self._answers_after_open(handling) > before, self.answer_wait):
                 self.ledger.problems.append(f"{self.username}: no answer of customer {customer.id} reached the socket "
-                                            f"within {self.answer_wait:.0f}s (attention {attention_id})")  # fmt: skip
+                                            f"within {self.answer_wait:.0f}s (attention {attention_id})")
         campaign = detail["campaign_id"]
         if self.rng.random() < 0.3:  # some save a draft first
             saved = await self._timed("form", "PUT", f"/attentions/{attention_id}/form", {"values": DRAFTS[campaign]})

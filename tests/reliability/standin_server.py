@@ -50,26 +50,26 @@ import signal
 from pathlib import Path
 from types import SimpleNamespace
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
 from sanic import Sanic
 
+from connectors.desk.channel import DeskInput
 from connectors.instagram import InstagramInput
 from connectors.messenger import MessengerInput
-from connectors.desk.channel import DeskInput
 from handoff.events import MessageAdded
 
 
 def credentials(prefix_env: dict[str, str], extra: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     env = prefix_env
     common = dict(verify_token=env["META_VERIFY_TOKEN"], app_id=env.get("META_APP_ID", ""),
-                  graph_version="v21.0", typing_indicators="false", **extra)  # fmt: skip
+                  graph_version="v21.0", typing_indicators="false", **extra)
     messenger = dict(app_secret=env["META_APP_SECRET"], page_access_token=env["MESSENGER_PAGE_ACCESS_TOKEN"],
-                     graph_url=env["META_GRAPH_URL"], **common)  # fmt: skip
+                     graph_url=env["META_GRAPH_URL"], **common)
     instagram = dict(app_secret=env["INSTAGRAM_APP_SECRET"], access_token=env["INSTAGRAM_ACCESS_TOKEN"],
-                     graph_url=env["INSTAGRAM_GRAPH_URL"], **common)  # fmt: skip
+                     graph_url=env["INSTAGRAM_GRAPH_URL"], **common)
     return messenger, instagram
 
 
@@ -99,7 +99,8 @@ def build_app(args: argparse.Namespace) -> Sanic:
         store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(data / "trackers.db"))
     else:
         store = InMemoryTrackerStore(Domain.empty())
-    turns_log = open(data / "turns.log", "ab", buffering=0)
+    # Open for the server's whole life: every turn appends and fsyncs a line to it.
+    turns_log = open(data / "turns.log", "ab", buffering=0)  # noqa: SIM115
     rng = random.Random()
 
     async def on_new_message(message: UserMessage) -> None:
@@ -117,9 +118,9 @@ def build_app(args: argparse.Namespace) -> Sanic:
         if crashes.due(mid, "turn_done"):
             crashes.soon()
 
-    extra = {key: value for key, value in (item.split("=", 1) for item in args.credential)}
+    extra = dict(item.split("=", 1) for item in args.credential)
     messenger_credentials, instagram_credentials = credentials(dict(os.environ), extra)
-    channels = [
+    channels: list[InputChannel] = [
         MessengerInput.from_credentials(messenger_credentials),
         InstagramInput.from_credentials(instagram_credentials),
         DeskInput(service_token=os.environ.get("HANDOFF_SERVICE_TOKEN")),
@@ -133,12 +134,12 @@ def build_app(args: argparse.Namespace) -> Sanic:
     # processor=None: the paused-tracker log and resume are no-ops here.
     app.ctx.agent = SimpleNamespace(tracker_store=store, processor=None, lock_store=None)
 
-    @app.listener("after_server_start")
-    async def crash_after_attention_records(app_, _loop) -> None:  # type: ignore[no-untyped-def]
+    @app.after_server_start
+    async def crash_after_attention_records(app_, _loop) -> None:
         if not any(point == "recorded" for _, point in crashes._points):
             return
 
-        def watch(event) -> bool:  # type: ignore[no-untyped-def]
+        def watch(event) -> bool:
             if isinstance(event, MessageAdded) and crashes.due(event.message.mid, "recorded"):
                 crashes.soon()
             return False

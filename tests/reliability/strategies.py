@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+# Packed by hand (fmt: skip below): one key a line would spend 45 lines on a vocabulary.
 META_KEYS = [
     "object", "entry", "id", "time", "messaging", "standby", "changes", "sender", "recipient", "timestamp",
     "message", "mid", "text", "is_echo", "app_id", "metadata", "attachments", "type", "payload", "url", "title",
@@ -43,10 +44,10 @@ ids = st.one_of(st.text(min_size=1, max_size=12), st.integers(min_value=0, max_v
 party = obj({}, {"id": ids, "user_ref": ids})
 attachment = obj(
     {"type": st.sampled_from(["image", "video", "audio", "file", "location", "fallback", "template", "ig_reel", "reel",
-                              "share", "story_mention", "sticker", "x"])},  # fmt: skip
+                              "share", "story_mention", "sticker", "x"])},
     {"payload": obj({}, {"url": st.text(max_size=30), "title": st.text(max_size=10), "sticker_id": ids,
                          "coordinates": obj({}, {"lat": st.floats(allow_nan=False, allow_infinity=False),
-                                                 "long": st.floats(allow_nan=False, allow_infinity=False)})}),  # fmt: skip
+                                                 "long": st.floats(allow_nan=False, allow_infinity=False)})}),
      "title": st.text(max_size=10), "url": st.text(max_size=30)},
 )
 message = obj(
@@ -55,21 +56,21 @@ message = obj(
      "attachments": st.lists(attachment, max_size=3), "quick_reply": obj({}, {"payload": st.text(max_size=20)}),
      "reply_to": obj({}, {"mid": ids, "story": obj({}, {"url": st.text(max_size=20), "id": ids})}),
      "is_deleted": st.booleans(), "is_unsupported": st.booleans()},
-)  # fmt: skip
+)
 postback = obj({}, {"mid": ids, "title": st.text(max_size=20), "payload": st.text(max_size=20),
-                    "referral": obj({}, {"ref": st.text(max_size=10), "source": st.text(max_size=10)})})  # fmt: skip
+                    "referral": obj({}, {"ref": st.text(max_size=10), "source": st.text(max_size=10)})})
 reaction = obj({}, {"mid": ids, "action": st.sampled_from(["react", "unreact", ""]), "reaction": st.text(max_size=8),
-                    "emoji": st.text(max_size=2)})  # fmt: skip
+                    "emoji": st.text(max_size=2)})
 read = obj({}, {"watermark": st.integers(), "mid": ids})
 delivery = obj({}, {"mids": st.lists(ids, max_size=3), "watermark": st.integers()})
 referral = obj({}, {"ref": st.text(max_size=10), "source": st.text(max_size=10), "type": st.text(max_size=10)})
 edit = obj({}, {"mid": ids, "text": st.text(max_size=20)})
 event_kinds = {"message": message, "postback": postback, "reaction": reaction, "read": read, "delivery": delivery,
-               "referral": referral, "message_edit": edit, "optin": trees, "pass_thread_control": trees}  # fmt: skip
+               "referral": referral, "message_edit": edit, "optin": trees, "pass_thread_control": trees}
 
 
 @st.composite
-def messaging_items(draw) -> dict:  # type: ignore[no-untyped-def]
+def messaging_items(draw) -> dict:
     item = draw(obj({"sender": party, "recipient": party}, {"timestamp": st.integers(min_value=0, max_value=2**62)}))
     for kind in draw(st.lists(st.sampled_from(sorted(event_kinds)), max_size=2, unique=True)):
         item[kind] = draw(either(event_kinds[kind]))
@@ -81,7 +82,7 @@ entries = obj(
     {"time": st.integers(), "messaging": st.lists(either(messaging_items()), max_size=4),
      "standby": st.lists(either(messaging_items()), max_size=2),
      "changes": st.lists(obj({}, {"field": st.text(max_size=8), "value": trees}), max_size=2)},
-)  # fmt: skip
+)
 meta_shaped = obj({"object": st.sampled_from(["page", "instagram"])}, {"entry": st.lists(either(entries), max_size=3)})
 # Wrong types exactly where the parser iterates or indexes (entry, messaging, message, ...).
 structural = st.fixed_dictionaries(
@@ -91,5 +92,5 @@ structural = st.fixed_dictionaries(
         st.one_of(scalars, st.lists(st.one_of(scalars, st.dictionaries(
             st.sampled_from(["sender", "recipient", "timestamp", *event_kinds]), trees, max_size=4)), max_size=3)),
         max_size=4)), max_size=3))},
-)  # fmt: skip
+)
 bodies = st.one_of(meta_shaped, meta_shaped, structural)

@@ -8,14 +8,14 @@ import collections
 import contextlib
 import json
 import logging
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -45,7 +45,7 @@ def environment(graph_url: str, database_url: str) -> dict[str, str]:
     """The product's environment (as the end-to-end tests set it), with this suite's secrets."""
     env = product_environment(graph_url, database_url, free_port(), HANDOFF_SERVICE_TOKEN=SERVICE_TOKEN)
     env.update(META_APP_SECRET=APP_SECRET, INSTAGRAM_APP_SECRET=INSTAGRAM_SECRET, META_VERIFY_TOKEN=VERIFY_TOKEN,
-               MESSENGER_PAGE_ACCESS_TOKEN=PAGE_TOKEN, INSTAGRAM_ACCESS_TOKEN=INSTAGRAM_TOKEN, META_APP_ID=APP_ID)  # fmt: skip
+               MESSENGER_PAGE_ACCESS_TOKEN=PAGE_TOKEN, INSTAGRAM_ACCESS_TOKEN=INSTAGRAM_TOKEN, META_APP_ID=APP_ID)
     return env
 
 
@@ -53,7 +53,7 @@ class StandIn:
     """``tests/reliability/standin_server.py`` as a subprocess: start, kill -9, restart."""
 
     def __init__(self, directory: Path, graph_url: str, memory: str = "durable", crash: Sequence[str] = (),
-                 credentials: Mapping[str, Any] | None = None, turn: tuple[float, float] = (0.002, 0.02)) -> None:  # fmt: skip
+                 credentials: Mapping[str, Any] | None = None, turn: tuple[float, float] = (0.002, 0.02)) -> None:
         self.directory = directory
         self.database = directory / "connectors.storage.db"
         self.env = environment(graph_url, f"sqlite+aiosqlite:///{self.database}")
@@ -69,17 +69,18 @@ class StandIn:
     def command(self) -> list[str]:
         command = [sys.executable, "-m", "tests.reliability.standin_server", "--port", str(self.port),
                    "--data-dir", str(self.directory), "--memory", self.memory,
-                   "--turn-min", str(self.turn[0]), "--turn-max", str(self.turn[1])]  # fmt: skip
+                   "--turn-min", str(self.turn[0]), "--turn-max", str(self.turn[1])]
         for spec in self.crash:
             command += ["--crash", spec]
         for key, value in self.credentials.items():
             command += ["--credential", f"{key}={value}"]
         return command
 
-    async def start(self, timeout: float = 60.0) -> "StandIn":
+    async def start(self, timeout: float = 60.0) -> StandIn:
         self.starts += 1
-        log = open(self.directory / f"server-{self.starts}.log", "wb")
-        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        # The child writes to its own copy of the descriptor: ours can close at once.
+        with open(self.directory / f"server-{self.starts}.log", "wb") as log:
+            self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         await wait_until_up(f"{self.url}/webhooks/messenger/", self.process, timeout, self.logs)
         return self
 
@@ -162,7 +163,7 @@ def query(database: Path, sql: str, *parameters: Any) -> list[sqlite3.Row]:
         connection.close()
 
 
-async def wait_until_up(url: str, process: subprocess.Popen[bytes] | None, timeout: float, logs=lambda: "") -> None:  # type: ignore[no-untyped-def]
+async def wait_until_up(url: str, process: subprocess.Popen[bytes] | None, timeout: float, logs=lambda: "") -> None:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
@@ -184,19 +185,19 @@ async def wait_until_up(url: str, process: subprocess.Popen[bytes] | None, timeo
 def text_item(channel: str, customer: str, mid: str, text: str = "hola", timestamp: int = 1_700_000_000_000) -> dict:
     account = ACCOUNTS[channel]
     return {"sender": {"id": customer}, "recipient": {"id": account}, "timestamp": timestamp,
-            "message": {"mid": mid, "text": text}}  # fmt: skip
+            "message": {"mid": mid, "text": text}}
 
 
 def postback_item(channel: str, customer: str, mid: str, payload: str = "/greet") -> dict:
     account = ACCOUNTS[channel]
     return {"sender": {"id": customer}, "recipient": {"id": account}, "timestamp": 1_700_000_000_000,
-            "postback": {"mid": mid, "title": "Hola", "payload": payload}}  # fmt: skip
+            "postback": {"mid": mid, "title": "Hola", "payload": payload}}
 
 
 def body_of(channel: str, entries: Iterable[Sequence[Mapping[str, Any]]]) -> dict:
     """One webhook POST: one entry per group of messaging items."""
     return {"object": OBJECTS[channel],
-            "entry": [{"id": ACCOUNTS[channel], "time": 1, "messaging": list(items)} for items in entries]}  # fmt: skip
+            "entry": [{"id": ACCOUNTS[channel], "time": 1, "messaging": list(items)} for items in entries]}
 
 
 def signed(channel: str, body: Mapping[str, Any] | bytes, secret: str | None = None) -> tuple[bytes, dict[str, str]]:
@@ -206,7 +207,7 @@ def signed(channel: str, body: Mapping[str, Any] | bytes, secret: str | None = N
 
 
 async def post(session: aiohttp.ClientSession, base_url: str, channel: str, body: Mapping[str, Any] | bytes,
-               headers: Mapping[str, str] | None = None) -> int:  # fmt: skip
+               headers: Mapping[str, str] | None = None) -> int:
     raw, signed_headers = signed(channel, body)
     async with session.post(f"{base_url}/webhooks/{channel}/webhook", data=raw, headers=headers or signed_headers) as answer:
         await answer.read()
@@ -215,7 +216,7 @@ async def post(session: aiohttp.ClientSession, base_url: str, channel: str, body
 
 async def create_attention(session: aiohttp.ClientSession, base_url: str, channel: str, customer: str) -> int:
     body = {"channel": channel, "account_id": ACCOUNTS[channel], "customer_id": customer, "intent": "request_human",
-            "slots": {}, "context": []}  # fmt: skip
+            "slots": {}, "context": []}
     headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
     async with session.post(f"{base_url}/webhooks/desk/service/attentions", json=body, headers=headers) as answer:
         payload = await answer.json()
@@ -233,18 +234,18 @@ class RealRasa:
         self.database = directory / "connectors.storage.db"
         self.env = environment(graph_url, f"sqlite+aiosqlite:///{self.database}")
         self.env.update(ACTION_SERVER_URL=f"http://127.0.0.1:{action_port or free_port()}/webhook",
-                        META_GRAPH_VERSION="v21.0", HANDOFF_SESSION_SECRET="rel-session-secret-Wq5Er8Ty1U")  # fmt: skip
+                        META_GRAPH_VERSION="v21.0", HANDOFF_SESSION_SECRET="rel-session-secret-Wq5Er8Ty1U")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    async def start(self, timeout: float = 180.0) -> "RealRasa":
+    async def start(self, timeout: float = 180.0) -> RealRasa:
         self.starts += 1
-        log = open(self.directory / f"rasa-{self.starts}.log", "wb")
         command = [str(Path(sys.executable).parent / "rasa"), "run", "--debug", "--port", str(self.port),
-                   "--credentials", "credentials.yml", "--endpoints", "endpoints.yml", "--model", "models"]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                   "--credentials", "credentials.yml", "--endpoints", "endpoints.yml", "--model", "models"]
+        with open(self.directory / f"rasa-{self.starts}.log", "wb") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         await wait_until_up(f"{self.url}/webhooks/messenger/", self.process, timeout, self.logs)
         return self
 

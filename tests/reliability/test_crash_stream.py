@@ -22,6 +22,7 @@ import json
 import random
 import re
 import time
+from typing import Any
 
 import aiohttp
 import pytest
@@ -48,7 +49,7 @@ def stream(seed: int = 20261125):
     rng = random.Random(seed)
     customers = [("messenger", f"m-c{n:02}") for n in range(60)] + [("instagram", f"i-c{n:02}") for n in range(40)]
     in_handoff = {customer for n, customer in enumerate(customers) if n % 5 == 0}
-    pending = {"messenger": [], "instagram": []}
+    pending: dict[str, list[tuple[str, dict[str, Any]]]] = {"messenger": [], "instagram": []}
     for n in range(ITEMS):
         channel, customer = rng.choice(customers)
         mid = f"{channel[0]}mid-{n:04}"
@@ -60,7 +61,7 @@ def stream(seed: int = 20261125):
             if roll < 0.15:
                 item["message"]["quick_reply"] = {"payload": "/affirm"}
         pending[channel].append((mid, item))
-    bodies = []
+    bodies: list[tuple[str, bytes, list[str]]] = []
     for channel, items in pending.items():
         position = 0
         while position < len(items):
@@ -74,23 +75,23 @@ def stream(seed: int = 20261125):
                 account = ACCOUNTS[channel]
                 sender = rng.choice(messaging)["sender"]["id"]
                 messaging.append({"sender": {"id": sender}, "recipient": {"id": account}, "timestamp": 1_700_000_000_500,
-                                  "read": {"watermark": 1_700_000_000_400 + position}})  # fmt: skip
+                                  "read": {"watermark": 1_700_000_000_400 + position}})
             cuts = sorted(rng.sample(range(1, len(messaging)), min(len(messaging) - 1, rng.randint(0, 2))))
-            entries = [messaging[a:b] for a, b in zip([0, *cuts], [*cuts, len(messaging)])]
+            entries = [messaging[a:b] for a, b in zip([0, *cuts], [*cuts, len(messaging)], strict=True)]
             body = {"object": OBJECTS[channel],
-                    "entry": [{"id": ACCOUNTS[channel], "time": 1, "messaging": entry} for entry in entries]}  # fmt: skip
+                    "entry": [{"id": ACCOUNTS[channel], "time": 1, "messaging": entry} for entry in entries]}
             bodies.append((channel, json.dumps(body).encode(), [mid for mid, _ in chunk]))
     rng.shuffle(bodies)
     # Meta delivers some bodies again, later.
-    for body in rng.sample(bodies, len(bodies) // 6):
-        bodies.insert(rng.randrange(bodies.index(body) + 1, len(bodies) + 1), body)
+    for again in rng.sample(bodies, len(bodies) // 6):
+        bodies.insert(rng.randrange(bodies.index(again) + 1, len(bodies) + 1), again)
     return bodies, in_handoff
 
 
 class Meta:
     """Delivers the bodies with a few concurrent posters, again and again until each got a 200."""
 
-    def __init__(self, server: StandIn, bodies) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, server: StandIn, bodies) -> None:
         self.server = server
         self.jobs = collections.deque(bodies)
         self.acknowledged: set[str] = set()
@@ -120,7 +121,7 @@ class Meta:
             _, headers = signed(channel, raw)
             try:
                 async with session.post(f"{self.server.url}/webhooks/{channel}/webhook", data=raw, headers=headers,
-                                        timeout=aiohttp.ClientTimeout(total=20)) as answer:  # fmt: skip
+                                        timeout=aiohttp.ClientTimeout(total=20)) as answer:
                     await answer.read()
                     status = answer.status
             except (aiohttp.ClientError, asyncio.TimeoutError):
@@ -206,4 +207,4 @@ async def test_a_thousand_webhooks_through_two_sigkills_are_each_handled_once(tm
         assert all(customer_of[mid] not in in_handoff for mid in interrupted)
     print(f"\n[{memory}] {ITEMS} items in {len(bodies)} deliveries, {meta.failed_posts} failed posts retried, "
           f"replayed after kills: {replayed}, interrupted (at most once): {len(interrupted)}, "
-          f"handled once: {len(handled)}, {elapsed:.1f}s")  # fmt: skip
+          f"handled once: {len(handled)}, {elapsed:.1f}s")

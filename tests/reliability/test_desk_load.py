@@ -48,7 +48,7 @@ from connectors.meta.graph import EchoReconciler
 from handoff.search import terms
 from tests.conftest import postgres_or_skip
 from tests.connectors.harness import running_connectors
-from tests.desk.support import PUBLIC_URL, SESSION_SECRET, make_account, login
+from tests.desk.support import PUBLIC_URL, SESSION_SECRET, login, make_account
 from tests.reliability.desk_load import (
     CAMPAIGN_OF,
     CANCEL,
@@ -134,7 +134,7 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
     desk_settings = {"session_secret": SESSION_SECRET, "uploads_dir": str(tmp_path / "uploads"), "public_url": PUBLIC_URL}
     started, cpu_started = time.monotonic(), time.process_time()
     async with running_connectors(database_url, bot=bot, desk=desk_settings, typing_indicators="false",
-                                  retry_backoff="0.05") as server:  # fmt: skip
+                                  retry_backoff="0.05") as server:
         service = server.runtime.service
         bot.attach(server)
         for customer in customers.values():
@@ -142,12 +142,13 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
         server.graph.add_listener(phone_listener({customer.id: customer for customer in customers.values()}))
 
         await make_account(server, "supervisora", role="supervisor", campaigns=("soporte", "ventas"))
+        assert server.session is not None
         supervisor = await login(Browser(server.url, server.session), "supervisora")
         created = await asyncio.gather(*(
             supervisor.post("/agents", {"username": f"agente{n:02d}", "password": "contraseña-segura",
                                         "display_name": f"Agente {n:02d}", "campaigns": list(scale.campaigns_of(n))})
             for n in range(scale.agents)
-        ))  # fmt: skip
+        ))
         assert [answer.status for answer in created] == [201] * scale.agents, [answer.body for answer in created]
 
         everyone_ended = asyncio.Event()
@@ -157,7 +158,7 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
                 server.graph.fail_next(1, http_status=500, code=1200, recipient_id=customer.id)
 
         agents = [DeskAgent(server.url, f"agente{n:02d}", scale.campaigns_of(n), ledger, customers, everyone_ended,
-                            random.Random(n), before_reply=hiccup) for n in range(scale.agents)]  # fmt: skip
+                            random.Random(n), before_reply=hiccup) for n in range(scale.agents)]
         late = set(rng.sample(range(scale.agents), scale.late_agents))
 
         async def late_agent(agent: DeskAgent) -> None:
@@ -182,7 +183,7 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
                   for customer in customers.values()),
                 *(agent.work() if n not in late else late_agent(agent) for n, agent in enumerate(agents)),
                 watch_endings(),
-            ), RUN_DEADLINE)  # fmt: skip
+            ), RUN_DEADLINE)
             await meta.finish()
             await asyncio.wait_for(server.settle(), 60)
             load_seconds = time.monotonic() - load_started
@@ -206,10 +207,10 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
           f"{len(ledger.turns)} bot turns, {len(ledger.opens)} open attempts on {len(opens)} attentions "
           f"({sum(1 for n in opens.values() if n > 1)} raced, up to {max(opens.values())} agents), "
           f"{sum(len(h.replies) for h in ledger.handled.values())} replies; set-up {setup_seconds:.1f}s, load {load_seconds:.1f}s, "
-          f"total {elapsed:.1f}s, {cpu:.1f}s of CPU in this process")  # fmt: skip
+          f"total {elapsed:.1f}s, {cpu:.1f}s of CPU in this process")
     for name in ("webhook", "connect", "list", "open", "transcript", "reply", "form", "terminate"):
         print(f"  {name:<10} n={len(lat[name]):4d}  p50 {percentile(lat[name], .5) * 1000:7.1f} ms  "
-              f"p95 {percentile(lat[name], .95) * 1000:7.1f} ms  max {max(lat[name], default=0) * 1000:7.1f} ms")  # fmt: skip
+              f"p95 {percentile(lat[name], .95) * 1000:7.1f} ms  max {max(lat[name], default=0) * 1000:7.1f} ms")
 
     assert ledger.problems == []
     graph_sends = server.graph.sent_messages()
@@ -224,11 +225,11 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
 # -- the checks ------------------------------------------------------------------------
 
 
-def _customer_rows(stored):  # type: ignore[no-untyped-def]
+def _customer_rows(stored):
     return [row for row in stored.messages if row.direction == "in" and row.author == "customer"]
 
 
-def _assert_every_message_in_exactly_one_place(ledger: Ledger, customers, stored) -> None:  # type: ignore[no-untyped-def]
+def _assert_every_message_in_exactly_one_place(ledger: Ledger, customers, stored) -> None:
     assert set(ledger.webhook_statuses) <= {200, "reset"}, ledger.webhook_statuses
     sent = {mid: (customer, text) for customer in customers.values() for mid, text in customer.sent.items()}
     assert ledger.acknowledged == set(sent)
@@ -236,7 +237,7 @@ def _assert_every_message_in_exactly_one_place(ledger: Ledger, customers, stored
     in_attentions = collections.Counter(row.mid for row in _customer_rows(stored))
     assert set(in_turns) | set(in_attentions) <= set(sent), "something nobody sent was handled"
     twice = {mid: (in_turns[mid], in_attentions[mid]) for mid in sent
-             if in_turns[mid] > 1 or in_attentions[mid] > 1}  # fmt: skip
+             if in_turns[mid] > 1 or in_attentions[mid] > 1}
     assert twice == {}, f"handled more than once (turns, attention): {twice}"
     lost = sorted(mid for mid in sent if in_turns[mid] + in_attentions[mid] == 0)
     assert lost == [], f"acknowledged but handled nowhere: {lost}"
@@ -248,14 +249,14 @@ def _assert_every_message_in_exactly_one_place(ledger: Ledger, customers, stored
             assert in_turns[mid] == 1, f"{customer.id}'s goodbye {mid} did not reach the bot"
 
 
-def _assert_no_turn_while_handed_over(ledger: Ledger, customers) -> None:  # type: ignore[no-untyped-def]
+def _assert_no_turn_while_handed_over(ledger: Ledger, customers) -> None:
     during = [turn for turn in ledger.turns if turn.active_attention_id is not None and turn.text != CANCEL]
     assert during == [], f"bot turns while an attention was queued or open: {during[:5]}"
     handed_over = {customer.key for customer in customers.values() if customer.handed_off}
     assert {(turn.channel, turn.customer_id) for turn in ledger.turns if turn.text == CANCEL} <= handed_over
 
 
-def _assert_one_winner_per_attention(ledger: Ledger, customers, stored) -> None:  # type: ignore[no-untyped-def]
+def _assert_one_winner_per_attention(ledger: Ledger, customers, stored) -> None:
     attempts = collections.defaultdict(list)
     for attempt in ledger.opens:
         attempts[attempt.attention_id].append(attempt)
@@ -283,7 +284,7 @@ def _assert_one_winner_per_attention(ledger: Ledger, customers, stored) -> None:
         assert row.campaign_id == CAMPAIGN_OF[row.channel]
 
 
-def _assert_each_reply_sent_once(ledger: Ledger, stored, graph_sends) -> None:  # type: ignore[no-untyped-def]
+def _assert_each_reply_sent_once(ledger: Ledger, stored, graph_sends) -> None:
     replies = {reply["id"]: (handling, reply) for handling in ledger.handled.values() for reply in handling.replies}
     by_reference = collections.defaultdict(list)
     for request in graph_sends:
@@ -300,14 +301,14 @@ def _assert_each_reply_sent_once(ledger: Ledger, stored, graph_sends) -> None:  
         assert rows[message_id].attention_id == handling.attention_id and rows[message_id].agent_id == handling.agent_id
 
 
-def _assert_owners_heard_everything_once(ledger: Ledger, agents, stored) -> None:  # type: ignore[no-untyped-def]
+def _assert_owners_heard_everything_once(ledger: Ledger, agents, stored) -> None:
     campaign_of = {row.id: row.campaign_id for row in stored.attentions}
     for agent in agents:
         assert not [frame for frame in agent.frames if frame["type"] in ("resync", "error")], agent.username
         added = collections.Counter(frame["message"]["id"] for frame in agent.frames if frame["type"] == "message.added")
         assert [message_id for message_id, count in added.items() if count > 1] == [], f"{agent.username} heard twice"
         strangers = {frame["attention_id"] for frame in agent.frames
-                     if "attention_id" in frame and campaign_of[frame["attention_id"]] not in agent.campaigns}  # fmt: skip
+                     if "attention_id" in frame and campaign_of[frame["attention_id"]] not in agent.campaigns}
         assert strangers == set(), f"{agent.username} heard of other campaigns' attentions {strangers}"
     by_id = {agent.id: agent for agent in agents}
     customer_messages = collections.defaultdict(set)
@@ -322,11 +323,11 @@ def _assert_owners_heard_everything_once(ledger: Ledger, agents, stored) -> None
         missed = customer_messages[attention_id] - handling.transcript - after
         assert missed == set(), f"attention {attention_id}: {owner.username} never saw customer messages {missed}"
         own = [frame for frame in owner.frames if frame["type"] == "message.added" and frame["attention_id"] == attention_id
-               and frame["message"]["author"] == "agent"]  # fmt: skip
+               and frame["message"]["author"] == "agent"]
         assert sorted(frame["message"]["id"] for frame in own) == sorted(reply["id"] for reply in handling.replies)
 
 
-def _assert_everything_ended_in_history(ledger: Ledger, customers, stored) -> None:  # type: ignore[no-untyped-def]
+def _assert_everything_ended_in_history(ledger: Ledger, customers, stored) -> None:
     assert [row.id for row in stored.attentions if row.state != "terminated"] == [], "attentions left queued or open"
     by_attention = collections.defaultdict(list)
     for row in stored.messages:
@@ -338,7 +339,8 @@ def _assert_everything_ended_in_history(ledger: Ledger, customers, stored) -> No
             assert enders[row.id].actor_kind == "bot"
         else:
             handling = ledger.handled[row.id]
-            assert enders[row.id].actor_agent_id == handling.agent_id and handling.terminated["state"] == "terminated"
+            assert enders[row.id].actor_agent_id == handling.agent_id and handling.terminated is not None
+            assert handling.terminated["state"] == "terminated"
             assert dict(row.form).items() >= handling.form.items(), (row.id, row.form)
             assert row.form["nombre"] == handling.customer.name  # the bot's slot survived
         words = set(stored.documents[row.id].split())
@@ -349,7 +351,7 @@ def _assert_everything_ended_in_history(ledger: Ledger, customers, stored) -> No
     assert sum(1 for customer in customers.values() if customer.ended_by == "bot") == len(ledger.cancelled_by_bot)
 
 
-async def _history_as_owners_see_it(agents, ledger: Ledger, stored) -> list[str]:  # type: ignore[no-untyped-def]
+async def _history_as_owners_see_it(agents, ledger: Ledger, stored) -> list[str]:
     """The history API, as each owner opens their attentions' history and searches for
     the last thing their customer wrote."""
     problems: list[str] = []
@@ -363,7 +365,7 @@ async def _history_as_owners_see_it(agents, ledger: Ledger, stored) -> list[str]
     for row in stored.messages:
         stored_ids[row.attention_id].add(row.id)
 
-    async def check(handling) -> None:  # type: ignore[no-untyped-def]
+    async def check(handling) -> None:
         owner = by_id[handling.agent_id].desk
         item = await owner.get(f"/history/{handling.attention_id}?limit=500")
         if item.status != 200:

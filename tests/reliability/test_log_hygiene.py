@@ -24,10 +24,11 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -42,9 +43,9 @@ from tests.e2e.rasa_server import ROOT, free_port, require_trained_model
 from tests.reliability.support import (
     APP_ID,
     IG_ACCOUNT_ID,
+    INSTAGRAM_TOKEN,
     PAGE_ID,
     PAGE_TOKEN,
-    INSTAGRAM_TOKEN,
     SECRETS,
     EveryField,
     body_of,
@@ -88,7 +89,7 @@ class RasaAndActions:
         self.env = environment(graph_url, f"sqlite+aiosqlite:///{self.database}")
         self.env.update(ACTION_SERVER_URL=f"http://127.0.0.1:{self.action_port}/webhook", META_GRAPH_VERSION="v21.0",
                         HANDOFF_SESSION_SECRET=SESSION_SECRET, HANDOFF_ACTION_TOKEN=ACTION_TOKEN,
-                        HANDOFF_SERVICE_URL=f"{self.url}/webhooks/desk/service", LOG_LEVEL="DEBUG")  # fmt: skip
+                        HANDOFF_SERVICE_URL=f"{self.url}/webhooks/desk/service", LOG_LEVEL="DEBUG")
         for key, value in self.env.items():
             monkeypatch.setenv(key, value)
         # The shipped endpoints.yml with the separate action secret README describes.
@@ -105,7 +106,7 @@ class RasaAndActions:
         # The action server in its own process, as operators run it: two Sanic apps in one
         # process share compiled signal routes (Sanic 21.12), and the desk uses a signal.
         command = [str(Path(sys.executable).parent / "rasa"), "run", "actions", "--debug", "--port", str(self.action_port),
-                   "--actions", "actions"]  # fmt: skip
+                   "--actions", "actions"]
         with open(self.actions_log, "wb") as log:
             self._actions = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         Sanic.test_mode = True  # the app's name may already be registered by another test
@@ -167,7 +168,7 @@ def records(caplog: pytest.LogCaptureFixture) -> Iterator[EveryField]:
 @pytest.fixture
 async def graph() -> AsyncIterator[FakeGraphAPI]:
     async with FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID, page_id=PAGE_ID,
-                            ig_account_id=IG_ACCOUNT_ID, emit_echoes=False, emit_deliveries=False) as api:  # fmt: skip
+                            ig_account_id=IG_ACCOUNT_ID, emit_echoes=False, emit_deliveries=False) as api:
         api.add_profile(CUSTOMER, name=NAME, first_name="Zuleika", last_name="Quintanar")
         yield api
 
@@ -179,7 +180,7 @@ def text_of(message: dict) -> str:
 async def test_a_whole_story_at_debug_logs_no_secret_and_customer_words_only_at_debug(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, graph: FakeGraphAPI, records: EveryField,
     caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     require_trained_model()
     configure_structlog(logging.DEBUG)  # as `rasa run --debug` does: Rasa's structured events go to logging
     product = RasaAndActions(tmp_path, graph.url, monkeypatch)
@@ -187,7 +188,7 @@ async def test_a_whole_story_at_debug_logs_no_secret_and_customer_words_only_at_
     # makes the agent's on the desk, so a password is hashed and stored in this process.
     command = subprocess.run([sys.executable, "-m", "connectors.desk.accounts", "add", "sofia", "--name", "Sofía", "--role",
                               "supervisor", "--password-stdin"], input=SUPERVISOR_PASSWORD.encode(), cwd=ROOT,
-                             env=product.env, capture_output=True, check=True)  # fmt: skip
+                             env=product.env, capture_output=True, check=True)
     outputs = [command.stdout.decode(errors="replace"), command.stderr.decode(errors="replace")]
     turns = 0
     await product.start()
@@ -214,7 +215,7 @@ async def test_a_whole_story_at_debug_logs_no_secret_and_customer_words_only_at_
             server = SimpleNamespace(session=session, url=product.url)  # what tests/desk/support.py's Desk uses
             supervisor = await login(server, "sofia", SUPERVISOR_PASSWORD)
             made = await supervisor.post("/agents", {"username": "ana", "password": PASSWORD, "display_name": "Ana",
-                                                     "campaigns": ["soporte"]})  # fmt: skip
+                                                     "campaigns": ["soporte"]})
             assert made.status == 201, made.body
             desk: Desk = await login(server, "ana", PASSWORD)
             guess = await desk.call("POST", "/login", {"username": "ana", "password": WRONG_PASSWORD}, token=None)
@@ -232,14 +233,15 @@ async def test_a_whole_story_at_debug_logs_no_secret_and_customer_words_only_at_
             await says(LATER)
             await _until(lambda: _customer_texts(desk, attention_id), lambda texts: LATER in texts)
             saved = await desk.call("PUT", f"/attentions/{attention_id}/form",
-                                    {"values": {"numero_pedido": "XO-4471", "motivo": f"{REASON} (revisado)"}})  # fmt: skip
+                                    {"values": {"numero_pedido": "XO-4471", "motivo": f"{REASON} (revisado)"}})
             assert saved.status == 200, saved.body
             ended = await desk.post(f"/attentions/{attention_id}/terminate", {"values": {"resultado": "resuelto"}})
             assert ended.status == 200 and ended.body["attention"]["state"] == "terminated", ended.body
             follow_up = await replies(6)
             assert follow_up[4].startswith("Gracias por escribirnos")
             await live.close()
-            hashes, tokens = [product.scrypt_hash(name) for name in ("sofia", "ana")], [supervisor.token, desk.token]
+            hashes = [product.scrypt_hash(name) for name in ("sofia", "ana")]
+            tokens = [token for token in (supervisor.token, desk.token) if token is not None]
     finally:
         await product.stop()
 
@@ -247,7 +249,7 @@ async def test_a_whole_story_at_debug_logs_no_secret_and_customer_words_only_at_
     actions = product.action_server_output()
     everything = "\n".join([caplog.text, *records.lines, captured.out, captured.err, actions, *outputs])
     assert len(records.lines) > 500 and any("Zuleika" in line and "rasa.core" in line for line in records.lines)
-    assert all(value.startswith("scrypt$") for value in hashes) and all(tokens)
+    assert all(value.startswith("scrypt$") for value in hashes) and len(tokens) == 2 and all(tokens)
     forbidden = SECRETS | {SESSION_SECRET, ACTION_TOKEN, PASSWORD, SUPERVISOR_PASSWORD, WRONG_PASSWORD}
     forbidden |= {part for value in hashes for part in (value, value.rsplit("$", 1)[1])}  # the key alone too
     forbidden |= {part for token in tokens for part in (token, token.rsplit(".", 1)[1])}  # the signature alone too
@@ -282,7 +284,7 @@ async def _customer_texts(desk: Desk, attention_id: int) -> list[str]:
     return [message.get("text") for message in detail.body["messages"]]
 
 
-async def _until(read, done, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+async def _until(read, done, timeout: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not done(value := await read()):
         assert asyncio.get_running_loop().time() < deadline, value

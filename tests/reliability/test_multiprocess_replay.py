@@ -18,19 +18,19 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator
 
 import aiohttp
 import pytest
 import sqlalchemy as sa
 
 from connectors.meta.events import conversation_key, dedup_key, iter_items
-from connectors.meta.routing import stored_payload
-from connectors.storage.db import create_engine, migrate
 from connectors.meta.inbox import UNFINISHED, Inbox, IncomingItem
 from connectors.meta.leases import InboxLeases, LeaseTiming, ProcessIdentity
+from connectors.meta.routing import stored_payload
+from connectors.storage.db import create_engine, migrate
 from connectors.storage.schema import inbox_item, inbox_lease
 from tests.conftest import postgres_or_skip
 from tests.reliability.support import StandIn, body_of, post, text_item
@@ -73,7 +73,7 @@ def stored_items(channel: str, customer: str, mids: list[str]) -> list[IncomingI
     """What our webhook stores for these texts (the same functions build them)."""
     body = body_of(channel, [[text_item(channel, customer, mid, text=f"texto {mid}") for mid in mids]])
     return [IncomingItem(channel, dedup_key(item), conversation_key(item), stored_payload(item))
-            for item in iter_items(channel, body)]  # fmt: skip
+            for item in iter_items(channel, body)]
 
 
 def stop_all(servers: tuple[StandIn, ...]) -> None:
@@ -102,7 +102,7 @@ async def inbox_rows(database_url: str) -> list[sa.Row]:
         await engine.dispose()
 
 
-async def until(condition, timeout: float, what: str, every: float = 0.1):  # type: ignore[no-untyped-def]
+async def until(condition, timeout: float, what: str, every: float = 0.1):
     """Polls ``condition`` (sync or async) until it returns something truthy."""
     deadline = time.monotonic() + timeout
     while True:
@@ -225,7 +225,7 @@ async def test_two_processes_on_sqlite_through_start_up_freeze_and_kill(tmp_path
             assert frozen_for >= LEASE * 0.7, f"taken over {frozen_for:.2f}s after the freeze"  # renewed ≤ LEASE/4 before
             # Awake, it finds every item taken, starts none of them, and takes a new lease.
             await until(lambda: other.logs().count("was taken over by another process") == len(dora), 20,
-                        "the woken process gives up the items it lost")  # fmt: skip
+                        "the woken process gives up the items it lost")
             await until(lambda: _leases(url, 2), 10, "the woken process takes a new lease")
             assert "outlived its inbox lease" in other.logs()
 
@@ -248,7 +248,7 @@ async def test_two_processes_on_sqlite_through_start_up_freeze_and_kill(tmp_path
             stop_all(servers)
 
     assert not set(other.turn_log()) & set(dora + eva)
-    assert {mid: handled[mid] for mid in dora + eva} == {mid: 1 for mid in dora + eva}
+    assert {mid: handled[mid] for mid in dora + eva} == dict.fromkeys(dora + eva, 1)
     print(f"\ntaken over {frozen_for:.1f}s after the freeze, {killed_for:.1f}s after the kill (lease {LEASE:g}s)")
 
 
@@ -260,7 +260,7 @@ async def freeze_between_writes(server: StandIn, database: Path) -> None:
     for _ in range(50):
         server.process.send_signal(signal.SIGSTOP)
         await until(lambda: Path(f"/proc/{server.process.pid}/stat").read_text().split(") ")[1][0] == "T", 5,
-                    "the process stops", every=0.01)  # fmt: skip
+                    "the process stops", every=0.01)
         probe = sqlite3.connect(database, timeout=0)
         try:
             probe.execute("BEGIN IMMEDIATE")

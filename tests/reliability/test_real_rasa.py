@@ -56,7 +56,7 @@ async def replies(graph: FakeGraphAPI, customer: str, count: int = 1, timeout: f
 async def test_real_rasa_through_a_sigkill_answers_each_customer_once_and_logs_no_secret(tmp_path):
     require_trained_model()
     graph = FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID, page_id=PAGE_ID,
-                         ig_account_id=IG_ACCOUNT_ID, emit_echoes=True, emit_deliveries=True)  # fmt: skip
+                         ig_account_id=IG_ACCOUNT_ID, emit_echoes=True, emit_deliveries=True)
     await graph.start()
     rasa = RealRasa(tmp_path, graph.url)
     sender = WebhookSender(rasa.url, {"messenger": APP_SECRET, "instagram": INSTAGRAM_SECRET})
@@ -84,12 +84,12 @@ async def test_real_rasa_through_a_sigkill_answers_each_customer_once_and_logs_n
             assert await call("POST", "/webhooks/desk/service/attentions", json=attention, headers={"Authorization": "Bearer nope"}) == 401
             assert await call("POST", "/webhooks/desk/service/attentions", json=attention) == 401
             assert await call("POST", "/webhooks/desk/service/attentions", json=attention,
-                              headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) == 201  # fmt: skip
+                              headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) == 201
 
             # A reference turn, and bot replies that meet Graph API failures.
             graph.fail_next(2, http_status=500, code=1200, recipient_id="rr-transient")
             graph.fail_next(1, http_status=400, code=190, subcode=463, recipient_id="rr-token",
-                            message="Error validating access token: Session has expired.")  # fmt: skip
+                            message="Error validating access token: Session has expired.")
             for customer in ("rr-ref", "rr-transient", "rr-token"):
                 assert await post(session, rasa.url, "messenger", body_of("messenger", [[text_item("messenger", customer, f"{customer}-1")]])) == 200
             per_turn = await replies(graph, "rr-ref")
@@ -119,7 +119,7 @@ async def test_real_rasa_through_a_sigkill_answers_each_customer_once_and_logs_n
     # Cut short at the kill: failed before any reply, or handled once its replies were at
     # Meta (recorded before each send; the turn is not run again).
     interrupted = {key.split(":", 1)[1] for key, row in inbox.items()
-                   if row["state"] in ("failed", "handled") and "interrupted" in (row["error"] or "")}  # fmt: skip
+                   if row["state"] in ("failed", "handled") and "interrupted" in (row["error"] or "")}
     assert [key for key, row in inbox.items() if row["state"] == "failed" and key.split(":", 1)[1] not in interrupted] == []
     counts = {customer: len(graph.sent_messages(recipient_id=customer)) for _, customer in BURST}
     for customer, count in counts.items():

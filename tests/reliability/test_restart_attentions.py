@@ -17,9 +17,9 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 
-from handoff.campaigns import load_campaigns
-from connectors.storage.db import create_engine
 from connectors.desk.accounts import create_account
+from connectors.storage.db import create_engine
+from handoff.campaigns import load_campaigns
 from handoff.service import HandoffService
 from tests.desk.support import PASSWORD, login, next_frame
 from tests.handoff.support import CAMPAIGNS_FILE

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from connectors.meta.signature import sign
 from handoff.model import MessageStatus
+from tests.connectors.fixtures import envelope, item, with_mid
 from tests.connectors.harness import (
     APP_SECRET,
     INSTAGRAM_SECRET,
@@ -24,7 +25,6 @@ from tests.connectors.harness import (
     echo_bot,
     running_connectors,
 )
-from tests.connectors.fixtures import envelope, item, with_mid
 from tests.reliability.support import EveryField, every_log_record, leaked
 
 HARNESS_SECRETS = {APP_SECRET, INSTAGRAM_SECRET, INSTAGRAM_TOKEN, PAGE_TOKEN, SERVICE_TOKEN, VERIFY_TOKEN}
@@ -42,6 +42,7 @@ async def test_no_secret_reaches_a_log_line_or_an_answer(database_url, caplog, c
     answers: list[str] = []
     async with running_connectors(database_url, bot=echo_bot, retry_backoff=0.01, rate_limit_backoff=0.01) as server:
         session, graph = server.session, server.graph
+        assert session is not None
 
         async def call(method: str, url: str, **kwargs) -> int:
             async with session.request(method, url, **kwargs) as response:
@@ -60,7 +61,7 @@ async def test_no_secret_reaches_a_log_line_or_an_answer(database_url, caplog, c
         # Bot replies that fail at the Graph API: transient (retried, logged), a dead token, rate limits.
         graph.fail_next(1, http_status=500, code=1200, recipient_id="s-fail")
         graph.fail_next(1, http_status=400, code=190, subcode=463, recipient_id="s-token",
-                        message="Error validating access token: Session has expired.")  # fmt: skip
+                        message="Error validating access token: Session has expired.")
         graph.rate_limit_next(1, recipient_id="s-rate")
         for customer in ("s-fail", "s-token", "s-rate"):
             raw = json.dumps(envelope("messenger", [with_mid(item("messenger/text"), f"m_{customer}", sender=customer)])).encode()

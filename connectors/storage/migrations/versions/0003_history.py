@@ -82,7 +82,7 @@ def _backfill() -> None:
     # The columns this revision knew: the table of connectors/storage/schema.py may have more by now,
     # and a later revision adds them after this one has run.
     known = ("id", "channel", "account_id", "customer_id", "direction", "campaign_id", "agent_id", "terminated_at",
-             "updated_at", "context", "form")  # fmt: skip
+             "updated_at", "context", "form")
     ended = bind.execute(
         sa.select(*(attention.c[name] for name in known))
         .where(attention.c.state == "terminated")
