@@ -119,7 +119,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         return channel.service
 
     async def viewable(agent: Agent, attention_id: int) -> Attention:
-        attention = await service().attention(attention_id)
+        attention = await service().attentions.get(attention_id)
         if not may_view(agent, attention):
             raise Forbidden(
                 f"agent {agent.id}", f"attention {attention_id} is not one of yours",
@@ -149,7 +149,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
             return answer
         except InvalidSession as problem:
             return unauthorized(str(problem), problem.code)
-        await service().agent_seen(agent.id)
+        await service().presence.seen(agent.id)
         return ok({"token": issued.token, "expires_at": issued.expires_at, "agent": agent_json(agent)})
 
     @desk.post("/api/logout", ctx_door=doors.AGENT)
@@ -160,7 +160,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         if not isinstance(return_to_queue, bool):
             raise BadRequest("return_to_queue must be true or false", field="return_to_queue")
         if return_to_queue:
-            await service().release_open_attentions(_agent(request))
+            await service().attentions.release_all(_agent(request))
         channel.auth.logout(session)
         await channel.live.end_session(session)
         return response.empty(status=204)
@@ -209,7 +209,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
     @desk.post("/api/attentions/<attention_id:int>/open", ctx_door=doors.AGENT)
     @domain_errors
     async def api_open(request: Request, attention_id: int) -> HTTPResponse:
-        opened = await service().open(attention_id, _agent(request))
+        opened = await service().attentions.open(attention_id, _agent(request))
         return ok({"attention": await detail_of(opened, _language(request))})
 
     @desk.post("/api/attentions/<attention_id:int>/messages", ctx_door=doors.AGENT)
@@ -229,27 +229,27 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
             attachment = OutgoingAttachment(type=raw["type"], url=raw["url"], filename=filename)
         if attachment is not None:
             # With an attachment, the text is its caption: a message of its own, right after it.
-            pair = await service().send_agent_attachment(attention_id, _agent(request), attachment, text)
+            pair = await service().outbox.send_agent_attachment(attention_id, _agent(request), attachment, text)
             return ok({"message": message_json(pair[0]), "messages": [message_json(sent) for sent in pair]}, status=201)
-        sent = await service().send_agent_message(attention_id, _agent(request), text, attachment)
+        sent = await service().outbox.send_agent_message(attention_id, _agent(request), text, attachment)
         return ok({"message": message_json(sent), "messages": [message_json(sent)]}, status=201)
 
     @desk.post("/api/messages/<message_id:int>/retry", ctx_door=doors.AGENT)
     @domain_errors
     async def api_retry(request: Request, message_id: int) -> HTTPResponse:
-        retried = await service().retry_message(message_id, _agent(request))
+        retried = await service().outbox.retry(message_id, _agent(request))
         return ok({"message": message_json(retried)})
 
     @desk.put("/api/attentions/<attention_id:int>/form", ctx_door=doors.AGENT)
     @domain_errors
     async def api_save_form(request: Request, attention_id: int) -> HTTPResponse:
-        saved = await service().save_form(attention_id, _agent(request), _values(json_body(request)))
+        saved = await service().forms.save(attention_id, _agent(request), _values(json_body(request)))
         return ok({"attention": await detail_of(saved, _language(request))})
 
     @desk.post("/api/attentions/<attention_id:int>/terminate", ctx_door=doors.AGENT)
     @domain_errors
     async def api_terminate(request: Request, attention_id: int) -> HTTPResponse:
-        ended = await service().terminate(attention_id, _agent(request), _values(json_body(request), required=False))
+        ended = await service().attentions.terminate(attention_id, _agent(request), _values(json_body(request), required=False))
         return ok({"attention": await detail_of(ended, _language(request))})
 
     @desk.post("/api/attentions/<attention_id:int>/read", ctx_door=doors.AGENT)
@@ -261,7 +261,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
             raise BadRequest("up_to_message_id must be a message id", field="up_to_message_id")
         attention = await viewable(agent, attention_id)
         if attention.last_message_id is not None:  # never past the attention's own messages
-            await service().mark_read(attention.id, agent, min(up_to, attention.last_message_id))
+            await service().receipts.mark_read(attention.id, agent, min(up_to, attention.last_message_id))
         return response.empty(status=204)
 
     @desk.post("/api/attentions/<attention_id:int>/transfer", ctx_door=doors.AGENT)
@@ -280,9 +280,9 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
             raise BadRequest("note must be a text of up to 1000 characters", field="note")
         await viewable(agent, attention_id)
         if campaign_id is not None:
-            moved = await service().transfer_to_campaign(attention_id, agent, campaign_id, note=note or None)
+            moved = await service().attentions.transfer_to_campaign(attention_id, agent, campaign_id, note=note or None)
         else:
-            moved = await service().transfer_to_agent(attention_id, agent, target_id, note=note or None)
+            moved = await service().attentions.transfer_to_agent(attention_id, agent, target_id, note=note or None)
         return ok({"attention": await detail_of(moved, _language(request))})
 
     @desk.get("/api/attentions/<attention_id:int>/transfer-targets", ctx_door=doors.AGENT)
@@ -298,10 +298,10 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
             if campaign.id != attention.campaign_id and campaign.serves(attention.channel, attention.account_id)
         ]
         people = [
-            person for person in await handoff.agents()
+            person for person in await handoff.agents.all()
             if person.active and person.id != attention.agent_id and person.serves(attention.campaign_id)
         ]  # fmt: skip
-        online = await handoff.online([person.id for person in people])
+        online = await handoff.presence.online([person.id for person in people])
         agents = [{"id": person.id, "display_name": person.display_name, "role": person.role.value, "online": online[person.id][0]}
                   for person in people]  # fmt: skip
         return ok({"campaigns": campaigns, "agents": agents})
@@ -355,7 +355,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         campaign_id = json_body(request).get("campaign_id")
         if campaign_id is not None and not isinstance(campaign_id, str):
             raise BadRequest("campaign_id must be a campaign id", field="campaign_id")
-        started = await service().start_outbound(_agent(request), attention_id, campaign_id or None)
+        started = await service().outbound.start(_agent(request), attention_id, campaign_id or None)
         return ok({"attention": await detail_of(started, _language(request))}, status=201)
 
     # -- labels ---------------------------------------------------------------------------
@@ -364,7 +364,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
     @domain_errors
     async def api_labels(request: Request) -> HTTPResponse:
         everything = request.args.get("all") in ("1", "true") and _agent(request).is_supervisor
-        return ok({"labels": [label_json(label) for label in await service().labels(include_retired=everything)]})
+        return ok({"labels": [label_json(label) for label in await service().labels.all(include_retired=everything)]})
 
     @desk.patch("/api/labels/<label_id:int>", ctx_door=doors.SUPERVISOR)
     @domain_errors
@@ -379,7 +379,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
             raise BadRequest("colour must be a text (#rrggbb)", field="colour")
         if "retired" in body and not isinstance(body["retired"], bool):
             raise BadRequest("retired must be true or false", field="retired")
-        changed = await service().update_label(
+        changed = await service().labels.update(
             _agent(request), label_id, name=body.get("name"), colour=body.get("colour"), retired=body.get("retired")
         )
         return ok({"label": label_json(changed)})
@@ -393,7 +393,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
             raise BadRequest("name is required", field="name")
         if not isinstance(colour, str) or not _COLOUR.match(colour):
             raise InvalidRequest("colour is #rrggbb", code=ErrorCode.LABEL_COLOUR)
-        created = await service().create_label(_agent(request), name, colour)
+        created = await service().labels.create(_agent(request), name, colour)
         return ok({"label": label_json(created)}, status=201)
 
     @desk.post("/api/attentions/<attention_id:int>/labels/<label_id:int>", ctx_door=doors.AGENT)
@@ -401,7 +401,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
     async def api_apply_label(request: Request, attention_id: int, label_id: int) -> HTTPResponse:
         agent = _agent(request)
         await viewable(agent, attention_id)
-        after = await service().apply_label(attention_id, agent, label_id)
+        after = await service().labels.apply(attention_id, agent, label_id)
         return ok({"attention": await detail_of(after, _language(request))})
 
     @desk.delete("/api/attentions/<attention_id:int>/labels/<label_id:int>", ctx_door=doors.AGENT)
@@ -409,7 +409,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
     async def api_remove_label(request: Request, attention_id: int, label_id: int) -> HTTPResponse:
         agent = _agent(request)
         await viewable(agent, attention_id)
-        after = await service().remove_label(attention_id, agent, label_id)
+        after = await service().labels.remove(attention_id, agent, label_id)
         return ok({"attention": await detail_of(after, _language(request))})
 
     # -- uploads --------------------------------------------------------------------------
@@ -438,7 +438,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
     @desk.get("/api/agents", ctx_door=doors.SUPERVISOR)
     @domain_errors
     async def api_agents(_request: Request) -> HTTPResponse:
-        return ok({"agents": [agent_json(agent) for agent in await service().agents()]})
+        return ok({"agents": [agent_json(agent) for agent in await service().agents.all()]})
 
     @desk.post("/api/agents", ctx_door=doors.SUPERVISOR)
     @domain_errors
@@ -463,7 +463,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
     async def api_update_agent(request: Request, agent_id: int) -> HTTPResponse:
         body = json_body(request)
         handoff = service()
-        current = await handoff.agent(agent_id)
+        current = await handoff.agents.get(agent_id)
         unknown = sorted(set(body) - {"active", "campaigns", "display_name", "password"})
         if unknown:
             raise BadRequest(f"unknown fields {unknown}", field=", ".join(unknown))
@@ -486,22 +486,22 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         if "password" in body:
             check_password_policy(body["password"])
         if "display_name" in body:
-            current = await handoff.set_agent_display_name(agent_id, body["display_name"])
+            current = await handoff.agents.set_display_name(agent_id, body["display_name"])
         if "campaigns" in body:
-            current = await handoff.set_agent_campaigns(agent_id, body["campaigns"])
+            current = await handoff.agents.set_campaigns(agent_id, body["campaigns"])
         if "password" in body:
             current = await change_password(handoff, agent_id, body["password"])
         if "active" in body and body["active"] != current.active:
-            current = await handoff.set_agent_active(agent_id, body["active"])
+            current = await handoff.agents.set_active(agent_id, body["active"])
             if not current.active:
-                await handoff.agent_left(agent_id)
+                await handoff.presence.left(agent_id)
         await channel.live.agent_changed(current, password_changed="password" in body)
         return ok({"agent": agent_json(current)})
 
     @desk.get("/api/supervisor/overview", ctx_door=doors.SUPERVISOR)
     @domain_errors
     async def api_overview(request: Request) -> HTTPResponse:
-        return ok(overview_json(await service().overview(_agent(request))))
+        return ok(overview_json(await service().presence.overview(_agent(request))))
 
     # -- the contract ---------------------------------------------------------------------
 

@@ -65,8 +65,8 @@ def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
     async def create(request: Request) -> HTTPResponse:
         asked = HandoffRequest.parse_obj(json_body(request))
         handoff = service()
-        existing = await handoff.active_attention(asked.channel, asked.account_id, asked.customer_id)
-        attention = existing or await handoff.request_handoff(
+        existing = await handoff.inbound.active_attention(asked.channel, asked.account_id, asked.customer_id)
+        attention = existing or await handoff.inbound.request_handoff(
             asked.channel,
             asked.account_id,
             asked.customer_id,
@@ -84,7 +84,7 @@ def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
     @domain_errors
     async def active(request: Request) -> HTTPResponse:
         whose = CustomerRef.parse_obj({key: request.args.get(key) for key in request.args})
-        attention = await service().active_attention(whose.channel, whose.account_id, whose.customer_id)
+        attention = await service().inbound.active_attention(whose.channel, whose.account_id, whose.customer_id)
         if attention is None:
             raise NotFound("active attention", whose.customer_id)
         return ok({"attention": attention_json(attention)})
@@ -95,9 +95,9 @@ def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
         body = json_body(request)
         if isinstance(body.get("slots"), dict):
             # The bot's slot names; the campaign's `prefill: {slot: ...}` maps them to fields.
-            attention = await service().record_slots_by_bot(attention_id, body["slots"])
+            attention = await service().forms.record_slots_by_bot(attention_id, body["slots"])
         elif isinstance(body.get("values"), dict):
-            attention = await service().record_form_by_bot(attention_id, body["values"])
+            attention = await service().forms.record_by_bot(attention_id, body["values"])
         else:
             raise BadRequest("send values (field ids) or slots (slot names) as an object", field="values")
         return ok({"attention": attention_json(attention)})
@@ -107,10 +107,10 @@ def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:
     async def terminate(request: Request, attention_id: int) -> HTTPResponse:
         reason = json_body(request).get("reason")
         handoff = service()
-        current = await handoff.attention(attention_id)
+        current = await handoff.attentions.get(attention_id)
         ended = None
         if current.is_active:
-            ended = await handoff.terminate_by_bot(current.channel, current.account_id, current.customer_id, reason)
+            ended = await handoff.attentions.terminate_by_bot(current.channel, current.account_id, current.customer_id, reason)
         if ended is None:
             raise Conflict(
                 attention_id, "the attention is not active any more", current.state.value, code=ErrorCode.ATTENTION_ENDED
