@@ -468,7 +468,7 @@ PROFILE_BUCKETS: list[profiling.Bucket] = [
      "SQLAlchemy 1.4's SQLite dialect)", ["visit_insert (sqlalchemy/"]),
     ("before the 200: inbox write (Inbox.accept)", ["accept (connectors/meta/inbox.py"]),
     ("after the 200: the message into the attention (record_customer_event: lookup, insert, window)",
-     ["record_customer_event (handoff/service.py"]),
+     ["record_customer_event (handoff/services/inbound.py"]),
     ("after the 200: the line on the paused Rasa tracker (lock, tracker store)",
      ["log_paused (connectors/meta/routing.py", "(connectors/rasa_conversations.py"]),
     ("after the 200: inbox marks (in progress / handled)",

@@ -224,12 +224,12 @@ async def _service(url: str):
 async def open_store(backend: str, url: str) -> HistoryStore:
     """The product's engine and service on an empty database at ``url`` (migrated), with the desk's people."""
     engine, service = await _service(url)
-    supervisor = await service.add_agent("supervisora", "Marta Supervisora", Role.SUPERVISOR, ["soporte", "ventas"])
-    agents = [await service.add_agent(f"soporte{n}", f"{name} Soporte", Role.AGENT, ["soporte"])
+    supervisor = await service.agents.add("supervisora", "Marta Supervisora", Role.SUPERVISOR, ["soporte", "ventas"])
+    agents = [await service.agents.add(f"soporte{n}", f"{name} Soporte", Role.AGENT, ["soporte"])
               for n, name in enumerate(SOPORTE_AGENTS)]
-    agents += [await service.add_agent(f"ventas{n}", f"{name} Ventas", Role.AGENT, ["ventas"])
+    agents += [await service.agents.add(f"ventas{n}", f"{name} Ventas", Role.AGENT, ["ventas"])
                for n, name in enumerate(VENTAS_AGENTS)]
-    labels = [(await service.create_label(supervisor, name, colour)).id for name, colour in LABELS]
+    labels = [(await service.labels.create(supervisor, name, colour)).id for name, colour in LABELS]
     return HistoryStore(backend, engine, service, supervisor, agents, labels)
 
 
@@ -237,9 +237,9 @@ async def _reopen_store(backend: str, url: str) -> HistoryStore:
     """A database ``open_store`` made (a copy of one), with its people."""
     engine, service = await _service(url)
     usernames = [f"soporte{n}" for n in range(len(SOPORTE_AGENTS))] + [f"ventas{n}" for n in range(len(VENTAS_AGENTS))]
-    supervisor = await service.agent_by_username("supervisora")
-    agents = [await service.agent_by_username(username) for username in usernames]
-    labels = sorted(label.id for label in await service.labels(include_retired=True))
+    supervisor = await service.agents.by_username("supervisora")
+    agents = [await service.agents.by_username(username) for username in usernames]
+    labels = sorted(label.id for label in await service.labels.all(include_retired=True))
     assert supervisor is not None and all(agents)
     return HistoryStore(backend, engine, service, supervisor, agents, labels)
 

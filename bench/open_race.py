@@ -1,7 +1,7 @@
 """Part 4: the open race, on SQLite and on PostgreSQL.
 
 What is measured: 100 queued attentions are opened at the same moment, through the
-handoff service (``HandoffService.open``, what the desk calls), with the product's own
+handoff service (``HandoffService.attentions.open``, what the desk calls), with the product's own
 engine settings (``connectors.storage.db.create_engine``: SQLite file in WAL mode with its small
 pool; PostgreSQL through asyncpg, pool 10 + 20). Three shapes, in the same repeat:
 
@@ -88,7 +88,7 @@ async def _queued(service, count: int, tag: str) -> list[Any]:
     attentions = []
     for start in range(0, count, 20):  # a few at a time: creation is not what is measured
         attentions += await asyncio.gather(*(
-            service.request_handoff("messenger", PAGE, f"{tag}-{n}", intent="request_human", slots=slots)
+            service.inbound.request_handoff("messenger", PAGE, f"{tag}-{n}", intent="request_human", slots=slots)
             for n in range(start, min(count, start + 20))))
     return attentions
 
@@ -108,7 +108,7 @@ async def _race(service, engine, backend: str, agents: list[Any], contenders: in
         await go.wait()
         started = time.perf_counter()
         try:
-            await service.open(attention_id, agent)
+            await service.attentions.open(attention_id, agent)
             outcome = "won"
         except Conflict:
             outcome = "conflict"
@@ -147,7 +147,7 @@ async def _check_database(service, engine, winners: dict[int, list[Any]]) -> int
         audit = dict((await connection.execute(query)).all())
     good = 0
     for attention_id, won in winners.items():
-        current = await service.attention(attention_id)
+        current = await service.attentions.get(attention_id)
         if (len(won) == 1 and current.state.value == "open" and current.agent_id == won[0].id
                 and audit.get(attention_id) == 1):
             good += 1
@@ -159,7 +159,7 @@ async def _lone_opens(service, agents: list[Any], count: int, backend: str) -> S
     times = []
     for attention in attentions:
         started = time.perf_counter()
-        await service.open(attention.id, agents[0])
+        await service.attentions.open(attention.id, agents[0])
         times.append(time.perf_counter() - started)
     return Summary.of(times)
 
@@ -171,7 +171,7 @@ async def _backend(ctx, backend: str, url: str, sizes: Sizes) -> tuple[list[Race
     engine, service = await _service(url)
     try:
         campaigns = _campaign_ids(service)
-        agents = [await service.add_agent(f"agent{n}-{random.randrange(10**9)}", f"Agente {n}", Role.AGENT, campaigns)
+        agents = [await service.agents.add(f"agent{n}-{random.randrange(10**9)}", f"Agente {n}", Role.AGENT, campaigns)
                   for n in range(sizes.attentions)]
         lone = await _lone_opens(service, agents, sizes.lone_opens, backend)
         races = []

@@ -35,15 +35,16 @@ from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
 from handoff.campaigns.domain import default_domain_path
 from handoff.clock import utc_now
 from handoff.gateways import ChannelGateways
-from handoff.service import DEFAULT_OUTBOX_STALE_AFTER, HandoffService
+from handoff.service import HandoffService
+from handoff.services.outbox import DEFAULT_OUTBOX_STALE_AFTER
 
 logger = logging.getLogger(__name__)
 
 CAMPAIGNS_VARIABLE = "HANDOFF_CAMPAIGNS"
-# How often orphaned attentions are looked for (HandoffService.return_orphans).
+# How often orphaned attentions are looked for (HandoffService.presence.return_orphans).
 ORPHAN_SWEEP_VARIABLE = "HANDOFF_ORPHAN_SWEEP_SECONDS"
 ORPHAN_SWEEP_SECONDS = 15.0
-# The outbox sweep (HandoffService.recover_outbox): how often, and after how long without
+# The outbox sweep (HandoffService.outbox.recover): how often, and after how long without
 # progress a pending agent message counts as left behind by a dead process.
 OUTBOX_SWEEP_VARIABLE = "HANDOFF_OUTBOX_SWEEP_SECONDS"
 OUTBOX_STALE_VARIABLE = "HANDOFF_OUTBOX_STALE_SECONDS"
@@ -90,7 +91,7 @@ class HandoffRuntime:
         replies = ReplyJournal(self.service.engine)
 
         async def finish() -> list[Any]:
-            finished: list[Any] = await self.service.recover_outbox(stale_after)
+            finished: list[Any] = await self.service.outbox.recover(stale_after)
             # Bot replies a crash left "sending" with no echo since: unknown, never resent.
             finished += await replies.settle_stale(utc_now() - stale_after)
             return finished
@@ -99,7 +100,7 @@ class HandoffRuntime:
                       "Settling sends left unfinished")
 
     async def _sweep(self, every: float) -> None:
-        await _repeat(every, self.service.return_orphans, "orphaned attentions returned to their queues",
+        await _repeat(every, self.service.presence.return_orphans, "orphaned attentions returned to their queues",
                       "Returning orphaned attentions")
 
     async def inbox_ownership(self) -> InboxOwnership:

@@ -1,5 +1,5 @@
 """The supervisor's view: per campaign, the queue (how many, the oldest wait), the open
-attentions per agent and who is online. A read model built by ``HandoffService.overview``."""
+attentions per agent and who is online. A read model built by ``HandoffService.presence.overview``."""
 
 from __future__ import annotations
 

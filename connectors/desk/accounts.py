@@ -261,12 +261,12 @@ async def create_account(
     except ValueError:
         raise InvalidRequest("the role is 'agent' or 'supervisor'", code=ErrorCode.ROLE_INVALID) from None
     name = (display_name or "").strip() or username
-    return await service.add_agent(username, name, role, list(campaigns), password_hash=await hash_in_thread(password))
+    return await service.agents.add(username, name, role, list(campaigns), password_hash=await hash_in_thread(password))
 
 
 async def change_password(service: HandoffService, agent_id: int, password: str) -> Agent:
     check_password_policy(password)
-    return await service.set_agent_password(agent_id, await hash_in_thread(password))
+    return await service.agents.set_password(agent_id, await hash_in_thread(password))
 
 
 @dataclass(frozen=True)
@@ -292,7 +292,7 @@ async def ensure_demo_accounts(service: HandoffService) -> list[DemoAccount]:
     campaigns = sorted(service.campaigns.campaigns)
     accounts = []
     for username, password, role, display_name in DEMO_ACCOUNTS:
-        found = await service.agent_credentials(username=username)
+        found = await service.agents.credentials(username=username)
         if found is None:
             try:
                 agent = await create_account(
@@ -300,7 +300,7 @@ async def ensure_demo_accounts(service: HandoffService) -> list[DemoAccount]:
                     campaigns=[] if role is Role.SUPERVISOR else campaigns,
                 )
             except InvalidRequest:  # another process created it a moment ago
-                found = await service.agent_credentials(username=username)
+                found = await service.agents.credentials(username=username)
                 if found is None:
                     raise
             else:
@@ -338,7 +338,7 @@ async def _service() -> HandoffService:
 
 
 async def _by_username(service: HandoffService, username: str) -> Agent:
-    found = await service.agent_by_username(normalize_username(username))
+    found = await service.agents.by_username(normalize_username(username))
     if found is None:
         raise NotFound("agent", username)
     return found
@@ -376,16 +376,16 @@ async def _run(arguments: argparse.Namespace) -> int:
             print(f"password changed for {agent.username}; their open sessions have ended")
         elif arguments.command in ("deactivate", "activate"):
             agent = await _by_username(service, arguments.username)
-            agent = await service.set_agent_active(agent.id, arguments.command == "activate")
+            agent = await service.agents.set_active(agent.id, arguments.command == "activate")
             if not agent.active:
-                await service.agent_left(agent.id)
+                await service.presence.left(agent.id)
             print(f"{arguments.command}d: {_describe(agent)}")
         elif arguments.command == "campaigns":
             agent = await _by_username(service, arguments.username)
-            agent = await service.set_agent_campaigns(agent.id, _campaign_list(arguments.campaigns))
+            agent = await service.agents.set_campaigns(agent.id, _campaign_list(arguments.campaigns))
             print(f"campaigns set: {_describe(agent)}")
         elif arguments.command == "list":
-            for agent in await service.agents():
+            for agent in await service.agents.all():
                 print(_describe(agent))
         elif arguments.command == "demo":
             public = (os.environ.get("HANDOFF_PUBLIC_URL") or "http://127.0.0.1:5005").rstrip("/")

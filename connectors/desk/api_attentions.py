@@ -27,7 +27,7 @@ from handoff.states import AttentionState
 
 
 async def viewable(service: HandoffService, agent: Agent, attention_id: int) -> Attention:
-    attention = await service.attention(attention_id)
+    attention = await service.attentions.get(attention_id)
     if not may_view(agent, attention):
         raise Forbidden(
             f"agent {agent.id}", f"attention {attention_id} is not one of yours",
@@ -67,13 +67,13 @@ async def api_login(call: Call) -> HTTPResponse:
         return answer
     except InvalidSession as problem:
         return unauthorized(str(problem), problem.code)
-    await call.service.agent_seen(agent.id)
+    await call.service.presence.seen(agent.id)
     return ok({"token": issued.token, "expires_at": issued.expires_at, "agent": agent_json(agent)})
 
 
 async def api_logout(call: Call) -> HTTPResponse:
     if call.body.return_to_queue:
-        await call.service.release_open_attentions(call.agent)
+        await call.service.attentions.release_all(call.agent)
     call.parts.auth.logout(call.session)
     await call.parts.live.end_session(call.session)
     return response.empty(status=204)
@@ -114,7 +114,7 @@ async def api_attention(call: Call, attention_id: int) -> HTTPResponse:
 
 
 async def api_open(call: Call, attention_id: int) -> HTTPResponse:
-    return await attention_answer(call, await call.service.open(attention_id, call.agent))
+    return await attention_answer(call, await call.service.attentions.open(attention_id, call.agent))
 
 
 async def api_send(call: Call, attention_id: int) -> HTTPResponse:
@@ -124,28 +124,28 @@ async def api_send(call: Call, attention_id: int) -> HTTPResponse:
             raise InvalidRequest("the attachment url must be an http(s) URL", code=ErrorCode.ATTACHMENT_URL)
         attachment = OutgoingAttachment(type=raw.type, url=raw.url, filename=raw.filename)
         # With an attachment, the text is its caption: a message of its own, right after it.
-        pair = await call.service.send_agent_attachment(attention_id, call.agent, attachment, text)
+        pair = await call.service.outbox.send_agent_attachment(attention_id, call.agent, attachment, text)
         return ok({"message": message_json(pair[0]), "messages": [message_json(sent) for sent in pair]}, status=201)
-    sent = await call.service.send_agent_message(attention_id, call.agent, text, None)
+    sent = await call.service.outbox.send_agent_message(attention_id, call.agent, text, None)
     return ok({"message": message_json(sent), "messages": [message_json(sent)]}, status=201)
 
 
 async def api_retry(call: Call, message_id: int) -> HTTPResponse:
-    return ok({"message": message_json(await call.service.retry_message(message_id, call.agent))})
+    return ok({"message": message_json(await call.service.outbox.retry(message_id, call.agent))})
 
 
 async def api_save_form(call: Call, attention_id: int) -> HTTPResponse:
-    return await attention_answer(call, await call.service.save_form(attention_id, call.agent, call.body.values))
+    return await attention_answer(call, await call.service.forms.save(attention_id, call.agent, call.body.values))
 
 
 async def api_terminate(call: Call, attention_id: int) -> HTTPResponse:
-    return await attention_answer(call, await call.service.terminate(attention_id, call.agent, call.body.values or {}))
+    return await attention_answer(call, await call.service.attentions.terminate(attention_id, call.agent, call.body.values or {}))
 
 
 async def api_read(call: Call, attention_id: int) -> HTTPResponse:
     attention = await viewable(call.service, call.agent, attention_id)
     if attention.last_message_id is not None:  # never past the attention's own messages
-        await call.service.mark_read(attention.id, call.agent, min(call.body.up_to_message_id, attention.last_message_id))
+        await call.service.receipts.mark_read(attention.id, call.agent, min(call.body.up_to_message_id, attention.last_message_id))
     return response.empty(status=204)
 
 
@@ -153,9 +153,9 @@ async def api_transfer(call: Call, attention_id: int) -> HTTPResponse:
     agent, asked = call.agent, call.body
     await viewable(call.service, agent, attention_id)
     if asked.campaign_id is not None:
-        moved = await call.service.transfer_to_campaign(attention_id, agent, asked.campaign_id, note=asked.note or None)
+        moved = await call.service.attentions.transfer_to_campaign(attention_id, agent, asked.campaign_id, note=asked.note or None)
     else:
-        moved = await call.service.transfer_to_agent(attention_id, agent, asked.agent_id, note=asked.note or None)
+        moved = await call.service.attentions.transfer_to_agent(attention_id, agent, asked.agent_id, note=asked.note or None)
     return await attention_answer(call, moved)
 
 
@@ -169,10 +169,10 @@ async def api_transfer_targets(call: Call, attention_id: int) -> HTTPResponse:
         if campaign.id != attention.campaign_id and campaign.serves(attention.channel, attention.account_id)
     ]
     people = [
-        person for person in await handoff.agents()
+        person for person in await handoff.agents.all()
         if person.active and person.id != attention.agent_id and person.serves(attention.campaign_id)
     ]  # fmt: skip
-    online = await handoff.online([person.id for person in people])
+    online = await handoff.presence.online([person.id for person in people])
     agents = [{"id": person.id, "display_name": person.display_name, "role": person.role.value, "online": online[person.id][0]}
               for person in people]  # fmt: skip
     return ok({"campaigns": campaigns, "agents": agents})
@@ -180,12 +180,12 @@ async def api_transfer_targets(call: Call, attention_id: int) -> HTTPResponse:
 
 async def api_apply_label(call: Call, attention_id: int, label_id: int) -> HTTPResponse:
     await viewable(call.service, call.agent, attention_id)
-    return await attention_answer(call, await call.service.apply_label(attention_id, call.agent, label_id))
+    return await attention_answer(call, await call.service.labels.apply(attention_id, call.agent, label_id))
 
 
 async def api_remove_label(call: Call, attention_id: int, label_id: int) -> HTTPResponse:
     await viewable(call.service, call.agent, attention_id)
-    return await attention_answer(call, await call.service.remove_label(attention_id, call.agent, label_id))
+    return await attention_answer(call, await call.service.labels.remove(attention_id, call.agent, label_id))
 
 
 # -- the table ------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ async def api_history_item(call: Call, attention_id: int) -> HTTPResponse:
 
 
 async def api_start_outbound(call: Call, attention_id: int) -> HTTPResponse:
-    started = await call.service.start_outbound(call.agent, attention_id, call.body.campaign_id or None)
+    started = await call.service.outbound.start(call.agent, attention_id, call.body.campaign_id or None)
     return await attention_answer(call, started, status=201)
 
 
@@ -77,12 +77,12 @@ async def api_start_outbound(call: Call, attention_id: int) -> HTTPResponse:
 
 async def api_labels(call: Call) -> HTTPResponse:
     everything = call.query.everything and call.agent.is_supervisor
-    return ok({"labels": [label_json(label) for label in await call.service.labels(include_retired=everything)]})
+    return ok({"labels": [label_json(label) for label in await call.service.labels.all(include_retired=everything)]})
 
 
 async def api_update_label(call: Call, label_id: int) -> HTTPResponse:
     asked = call.body
-    changed = await call.service.update_label(call.agent, label_id, name=asked.name, colour=asked.colour, retired=asked.retired)
+    changed = await call.service.labels.update(call.agent, label_id, name=asked.name, colour=asked.colour, retired=asked.retired)
     return ok({"label": label_json(changed)})
 
 
@@ -90,7 +90,7 @@ async def api_create_label(call: Call) -> HTTPResponse:
     colour = call.body.colour or DEFAULT_COLOUR
     if not s.COLOUR.match(colour):
         raise InvalidRequest("colour is #rrggbb", code=ErrorCode.LABEL_COLOUR)
-    created = await call.service.create_label(call.agent, call.body.name, colour)
+    created = await call.service.labels.create(call.agent, call.body.name, colour)
     return ok({"label": label_json(created)}, status=201)
 
 
@@ -118,7 +118,7 @@ async def api_campaigns(call: Call) -> HTTPResponse:
 
 
 async def api_agents(call: Call) -> HTTPResponse:
-    return ok({"agents": [agent_json(agent) for agent in await call.service.agents()]})
+    return ok({"agents": [agent_json(agent) for agent in await call.service.agents.all()]})
 
 
 async def api_create_agent(call: Call) -> HTTPResponse:
@@ -133,7 +133,7 @@ async def api_create_agent(call: Call) -> HTTPResponse:
 async def api_update_agent(call: Call, agent_id: int) -> HTTPResponse:
     asked, handoff = call.body, call.service
     given = asked.__fields_set__  # only what was sent changes
-    current = await handoff.agent(agent_id)
+    current = await handoff.agents.get(agent_id)
     if "active" in given and asked.active is False and current.id == call.agent.id:
         raise InvalidRequest("a supervisor cannot deactivate their own account", code=ErrorCode.AGENT_SELF_DEACTIVATE)
     # Everything is checked before anything changes.
@@ -147,21 +147,21 @@ async def api_update_agent(call: Call, agent_id: int) -> HTTPResponse:
     if "password" in given:
         check_password_policy(asked.password)
     if "display_name" in given:
-        current = await handoff.set_agent_display_name(agent_id, asked.display_name)
+        current = await handoff.agents.set_display_name(agent_id, asked.display_name)
     if "campaigns" in given:
-        current = await handoff.set_agent_campaigns(agent_id, asked.campaigns)
+        current = await handoff.agents.set_campaigns(agent_id, asked.campaigns)
     if "password" in given:
         current = await change_password(handoff, agent_id, asked.password)
     if "active" in given and asked.active != current.active:
-        current = await handoff.set_agent_active(agent_id, asked.active)
+        current = await handoff.agents.set_active(agent_id, asked.active)
         if not current.active:
-            await handoff.agent_left(agent_id)
+            await handoff.presence.left(agent_id)
     await call.parts.live.agent_changed(current, password_changed="password" in given)
     return ok({"agent": agent_json(current)})
 
 
 async def api_overview(call: Call) -> HTTPResponse:
-    return ok(overview_json(await call.service.overview(call.agent)))
+    return ok(overview_json(await call.service.presence.overview(call.agent)))
 
 
 # -- the table ------------------------------------------------------------------------------

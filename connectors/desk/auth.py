@@ -234,7 +234,7 @@ class DeskAuth:
         # sent all at once cannot all pass the checks above first.
         self._count(pair)
         try:
-            found = await self._service().agent_credentials(username=account)
+            found = await self._service().agents.credentials(username=account)
             agent, stored = found if found is not None else (None, None)
             right = await asyncio.to_thread(verify_or_waste_time, password, stored) and agent is not None
         except BaseException:  # the database failed or the client left: no guess was answered
@@ -266,7 +266,7 @@ class DeskAuth:
         claims = self.tokens.read(token)
         if claims.session_id in self.revoked:
             raise InvalidSession("the session has ended; log in again", ErrorCode.AUTH_SESSION_ENDED)
-        found = await self._service().agent_credentials(agent_id=claims.agent_id)
+        found = await self._service().agents.credentials(agent_id=claims.agent_id)
         if found is None:
             raise InvalidSession("the account no longer exists", ErrorCode.AUTH_ACCOUNT_GONE)
         agent, stored = found

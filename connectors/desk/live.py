@@ -22,9 +22,9 @@ closes the socket with 4401.
 After the auth frame each connection subscribes to the service's event bus with a filter for
 what its agent may see (``auth.sees_event``) and gets ``{"type": "ready"}``, then one JSON
 frame per event, in the contract's shapes (Summary, Message). The client pings every 30 s;
-a ping refreshes the agent's presence (``agent_seen``) and re-checks the session, so a
+a ping refreshes the agent's presence (``presence.seen``) and re-checks the session, so a
 deactivated agent or an expired token is disconnected (close code 4401). When an agent's
-last connection closes, ``agent_left`` starts the orphan timers of their open attentions.
+last connection closes, ``presence.left`` starts the orphan timers of their open attentions.
 
 Frames are rendered once per event whatever the number of connections (the customer's
 name and the unread count come from the database).
@@ -165,7 +165,7 @@ class LiveHub:
             mine.discard(connection)
         if not mine:
             self._connections.pop(agent_id, None)
-            await self._service().agent_left(agent_id)
+            await self._service().presence.left(agent_id)
         for connection in ending:
             await connection.close(CLOSE_UNAUTHORIZED, ErrorCode.AUTH_SESSION_ENDED)
 
@@ -217,7 +217,7 @@ class LiveHub:
         self._connections.setdefault(session.agent.id, set()).add(connection)
         tasks: list[asyncio.Task[None]] = []
         try:
-            await service.agent_seen(session.agent.id)
+            await service.presence.seen(session.agent.id)
             await connection.send({"type": "ready", "agent": agent_json(session.agent)})
             tasks = [asyncio.ensure_future(self._read(connection)), asyncio.ensure_future(self._write(connection, subscription))]
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -243,7 +243,7 @@ class LiveHub:
             if self._stopping:
                 return
             try:
-                await self._service().agent_left(agent_id)
+                await self._service().presence.left(agent_id)
             except Exception:
                 logger.exception("recording that agent %s left failed", agent_id)
 
@@ -271,7 +271,7 @@ class LiveHub:
                 await connection.close(CLOSE_UNAUTHORIZED, problem.code)
                 return
             connection.agent = session.agent
-            await self._service().agent_seen(session.agent.id)
+            await self._service().presence.seen(session.agent.id)
             await connection.send({"type": "pong"})
 
     async def _write(self, connection: Connection, subscription: Any) -> None:

@@ -57,8 +57,8 @@ class ServiceParts:
 async def create(call: Call) -> HTTPResponse:
     asked: s.HandoffRequest = call.body
     handoff = call.service
-    existing = await handoff.active_attention(asked.channel, asked.account_id, asked.customer_id)
-    attention = existing or await handoff.request_handoff(
+    existing = await handoff.inbound.active_attention(asked.channel, asked.account_id, asked.customer_id)
+    attention = existing or await handoff.inbound.request_handoff(
         asked.channel,
         asked.account_id,
         asked.customer_id,
@@ -75,7 +75,7 @@ async def create(call: Call) -> HTTPResponse:
 
 async def active(call: Call) -> HTTPResponse:
     whose: s.CustomerRef = call.query
-    attention = await call.service.active_attention(whose.channel, whose.account_id, whose.customer_id)
+    attention = await call.service.inbound.active_attention(whose.channel, whose.account_id, whose.customer_id)
     if attention is None:
         raise NotFound("active attention", whose.customer_id)
     return ok({"attention": attention_json(attention)})
@@ -85,9 +85,9 @@ async def record_form(call: Call, attention_id: int) -> HTTPResponse:
     slots, values = call.body.slots, call.body.values
     if isinstance(slots, dict):
         # The bot's slot names; the campaign's `prefill: {slot: ...}` maps them to fields.
-        attention = await call.service.record_slots_by_bot(attention_id, slots)
+        attention = await call.service.forms.record_slots_by_bot(attention_id, slots)
     elif isinstance(values, dict):
-        attention = await call.service.record_form_by_bot(attention_id, values)
+        attention = await call.service.forms.record_by_bot(attention_id, values)
     else:
         raise BadRequest("send values (field ids) or slots (slot names) as an object", field="values")
     return ok({"attention": attention_json(attention)})
@@ -95,10 +95,10 @@ async def record_form(call: Call, attention_id: int) -> HTTPResponse:
 
 async def terminate(call: Call, attention_id: int) -> HTTPResponse:
     handoff = call.service
-    current = await handoff.attention(attention_id)
+    current = await handoff.attentions.get(attention_id)
     ended = None
     if current.is_active:
-        ended = await handoff.terminate_by_bot(current.channel, current.account_id, current.customer_id, call.body.reason)
+        ended = await handoff.attentions.terminate_by_bot(current.channel, current.account_id, current.customer_id, call.body.reason)
     if ended is None:
         raise Conflict(attention_id, "the attention is not active any more", current.state.value, code=ErrorCode.ATTENTION_ENDED)
     return ok({"attention": attention_json(ended)})

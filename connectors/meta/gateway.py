@@ -26,7 +26,7 @@ class MetaGateway:
                 messaging_type=outbound.messaging_type,
                 tag=outbound.tag,
                 reference=AGENT_MESSAGE_REFERENCE.format(outbound.message_id),
-                # Recorded on the message before this call (HandoffService._send_and_record).
+                # Recorded on the message before this call (handoff.services.outbox.Outbox._send_and_record).
                 token=METADATA_PREFIX + outbound.send_token if outbound.send_token else None,
             )
         except GraphError as error:

@@ -217,7 +217,9 @@ class EventRouter:
         if inbound is not None:
             if not inbound.mid:
                 await progress.begin()  # nothing else would show that it reached an attention
-            stored = await self._handoff.record_customer_event(self._channel, event.account_id, event.customer_id, inbound)
+            stored = await self._handoff.inbound.record_customer_event(
+                self._channel, event.account_id, event.customer_id, inbound
+            )
             if stored is not None:
                 progress.finish()
                 if await self._is_bot_command_while_queued(event, stored.attention_id):
@@ -249,7 +251,7 @@ class EventRouter:
         text = event.text if isinstance(event, CustomerMessage) and payload is None and event.text else None
         if payload not in BOT_PAYLOADS_WHILE_QUEUED and text is None:
             return False
-        if (await self._handoff.attention(attention_id)).state is not AttentionState.QUEUED:
+        if (await self._handoff.attentions.get(attention_id)).state is not AttentionState.QUEUED:
             return False
         return payload in BOT_PAYLOADS_WHILE_QUEUED or (text is not None and await self._bot.wants_the_bot(text))
 
@@ -257,7 +259,7 @@ class EventRouter:
         if self._echoes.confirm(echo.metadata, echo.mid) or (self._app_id and echo.app_id == self._app_id):
             message_id = agent_message_id(EchoReconciler.reference_of(echo.metadata))
             if message_id is not None and echo.mid:
-                await self._handoff.record_echo(self._channel, echo.mid, message_id)
+                await self._handoff.receipts.record_echo(self._channel, echo.mid, message_id)
             elif echo.metadata and echo.mid:
                 # A bot reply: the evidence that settles one a crash left "sending".
                 await self._replies.sent(echo.metadata, echo.mid)
@@ -267,12 +269,12 @@ class EventRouter:
         if progress.replayed and echo.mid and self._recorded is not None and await self._recorded(echo.mid):
             return  # stored in its attention before the restart
         if inbound is not None:
-            stored = await self._handoff.record_customer_event(self._channel, echo.account_id, echo.customer_id, inbound)
+            stored = await self._handoff.inbound.record_customer_event(self._channel, echo.account_id, echo.customer_id, inbound)
         where = f"attention {stored.attention_id}" if stored else "no attention"
         logger.info("Reply to %s from another app (%s), such as Meta's inbox: %s.", echo.customer_id, echo.app_id, where)
 
     async def _status(self, event: Event, status: MessageStatus, mids: tuple[str, ...], watermark: int | None) -> None:
-        await self._handoff.record_status(
+        await self._handoff.receipts.record_status(
             self._channel,
             status,
             mids=mids,

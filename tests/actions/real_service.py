@@ -28,7 +28,7 @@ async def all_attentions(server: ConnectorServer) -> list[Attention]:
 
 
 async def active(server: ConnectorServer, channel: str = "messenger", account_id: str = PAGE_ID, customer_id: str = PSID) -> Attention | None:
-    return await core(server).active_attention(channel, account_id, customer_id)
+    return await core(server).inbound.active_attention(channel, account_id, customer_id)
 
 
 async def customer_of(server: ConnectorServer, attention_id: int) -> Customer:
@@ -50,13 +50,13 @@ async def queued(
     slots: Mapping[str, Any] | None = None,
 ) -> Attention:
     """An attention waiting in the queue, made by the service itself (not by the actions)."""
-    return await core(server).request_handoff(channel, account_id, customer_id, intent="request_human", slots=slots or {})
+    return await core(server).inbound.request_handoff(channel, account_id, customer_id, intent="request_human", slots=slots or {})
 
 
 async def opened_by_an_agent(server: ConnectorServer, attention: Attention, username: str = "ana") -> tuple[Attention, Agent]:
     """An agent of the attention's campaign opens it."""
-    agent = await core(server).add_agent(username, username.title(), "agent", [attention.campaign_id])
-    return await core(server).open(attention.id, agent), agent
+    agent = await core(server).agents.add(username, username.title(), "agent", [attention.campaign_id])
+    return await core(server).attentions.open(attention.id, agent), agent
 
 
 def handoff_message(server: ConnectorServer, campaign_id: str, language: str) -> str:

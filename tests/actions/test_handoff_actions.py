@@ -360,7 +360,7 @@ async def test_record_form_fields_hands_the_slots_to_the_service(service: Connec
     events, messages = await run(ActionRecordFormFields(), tracker)
 
     assert events == [] and messages == []
-    after = await core(service).attention(attention.id)
+    after = await core(service).attentions.get(attention.id)
     assert after.form == {"nombre": "Ana", "motivo": "ahora sí", "numero_pedido": "45678"}
     saves = [event for event in await trail(service, attention.id) if event.action == "form_saved"]
     assert [(event.actor.kind, event.detail["fields"]) for event in saves] == [(ActorKind.BOT, ["motivo", "nombre", "numero_pedido"])]
@@ -369,7 +369,7 @@ async def test_record_form_fields_hands_the_slots_to_the_service(service: Connec
 async def test_record_form_fields_fills_an_open_attention_too(service: ConnectorServer) -> None:
     attention, agent = await opened_by_an_agent(service, await queued(service))
     await run(ActionRecordFormFields(), _later_slots_tracker(order_number="45678"))
-    after = await core(service).attention(attention.id)
+    after = await core(service).attentions.get(attention.id)
     assert after.form == {"numero_pedido": "45678"}
     assert after.state is AttentionState.OPEN and after.agent_id == agent.id
 
@@ -391,7 +391,7 @@ async def test_record_form_fields_with_nothing_to_record_does_not_post(service: 
 async def test_record_form_fields_with_no_field_for_the_slots_changes_nothing(service: ConnectorServer) -> None:
     attention = await queued(service, slots={"handoff_reason": "antes"})
     await run(ActionRecordFormFields(), _later_slots_tracker(attachment_type="image"))
-    after = await core(service).attention(attention.id)
+    after = await core(service).attentions.get(attention.id)
     assert after.form == {"motivo": "antes"}
     assert actions_of(await trail(service, attention.id)) == [(ActorKind.BOT, "queued")]
 
@@ -401,7 +401,7 @@ async def test_record_form_fields_keeps_what_the_form_accepts(service: Connector
     out for the agent to fill; the other values are recorded."""
     attention = await queued(service, slots={"order_number": "111"})
     await run(ActionRecordFormFields(), _later_slots_tracker(order_number="4" * 30, customer_name="Ana"))
-    assert (await core(service).attention(attention.id)).form == {"nombre": "Ana", "numero_pedido": "111"}
+    assert (await core(service).attentions.get(attention.id)).form == {"nombre": "Ana", "numero_pedido": "111"}
 
 
 async def test_record_form_fields_gives_up_on_a_rejection(service: ConnectorServer, proxy: FaultyProxy, caplog) -> None:
@@ -412,7 +412,7 @@ async def test_record_form_fields_gives_up_on_a_rejection(service: ConnectorServ
     assert events == [] and messages == []
     assert "rejected" in caplog.text and "motivo" in caplog.text
     assert [method for method, _ in proxy.requests] == ["GET", "POST"]  # no second try
-    assert (await core(service).attention(attention.id)).form == {"motivo": "x"}
+    assert (await core(service).attentions.get(attention.id)).form == {"motivo": "x"}
 
 
 @pytest.mark.parametrize("status", [404, 409, 503])
@@ -422,7 +422,7 @@ async def test_record_form_fields_says_nothing_when_the_save_fails(service: Conn
     proxy.answer_next(status, method="POST", path=FORM_PATH, times=3)
     events, messages = await run(ActionRecordFormFields(), _later_slots_tracker(order_number="45678"))
     assert events == [] and messages == []
-    assert (await core(service).attention(attention.id)).form == {}
+    assert (await core(service).attentions.get(attention.id)).form == {}
 
 
 # -- action_terminate_attention ----------------------------------------------------------
@@ -454,7 +454,7 @@ async def test_terminate_ends_the_queued_attention(service: ConnectorServer) -> 
     assert responses(messages) == ["utter_handoff_cancelled"]
     assert events == [SlotSet("attention_id", None)]
     assert await active(service) is None
-    after = await core(service).attention(attention.id)
+    after = await core(service).attentions.get(attention.id)
     assert after.state is AttentionState.TERMINATED and after.terminated_at is not None
     ended = (await trail(service, attention.id))[-1]
     assert (ended.actor.kind, ended.action, ended.to_state) == (ActorKind.BOT, "terminate", AttentionState.TERMINATED)
@@ -482,7 +482,7 @@ async def test_terminate_an_attention_that_is_over_already(service: ConnectorSer
     await run(ActionTerminateAttention(), _cancelling_tracker())
     events, messages = await run(ActionTerminateAttention(), _cancelling_tracker())
     assert events == [] and responses(messages) == ["utter_no_active_attention"]
-    assert (await core(service).attention(attention.id)).state is AttentionState.TERMINATED
+    assert (await core(service).attentions.get(attention.id)).state is AttentionState.TERMINATED
 
 
 async def test_terminate_an_attention_an_agent_has_open(service: ConnectorServer) -> None:
@@ -491,7 +491,7 @@ async def test_terminate_an_attention_an_agent_has_open(service: ConnectorServer
     events, messages = await run(ActionTerminateAttention(), _queued_customer_cancels())
     assert responses(messages) == ["utter_attention_with_agent"]
     assert events == [ConversationPaused()]
-    after = await core(service).attention(attention.id)
+    after = await core(service).attentions.get(attention.id)
     assert after.state is AttentionState.OPEN and after.agent_id == agent.id
     assert actions_of(await trail(service, attention.id)) == [(ActorKind.BOT, "queued"), (ActorKind.AGENT, "open")]
 
@@ -501,7 +501,7 @@ async def test_a_queued_customer_taps_stop_waiting(service: ConnectorServer) -> 
     events, messages = await run(ActionTerminateAttention(), _queued_customer_cancels())
     assert responses(messages) == ["utter_handoff_cancelled"]
     assert events == [SlotSet("attention_id", None)]
-    assert (await core(service).attention(attention.id)).state is AttentionState.TERMINATED
+    assert (await core(service).attentions.get(attention.id)).state is AttentionState.TERMINATED
 
 
 async def test_terminate_with_the_service_down(service: ConnectorServer, monkeypatch, closed_port_url) -> None:
@@ -518,7 +518,7 @@ async def test_terminate_with_the_service_down_keeps_a_queued_customer_waiting(
     events, messages = await run(ActionTerminateAttention(), _queued_customer_cancels())
     assert responses(messages) == ["utter_handoff_cancel_failed"]
     assert events == [ConversationPaused()]
-    assert (await core(service).attention(attention.id)).state is AttentionState.QUEUED
+    assert (await core(service).attentions.get(attention.id)).state is AttentionState.QUEUED
 
 
 async def test_terminate_failing_after_finding_the_attention_pauses_again(service: ConnectorServer, proxy: FaultyProxy) -> None:
@@ -527,7 +527,7 @@ async def test_terminate_failing_after_finding_the_attention_pauses_again(servic
     events, messages = await run(ActionTerminateAttention(), _cancelling_tracker())
     assert responses(messages) == ["utter_handoff_cancel_failed"]
     assert events == [ConversationPaused()]
-    assert (await core(service).attention(attention.id)).state is AttentionState.QUEUED
+    assert (await core(service).attentions.get(attention.id)).state is AttentionState.QUEUED
 
 
 async def test_terminate_failing_before_finding_the_attention_does_not_pause(service: ConnectorServer, proxy: FaultyProxy) -> None:
@@ -544,7 +544,7 @@ async def test_terminate_without_token(service: ConnectorServer, proxy: FaultyPr
     events, messages = await run(ActionTerminateAttention(), _cancelling_tracker())
     assert events == [] and responses(messages) == ["utter_handoff_cancel_failed"]
     assert proxy.requests == []
-    assert (await core(service).attention(attention.id)).state is AttentionState.QUEUED
+    assert (await core(service).attentions.get(attention.id)).state is AttentionState.QUEUED
 
 
 # -- validate_handoff_form ---------------------------------------------------------------

@@ -115,7 +115,7 @@ async def test_form_and_terminate_errors(service: ConnectorServer) -> None:
             await client.save_form(attention.id, {"nombre": "Ana"})
         with pytest.raises(AttentionNotFound):
             await client.terminate(attention.id + 99, "customer_cancelled")
-    after = await core(service).attention(attention.id)
+    after = await core(service).attentions.get(attention.id)
     assert after.state is AttentionState.TERMINATED and after.form == {"nombre": "Ana"}
 
 
@@ -131,7 +131,7 @@ async def test_save_slots_fills_the_fields_that_name_them(service: ConnectorServ
         await client.terminate(attention.id, "customer_cancelled")
         with pytest.raises(AttentionNotActive):
             await client.save_slots(attention.id, {"customer_name": "Ana"})
-    assert (await core(service).attention(attention.id)).form == {"nombre": "Ana", "motivo": "ahora"}
+    assert (await core(service).attentions.get(attention.id)).form == {"nombre": "Ana", "motivo": "ahora"}
     saves = [event for event in await trail(service, attention.id) if event.action == "form_saved"]
     assert [(event.actor.kind, event.detail["fields"]) for event in saves] == [(ActorKind.BOT, ["motivo", "nombre"])]
 
@@ -142,7 +142,7 @@ async def test_terminate_an_open_attention_is_refused(service: ConnectorServer) 
         with pytest.raises(AttentionHeldByAgent) as refused:
             await client.terminate(attention.id, "customer_cancelled")
     assert refused.value.status == 403
-    after = await core(service).attention(attention.id)
+    after = await core(service).attentions.get(attention.id)
     assert after.state is AttentionState.OPEN and after.agent_id == agent.id
 
 

@@ -92,8 +92,8 @@ async def test_an_unsure_reading_or_a_customer_still_waiting_stays_with_the_agen
 async def test_once_an_agent_holds_the_attention_words_never_reach_the_bot(server, rasa):
     service = server.runtime.service
     attention_id = (await handoff(server))["attention"]["id"]
-    agent = await service.add_agent("eva", "Eva", "agent", ["soporte"])
-    await service.open(attention_id, agent)
+    agent = await service.agents.add("eva", "Eva", "agent", ["soporte"])
+    await service.attentions.open(attention_id, agent)
     await says(server, "ya no quiero esperar", "m_open")
     assert server.turns == [] and rasa.parsed == []  # not even parsed: the agent's conversation
     assert [m.text for m in await messages_of(server, attention_id)] == ["ya no quiero esperar"]

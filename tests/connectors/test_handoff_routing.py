@@ -98,9 +98,9 @@ async def test_an_agent_reply_goes_out_and_metas_statuses_come_back(server):
     attention_id = (await handoff(server))["attention"]["id"]
     await server.post("messenger", envelope("messenger", [item("messenger/text")]))
     await server.settle()
-    agent = await service.add_agent("ana", "Ana Agente", "agent", ["soporte"])
-    await service.open(attention_id, agent)
-    sent = await service.send_agent_message(attention_id, agent, "Hola, soy Ana. ¿En qué te ayudo?")
+    agent = await service.agents.add("ana", "Ana Agente", "agent", ["soporte"])
+    await service.attentions.open(attention_id, agent)
+    sent = await service.outbox.send_agent_message(attention_id, agent, "Hola, soy Ana. ¿En qué te ayudo?")
     assert sent.status is MessageStatus.SENT and sent.mid
     [request] = server.graph.sent_messages(recipient_id="6001")
     assert request.json["messaging_type"] == "RESPONSE" and request.json["message"]["text"].startswith("Hola, soy Ana")
@@ -122,10 +122,10 @@ async def test_an_agent_reply_goes_out_and_metas_statuses_come_back(server):
 async def test_a_refused_agent_message_keeps_metas_error(server):
     service = server.runtime.service
     attention_id = (await handoff(server))["attention"]["id"]
-    agent = await service.add_agent("luis", "Luis", "agent", ["soporte"])
-    await service.open(attention_id, agent)
+    agent = await service.agents.add("luis", "Luis", "agent", ["soporte"])
+    await service.attentions.open(attention_id, agent)
     server.graph.user_unavailable_next()
-    failed = await service.send_agent_message(attention_id, agent, "¿Sigues ahí?")
+    failed = await service.outbox.send_agent_message(attention_id, agent, "¿Sigues ahí?")
     assert failed.status is MessageStatus.FAILED and failed.error_code == 551 and failed.error_subcode == 1545041
 
 
@@ -141,9 +141,9 @@ async def test_a_queued_customer_who_cancels_reaches_the_bot(server):
 async def test_after_the_attention_ends_the_bot_answers_again(server):
     service = server.runtime.service
     attention_id = (await handoff(server))["attention"]["id"]
-    agent = await service.add_agent("eva", "Eva", "agent", ["soporte"])
-    await service.open(attention_id, agent)
-    await service.terminate(attention_id, agent, {"resultado": "resuelto"})
+    agent = await service.agents.add("eva", "Eva", "agent", ["soporte"])
+    await service.attentions.open(attention_id, agent)
+    await service.attentions.terminate(attention_id, agent, {"resultado": "resuelto"})
     await server.post("messenger", envelope("messenger", [item("messenger/text")]))
     [turn] = await server.wait_turns(1)
     assert turn.text.startswith("Hola")

@@ -39,11 +39,11 @@ def quick_sweeps(tmp_path, monkeypatch) -> None:
 
 async def orphaned(service: HandoffService, agent: Agent) -> Attention:
     """An attention its agent opened and then left (logged out, closed the desk)."""
-    await service.agent_seen(agent.id)
-    attention = await service.request_handoff("messenger", "page_1", "psid_orphan", intent="request_human",
+    await service.presence.seen(agent.id)
+    attention = await service.inbound.request_handoff("messenger", "page_1", "psid_orphan", intent="request_human",
                                               slots={"customer_name": "Carla", "handoff_reason": "Mi pedido"})
-    opened = await service.open(attention.id, agent)
-    await service.agent_left(agent.id)
+    opened = await service.attentions.open(attention.id, agent)
+    await service.presence.left(agent.id)
     return opened
 
 
@@ -51,9 +51,9 @@ async def left_pending(runtime: HandoffRuntime, agent: Agent) -> Message:
     """An agent message whose process died while handing it to Meta: ``pending`` in the
     outbox, its attempt recorded (Meta may have it, so the sweep settles it as unknown)."""
     service = runtime.service
-    attention = await service.request_handoff("messenger", "page_1", "psid_outbox", intent="request_human",
+    attention = await service.inbound.request_handoff("messenger", "page_1", "psid_outbox", intent="request_human",
                                               slots={"customer_name": "Luis", "handoff_reason": "Factura"})
-    await service.open(attention.id, agent)
+    await service.attentions.open(attention.id, agent)
     reached = asyncio.Event()
 
     async def stuck(_outbound: Any) -> Any:
@@ -61,7 +61,7 @@ async def left_pending(runtime: HandoffRuntime, agent: Agent) -> Message:
         await asyncio.Event().wait()
 
     runtime.gateways.send = stuck  # type: ignore[method-assign,assignment]
-    sending = asyncio.create_task(service.send_agent_message(attention.id, agent, TEXT))
+    sending = asyncio.create_task(service.outbox.send_agent_message(attention.id, agent, TEXT))
     try:
         await asyncio.wait_for(reached.wait(), 10)
     finally:
@@ -83,14 +83,14 @@ async def eventually(check: Any, timeout: float = 10.0) -> None:
 async def both_sweepers_work(server: ConnectorServer) -> None:
     runtime = server.runtime
     service = runtime.service
-    ana = await service.add_agent("ana", "Ana", Role.AGENT, ["soporte"])
-    bruno = await service.add_agent("bruno", "Bruno", Role.AGENT, ["soporte"])
+    ana = await service.agents.add("ana", "Ana", Role.AGENT, ["soporte"])
+    bruno = await service.agents.add("bruno", "Bruno", Role.AGENT, ["soporte"])
     attention = await orphaned(service, ana)
-    await service.agent_seen(bruno.id)
+    await service.presence.seen(bruno.id)
     message = await left_pending(runtime, bruno)
 
     async def returned() -> bool:
-        current = await service.attention(attention.id)
+        current = await service.attentions.get(attention.id)
         return current.state is AttentionState.QUEUED and current.agent_id is None
 
     async def settled() -> bool:

@@ -110,7 +110,7 @@ async def test_the_sandbox_demo_accounts(server):
         assert desk.agent["role"] == demo.role.value
     agente1 = await login(server, "agente1", "demo-agente1")
     assert agente1.agent["campaigns"] == ["soporte", "ventas"]
-    await service.set_agent_password(agente1.id, hash_password("cambiada-123"))
+    await service.agents.set_password(agente1.id, hash_password("cambiada-123"))
     again = await ensure_demo_accounts(service)  # idempotent; never resets a changed password
     ids = [a.agent.id for a in again if a.agent is not None]
     assert len(ids) == len(again) and ids == [a.agent.id for a in created if a.agent is not None]
@@ -157,7 +157,7 @@ def test_the_account_command(tmp_path, monkeypatch, capsys):
         engine = create_engine(database_url)
         await migrate(engine)
         service = HandoffService(engine, load_campaigns(ROOT / "data" / "campaigns.yml"))
-        credentials = await service.agent_credentials(username="marta")
+        credentials = await service.agents.credentials(username="marta")
         assert credentials is not None
         marta, stored = credentials
         assert not marta.active and marta.display_name == "Marta Ruiz" and marta.campaigns == ("soporte", "ventas")
@@ -179,6 +179,6 @@ async def test_demo_passwords_are_printed(capsys):
 
 
 async def test_login_is_refused_for_an_account_without_password(server):
-    await server.runtime.service.add_agent("sinclave", "Sin Clave", "agent", ["soporte"])
+    await server.runtime.service.agents.add("sinclave", "Sin Clave", "agent", ["soporte"])
     answer = await Desk(server).call("POST", "/login", {"username": "sinclave", "password": PASSWORD}, token=None)
     assert answer.status == 401

@@ -211,7 +211,7 @@ async def test_the_window_closed_is_409_before_anything_is_sent(server):
     ana = await account(server, "ana")
     attention = await handoff(server, "7001", channel="instagram",
                               context=[{"author": "customer", "text": "hola", "time": "2020-01-01T00:00:00+00:00"}])
-    await server.runtime.service.set_agent_campaigns(ana.id, ["soporte", "ventas"])
+    await server.runtime.service.agents.set_campaigns(ana.id, ["soporte", "ventas"])
     await ana.post(f"/attentions/{attention['id']}/open")
     closed = await ana.post(f"/attentions/{attention['id']}/messages", {"text": "hola"})
     assert closed.status == 409 and closed.body["window_closed"] is True

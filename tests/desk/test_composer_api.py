@@ -108,11 +108,11 @@ async def test_logout_can_hand_the_open_attentions_back_to_the_queue(server):
     assert (await ana.post("/logout", {"return_to_queue": "yes"})).status == 400
     assert (await ana.post("/logout", {"return_to_queue": True})).status == 204
     for attention_id in mine:
-        attention = await server.runtime.service.attention(attention_id)
+        attention = await server.runtime.service.attentions.get(attention_id)
         assert (attention.state.value, attention.agent_id) == ("queued", None)
-    assert (await server.runtime.service.attention(his)).agent_id == bruno.id  # only her own
+    assert (await server.runtime.service.attentions.get(his)).agent_id == bruno.id  # only her own
     assert (await ana.get("/me")).status == 401
 
     # A plain logout leaves them open (their orphan timer starts), as before.
     assert (await bruno.post("/logout")).status == 204
-    assert (await server.runtime.service.attention(his)).state.value == "open"
+    assert (await server.runtime.service.attentions.get(his)).state.value == "open"

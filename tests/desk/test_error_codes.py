@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from handoff.error_codes import ALL_CODES
+from handoff.services import attentions as attention_moves
 from tests.desk.support import account, cancel_as_the_bot, handoff, login, make_account, next_frame
 
 I18N = Path(__file__).resolve().parents[2] / "connectors" / "desk" / "static" / "i18n.js"
@@ -95,24 +96,21 @@ async def test_opening_an_attention_another_agent_took_or_a_supervisor_ended_say
     assert_coded(await beto.post(f"/attentions/{ended['id']}/open"), 409, "attention.not_queued")
 
 
-async def test_an_open_that_loses_the_race_to_the_cancel_says_the_customer_cancelled(server):
+async def test_an_open_that_loses_the_race_to_the_cancel_says_the_customer_cancelled(server, monkeypatch):
     """The desk looked (queued), the customer cancelled, then the open's write came: the
     domain re-reads and names the winner instead of "it changed"."""
     ana = await account(server, "ana")
     attention = await handoff(server, "6001")
     service = server.runtime.service
-    real_move = service._move
+    real_move = attention_moves.move
 
-    async def cancel_first(current, *args, **kwargs):
-        service._move = real_move  # the cancel's own move goes through
-        await service.terminate_by_bot(current.channel, current.account_id, current.customer_id, "customer_cancelled")
-        return await real_move(current, *args, **kwargs)
+    async def cancel_first(context, current, *args, **kwargs):
+        monkeypatch.setattr(attention_moves, "move", real_move)  # the cancel's own move goes through
+        await service.attentions.terminate_by_bot(current.channel, current.account_id, current.customer_id, "customer_cancelled")
+        return await real_move(context, current, *args, **kwargs)
 
-    service._move = cancel_first
-    try:
-        answer = await ana.post(f"/attentions/{attention['id']}/open")
-    finally:
-        service._move = real_move
+    monkeypatch.setattr(attention_moves, "move", cancel_first)
+    answer = await ana.post(f"/attentions/{attention['id']}/open")
     assert_coded(answer, 409, "attention.cancelled_by_customer")
 
 

@@ -101,7 +101,7 @@ async def test_an_agent_who_logs_out_loses_open_attentions_after_the_timeout(ser
     await ana_socket.receive(timeout=5)
     assert ana_socket.close_code == 4401
     service = server.runtime.service
-    await service.return_orphans(now=utc_now() + SOON)  # what the runtime's sweeper does every 15 s
+    await service.presence.return_orphans(now=utc_now() + SOON)  # what the runtime's sweeper does every 15 s
     frame = await next_frame(bruno_socket)
     assert frame["type"] == "attention.returned" and frame["attention_id"] == attention["id"]
     assert frame["attention"]["state"] == "queued" and frame["attention"]["agent_id"] is None
@@ -120,12 +120,12 @@ async def test_an_agent_who_comes_back_in_time_keeps_them(server):
     await socket.close()  # the last socket closes: the timer starts
     bruno_socket = await bruno.live()
     again = await ana.live()  # a reconnect, before the timeout
-    assert await server.runtime.service.return_orphans(now=utc_now() + SOON) == []
+    assert await server.runtime.service.presence.return_orphans(now=utc_now() + SOON) == []
     await no_frame(bruno_socket)
     assert (await ana.get(f"/attentions/{attention['id']}")).body["attention"]["state"] == "open"
     await ana.post("/logout")
     ana = await login(server, "ana")  # logged out, then in again in time
-    assert await server.runtime.service.return_orphans(now=utc_now() + SOON) == []
+    assert await server.runtime.service.presence.return_orphans(now=utc_now() + SOON) == []
     assert (await ana.get(f"/attentions/{attention['id']}")).body["attention"]["agent_id"] == ana.id
     for open_socket in (again, bruno_socket):
         await open_socket.close()
@@ -139,5 +139,5 @@ async def test_the_timers_survive_a_restart(database_url, desk_settings, campaig
         await ana.post("/logout")
         await socket.receive(timeout=5)
     async with running_connectors(database_url, desk=desk_settings) as restarted:
-        returned = await restarted.runtime.service.return_orphans(now=utc_now() + SOON)
+        returned = await restarted.runtime.service.presence.return_orphans(now=utc_now() + SOON)
         assert [item.id for item in returned] == [attention["id"]]

@@ -49,15 +49,15 @@ async def test_authors_and_a_transfer_note_as_every_desk_sees_them(server, brows
     await expect(bruno_desk.page.locator(".queued-card .queued-reason")).to_contain_text(REASON)
     await bruno_desk.shot("desk-queued-reason")
 
-    await service.open(attention_id, ana)
-    await service.send_agent_message(attention_id, ana, "Hola Rosa, soy Ana")
+    await service.attentions.open(attention_id, ana)
+    await service.outbox.send_agent_message(attention_id, ana, "Hola Rosa, soy Ana")
     # The supervisor sees who wrote it: Ana, not "Usted".
     preview = boss.item(attention_id).locator(".item-preview")
     await expect(preview).to_have_text("Ana Torres: Hola Rosa, soy Ana")
     await boss.item(attention_id).click()
     await expect(boss.message("Hola Rosa, soy Ana").locator(".msg-author")).to_have_text("Ana Torres")
 
-    await service.transfer_to_agent(attention_id, ana, bruno.id, note="Cambio de turno: falta confirmar la dirección")
+    await service.attentions.transfer_to_agent(attention_id, ana, bruno.id, note="Cambio de turno: falta confirmar la dirección")
     card = bruno_desk.item(attention_id)
     await expect(card.locator(".note-transfer")).to_contain_text("Nota de Ana Torres: Cambio de turno: falta confirmar la dirección")
     await card.click()
@@ -72,7 +72,7 @@ async def test_authors_and_a_transfer_note_as_every_desk_sees_them(server, brows
     await expect(preview).to_have_text("Bruno Díaz: Hola, sigo yo con su pedido")
     await expect(boss.message("Hola, sigo yo con su pedido").locator(".msg-author")).to_have_text("Bruno Díaz")
 
-    await service.terminate(attention_id, bruno, {"motivo": "envío", "resultado": "resuelto"})
+    await service.attentions.terminate(attention_id, bruno, {"motivo": "envío", "resultado": "resuelto"})
     await boss.page.click("#history-button")
     await boss.page.locator(f'#history-list .history-item[data-id="{attention_id}"] .history-view').click()
     transcript = boss.page.locator("#history-transcript")

@@ -215,7 +215,7 @@ async def test_a_draft_goes_when_its_attention_ends_or_leaves_the_agent(server, 
     assert await stored_drafts() == expected
 
     # Ended elsewhere (the server, not this page): gone once the lists load again.
-    await service.terminate(ended_elsewhere, ana, {"motivo": "Consulta", "resultado": "resuelto"})
+    await service.attentions.terminate(ended_elsewhere, ana, {"motivo": "Consulta", "resultado": "resuelto"})
     await expect(desk.item(ended_elsewhere)).to_have_count(0)
     await page.reload()
     await expect(page.locator("#desk-screen")).to_be_visible()
@@ -252,13 +252,13 @@ async def test_logout_with_open_attentions_says_what_happens_and_offers_the_queu
     await page.click("#logout-button")
     await page.click("#logout-stay")
     await expect(page.locator("#desk-screen")).to_be_visible()
-    assert [(await service.attention(attention_id)).state.value for attention_id in held] == ["open", "open"]
+    assert [(await service.attentions.get(attention_id)).state.value for attention_id in held] == ["open", "open"]
 
     await page.click("#logout-button")
     await page.click("#logout-return")
     await expect(page.locator("#login-form")).to_be_visible()
     for attention_id in held:
-        attention = await service.attention(attention_id)
+        attention = await service.attentions.get(attention_id)
         assert (attention.state.value, attention.agent_id) == ("queued", None)
 
     # Leave anyway: the attention stays the agent's (its orphan timer runs); none held: no question.
@@ -269,7 +269,7 @@ async def test_logout_with_open_attentions_says_what_happens_and_offers_the_queu
     await expect(beto.page.locator("#logout-dialog")).to_contain_text("Tiene 1 atención abierta.")
     await beto.page.click("#logout-anyway")
     await expect(beto.page.locator("#login-form")).to_be_visible()
-    assert (await service.attention(held[0])).state.value == "open"
+    assert (await service.attentions.get(held[0])).state.value == "open"
     await desk.login("ana")
     await page.click("#logout-button")
     await expect(page.locator("#login-form")).to_be_visible()
@@ -305,7 +305,7 @@ async def test_a_supervisor_sees_someone_elses_attention_read_only(server, brows
     await expect(notice).to_contain_text("Ana Agente holds this attention")
 
     # Ana hands it to Sara while she looks at it: it becomes hers to answer, live.
-    await server.runtime.service.transfer_to_agent(attention_id, owner, sara.id)
+    await server.runtime.service.attentions.transfer_to_agent(attention_id, owner, sara.id)
     await expect(page.locator("#composer-text")).to_be_enabled()
     await expect(notice).to_have_count(0)
     await expect(page.locator("#terminate-button")).to_be_visible()
@@ -332,7 +332,7 @@ async def test_transfer_and_outbound_ask_first_and_say_it_once(server, browser) 
     await expect(dialog).to_contain_text("A Beto Agente")
     await dialog.locator('button[value="cancel"]').click()
     await expect(dialog).to_have_count(0)
-    assert (await service.attention(attention_id)).agent_id == ana.id
+    assert (await service.attentions.get(attention_id)).agent_id == ana.id
 
     # To another campaign's queue that Ana also serves (it stays in her list, queued): one toast.
     await page.click('[data-channel-choice="instagram"]')
@@ -344,7 +344,7 @@ async def test_transfer_and_outbound_ask_first_and_say_it_once(server, browser) 
     await expect(page.locator("#toasts .toast")).to_have_count(1)
     await page.wait_for_timeout(500)  # the live event of the transfer has come back by now
     await expect(page.locator("#toasts .toast")).to_have_count(1)
-    assert (await service.attention(sale)).campaign_id == "soporte"
+    assert (await service.attentions.get(sale)).campaign_id == "soporte"
     await page.click('[data-channel-choice="messenger"]')
 
     finished = await ended(server, ana, "6101", "Lucía Fernández", says="Necesito la factura")
@@ -355,7 +355,8 @@ async def test_transfer_and_outbound_ask_first_and_say_it_once(server, browser) 
     await page.keyboard.press("Escape")
     await expect(outbound).to_have_count(0)
     await expect(page.locator("#history-dialog")).to_be_visible()  # still there, nothing started
-    assert await service.active_attention("messenger", (await service.attention(finished)).account_id, "6101") is None
+    finished_for = (await service.attentions.get(finished)).account_id
+    assert await service.inbound.active_attention("messenger", finished_for, "6101") is None
     await page.locator(f'#history-list .history-item[data-id="{finished}"] .history-outbound').click()
     await page.click("#outbound-confirm")
     await expect(page.locator("#history-dialog")).to_be_hidden()
@@ -377,7 +378,7 @@ async def test_transfer_and_outbound_ask_first_and_say_it_once(server, browser) 
     await expect(about_it).to_have_count(1)
     await page.wait_for_timeout(500)
     await expect(about_it).to_have_count(1)
-    assert (await service.attention(attention_id)).agent_id != ana.id
+    assert (await service.attentions.get(attention_id)).agent_id != ana.id
     desk.assert_clean()
 
 

@@ -81,7 +81,7 @@ def now_iso() -> str:
 
 
 async def add_agent(server, username: str, name: str, campaigns: list[str], role: str = "agent"):
-    return await server.runtime.service.add_agent(username, name, role, campaigns, password_hash=hash_password(PASSWORD))
+    return await server.runtime.service.agents.add(username, name, role, campaigns, password_hash=hash_password(PASSWORD))
 
 
 async def handoff(server, customer_id: str, name: str, *, channel: str = "messenger", context: list | None = None,
@@ -205,8 +205,8 @@ async def test_two_agents_take_answer_label_and_terminate(server, browser) -> No
     await add_agent(server, "ana", "Ana Agente", ["soporte", "ventas"])
     await add_agent(server, "beto", "Beto Agente", ["soporte"])
     supervisor = await add_agent(server, "sara", "Sara Supervisora", [], role="supervisor")
-    await service.create_label(supervisor, "VIP", "#d81b60")
-    await service.create_label(supervisor, "Reclamo", "#e37400")
+    await service.labels.create(supervisor, "VIP", "#d81b60")
+    await service.labels.create(supervisor, "Reclamo", "#e37400")
 
     ana = await Desk.open(browser, server)
     beto = await Desk.open(browser, server)
@@ -296,7 +296,7 @@ async def test_two_agents_take_answer_label_and_terminate(server, browser) -> No
     await expect(header.locator('.header-labels .chip:has-text("VIP")')).to_be_visible()
     await expect(ana.item(attention_id).locator('.chip:has-text("VIP")')).to_be_visible()
     await ana.page.keyboard.press("Escape")
-    assert [label.name for label in (await service.attention(attention_id)).labels] == ["VIP"]
+    assert [label.name for label in (await service.attentions.get(attention_id)).labels] == ["VIP"]
 
     await ana.page.fill("#field-numero_pedido", "12345")
     await expect(ana.page.locator("#form-save-state")).to_have_text("Guardado")
@@ -332,13 +332,13 @@ async def test_two_agents_take_answer_label_and_terminate(server, browser) -> No
     await expect(ana.page.locator("#error-resultado")).to_have_text("Este campo es obligatorio.")
     await expect(ana.page.locator("#form-error")).to_be_visible()
     await expect(ana.page.locator("#terminate-dialog")).not_to_be_visible()
-    assert (await service.attention(attention_id)).state.value == "open"
+    assert (await service.attentions.get(attention_id)).state.value == "open"
 
     # Filled in (saved on change), Terminar atención asks for confirmation, then ends it.
     await ana.page.click('label[for="field-resultado-0"]')
     await expect(ana.page.locator("#error-resultado")).to_be_hidden()
     await expect(ana.page.locator("#form-save-state")).to_have_text("Guardado")
-    assert (await service.attention(attention_id)).form["resultado"] == "resuelto"
+    assert (await service.attentions.get(attention_id)).form["resultado"] == "resuelto"
     await ana.page.click("#terminate-button")
     dialog = ana.page.locator("#terminate-dialog")
     await expect(dialog).to_be_visible()
@@ -348,7 +348,7 @@ async def test_two_agents_take_answer_label_and_terminate(server, browser) -> No
     await expect(ana.item(attention_id)).to_have_count(0)
     await expect(ana.page.locator("#conversation .empty-notice")).to_have_text(f"Atención #{attention_id} terminada")
     await expect(ana.page.locator("#terminate-button")).to_be_disabled()
-    ended = await service.attention(attention_id)
+    ended = await service.attentions.get(attention_id)
     assert ended.state.value == "terminated" and ended.form["resultado"] == "resuelto" and ended.form["numero_pedido"] == "12345"
 
     # The customer's next message is a bot turn again.
@@ -371,7 +371,7 @@ async def test_a_late_atender_says_another_agent_took_it(server, browser) -> Non
     await expect(desk.page.locator("#take-button")).to_be_visible()
     # Eva wins the race (through the service, as her desk would); Ana's desk hears nothing
     # of it (its WebSocket is cut off), so her click on Atender gets the 409.
-    await server.runtime.service.open(attention_id, eva)
+    await server.runtime.service.attentions.open(attention_id, eva)
     await desk.page.click("#take-button")
     await expect(desk.page.locator(".taken-message")).to_have_text("Otro agente ya la tomó")
     await expect(desk.item(attention_id)).to_have_count(0)
@@ -382,14 +382,14 @@ async def test_customer_text_is_shown_as_text_never_as_markup(server, browser) -
     service = server.runtime.service
     await add_agent(server, "ana", "Ana", ["soporte"])
     supervisor = await add_agent(server, "sara", "Sara", [], role="supervisor")
-    label = await service.create_label(supervisor, XSS, "#d81b60")
+    label = await service.labels.create(supervisor, XSS, "#d81b60")
     attention_id = await handoff(server, "7201", XSS, context=[{"author": "customer", "text": XSS, "time": now_iso()}])
     desk = await Desk.open(browser, server)
     await desk.login("ana")
     await expect(desk.item(attention_id).locator(".item-name")).to_have_text(XSS)
     await desk.item(attention_id).click()
     await desk.page.click("#take-button")
-    await service.apply_label(attention_id, await service.agent_by_username("ana"), label.id)
+    await service.labels.apply(attention_id, await service.agents.by_username("ana"), label.id)
     hostile = f'{XSS} <script>window.__xss=2</script> javascript:alert(1) https://example.com/ok"onmouseover="x'
     await customer_says(server, "7201", hostile, "m_xss")
     await expect(desk.message("window.__xss=2")).to_be_visible()
@@ -619,10 +619,10 @@ async def test_earlier_messages_load_on_demand(server, browser) -> None:
     await expect(desk.page.locator("#earlier-button")).to_have_count(0)
     last_id = max(message.id for message in await stored_messages(server, attention_id))
     for _ in range(50):  # the desk marks what it shows as read (POST /read)
-        if ((await server.runtime.service.attention(attention_id)).read_up_to_message_id or 0) >= last_id:
+        if ((await server.runtime.service.attentions.get(attention_id)).read_up_to_message_id or 0) >= last_id:
             break
         await asyncio.sleep(0.1)
-    assert (await server.runtime.service.attention(attention_id)).read_up_to_message_id == last_id
+    assert (await server.runtime.service.attentions.get(attention_id)).read_up_to_message_id == last_id
     desk.assert_clean()
 
 

@@ -115,21 +115,21 @@ async def test_the_page_shows_the_catalogues_words_for_each_error(server, browse
 
     # Taken by another agent (the page heard nothing of it).
     await desk.item(taken).click()
-    await service.open(taken, eva)
+    await service.attentions.open(taken, eva)
     await page.click("#take-button")
     await expect(page.locator(".taken-message")).to_have_text("Otro agente ya la tomó")
     await assert_no_raw(desk)
 
     # Forbidden: Ana no longer serves soporte; the page still shows its attention.
     await desk.item(forbidden).click()
-    await service.set_agent_campaigns(ana.id, ["ventas"])
+    await service.agents.set_campaigns(ana.id, ["ventas"])
     await page.click("#take-button")
     await expect(toasts).to_contain_text("No atiende esa campaña.")
     await assert_no_raw(desk)
-    await service.set_agent_campaigns(ana.id, ["soporte", "ventas"])
+    await service.agents.set_campaigns(ana.id, ["soporte", "ventas"])
 
     # An invalid form the browser could not know about: the server's 422, by field code.
-    await service.open(form, ana)
+    await service.attentions.open(form, ana)
     await page.reload()
     await expect(page.locator("#desk-screen")).to_be_visible()
     await desk.item(form).click()
@@ -178,14 +178,14 @@ async def test_the_page_shows_the_catalogues_words_for_each_error(server, browse
     await expect(toasts).to_be_empty()  # (the conversation is drawn again in the new language meanwhile)
 
     # Meta's window closed while the page was open (the server's clock is a day ahead).
-    clock = service._clock
-    service._clock = lambda: clock() + timedelta(hours=25)
+    clock = service.context.clock
+    service.context.clock = lambda: clock() + timedelta(hours=25)
     try:
         await page.fill("#composer-text", "¿Sigue ahí?")
         await page.press("#composer-text", "Enter")
         await expect(toasts).to_contain_text("Pasaron 24 horas")
     finally:
-        service._clock = clock
+        service.context.clock = clock
     await assert_no_raw(desk)
 
     desk.assert_clean()

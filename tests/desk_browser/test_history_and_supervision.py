@@ -24,17 +24,17 @@ async def ended(server, agent, customer_id: str, name: str, *, says: str | None 
     attention_id = await handoff(server, customer_id, name, channel=channel, context=context)
     if says:
         await customer_says(server, customer_id, says, mid or f"m_{customer_id}", channel)
-    await service.open(attention_id, agent)
+    await service.attentions.open(attention_id, agent)
     if label is not None:
-        await service.apply_label(attention_id, agent, label.id)
-    await service.terminate(attention_id, agent, values or SOPORTE_DONE)
+        await service.labels.apply(attention_id, agent, label.id)
+    await service.attentions.terminate(attention_id, agent, values or SOPORTE_DONE)
     return attention_id
 
 
 async def test_history_search_detail_and_new_outbound_attention(server, browser) -> None:
     ana = await add_agent(server, "ana", "Ana Agente", ["soporte", "ventas"])
     sara = await add_agent(server, "sara", "Sara Supervisora", [], role="supervisor")
-    vip = await server.runtime.service.create_label(sara, "VIP", "#d81b60")
+    vip = await server.runtime.service.labels.create(sara, "VIP", "#d81b60")
     lucia = await ended(server, ana, "7101", "Lucía Fernández", says="Necesito la factura de marzo", label=vip)
     jorge = await ended(server, ana, "7102", "Jorge Luna", says="Cambio de dirección de envío")
     camila = await ended(server, ana, "8101", "Camila Rojas", says="¿Tienen talla 38?", channel="instagram", values=VENTAS_DONE)
@@ -111,7 +111,7 @@ async def test_history_search_detail_and_new_outbound_attention(server, browser)
     await expect(header.locator(".conv-name")).to_have_text("Lucía Fernández")
     new_id = int((await header.locator(".conv-id").text_content() or "").lstrip("#"))
     assert new_id not in (lucia, jorge, camila)
-    started = await server.runtime.service.attention(new_id)
+    started = await server.runtime.service.attentions.get(new_id)
     assert (started.direction.value, started.state.value, started.agent_id) == ("outbound", "open", ana.id)
     await expect(desk.item(new_id)).to_have_attribute("data-state", "open")
     await expect(page.locator("#form-title")).to_have_text("Formulario - Messenger")
@@ -158,9 +158,9 @@ async def test_transfers_and_orphans_reach_the_other_agents_live(server, browser
 
     # Orphan: Olga took one and never came to the desk; the server returns it to the queue.
     orphan = await handoff(server, "7301", "Pablo Huérfano")
-    await service.open(orphan, olga)
+    await service.attentions.open(orphan, olga)
     await expect(b.item(orphan)).to_have_count(0)
-    returned = await service.return_orphans(now=utc_now() + timedelta(hours=1))
+    returned = await service.presence.return_orphans(now=utc_now() + timedelta(hours=1))
     assert [attention.id for attention in returned] == [orphan]
     for desk in (a, b):
         await expect(desk.item(orphan)).to_have_attribute("data-state", "queued")
@@ -186,7 +186,7 @@ async def test_transfers_and_orphans_reach_the_other_agents_live(server, browser
     await expect(b.page.locator("#toasts")).to_contain_text(f"Le transfirieron la atención #{mine}")
     await b.item(mine).click()
     await expect(b.message("sigo esperando")).to_be_visible()
-    assert (await service.attention(mine)).agent_id == beto.id
+    assert (await service.attentions.get(mine)).agent_id == beto.id
 
     # To another campaign: Carla's Instagram attention (ventas) goes to Soporte's queue.
     sale = await handoff(server, "8301", "Inés Instagram", channel="instagram")
@@ -206,7 +206,7 @@ async def test_transfers_and_orphans_reach_the_other_agents_live(server, browser
         await desk.page.click('[data-channel-choice="instagram"]')
         await expect(desk.item(sale)).to_have_attribute("data-state", "queued")
         await expect(desk.item(sale).locator(".bell")).to_be_visible()
-    moved = await service.attention(sale)
+    moved = await service.attentions.get(sale)
     assert (moved.campaign_id, moved.state.value, moved.agent_id) == ("soporte", "queued", None)
     assert carla.id != moved.agent_id
     for desk in (a, b, c):
@@ -258,13 +258,13 @@ async def test_supervisor_manages_labels_and_agents_and_sees_the_overview(server
     row = page.locator(".agents-table tr", has_text="elena")
     await expect(row.locator(".cell-campaigns")).to_have_text("Soporte")
     await expect(row).to_have_attribute("data-state", "active")
-    elena = next(agent for agent in await service.agents() if agent.username == "elena")
+    elena = next(agent for agent in await service.agents.all() if agent.username == "elena")
     assert elena.campaigns == ("soporte",) or list(elena.campaigns) == ["soporte"]
     await page.locator("#supervisor-dialog .panel-modal-body").evaluate("body => { body.scrollTop = 0; }")
     await boss.shot("desk-supervisor")
     await row.locator('[data-action="deactivate"]').click()
     await expect(row).to_have_attribute("data-state", "inactive")
-    assert not (await service.agent(elena.id)).active
+    assert not (await service.agents.get(elena.id)).active
     await row.locator('[data-action="activate"]').click()
     await expect(row).to_have_attribute("data-state", "active")
     await page.locator("#supervisor-dialog [data-close]").click()
@@ -285,7 +285,7 @@ async def test_supervisor_manages_labels_and_agents_and_sees_the_overview(server
     await expect(renamed).to_have_count(1)
     await renamed.locator('[data-action="retire"]').click()
     await expect(renamed).to_have_attribute("data-state", "retired")
-    names = {label.name: label for label in await service.labels(include_retired=True)}
+    names = {label.name: label for label in await service.labels.all(include_retired=True)}
     assert names["Urgente"].colour.lower() == "#c5221f" and names["Temporal 2"].retired
     await page.locator("#labels-dialog [data-close]").click()
 
@@ -305,7 +305,7 @@ async def test_supervisor_manages_labels_and_agents_and_sees_the_overview(server
     await page.click("#transfer-confirm")
     await expect(agent_desk.item(held)).to_have_count(0)
     await expect(agent_desk.page.locator("#conversation .empty-notice")).to_contain_text(f"#{held}")
-    assert (await service.attention(held)).agent_id == elena.id
+    assert (await service.attentions.get(held)).agent_id == elena.id
     agent_desk.assert_clean()
     boss.assert_clean()
     publish_screenshots()

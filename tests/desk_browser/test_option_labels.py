@@ -18,7 +18,7 @@ async def test_options_show_their_labels_and_store_their_ids(server, browser) ->
     service = server.runtime.service
     await add_agent(server, "vera", "Vera Ventas", ["ventas"])
     attention_id = await handoff(server, "8301", "Camila Rojas", channel="instagram")
-    assert (await service.attention(attention_id)).campaign_id == "ventas"
+    assert (await service.attentions.get(attention_id)).campaign_id == "ventas"
 
     desk = await Desk.open(browser, server)
     await desk.login("vera")
@@ -40,7 +40,7 @@ async def test_options_show_their_labels_and_store_their_ids(server, browser) ->
     await page.select_option("#field-origen", label="Recomendación")
     await page.click('label:has-text("Cotización")')
     await expect(page.locator("#form-save-state")).to_have_text("Guardado")
-    stored = (await service.attention(attention_id)).form
+    stored = (await service.attentions.get(attention_id)).form
     assert (stored["resultado"], stored["origen"], stored["productos"]) == ("cotizacion", "recomendacion", ["accesorios"])
 
     # In English, the English labels; the choice made stays chosen (the ids did not change).

@@ -39,14 +39,14 @@ async def service(engine, book, clock, gateway, resumer) -> HandoffService:
 
 @pytest.fixture
 async def agent(service) -> Agent:
-    return await service.add_agent("ana", "Ana", Role.AGENT, ["soporte"])
+    return await service.agents.add("ana", "Ana", Role.AGENT, ["soporte"])
 
 
 @pytest.fixture
 async def other_agent(service) -> Agent:
-    return await service.add_agent("bruno", "Bruno", Role.AGENT, ["soporte"])
+    return await service.agents.add("bruno", "Bruno", Role.AGENT, ["soporte"])
 
 
 @pytest.fixture
 async def supervisor(service) -> Agent:
-    return await service.add_agent("sofia", "Sofía", Role.SUPERVISOR, [])
+    return await service.agents.add("sofia", "Sofía", Role.SUPERVISOR, [])

@@ -55,9 +55,9 @@ class RecordingResumer:
 async def handoff(service: HandoffService, customer: str = "psid_1", **kwargs) -> Attention:
     """A queued Messenger attention in campaign 'soporte'."""
     kwargs.setdefault("slots", {"customer_name": "Carla Pérez", "handoff_reason": "Mi pedido no llegó"})
-    return await service.request_handoff("messenger", PAGE, customer, intent="request_human", **kwargs)
+    return await service.inbound.request_handoff("messenger", PAGE, customer, intent="request_human", **kwargs)
 
 
 async def opened(service: HandoffService, agent: Agent, customer: str = "psid_1", **kwargs) -> Attention:
     attention = await handoff(service, customer, **kwargs)
-    return await service.open(attention.id, agent)
+    return await service.attentions.open(attention.id, agent)

@@ -76,16 +76,16 @@ def _event(attention_id: int, campaign: str = "soporte") -> AttentionQueued:
 async def test_operations_publish_typed_events(service, agent, other_agent, supervisor):
     events = service.bus.subscribe()
     attention = await handoff(service)
-    await service.open(attention.id, agent)
-    await service.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "hola", mid="m_1"))
-    await service.send_agent_message(attention.id, agent, "hola")
-    await service.save_form(attention.id, agent, {"resultado": "resuelto"})
-    label = await service.create_label(supervisor, "VIP")
-    await service.apply_label(attention.id, agent, label.id)
-    await service.transfer_to_agent(attention.id, agent, other_agent.id)
-    await service.release(attention.id, other_agent)
-    await service.open(attention.id, agent)
-    await service.terminate(attention.id, agent, {"motivo": "x"})
+    await service.attentions.open(attention.id, agent)
+    await service.inbound.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "hola", mid="m_1"))
+    await service.outbox.send_agent_message(attention.id, agent, "hola")
+    await service.forms.save(attention.id, agent, {"resultado": "resuelto"})
+    label = await service.labels.create(supervisor, "VIP")
+    await service.labels.apply(attention.id, agent, label.id)
+    await service.attentions.transfer_to_agent(attention.id, agent, other_agent.id)
+    await service.attentions.release(attention.id, other_agent)
+    await service.attentions.open(attention.id, agent)
+    await service.attentions.terminate(attention.id, agent, {"motivo": "x"})
     kinds = [type(event) for event in events.pending()]
     assert kinds == [
         AttentionQueued, AttentionOpened, MessageAdded, MessageAdded, MessageUpdated, FormSaved, LabelApplied,
@@ -96,7 +96,7 @@ async def test_operations_publish_typed_events(service, agent, other_agent, supe
 async def test_events_serialize_for_the_wire(service, agent):
     events = service.bus.subscribe()
     attention = await opened(service, agent)
-    await service.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "hola", mid="m_1"))
+    await service.inbound.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "hola", mid="m_1"))
     frames = [json.loads(json.dumps(event_to_dict(event))) for event in events.pending()]
     assert [frame["type"] for frame in frames] == ["attention.queued", "attention.opened", "message.added"]
     assert frames[1]["attention"]["state"] == "open" and frames[1]["attention"]["agent_id"] == agent.id
@@ -105,10 +105,10 @@ async def test_events_serialize_for_the_wire(service, agent):
 
 async def test_a_lost_race_publishes_nothing(service, agent, other_agent):
     attention = await handoff(service)
-    await service.open(attention.id, agent)
+    await service.attentions.open(attention.id, agent)
     events = service.bus.subscribe()
     from handoff.errors import Conflict
 
     with pytest.raises(Conflict):
-        await service.open(attention.id, other_agent)
+        await service.attentions.open(attention.id, other_agent)
     assert events.pending() == []

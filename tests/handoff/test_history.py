@@ -27,10 +27,10 @@ async def ended(service, agent, customer: str, *, name: str = "Carla Pérez", wr
     attention = await opened(service, agent, customer, slots={"customer_name": name, "handoff_reason": "consulta"},
                              customer_name=name)
     if writes:
-        await service.record_customer_event("messenger", PAGE, customer, says(writes))
+        await service.inbound.record_customer_event("messenger", PAGE, customer, says(writes))
     if clock is not None:
         clock.advance(minutes=1)
-    return await service.terminate(attention.id, agent, {**DONE, **(form or {})})
+    return await service.attentions.terminate(attention.id, agent, {**DONE, **(form or {})})
 
 
 async def found(service, who, **where) -> list[int]:
@@ -49,7 +49,7 @@ async def test_a_terminated_attention_is_searchable_at_once(service, agent, cloc
     first = await ended(service, agent, "psid_1", writes="Necesito la FACTURA de marzo", clock=clock)
     other = await ended(service, agent, "psid_2", name="Luis Gómez", writes="el envío no llegó", clock=clock)
     active = await opened(service, agent, "psid_3", slots={"customer_name": "Facundo"})
-    await service.record_customer_event("messenger", PAGE, "psid_3", says("factura pendiente"))
+    await service.inbound.record_customer_event("messenger", PAGE, "psid_3", says("factura pendiente"))
     assert await found(service, agent, keyword="fact") == [first.id]  # prefix; the open one is not history
     assert await found(service, agent, keyword="factura marzo") == [first.id]  # every word, any order
     assert await found(service, agent, keyword="factura abril") == []
@@ -65,13 +65,13 @@ async def test_a_terminated_attention_is_searchable_at_once(service, agent, cloc
 
 async def test_form_values_context_and_end_date_are_searched(service, agent, clock):
     attention = await ended(service, agent, "psid_1", form={"numero_pedido": "AB-7781", "resultado": "escalado"})
-    bot_said = await service.request_handoff(
+    bot_said = await service.inbound.request_handoff(
         "messenger", PAGE, "psid_2", slots={"customer_name": "Mara"},
         context=[{"author": "customer", "text": "quiero cancelar mi suscripción", "time": START.isoformat()}],
     )
     clock.advance(days=3)
-    await service.open(bot_said.id, agent)
-    later = await service.terminate(bot_said.id, agent, {**DONE, "motivo": "baja"})
+    await service.attentions.open(bot_said.id, agent)
+    later = await service.attentions.terminate(bot_said.id, agent, {**DONE, "motivo": "baja"})
     assert await found(service, agent, keyword="ab-7781") == [attention.id]  # form text
     assert await found(service, agent, keyword="7781") == [attention.id]
     assert await found(service, agent, keyword="escalado") == [attention.id]  # a choice
@@ -84,14 +84,14 @@ async def test_form_values_context_and_end_date_are_searched(service, agent, clo
 
 
 async def test_labels_are_found_by_keyword_and_filter(service, agent, supervisor):
-    urgent = await service.create_label(supervisor, "Reclamo urgente", "#ff0000")
+    urgent = await service.labels.create(supervisor, "Reclamo urgente", "#ff0000")
     labelled = await ended(service, agent, "psid_1")
     plain = await ended(service, agent, "psid_2", writes="gracias")
-    await service.apply_label(labelled.id, agent, urgent.id)  # applied after the end: still found
+    await service.labels.apply(labelled.id, agent, urgent.id)  # applied after the end: still found
     assert await found(service, agent, keyword="urgen") == [labelled.id]
     assert await found(service, agent, keyword="reclamo URGENTE") == [labelled.id]
     assert await found(service, agent, label_id=urgent.id) == [labelled.id]
-    renamed = await service.update_label(supervisor, urgent.id, name="Queja")
+    renamed = await service.labels.update(supervisor, urgent.id, name="Queja")
     assert renamed.name == "Queja" and await found(service, agent, keyword="queja") == [labelled.id]
     assert await found(service, agent, keyword="gracias", label_id=urgent.id) == []
     assert await found(service, agent, keyword="gracias") == [plain.id]
@@ -101,10 +101,10 @@ async def test_filters_by_dates_campaign_agent_channel_and_direction(service, ag
     first = await ended(service, agent, "psid_1", clock=clock)
     clock.advance(days=2)
     second = await ended(service, other_agent, "psid_2", clock=clock)
-    seller = await service.add_agent("vale", "Vale", Role.AGENT, ["ventas"])
-    sale = await service.request_handoff("instagram", IG_ACCOUNT, "igsid_1", slots={"customer_name": "Eva"})
-    await service.open(sale.id, seller)
-    sale = await service.terminate(sale.id, seller, {"productos": ["ropa"], "resultado": "venta"})
+    seller = await service.agents.add("vale", "Vale", Role.AGENT, ["ventas"])
+    sale = await service.inbound.request_handoff("instagram", IG_ACCOUNT, "igsid_1", slots={"customer_name": "Eva"})
+    await service.attentions.open(sale.id, seller)
+    sale = await service.attentions.terminate(sale.id, seller, {"productos": ["ropa"], "resultado": "venta"})
     day2 = START + timedelta(days=2)
     assert await found(service, supervisor, ended_from=day2) == [sale.id, second.id]
     assert await found(service, supervisor, ended_before=day2) == [first.id]
@@ -117,19 +117,19 @@ async def test_filters_by_dates_campaign_agent_channel_and_direction(service, ag
 
 async def test_agents_see_their_campaigns_history_supervisors_all(service, agent, supervisor):
     mine = await ended(service, agent, "psid_1", writes="hola")
-    seller = await service.add_agent("vale", "Vale", Role.AGENT, ["ventas"])
-    sale = await service.request_handoff("instagram", IG_ACCOUNT, "igsid_1", slots={"customer_name": "Eva"})
-    await service.record_customer_event("instagram", IG_ACCOUNT, "igsid_1", says("hola"))
-    await service.open(sale.id, seller)
-    sale = await service.terminate(sale.id, seller, {"productos": ["ropa"], "resultado": "venta"})
+    seller = await service.agents.add("vale", "Vale", Role.AGENT, ["ventas"])
+    sale = await service.inbound.request_handoff("instagram", IG_ACCOUNT, "igsid_1", slots={"customer_name": "Eva"})
+    await service.inbound.record_customer_event("instagram", IG_ACCOUNT, "igsid_1", says("hola"))
+    await service.attentions.open(sale.id, seller)
+    sale = await service.attentions.terminate(sale.id, seller, {"productos": ["ropa"], "resultado": "venta"})
     assert await found(service, agent) == [mine.id]
     assert await found(service, agent, keyword="hola") == [mine.id]
     assert await found(service, seller, keyword="hola") == [sale.id]
     assert await found(service, supervisor, keyword="hola") == [sale.id, mine.id]
     with pytest.raises(Forbidden):
         await service.history.detail(agent, sale.id)
-    await service.set_agent_campaigns(agent.id, [])  # no longer in soporte: still sees what they handled
-    agent = await service.agent(agent.id)
+    await service.agents.set_campaigns(agent.id, [])  # no longer in soporte: still sees what they handled
+    agent = await service.agents.get(agent.id)
     assert await found(service, agent) == [mine.id]
 
 
@@ -151,7 +151,7 @@ async def test_pages_newest_first_without_gaps_or_repeats(service, agent, clock)
 
 async def test_the_bot_ending_a_queued_attention_puts_it_in_history(service, agent):
     queued = await handoff(service, "psid_9", slots={"customer_name": "Rita", "handoff_reason": "ya no"})
-    ended_by_bot = await service.terminate_by_bot("messenger", PAGE, "psid_9", reason="cancelled")
+    ended_by_bot = await service.attentions.terminate_by_bot("messenger", PAGE, "psid_9", reason="cancelled")
     assert await found(service, agent, keyword="rita") == [queued.id]
     [item] = (await service.history.search(agent, HistoryFilter(keyword="rita"))).items
     assert item.agent_id is None and item.ended_at == ended_by_bot.terminated_at
@@ -160,13 +160,13 @@ async def test_the_bot_ending_a_queued_attention_puts_it_in_history(service, age
 async def test_detail_has_transcript_form_and_trail_with_names(service, agent, other_agent, supervisor, clock):
     attention = await opened(service, agent, "psid_1", customer_name="Carla Pérez",
                              context=[{"author": "customer", "text": "hola bot", "time": START.isoformat()}])
-    await service.record_customer_event("messenger", PAGE, "psid_1", says("mi pedido"))
-    await service.send_agent_message(attention.id, agent, "ya lo reviso")
+    await service.inbound.record_customer_event("messenger", PAGE, "psid_1", says("mi pedido"))
+    await service.outbox.send_agent_message(attention.id, agent, "ya lo reviso")
     clock.advance(minutes=2)
-    await service.transfer_to_agent(attention.id, agent, other_agent.id, note="turno")
-    await service.send_agent_message(attention.id, other_agent, "hola, soy Bruno")
+    await service.attentions.transfer_to_agent(attention.id, agent, other_agent.id, note="turno")
+    await service.outbox.send_agent_message(attention.id, other_agent, "hola, soy Bruno")
     clock.advance(minutes=3)
-    await service.terminate(attention.id, other_agent, DONE)
+    await service.attentions.terminate(attention.id, other_agent, DONE)
     with pytest.raises(NotFound):
         await service.history.detail(agent, 999_999)
     detail = await service.history.detail(agent, attention.id)

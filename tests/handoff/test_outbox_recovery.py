@@ -15,7 +15,8 @@ from datetime import timedelta
 
 from handoff.events import MessageAdded, MessageUpdated
 from handoff.model import Message, MessageStatus
-from handoff.service import DEFAULT_OUTBOX_STALE_AFTER, HandoffService
+from handoff.service import HandoffService
+from handoff.services.outbox import DEFAULT_OUTBOX_STALE_AFTER
 from handoff.window import HUMAN_AGENT, MESSAGE_TAG, RESPONSE
 from tests.handoff.support import opened
 
@@ -35,7 +36,7 @@ async def left_pending(
         await asyncio.Event().wait()
 
     gateway.send = stuck
-    sending = asyncio.create_task(service.send_agent_message(attention_id, agent, text))
+    sending = asyncio.create_task(service.outbox.send_agent_message(attention_id, agent, text))
     if not handed:
         def die_once_stored(event) -> bool:
             if isinstance(event, MessageAdded) and event.message.text == text:
@@ -81,7 +82,7 @@ async def test_a_stale_pending_message_is_sent_again_once_with_its_id(service, a
     published = updates(service)
     clock.advance(seconds=STALE.total_seconds())
 
-    [recovered] = await service.recover_outbox()
+    [recovered] = await service.outbox.recover()
     assert (recovered.id, recovered.status, recovered.mid) == (pending.id, MessageStatus.SENT, f"m_out_{pending.id}")
     assert recovered.error_message is None
     [outbound] = gateway.sent
@@ -89,7 +90,7 @@ async def test_a_stale_pending_message_is_sent_again_once_with_its_id(service, a
     assert [m.status for m in published] == [MessageStatus.SENT]  # the desk shows it
 
     clock.advance(seconds=STALE.total_seconds())
-    assert await service.recover_outbox() == []
+    assert await service.outbox.recover() == []
     assert len(gateway.sent) == 1
 
 
@@ -97,10 +98,10 @@ async def test_a_fresh_pending_message_is_left_to_its_sender(service, agent, gat
     attention = await opened(service, agent)
     pending = await left_pending(service, gateway, attention.id, agent)
     clock.advance(seconds=DEFAULT_OUTBOX_STALE_AFTER.total_seconds() - 1)
-    assert await service.recover_outbox() == []
+    assert await service.outbox.recover() == []
     assert gateway.sent == [] and (await stored(service, pending)).status is MessageStatus.PENDING
     clock.advance(seconds=2)
-    assert [m.id for m in await service.recover_outbox()] == [pending.id]
+    assert [m.id for m in await service.outbox.recover()] == [pending.id]
 
 
 async def test_a_message_this_process_is_still_sending_is_never_taken(service, agent, gateway, clock):
@@ -115,10 +116,10 @@ async def test_a_message_this_process_is_still_sending_is_never_taken(service, a
         return await real_send(outbound)
 
     gateway.send = slow
-    sending = asyncio.create_task(service.send_agent_message(attention.id, agent, "despacio"))
+    sending = asyncio.create_task(service.outbox.send_agent_message(attention.id, agent, "despacio"))
     await asyncio.wait_for(reached.wait(), 10)
     clock.advance(seconds=10 * STALE.total_seconds())  # Meta is slower than the threshold
-    assert await service.recover_outbox() == []
+    assert await service.outbox.recover() == []
     release.set()
     sent = await sending
     assert sent.status is MessageStatus.SENT and len(gateway.sent) == 1
@@ -128,9 +129,9 @@ async def test_an_echo_that_came_in_the_meantime_means_nothing_is_sent_again(ser
     attention = await opened(service, agent)
     pending = await left_pending(service, gateway, attention.id, agent, handed=True)
     # Meta accepted the send before the crash; its echo (metadata: our id) arrives later.
-    await service.record_echo("messenger", "m_before_the_crash", pending.id)
+    await service.receipts.record_echo("messenger", "m_before_the_crash", pending.id)
     clock.advance(seconds=STALE.total_seconds())
-    assert await service.recover_outbox() == []
+    assert await service.outbox.recover() == []
     assert gateway.sent == []
     after = await stored(service, pending)
     assert (after.status, after.mid) == (MessageStatus.SENT, "m_before_the_crash")
@@ -151,7 +152,7 @@ async def test_two_sweeps_at_once_send_each_message_once(service, engine, book, 
     gateway.send = takes_a_moment
     # Another server process on the same database.
     other = HandoffService(engine, book, gateway=gateway, clock=clock)
-    first, second = await asyncio.gather(service.recover_outbox(), other.recover_outbox())
+    first, second = await asyncio.gather(service.outbox.recover(), other.outbox.recover())
 
     sends = collections.Counter(outbound.message_id for outbound in gateway.sent)
     assert sends == {message.id: 1 for message in pending}
@@ -164,11 +165,11 @@ async def test_two_sweeps_at_once_send_each_message_once(service, engine, book, 
 async def test_the_attention_has_ended_so_it_fails_with_the_reason(service, agent, gateway, clock):
     attention = await opened(service, agent)
     pending = await left_pending(service, gateway, attention.id, agent)
-    await service.terminate(attention.id, agent, {"nombre": "Carla", "motivo": "pedido", "resultado": "resuelto"})
+    await service.attentions.terminate(attention.id, agent, {"nombre": "Carla", "motivo": "pedido", "resultado": "resuelto"})
     published = updates(service)
     clock.advance(seconds=STALE.total_seconds())
 
-    [failed] = await service.recover_outbox()
+    [failed] = await service.outbox.recover()
     assert failed.id == pending.id and failed.status is MessageStatus.FAILED
     assert failed.error_message.startswith("interrupted: the server stopped before sending this message")
     assert "Meta never got it" in failed.error_message and "the attention has ended" in failed.error_message
@@ -181,7 +182,7 @@ async def test_after_24_hours_it_goes_again_as_meta_allows_now(service, agent, g
     assert pending.messaging_type == RESPONSE
     clock.advance(hours=30)
 
-    [recovered] = await service.recover_outbox()
+    [recovered] = await service.outbox.recover()
     assert recovered.status is MessageStatus.SENT
     assert (gateway.sent[0].messaging_type, gateway.sent[0].tag) == (MESSAGE_TAG, HUMAN_AGENT)
     assert (recovered.messaging_type, recovered.tag) == (MESSAGE_TAG, HUMAN_AGENT)
@@ -192,7 +193,7 @@ async def test_a_closed_window_fails_with_the_reason(service, agent, gateway, cl
     pending = await left_pending(service, gateway, attention.id, agent)
     clock.advance(days=8)
 
-    [failed] = await service.recover_outbox()
+    [failed] = await service.outbox.recover()
     assert failed.id == pending.id and failed.status is MessageStatus.FAILED
     assert failed.error_message.startswith("interrupted:") and "7 days" in failed.error_message
     assert gateway.sent == []
@@ -201,9 +202,9 @@ async def test_a_closed_window_fails_with_the_reason(service, agent, gateway, cl
 async def test_a_queued_attention_still_gets_the_message(service, agent, gateway, clock):
     attention = await opened(service, agent)
     pending = await left_pending(service, gateway, attention.id, agent)
-    await service.release(attention.id, agent)  # or returned as an orphan while the server was down
+    await service.attentions.release(attention.id, agent)  # or returned as an orphan while the server was down
     clock.advance(seconds=STALE.total_seconds())
-    [recovered] = await service.recover_outbox()
+    [recovered] = await service.outbox.recover()
     assert (recovered.id, recovered.status) == (pending.id, MessageStatus.SENT)
 
 
@@ -218,7 +219,7 @@ async def test_a_resend_cut_short_while_meta_had_it_is_unknown_not_sent_a_third_
         await asyncio.Event().wait()
 
     gateway.send = stuck  # the resend is cut short too, this time while Meta has it
-    sweep = asyncio.create_task(service.recover_outbox())
+    sweep = asyncio.create_task(service.outbox.recover())
     await asyncio.wait_for(reached.wait(), 10)
     sweep.cancel()
     await asyncio.gather(sweep, return_exceptions=True)
@@ -226,11 +227,11 @@ async def test_a_resend_cut_short_while_meta_had_it_is_unknown_not_sent_a_third_
     assert (await stored(service, pending)).status is MessageStatus.PENDING
 
     clock.advance(seconds=STALE.total_seconds())
-    [unknown] = await service.recover_outbox()
+    [unknown] = await service.outbox.recover()
     assert unknown.status is MessageStatus.UNKNOWN and "not known whether Meta got it" in unknown.error_message
     assert gateway.sent == []
     # The agent decides: the desk's retry sends it.
-    retried = await service.retry_message(unknown.id, agent)
+    retried = await service.outbox.retry(unknown.id, agent)
     assert retried.status is MessageStatus.SENT and len(gateway.sent) == 1
 
 
@@ -240,16 +241,16 @@ async def test_a_send_meta_may_have_is_never_sent_again_and_its_late_echo_makes_
     published = updates(service)
     clock.advance(seconds=STALE.total_seconds())
 
-    [unknown] = await service.recover_outbox()
+    [unknown] = await service.outbox.recover()
     assert (unknown.id, unknown.status, unknown.mid) == (pending.id, MessageStatus.UNKNOWN, None)
     assert unknown.error_message.startswith("interrupted: the server stopped while sending this message")
     assert "not known whether Meta got it" in unknown.error_message
     assert gateway.sent == [] and [m.status for m in published] == [MessageStatus.UNKNOWN]
     clock.advance(seconds=STALE.total_seconds())
-    assert await service.recover_outbox() == [] and gateway.sent == []
+    assert await service.outbox.recover() == [] and gateway.sent == []
 
     # Meta's echo comes after all (redelivered once the server is back): sent, never resent.
-    echoed = await service.record_echo("messenger", "m_accepted_before_the_crash", pending.id)
+    echoed = await service.receipts.record_echo("messenger", "m_accepted_before_the_crash", pending.id)
     assert echoed is not None and (echoed.status, echoed.mid, echoed.error_message) == (
         MessageStatus.SENT, "m_accepted_before_the_crash", None)
     assert [m.status for m in published] == [MessageStatus.UNKNOWN, MessageStatus.SENT]
@@ -260,7 +261,7 @@ async def test_a_message_meta_may_have_is_left_alone_until_stale(service, agent,
     attention = await opened(service, agent)
     pending = await left_pending(service, gateway, attention.id, agent, handed=True)
     clock.advance(seconds=DEFAULT_OUTBOX_STALE_AFTER.total_seconds() - 1)
-    assert await service.recover_outbox() == []  # its echo may still be on the way
+    assert await service.outbox.recover() == []  # its echo may still be on the way
     assert (await stored(service, pending)).status is MessageStatus.PENDING
 
 
@@ -287,12 +288,12 @@ async def test_a_busy_database_after_the_message_is_stored_leaves_it_to_the_swee
     agent it was not sent (and invite a second copy). It stays pending; the sweep sends it."""
     attention = await opened(service, agent)
     with database_locked_at(monkeypatch, "mark_sending"):
-        answered = await service.send_agent_message(attention.id, agent, "Hola, ya lo reviso")
+        answered = await service.outbox.send_agent_message(attention.id, agent, "Hola, ya lo reviso")
     assert answered.status is MessageStatus.PENDING and gateway.sent == []
     assert (await stored(service, answered)).status is MessageStatus.PENDING
 
     clock.advance(seconds=STALE.total_seconds())
-    [recovered] = await service.recover_outbox()
+    [recovered] = await service.outbox.recover()
     assert (recovered.id, recovered.status) == (answered.id, MessageStatus.SENT)
     assert [outbound.text for outbound in gateway.sent] == ["Hola, ya lo reviso"]  # once
 
@@ -302,10 +303,10 @@ async def test_a_busy_database_after_meta_accepted_waits_for_the_echo_and_never_
 ):
     attention = await opened(service, agent)
     with database_locked_at(monkeypatch, "mark_sent"):
-        answered = await service.send_agent_message(attention.id, agent, "Hola, ya lo reviso")
+        answered = await service.outbox.send_agent_message(attention.id, agent, "Hola, ya lo reviso")
     assert answered.status is MessageStatus.PENDING and len(gateway.sent) == 1
     assert (await stored(service, answered)).status is MessageStatus.PENDING
     clock.advance(seconds=STALE.total_seconds())
-    await service.recover_outbox()
+    await service.outbox.recover()
     assert len(gateway.sent) == 1  # handed to Meta: never sent again by the sweep
     assert (await stored(service, answered)).status is MessageStatus.UNKNOWN  # no echo came: Meta may have it, never claimed sent

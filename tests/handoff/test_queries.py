@@ -17,9 +17,9 @@ async def test_an_agent_sees_the_queue_of_their_campaigns_and_their_open_ones(se
     queued_old = await handoff(service, "psid_3")
     clock.advance(minutes=1)
     queued_new = await handoff(service, "psid_4")
-    await service.request_handoff("instagram", "ig_1", "igsid_1")  # ventas: not agent's
-    await service.open(mine.id, agent)
-    await service.open(theirs.id, other_agent)
+    await service.inbound.request_handoff("instagram", "ig_1", "igsid_1")  # ventas: not agent's
+    await service.attentions.open(mine.id, agent)
+    await service.attentions.open(theirs.id, other_agent)
     listed = await service.queries.attentions_for(agent)
     assert [item.attention.id for item in listed] == [queued_new.id, queued_old.id, mine.id]
     assert listed[2].customer.name == "Carla" and listed[2].campaign_name == "Soporte"
@@ -27,21 +27,23 @@ async def test_an_agent_sees_the_queue_of_their_campaigns_and_their_open_ones(se
 
 async def test_previews_and_unread_counts(service, agent):
     attention = await handoff(service)
-    await service.open(attention.id, agent)
-    first = await service.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "uno", mid="m_1"))
-    await service.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "dos", mid="m_2"))
+    await service.attentions.open(attention.id, agent)
+    first = await service.inbound.record_customer_event(
+        "messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "uno", mid="m_1")
+    )
+    await service.inbound.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "dos", mid="m_2"))
     [item] = await service.queries.attentions_for(agent)
     assert (item.last_message.text, item.unread) == ("dos", 2)
-    await service.mark_read(attention.id, agent, first.id)
+    await service.receipts.mark_read(attention.id, agent, first.id)
     [item] = await service.queries.attentions_for(agent)
     assert item.unread == 1
 
 
 async def test_supervisors_see_every_queue_and_may_see_every_open(service, agent, supervisor):
     await handoff(service, "psid_1")
-    await service.request_handoff("instagram", "ig_1", "igsid_1")
+    await service.inbound.request_handoff("instagram", "ig_1", "igsid_1")
     opened = await handoff(service, "psid_2")
-    await service.open(opened.id, agent)
+    await service.attentions.open(opened.id, agent)
     assert len(await service.queries.attentions_for(supervisor)) == 2
     assert len(await service.queries.attentions_for(supervisor, all_open=True)) == 3
     with pytest.raises(Forbidden):
@@ -50,9 +52,11 @@ async def test_supervisors_see_every_queue_and_may_see_every_open(service, agent
 
 async def test_detail_pages_messages_latest_first(service, agent, clock):
     attention = await handoff(service, context=[{"author": "bot", "text": "Hola"}])
-    await service.open(attention.id, agent)
+    await service.attentions.open(attention.id, agent)
     for n in range(5):
-        await service.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, f"m{n}", mid=f"m_{n}"))
+        await service.inbound.record_customer_event(
+            "messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, f"m{n}", mid=f"m_{n}")
+        )
     page = await service.queries.detail(attention.id, agent, limit=2)
     assert [m.text for m in page.messages] == ["m4", "m3"] and page.has_more
     older = await service.queries.detail(attention.id, agent, before_message_id=page.messages[-1].id, limit=3)
@@ -63,7 +67,7 @@ async def test_detail_pages_messages_latest_first(service, agent, clock):
 
 
 async def test_detail_is_only_for_those_who_may_see_it(service, agent):
-    seller = await service.add_agent("vale", "Vale", Role.AGENT, ["ventas"])
+    seller = await service.agents.add("vale", "Vale", Role.AGENT, ["ventas"])
     attention = await handoff(service)
     with pytest.raises(Forbidden):
         await service.queries.detail(attention.id, seller)
@@ -72,9 +76,9 @@ async def test_detail_is_only_for_those_who_may_see_it(service, agent):
 
 async def test_the_list_of_one_channel(service, agent):
     await handoff(service, "psid_1")
-    await service.request_handoff("instagram", "ig_1", "igsid_1")
-    await service.set_agent_campaigns(agent.id, ["soporte", "ventas"])
-    agent = await service.agent(agent.id)
+    await service.inbound.request_handoff("instagram", "ig_1", "igsid_1")
+    await service.agents.set_campaigns(agent.id, ["soporte", "ventas"])
+    agent = await service.agents.get(agent.id)
     assert {item.attention.channel.value for item in await service.queries.attentions_for(agent)} == {"messenger", "instagram"}
     [only] = await service.queries.attentions_for(agent, channel="instagram")
     assert only.attention.customer_id == "igsid_1"
@@ -85,10 +89,12 @@ async def test_search_covers_open_attentions_by_id_customer_label_and_text(servi
     luis = await handoff(service, "psid_2", customer_name="Luis")
     await handoff(service, "psid_3", customer_name="Carlos en cola")
     for attention in (carla, luis):
-        await service.open(attention.id, agent)
-    await service.record_customer_event("messenger", PAGE, "psid_2", InboundEvent(MessageKind.TEXT, "Factura 50% OFF", mid="m_1"))
-    label = await service.create_label(supervisor, "Reclamo")
-    await service.apply_label(carla.id, agent, label.id)
+        await service.attentions.open(attention.id, agent)
+    await service.inbound.record_customer_event(
+        "messenger", PAGE, "psid_2", InboundEvent(MessageKind.TEXT, "Factura 50% OFF", mid="m_1")
+    )
+    label = await service.labels.create(supervisor, "Reclamo")
+    await service.labels.apply(carla.id, agent, label.id)
 
     async def ids(term: str) -> list[int]:
         return [item.attention.id for item in await service.queries.attentions_for(agent, search=term)]
@@ -104,8 +110,8 @@ async def test_search_covers_open_attentions_by_id_customer_label_and_text(servi
 
 async def test_summaries_of_given_attentions(service, agent):
     attention = await handoff(service, customer_name="Carla")
-    await service.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "hola", mid="m_1"))
-    current = await service.attention(attention.id)
+    await service.inbound.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "hola", mid="m_1"))
+    current = await service.attentions.get(attention.id)
     [summary] = await service.queries.summaries([current])
     assert summary.attention is current  # as given, not re-read
     assert summary.customer.name == "Carla" and summary.last_message.text == "hola" and summary.unread == 1

@@ -31,7 +31,7 @@ async def test_an_instagram_refund_complaint_goes_to_support(service: HandoffSer
         line("Lucía Gómez", "nlu_fallback"),
         line("quiero mi dinero", "request_refund"),
     ]
-    attention = await service.request_handoff(
+    attention = await service.inbound.request_handoff(
         "instagram", "ig_1", "igsid_1", intent="affirm",
         slots={"customer_name": "Lucía Gómez", "handoff_reason": "quiero mi dinero"}, context=context,
     )
@@ -46,7 +46,9 @@ async def test_an_instagram_shopper_goes_to_sales(service: HandoffService) -> No
         bot("¿Te paso con una persona?"),
         line("/request_human", "request_human"),
     ]
-    attention = await service.request_handoff("instagram", "ig_1", "igsid_2", intent="request_human", slots={}, context=context)
+    attention = await service.inbound.request_handoff(
+        "instagram", "ig_1", "igsid_2", intent="request_human", slots={}, context=context
+    )
     assert attention.campaign_id == "ventas"
     assert attention.form == {"origen": "otro"}  # the default; "talla 42" is no order number anywhere
     assert (await queued_detail(service, attention.id))["routing_rule"] == 3
@@ -60,7 +62,7 @@ async def test_the_messenger_order_status_rule_fires_and_the_order_number_is_the
         bot("Gracias. Estoy revisando el pedido 48213..."),
         line("agente", "request_human"),
     ]
-    attention = await service.request_handoff(
+    attention = await service.inbound.request_handoff(
         "messenger", "page_1", "psid_9", intent="request_human",
         slots={"customer_name": "Carla", "handoff_reason": "no llegó", "order_number": "48213"}, context=context,
     )
@@ -71,7 +73,7 @@ async def test_the_messenger_order_status_rule_fires_and_the_order_number_is_the
 
 async def test_without_a_matching_rule_the_default_says_so(service: HandoffService) -> None:
     context = [line("agente", "request_human")]
-    attention = await service.request_handoff("messenger", "page_1", "psid_3", intent="request_human", context=context)
+    attention = await service.inbound.request_handoff("messenger", "page_1", "psid_3", intent="request_human", context=context)
     assert attention.campaign_id == "soporte"
     assert (await queued_detail(service, attention.id))["routing_rule"] is None
 
@@ -105,11 +107,11 @@ async def test_a_transfer_prefills_the_new_fields_from_what_the_customer_said(en
 
     service = HandoffService(engine, parse_campaigns(TWO_TEAMS), clock=clock)
     await service.start()
-    agent = await service.add_agent("ana", "Ana", Role.AGENT, ["soporte", "reclamos"])
+    agent = await service.agents.add("ana", "Ana", Role.AGENT, ["soporte", "reclamos"])
     context = [line("mi pedido 48213 llegó en talla 42 y pedí la 40", "request_refund", order_number="48213")]
-    attention = await service.request_handoff("messenger", "page_1", "psid_t", intent="request_human",
+    attention = await service.inbound.request_handoff("messenger", "page_1", "psid_t", intent="request_human",
                                               slots={"customer_name": "Ana"}, context=context)
     assert attention.form == {"nombre": "Ana"}
-    await service.open(attention.id, agent)
-    moved = await service.transfer_to_campaign(attention.id, agent, "reclamos")
+    await service.attentions.open(attention.id, agent)
+    moved = await service.attentions.transfer_to_campaign(attention.id, agent, "reclamos")
     assert moved.form == {"nombre": "Ana", "pedido": "48213", "talla": 42}

@@ -295,7 +295,7 @@ class LoadBot:
         assert self.service is not None and self.client is not None
         channel, account_id = message.input_channel, (message.metadata or {}).get("account_id")
         assert isinstance(account_id, str), message.metadata  # the connectors always name the account
-        active = await self.service.active_attention(channel, account_id, message.sender_id)
+        active = await self.service.inbound.active_attention(channel, account_id, message.sender_id)
         text = message.text or ""
         self.ledger.turns.append(Turn(channel, message.sender_id, message.message_id, text, active.id if active else None))
         customer = self.customers[(channel, message.sender_id)]

@@ -26,7 +26,7 @@ Afterwards, from the database and from what every client saw:
   words in the search document; nothing is left queued or open, nothing in the inbox.
 
 The last check caught a customer message stored into an attention its agent had just
-terminated (after its history was written): ``HandoffService.record_customer_event``
+terminated (after its history was written): ``HandoffService.inbound.record_customer_event``
 looked the attention up without a lock and wrote to it after the terminate committed.
 """
 

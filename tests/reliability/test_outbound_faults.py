@@ -59,9 +59,9 @@ async def server(database_url):
 
 async def agent_in_attention(server, customer: str, channel: str = "messenger"):
     service = server.runtime.service
-    attention = await service.request_handoff(channel, ACCOUNTS[channel], customer, intent="request_human")
-    agent = await service.add_agent(f"agent-{customer}", "Agente", "agent", [attention.campaign_id])
-    await service.open(attention.id, agent)
+    attention = await service.inbound.request_handoff(channel, ACCOUNTS[channel], customer, intent="request_human")
+    agent = await service.agents.add(f"agent-{customer}", "Agente", "agent", [attention.campaign_id])
+    await service.attentions.open(attention.id, agent)
     return service, attention.id, agent
 
 
@@ -72,7 +72,7 @@ def attempts(graph: FakeGraphAPI, customer: str):
 async def send(server, customer: str, channel: str = "messenger", text: str = "Hola, soy su agente."):
     service, attention_id, agent = await agent_in_attention(server, customer, channel)
     started = time.monotonic()
-    message = await service.send_agent_message(attention_id, agent, text)
+    message = await service.outbox.send_agent_message(attention_id, agent, text)
     return message, time.monotonic() - started
 
 

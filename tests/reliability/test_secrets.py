@@ -70,11 +70,11 @@ async def test_no_secret_reaches_a_log_line_or_an_answer(database_url, caplog, c
         await server.settle()
         # An agent's message Meta refuses: the failure stored for the agent carries Meta's words only.
         service = server.runtime.service
-        attention = await service.request_handoff("messenger", PAGE_ID, "s-agent", intent="request_human")
-        agent = await service.add_agent("secretive", "Agente", "agent", [attention.campaign_id])
-        await service.open(attention.id, agent)
+        attention = await service.inbound.request_handoff("messenger", PAGE_ID, "s-agent", intent="request_human")
+        agent = await service.agents.add("secretive", "Agente", "agent", [attention.campaign_id])
+        await service.attentions.open(attention.id, agent)
         graph.fail_next(1, http_status=400, code=190, subcode=460, recipient_id="s-agent", message="Invalid OAuth access token.")
-        failed = await service.send_agent_message(attention.id, agent, "hola")
+        failed = await service.outbox.send_agent_message(attention.id, agent, "hola")
         assert failed.status is MessageStatus.FAILED and failed.error_code == 190
         answers.append(repr(failed))
         # The service API: wrong, missing and right tokens.

@@ -1,0 +1,105 @@
+"""Labels: supervisors keep the list; whoever may see an attention tags it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from sqlalchemy.exc import IntegrityError
+
+from connectors.storage import audit
+from connectors.storage import labels as label_rows
+from handoff import permissions
+from handoff.error_codes import ErrorCode
+from handoff.errors import InvalidRequest, NotFound
+from handoff.events import LabelApplied, LabelRemoved
+from handoff.model import Actor, Agent, Attention, Label
+from handoff.services.shared import ServiceContext, read_attention
+
+LABEL_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidRequest("a label needs a name of 1 to 100 characters", code=ErrorCode.LABEL_NAME)
+    return name
+
+
+def _check_colour(colour: str) -> None:
+    if not LABEL_COLOUR.match(colour):
+        raise InvalidRequest("colour is #rrggbb", code=ErrorCode.LABEL_COLOUR)
+
+
+class Labels:
+    def __init__(self, context: ServiceContext) -> None:
+        self._context = context
+
+    async def create(self, agent: Agent, name: str, colour: str = "#888888") -> Label:
+        permissions.require_supervisor(agent, "create labels")
+        name = _checked_name(name)
+        _check_colour(colour)
+        try:
+            async with self._context.engine.begin() as connection:
+                label_id = await label_rows.insert(connection, name, colour, self._context.now())
+        except IntegrityError:
+            raise InvalidRequest(f"a label named {name!r} exists already", code=ErrorCode.LABEL_EXISTS, name=name) from None
+        return Label(id=label_id, name=name, colour=colour)
+
+    async def update(
+        self, agent: Agent, label_id: int, *, name: Optional[str] = None, colour: Optional[str] = None,
+        retired: Optional[bool] = None,
+    ) -> Label:
+        """Rename, recolour, retire or bring back a label (supervisors). Attentions keep it."""
+        permissions.require_supervisor(agent, "change labels")
+        values: dict[str, Any] = {}
+        if name is not None:
+            name = _checked_name(name)
+            values["name"] = name
+        if colour is not None:
+            _check_colour(colour)
+            values["colour"] = colour.lower()
+        if retired is not None:
+            values["retired"] = bool(retired)
+        try:
+            async with self._context.engine.begin() as connection:
+                if not await label_rows.update(connection, label_id, values):
+                    raise NotFound("label", label_id)
+                changed = await label_rows.get(connection, label_id)
+        except IntegrityError:
+            raise InvalidRequest(f"a label named {name!r} exists already", code=ErrorCode.LABEL_EXISTS, name=name) from None
+        assert changed is not None
+        return changed
+
+    async def all(self, include_retired: bool = False) -> list[Label]:
+        async with self._context.engine.connect() as connection:
+            return await label_rows.all_labels(connection, include_retired)
+
+    async def apply(self, attention_id: int, agent: Agent, label_id: int) -> Attention:
+        return await self._label(attention_id, agent, label_id, apply=True)
+
+    async def remove(self, attention_id: int, agent: Agent, label_id: int) -> Attention:
+        return await self._label(attention_id, agent, label_id, apply=False)
+
+    async def _label(self, attention_id: int, agent: Agent, label_id: int, apply: bool) -> Attention:
+        now = self._context.now()
+        async with self._context.engine.begin() as connection:
+            current = await read_attention(connection, attention_id)
+            permissions.require_can_see(agent, current)
+            found = await label_rows.get(connection, label_id)
+            if found is None:
+                raise NotFound("label", label_id)
+            if apply and found.retired:
+                raise InvalidRequest(f"label {found.name!r} is retired", code=ErrorCode.LABEL_RETIRED, name=found.name)
+            if apply:
+                changed = await label_rows.apply(connection, attention_id, label_id, agent.id, now)
+            else:
+                changed = await label_rows.remove(connection, attention_id, label_id)
+            if changed:
+                await audit.record(connection, attention_id, Actor.of(agent), "label_applied" if apply else "label_removed", now,
+                                   detail={"label_id": found.id, "label": found.name})  # fmt: skip
+            after = await read_attention(connection, attention_id)
+        if changed:
+            kind = LabelApplied if apply else LabelRemoved
+            await self._context.publish(kind(at=now, attention=after, actor=Actor.of(agent), label=found))
+        return after
