@@ -1,7 +1,7 @@
 """The desk's REST API under ``/webhooks/desk/api`` (docs/desk-api.md is the contract).
 
 Every call but login (and the OpenAPI document) needs a session; each checks what the
-caller may do: the desk's view rule (``auth.may_view``) for reading, the domain's
+caller may do: the visibility rule (``handoff.visibility``) for reading, the domain's
 permissions for every change (``handoff.permissions``, raised as Forbidden -> 403).
 """
 
@@ -16,10 +16,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from handoff import permissions
+from handoff import permissions, visibility
 from connectors.desk import doors
 from connectors.desk.accounts import InvalidSession, change_password, check_password_policy, create_account
-from connectors.desk.auth import Session, TooManyAttempts, may_view, unauthorized
+from connectors.desk.auth import Session, TooManyAttempts, unauthorized
 from connectors.desk.http import BadRequest, domain_errors, error, json_body, ok
 from connectors.desk.openapi import openapi_document
 from connectors.desk.parts import DeskParts
@@ -120,16 +120,17 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
 
     async def viewable(agent: Agent, attention_id: int) -> Attention:
         attention = await service().attention(attention_id)
-        if not may_view(agent, attention):
+        if not visibility.can_see(agent, attention):
             raise Forbidden(
                 f"agent {agent.id}", f"attention {attention_id} is not one of yours",
                 code=ErrorCode.ATTENTION_NOT_YOURS, attention_id=attention_id
             )
         return attention
 
-    async def detail_of(attention: Attention, language: str) -> dict[str, Any]:
+    async def detail_of(attention: Attention, request: Request) -> dict[str, Any]:
         [summary] = await service().queries.summaries([attention])
-        return detail_json(summary, service().campaigns.campaigns.get(attention.campaign_id), language)
+        campaign = service().campaigns.campaigns.get(attention.campaign_id)
+        return detail_json(summary, campaign, _language(request), viewer=_agent(request))
 
     # -- authentication -------------------------------------------------------------------
 
@@ -188,7 +189,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         listed = everything
         if len(search) >= MIN_SEARCH_LENGTH:
             listed = await queries.attentions_for(agent, all_open=agent.is_supervisor, channel=channel_name, search=search)
-        return ok({"attentions": [summary_json(item) for item in listed], "counts": counts})
+        return ok({"attentions": [summary_json(item, agent) for item in listed], "counts": counts})
 
     @desk.get("/api/attentions/<attention_id:int>", ctx_door=doors.AGENT)
     @domain_errors
@@ -200,7 +201,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         page = await service().queries.detail(attention.id, before_message_id=before, limit=limit or DEFAULT_PAGE_SIZE)
         return ok(
             {
-                "attention": await detail_of(page.attention, _language(request)),
+                "attention": await detail_of(page.attention, request),
                 "messages": [message_json(message) for message in reversed(page.messages)],
                 "has_more": page.has_more,
             }
@@ -210,7 +211,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
     @domain_errors
     async def api_open(request: Request, attention_id: int) -> HTTPResponse:
         opened = await service().open(attention_id, _agent(request))
-        return ok({"attention": await detail_of(opened, _language(request))})
+        return ok({"attention": await detail_of(opened, request)})
 
     @desk.post("/api/attentions/<attention_id:int>/messages", ctx_door=doors.AGENT)
     @domain_errors
@@ -244,13 +245,13 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
     @domain_errors
     async def api_save_form(request: Request, attention_id: int) -> HTTPResponse:
         saved = await service().save_form(attention_id, _agent(request), _values(json_body(request)))
-        return ok({"attention": await detail_of(saved, _language(request))})
+        return ok({"attention": await detail_of(saved, request)})
 
     @desk.post("/api/attentions/<attention_id:int>/terminate", ctx_door=doors.AGENT)
     @domain_errors
     async def api_terminate(request: Request, attention_id: int) -> HTTPResponse:
         ended = await service().terminate(attention_id, _agent(request), _values(json_body(request), required=False))
-        return ok({"attention": await detail_of(ended, _language(request))})
+        return ok({"attention": await detail_of(ended, request)})
 
     @desk.post("/api/attentions/<attention_id:int>/read", ctx_door=doors.AGENT)
     @domain_errors
@@ -283,7 +284,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
             moved = await service().transfer_to_campaign(attention_id, agent, campaign_id, note=note or None)
         else:
             moved = await service().transfer_to_agent(attention_id, agent, target_id, note=note or None)
-        return ok({"attention": await detail_of(moved, _language(request))})
+        return ok({"attention": await detail_of(moved, request)})
 
     @desk.get("/api/attentions/<attention_id:int>/transfer-targets", ctx_door=doors.AGENT)
     @domain_errors
@@ -356,7 +357,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         if campaign_id is not None and not isinstance(campaign_id, str):
             raise BadRequest("campaign_id must be a campaign id", field="campaign_id")
         started = await service().start_outbound(_agent(request), attention_id, campaign_id or None)
-        return ok({"attention": await detail_of(started, _language(request))}, status=201)
+        return ok({"attention": await detail_of(started, request)}, status=201)
 
     # -- labels ---------------------------------------------------------------------------
 
@@ -402,7 +403,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         agent = _agent(request)
         await viewable(agent, attention_id)
         after = await service().apply_label(attention_id, agent, label_id)
-        return ok({"attention": await detail_of(after, _language(request))})
+        return ok({"attention": await detail_of(after, request)})
 
     @desk.delete("/api/attentions/<attention_id:int>/labels/<label_id:int>", ctx_door=doors.AGENT)
     @domain_errors
@@ -410,7 +411,7 @@ def add_api_routes(desk: Blueprint, channel: DeskParts) -> None:
         agent = _agent(request)
         await viewable(agent, attention_id)
         after = await service().remove_label(attention_id, agent, label_id)
-        return ok({"attention": await detail_of(after, _language(request))})
+        return ok({"attention": await detail_of(after, request)})
 
     # -- uploads --------------------------------------------------------------------------
 
