@@ -28,7 +28,21 @@ from handoff.events import (
     LabelApplied,
     MessageAdded,
 )
-from handoff.model import BOT, SYSTEM, Actor, Agent, Attention, Author, Channel, Direction, Message, MessageDirection, MessageKind, MessageStatus, Role
+from handoff.model import (
+    BOT,
+    SYSTEM,
+    Actor,
+    Agent,
+    Attention,
+    Author,
+    Channel,
+    Direction,
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+    Role,
+)
 from handoff.permissions import can_see as permissions_can_see
 from handoff.queries import Queries
 from handoff.states import AttentionState
@@ -81,7 +95,8 @@ def test_who_hears_which_event():
 
     assert heard(AttentionQueued(at=NOW, attention=attention(), actor=BOT)) == [True, True, False, True]
     # Ana's queue drops what Bruno opened.
-    assert heard(AttentionOpened(at=NOW, attention=attention(AttentionState.OPEN, BRUNO.id), actor=Actor.of(BRUNO))) == [True, True, False, True]
+    opened = AttentionOpened(at=NOW, attention=attention(AttentionState.OPEN, BRUNO.id), actor=Actor.of(BRUNO))
+    assert heard(opened) == [True, True, False, True]
     to_ana = AttentionTransferred(at=NOW, attention=attention(AttentionState.OPEN, ANA.id), actor=Actor.of(BRUNO), from_agent_id=BRUNO.id)
     assert heard(to_ana) == [True, True, False, True]
     to_ventas = AttentionTransferred(at=NOW, attention=attention(campaign_id="ventas"), actor=Actor.of(BRUNO), from_agent_id=BRUNO.id,
@@ -131,7 +146,9 @@ async def _ensure_agents(connection) -> None:  # type: ignore[no-untyped-def]
     for agent_id in AGENT_IDS:
         if agent_id not in known:
             await connection.execute(
-                agent_table.insert().values(id=agent_id, username=f"a{agent_id}", display_name=f"A{agent_id}", role="agent", created_at=NOW)
+                agent_table.insert().values(
+                    id=agent_id, username=f"a{agent_id}", display_name=f"A{agent_id}", role="agent", created_at=NOW
+                )
             )
 
 
@@ -143,11 +160,13 @@ async def _insert(connection, facts) -> list[Attention]:  # type: ignore[no-unty
     made = []
     for state, campaign_id, agent_id in facts:
         values = dict(channel="messenger", account_id="p", customer_id=f"c{next(_customers)}", campaign_id=campaign_id,
-                      state=state.value, direction="inbound", agent_id=agent_id, form={}, context=[], created_at=NOW, updated_at=NOW)  # fmt: skip
+                      state=state.value, direction="inbound", agent_id=agent_id, form={}, context=[],
+                      created_at=NOW, updated_at=NOW)  # fmt: skip
         new_id = (await connection.execute(attention_table.insert().values(**values))).inserted_primary_key[0]
         if state is AttentionState.TERMINATED:
-            await connection.execute(history_table.insert().values(attention_id=new_id, channel="messenger", direction="inbound",
-                                                                   campaign_id=campaign_id, agent_id=agent_id, ended_at=NOW, document=""))  # fmt: skip
+            ended = dict(attention_id=new_id, channel="messenger", direction="inbound", campaign_id=campaign_id,
+                         agent_id=agent_id, ended_at=NOW, document="")  # fmt: skip
+            await connection.execute(history_table.insert().values(**ended))
         made.append(dataclasses.replace(attention(state, agent_id, campaign_id), id=new_id, customer_id=values["customer_id"]))
     return made
 
