@@ -8,6 +8,7 @@ supervisors see all of it. The search is the database's full-text index
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff import permissions, search
+from handoff.visibility import Scope
 from handoff.campaigns.model import Campaign, CampaignBook
 from handoff.errors import NotFound
 from handoff.model import Agent, Attention, AttentionEvent, Customer, Message
@@ -71,9 +73,8 @@ class History:
 
     @staticmethod
     def visible_to(agent: Agent, where: HistoryFilter) -> HistoryFilter:
-        if agent.is_supervisor:
-            return where
-        return HistoryFilter(**{**where.__dict__, "visible_campaigns": list(agent.campaigns), "visible_agent_id": agent.id})
+        """``where`` narrowed to what ``agent`` may see (``handoff.visibility``)."""
+        return dataclasses.replace(where, visible=Scope.of(agent))
 
     async def search(
         self, agent: Agent, where: HistoryFilter = HistoryFilter(), *, before: Optional[int] = None, limit: int = DEFAULT_HISTORY_PAGE

@@ -5,6 +5,7 @@ queued ones; the bot may end only a queued attention)."""
 
 from __future__ import annotations
 
+from handoff import visibility
 from handoff.error_codes import ErrorCode
 from handoff.errors import Forbidden
 from handoff.model import Agent, Attention
@@ -20,15 +21,15 @@ def require_active(agent: Agent) -> None:
 
 
 def can_see(agent: Agent, attention: Attention) -> bool:
-    """Supervisors see everything; agents their own attentions and their campaigns'."""
-    return agent.is_supervisor or attention.agent_id == agent.id or attention.campaign_id in agent.campaigns
+    """The one visibility rule (``handoff.visibility``)."""
+    return visibility.can_see(agent, attention)
 
 
 def require_can_see(agent: Agent, attention: Attention) -> None:
     require_active(agent)
     if not can_see(agent, attention):
         raise Forbidden(
-            who(agent), f"attention {attention.id} belongs to campaign '{attention.campaign_id}', not one of yours",
+            who(agent), f"attention {attention.id} is not one of yours",
             code=ErrorCode.ATTENTION_NOT_YOURS, attention_id=attention.id,
         )
 

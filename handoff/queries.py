@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handoff import permissions
+from handoff.visibility import Scope
 from handoff.campaigns.model import Campaign, CampaignBook
 from handoff.error_codes import ErrorCode
 from handoff.errors import Forbidden, NotFound
@@ -20,6 +21,7 @@ from connectors.storage import audit
 from connectors.storage import customers as customer_rows
 from connectors.storage import messages as message_rows
 from connectors.storage.rows import customer_from_row, message_from_row
+from connectors.storage.visibility import attention_where
 from handoff.window import Window, window_of
 
 DEFAULT_PAGE_SIZE = 50
@@ -102,11 +104,12 @@ class Queries:
             raise Forbidden(
                 permissions.who(agent), "only a supervisor sees everyone's open attentions", code=ErrorCode.SUPERVISOR_ONLY
             )
-        campaign_ids = None if agent.is_supervisor else agent.campaigns
         term = (search or "").strip()
+        # The desk's lists (queued, and the open ones: the agent's or everyone's), of what the
+        # agent may see (``handoff.visibility``, as SQL).
         query = attention_rows.active_for_desk(
-            campaign_ids, None if all_open else agent.id, channel=channel, include_queued=not term
-        )
+            None, None if all_open else agent.id, channel=channel, include_queued=not term
+        ).where(attention_where(Scope.of(agent)))
         if term:
             query = query.where(_matching(term))
         async with self._engine.connect() as connection:

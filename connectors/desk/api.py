@@ -1,7 +1,7 @@
 """The desk's REST API under ``/webhooks/desk/api`` (docs/desk-api.md is the contract).
 
 Every call but login (and the OpenAPI document) needs a session; each checks what the
-caller may do: the desk's view rule (``auth.may_view``) for reading, the domain's
+caller may do: the visibility rule (``handoff.visibility``) for reading, the domain's
 permissions for every change (``handoff.permissions``, raised as Forbidden -> 403).
 
 The routes are tables - sessions and attentions (``connectors.desk.api_attentions``),

@@ -12,12 +12,12 @@ from sanic.response import HTTPResponse
 from connectors.desk import doors
 from connectors.desk import schemas as s
 from connectors.desk.accounts import InvalidSession
-from connectors.desk.auth import TooManyAttempts, may_view, unauthorized
+from connectors.desk.auth import TooManyAttempts, unauthorized
 from connectors.desk.http import error, ok
 from connectors.desk.openapi_schemas import ATTENTION, BOOLEAN, INTEGER, STRING, TIME, array, obj, ref
 from connectors.desk.routes import Answer, Call, Route
 from connectors.desk.serializers import agent_json, detail_json, message_json, summary_json
-from handoff import permissions
+from handoff import permissions, visibility
 from handoff.error_codes import ErrorCode
 from handoff.errors import Forbidden, InvalidRequest
 from handoff.model import Agent, Attention
@@ -28,7 +28,7 @@ from handoff.states import AttentionState
 
 async def viewable(service: HandoffService, agent: Agent, attention_id: int) -> Attention:
     attention = await service.attentions.get(attention_id)
-    if not may_view(agent, attention):
+    if not visibility.can_see(agent, attention):
         raise Forbidden(
             f"agent {agent.id}", f"attention {attention_id} is not one of yours",
             code=ErrorCode.ATTENTION_NOT_YOURS, attention_id=attention_id
@@ -38,7 +38,8 @@ async def viewable(service: HandoffService, agent: Agent, attention_id: int) -> 
 
 async def detail_of(call: Call, attention: Attention) -> dict[str, Any]:
     [summary] = await call.service.queries.summaries([attention])
-    return detail_json(summary, call.service.campaigns.campaigns.get(attention.campaign_id), call.language)
+    campaign = call.service.campaigns.campaigns.get(attention.campaign_id)
+    return detail_json(summary, campaign, call.language, viewer=call.agent)
 
 
 async def attention_answer(call: Call, attention: Attention, status: int = 200) -> HTTPResponse:
@@ -98,7 +99,7 @@ async def api_attentions(call: Call) -> HTTPResponse:
     listed = everything
     if len(asked.search) >= s.MIN_SEARCH_LENGTH:
         listed = await queries.attentions_for(agent, all_open=agent.is_supervisor, channel=channel_name, search=asked.search)
-    return ok({"attentions": [summary_json(item) for item in listed], "counts": counts})
+    return ok({"attentions": [summary_json(item, agent) for item in listed], "counts": counts})
 
 
 async def api_attention(call: Call, attention_id: int) -> HTTPResponse:

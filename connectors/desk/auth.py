@@ -29,10 +29,8 @@ from connectors.desk.accounts import (
 )
 from connectors.desk.http import error
 from handoff.error_codes import ErrorCode
-from handoff.events import AttentionChanged, HandoffEvent, MessageEvent
-from handoff.model import Agent, Attention
+from handoff.model import Agent
 from handoff.service import HandoffService
-from handoff.states import AttentionState
 
 ServiceGetter = Callable[[], HandoffService]
 
@@ -285,36 +283,3 @@ def unauthorized(message: str, code: str = ErrorCode.AUTH_UNAUTHORIZED) -> HTTPR
     answer = error(401, message, code=code)
     answer.headers["WWW-Authenticate"] = 'Bearer realm="desk"'
     return answer
-
-
-# -- what an agent may see ---------------------------------------------------------------------
-
-
-def may_view(agent: Agent, attention: Attention) -> bool:
-    """The desk's rule for one attention: supervisors see all; an agent sees the queued
-    attentions of their campaigns and the ones they hold (or held, once terminated).
-    Stricter than the domain's ``can_see``: another agent's open attention is theirs alone."""
-    if agent.is_supervisor or attention.agent_id == agent.id:
-        return True
-    return attention.state is AttentionState.QUEUED and attention.campaign_id in agent.campaigns
-
-
-def sees_event(agent: Agent, event: HandoffEvent) -> bool:
-    """Whether the agent's screen gets this event. Beyond what ``may_view`` allows, the
-    agents of a campaign hear that a queued attention was opened (or ended) by someone
-    else, and an agent hears that an attention left them: their lists drop it."""
-    if agent.is_supervisor:
-        return True
-    if isinstance(event, MessageEvent):
-        if event.agent_id is not None:
-            return event.agent_id == agent.id
-        return event.campaign_id in agent.campaigns
-    if isinstance(event, AttentionChanged):
-        attention = event.attention
-        if attention.agent_id == agent.id or getattr(event, "from_agent_id", None) == agent.id:
-            return True
-        if attention.campaign_id not in agent.campaigns:
-            return False
-        # Queued (or just ended while queued), or just opened out of the queue.
-        return attention.agent_id is None or event.type == "attention.opened"
-    return False

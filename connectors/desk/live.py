@@ -20,14 +20,17 @@ holder of the token can send. No such frame in time, a malformed one or an inval
 closes the socket with 4401.
 
 After the auth frame each connection subscribes to the service's event bus with a filter for
-what its agent may see (``auth.sees_event``) and gets ``{"type": "ready"}``, then one JSON
-frame per event, in the contract's shapes (Summary, Message). The client pings every 30 s;
+what concerns its agent's desk (``handoff.visibility.hears``: the attention is in one of their
+lists, or just left one) and gets ``{"type": "ready"}``, then one JSON frame per event, in the
+contract's shapes (Summary, Message). An attention frame's ``attention.list`` says, for that
+agent, which list the attention is in now ("queued", "open", or null: off their page); the
+page places it there and decides nothing itself. The client pings every 30 s;
 a ping refreshes the agent's presence (``presence.seen``) and re-checks the session, so a
 deactivated agent or an expired token is disconnected (close code 4401). When an agent's
 last connection closes, ``presence.left`` starts the orphan timers of their open attentions.
 
 Frames are rendered once per event whatever the number of connections (the customer's
-name and the unread count come from the database).
+name and the unread count come from the database); only the few ``list`` variants differ.
 """
 
 from __future__ import annotations
@@ -45,8 +48,9 @@ from websockets.exceptions import ConnectionClosed
 
 from connectors.desk import doors
 from connectors.desk.accounts import InvalidSession
-from connectors.desk.auth import DeskAuth, Session, sees_event
+from connectors.desk.auth import DeskAuth, Session
 from connectors.desk.serializers import agent_json, attention_frame, message_frame
+from handoff import visibility
 from handoff.error_codes import ErrorCode
 from handoff.events import AttentionChanged, HandoffEvent, MessageEvent
 from handoff.model import Agent
@@ -72,30 +76,50 @@ def _auth_token(data: Any) -> Optional[str]:
     return token if isinstance(token, str) and token else None
 
 
+class _Rendered:
+    """One event's frame: read and built once; its text once per ``list`` value."""
+
+    def __init__(self, event: HandoffEvent, frame: asyncio.Future[Optional[dict[str, Any]]]) -> None:
+        self.event = event  # held, so its id is not reused meanwhile
+        self.frame = frame
+        self.texts: dict[Optional[str], str] = {}
+
+
 class FrameRenderer:
     """Turns events into JSON text once, shared by every connection that gets them."""
 
     def __init__(self, service: Callable[[], HandoffService]) -> None:
         self._service = service
-        self._rendered: OrderedDict[int, tuple[HandoffEvent, asyncio.Future[Optional[str]]]] = OrderedDict()
+        self._rendered: OrderedDict[int, _Rendered] = OrderedDict()
 
-    async def frame(self, event: HandoffEvent) -> Optional[str]:
+    async def frame(self, event: HandoffEvent, agent: Optional[Agent] = None) -> Optional[str]:
+        """The frame's text; an attention frame for ``agent`` says which of their lists the
+        attention is in (``attention.list``)."""
         key = id(event)
         kept = self._rendered.get(key)
-        if kept is None or kept[0] is not event:
-            kept = (event, asyncio.ensure_future(self._render(event)))
-            self._rendered[key] = kept  # the event is held too, so its id is not reused meanwhile
+        if kept is None or kept.event is not event:
+            kept = _Rendered(event, asyncio.ensure_future(self._render(event)))
+            self._rendered[key] = kept
             while len(self._rendered) > _RENDERED_EVENTS_KEPT:
                 self._rendered.popitem(last=False)
-        return await asyncio.shield(kept[1])
+        frame = await asyncio.shield(kept.frame)
+        if frame is None:
+            return None
+        placed = visibility.list_of(agent, event.attention) if agent is not None and isinstance(event, AttentionChanged) else None
+        text = kept.texts.get(placed)
+        if text is None:
+            if isinstance(event, AttentionChanged) and agent is not None:
+                frame = {**frame, "attention": {"list": placed, **frame["attention"]}}
+            text = kept.texts[placed] = json.dumps(frame, ensure_ascii=False)
+        return text
 
-    async def _render(self, event: HandoffEvent) -> Optional[str]:
+    async def _render(self, event: HandoffEvent) -> Optional[dict[str, Any]]:
         try:
             if isinstance(event, MessageEvent):
-                return json.dumps(message_frame(event), ensure_ascii=False)
+                return message_frame(event)
             if isinstance(event, AttentionChanged):
                 [summary] = await self._service().queries.summaries([event.attention])
-                return json.dumps(attention_frame(event, summary), ensure_ascii=False)
+                return attention_frame(event, summary)
         except Exception:
             logger.exception("rendering the desk frame of %s failed", event.type)
         return None
@@ -213,7 +237,7 @@ class LiveHub:
         connection = Connection(ws, session)
         service = self._service()
         # Subscribed before "ready" is sent: nothing that happens after it is missed.
-        subscription = service.bus.subscribe(lambda event: sees_event(connection.agent, event))
+        subscription = service.bus.subscribe(lambda event: visibility.hears(connection.agent, event))
         self._connections.setdefault(session.agent.id, set()).add(connection)
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -281,7 +305,7 @@ class LiveHub:
                 lagged = subscription.lagged
                 # Events were dropped for this slow connection: the page reloads its lists.
                 await connection.send({"type": "resync"})
-            frame = await self.frames.frame(event)
+            frame = await self.frames.frame(event, connection.agent)
             if frame is not None:
                 await connection.send(frame)
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from handoff import visibility
 from handoff.campaigns.model import Campaign, FormField
 from handoff.events import AttentionChanged, MessageEvent, to_plain
 from handoff.history import HistoryDetail, HistoryItem
@@ -106,9 +107,13 @@ def transfer_record_json(transfer: Transfer | None) -> dict[str, Any] | None:
     return to_plain(transfer) if transfer is not None else None
 
 
-def summary_json(summary: AttentionSummary) -> dict[str, Any]:
+def summary_json(summary: AttentionSummary, viewer: Optional[Agent] = None) -> dict[str, Any]:
+    """One attention of the lists; for a ``viewer``, with the list it is in on their desk
+    (``"list"``: "queued", "open" or None, ``handoff.visibility``): the page places it there."""
     attention = summary.attention
+    placed = {} if viewer is None else {"list": visibility.list_of(viewer, attention)}
     return {
+        **placed,
         "id": attention.id,
         "state": attention.state.value,
         "channel": attention.channel.value,
@@ -149,13 +154,15 @@ def field_json(field: FormField, language: str) -> dict[str, Any]:
     }
 
 
-def detail_json(summary: AttentionSummary, campaign: Campaign | None, language: str = "es") -> dict[str, Any]:
+def detail_json(
+    summary: AttentionSummary, campaign: Optional[Campaign], language: str = "es", viewer: Optional[Agent] = None
+) -> dict[str, Any]:
     """Summary + form, the bot's context, the 24 h window and the campaign's form."""
     attention = summary.attention
     window = window_of(attention.last_customer_message_at, bool(campaign and campaign.human_agent_tag))
     fields = campaign.form_for(attention.direction) if campaign is not None else ()
     return {
-        **summary_json(summary),
+        **summary_json(summary, viewer),
         "form": dict(attention.form),
         "context": [dict(entry) for entry in attention.context],
         "bot_values": dict(attention.bot_values),

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connectors.storage.schema import attention_label, customer, history, message
 from handoff import search
 from handoff.model import Attention
+from handoff.visibility import Scope
+from connectors.storage.visibility import history_branches
 
 _fts = sa.table("history_fts", sa.column("rowid", sa.Integer()))
 
@@ -35,18 +37,16 @@ class HistoryRow:
 class HistoryFilter:
     """What to look for. Every given condition must hold."""
 
-    keyword: str | None = None
-    ended_from: datetime | None = None  # inclusive
-    ended_before: datetime | None = None  # exclusive
-    campaign_id: str | None = None
-    label_id: int | None = None
-    agent_id: int | None = None
-    channel: str | None = None
-    direction: str | None = None
-    # Who may see what: None = everything (supervisors); else these campaigns, plus the
-    # attentions held by ``visible_agent_id``.
-    visible_campaigns: Sequence[str] | None = None
-    visible_agent_id: int | None = None
+    keyword: Optional[str] = None
+    ended_from: Optional[datetime] = None  # inclusive
+    ended_before: Optional[datetime] = None  # exclusive
+    campaign_id: Optional[str] = None
+    label_id: Optional[int] = None
+    agent_id: Optional[int] = None
+    channel: Optional[str] = None
+    direction: Optional[str] = None
+    # Who may see what (``handoff.visibility``); None: everything.
+    visible: Optional[Scope] = None
 
 
 async def write(connection: AsyncConnection, ended: Attention, campaign_name: str | None) -> None:
@@ -165,13 +165,9 @@ async def search_page(
             sa.exists().where(attention_label.c.attention_id == history.c.attention_id, attention_label.c.label_id == where.label_id)
         )
     # Who may see what: one branch per visible campaign, and one for the agent's own.
-    branches: list[sa.sql.ColumnElement] | None = None
-    if where.visible_campaigns is not None:
-        branches = [history.c.campaign_id == campaign_id for campaign_id in dict.fromkeys(where.visible_campaigns)]
-        if where.visible_agent_id is not None:
-            branches.append(history.c.agent_id == where.visible_agent_id)
-        if not branches:
-            return []
+    branches = history_branches(where.visible) if where.visible is not None else None
+    if branches is not None and not branches:
+        return []
 
     keyword_given = bool(where.keyword and where.keyword.strip())
     if keyword_given and dialect == "sqlite" and pairs and not label_ids and attention_id_asked is None:

@@ -70,6 +70,9 @@ async def test_an_agent_sees_only_their_campaigns_and_their_own_open_attentions(
     assert (await ana.post(f"/attentions/{taken['id']}/terminate", {"values": {"resultado": "resuelto"}})).status == 403
     assert (await ana.post(f"/attentions/{taken['id']}/read", {"up_to_message_id": 1})).status == 403
     assert (await bruno.get(f"/attentions/{taken['id']}")).status == 200
+    # Each attention the API sends says which of the caller's lists it is in.
+    assert (await bruno.get(f"/attentions/{taken['id']}")).body["attention"]["list"] == "open"
+    assert {item["id"]: item["list"] for item in (await bruno.get("/attentions")).body["attentions"]} == {taken["id"]: "open"}
 
     # Supervisor-only calls.
     assert (await ana.get("/agents")).status == 403
@@ -88,10 +91,12 @@ async def test_a_supervisor_sees_everything(server):
     listed = await boss.get("/attentions")
     assert {item["id"] for item in listed.body["attentions"]} == {ventas["id"], taken["id"]}
     assert listed.body["counts"] == {"open": 1, "queued": 1}
+    assert {item["id"]: item["list"] for item in listed.body["attentions"]} == {ventas["id"]: "queued", taken["id"]: "open"}
     assert (await boss.get(f"/attentions/{taken['id']}")).status == 200
     # A supervisor ends a queued attention of any campaign (a customer who should not wait).
     ended = await boss.post(f"/attentions/{ventas['id']}/terminate", {"values": {}})
     assert ended.status == 200 and ended.body["attention"]["state"] == "terminated"
+    assert ended.body["attention"]["list"] is None  # in no list: history has it
 
 
 async def test_search_finds_open_attentions_only_by_name_id_label_or_text(server):

@@ -150,6 +150,7 @@ async def test_agents_hear_the_queue_and_who_opened_what(server):
         assert queued["type"] == "attention.queued" and queued["attention_id"] == attention["id"]
         assert queued["attention"]["state"] == "queued" and queued["attention"]["customer"]["name"] == "Carla Pérez"
         assert queued["attention"]["campaign_name"] == "Soporte"
+        assert queued["attention"]["list"] == "queued"  # where it belongs on this agent's page
 
     await customer_writes(server, "¿hay alguien?", "6001")
     for socket in (ana_socket, bruno_socket):  # the queue's preview moves for both
@@ -158,10 +159,11 @@ async def test_agents_hear_the_queue_and_who_opened_what(server):
         assert added["message"]["author"] == "customer" and added["attention_id"] == attention["id"]
 
     assert (await ana.post(f"/attentions/{attention['id']}/open")).status == 200
-    for socket in (ana_socket, bruno_socket):  # Bruno's page drops it from the queue
+    for socket, placed in ((ana_socket, "open"), (bruno_socket, None)):  # Bruno's page drops it from the queue
         opened = await next_frame(socket)
         assert opened["type"] == "attention.opened" and opened["attention"]["agent_id"] == ana.id
         assert opened["actor"] == {"kind": "agent", "agent_id": ana.id}
+        assert opened["attention"]["list"] == placed
 
     # From now on the conversation is Ana's alone.
     await customer_writes(server, "gracias", "6001")
@@ -189,6 +191,7 @@ async def test_agents_hear_the_queue_and_who_opened_what(server):
     assert ended.status == 200
     terminated = await next_frame(ana_socket)
     assert terminated["type"] == "attention.terminated" and terminated["attention"]["state"] == "terminated"
+    assert terminated["attention"]["list"] is None
     await no_frame(bruno_socket)
     for socket in (ana_socket, bruno_socket):
         await socket.close()
@@ -207,7 +210,8 @@ async def test_another_campaigns_events_are_not_delivered(server):
         assert (await next_frame(socket))["type"] == "message.added"
     await vera.post(f"/attentions/{attention['id']}/open")
     for socket in (vera_socket, boss_socket):
-        assert (await next_frame(socket))["type"] == "attention.opened"
+        opened = await next_frame(socket)
+        assert opened["type"] == "attention.opened" and opened["attention"]["list"] == "open"  # the supervisor follows it
     await no_frame(ana_socket)
     for socket in (ana_socket, vera_socket, boss_socket):
         await socket.close()

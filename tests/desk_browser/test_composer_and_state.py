@@ -7,6 +7,7 @@ confirmations before a transfer or an outbound start, one toast per action, the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -169,6 +170,34 @@ async def test_a_reload_keeps_the_selection_and_each_attentions_draft(server, br
     await desk.item(second).click()
     await expect(page.locator("#composer-text")).to_have_value("Borrador para Jorge")
     desk.assert_clean()
+
+
+async def test_a_reload_before_the_send_is_answered_does_not_bring_the_text_back(server, browser) -> None:
+    """The server has the message (its live frame shows it) but the page reloads before the
+    answer: the aborted answer is no failed send, so the text must not return as a draft."""
+    await add_agent(server, "ana", "Ana", ["soporte"])
+    rosa = await handoff(server, "6011", "Rosa Quispe")
+    desk = await Desk.open(browser, server)
+    await desk.login("ana")
+    page = desk.page
+    await take(desk, rosa)
+
+    async def answer_late(route) -> None:
+        answer = await route.fetch()  # the server stores and sends it now
+        await asyncio.sleep(2)
+        try:
+            await route.fulfill(response=answer)
+        except Exception:  # the page reloaded meanwhile
+            pass
+
+    await page.route(re.compile(r"/api/attentions/\d+/messages$"), answer_late)
+    await page.fill("#composer-text", "Enviado justo antes de recargar")
+    await page.press("#composer-text", "Enter")
+    await expect(desk.message("Enviado justo antes de recargar")).to_be_visible()  # the live frame
+    await page.reload()
+    await expect(page.locator(".conv-header .conv-id")).to_have_text(f"#{rosa}")
+    await expect(desk.message("Enviado justo antes de recargar")).to_be_visible()
+    await expect(page.locator("#composer-text")).to_have_value("")
 
 
 async def test_a_draft_goes_when_its_attention_ends_or_leaves_the_agent(server, browser) -> None:

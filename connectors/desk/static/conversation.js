@@ -18,6 +18,13 @@ const NEAR_BOTTOM_PX = 120;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
+// Set once the page starts unloading (reload, logout redirect): requests then fail because
+// the page is going, not because the server refused them.
+let leaving = false;
+window.addEventListener("pagehide", () => {
+  leaving = true;
+});
+
 function pad(number) {
   return String(number).padStart(2, "0");
 }
@@ -378,8 +385,10 @@ export function createConversation(ctx) {
         for (const [index, piece] of pieces.entries()) {
           const sent = await ctx.send(current.id, { text: piece });
           if (!sent) {
-            // What was not sent goes back into the composer, unless the agent typed meanwhile.
-            if (!textarea.value) setText(pieces.slice(index).join("\n\n"));
+            // What was not sent goes back into the composer, unless the agent typed meanwhile
+            // or the page is going away: a reload aborts the answer, not the send (the server
+            // has it), and the text must not come back as a draft.
+            if (!textarea.value && !leaving) setText(pieces.slice(index).join("\n\n"));
             break;
           }
         }

@@ -78,28 +78,16 @@ function reportError(problem) {
 
 // -- the summaries ----------------------------------------------------------------------
 
-function servesCampaign(campaignId) {
-  const agent = state.agent;
-  return Boolean(agent) && (agent.role === "supervisor" || (agent.campaigns || []).includes(campaignId));
-}
-
-/** Whether an attention belongs in this agent's list: queued of their campaigns, or theirs. */
-function visible(attention) {
-  if (attention.state === "queued") return servesCampaign(attention.campaign_id);
-  // Supervisors see every open attention (as the list API gives them), to follow and transfer them.
-  if (attention.state === "open") return Boolean(state.agent) && (attention.agent_id === state.agent.id || state.agent.role === "supervisor");
-  return false;
-}
-
 function defined(object) {
   return Object.fromEntries(Object.entries(object || {}).filter(([, value]) => value !== undefined));
 }
 
-/** Merge a (partial) attention into the list, or drop it when it is no longer ours. */
+/** Merge an attention from the server into the lists, or drop it: its `list` ("queued",
+ * "open" or null) is the server's word on where it belongs for this agent (handoff.visibility). */
 function upsert(attention, { keepUnread = true } = {}) {
   changedLive.add(attention.id);
   const existing = state.items.get(attention.id);
-  if (!visible(attention)) {
+  if (!attention.list) {
     state.items.delete(attention.id);
     return null;
   }
@@ -113,7 +101,7 @@ function upsert(attention, { keepUnread = true } = {}) {
 function updateCounts() {
   let queuedAll = 0;
   for (const channel of CHANNELS) {
-    const queued = [...state.items.values()].filter((item) => item.channel === channel && item.state === "queued").length;
+    const queued = [...state.items.values()].filter((item) => item.channel === channel && item.list === "queued").length;
     queuedAll += queued;
     const badge = document.querySelector(`[data-channel-count="${channel}"]`);
     badge.hidden = queued === 0;
@@ -197,7 +185,10 @@ async function loadOpen(id, serial = ++selectSerial) {
     const answer = await api.attention(id, { limit: 50, lang: state.lang });
     if (serial !== selectSerial) return;
     const detail = answer.attention;
-    upsert(detail);
+    if (!upsert(detail)) {
+      openGone(id); // in none of my lists now (ended, or moved away), as the server says
+      return;
+    }
     state.selectedId = id;
     const messages = answer.messages || [];
     // Messages that arrived live while this load was on its way (the answer may predate them).
@@ -213,17 +204,18 @@ async function loadOpen(id, serial = ++selectSerial) {
     form.render(detail);
   } catch (problem) {
     if (serial !== selectSerial) return;
-    if (problem.status === 404 || problem.status === 403) {
-      state.items.delete(id);
-      state.current = null;
-      state.selectedId = null;
-      renderList();
-      conversation.showEmpty(t("attentionGone", { id }));
-      form.clear();
-    } else {
-      reportError(problem);
-    }
+    if (problem.status === 404 || problem.status === 403) openGone(id);
+    else reportError(problem);
   }
+}
+
+function openGone(id) {
+  state.items.delete(id);
+  state.current = null;
+  state.selectedId = null;
+  renderList();
+  conversation.showEmpty(t("attentionGone", { id }));
+  form.clear();
 }
 
 async function take(id) {
@@ -494,6 +486,9 @@ function attentionEvent(event) {
   const after = upsert(attention);
   if (after && !before && !attention.customer) reloadLists(); // a bare attention: fetch its summary
   const me = state.agent?.id;
+  // No longer mine to answer (transferred, released, returned): its draft goes now, whether
+  // this frame or the action's own answer comes first.
+  if (before && before.agent_id === me && after?.agent_id !== me) drafts.save(me, attention.id, "");
   // What this agent did is told once, by the action's own handler (transfer, logout...), not
   // a second time when its live event comes back.
   const mine = me !== undefined && event.actor?.agent_id === me;
@@ -760,15 +755,14 @@ async function logout() {
 
 // -- wiring ---------------------------------------------------------------------------------
 
-const ctx = {
-  state, reportError, toast, select, take, send, sendFile, retry, labels, toggleLabel, clearUnread, terminating, terminated,
-  transfer, startOutbound, labelsChanged, agentName,
-};
-const list = createList(ctx);
-const conversation = createConversation(ctx);
-const form = createForm(ctx);
-const history = createHistory(ctx);
-const supervisor = createSupervisor(ctx);
+// Each pane gets the state and only the actions it uses.
+const list = createList({ state, reportError, select });
+const conversation = createConversation({
+  state, reportError, toast, take, send, sendFile, retry, labels, toggleLabel, clearUnread, transfer, agentName,
+});
+const form = createForm({ state, reportError, terminating, terminated });
+const history = createHistory({ state, startOutbound });
+const supervisor = createSupervisor({ state, reportError, toast, labelsChanged });
 
 onUnauthorised(() => {
   if (state.agent) sessionOver(t("sessionExpired"));

@@ -1,7 +1,7 @@
 // Left pane: counters, search and the attentions list (queued first, newest first).
 
 import { api } from "./api.js";
-import { avatar, byId, clear, debounce, h, icon, labelChip } from "./dom.js";
+import { avatar, byId, debounce, h, icon, labelChip } from "./dom.js";
 import { shortTime, t } from "./i18n.js";
 import { agentNameOf } from "./messages.js";
 
@@ -13,10 +13,10 @@ function newest(a, b) {
   return bt - at || Number(b.id) - Number(a.id);
 }
 
-/** Queued first, then open; newest first inside each group. */
+/** Queued first, then open, as the server placed them (`list`); newest first inside each group. */
 export function ordered(items) {
-  const queued = items.filter((item) => item.state === "queued").sort(newest);
-  const open = items.filter((item) => item.state !== "queued").sort(newest);
+  const queued = items.filter((item) => item.list === "queued").sort(newest);
+  const open = items.filter((item) => item.list === "open").sort(newest);
   return { queued, open };
 }
 
@@ -92,7 +92,7 @@ export function createList(ctx) {
     try {
       const answer = await api.attentions(state.channel, query);
       if (serial !== searchSerial || state.search.query !== query) return;
-      state.search.results = (answer.attentions || []).filter((item) => item.state !== "queued");
+      state.search.results = (answer.attentions || []).filter((item) => item.list === "open");
       render();
     } catch (problem) {
       ctx.reportError(problem);
@@ -129,55 +129,113 @@ export function createList(ctx) {
     }
   });
 
-  function itemElement(summary) {
-    const queued = summary.state === "queued";
+  // Keyed rendering: one <li> per attention id (and per header or notice), kept across
+  // renders and rebuilt only when what it shows changed; the rest are moved, added or removed.
+  // Rebuilding every card on each render swallowed clicks under load (a card replaced between
+  // mousedown and mouseup gets no click).
+  const rows = new Map(); // key -> {element, signature}
+
+  /** Everything a card shows, as plain data: equal views, equal cards. */
+  function cardView(summary) {
     const customer = summary.customer || {};
-    const name = customer.name || customer.id || "—";
     const last = summary.last_message;
-    const selected = state.selectedId === summary.id;
+    const at = (last && last.at) || summary.created_at || "";
     const unread = Number(summary.unread) || 0;
-    const li = h("li", {
-      class: `attention-item${queued ? " is-queued" : ""}${selected ? " is-selected" : ""}`,
-      role: "option",
-      tabindex: "0",
-      "aria-selected": String(selected),
-      "data-id": summary.id,
-      "data-state": summary.state,
-      "data-channel": summary.channel,
-    });
+    return {
+      id: summary.id, state: summary.state, channel: summary.channel, queued: summary.list === "queued",
+      selected: state.selectedId === summary.id, name: customer.name || customer.id || "—",
+      customer: { id: customer.id, name: customer.name, picture_url: customer.picture_url },
+      at, time: shortTime(at), campaign: summary.campaign_name || summary.campaign_id || "",
+      preview: previewOf(last, state.agent), notes: cardNotes(summary), unread,
+      unreadText: unread > 0 ? t("unread", { n: unread }) : "", bell: t("queuedBell"),
+      labels: (summary.labels || []).map((label) => ({ id: label.id, name: label.name, colour: label.colour })),
+    };
+  }
+
+  function fillCard(li, view) {
+    li.className = `attention-item${view.queued ? " is-queued" : ""}${view.selected ? " is-selected" : ""}`;
+    li.setAttribute("aria-selected", String(view.selected));
+    li.dataset.state = view.state;
+    li.dataset.channel = view.channel;
     const top = h("div", { class: "item-top" },
-      h("span", { class: "item-name", title: name }, name),
-      queued ? h("span", { class: "bell", title: t("queuedBell"), "aria-label": t("queuedBell"), role: "img" }, icon("bell")) : null,
-      h("time", { class: "item-time", datetime: (last && last.at) || summary.created_at || "" }, shortTime((last && last.at) || summary.created_at)),
+      h("span", { class: "item-name", title: view.name }, view.name),
+      view.queued ? h("span", { class: "bell", title: view.bell, "aria-label": view.bell, role: "img" }, icon("bell")) : null,
+      h("time", { class: "item-time", datetime: view.at }, view.time),
     );
     const sub = h("div", { class: "item-sub" },
-      h("span", { class: "item-campaign" }, summary.campaign_name || summary.campaign_id || ""),
-      h("span", { class: "item-id" }, `#${summary.id}`),
+      h("span", { class: "item-campaign" }, view.campaign),
+      h("span", { class: "item-id" }, `#${view.id}`),
     );
-    const preview = previewOf(last, state.agent);
-    const notes = cardNotes(summary).map((note) =>
+    const notes = view.notes.map((note) =>
       h("div", { class: `item-note note-${note.kind}`, title: `${note.label}: ${note.text}` },
         h("span", { class: "note-label" }, `${note.label}: `), h("span", { class: "note-text" }, note.text)));
     const bottom = h("div", { class: "item-bottom" },
-      h("span", { class: "item-preview", title: preview }, preview),
-      unread > 0 ? h("span", { class: "badge", title: t("unread", { n: unread }), "aria-label": t("unread", { n: unread }) }, unread > 99 ? "99+" : String(unread)) : null,
+      h("span", { class: "item-preview", title: view.preview }, view.preview),
+      view.unread > 0 ? h("span", { class: "badge", title: view.unreadText, "aria-label": view.unreadText }, view.unread > 99 ? "99+" : String(view.unread)) : null,
     );
-    const labels = (summary.labels || []).length
-      ? h("div", { class: "item-labels" }, (summary.labels || []).map((label) => labelChip(label)))
-      : null;
-    li.append(avatar(customer, "md"), h("div", { class: "item-body" }, top, sub, ...notes, bottom, labels));
-    return li;
+    const labels = view.labels.length ? h("div", { class: "item-labels" }, view.labels.map((label) => labelChip(label))) : null;
+    li.replaceChildren(avatar(view.customer, "md"), h("div", { class: "item-body" }, top, sub, ...notes, bottom, labels));
+  }
+
+  /** The row for `key`, reused when `signature` is unchanged, rebuilt in place otherwise. */
+  function row(key, signature, make, fill) {
+    let kept = rows.get(key);
+    if (!kept) {
+      kept = { element: make(), signature: null };
+      rows.set(key, kept);
+    }
+    if (kept.signature !== signature) {
+      fill(kept.element);
+      kept.signature = signature;
+    }
+    return kept.element;
+  }
+
+  function card(summary) {
+    const view = cardView(summary);
+    return row(`card:${summary.id}`, JSON.stringify(view),
+      () => h("li", { class: "attention-item", role: "option", tabindex: "0", "data-id": summary.id }),
+      (li) => fillCard(li, view));
+  }
+
+  function notice(key, className, ...children) {
+    const signature = JSON.stringify([className, children.map((child) => (typeof child === "string" ? child : child.outerHTML))]);
+    return row(key, signature, () => h("li", { role: "presentation" }), (li) => {
+      li.className = className;
+      li.replaceChildren(...children);
+    });
   }
 
   function group(title, items, className) {
     if (!items.length) return [];
-    return [h("li", { class: `list-group ${className}`, role: "presentation" }, title), ...items.map(itemElement)];
+    return [notice(`group:${className}`, `list-group ${className}`, title), ...items.map(card)];
+  }
+
+  /** Make the list exactly `wanted`, in order, touching only the rows that moved or changed. */
+  function place(wanted) {
+    const keep = new Set(wanted);
+    for (const [key, kept] of rows) {
+      if (!keep.has(kept.element)) {
+        kept.element.remove();
+        rows.delete(key);
+      }
+    }
+    let cursor = listElement.firstChild;
+    for (const element of wanted) {
+      if (element === cursor) cursor = cursor.nextSibling;
+      else listElement.insertBefore(element, cursor);
+    }
+    while (cursor) {
+      const next = cursor.nextSibling;
+      cursor.remove();
+      cursor = next;
+    }
   }
 
   function render() {
     const all = [...state.items.values()].filter((item) => item.channel === state.channel);
-    const openCount = all.filter((item) => item.state === "open").length;
-    const queuedCount = all.filter((item) => item.state === "queued").length;
+    const openCount = all.filter((item) => item.list === "open").length;
+    const queuedCount = all.filter((item) => item.list === "queued").length;
     byId("count-open").textContent = String(openCount);
     byId("count-queued").textContent = String(queuedCount);
     document.querySelector(".counter-queued").classList.toggle("has-queued", queuedCount > 0);
@@ -186,26 +244,21 @@ export function createList(ctx) {
     const searching = query.length >= MIN_QUERY;
     hint.hidden = !(query.length > 0 && !searching);
     hint.textContent = t("searchHint");
-    clear(listElement);
     if (searching) {
       const results = (state.search.results || [])
         .map((found) => state.items.get(found.id) || found)
-        .filter((item) => item.channel === state.channel && item.state === "open");
-      if (state.search.results === null) {
-        listElement.append(h("li", { class: "list-empty", role: "presentation" }, t("loading")));
-      } else if (!results.length) {
-        listElement.append(h("li", { class: "list-empty", role: "presentation" }, t("noResults")));
-      } else {
-        listElement.append(...group(t("searchResults"), results.sort(newest), "group-search"));
-      }
+        .filter((item) => item.channel === state.channel && item.list === "open");
+      if (state.search.results === null) place([notice("loading", "list-empty", t("loading"))]);
+      else if (!results.length) place([notice("no-results", "list-empty", t("noResults"))]);
+      else place(group(t("searchResults"), results.sort(newest), "group-search"));
       return;
     }
     const { queued, open } = ordered(all);
     if (!queued.length && !open.length) {
-      listElement.append(h("li", { class: "list-empty", role: "presentation" }, icon("inbox", "icon empty-icon"), h("span", {}, t("emptyList"))));
+      place([notice("empty", "list-empty", icon("inbox", "icon empty-icon"), h("span", {}, t("emptyList")))]);
       return;
     }
-    listElement.append(...group(t("queuedGroup"), queued, "group-queued"), ...group(t("openGroup"), open, "group-open"));
+    place([...group(t("queuedGroup"), queued, "group-queued"), ...group(t("openGroup"), open, "group-open")]);
   }
 
   function resetSearch() {
