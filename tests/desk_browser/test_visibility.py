@@ -32,7 +32,7 @@ async def test_a_transfer_out_of_an_agents_campaigns_leaves_their_page_and_the_s
     ines = await handoff(server, "8501", "Inés Instagram", channel="instagram")  # Ventas' queue
     await expect(a.item(ines)).to_have_attribute("data-state", "queued")
     await expect(s.item(ines)).to_have_attribute("data-state", "queued")
-    await service.open(ines, ana)
+    await service.attentions.open(ines, ana)
     await expect(a.item(ines)).to_have_attribute("data-state", "open")
     await expect(s.item(ines)).to_have_attribute("data-state", "open")  # a supervisor follows every open one
     await expect(b.item(ines)).to_have_count(0)  # not his campaign
@@ -40,7 +40,7 @@ async def test_a_transfer_out_of_an_agents_campaigns_leaves_their_page_and_the_s
     await expect(a.page.locator(".conv-header .conv-id")).to_have_text(f"#{ines}")
 
     # The supervisor moves it to Soporte's queue: out of Ana's campaigns, so off her page.
-    await service.transfer_to_campaign(ines, sara, "soporte")
+    await service.attentions.transfer_to_campaign(ines, sara, "soporte")
     await expect(a.item(ines)).to_have_count(0)
     await expect(a.page.locator("#conversation .empty-notice")).to_contain_text(f"#{ines}")
     await expect(a.page.locator("#count-open")).to_have_text("0")
