@@ -64,6 +64,7 @@ def failure(error: HandoffError) -> str:
     logger.debug("the handoff service answered: %s", error)
     return f"{type(error).__name__} (HTTP {error.status})"
 
+
 CHANNELS = frozenset({"messenger", "instagram"})
 LANGUAGES = frozenset({"es", "en"})
 DEFAULT_LANGUAGE = "es"
@@ -343,7 +344,9 @@ class ActionHandoff(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         conversation = conversation_of(tracker)
         if conversation is None:
-            logger.error("action_handoff: conversation %s has no channel/account_id metadata; cannot hand it over", tracker.sender_id)
+            logger.error(
+                "action_handoff: conversation %s has no channel/account_id metadata; cannot hand it over", tracker.sender_id
+            )
             dispatcher.utter_message(response="utter_handoff_unavailable")
             return []
         events = session_events(tracker)
@@ -366,7 +369,10 @@ class ActionHandoff(Action):
             return []
         logger.info(
             "action_handoff: %s -> attention %s (%s, campaign %s)",
-            conversation, result.attention.id, "created" if result.created else "already active", result.attention.campaign_id,
+            conversation,
+            result.attention.id,
+            "created" if result.created else "already active",
+            result.attention.campaign_id,
         )
         if result.handoff_message.strip():
             # The campaign's text, with the designer's "stop waiting" button (domain.yml).

@@ -88,19 +88,22 @@ class Step:
     @property
     def sustained(self) -> bool:
         drained = self.drained_after is not None and self.drained_after <= DRAIN_GRACE if self.drains else True
-        return (
-            self.ok == self.offered
-            and self.achieved >= MIN_ACHIEVED * self.rate
-            and self.latency.p99 <= MAX_P99
-            and drained
-        )
+        return self.ok == self.offered and self.achieved >= MIN_ACHIEVED * self.rate and self.latency.p99 <= MAX_P99 and drained
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "server": self.server, "shape": self.shape, "rate": self.rate, "repeat": self.repeat,
-            "offered": self.offered, "ok": self.ok, "achieved": self.achieved,
-            "latency": self.latency.as_dict(), "lag": self.lag.as_dict(), "cpu": self.cpu,
-            "drained_after": self.drained_after, "sustained": self.sustained,
+            "server": self.server,
+            "shape": self.shape,
+            "rate": self.rate,
+            "repeat": self.repeat,
+            "offered": self.offered,
+            "ok": self.ok,
+            "achieved": self.achieved,
+            "latency": self.latency.as_dict(),
+            "lag": self.lag.as_dict(),
+            "cpu": self.cpu,
+            "drained_after": self.drained_after,
+            "sustained": self.sustained,
             "generator_limited": self.generator_limited,
         }
 
@@ -127,8 +130,9 @@ async def _wait_drained(target: Target, limit: float) -> float | None:
     return None
 
 
-async def measure(session: Any, target: Target, shape: str, rate: float, seconds: float, repeat: int,
-                  drains: bool = True) -> Step:
+async def measure(
+    session: Any, target: Target, shape: str, rate: float, seconds: float, repeat: int, drains: bool = True
+) -> Step:
     per_delivery = BATCH if shape == "batch" else 1
     count = max(MIN_STEP_DELIVERIES[shape] if repeat >= 0 else 10, int(rate * seconds))
     deliveries = load.pooled_deliveries(count, POOL, per_delivery, tag=f"{target.name}{shape}")
@@ -141,9 +145,18 @@ async def measure(session: Any, target: Target, shape: str, rate: float, seconds
     ok = [ack for ack in acks if ack.ok]
     span = max(ack.done for ack in acks) - min(ack.sent for ack in acks)
     return Step(
-        target.name, shape, rate, repeat, len(acks), len(ok), len(ok) / span if span > 0 else math.nan,
-        Summary.of([ack.latency for ack in ok]), Summary.of([ack.lag for ack in acks]), cpu,
-        drained_after if target.database else 0.0, drains,
+        target.name,
+        shape,
+        rate,
+        repeat,
+        len(acks),
+        len(ok),
+        len(ok) / span if span > 0 else math.nan,
+        Summary.of([ack.latency for ack in ok]),
+        Summary.of([ack.lag for ack in acks]),
+        cpu,
+        drained_after if target.database else 0.0,
+        drains,
     )
 
 
@@ -163,7 +176,9 @@ class Ladder:
     def median_of(self, server: str, shape: str, rate: float, what: str) -> float:
         steps = self.at(server, shape, rate)
         pick = {
-            "p50": lambda s: s.latency.p50, "p99": lambda s: s.latency.p99, "cpu": lambda s: s.cpu,
+            "p50": lambda s: s.latency.p50,
+            "p99": lambda s: s.latency.p99,
+            "cpu": lambda s: s.cpu,
             "achieved": lambda s: s.achieved,
         }[what]
         return median(pick(s) for s in steps)
@@ -203,10 +218,12 @@ async def run_ladders(session: Any, targets: dict[str, Target], sizes: Sizes, la
                     step = await measure(session, targets[name], shape, rate, sizes.step_seconds, repeat)
                     ladder.steps.append(step)
                     failures[name] = 0 if step.sustained else failures[name] + 1
-                    log(f"  ack {shape:6} {name:4} {rate:6.0f}/s: p50 {ms(step.latency.p50):8.2f} ms "
+                    log(
+                        f"  ack {shape:6} {name:4} {rate:6.0f}/s: p50 {ms(step.latency.p50):8.2f} ms "
                         f"p99 {ms(step.latency.p99):8.2f} ms, {step.achieved:6.0f}/s acked, cpu {step.cpu:4.0%}, "
                         f"{'sustained' if step.sustained else 'NOT sustained'}"
-                        + (" (generator-limited)" if step.generator_limited else ""))
+                        + (" (generator-limited)" if step.generator_limited else "")
+                    )
                     await asyncio.sleep(0.3)
                 if all(count >= 2 for count in failures.values()):
                     break
@@ -231,14 +248,27 @@ async def run(ctx) -> Section:
     profile_note = ""
     profile_rate = 100.0
     try:
-        graph = await loop.run_in_executor(None, start, "ack-graph", "bench.graph_server", [],
-                                           "/v21.0/me?access_token=" + servers.PAGE_TOKEN)
+        graph = await loop.run_in_executor(
+            None, start, "ack-graph", "bench.graph_server", [], "/v21.0/me?access_token=" + servers.PAGE_TOKEN
+        )
 
         def ours_server(variant: str) -> Target:
             database = ctx.work / f"ack-{variant}.db"
-            process = start(f"ack-ours-{variant}", "bench.ack_server",
-                            ["--kind", "ours", "--variant", variant, "--graph-url", graph.url,
-                             "--database-url", f"sqlite+aiosqlite:///{database}"], "/health")
+            process = start(
+                f"ack-ours-{variant}",
+                "bench.ack_server",
+                [
+                    "--kind",
+                    "ours",
+                    "--variant",
+                    variant,
+                    "--graph-url",
+                    graph.url,
+                    "--database-url",
+                    f"sqlite+aiosqlite:///{database}",
+                ],
+                "/health",
+            )
             return Target("ours", process, database)
 
         ours = await loop.run_in_executor(None, ours_server, "full")
@@ -264,8 +294,9 @@ async def run(ctx) -> Section:
                 await measure(session, target, "single", 100, 2.0, -1, drains=variant != "ack-only")
                 for rate in sizes.diagnostic_rates:
                     for reference in (targets["bare"], target):
-                        step = await measure(session, reference, "single", rate, sizes.step_seconds, 0,
-                                             drains=variant != "ack-only")
+                        step = await measure(
+                            session, reference, "single", rate, sizes.step_seconds, 0, drains=variant != "ack-only"
+                        )
                         step.server = reference.name if reference.name == "bare" else target.name
                         diagnostics.append(step)
                         log(f"  diag {step.server:14} {rate:5.0f}/s p99 {ms(step.latency.p99):7.2f} ms cpu {step.cpu:4.0%}")
@@ -273,9 +304,11 @@ async def run(ctx) -> Section:
                     profiles["ours-ack-only"] = await _profile(ctx, session, target, profile_rate, sizes.profile_seconds)
                 target.server.stop()
             if profiles:
-                profile_note = (f"py-spy for {sizes.profile_seconds:.0f} s at {profile_rate:.0f} deliveries/s, samples "
-                                "taken while the GIL is held (raw stacks in `profiles/`, not checked in); each sample "
-                                "counts for the first row whose marker is on its stack.")
+                profile_note = (
+                    f"py-spy for {sizes.profile_seconds:.0f} s at {profile_rate:.0f} deliveries/s, samples "
+                    "taken while the GIL is held (raw stacks in `profiles/`, not checked in); each sample "
+                    "counts for the first row whose marker is on its stack."
+                )
     finally:
         for process in reversed(started):
             process.stop()
@@ -373,15 +406,19 @@ def _plan(diagnostics: list[Step], inbox_write: dict[str, Any]) -> str:
     bare, alone, typing = at("bare"), at("ours-ack-only"), at("ours-no-typing")
     if bare and alone:
         p99_bare, p99_alone = median(s.latency.p99 for s in bare), median(s.latency.p99 for s in alone)
-        write = (f"Acknowledging and storing alone (`ours-ack-only`, {rate:g}/s) has p99 {ms(p99_alone):.2f} ms against "
-                 f"bare's {ms(p99_bare):.2f} ms ({p99_alone / p99_bare:.1f}x), so the write by itself "
-                 f"{'misses' if p99_alone > TARGET_RATIO * p99_bare else 'stays within'} the 1.5x target. Its profile "
-                 "puts most of the acknowledgement's CPU in the inbox insert (SQLAlchemy Core statements in greenlets "
-                 "and aiosqlite's thread)")
+        write = (
+            f"Acknowledging and storing alone (`ours-ack-only`, {rate:g}/s) has p99 {ms(p99_alone):.2f} ms against "
+            f"bare's {ms(p99_bare):.2f} ms ({p99_alone / p99_bare:.1f}x), so the write by itself "
+            f"{'misses' if p99_alone > TARGET_RATIO * p99_bare else 'stays within'} the 1.5x target. Its profile "
+            "puts most of the acknowledgement's CPU in the inbox insert (SQLAlchemy Core statements in greenlets "
+            "and aiosqlite's thread)"
+        )
         if "product" in inbox_write:
-            write += (f"; one `Inbox.accept` of one item makes {inbox_write['hops']:.0f} round trips to aiosqlite's "
-                      f"thread and takes {ms(inbox_write['product'].p50):.2f} ms at the median with nothing else "
-                      "running")
+            write += (
+                f"; one `Inbox.accept` of one item makes {inbox_write['hops']:.0f} round trips to aiosqlite's "
+                f"thread and takes {ms(inbox_write['product'].p50):.2f} ms at the median with nothing else "
+                "running"
+            )
             if "one_hop" in inbox_write:
                 write += f", where one insert-and-commit in a single call takes {ms(inbox_write['one_hop'].p50):.2f} ms"
         write += "."
@@ -389,15 +426,24 @@ def _plan(diagnostics: list[Step], inbox_write: dict[str, Any]) -> str:
     if rate is not None and alone and typing:
         cpu_alone = median(s.cpu for s in alone) * 1000 / rate
         cpu_typing = median(s.cpu for s in typing) * 1000 / rate
-        after = (f"at {rate:g}/s acknowledging and storing used {cpu_alone:.2f} ms of CPU per delivery and the "
-                 f"product without typing indicators {cpu_typing:.2f} ms (the last row of the table is the product).")
+        after = (
+            f"at {rate:g}/s acknowledging and storing used {cpu_alone:.2f} ms of CPU per delivery and the "
+            f"product without typing indicators {cpu_typing:.2f} ms (the last row of the table is the product)."
+        )
     return PLAN.format(write=write, after=after)
 
 
 def _diagnostic_row(rate: float, name: str, steps: list[Step]) -> list[str]:
     cpu = median(s.cpu for s in steps)
-    return [f"{rate:g}", name, fmt(ms(median(s.latency.p50 for s in steps)), 2), fmt(ms(median(s.latency.p99 for s in steps)), 2),
-            fmt(cpu * 100, 0) + " %", fmt(cpu * 1000 / rate, 2), f"{sum(s.sustained for s in steps)}/{len(steps)}"]
+    return [
+        f"{rate:g}",
+        name,
+        fmt(ms(median(s.latency.p50 for s in steps)), 2),
+        fmt(ms(median(s.latency.p99 for s in steps)), 2),
+        fmt(cpu * 100, 0) + " %",
+        fmt(cpu * 1000 / rate, 2),
+        f"{sum(s.sustained for s in steps)}/{len(steps)}",
+    ]
 
 
 PROFILE_BUCKETS: list[profiling.Bucket] = [
@@ -406,8 +452,14 @@ PROFILE_BUCKETS: list[profiling.Bucket] = [
     ("after the 200: Graph calls mark_seen / typing_on / typing_off (aiohttp client)", ["send_action (connectors/meta/"]),
     ("after the 200: profile lookup (Graph)", ["connectors/meta/profiles.py"]),
     ("after the 200: active-attention lookup (record_customer_event)", ["record_customer_event"]),
-    ("after the 200: marking the item in progress / handled (SQLAlchemy, aiosqlite)",
-     ["mark_handled (connectors/meta/inbox.py", "mark_handling (connectors/meta/inbox.py", "_finish (connectors/meta/inbox.py"]),
+    (
+        "after the 200: marking the item in progress / handled (SQLAlchemy, aiosqlite)",
+        [
+            "mark_handled (connectors/meta/inbox.py",
+            "mark_handling (connectors/meta/inbox.py",
+            "_finish (connectors/meta/inbox.py",
+        ],
+    ),
     ("after the 200: event parsing and routing", ["connectors/meta/"]),
     ("SQLAlchemy statements in greenlets (caller not visible to py-spy)", ["sqlalchemy/"]),
     ("aiosqlite worker threads (sqlite3 calls)", ["aiosqlite/"]),
@@ -425,7 +477,14 @@ def _plot(ctx, ladder: Ladder, shape: str, unit: str) -> str:
         scale = BATCH if shape == "batch" else 1
         xs = [rate * scale for rate in rates]
         axes.plot(xs, [ms(ladder.median_of(server, shape, r, "p99")) for r in rates], "o-", color=colour, label=f"{server} p99")
-        axes.plot(xs, [ms(ladder.median_of(server, shape, r, "p50")) for r in rates], "x--", color=colour, alpha=0.7, label=f"{server} p50")
+        axes.plot(
+            xs,
+            [ms(ladder.median_of(server, shape, r, "p50")) for r in rates],
+            "x--",
+            color=colour,
+            alpha=0.7,
+            label=f"{server} p50",
+        )
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.axhline(ms(MAX_P99), color="tab:red", linewidth=0.8, linestyle=":", label="100 ms (sustained limit)")
@@ -455,24 +514,48 @@ def _rows(ladder: Ladder, shape: str) -> list[list[str]]:
             return "–" if not steps else f"{sum(s.sustained for s in steps)}/{len(steps)}"
 
         r = ladder.ratio_at(shape, rate)
-        rows.append([
-            f"{rate:g}" + (f" ({rate * scale:g} items)" if shape == "batch" else ""),
-            cell(bare, "p50"), cell(bare, "p99"), sustained(bare),
-            cell(ours, "p50"), cell(ours, "p99"), sustained(ours),
-            fmt(median(s.cpu for s in ours) * 100, 0) + " %" if ours else "–",
-            fmt_ratio(r) + ("" if math.isnan(r) else (" ✓" if r <= TARGET_RATIO else " ✗")),
-        ])
+        rows.append(
+            [
+                f"{rate:g}" + (f" ({rate * scale:g} items)" if shape == "batch" else ""),
+                cell(bare, "p50"),
+                cell(bare, "p99"),
+                sustained(bare),
+                cell(ours, "p50"),
+                cell(ours, "p99"),
+                sustained(ours),
+                fmt(median(s.cpu for s in ours) * 100, 0) + " %" if ours else "–",
+                fmt_ratio(r) + ("" if math.isnan(r) else (" ✓" if r <= TARGET_RATIO else " ✗")),
+            ]
+        )
     return rows
 
 
-def _section(ctx, sizes: Sizes, ladder: Ladder, diagnostics: list[Step], profiles: dict[str, list[tuple[str, float]]],
-             profile_note: str, inbox_write: dict[str, Any]) -> Section:
-    headers = ["offered /s", "bare p50 ms", "bare p99 ms", "bare sustained", "ours p50 ms", "ours p99 ms",
-               "ours sustained", "ours CPU", "p99 ours/bare"]
+def _section(
+    ctx,
+    sizes: Sizes,
+    ladder: Ladder,
+    diagnostics: list[Step],
+    profiles: dict[str, list[tuple[str, float]]],
+    profile_note: str,
+    inbox_write: dict[str, Any],
+) -> Section:
+    headers = [
+        "offered /s",
+        "bare p50 ms",
+        "bare p99 ms",
+        "bare sustained",
+        "ours p50 ms",
+        "ours p99 ms",
+        "ours sustained",
+        "ours CPU",
+        "p99 ours/bare",
+    ]
     verdicts: list[Verdict] = []
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
-    lines.append(f"Sizes: steps of {sizes.step_seconds:g} s, {sizes.repeats} repeat(s); "
-                 "‡ = the generator fell behind its schedule in that step; CPU = server process, share of one core.")
+    lines.append(
+        f"Sizes: steps of {sizes.step_seconds:g} s, {sizes.repeats} repeat(s); "
+        "‡ = the generator fell behind its schedule in that step; CPU = server process, share of one core."
+    )
     sustained_text = {}
     for shape, unit in (("single", "deliveries"), ("batch", "deliveries of 10")):
         ours_rate, _ = ladder.sustained_rate("ours", shape)
@@ -483,23 +566,40 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, diagnostics: list[Step], profile
             f"{'≥ ' if bare_limited or bare_rate == max(ladder.rates('bare', shape) or [0]) else ''}{bare_rate:g} {unit}/s"
             f" ({bare_rate * scale:g} items/s)"
         )
-        lines += ["", f"### {'Single-item' if shape == 'single' else 'Batched (10 items per delivery)'} deliveries", "",
-                  table(headers, _rows(ladder, shape)), "",
-                  f"Highest sustained rate (median of repeats): {sustained_text[shape]}."]
+        lines += [
+            "",
+            f"### {'Single-item' if shape == 'single' else 'Batched (10 items per delivery)'} deliveries",
+            "",
+            table(headers, _rows(ladder, shape)),
+            "",
+            f"Highest sustained rate (median of repeats): {sustained_text[shape]}.",
+        ]
         # The target: our p99 at most 1.5x bare's at the same rate, at every rate ours sustains.
-        compared = [r for r in ladder.rates("ours", shape) if r <= max(ours_rate, ladder.rates("ours", shape)[0])
-                    and ladder.at("bare", shape, r)]
+        compared = [
+            r
+            for r in ladder.rates("ours", shape)
+            if r <= max(ours_rate, ladder.rates("ours", shape)[0]) and ladder.at("bare", shape, r)
+        ]
         ratios = [(r, ladder.ratio_at(shape, r)) for r in compared]
         if ratios:
             worst = max(ratios, key=lambda item: item[1])
             best = min(ratios, key=lambda item: item[1])
             met = all(value <= TARGET_RATIO for _, value in ratios)
-            verdicts.append(Verdict(
-                f"p99 ours ≤ 1.5x bare at the same rate ({'single' if shape == 'single' else 'batches of 10'})",
-                f"{fmt_ratio(best[1])} to {fmt_ratio(worst[1])} over {compared[0]:g}–{compared[-1]:g} {unit}/s "
-                f"(worst at {worst[0]:g}/s)", met))
-        verdicts.append(Verdict(f"highest sustained rate, {'single' if shape == 'single' else 'batches of 10'} "
-                                "(reported; no target)", sustained_text[shape], None))
+            verdicts.append(
+                Verdict(
+                    f"p99 ours ≤ 1.5x bare at the same rate ({'single' if shape == 'single' else 'batches of 10'})",
+                    f"{fmt_ratio(best[1])} to {fmt_ratio(worst[1])} over {compared[0]:g}–{compared[-1]:g} {unit}/s "
+                    f"(worst at {worst[0]:g}/s)",
+                    met,
+                )
+            )
+        verdicts.append(
+            Verdict(
+                f"highest sustained rate, {'single' if shape == 'single' else 'batches of 10'} (reported; no target)",
+                sustained_text[shape],
+                None,
+            )
+        )
     plots = [_plot(ctx, ladder, "single", "deliveries"), _plot(ctx, ladder, "batch", "items")]
 
     if diagnostics:
@@ -512,37 +612,67 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, diagnostics: list[Step], profile
             ours_steps = ladder.at("ours", "single", rate)
             if ours_steps:
                 rows.append(_diagnostic_row(rate, "ours (the ladder above)", ours_steps))
-        lines += ["", "### Where our time goes", "",
-                  "Diagnostic variants of our server, single-item deliveries, one repeat each, next to bare in the same "
-                  "minute: `ours-ack-only` stores and acknowledges but dispatches nothing (what the inbox write alone "
-                  "costs); `ours-no-typing` is the product with the documented option `typing_indicators: false` "
-                  "(no mark_seen / typing calls to the Graph API).", "",
-                  table(["offered /s", "server", "p50 ms", "p99 ms", "CPU", "CPU ms per delivery", "sustained"], rows), "",
-                  "CPU ms per delivery = the server's CPU time over the step divided by the deliveries it received: "
-                  "the difference between two rows is what the part left out costs."]
+        lines += [
+            "",
+            "### Where our time goes",
+            "",
+            "Diagnostic variants of our server, single-item deliveries, one repeat each, next to bare in the same "
+            "minute: `ours-ack-only` stores and acknowledges but dispatches nothing (what the inbox write alone "
+            "costs); `ours-no-typing` is the product with the documented option `typing_indicators: false` "
+            "(no mark_seen / typing calls to the Graph API).",
+            "",
+            table(["offered /s", "server", "p50 ms", "p99 ms", "CPU", "CPU ms per delivery", "sustained"], rows),
+            "",
+            "CPU ms per delivery = the server's CPU time over the step divided by the deliveries it received: "
+            "the difference between two rows is what the part left out costs.",
+        ]
     lines += ["", "### Profiles", "", profile_note]
     for name, shares in profiles.items():
         title = "ours (the product)" if name == "ours" else "ours-ack-only (acknowledgement alone)"
-        lines += ["", f"{title}:", "", table(["where (first match in the stack)", "share of samples"],
-                                             [[label, f"{share:.0%}"] for label, share in shares])]
+        lines += [
+            "",
+            f"{title}:",
+            "",
+            table(["where (first match in the stack)", "share of samples"], [[label, f"{share:.0%}"] for label, share in shares]),
+        ]
     if "product" in inbox_write:
-        rows = [["`Inbox.accept` of one item (the product: SQLAlchemy over aiosqlite)",
-                 fmt(ms(inbox_write["product"].p50), 2), fmt(ms(inbox_write["product"].p99), 2),
-                 f"{inbox_write['hops']:.1f}"]]
+        rows = [
+            [
+                "`Inbox.accept` of one item (the product: SQLAlchemy over aiosqlite)",
+                fmt(ms(inbox_write["product"].p50), 2),
+                fmt(ms(inbox_write["product"].p99), 2),
+                f"{inbox_write['hops']:.1f}",
+            ]
+        ]
         if "one_hop" in inbox_write:
-            rows.append(["one insert-and-commit in one call on a sqlite3 writer thread (the plan, sketched)",
-                         fmt(ms(inbox_write["one_hop"].p50), 2), fmt(ms(inbox_write["one_hop"].p99), 2), "1"])
-        lines += ["", "### The inbox write alone", "",
-                  "In the bench process, 300 sequential writes of one item each into the same kind of SQLite file "
-                  "(WAL, synchronous=NORMAL), nothing else running:", "",
-                  table(["write", "p50 ms", "p99 ms", "round trips to the database thread"], rows)]
+            rows.append(
+                [
+                    "one insert-and-commit in one call on a sqlite3 writer thread (the plan, sketched)",
+                    fmt(ms(inbox_write["one_hop"].p50), 2),
+                    fmt(ms(inbox_write["one_hop"].p99), 2),
+                    "1",
+                ]
+            )
+        lines += [
+            "",
+            "### The inbox write alone",
+            "",
+            "In the bench process, 300 sequential writes of one item each into the same kind of SQLite file "
+            "(WAL, synchronous=NORMAL), nothing else running:",
+            "",
+            table(["write", "p50 ms", "p99 ms", "round trips to the database thread"], rows),
+        ]
         if "one_hop_error" in inbox_write:
             lines.append(f"(The one-hop sketch could not run: `{inbox_write['one_hop_error']}`.)")
     if any(v.met is False for v in verdicts):
         lines += ["", _plan(diagnostics, inbox_write)]
-    data = {"steps": [s.as_dict() for s in ladder.steps], "diagnostics": [d.as_dict() for d in diagnostics],
-            "profiles": profiles, "inbox_write": {k: (v.as_dict() if hasattr(v, "as_dict") else v)
-                                                   for k, v in inbox_write.items()}, "sizes": sizes.__dict__}
+    data = {
+        "steps": [s.as_dict() for s in ladder.steps],
+        "diagnostics": [d.as_dict() for d in diagnostics],
+        "profiles": profiles,
+        "inbox_write": {k: (v.as_dict() if hasattr(v, "as_dict") else v) for k, v in inbox_write.items()},
+        "sizes": sizes.__dict__,
+    }
     return Section(KEY, TITLE, "\n".join(lines), verdicts, plots, data)
 
 

@@ -63,8 +63,14 @@ def build(kind: str, graph_url: str | None, variant: str = "full"):
 
     from connectors.messenger import MessengerInput
 
-    credentials = dict(app_secret=APP_SECRET, verify_token=VERIFY_TOKEN, page_access_token=PAGE_TOKEN,
-                       graph_url=graph_url, graph_version="v21.0", app_id=APP_ID)
+    credentials = dict(
+        app_secret=APP_SECRET,
+        verify_token=VERIFY_TOKEN,
+        page_access_token=PAGE_TOKEN,
+        graph_url=graph_url,
+        graph_version="v21.0",
+        app_id=APP_ID,
+    )
     if variant == "no-typing":
         credentials["typing_indicators"] = "false"  # a documented channel option
     if variant == "ack-only":
@@ -85,9 +91,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--graph-url")
     parser.add_argument("--database-url")
-    parser.add_argument("--variant", choices=("full", "no-typing", "ack-only"), default="full",
-                        help="ours only: full (the product), no-typing (typing_indicators: false), "
-                             "ack-only (diagnostic: nothing is dispatched after the acknowledgement)")
+    parser.add_argument(
+        "--variant",
+        choices=("full", "no-typing", "ack-only"),
+        default="full",
+        help="ours only: full (the product), no-typing (typing_indicators: false), "
+        "ack-only (diagnostic: nothing is dispatched after the acknowledgement)",
+    )
     args = parser.parse_args()
     if args.database_url:
         os.environ["HANDOFF_DATABASE_URL"] = args.database_url

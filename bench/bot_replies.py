@@ -73,8 +73,12 @@ class Sizes:
     replay_items: int
 
 
-QUICK = Sizes(warmup=10, burst=60, concurrency=20, paced_rate=8, paced=32, batch_items=30, batch_size=10, repeats=1, replay_items=10)
-FULL = Sizes(warmup=30, burst=200, concurrency=20, paced_rate=12, paced=96, batch_items=100, batch_size=10, repeats=4, replay_items=20)
+QUICK = Sizes(
+    warmup=10, burst=60, concurrency=20, paced_rate=8, paced=32, batch_items=30, batch_size=10, repeats=1, replay_items=10
+)
+FULL = Sizes(
+    warmup=30, burst=200, concurrency=20, paced_rate=12, paced=96, batch_items=100, batch_size=10, repeats=4, replay_items=20
+)
 
 
 @dataclass
@@ -112,16 +116,32 @@ class Phase:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "config": self.config, "phase": self.phase, "repeat": self.repeat, "senders": self.senders,
-            "answered": self.answered, "ack": self.ack.as_dict(), "first_reply": self.first_reply.as_dict(),
-            "throughput": self.throughput, "cores": self.cores, "ack_errors": self.ack_errors,
+            "config": self.config,
+            "phase": self.phase,
+            "repeat": self.repeat,
+            "senders": self.senders,
+            "answered": self.answered,
+            "ack": self.ack.as_dict(),
+            "first_reply": self.first_reply.as_dict(),
+            "throughput": self.throughput,
+            "cores": self.cores,
+            "ack_errors": self.ack_errors,
             "per_process": self.per_process,
         }
 
 
-async def _phase(session: Any, probe: load.ReplyProbe, config: Config, phase: str, repeat: int,
-                 deliveries: Sequence[load.Delivery], *, rate: float | None = None, concurrency: int = 20,
-                 limit: float = 120.0) -> Phase:
+async def _phase(
+    session: Any,
+    probe: load.ReplyProbe,
+    config: Config,
+    phase: str,
+    repeat: int,
+    deliveries: Sequence[load.Delivery],
+    *,
+    rate: float | None = None,
+    concurrency: int = 20,
+    limit: float = 120.0,
+) -> Phase:
     senders = [sender for delivery in deliveries for sender in delivery.senders]
     probe.expect(senders)
     url = config.urls
@@ -141,10 +161,17 @@ async def _phase(session: Any, probe: load.ReplyProbe, config: Config, phase: st
     cpu_after = config.cpu_by_pid()
     per_process = sorted(((cpu_after[pid] - cpu_before.get(pid, 0.0)) / elapsed for pid in cpu_after), reverse=True)
     return Phase(
-        config.key, phase, repeat, len(senders), len(answered),
+        config.key,
+        phase,
+        repeat,
+        len(senders),
+        len(answered),
         Summary.of([a.latency for a in acks if a.ok]),
         Summary.of([first[s] - sent_at[s] for s in answered]),
-        len(answered) / wall, sum(per_process), sum(1 for a in acks if not a.ok), per_process,
+        len(answered) / wall,
+        sum(per_process),
+        sum(1 for a in acks if not a.ok),
+        per_process,
     )
 
 
@@ -153,9 +180,17 @@ async def _seed_pending(ctx, database_url: str, graph_url: str, senders: Sequenc
     webhook in a server whose dispatcher is off (``bench.ack_server --variant ack-only``)
     acknowledges them, and the server is stopped before anything handles them."""
     loop = asyncio.get_running_loop()
-    server = await loop.run_in_executor(None, lambda: servers.python_server(
-        "seed", "bench.ack_server", ["--kind", "ours", "--variant", "ack-only", "--graph-url", graph_url,
-                                     "--database-url", database_url], servers.base_env(), ctx.logs, "/health"))
+    server = await loop.run_in_executor(
+        None,
+        lambda: servers.python_server(
+            "seed",
+            "bench.ack_server",
+            ["--kind", "ours", "--variant", "ack-only", "--graph-url", graph_url, "--database-url", database_url],
+            servers.base_env(),
+            ctx.logs,
+            "/health",
+        ),
+    )
     try:
         async with load.new_session() as session:
             deliveries = load.text_deliveries(senders, per_delivery=len(senders), texts=("hola",))
@@ -189,26 +224,40 @@ async def run(ctx) -> Section:
     profiles: dict[str, tuple[list[tuple[str, float]], float]] = {}  # rows, CPU ms per customer
     profile_note = ""
     async with contextlib.AsyncExitStack() as stack:
-        api = await stack.enter_async_context(FakeGraphAPI(
-            {servers.PAGE_TOKEN: "messenger", servers.INSTAGRAM_TOKEN: "instagram"},
-            emit_echoes=False, emit_deliveries=False))
+        api = await stack.enter_async_context(
+            FakeGraphAPI(
+                {servers.PAGE_TOKEN: "messenger", servers.INSTAGRAM_TOKEN: "instagram"}, emit_echoes=False, emit_deliveries=False
+            )
+        )
         api.profiles = EveryoneHasAProfile()
         probe = load.ReplyProbe(api)
         configs: list[Config] = []
         starts: dict[str, list[Callable[[], servers.ServerProcess]]] = {}
         replay_senders: dict[str, list[str]] = {}
 
-        def rasa(name: str, env: dict[str, str], credentials: Path, endpoints: Path, ready: str) -> Callable[[], servers.ServerProcess]:
+        def rasa(
+            name: str, env: dict[str, str], credentials: Path, endpoints: Path, ready: str
+        ) -> Callable[[], servers.ServerProcess]:
             return lambda: servers.rasa_run(name, env, ctx.logs, credentials=credentials, endpoints=endpoints, ready_path=ready)
 
         configs.append(Config("builtin", "built-in facebook, 1 process", "/webhooks/facebook/webhook"))
-        starts["builtin"] = [rasa("bot-builtin", servers.facebook_env(api.url), servers.BENCH / "credentials-facebook.yml",
-                                  servers.ROOT / "endpoints.yml", "/webhooks/facebook/")]
+        starts["builtin"] = [
+            rasa(
+                "bot-builtin",
+                servers.facebook_env(api.url),
+                servers.BENCH / "credentials-facebook.yml",
+                servers.ROOT / "endpoints.yml",
+                "/webhooks/facebook/",
+            )
+        ]
         ours_credentials, messenger = servers.ROOT / "credentials.yml", "/webhooks/messenger/"
         sqlite_url = f"sqlite+aiosqlite:///{ctx.work / 'bot-ours.db'}"
         configs.append(Config("ours1", "ours, 1 process", messenger + "webhook"))
-        starts["ours1"] = [rasa("bot-ours1", servers.product_env(api.url, sqlite_url), ours_credentials,
-                                servers.ROOT / "endpoints.yml", messenger)]
+        starts["ours1"] = [
+            rasa(
+                "bot-ours1", servers.product_env(api.url, sqlite_url), ours_credentials, servers.ROOT / "endpoints.yml", messenger
+            )
+        ]
         replay_senders["ours1"] = load.sender_ids("replay1", sizes.replay_items)
         await _seed_pending(ctx, sqlite_url, api.url, replay_senders["ours1"])
         if shared_ok:
@@ -252,8 +301,16 @@ async def run(ctx) -> Section:
                 counts = [len(probe.replies.get(s, [])) for s in senders]
                 config = next(c for c in configs if c.key == key)
                 lines = config.log_text().count("acknowledged items will be replayed")
-                replays.append(Replay(key, len(senders), sum(c == 1 for c in counts), sum(c >= 2 for c in counts),
-                                      sum(c == 0 for c in counts), lines))
+                replays.append(
+                    Replay(
+                        key,
+                        len(senders),
+                        sum(c == 1 for c in counts),
+                        sum(c >= 2 for c in counts),
+                        sum(c == 0 for c in counts),
+                        lines,
+                    )
+                )
                 log(f"  replay {key}: {replays[-1]}")
             probe.forget()
             async with load.new_session() as session:
@@ -261,7 +318,7 @@ async def run(ctx) -> Section:
                     senders = load.sender_ids(f"{config.key}w", sizes.warmup)
                     await _phase(session, probe, config, "warmup", -1, load.text_deliveries(senders), concurrency=4)
                 for repeat in range(sizes.repeats):
-                    order = configs[repeat % len(configs):] + configs[: repeat % len(configs)]
+                    order = configs[repeat % len(configs) :] + configs[: repeat % len(configs)]
                     for config in order:
                         phases += await _round(session, probe, config, repeat, sizes)
                         probe.forget()
@@ -310,17 +367,26 @@ def _profile_text(configs: list[Config], profiles: dict[str, tuple[list[tuple[st
 
 def _plan(phases: list[Phase], profiles: dict[str, tuple[list[tuple[str, float]], float]]) -> str:
     """PLAN with this run's figures: how much more CPU a customer costs ours, and where."""
-    cpu = {key: _median(phases, key, "burst", lambda p: p.cores * 1000 / p.throughput if p.throughput else float("nan"))
-           for key in {p.config for p in phases}}
+    cpu = {
+        key: _median(phases, key, "burst", lambda p: p.cores * 1000 / p.throughput if p.throughput else float("nan"))
+        for key in {p.config for p in phases}
+    }
     first = ""
     if "builtin" in cpu and "ours1" in cpu:
-        first = (f"In the burst, ours used {cpu['ours1']:.1f} ms of server CPU per customer against the built-in's "
-                 f"{cpu['builtin']:.1f} ms ({cpu['ours1'] / cpu['builtin']:.2f}x); with one process both are bound "
-                 "by that CPU, so one-process throughput follows it.")
+        first = (
+            f"In the burst, ours used {cpu['ours1']:.1f} ms of server CPU per customer against the built-in's "
+            f"{cpu['builtin']:.1f} ms ({cpu['ours1'] / cpu['builtin']:.2f}x); with one process both are bound "
+            "by that CPU, so one-process throughput follows it."
+        )
         if "builtin" in profiles and "ours1" in profiles:
             mine, theirs = dict(profiles["ours1"][0]), dict(profiles["builtin"][0])
-            extra = sorted(((mine.get(n, 0) * profiles["ours1"][1] - theirs.get(n, 0) * profiles["builtin"][1], n)
-                            for n in set(mine) | set(theirs)), reverse=True)
+            extra = sorted(
+                (
+                    (mine.get(n, 0) * profiles["ours1"][1] - theirs.get(n, 0) * profiles["builtin"][1], n)
+                    for n in set(mine) | set(theirs)
+                ),
+                reverse=True,
+            )
             named = [f"{name}: +{ms_:.1f} ms" for ms_, name in extra[:3] if ms_ > 0.2]
             if named:
                 first += " The profiles put the difference in: " + "; ".join(named) + "."
@@ -330,15 +396,39 @@ def _plan(phases: list[Phase], profiles: dict[str, tuple[list[tuple[str, float]]
 # Each sample goes to the row of the innermost frame that matches (whose code was running).
 # Every stack of `rasa run` has rasa/core/run.py at its root, so the Rasa rows name modules.
 PROFILE_BUCKETS: list[profiling.Bucket] = [
-    ("built-in channel: synchronous Graph calls (fbmessenger, requests, http.client)",
-     ["(fbmessenger/", "(requests/", "(urllib3/", "(http/client.py", "(socket.py"]),
-    ("Rasa: NLU pipeline and policies (featurizers, DIET on TensorFlow, rules)",
-     ["rasa/nlu/", "rasa/core/policies/", "tensorflow", "rasa/engine/", "rasa/utils/tensorflow", "keras", "(numpy/",
-      "(scipy/", "(sklearn/"]),
+    (
+        "built-in channel: synchronous Graph calls (fbmessenger, requests, http.client)",
+        ["(fbmessenger/", "(requests/", "(urllib3/", "(http/client.py", "(socket.py"],
+    ),
+    (
+        "Rasa: NLU pipeline and policies (featurizers, DIET on TensorFlow, rules)",
+        [
+            "rasa/nlu/",
+            "rasa/core/policies/",
+            "tensorflow",
+            "rasa/engine/",
+            "rasa/utils/tensorflow",
+            "keras",
+            "(numpy/",
+            "(scipy/",
+            "(sklearn/",
+        ],
+    ),
     ("Rasa: tracker and lock stores", ["rasa/core/tracker_store.py", "rasa/core/lock_store.py"]),
-    ("Rasa: the rest of a turn (processor, trackers, events, actions, responses)",
-     ["(rasa/core/processor.py", "(rasa/core/agent.py", "(rasa/core/actions/", "(rasa/core/nlg/", "(rasa/shared/",
-      "(rasa/core/channels/", "(rasa/utils/", "(rasa/core/utils.py", "(rasa/core/featurizers/"]),
+    (
+        "Rasa: the rest of a turn (processor, trackers, events, actions, responses)",
+        [
+            "(rasa/core/processor.py",
+            "(rasa/core/agent.py",
+            "(rasa/core/actions/",
+            "(rasa/core/nlg/",
+            "(rasa/shared/",
+            "(rasa/core/channels/",
+            "(rasa/utils/",
+            "(rasa/core/utils.py",
+            "(rasa/core/featurizers/",
+        ],
+    ),
     ("ours: connectors and handoff service code", ["(connectors/", "(handoff/"]),
     ("SQLAlchemy (for the handoff database)", ["sqlalchemy/"]),
     ("asyncpg (the handoff database on PostgreSQL)", ["asyncpg/"]),
@@ -349,7 +439,9 @@ PROFILE_BUCKETS: list[profiling.Bucket] = [
 ]
 
 
-async def _profile(ctx, session: Any, probe: load.ReplyProbe, config: Config, sizes: Sizes) -> tuple[list[tuple[str, float]], float]:
+async def _profile(
+    ctx, session: Any, probe: load.ReplyProbe, config: Config, sizes: Sizes
+) -> tuple[list[tuple[str, float]], float]:
     """An extra burst while py-spy samples the (first) server process of ``config``."""
     pid = max(config.servers[0].pids())  # the worker when there is a parent, else the server itself
     output = ctx.profiles / f"bot-{config.key}.txt"
@@ -357,8 +449,9 @@ async def _profile(ctx, session: Any, probe: load.ReplyProbe, config: Config, si
     seconds = max(4.0, min(12.0, sizes.burst / 40))
     recording = asyncio.ensure_future(profiling.record(pid, seconds, output))
     await asyncio.sleep(0.3)
-    phase = await _phase(session, probe, config, "profile", -1, deliveries, concurrency=sizes.concurrency,
-                         limit=60 + sizes.burst / 5)
+    phase = await _phase(
+        session, probe, config, "profile", -1, deliveries, concurrency=sizes.concurrency, limit=60 + sizes.burst / 5
+    )
     await recording
     cpu_per_customer = phase.cores * 1000 / phase.throughput if phase.throughput else float("nan")
     return profiling.summarise(output, PROFILE_BUCKETS, innermost=True), cpu_per_customer
@@ -405,18 +498,24 @@ async def _round(session: Any, probe: load.ReplyProbe, config: Config, repeat: i
     results = []
     tag = f"{config.key}r{repeat}"
     burst = load.text_deliveries(load.sender_ids(tag + "b", sizes.burst))
-    results.append(await _phase(session, probe, config, "burst", repeat, burst, concurrency=sizes.concurrency,
-                                limit=60 + sizes.burst / 5))
+    results.append(
+        await _phase(session, probe, config, "burst", repeat, burst, concurrency=sizes.concurrency, limit=60 + sizes.burst / 5)
+    )
     paced = load.text_deliveries(load.sender_ids(tag + "p", sizes.paced))
-    results.append(await _phase(session, probe, config, "paced", repeat, paced, rate=sizes.paced_rate,
-                                limit=60 + sizes.paced / sizes.paced_rate))
+    results.append(
+        await _phase(
+            session, probe, config, "paced", repeat, paced, rate=sizes.paced_rate, limit=60 + sizes.paced / sizes.paced_rate
+        )
+    )
     batched = load.text_deliveries(load.sender_ids(tag + "x", sizes.batch_items), per_delivery=sizes.batch_size)
     results.append(await _phase(session, probe, config, "batched", repeat, batched, concurrency=5, limit=90))
     for phase in results:
-        log(f"  bot {config.key:7} {phase.phase:7} r{repeat}: {phase.answered}/{phase.senders} answered, "
+        log(
+            f"  bot {config.key:7} {phase.phase:7} r{repeat}: {phase.answered}/{phase.senders} answered, "
             f"{phase.throughput:5.1f}/s, ack p50 {ms(phase.ack.p50):7.1f} p99 {ms(phase.ack.p99):7.1f} ms, "
             f"first reply p50 {ms(phase.first_reply.p50):7.1f} p99 {ms(phase.first_reply.p99):7.1f} ms, "
-            f"{phase.cores:.2f} cores ({' + '.join(f'{c:.2f}' for c in phase.per_process)})")
+            f"{phase.cores:.2f} cores ({' + '.join(f'{c:.2f}' for c in phase.per_process)})"
+        )
     return results
 
 
@@ -434,8 +533,9 @@ def _ratio(phases: list[Phase], config: str, baseline: str) -> float:
     return median(values)
 
 
-def _section(ctx, sizes: Sizes, configs: list[Config], phases: list[Phase], replays: list[Replay],
-             startup: dict[str, float], note: str) -> Section:
+def _section(
+    ctx, sizes: Sizes, configs: list[Config], phases: list[Phase], replays: list[Replay], startup: dict[str, float], note: str
+) -> Section:
     labels = {c.key: c.label for c in configs}
     keys = [c.key for c in configs]
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
@@ -449,41 +549,65 @@ def _section(ctx, sizes: Sizes, configs: list[Config], phases: list[Phase], repl
         lines += ["", note]
     rows = []
     for key in keys:
-        rows.append([
-            labels[key],
-            fmt(_median(phases, key, "burst", lambda p: p.throughput), 1),
-            "–" if key == "builtin" else fmt_ratio(_ratio(phases, key, "builtin")),
-            fmt(ms(_median(phases, key, "burst", lambda p: p.ack.p50)), 0),
-            fmt(ms(_median(phases, key, "burst", lambda p: p.ack.p99)), 0),
-            fmt(_median(phases, key, "burst", lambda p: p.first_reply.p50), 2),
-            fmt(_median(phases, key, "burst", lambda p: p.first_reply.p99), 2),
-            fmt(_median(phases, key, "burst", lambda p: p.cores), 2),
-            fmt(_median(phases, key, "burst", lambda p: p.cores * 1000 / p.throughput if p.throughput else float("nan")), 1),
-        ])
-    lines += ["", f"### Burst: {sizes.burst} customers, {sizes.concurrency} deliveries in flight", "",
-              table(["server", "customers/s", "vs built-in", "ack p50 ms", "ack p99 ms", "first reply p50 s",
-                     "first reply p99 s", "cores", "CPU ms per customer"], rows), "",
-              "Cores and CPU per customer count the server's processes only; the load generator and the fake "
-              "Graph API (this process), PostgreSQL and Redis use the same two cores. Latency in a burst is not "
-              "comparable between the two designs: the built-in channel answers Meta only after the turn, so at "
-              "most 20 customers wait inside it at a time; ours acknowledges at once, so the whole burst queues "
-              "inside the server and the last customers wait for all the others. The paced table compares latency "
-              "at equal load."]
+        rows.append(
+            [
+                labels[key],
+                fmt(_median(phases, key, "burst", lambda p: p.throughput), 1),
+                "–" if key == "builtin" else fmt_ratio(_ratio(phases, key, "builtin")),
+                fmt(ms(_median(phases, key, "burst", lambda p: p.ack.p50)), 0),
+                fmt(ms(_median(phases, key, "burst", lambda p: p.ack.p99)), 0),
+                fmt(_median(phases, key, "burst", lambda p: p.first_reply.p50), 2),
+                fmt(_median(phases, key, "burst", lambda p: p.first_reply.p99), 2),
+                fmt(_median(phases, key, "burst", lambda p: p.cores), 2),
+                fmt(_median(phases, key, "burst", lambda p: p.cores * 1000 / p.throughput if p.throughput else float("nan")), 1),
+            ]
+        )
+    lines += [
+        "",
+        f"### Burst: {sizes.burst} customers, {sizes.concurrency} deliveries in flight",
+        "",
+        table(
+            [
+                "server",
+                "customers/s",
+                "vs built-in",
+                "ack p50 ms",
+                "ack p99 ms",
+                "first reply p50 s",
+                "first reply p99 s",
+                "cores",
+                "CPU ms per customer",
+            ],
+            rows,
+        ),
+        "",
+        "Cores and CPU per customer count the server's processes only; the load generator and the fake "
+        "Graph API (this process), PostgreSQL and Redis use the same two cores. Latency in a burst is not "
+        "comparable between the two designs: the built-in channel answers Meta only after the turn, so at "
+        "most 20 customers wait inside it at a time; ours acknowledges at once, so the whole burst queues "
+        "inside the server and the last customers wait for all the others. The paced table compares latency "
+        "at equal load.",
+    ]
     rows = []
     for key in keys:
-        rows.append([
-            labels[key],
-            fmt(ms(_median(phases, key, "paced", lambda p: p.ack.p50)), 1),
-            fmt(ms(_median(phases, key, "paced", lambda p: p.ack.p99)), 1),
-            fmt(ms(_median(phases, key, "paced", lambda p: p.first_reply.p50)), 0),
-            fmt(ms(_median(phases, key, "paced", lambda p: p.first_reply.p99)), 0),
-            f"{sum(p.answered for p in phases if p.config == key and p.phase == 'paced')}/"
-            f"{sum(p.senders for p in phases if p.config == key and p.phase == 'paced')}",
-            fmt(_median(phases, key, "paced", lambda p: p.cores), 2),
-        ])
-    lines += ["", f"### Paced: {sizes.paced_rate:g} customers/s, the same load for every server", "",
-              table(["server", "ack p50 ms", "ack p99 ms", "first reply p50 ms", "first reply p99 ms", "answered",
-                     "cores"], rows)]
+        rows.append(
+            [
+                labels[key],
+                fmt(ms(_median(phases, key, "paced", lambda p: p.ack.p50)), 1),
+                fmt(ms(_median(phases, key, "paced", lambda p: p.ack.p99)), 1),
+                fmt(ms(_median(phases, key, "paced", lambda p: p.first_reply.p50)), 0),
+                fmt(ms(_median(phases, key, "paced", lambda p: p.first_reply.p99)), 0),
+                f"{sum(p.answered for p in phases if p.config == key and p.phase == 'paced')}/"
+                f"{sum(p.senders for p in phases if p.config == key and p.phase == 'paced')}",
+                fmt(_median(phases, key, "paced", lambda p: p.cores), 2),
+            ]
+        )
+    lines += [
+        "",
+        f"### Paced: {sizes.paced_rate:g} customers/s, the same load for every server",
+        "",
+        table(["server", "ack p50 ms", "ack p99 ms", "first reply p50 ms", "first reply p99 ms", "answered", "cores"], rows),
+    ]
     rows = []
     lost: dict[str, int] = {}
     for key in keys:
@@ -492,30 +616,57 @@ def _section(ctx, sizes: Sizes, configs: list[Config], phases: list[Phase], repl
         answered = sum(p.answered for p in batched)
         lost[key] = sent - answered
         rows.append([labels[key], f"{answered}/{sent}", str(sent - answered)])
-    lines += ["", f"### Batched: deliveries of {sizes.batch_size} customers (all rounds together)", "",
-              table(["server", "customers answered", "lost"], rows)]
+    lines += [
+        "",
+        f"### Batched: deliveries of {sizes.batch_size} customers (all rounds together)",
+        "",
+        table(["server", "customers answered", "lost"], rows),
+    ]
     if replays:
-        lines += ["", "### Replay at start (items acknowledged by a process that died)", "",
-                  table(["server", "seeded customers", "answered once", "answered twice or more", "not answered",
-                         "processes that announced a replay"],
-                        [[labels[r.config], r.items, r.once, r.twice_or_more, r.never, r.log_lines] for r in replays])]
+        lines += [
+            "",
+            "### Replay at start (items acknowledged by a process that died)",
+            "",
+            table(
+                [
+                    "server",
+                    "seeded customers",
+                    "answered once",
+                    "answered twice or more",
+                    "not answered",
+                    "processes that announced a replay",
+                ],
+                [[labels[r.config], r.items, r.once, r.twice_or_more, r.never, r.log_lines] for r in replays],
+            ),
+        ]
         doubled = [r for r in replays if r.twice_or_more]
         if doubled:
-            lines += ["", "Each process of a server replays every pending item it finds at start (the replay runs in "
-                      "every Sanic worker and every instance: the last column counts the processes whose log announced "
-                      "it), so with two processes those customers were answered twice. A replay that claims items "
-                      "(`SELECT … FOR UPDATE SKIP LOCKED`, or a lease column) would hand each item to one process."]
-    lines += ["", "Observed while building this benchmark (not re-checked by every run): started on an empty "
-              "PostgreSQL schema, the two `SANIC_WORKERS` workers both apply the Alembic migrations at start and one "
-              "dies with `UniqueViolationError` on `alembic_version`, leaving a server with one worker and no error "
-              "from `rasa run`. Here every schema is migrated by the seeding step before the servers start; the "
-              "product needs the migration under a lock (`pg_advisory_lock`) or in the parent process before it forks."]
-    lines += ["", "The fake Graph API answers on loopback in about a millisecond. Meta answers in tens to hundreds "
-              "of milliseconds, and Rasa's built-in channel makes its four Graph calls per turn (mark_seen, "
-              "typing_on, the reply, typing_off) with synchronous `requests`, blocking its event loop for each, "
-              "so its figures here are its best case; our connector's calls are asynchronous."]
-    lines += ["", "Start-up (process start to webhook answering): " + "; ".join(
-        f"{labels[k]} {v:.0f} s" for k, v in startup.items()) + "."]
+            lines += [
+                "",
+                "Each process of a server replays every pending item it finds at start (the replay runs in "
+                "every Sanic worker and every instance: the last column counts the processes whose log announced "
+                "it), so with two processes those customers were answered twice. A replay that claims items "
+                "(`SELECT … FOR UPDATE SKIP LOCKED`, or a lease column) would hand each item to one process.",
+            ]
+    lines += [
+        "",
+        "Observed while building this benchmark (not re-checked by every run): started on an empty "
+        "PostgreSQL schema, the two `SANIC_WORKERS` workers both apply the Alembic migrations at start and one "
+        "dies with `UniqueViolationError` on `alembic_version`, leaving a server with one worker and no error "
+        "from `rasa run`. Here every schema is migrated by the seeding step before the servers start; the "
+        "product needs the migration under a lock (`pg_advisory_lock`) or in the parent process before it forks.",
+    ]
+    lines += [
+        "",
+        "The fake Graph API answers on loopback in about a millisecond. Meta answers in tens to hundreds "
+        "of milliseconds, and Rasa's built-in channel makes its four Graph calls per turn (mark_seen, "
+        "typing_on, the reply, typing_off) with synchronous `requests`, blocking its event loop for each, "
+        "so its figures here are its best case; our connector's calls are asynchronous.",
+    ]
+    lines += [
+        "",
+        "Start-up (process start to webhook answering): " + "; ".join(f"{labels[k]} {v:.0f} s" for k, v in startup.items()) + ".",
+    ]
     for config in configs:
         if config.note:
             lines.append(f"{labels[config.key]}: {config.note}.")
@@ -528,42 +679,77 @@ def _section(ctx, sizes: Sizes, configs: list[Config], phases: list[Phase], repl
                 busiest = median(p.per_process[0] for p in mine)
                 second = median(p.per_process[1] for p in mine)
                 split.append(f"{phase} {busiest:.2f} + {second:.2f}")
-        lines += ["", "How the kernel shared the work between the two `SANIC_WORKERS` (cores of the busier and the "
-                  "other worker, median of rounds): " + "; ".join(split) + ". Keep-alive connections stay with the "
-                  "worker that accepted them, so at a low rate one worker can do everything."]
+        lines += [
+            "",
+            "How the kernel shared the work between the two `SANIC_WORKERS` (cores of the busier and the "
+            "other worker, median of rounds): " + "; ".join(split) + ". Keep-alive connections stay with the "
+            "worker that accepted them, so at a low rate one worker can do everything.",
+        ]
 
     verdicts = []
     builtin_rate = _median(phases, "builtin", "burst", lambda p: p.throughput)
     if "ours1" in keys:
         r1 = _ratio(phases, "ours1", "builtin")
-        verdicts.append(Verdict("throughput, one process ≥ built-in",
-                                f"{fmt_ratio(r1)} ({fmt(_median(phases, 'ours1', 'burst', lambda p: p.throughput), 1)} "
-                                f"vs {fmt(builtin_rate, 1)} customers/s)", r1 >= 1.0))
+        verdicts.append(
+            Verdict(
+                "throughput, one process ≥ built-in",
+                f"{fmt_ratio(r1)} ({fmt(_median(phases, 'ours1', 'burst', lambda p: p.throughput), 1)} "
+                f"vs {fmt(builtin_rate, 1)} customers/s)",
+                r1 >= 1.0,
+            )
+        )
     two_core = [k for k in ("ours2w", "ours2i") if k in keys]
     if two_core:
         ratios = {k: _ratio(phases, k, "builtin") for k in two_core}
         best = max(two_core, key=lambda k: -1 if ratios[k] != ratios[k] else ratios[k])
-        verdicts.append(Verdict("throughput, both cores ≥ 1.8x built-in", "; ".join(
-            f"{labels[k].split(' (')[0]}: {fmt_ratio(ratios[k])} "
-            f"({fmt(_median(phases, k, 'burst', lambda p: p.throughput), 1)} customers/s)" for k in two_core), ratios[best] >= 1.8))
+        verdicts.append(
+            Verdict(
+                "throughput, both cores ≥ 1.8x built-in",
+                "; ".join(
+                    f"{labels[k].split(' (')[0]}: {fmt_ratio(ratios[k])} "
+                    f"({fmt(_median(phases, k, 'burst', lambda p: p.throughput), 1)} customers/s)"
+                    for k in two_core
+                ),
+                ratios[best] >= 1.8,
+            )
+        )
     else:
         verdicts.append(Verdict("throughput, both cores ≥ 1.8x built-in", "not yet measured: " + note, None))
     ours_lost = {k: v for k, v in lost.items() if k != "builtin"}
     short = {k: v.split(" (")[0] for k, v in labels.items()}
-    verdicts.append(Verdict("zero items lost in batched deliveries",
-                            "; ".join(f"{short[k]}: {v} lost" for k, v in lost.items()),
-                            all(v == 0 for v in ours_lost.values())))
-    verdicts.append(Verdict(f"first reply p50 / p99 at {sizes.paced_rate:g}/s (reported; no target)", "; ".join(
-        f"{short[k]} {fmt(ms(_median(phases, k, 'paced', lambda p: p.first_reply.p50)), 0)} / "
-        f"{fmt(ms(_median(phases, k, 'paced', lambda p: p.first_reply.p99)), 0)} ms" for k in keys), None))
+    verdicts.append(
+        Verdict(
+            "zero items lost in batched deliveries",
+            "; ".join(f"{short[k]}: {v} lost" for k, v in lost.items()),
+            all(v == 0 for v in ours_lost.values()),
+        )
+    )
+    verdicts.append(
+        Verdict(
+            f"first reply p50 / p99 at {sizes.paced_rate:g}/s (reported; no target)",
+            "; ".join(
+                f"{short[k]} {fmt(ms(_median(phases, k, 'paced', lambda p: p.first_reply.p50)), 0)} / "
+                f"{fmt(ms(_median(phases, k, 'paced', lambda p: p.first_reply.p99)), 0)} ms"
+                for k in keys
+            ),
+            None,
+        )
+    )
     for replay in replays:
-        verdicts.append(Verdict(f"start-up replay, {labels[replay.config].split(' (')[0]}: each pending item "
-                                "handled once (correctness check)",
-                                f"{replay.once}/{replay.items} once, {replay.twice_or_more} twice or more, "
-                                f"{replay.never} never", replay.twice_or_more == 0 and replay.never == 0))
+        verdicts.append(
+            Verdict(
+                f"start-up replay, {labels[replay.config].split(' (')[0]}: each pending item handled once (correctness check)",
+                f"{replay.once}/{replay.items} once, {replay.twice_or_more} twice or more, {replay.never} never",
+                replay.twice_or_more == 0 and replay.never == 0,
+            )
+        )
     plots = [_plot_throughput(ctx, configs, phases), _plot_latency(ctx, configs, phases)]
-    data = {"phases": [p.as_dict() for p in phases], "replays": [r.__dict__ for r in replays], "startup": startup,
-            "sizes": sizes.__dict__}
+    data = {
+        "phases": [p.as_dict() for p in phases],
+        "replays": [r.__dict__ for r in replays],
+        "startup": startup,
+        "sizes": sizes.__dict__,
+    }
     return Section(KEY, TITLE, "\n".join(lines), verdicts, plots, data)
 
 

@@ -25,8 +25,9 @@ class EveryoneHasAProfile(dict):
 
 
 async def serve(port: int) -> None:
-    api = FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, port=port,
-                       emit_echoes=False, emit_deliveries=False)
+    api = FakeGraphAPI(
+        {PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, port=port, emit_echoes=False, emit_deliveries=False
+    )
     api.profiles = EveryoneHasAProfile()
     await api.start()
     stop = asyncio.Event()

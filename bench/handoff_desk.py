@@ -83,10 +83,21 @@ async def bounded(jobs: Sequence[Callable[[], Awaitable[T]]], concurrency: int) 
 
 def add_supervisor(env: Mapping[str, str]) -> None:
     """The first account, with the command an operator uses (migrates the database too)."""
-    command = [sys.executable, "-m", "connectors.desk.accounts", "add", SUPERVISOR, "--role", "supervisor",
-               "--name", "Bench Supervisor", "--password-stdin"]
-    result = subprocess.run(command, input=PASSWORD + "\n", env=dict(env), cwd=servers.ROOT, capture_output=True,
-                            text=True, timeout=300)
+    command = [
+        sys.executable,
+        "-m",
+        "connectors.desk.accounts",
+        "add",
+        SUPERVISOR,
+        "--role",
+        "supervisor",
+        "--name",
+        "Bench Supervisor",
+        "--password-stdin",
+    ]
+    result = subprocess.run(
+        command, input=PASSWORD + "\n", env=dict(env), cwd=servers.ROOT, capture_output=True, text=True, timeout=300
+    )
     if result.returncode != 0:
         raise SetupFailed(f"creating the supervisor failed: {result.stderr[-1500:]}")
 
@@ -119,8 +130,9 @@ async def login(session: aiohttp.ClientSession, base: str, username: str) -> tup
     return body["token"], body["agent"]
 
 
-async def create_agents(session: aiohttp.ClientSession, base: str, count: int, errors: list[str],
-                        concurrency: int = 8) -> list[DeskAgent]:
+async def create_agents(
+    session: aiohttp.ClientSession, base: str, count: int, errors: list[str], concurrency: int = 8
+) -> list[DeskAgent]:
     """``count`` agents of the campaign, created by the supervisor, each logged in."""
     supervisor, _ = await login(session, base, SUPERVISOR)
     headers = {"Authorization": f"Bearer {supervisor}"}
@@ -128,8 +140,7 @@ async def create_agents(session: aiohttp.ClientSession, base: str, count: int, e
     def make(index: int) -> Callable[[], Awaitable[DeskAgent]]:
         async def job() -> DeskAgent:
             username = f"bench-agent-{index:02d}"
-            body = {"username": username, "password": PASSWORD, "display_name": f"Agente {index:02d}",
-                    "campaigns": [CAMPAIGN]}
+            body = {"username": username, "password": PASSWORD, "display_name": f"Agente {index:02d}", "campaigns": [CAMPAIGN]}
 
             async def create() -> None:
                 async with session.post(base + API + "/agents", json=body, headers=headers) as response:
@@ -144,16 +155,21 @@ async def create_agents(session: aiohttp.ClientSession, base: str, count: int, e
     return await bounded([make(index) for index in range(count)], concurrency)
 
 
-async def create_attentions(session: aiohttp.ClientSession, base: str, customers: Sequence[str], errors: list[str],
-                            concurrency: int = 16) -> list[int]:
+async def create_attentions(
+    session: aiohttp.ClientSession, base: str, customers: Sequence[str], errors: list[str], concurrency: int = 16
+) -> list[int]:
     """One queued attention per customer, as ``action_handoff`` asks for it."""
     headers = {"Authorization": f"Bearer {servers.SERVICE_TOKEN}"}
 
     def make(customer: str) -> Callable[[], Awaitable[int]]:
         async def call() -> int:
             body = {
-                "channel": "messenger", "account_id": servers.PAGE_ID, "customer_id": customer,
-                "intent": "request_human", "customer_name": f"Cliente {customer[-6:]}", "language": "es",
+                "channel": "messenger",
+                "account_id": servers.PAGE_ID,
+                "customer_id": customer,
+                "intent": "request_human",
+                "customer_name": f"Cliente {customer[-6:]}",
+                "language": "es",
                 "slots": {"customer_name": f"Cliente {customer[-6:]}", "handoff_reason": "Mi pedido no llegó"},
                 "context": [{"author": "customer", "text": "quiero hablar con una persona", "time": time.time() - 30}],
             }
@@ -166,8 +182,14 @@ async def create_attentions(session: aiohttp.ClientSession, base: str, customers
     return await bounded([make(customer) for customer in customers], concurrency)
 
 
-async def open_attentions(session: aiohttp.ClientSession, base: str, owners: Sequence[DeskAgent],
-                          attention_ids: Sequence[int], errors: list[str], concurrency: int = 16) -> None:
+async def open_attentions(
+    session: aiohttp.ClientSession,
+    base: str,
+    owners: Sequence[DeskAgent],
+    attention_ids: Sequence[int],
+    errors: list[str],
+    concurrency: int = 16,
+) -> None:
     """Attention n is opened by ``owners[n]`` from its own session."""
 
     def make(agent: DeskAgent, attention_id: int) -> Callable[[], Awaitable[None]]:

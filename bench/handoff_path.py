@@ -83,8 +83,7 @@ class Sizes:
 # The low rungs show the path's latency while the server keeps up; 100 and 300 are the
 # issue's targets.
 QUICK = Sizes(attentions=200, rates=(10, 50, 100, 200, 400), step_seconds=2.0, repeats=1, profile_seconds=4)
-FULL = Sizes(attentions=1000, rates=(10, 25, 50, 100, 200, 300, 400, 600), step_seconds=5.0, repeats=3,
-             profile_seconds=8)
+FULL = Sizes(attentions=1000, rates=(10, 25, 50, 100, 200, 300, 400, 600), step_seconds=5.0, repeats=3, profile_seconds=8)
 
 
 @dataclass
@@ -130,8 +129,12 @@ class Step:
 
     @property
     def sustained(self) -> bool:
-        return (self.acked == self.offered and self.exact and self.achieved >= MIN_ACHIEVED * self.rate
-                and self.latency.p95 <= MAX_P95)
+        return (
+            self.acked == self.offered
+            and self.exact
+            and self.achieved >= MIN_ACHIEVED * self.rate
+            and self.latency.p95 <= MAX_P95
+        )
 
     @property
     def cpu_ms_per_message(self) -> float:
@@ -139,11 +142,24 @@ class Step:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "server": self.server, "rate": self.rate, "repeat": self.repeat, "offered": self.offered,
-            "acked": self.acked, "delivered": self.delivered, "lost": self.lost, "duplicated": self.duplicated,
-            "misrouted": self.misrouted, "achieved": self.achieved, "latency": self.latency.as_dict(),
-            "ack": self.ack.as_dict(), "lag": self.lag.as_dict(), "cpu": self.cpu, "cpu_seconds": self.cpu_seconds,
-            "cpu_ms_per_message": self.cpu_ms_per_message, "loop_share": self.loop_share, "sustained": self.sustained,
+            "server": self.server,
+            "rate": self.rate,
+            "repeat": self.repeat,
+            "offered": self.offered,
+            "acked": self.acked,
+            "delivered": self.delivered,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "misrouted": self.misrouted,
+            "achieved": self.achieved,
+            "latency": self.latency.as_dict(),
+            "ack": self.ack.as_dict(),
+            "lag": self.lag.as_dict(),
+            "cpu": self.cpu,
+            "cpu_seconds": self.cpu_seconds,
+            "cpu_ms_per_message": self.cpu_ms_per_message,
+            "loop_share": self.loop_share,
+            "sustained": self.sustained,
             "generator_limited": self.generator_limited,
         }
 
@@ -168,8 +184,9 @@ class Traffic:
         return deliveries, owners
 
 
-async def measure(session: aiohttp.ClientSession, target: Target, traffic: Traffic, rate: float, seconds: float,
-                  repeat: int) -> Step:
+async def measure(
+    session: aiohttp.ClientSession, target: Target, traffic: Traffic, rate: float, seconds: float, repeat: int
+) -> Step:
     """One step of the ladder: send, wait for every frame (bounded), count."""
     count = max(MIN_STEP_MESSAGES if repeat >= 0 else 20, int(rate * seconds))
     deliveries, owners = traffic.deliveries(count, f"{target.name}{repeat}r{rate:g}")
@@ -198,10 +215,22 @@ async def measure(session: aiohttp.ClientSession, target: Target, traffic: Traff
     first = min(ack.sent for ack in acks)
     ok = [ack for ack in acks if ack.ok]
     return Step(
-        target.name, rate, repeat, len(acks), len(ok), len(latencies), lost, duplicated, misrouted,
+        target.name,
+        rate,
+        repeat,
+        len(acks),
+        len(ok),
+        len(latencies),
+        lost,
+        duplicated,
+        misrouted,
         len(latencies) / (last - first) if latencies and last > first else math.nan,
-        Summary.of(latencies), Summary.of([ack.latency for ack in ok]), Summary.of([ack.lag for ack in acks]),
-        cpu, cpu_seconds, loop_share,
+        Summary.of(latencies),
+        Summary.of([ack.latency for ack in ok]),
+        Summary.of([ack.lag for ack in acks]),
+        cpu,
+        cpu_seconds,
+        loop_share,
     )
 
 
@@ -229,9 +258,15 @@ class Ladder:
         return sorted({s.rate for s in self.steps if s.server == server})
 
     def median_of(self, server: str, rate: float, what: str) -> float:
-        pick = {"p50": lambda s: s.latency.p50, "p95": lambda s: s.latency.p95, "p99": lambda s: s.latency.p99,
-                "achieved": lambda s: s.achieved, "ack_p95": lambda s: s.ack.p95, "cpu": lambda s: s.cpu,
-                "cpu_ms": lambda s: s.cpu_ms_per_message}[what]
+        pick = {
+            "p50": lambda s: s.latency.p50,
+            "p95": lambda s: s.latency.p95,
+            "p99": lambda s: s.latency.p99,
+            "achieved": lambda s: s.achieved,
+            "ack_p95": lambda s: s.ack.p95,
+            "cpu": lambda s: s.cpu,
+            "cpu_ms": lambda s: s.cpu_ms_per_message,
+        }[what]
         return median(pick(s) for s in self.at(server, rate))
 
     def sustained_rate(self, server: str) -> tuple[float, bool]:
@@ -267,8 +302,9 @@ class Ladder:
         return median(ratios)
 
 
-async def run_ladder(session: aiohttp.ClientSession, targets: dict[str, Target], traffic: dict[str, Traffic],
-                     sizes: Sizes, ladder: Ladder) -> None:
+async def run_ladder(
+    session: aiohttp.ClientSession, targets: dict[str, Target], traffic: dict[str, Traffic], sizes: Sizes, ladder: Ladder
+) -> None:
     from bench.runner import log
 
     for repeat in range(sizes.repeats):
@@ -281,11 +317,13 @@ async def run_ladder(session: aiohttp.ClientSession, targets: dict[str, Target],
                 step = await measure(session, targets[name], traffic[name], rate, sizes.step_seconds, repeat)
                 ladder.steps.append(step)
                 failures[name] = 0 if step.sustained else failures[name] + 1
-                log(f"  handoff {name:4} {rate:5.0f}/s: p50 {ms(step.latency.p50):8.2f} ms p95 {ms(step.latency.p95):8.2f} ms"
+                log(
+                    f"  handoff {name:4} {rate:5.0f}/s: p50 {ms(step.latency.p50):8.2f} ms p95 {ms(step.latency.p95):8.2f} ms"
                     f" p99 {ms(step.latency.p99):8.2f} ms, {step.achieved:6.0f}/s delivered, ack p95 "
                     f"{ms(step.ack.p95):6.2f} ms, cpu {step.cpu:4.0%}, lost {step.lost} dup {step.duplicated} "
                     f"misrouted {step.misrouted}, {'sustained' if step.sustained else 'NOT sustained'}"
-                    + (" (generator-limited)" if step.generator_limited else ""))
+                    + (" (generator-limited)" if step.generator_limited else "")
+                )
                 await asyncio.sleep(0.3)
             if rate >= LATENCY_RATE and all(count >= 2 for count in failures.values()):
                 break
@@ -299,8 +337,14 @@ class Setup:
     errors: list[str] = field(default_factory=list)  # 5xx answers retried during the set-up
 
 
-async def _desk_ready(session: aiohttp.ClientSession, ours: servers.ServerProcess, bare: servers.ServerProcess,
-                      customers: Sequence[str], owners: dict[str, int], setup: Setup) -> list[DeskAgent]:
+async def _desk_ready(
+    session: aiohttp.ClientSession,
+    ours: servers.ServerProcess,
+    bare: servers.ServerProcess,
+    customers: Sequence[str],
+    owners: dict[str, int],
+    setup: Setup,
+) -> list[DeskAgent]:
     """50 agents logged in, one open attention per customer (opened by its owner), and the
     same ownership told to the bare relay."""
     from bench.runner import log
@@ -312,13 +356,14 @@ async def _desk_ready(session: aiohttp.ClientSession, ours: servers.ServerProces
     attention_ids = await handoff_desk.create_attentions(session, ours.url, customers, setup.errors)
     setup.seconds["attentions_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    await handoff_desk.open_attentions(session, ours.url, [agents[owners[c]] for c in customers], attention_ids,
-                                       setup.errors)
+    await handoff_desk.open_attentions(session, ours.url, [agents[owners[c]] for c in customers], attention_ids, setup.errors)
     setup.seconds["opens_s"] = time.perf_counter() - clock
     async with session.post(bare.url + "/routes", json=owners) as answer:
         answer.raise_for_status()
-    log(f"  handoff: {len(agents)} agents, {len(attention_ids)} attentions opened "
-        f"({setup.seconds['attentions_s']:.0f} s to create, {setup.seconds['opens_s']:.0f} s to open)")
+    log(
+        f"  handoff: {len(agents)} agents, {len(attention_ids)} attentions opened "
+        f"({setup.seconds['attentions_s']:.0f} s to create, {setup.seconds['opens_s']:.0f} s to open)"
+    )
     return agents
 
 
@@ -334,26 +379,44 @@ async def run(ctx) -> Section:
         return process
 
     try:
-        graph = await start(lambda: servers.python_server("handoff-graph", "bench.graph_server", [], servers.base_env(),
-                                                          ctx.logs, "/v21.0/me?access_token=" + servers.PAGE_TOKEN))
-        env = servers.product_env(graph.url, f"sqlite+aiosqlite:///{ctx.work / 'connectors.storage.db'}",
-                                  HANDOFF_SESSION_SECRET=secrets.token_urlsafe(48))
+        graph = await start(
+            lambda: servers.python_server(
+                "handoff-graph",
+                "bench.graph_server",
+                [],
+                servers.base_env(),
+                ctx.logs,
+                "/v21.0/me?access_token=" + servers.PAGE_TOKEN,
+            )
+        )
+        env = servers.product_env(
+            graph.url,
+            f"sqlite+aiosqlite:///{ctx.work / 'connectors.storage.db'}",
+            HANDOFF_SESSION_SECRET=secrets.token_urlsafe(48),
+        )
         clock = time.perf_counter()
         await loop.run_in_executor(None, handoff_desk.add_supervisor, env)
-        ours = await start(lambda: servers.rasa_run("handoff-ours", env, ctx.logs, credentials=servers.ROOT / "credentials.yml",
-                                                    endpoints=servers.ROOT / "endpoints.yml",
-                                                    ready_path="/webhooks/desk/health"))
+        ours = await start(
+            lambda: servers.rasa_run(
+                "handoff-ours",
+                env,
+                ctx.logs,
+                credentials=servers.ROOT / "credentials.yml",
+                endpoints=servers.ROOT / "endpoints.yml",
+                ready_path="/webhooks/desk/health",
+            )
+        )
         setup.seconds["rasa_start_s"] = time.perf_counter() - clock
-        bare = await start(lambda: servers.python_server("handoff-bare", "bench.handoff_relay", [], servers.base_env(),
-                                                         ctx.logs, "/health"))
+        bare = await start(
+            lambda: servers.python_server("handoff-bare", "bench.handoff_relay", [], servers.base_env(), ctx.logs, "/health")
+        )
         return await _measure_all(ctx, sizes, ours, bare, setup)
     finally:
         for process in reversed(started):
             process.stop()
 
 
-async def _measure_all(ctx, sizes: Sizes, ours: servers.ServerProcess, bare: servers.ServerProcess,
-                       setup: Setup) -> Section:
+async def _measure_all(ctx, sizes: Sizes, ours: servers.ServerProcess, bare: servers.ServerProcess, setup: Setup) -> Section:
     customers = load.sender_ids("handoff", sizes.attentions)
     owners = {customer: n % AGENTS for n, customer in enumerate(customers)}
     ladder = Ladder()
@@ -382,14 +445,17 @@ async def _measure_all(ctx, sizes: Sizes, ours: servers.ServerProcess, bare: ser
                 # so far past it that the backlog takes minutes to drain.
                 peak = ladder.peak_throughput("ours")
                 profile_rate = min(TARGET_RATE, max(LATENCY_RATE, 2 * peak if not math.isnan(peak) else TARGET_RATE))
-                profile, inclusive, profiled = await _profile(ctx, session, targets["ours"], traffic["ours"],
-                                                              profile_rate, sizes.profile_seconds)
+                profile, inclusive, profiled = await _profile(
+                    ctx, session, targets["ours"], traffic["ours"], profile_rate, sizes.profile_seconds
+                )
                 ladder.extra.append(profiled)
-                profile_note = (f"py-spy for {sizes.profile_seconds:.0f} s at {profile_rate:.0f} messages/s on our "
-                                f"server (it delivered {profiled.delivered} of {profiled.offered} at "
-                                f"{fmt(profiled.achieved, 0)}/s), samples taken while the GIL is held (raw stacks in "
-                                "`profiles/`, not checked in); each sample counts for the first row whose marker is "
-                                "on its stack.")
+                profile_note = (
+                    f"py-spy for {sizes.profile_seconds:.0f} s at {profile_rate:.0f} messages/s on our "
+                    f"server (it delivered {profiled.delivered} of {profiled.offered} at "
+                    f"{fmt(profiled.achieved, 0)}/s), samples taken while the GIL is held (raw stacks in "
+                    "`profiles/`, not checked in); each sample counts for the first row whose marker is "
+                    "on its stack."
+                )
             elif not missed:
                 profile_note = "Not profiled: every target is met."
             server_errors = _logged_errors(ours)
@@ -402,8 +468,11 @@ async def _measure_all(ctx, sizes: Sizes, ours: servers.ServerProcess, bare: ser
 def _logged_errors(server: servers.ServerProcess) -> list[str]:
     """The server's ERROR lines and exceptions while it was measured (a message that
     failed on the way would show here, not at the socket only)."""
-    return [line.strip()[:300] for line in server.log_text().splitlines()
-            if " ERROR " in line or line.startswith("Traceback") or "Error:" in line]
+    return [
+        line.strip()[:300]
+        for line in server.log_text().splitlines()
+        if " ERROR " in line or line.startswith("Traceback") or "Error:" in line
+    ]
 
 
 def _desk_socket(server: servers.ServerProcess, agent: DeskAgent) -> str:
@@ -423,8 +492,9 @@ def _throughput_missed(ladder: Ladder) -> bool:
     return ladder.sustained_rate("ours")[0] < TARGET_RATE
 
 
-async def _profile(ctx, session: aiohttp.ClientSession, target: Target, traffic: Traffic, rate: float,
-                   seconds: float) -> tuple[list[tuple[str, float]], dict[str, float], Step]:
+async def _profile(
+    ctx, session: aiohttp.ClientSession, target: Target, traffic: Traffic, rate: float, seconds: float
+) -> tuple[list[tuple[str, float]], dict[str, float], Step]:
     """py-spy on the server during one step at ``rate``; the step is counted like the
     ladder's (lost, duplicated, misrouted) though it is run past capacity on purpose."""
     output = ctx.profiles / "handoff-ours.txt"
@@ -440,8 +510,13 @@ INCLUSIVE: dict[str, tuple[str, ...]] = {
     "aiosqlite's threads (sqlite3)": ("_connection_worker_thread (aiosqlite/",),
     "Rasa's tracker line (lock, InMemoryTrackerStore retrieve and save)": ("log_message (rasa/core/processor.py",),
     # Not sanic/server/runners.py: the server's loop is at the root of every stack.
-    "Sanic's HTTP and WebSocket protocol": ("sanic/http.py", "sanic/server/protocols/", "sanic/server/websockets/",
-                                            "sanic/request.py", "sanic/response.py"),
+    "Sanic's HTTP and WebSocket protocol": (
+        "sanic/http.py",
+        "sanic/server/protocols/",
+        "sanic/server/websockets/",
+        "sanic/request.py",
+        "sanic/response.py",
+    ),
 }
 
 
@@ -464,23 +539,41 @@ def _inclusive(collapsed: Path, markers: dict[str, tuple[str, ...]]) -> dict[str
 # after the 200 come before "_drain" and the webhook's rows before the HTTP protocol.
 PROFILE_BUCKETS: list[profiling.Bucket] = [
     # In steady state every other statement on this path is in SQLAlchemy's compiled cache.
-    ("SQL: compiling the inbox's INSERT ... ON CONFLICT DO NOTHING on every webhook (no cache key in "
-     "SQLAlchemy 1.4's SQLite dialect)", ["visit_insert (sqlalchemy/"]),
+    (
+        "SQL: compiling the inbox's INSERT ... ON CONFLICT DO NOTHING on every webhook (no cache key in "
+        "SQLAlchemy 1.4's SQLite dialect)",
+        ["visit_insert (sqlalchemy/"],
+    ),
     ("before the 200: inbox write (Inbox.accept)", ["accept (connectors/meta/inbox.py"]),
-    ("after the 200: the message into the attention (record_customer_event: lookup, insert, window)",
-     ["record_customer_event (handoff/services/inbound.py"]),
-    ("after the 200: the line on the paused Rasa tracker (lock, tracker store)",
-     ["log_paused (connectors/meta/routing.py", "(connectors/rasa_conversations.py"]),
-    ("after the 200: inbox marks (in progress / handled)",
-     ["mark_handled (connectors/meta/inbox.py", "mark_handling (connectors/meta/inbox.py", "_finish (connectors/meta/inbox.py"]),
+    (
+        "after the 200: the message into the attention (record_customer_event: lookup, insert, window)",
+        ["record_customer_event (handoff/services/inbound.py"],
+    ),
+    (
+        "after the 200: the line on the paused Rasa tracker (lock, tracker store)",
+        ["log_paused (connectors/meta/routing.py", "(connectors/rasa_conversations.py"],
+    ),
+    (
+        "after the 200: inbox marks (in progress / handled)",
+        [
+            "mark_handled (connectors/meta/inbox.py",
+            "mark_handling (connectors/meta/inbox.py",
+            "_finish (connectors/meta/inbox.py",
+        ],
+    ),
     ("desk: rendering the frame and writing it to the socket", ["(connectors/desk/live.py"]),
     ("event bus: offering each event to 50 subscriptions", ["(handoff/events.py"]),
     ("after the 200: the rest (parsing, routing, dispatcher)", ["_drain (connectors/meta/dispatch.py"]),
     ("before the 200: signature check", ["is_valid_signature (connectors/meta/signature.py"]),
-    ("before the 200: the rest (Sanic request and response, JSON, items)",
-     ["_receive (connectors/meta/channel.py", "http1 (sanic/http.py", "connection_task ("]),
-    ("SQL statements in SQLAlchemy's greenlets (compile, execute, pool; py-spy does not see "
-     "their caller: the inbox write, record_customer_event and the marks)", ["sqlalchemy/"]),
+    (
+        "before the 200: the rest (Sanic request and response, JSON, items)",
+        ["_receive (connectors/meta/channel.py", "http1 (sanic/http.py", "connection_task ("],
+    ),
+    (
+        "SQL statements in SQLAlchemy's greenlets (compile, execute, pool; py-spy does not see "
+        "their caller: the inbox write, record_customer_event and the marks)",
+        ["sqlalchemy/"],
+    ),
     ("aiosqlite worker threads (sqlite3 calls)", ["aiosqlite/"]),
     ("WebSocket protocol (Sanic, websockets)", ["sanic/server/websockets", "websockets/", "websocket_protocol"]),
 ]
@@ -498,44 +591,78 @@ def _rows(ladder: Ladder) -> list[list[str]]:
     rows = []
     for rate in sorted(set(ladder.rates("ours")) | set(ladder.rates("bare"))):
         bare, ours = ladder.at("bare", rate), ladder.at("ours", rate)
+
         def sustained(steps: list[Step]) -> str:
             return "–" if not steps else f"{sum(s.sustained for s in steps)}/{len(steps)}"
 
-        rows.append([
-            f"{rate:g}",
-            _cell(bare, lambda s: ms(s.latency.p50)), _cell(bare, lambda s: ms(s.latency.p95), mark_limited=True),
-            sustained(bare),
-            _cell(ours, lambda s: ms(s.latency.p50)), _cell(ours, lambda s: ms(s.latency.p95), mark_limited=True),
-            _cell(ours, lambda s: ms(s.latency.p99)), _cell(ours, lambda s: s.achieved, 0), sustained(ours),
-            _cell(ours, lambda s: ms(s.ack.p95)),
-            _cell(ours, lambda s: s.cpu_ms_per_message), _cell(bare, lambda s: s.cpu_ms_per_message),
-            fmt_ratio(ladder.ratio_at(rate)),
-        ])
+        rows.append(
+            [
+                f"{rate:g}",
+                _cell(bare, lambda s: ms(s.latency.p50)),
+                _cell(bare, lambda s: ms(s.latency.p95), mark_limited=True),
+                sustained(bare),
+                _cell(ours, lambda s: ms(s.latency.p50)),
+                _cell(ours, lambda s: ms(s.latency.p95), mark_limited=True),
+                _cell(ours, lambda s: ms(s.latency.p99)),
+                _cell(ours, lambda s: s.achieved, 0),
+                sustained(ours),
+                _cell(ours, lambda s: ms(s.ack.p95)),
+                _cell(ours, lambda s: s.cpu_ms_per_message),
+                _cell(bare, lambda s: s.cpu_ms_per_message),
+                fmt_ratio(ladder.ratio_at(rate)),
+            ]
+        )
     return rows
 
 
 def _exactness(ladder: Ladder, server: str) -> tuple[int, int, int, int]:
     steps = [s for s in ladder.steps + ladder.extra if s.server == server]
-    return (sum(s.offered for s in steps), sum(s.lost for s in steps), sum(s.duplicated for s in steps),
-            sum(s.misrouted for s in steps))
+    return (
+        sum(s.offered for s in steps),
+        sum(s.lost for s in steps),
+        sum(s.duplicated for s in steps),
+        sum(s.misrouted for s in steps),
+    )
 
 
-def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, float]], dict[str, float]],
-             profile_note: str, setup: Setup, targets: dict[str, Target], server_errors: list[str]) -> Section:
+def _section(
+    ctx,
+    sizes: Sizes,
+    ladder: Ladder,
+    profiled: tuple[list[tuple[str, float]], dict[str, float]],
+    profile_note: str,
+    setup: Setup,
+    targets: dict[str, Target],
+    server_errors: list[str],
+) -> Section:
     profile, inclusive = profiled
     ours_sockets = targets["ours"].sockets
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
-    lines.append(f"Sizes: {AGENTS} agents, {sizes.attentions:,} open attentions ({sizes.attentions // AGENTS} per "
-                 f"agent), steps of {sizes.step_seconds:g} s (at least {MIN_STEP_MESSAGES} messages), "
-                 f"{sizes.repeats} repeat(s). Latency columns are milliseconds from the webhook's send to the frame "
-                 "on the owner's socket; delivered /s = messages on the sockets per second (first send to last "
-                 "arrival); ack p95 = our webhook's 200; CPU ms/msg = the server process's CPU time over the step "
-                 "and its drain, less its idle CPU, per message delivered (one core carries about 1000 / that "
-                 "messages per second on this path, with the machine to itself); ‡ = the generator fell behind its "
-                 "schedule in that step.")
-    headers = ["offered /s", "bare p50", "bare p95", "bare sustained", "ours p50", "ours p95", "ours p99",
-               "ours delivered /s", "ours sustained", "ours ack p95", "ours CPU ms/msg", "bare CPU ms/msg",
-               "p95 ours/bare"]
+    lines.append(
+        f"Sizes: {AGENTS} agents, {sizes.attentions:,} open attentions ({sizes.attentions // AGENTS} per "
+        f"agent), steps of {sizes.step_seconds:g} s (at least {MIN_STEP_MESSAGES} messages), "
+        f"{sizes.repeats} repeat(s). Latency columns are milliseconds from the webhook's send to the frame "
+        "on the owner's socket; delivered /s = messages on the sockets per second (first send to last "
+        "arrival); ack p95 = our webhook's 200; CPU ms/msg = the server process's CPU time over the step "
+        "and its drain, less its idle CPU, per message delivered (one core carries about 1000 / that "
+        "messages per second on this path, with the machine to itself); ‡ = the generator fell behind its "
+        "schedule in that step."
+    )
+    headers = [
+        "offered /s",
+        "bare p50",
+        "bare p95",
+        "bare sustained",
+        "ours p50",
+        "ours p95",
+        "ours p99",
+        "ours delivered /s",
+        "ours sustained",
+        "ours ack p95",
+        "ours CPU ms/msg",
+        "bare CPU ms/msg",
+        "p95 ours/bare",
+    ]
     lines += ["", table(headers, _rows(ladder))]
 
     ours_rate, ours_open = ladder.sustained_rate("ours")
@@ -545,67 +672,101 @@ def _section(ctx, sizes: Sizes, ladder: Ladder, profiled: tuple[list[tuple[str, 
     offered, lost, duplicated, misrouted = _exactness(ladder, "ours")
     b_offered, b_lost, b_duplicated, b_misrouted = _exactness(ladder, "bare")
     exceptions = collections.Counter(
-        line for line in server_errors
-        if line.startswith(("sqlalchemy.", "sqlite3.", "asyncio.")) or ("Error: " in line and "Traceback" not in line))
+        line
+        for line in server_errors
+        if line.startswith(("sqlalchemy.", "sqlite3.", "asyncio.")) or ("Error: " in line and "Traceback" not in line)
+    )
     tracebacks = sum(line.startswith("Traceback") for line in server_errors)
     logged = f"Exceptions in our server's log (set-up included): {tracebacks} tracebacks (chained ones count apart)" + (
-        ", ending in " + ", ".join(f"`{text[:150]}` ({count})" for text, count in exceptions.most_common(3))
-        if exceptions else "")
-    lines += ["", f"Highest sustained rate (median of repeats): ours {'≥ ' if ours_open else ''}{ours_rate:g} messages/s, "
-              f"bare {'≥ ' if bare_open else ''}{bare_rate:g} messages/s; the most messages per second ours put on "
-              f"the sockets in one step: {fmt(peak, 0)}.",
-              "", f"Exactly once, owner only: of {offered:,} messages sent to ours (the ladder and the profiled "
-              f"step), {lost} never reached their owner's socket, {duplicated} arrived twice or more, "
-              f"{misrouted} copies reached another agent's socket "
-              f"(bare: {b_offered:,} sent, {b_lost} lost, {b_duplicated} duplicated, {b_misrouted} misrouted). Other "
-              f"frames on our agents' sockets during the run: {_frames_text(dict(ours_sockets.other_frames))}; "
-              f"frames of an earlier step's messages after it was closed: {ours_sockets.stray}; sockets the server "
-              f"closed: {ours_sockets.dropped}. {logged}."]
+        ", ending in " + ", ".join(f"`{text[:150]}` ({count})" for text, count in exceptions.most_common(3)) if exceptions else ""
+    )
+    lines += [
+        "",
+        f"Highest sustained rate (median of repeats): ours {'≥ ' if ours_open else ''}{ours_rate:g} messages/s, "
+        f"bare {'≥ ' if bare_open else ''}{bare_rate:g} messages/s; the most messages per second ours put on "
+        f"the sockets in one step: {fmt(peak, 0)}.",
+        "",
+        f"Exactly once, owner only: of {offered:,} messages sent to ours (the ladder and the profiled "
+        f"step), {lost} never reached their owner's socket, {duplicated} arrived twice or more, "
+        f"{misrouted} copies reached another agent's socket "
+        f"(bare: {b_offered:,} sent, {b_lost} lost, {b_duplicated} duplicated, {b_misrouted} misrouted). Other "
+        f"frames on our agents' sockets during the run: {_frames_text(dict(ours_sockets.other_frames))}; "
+        f"frames of an earlier step's messages after it was closed: {ours_sockets.stray}; sockets the server "
+        f"closed: {ours_sockets.dropped}. {logged}.",
+    ]
     loop = median(s.loop_share for s in ladder.steps if s.server == "ours")
-    lines += ["", f"Of our server's CPU in the steps, {fmt(loop * 100, 0)} % (median) was its main thread, where the "
-              "event loop runs all the Python of this path; the rest went to aiosqlite's threads (sqlite3 calls)."
-              + (" The path is bound by Python on one thread, not by SQLite." if loop >= 0.7 else "")]
+    lines += [
+        "",
+        f"Of our server's CPU in the steps, {fmt(loop * 100, 0)} % (median) was its main thread, where the "
+        "event loop runs all the Python of this path; the rest went to aiosqlite's threads (sqlite3 calls)."
+        + (" The path is bound by Python on one thread, not by SQLite." if loop >= 0.7 else ""),
+    ]
     if setup.seconds:
         timing = setup.seconds.get
         retried = f"set-up requests answered 5xx and retried: {len(setup.errors)}" + (
-            f" (first: `{setup.errors[0][:200]}`)" if setup.errors else "")
-        lines += ["", f"Set-up (not measured against a target): `rasa run` ready in {timing('rasa_start_s', 0):.0f} "
-                  f"s; {AGENTS} agents created and logged in in {timing('agents_s', 0):.1f} s; "
-                  f"{sizes.attentions:,} attentions created in {timing('attentions_s', 0):.1f} s and opened in "
-                  f"{timing('opens_s', 0):.1f} s (16 requests in flight); idle CPU with the sockets connected: "
-                  f"ours {timing('ours_idle_cpu', 0):.0%} of a core, bare {timing('bare_idle_cpu', 0):.0%}; "
-                  f"{retried}."]
+            f" (first: `{setup.errors[0][:200]}`)" if setup.errors else ""
+        )
+        lines += [
+            "",
+            f"Set-up (not measured against a target): `rasa run` ready in {timing('rasa_start_s', 0):.0f} "
+            f"s; {AGENTS} agents created and logged in in {timing('agents_s', 0):.1f} s; "
+            f"{sizes.attentions:,} attentions created in {timing('attentions_s', 0):.1f} s and opened in "
+            f"{timing('opens_s', 0):.1f} s (16 requests in flight); idle CPU with the sockets connected: "
+            f"ours {timing('ours_idle_cpu', 0):.0%} of a core, bare {timing('bare_idle_cpu', 0):.0%}; "
+            f"{retried}.",
+        ]
 
     ratio_100 = ladder.ratio_at(LATENCY_RATE)
     verdicts = [
-        Verdict(f"throughput ≥ {TARGET_RATE:g} messages/s ({AGENTS} agents connected)",
-                f"sustained {'≥ ' if ours_open else ''}{ours_rate:g} messages/s (peak delivered {fmt(peak, 0)}/s; "
-                f"bare {'≥ ' if bare_open else ''}{bare_rate:g}/s)", ours_rate >= TARGET_RATE),
-        Verdict(f"p95 ≤ {ms(TARGET_P95):.0f} ms at {LATENCY_RATE:g} messages/s",
-                f"{fmt(ms(p95_at), 1)} ms (p50 {fmt(ms(ladder.median_of('ours', LATENCY_RATE, 'p50')), 1)} ms; bare p95 "
-                f"{fmt(ms(ladder.median_of('bare', LATENCY_RATE, 'p95')), 1)} ms, ratio {fmt_ratio(ratio_100)})",
-                None if math.isnan(p95_at) else p95_at <= TARGET_P95),
-        Verdict("every message on its owner's socket exactly once",
-                f"{offered:,} sent: {lost} lost, {duplicated} duplicated, {misrouted} misrouted", offered > 0
-                and lost == duplicated == misrouted == 0),
+        Verdict(
+            f"throughput ≥ {TARGET_RATE:g} messages/s ({AGENTS} agents connected)",
+            f"sustained {'≥ ' if ours_open else ''}{ours_rate:g} messages/s (peak delivered {fmt(peak, 0)}/s; "
+            f"bare {'≥ ' if bare_open else ''}{bare_rate:g}/s)",
+            ours_rate >= TARGET_RATE,
+        ),
+        Verdict(
+            f"p95 ≤ {ms(TARGET_P95):.0f} ms at {LATENCY_RATE:g} messages/s",
+            f"{fmt(ms(p95_at), 1)} ms (p50 {fmt(ms(ladder.median_of('ours', LATENCY_RATE, 'p50')), 1)} ms; bare p95 "
+            f"{fmt(ms(ladder.median_of('bare', LATENCY_RATE, 'p95')), 1)} ms, ratio {fmt_ratio(ratio_100)})",
+            None if math.isnan(p95_at) else p95_at <= TARGET_P95,
+        ),
+        Verdict(
+            "every message on its owner's socket exactly once",
+            f"{offered:,} sent: {lost} lost, {duplicated} duplicated, {misrouted} misrouted",
+            offered > 0 and lost == duplicated == misrouted == 0,
+        ),
     ]
     lines += ["", "### Profile", "", profile_note]
     if profile:
-        lines += ["", table(["where (first match in the stack)", "share of samples"],
-                            [[label, f"{share:.0%}"] for label, share in profile])]
+        lines += [
+            "",
+            table(
+                ["where (first match in the stack)", "share of samples"], [[label, f"{share:.0%}"] for label, share in profile]
+            ),
+        ]
     if inclusive:
-        lines += ["", "Across those rows (samples with the code anywhere on the stack): "
-                  + "; ".join(f"{label} {share:.0%}" for label, share in inclusive.items()) + "."]
+        lines += [
+            "",
+            "Across those rows (samples with the code anywhere on the stack): "
+            + "; ".join(f"{label} {share:.0%}" for label, share in inclusive.items())
+            + ".",
+        ]
     if any(v.met is False for v in verdicts[:2]):
         lines += ["", _plan(ladder, profile, inclusive)]
     plots = [_plot_latency(ctx, ladder), _plot_throughput(ctx, ladder)]
-    data = {"steps": [s.as_dict() for s in ladder.steps], "profiled_step": [s.as_dict() for s in ladder.extra],
-            "profile": profile, "profile_inclusive": inclusive,
-            "other_frames": {name: dict(t.sockets.other_frames) for name, t in targets.items()},
-            "stray": {name: t.sockets.stray for name, t in targets.items()},
-            "dropped": {name: t.sockets.dropped for name, t in targets.items()},
-            "setup": setup.seconds, "setup_errors": setup.errors[:20], "server_errors": server_errors[:20],
-            "sizes": sizes.__dict__}
+    data = {
+        "steps": [s.as_dict() for s in ladder.steps],
+        "profiled_step": [s.as_dict() for s in ladder.extra],
+        "profile": profile,
+        "profile_inclusive": inclusive,
+        "other_frames": {name: dict(t.sockets.other_frames) for name, t in targets.items()},
+        "stray": {name: t.sockets.stray for name, t in targets.items()},
+        "dropped": {name: t.sockets.dropped for name, t in targets.items()},
+        "setup": setup.seconds,
+        "setup_errors": setup.errors[:20],
+        "server_errors": server_errors[:20],
+        "sizes": sizes.__dict__,
+    }
     return Section(KEY, TITLE, "\n".join(lines), verdicts, plots, data)
 
 
@@ -618,16 +779,25 @@ def _plan(ladder: Ladder, profile: list[tuple[str, float]], inclusive: dict[str,
     cpu = ladder.median_of("ours", LATENCY_RATE, "cpu_ms")
     cpu_bare = ladder.median_of("bare", LATENCY_RATE, "cpu_ms")
     rows = [f"{label}: {share:.0%}" for label, share in profile[:4]]
+
     def share(label: str) -> str:
         return next((f"{v:.0%}" for k, v in inclusive.items() if k.startswith(label)), "n/a")
 
     return PLAN.format(
-        rate=f"{LATENCY_RATE:g}", cpu=fmt(cpu, 1), cpu_bare=fmt(cpu_bare, 2),
+        rate=f"{LATENCY_RATE:g}",
+        cpu=fmt(cpu, 1),
+        cpu_bare=fmt(cpu_bare, 2),
         capacity=fmt(1000 / cpu, 0) if cpu and not math.isnan(cpu) else "n/a",
         top=("; ".join(rows) if rows else "no profile in this run (py-spy not found)"),
-        sqlalchemy=share("SQLAlchemy"), tracker=share("Rasa's tracker"), sqlite=share("aiosqlite"),
-        queue=(f" At {LATENCY_RATE:g}/s the server is offered more than it carries, so its p95 there is the "
-               "time messages wait in a growing queue." if cpu and 1000 / cpu < LATENCY_RATE else ""),
+        sqlalchemy=share("SQLAlchemy"),
+        tracker=share("Rasa's tracker"),
+        sqlite=share("aiosqlite"),
+        queue=(
+            f" At {LATENCY_RATE:g}/s the server is offered more than it carries, so its p95 there is the "
+            "time messages wait in a growing queue."
+            if cpu and 1000 / cpu < LATENCY_RATE
+            else ""
+        ),
     )
 
 
@@ -685,8 +855,9 @@ def _plot_latency(ctx, ladder: Ladder) -> str:
         if not rates:
             continue
         axes.plot(rates, [ms(ladder.median_of(server, r, "p95")) for r in rates], "o-", color=colour, label=f"{server} p95")
-        axes.plot(rates, [ms(ladder.median_of(server, r, "p50")) for r in rates], "x--", color=colour, alpha=0.7,
-                  label=f"{server} p50")
+        axes.plot(
+            rates, [ms(ladder.median_of(server, r, "p50")) for r in rates], "x--", color=colour, alpha=0.7, label=f"{server} p50"
+        )
     axes.set_xscale("log")
     axes.set_yscale("log")
     rates = sorted(set(ladder.rates("ours")) | set(ladder.rates("bare")))

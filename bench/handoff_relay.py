@@ -69,9 +69,10 @@ def build():
             for item in entry.get("messaging", ()):
                 customer = item.get("sender", {}).get("id")
                 message = item.get("message") or {}
-                frame = json.dumps({"type": "message.added", "message": {"text": message.get("text"),
-                                                                         "direction": "in", "author": "customer"}},
-                                   ensure_ascii=False)
+                frame = json.dumps(
+                    {"type": "message.added", "message": {"text": message.get("text"), "direction": "in", "author": "customer"}},
+                    ensure_ascii=False,
+                )
                 for ws in list(sockets.get(owners.get(customer, -1), ())):
                     await ws.send(frame)
         return response.text("EVENT_RECEIVED")

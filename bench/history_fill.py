@@ -42,8 +42,14 @@ from handoff.model import Agent, Role
 
 SOPORTE_AGENTS = ["Andrea", "Bruno", "Cecilia", "Dario", "Elena", "Fabio", "Gala", "Hugo"]
 VENTAS_AGENTS = ["Irene", "Jorge", "Karen", "Lorenzo", "Marina"]
-LABELS = [("VIP", "#d4a017"), ("Reclamo formal", "#c0392b"), ("Seguimiento", "#2980b9"), ("Mayorista", "#27ae60"),
-          ("Prensa", "#8e44ad"), ("Fraude", "#7f8c8d")]
+LABELS = [
+    ("VIP", "#d4a017"),
+    ("Reclamo formal", "#c0392b"),
+    ("Seguimiento", "#2980b9"),
+    ("Mayorista", "#27ae60"),
+    ("Prensa", "#8e44ad"),
+    ("Fraude", "#7f8c8d"),
+]
 POSTGRES_TABLES = ("customer", "attention", "message", "attention_label", "history")
 
 
@@ -84,8 +90,9 @@ class HistoryStore:
                     await insert(connection, table, values)
             if self.postgres:
                 # Attention ids are given (messages refer to them): move the sequence past them.
-                await connection.execute(sa.text("SELECT setval(pg_get_serial_sequence('attention', 'id'), "
-                                                 "(SELECT max(id) FROM attention))"))
+                await connection.execute(
+                    sa.text("SELECT setval(pg_get_serial_sequence('attention', 'id'), (SELECT max(id) FROM attention))")
+                )
             await self._product_history(connection, batch[0])
             if rows.history:
                 await insert(connection, history, rows.history)
@@ -116,11 +123,18 @@ class HistoryStore:
     async def size_bytes(self) -> int:
         if self.postgres:
             async with self.engine.connect() as connection:
-                return int((await connection.execute(sa.text(
-                    "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
-                ))).scalar() or 0)
+                return int(
+                    (
+                        await connection.execute(
+                            sa.text(
+                                "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+                                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+                            )
+                        )
+                    ).scalar()
+                    or 0
+                )
         database = Path(self.engine.url.database or "")
         return sum(path.stat().st_size for path in (database, Path(f"{database}-wal")) if path.exists())
 
@@ -135,21 +149,39 @@ class _Rows:
         self.customers = [c.customer for c in batch if c.customer is not None]
         self.attentions = [c.attention for c in batch]
         self.messages = [m for c in batch for m in c.messages]
-        self.labels = [{"attention_id": c.attention["id"], "label_id": label_id, "applied_by": c.attention["agent_id"],
-                        "applied_at": c.attention["terminated_at"]} for c in batch for label_id in c.label_ids]
+        self.labels = [
+            {
+                "attention_id": c.attention["id"],
+                "label_id": label_id,
+                "applied_by": c.attention["agent_id"],
+                "applied_at": c.attention["terminated_at"],
+            }
+            for c in batch
+            for label_id in c.label_ids
+        ]
         self.history = [_history_row(c) for c in batch[1:]]
 
     def before_history(self) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
-        return [(customer, self.customers), (attention, self.attentions), (message, self.messages),
-                (attention_label, self.labels)]
+        return [
+            (customer, self.customers),
+            (attention, self.attentions),
+            (message, self.messages),
+            (attention_label, self.labels),
+        ]
 
 
 def _history_row(conversation: Conversation) -> dict[str, Any]:
     """The columns ``connectors.storage.history.write`` inserts, with the document it would build."""
     ended = conversation.attention
-    return {"attention_id": ended["id"], "channel": ended["channel"], "direction": ended["direction"],
-            "campaign_id": ended["campaign_id"], "agent_id": ended["agent_id"], "ended_at": ended["terminated_at"],
-            "document": conversation.document}
+    return {
+        "attention_id": ended["id"],
+        "channel": ended["channel"],
+        "direction": ended["direction"],
+        "campaign_id": ended["campaign_id"],
+        "agent_id": ended["agent_id"],
+        "ended_at": ended["terminated_at"],
+        "document": conversation.document,
+    }
 
 
 async def _copy(connection: AsyncConnection, table: sa.Table, values: list[dict[str, Any]]) -> None:
@@ -171,7 +203,9 @@ async def _executemany(connection: AsyncConnection, table: sa.Table, values: lis
     per-value processing as SQLite on the inserts and the FTS5 index."""
     columns = [column for column in table.columns if column.name in values[0]]
     convert = [_SQLITE_CONVERSIONS.get(type(column.type)) for column in columns]
-    records = [tuple(row[c.name] if f is None else f(row[c.name]) for c, f in zip(columns, convert, strict=True)) for row in values]
+    records = [
+        tuple(row[c.name] if f is None else f(row[c.name]) for c, f in zip(columns, convert, strict=True)) for row in values
+    ]
     statement = f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) VALUES ({', '.join('?' * len(columns))})"
     raw = await connection.get_raw_connection()
     await raw.driver_connection.executemany(statement, records)
@@ -195,10 +229,15 @@ _SQLITE_CONVERSIONS: dict[type, Callable[[Any], Any]] = {UtcDateTime: _sqlite_ti
 def check_sqlite_storage(dialect: sa.engine.Dialect) -> None:
     """The fast conversions store exactly what SQLAlchemy's bind processors would."""
     samples: dict[type, list[Any]] = {
-        UtcDateTime: [datetime(2024, 1, 8, 9, 30, 5, tzinfo=timezone.utc),
-                      datetime(2025, 12, 31, 23, 59, 59, 120, tzinfo=timezone(timedelta(hours=-3)))],
-        sa.JSON: [{"nombre": "Ñandú Pérez", "productos": ["ropa"], "presupuesto": 120},
-                  [{"author": "bot", "text": "¿Hola?"}], {}],
+        UtcDateTime: [
+            datetime(2024, 1, 8, 9, 30, 5, tzinfo=timezone.utc),
+            datetime(2025, 12, 31, 23, 59, 59, 120, tzinfo=timezone(timedelta(hours=-3))),
+        ],
+        sa.JSON: [
+            {"nombre": "Ñandú Pérez", "productos": ["ropa"], "presupuesto": 120},
+            [{"author": "bot", "text": "¿Hola?"}],
+            {},
+        ],
     }
     for kind, values in samples.items():
         process = kind().dialect_impl(dialect).bind_processor(dialect)
@@ -225,10 +264,13 @@ async def open_store(backend: str, url: str) -> HistoryStore:
     """The product's engine and service on an empty database at ``url`` (migrated), with the desk's people."""
     engine, service = await _service(url)
     supervisor = await service.agents.add("supervisora", "Marta Supervisora", Role.SUPERVISOR, ["soporte", "ventas"])
-    agents = [await service.agents.add(f"soporte{n}", f"{name} Soporte", Role.AGENT, ["soporte"])
-              for n, name in enumerate(SOPORTE_AGENTS)]
-    agents += [await service.agents.add(f"ventas{n}", f"{name} Ventas", Role.AGENT, ["ventas"])
-               for n, name in enumerate(VENTAS_AGENTS)]
+    agents = [
+        await service.agents.add(f"soporte{n}", f"{name} Soporte", Role.AGENT, ["soporte"])
+        for n, name in enumerate(SOPORTE_AGENTS)
+    ]
+    agents += [
+        await service.agents.add(f"ventas{n}", f"{name} Ventas", Role.AGENT, ["ventas"]) for n, name in enumerate(VENTAS_AGENTS)
+    ]
     labels = [(await service.labels.create(supervisor, name, colour)).id for name, colour in LABELS]
     return HistoryStore(backend, engine, service, supervisor, agents, labels)
 
@@ -279,12 +321,15 @@ async def _copy_rows(source: str | None, target: str | None) -> None:
             for table in (customer, attention, message, attention_label, history):
                 columns = ", ".join(column.name for column in table.columns)
                 order = "id" if "id" in table.columns else "attention_id, label_id"
-                await connection.exec_driver_sql(f'INSERT INTO "{target}".{table.name} ({columns}) '
-                                                 f'SELECT {columns} FROM "{source}".{table.name} ORDER BY {order}')
+                await connection.exec_driver_sql(
+                    f'INSERT INTO "{target}".{table.name} ({columns}) '
+                    f'SELECT {columns} FROM "{source}".{table.name} ORDER BY {order}'
+                )
                 if "id" in table.columns:
                     await connection.exec_driver_sql(
                         f"SELECT setval(pg_get_serial_sequence('\"{target}\".{table.name}', 'id'), "
-                        f'(SELECT max(id) FROM "{target}".{table.name}))')
+                        f'(SELECT max(id) FROM "{target}".{table.name}))'
+                    )
     finally:
         await admin.dispose()
 
@@ -328,8 +373,9 @@ class Verification:
 
     @property
     def ok(self) -> bool:
-        return (self.documents_equal == self.rows_equal == self.product_documents
-                and self.customers_found == self.customers_searched)
+        return (
+            self.documents_equal == self.rows_equal == self.product_documents and self.customers_found == self.customers_searched
+        )
 
 
 async def verify(store: HistoryStore, ledger: Ledger, rng: random.Random, customers: int = 10) -> Verification:
@@ -337,11 +383,16 @@ async def verify(store: HistoryStore, ledger: Ledger, rng: random.Random, custom
     finds bulk-written attentions through the index (by customer id, a term of one customer)."""
     ids = list(store.product_written)
     async with store.engine.connect() as connection:
-        stored = dict((await connection.execute(
-            sa.select(history.c.attention_id, history.c.document).where(history.c.attention_id.in_(ids))
-        )).all())
-    equal = sum(1 for attention_id in ids
-                if set(stored.get(attention_id, "").split()) == set(ledger.documents[attention_id].split()))
+        stored = dict(
+            (
+                await connection.execute(
+                    sa.select(history.c.attention_id, history.c.document).where(history.c.attention_id.in_(ids))
+                )
+            ).all()
+        )
+    equal = sum(
+        1 for attention_id in ids if set(stored.get(attention_id, "").split()) == set(ledger.documents[attention_id].split())
+    )
     rows_equal = 0
     for attention_id in ids:
         rows_equal += await _reads_back(store, ledger.product_written[attention_id])
@@ -389,6 +440,8 @@ async def match_count(store: HistoryStore, keyword: str) -> int:
 def describe(verification: Verification | None) -> str:
     if verification is None:
         return "not checked"
-    return (f"{verification.documents_equal}/{verification.product_documents} product-written documents and "
-            f"{verification.rows_equal}/{verification.product_documents} of their attentions read back as generated; "
-            f"{verification.customers_found}/{verification.customers_searched} customer searches exact")
+    return (
+        f"{verification.documents_equal}/{verification.product_documents} product-written documents and "
+        f"{verification.rows_equal}/{verification.product_documents} of their attentions read back as generated; "
+        f"{verification.customers_found}/{verification.customers_searched} customer searches exact"
+    )

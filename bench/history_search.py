@@ -113,8 +113,10 @@ Select = Callable[[Job], bool]
 SELECTIONS: dict[str, Select] = {
     "all": lambda job: job.keyword_class in CLASSES,
     **{name: (lambda job, name=name: job.keyword_class == name) for name in (*CLASSES, LABEL_CLASS)},  # type: ignore[misc]
-    **{f"viewer {viewer}": (lambda job, viewer=viewer: job.keyword_class in CLASSES and job.viewer == viewer)  # type: ignore[misc]
-       for viewer in VIEWERS},
+    **{
+        f"viewer {viewer}": (lambda job, viewer=viewer: job.keyword_class in CLASSES and job.viewer == viewer)  # type: ignore[misc]
+        for viewer in VIEWERS
+    },
 }
 
 
@@ -136,8 +138,7 @@ class Step:
 
     def quoted(self, backend: str, select: str, value: Callable[[Sample], float] = lambda s: s.seconds) -> tuple[float, float]:
         """(median over repeats of each repeat's p50, of its p95) of ``value`` for a selection."""
-        summaries = [Summary.of([value(s) for s in self.chosen(backend, r, select)])
-                     for (b, r) in self.samples if b == backend]
+        summaries = [Summary.of([value(s) for s in self.chosen(backend, r, select)]) for (b, r) in self.samples if b == backend]
         return median(s.p50 for s in summaries), median(s.p95 for s in summaries)
 
     def class_matches(self, backend: str, keyword_class: str) -> list[int]:
@@ -148,15 +149,26 @@ class Step:
         backends = sorted({b for b, _ in self.samples})
         repeats = sorted({r for _, r in self.samples})
         return {
-            "messages": self.messages, "attentions": self.attentions, "generated_seconds": self.generated_seconds,
-            "load_seconds": self.load_seconds, "settle_seconds": self.settle_seconds, "size_bytes": self.size_bytes,
-            "verification": {k: v.__dict__ for k, v in self.verification.items()}, "machine": self.machine,
-            "latency": {b: {name: [Summary.of([s.seconds for s in self.chosen(b, r, name)]).as_dict() for r in repeats]
-                            for name in SELECTIONS} for b in backends},
+            "messages": self.messages,
+            "attentions": self.attentions,
+            "generated_seconds": self.generated_seconds,
+            "load_seconds": self.load_seconds,
+            "settle_seconds": self.settle_seconds,
+            "size_bytes": self.size_bytes,
+            "verification": {k: v.__dict__ for k, v in self.verification.items()},
+            "machine": self.machine,
+            "latency": {
+                b: {
+                    name: [Summary.of([s.seconds for s in self.chosen(b, r, name)]).as_dict() for r in repeats]
+                    for name in SELECTIONS
+                }
+                for b in backends
+            },
             "index": {b: {name: self.quoted(b, name, lambda s: s.index) for name in SELECTIONS} for b in backends},
             "cpu_p50": {b: self.quoted(b, "all", lambda s: s.cpu)[0] for b in backends},
-            "median_matches": {b: {cls: median(self.class_matches(b, cls)) for cls in (*CLASSES, LABEL_CLASS)}
-                               for b in self.matches},
+            "median_matches": {
+                b: {cls: median(self.class_matches(b, cls)) for cls in (*CLASSES, LABEL_CLASS)} for b in self.matches
+            },
         }
 
 
@@ -216,15 +228,18 @@ async def _measure(measured: list[tuple[Step, list[HistoryStore]]], jobs: list[J
                     del statements[first:]
                     step.samples.setdefault((store.backend, repeat), []).append(sample)
     after, wall = _cpu_snapshot(), max(time.monotonic() - started, 1e-6)
-    machine = {"busy_cores": (after[0] - before[0]) / wall, "bench_cores": (after[1] - before[1]) / wall,
-               "other_cores": max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / wall,
-               "loadavg": after[2], "seconds": wall}
+    machine = {
+        "busy_cores": (after[0] - before[0]) / wall,
+        "bench_cores": (after[1] - before[1]) / wall,
+        "other_cores": max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / wall,
+        "loadavg": after[2],
+        "seconds": wall,
+    }
     for step, _ in measured:
         step.machine = machine
 
 
-async def _grow(producer: CorpusProcess, backends: list[HistoryStore], ledger: Ledger, target: int,
-                keywords: list[str]) -> Step:
+async def _grow(producer: CorpusProcess, backends: list[HistoryStore], ledger: Ledger, target: int, keywords: list[str]) -> Step:
     """Every database filled up to ``target`` messages, checked, and the keywords' matches counted."""
     from bench.runner import log
 
@@ -241,12 +256,23 @@ async def _grow(producer: CorpusProcess, backends: list[HistoryStore], ledger: L
     matches: dict[str, dict[str, int]] = {}
     for store in backends:
         matches[store.backend] = {keyword: await match_count(store, keyword) for keyword in keywords}
-    step = Step(ledger.messages, ledger.attentions, producer.seconds, {s.backend: s.times.load for s in backends},
-                {s.backend: s.times.settle for s in backends}, {s.backend: await s.size_bytes() for s in backends},
-                checks, matches)
-    log(f"  history {ledger.messages:,} messages ({ledger.attentions:,} attentions): generated {producer.seconds:.0f} s "
-        "of CPU; loaded " + ", ".join(f"{b} {s:.0f} s" for b, s in step.load_seconds.items())
-        + "; checked " + "; ".join(f"{b}: {describe(v)}" for b, v in checks.items()))
+    step = Step(
+        ledger.messages,
+        ledger.attentions,
+        producer.seconds,
+        {s.backend: s.times.load for s in backends},
+        {s.backend: s.times.settle for s in backends},
+        {s.backend: await s.size_bytes() for s in backends},
+        checks,
+        matches,
+    )
+    log(
+        f"  history {ledger.messages:,} messages ({ledger.attentions:,} attentions): generated {producer.seconds:.0f} s "
+        "of CPU; loaded "
+        + ", ".join(f"{b} {s:.0f} s" for b, s in step.load_seconds.items())
+        + "; checked "
+        + "; ".join(f"{b}: {describe(v)}" for b, v in checks.items())
+    )
     return step
 
 
@@ -284,9 +310,14 @@ async def run(ctx) -> Section:
         await _measure(measured, jobs, sizes)
         steps = [step for step, _ in measured]
         for step in steps:
-            log(f"  history {_count(step.messages)}: " + "; ".join(
-                f"{b} p50 {fmt(ms(step.quoted(b, 'all')[0]), 1)} ms, p95 {fmt(ms(step.quoted(b, 'all')[1]), 1)} ms, "
-                f"index p95 {fmt(ms(step.quoted(b, 'all', lambda s: s.index)[1]), 1)} ms" for b in step.load_seconds))
+            log(
+                f"  history {_count(step.messages)}: "
+                + "; ".join(
+                    f"{b} p50 {fmt(ms(step.quoted(b, 'all')[0]), 1)} ms, p95 {fmt(ms(step.quoted(b, 'all')[1]), 1)} ms, "
+                    f"index p95 {fmt(ms(step.quoted(b, 'all', lambda s: s.index)[1]), 1)} ms"
+                    for b in step.load_seconds
+                )
+            )
         breakdowns = {store.backend: await _breakdowns(store, steps[-1]) for store in backends}
     return _section(ctx, sizes, steps, [s.backend for s in backends], keywords, breakdowns, notes)
 
@@ -328,9 +359,18 @@ async def _breakdowns(store: HistoryStore, step: Step) -> list[Breakdown]:
         # The text index's statements are the ones whose work grows with the history.
         asked = [s for s in clock.statements if s.what in INDEX_STATEMENTS and s.what != ID_BOUNDS]
         plans = [f"-- {s.what} ({_ms(s.seconds, 2)} ms here)\n{await plan(store.engine, s)}" for s in asked]
-        found.append(Breakdown(keyword_class, len(samples), median(s.seconds for s in samples),
-                               step.quoted(store.backend, keyword_class)[1], rows, outside,
-                               f"keyword '{worst.keyword}', {worst.viewer}", "\n\n".join(plans)))
+        found.append(
+            Breakdown(
+                keyword_class,
+                len(samples),
+                median(s.seconds for s in samples),
+                step.quoted(store.backend, keyword_class)[1],
+                rows,
+                outside,
+                f"keyword '{worst.keyword}', {worst.viewer}",
+                "\n\n".join(plans),
+            )
+        )
     return found
 
 
@@ -347,35 +387,61 @@ def _ms(value: float, digits: int = 1) -> str:
     return fmt(ms(value), digits)
 
 
-def _section(ctx, sizes: Sizes, steps: list[Step], backends: list[str], keywords: dict[str, list[str]],
-             breakdowns: dict[str, list[Breakdown]], notes: list[str]) -> Section:
+def _section(
+    ctx,
+    sizes: Sizes,
+    steps: list[Step],
+    backends: list[str],
+    keywords: dict[str, list[str]],
+    breakdowns: dict[str, list[Breakdown]],
+    notes: list[str],
+) -> Section:
     last = steps[-1]
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
     examples = "; ".join(f"{cls} *{', '.join(dict.fromkeys(words[:3]))}*" for cls, words in keywords.items() if words)
-    lines += [f"Sizes: {', '.join(_count(s) for s in sizes.steps)} messages; {sizes.per_class} keywords per class, each "
-              f"every other one by each viewer; {sizes.repeats} repeat(s); {sizes.warmup} warm-up searches per database "
-              f"before each size. Examples: {examples}.", *notes, ""]
-    lines += ["**All classes** (common, medium, rare, two words), milliseconds. *index p95*: the "
-              "statements that ask the text index; *CPU*: median CPU time of the bench process per search (all of "
-              "SQLite's work, only PostgreSQL's client side):", ""]
+    lines += [
+        f"Sizes: {', '.join(_count(s) for s in sizes.steps)} messages; {sizes.per_class} keywords per class, each "
+        f"every other one by each viewer; {sizes.repeats} repeat(s); {sizes.warmup} warm-up searches per database "
+        f"before each size. Examples: {examples}.",
+        *notes,
+        "",
+    ]
+    lines += [
+        "**All classes** (common, medium, rare, two words), milliseconds. *index p95*: the "
+        "statements that ask the text index; *CPU*: median CPU time of the bench process per search (all of "
+        "SQLite's work, only PostgreSQL's client side):",
+        "",
+    ]
     rows = []
     for step in steps:
         row = [_count(step.messages), f"{step.attentions:,}"]
         for b in backends:
             p50, p95 = step.quoted(b, "all")
-            row += [_ms(p50), _ms(p95), _ms(step.quoted(b, "all", lambda s: s.index)[1], 2),
-                    _ms(step.quoted(b, "all", lambda s: s.cpu)[0])]
+            row += [
+                _ms(p50),
+                _ms(p95),
+                _ms(step.quoted(b, "all", lambda s: s.index)[1], 2),
+                _ms(step.quoted(b, "all", lambda s: s.cpu)[0]),
+            ]
         rows.append(row)
-    lines += [table(["messages", "attentions",
-                     *[f"{b} {q}" for b in backends for q in ("p50", "p95", "index p95", "CPU")]], rows), ""]
+    lines += [
+        table(["messages", "attentions", *[f"{b} {q}" for b in backends for q in ("p50", "p95", "index p95", "CPU")]], rows),
+        "",
+    ]
     machine = last.machine
     if machine:
-        lines += [f"While the {len(steps) * len(backends)} databases were searched ({machine['seconds'] / 60:.1f} min), "
-                  f"the machine had {machine['other_cores']:.2f} of its {os.cpu_count()} cores busy with work outside "
-                  f"the bench process (PostgreSQL's server counts there) and the bench {machine['bench_cores']:.2f}; "
-                  f"load average {machine['loadavg']:.1f}.", ""]
-    lines += ["**Per class**: documents matching (median over the class's keywords, counted in the text index), "
-              "milliseconds, and the median number of items on the first page (at most 20):", ""]
+        lines += [
+            f"While the {len(steps) * len(backends)} databases were searched ({machine['seconds'] / 60:.1f} min), "
+            f"the machine had {machine['other_cores']:.2f} of its {os.cpu_count()} cores busy with work outside "
+            f"the bench process (PostgreSQL's server counts there) and the bench {machine['bench_cores']:.2f}; "
+            f"load average {machine['loadavg']:.1f}.",
+            "",
+        ]
+    lines += [
+        "**Per class**: documents matching (median over the class's keywords, counted in the text index), "
+        "milliseconds, and the median number of items on the first page (at most 20):",
+        "",
+    ]
     rows = []
     for cls in (*CLASSES, LABEL_CLASS):
         for step in steps:
@@ -385,26 +451,44 @@ def _section(ctx, sizes: Sizes, steps: list[Step], backends: list[str], keywords
                 row += [_ms(p50), _ms(p95), _ms(step.quoted(b, cls, lambda s: s.index)[1], 2)]
             row.append(fmt(median(s.items for s in step.chosen(backends[0], 0, cls)), 0))
             rows.append(row)
-    lines += [table(["class", "messages", "matching", *[f"{b} {q}" for b in backends for q in ("p50", "p95", "index p95")],
-                     "page"], rows), ""]
-    lines += [f"**Per viewer** at {_count(last.messages)} messages (the supervisor sees all history; the agent serves "
-              "Ventas only, so the search passes over the other campaign's matches), milliseconds:", ""]
+    lines += [
+        table(
+            ["class", "messages", "matching", *[f"{b} {q}" for b in backends for q in ("p50", "p95", "index p95")], "page"], rows
+        ),
+        "",
+    ]
+    lines += [
+        f"**Per viewer** at {_count(last.messages)} messages (the supervisor sees all history; the agent serves "
+        "Ventas only, so the search passes over the other campaign's matches), milliseconds:",
+        "",
+    ]
     rows = [[viewer, *[_ms(last.quoted(b, f"viewer {viewer}")[i]) for b in backends for i in (0, 1)]] for viewer in VIEWERS]
     lines += [table(["viewer", *[f"{b} {q}" for b in backends for q in ("p50", "p95")]], rows), ""]
     if len(backends) > 1:
         counted = last.matches[backends[0]]
         agree = sum(1 for k in counted if len({last.matches[b][k] for b in backends}) == 1)
-        lines += [f"Both databases count the same matching documents for {agree} of {len(counted)} keywords at "
-                  f"{_count(last.messages)} messages (same rows, same words).", ""]
+        lines += [
+            f"Both databases count the same matching documents for {agree} of {len(counted)} keywords at "
+            f"{_count(last.messages)} messages (same rows, same words).",
+            "",
+        ]
     lines += _fill_lines(steps, backends)
     lines += _breakdown_lines(last, breakdowns)
     verdicts = [_verdict(last, b) for b in backends]
-    verdicts.append(Verdict(
-        f"time to fill {_count(last.messages)} messages (reported; no target)",
-        ", ".join(f"{b} {(last.load_seconds[b] + last.settle_seconds[b]) / 60:.1f} min" for b in backends)
-        + f"; generating them took {last.generated_seconds / 60:.1f} min of CPU in a process of its own, meanwhile", None))
-    data = {"steps": [step.as_dict() for step in steps], "keywords": keywords, "sizes": sizes.__dict__,
-            "breakdowns": {b: [found.__dict__ for found in v] for b, v in breakdowns.items()}}
+    verdicts.append(
+        Verdict(
+            f"time to fill {_count(last.messages)} messages (reported; no target)",
+            ", ".join(f"{b} {(last.load_seconds[b] + last.settle_seconds[b]) / 60:.1f} min" for b in backends)
+            + f"; generating them took {last.generated_seconds / 60:.1f} min of CPU in a process of its own, meanwhile",
+            None,
+        )
+    )
+    data = {
+        "steps": [step.as_dict() for step in steps],
+        "keywords": keywords,
+        "sizes": sizes.__dict__,
+        "breakdowns": {b: [found.__dict__ for found in v] for b, v in breakdowns.items()},
+    }
     return Section(KEY, TITLE, "\n".join(lines), verdicts, [_plot(ctx, steps, backends)], data)
 
 
@@ -412,30 +496,46 @@ def _verdict(last: Step, backend: str) -> Verdict:
     p50, p95 = last.quoted(backend, "all")
     index = last.quoted(backend, "all", lambda s: s.index)[1]
     worst = max(CLASSES, key=lambda cls: last.quoted(backend, cls)[1])
-    measured = (f"p95 {_ms(p95)} ms, p50 {_ms(p50)} ms at {_count(last.messages)} messages (slowest class {worst}: "
-                f"p95 {_ms(last.quoted(backend, worst)[1])} ms; the text index's statements: p95 {_ms(index, 2)} ms)")
+    measured = (
+        f"p95 {_ms(p95)} ms, p50 {_ms(p50)} ms at {_count(last.messages)} messages (slowest class {worst}: "
+        f"p95 {_ms(last.quoted(backend, worst)[1])} ms; the text index's statements: p95 {_ms(index, 2)} ms)"
+    )
     if last.messages < TARGET_MESSAGES:
         return Verdict(f"keyword search p95 <= 100 ms at 1M messages, {backend}", f"quick run, smaller: {measured}", None)
-    return Verdict(f"keyword search p95 <= 100 ms at 1M messages, {backend}", measured,
-                   not math.isnan(p95) and p95 <= TARGET_SECONDS)
+    return Verdict(
+        f"keyword search p95 <= 100 ms at 1M messages, {backend}", measured, not math.isnan(p95) and p95 <= TARGET_SECONDS
+    )
 
 
 def _fill_lines(steps: list[Step], backends: list[str]) -> list[str]:
-    lines = ["**Filling** (cumulative). The corpus is generated once, in a process of its own, while the databases "
-             "load one after the other, batch by batch; PostgreSQL's time includes a `VACUUM ANALYZE` after each "
-             "step (what autovacuum does after bulk writes):", ""]
+    lines = [
+        "**Filling** (cumulative). The corpus is generated once, in a process of its own, while the databases "
+        "load one after the other, batch by batch; PostgreSQL's time includes a `VACUUM ANALYZE` after each "
+        "step (what autovacuum does after bulk writes):",
+        "",
+    ]
     rows = []
     for step in steps:
         row = [_count(step.messages), f"{step.generated_seconds:.0f}"]
         for b in backends:
-            row += [f"{step.load_seconds[b] + step.settle_seconds[b]:.0f}",
-                    f"{step.messages / max(step.load_seconds[b], 1e-9):,.0f}", f"{step.size_bytes[b] / 2**20:,.0f}"]
+            row += [
+                f"{step.load_seconds[b] + step.settle_seconds[b]:.0f}",
+                f"{step.messages / max(step.load_seconds[b], 1e-9):,.0f}",
+                f"{step.size_bytes[b] / 2**20:,.0f}",
+            ]
         rows.append(row)
-    lines += [table(["messages", "generation, s of CPU", *[f"{b} {q}" for b in backends for q in ("s", "messages/s", "MiB")]],
-                    rows), ""]
-    lines += ["Checks after each step: " + "; ".join(
-        f"{_count(step.messages)}: " + ", ".join(f"{b} {describe(step.verification[b])}" for b in backends)
-        for step in steps) + ".", ""]
+    lines += [
+        table(["messages", "generation, s of CPU", *[f"{b} {q}" for b in backends for q in ("s", "messages/s", "MiB")]], rows),
+        "",
+    ]
+    lines += [
+        "Checks after each step: "
+        + "; ".join(
+            f"{_count(step.messages)}: " + ", ".join(f"{b} {describe(step.verification[b])}" for b in backends) for step in steps
+        )
+        + ".",
+        "",
+    ]
     return lines
 
 
@@ -443,26 +543,29 @@ OUTSIDE = "outside the statements"
 # What to change in the product when a class misses the target, by its largest cost.
 PLANS = {
     OUTSIDE: "fewer statements and less Python per page: read the page's attentions with their customers, labels "
-             "and agent names in one statement, and keep labels and campaign names in memory (they change rarely), "
-             "so that a search is two or three statements instead of eight; each statement is a hop to aiosqlite's "
-             "thread or a round trip to PostgreSQL and, on a busy machine, a wait for a core.",
+    "and agent names in one statement, and keep labels and campaign names in memory (they change rarely), "
+    "so that a search is two or three statements instead of eight; each statement is a hop to aiosqlite's "
+    "thread or a round trip to PostgreSQL and, on a busy machine, a wait for a core.",
     FTS_MATCHING: "answer a keyword that names a label like the others: the text index newest first with a LIMIT, "
-                  "the label's attentions newest first with a LIMIT, and the newest 20 of the two pages. Today the OR "
-                  "of both collects every match and sorts them (MULTI-INDEX OR, TEMP B-TREE FOR ORDER BY), so its "
-                  "cost grows with the number of matches.",
+    "the label's attentions newest first with a LIMIT, and the newest 20 of the two pages. Today the OR "
+    "of both collects every match and sorts them (MULTI-INDEX OR, TEMP B-TREE FOR ORDER BY), so its "
+    "cost grows with the number of matches.",
     FTS_PAGE: "FTS5 merges the doclists of every term a prefix matches before the first row comes out: match long "
-              "keywords as whole words first and fall back to the prefix, or index longer prefixes.",
+    "keywords as whole words first and fall back to the prefix, or index longer prefixes.",
     RECENT_WINDOW: "check fewer of the newest rows one by one (a smaller window) before asking the GIN index.",
     GIN_OLDER: "keep GIN's pending list short (fastupdate off, or a smaller gin_pending_list_limit) so that lookups "
-               "do not scan it, and check how many older matches the lookup returns before the page is cut.",
+    "do not scan it, and check how many older matches the lookup returns before the page is cut.",
 }
 
 
 def _breakdown_lines(last: Step, breakdowns: dict[str, list[Breakdown]]) -> list[str]:
-    lines = [f"**Where the time goes** at {_count(last.messages)} messages, from the measured searches: each kind of "
-             "statement (the database's work and the round trip to it) and what the search spends outside its "
-             "statements (SQLAlchemy building statements and rows, records, the event loop, fetching from aiosqlite's "
-             "thread, and waiting for a core), median per search:", ""]
+    lines = [
+        f"**Where the time goes** at {_count(last.messages)} messages, from the measured searches: each kind of "
+        "statement (the database's work and the round trip to it) and what the search spends outside its "
+        "statements (SQLAlchemy building statements and rows, records, the event loop, fetching from aiosqlite's "
+        "thread, and waiting for a core), median per search:",
+        "",
+    ]
     for backend, found in breakdowns.items():
         for part in found:
             rows = [[what, _ms(seconds, 2)] for what, seconds in part.statements]
@@ -471,10 +574,17 @@ def _breakdown_lines(last: Step, breakdowns: dict[str, list[Breakdown]]) -> list
             reading = f"Largest cost: {what}, {_ms(seconds)} of the median {_ms(part.total)} ms."
             if part.p95 > TARGET_SECONDS:
                 reading += f" The class misses the target (p95 {_ms(part.p95)} ms). Plan: {PLANS.get(what, PLANS[OUTSIDE])}"
-            lines += [f"{backend}, class *{part.keyword_class}* ({part.searches} searches, median {_ms(part.total)} ms):", "",
-                      table(["statement", "ms per search"], rows), "", reading, "",
-                      f"<details><summary>{backend}: plans of the text index statements of the slowest search "
-                      f"({part.plan_of})</summary>\n\n```\n{part.plan}\n```\n</details>", ""]
+            lines += [
+                f"{backend}, class *{part.keyword_class}* ({part.searches} searches, median {_ms(part.total)} ms):",
+                "",
+                table(["statement", "ms per search"], rows),
+                "",
+                reading,
+                "",
+                f"<details><summary>{backend}: plans of the text index statements of the slowest search "
+                f"({part.plan_of})</summary>\n\n```\n{part.plan}\n```\n</details>",
+                "",
+            ]
     return lines
 
 
@@ -488,18 +598,38 @@ def _plot(ctx, steps: list[Step], backends: list[str]) -> str:
         colour = colours.get(b)
         left.plot(xs, [ms(s.quoted(b, "all")[1]) for s in steps], "o-", color=colour, label=f"{b} p95")
         left.plot(xs, [ms(s.quoted(b, "all")[0]) for s in steps], "o:", color=colour, alpha=0.7, label=f"{b} p50")
-        left.plot(xs, [ms(s.quoted(b, "all", lambda x: x.index)[1]) for s in steps], "s-.", color=colour, alpha=0.6,
-                  label=f"{b} p95, text index statements")
+        left.plot(
+            xs,
+            [ms(s.quoted(b, "all", lambda x: x.index)[1]) for s in steps],
+            "s-.",
+            color=colour,
+            alpha=0.6,
+            label=f"{b} p95, text index statements",
+        )
         for cls, marker in zip((*CLASSES, LABEL_CLASS), ("o", "s", "^", "D", "x"), strict=False):
-            right.plot(xs, [ms(s.quoted(b, cls)[1]) for s in steps], marker=marker, linestyle="-" if b == "SQLite" else "--",
-                       color=colour, alpha=0.8, label=f"{b} {cls}")
+            right.plot(
+                xs,
+                [ms(s.quoted(b, cls)[1]) for s in steps],
+                marker=marker,
+                linestyle="-" if b == "SQLite" else "--",
+                color=colour,
+                alpha=0.8,
+                label=f"{b} {cls}",
+            )
     for axes in (left, right):
         axes.set_xscale("log")
         axes.grid(True, alpha=0.3, which="both")
         axes.set_xlabel("messages in the database")
         axes.axhline(ms(TARGET_SECONDS), color="tab:red", linestyle="--", linewidth=1)
-    left.annotate("target at 1M: 100 ms", (xs[-1], ms(TARGET_SECONDS)), textcoords="offset points", xytext=(-2, 4),
-                  ha="right", color="tab:red", fontsize=8)
+    left.annotate(
+        "target at 1M: 100 ms",
+        (xs[-1], ms(TARGET_SECONDS)),
+        textcoords="offset points",
+        xytext=(-2, 4),
+        ha="right",
+        color="tab:red",
+        fontsize=8,
+    )
     left.set_ylabel("latency of one search (ms)")
     left.set_ylim(bottom=0)
     left.set_title("keyword search, all classes (median of repeats)")

@@ -158,8 +158,9 @@ def _urls(url: str | Sequence[str]) -> Sequence[str]:
     return (url,) if isinstance(url, str) else tuple(url)
 
 
-async def open_loop(session: aiohttp.ClientSession, url: str | Sequence[str], deliveries: Sequence[Delivery],
-                    rate: float) -> list[Ack]:
+async def open_loop(
+    session: aiohttp.ClientSession, url: str | Sequence[str], deliveries: Sequence[Delivery], rate: float
+) -> list[Ack]:
     """Send ``deliveries`` at ``rate`` per second on a fixed schedule; wait for every answer.
     Several URLs: delivery n goes to ``url[n % len(url)]`` (a round-robin balancer)."""
     urls = _urls(url)
@@ -174,8 +175,9 @@ async def open_loop(session: aiohttp.ClientSession, url: str | Sequence[str], de
     return list(await asyncio.gather(*tasks))
 
 
-async def closed_loop(session: aiohttp.ClientSession, url: str | Sequence[str], deliveries: Sequence[Delivery],
-                      concurrency: int) -> list[Ack]:
+async def closed_loop(
+    session: aiohttp.ClientSession, url: str | Sequence[str], deliveries: Sequence[Delivery], concurrency: int
+) -> list[Ack]:
     """``concurrency`` deliveries in flight; each answer lets the next one go (round-robin
     over several URLs, as in ``open_loop``)."""
     urls = _urls(url)

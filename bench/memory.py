@@ -98,14 +98,23 @@ async def run(ctx) -> Section:
     loop = asyncio.get_running_loop()
     database = ctx.work / "memory.db"
     curves = [Curve("attentions"), Curve("messages")]
-    async with FakeGraphAPI({servers.PAGE_TOKEN: "messenger", servers.INSTAGRAM_TOKEN: "instagram"},
-                            emit_echoes=False, emit_deliveries=False) as api:
+    async with FakeGraphAPI(
+        {servers.PAGE_TOKEN: "messenger", servers.INSTAGRAM_TOKEN: "instagram"}, emit_echoes=False, emit_deliveries=False
+    ) as api:
         api.profiles = EveryoneHasAProfile()
         probe = load.ReplyProbe(api)
         env = servers.product_env(api.url, f"sqlite+aiosqlite:///{database}")
-        server = await loop.run_in_executor(None, lambda: servers.rasa_run(
-            "memory", env, ctx.logs, credentials=servers.ROOT / "credentials.yml",
-            endpoints=servers.ROOT / "endpoints.yml", ready_path="/webhooks/messenger/"))
+        server = await loop.run_in_executor(
+            None,
+            lambda: servers.rasa_run(
+                "memory",
+                env,
+                ctx.logs,
+                credentials=servers.ROOT / "credentials.yml",
+                endpoints=servers.ROOT / "endpoints.yml",
+                ready_path="/webhooks/messenger/",
+            ),
+        )
         try:
             webhook = server.url + "/webhooks/messenger/webhook"
             async with load.new_session() as session:
@@ -124,23 +133,32 @@ async def run(ctx) -> Section:
                     def after(done: int) -> None:
                         if done % sizes.sample_every == 0 or done == sizes.attentions:
                             stage.points.append((done, sum(server.rss_bytes().values()) / MB))
+
                     return after
 
                 def create(customer: str) -> Any:
                     async def job() -> None:
                         body = {
-                            "channel": "messenger", "account_id": servers.PAGE_ID, "customer_id": customer,
-                            "intent": "request_human", "customer_name": f"Cliente {customer[-6:]}",
-                            "slots": {"customer_name": f"Cliente {customer[-6:]}", "handoff_reason": "Mi pedido no llegó",
-                                      "order_number": "123456"},
-                            "context": [{"author": "customer", "text": "quiero hablar con una persona",
-                                         "time": time.time() - 30},
-                                        {"author": "bot", "text": "Te comunico con una persona.", "time": time.time() - 29}],
+                            "channel": "messenger",
+                            "account_id": servers.PAGE_ID,
+                            "customer_id": customer,
+                            "intent": "request_human",
+                            "customer_name": f"Cliente {customer[-6:]}",
+                            "slots": {
+                                "customer_name": f"Cliente {customer[-6:]}",
+                                "handoff_reason": "Mi pedido no llegó",
+                                "order_number": "123456",
+                            },
+                            "context": [
+                                {"author": "customer", "text": "quiero hablar con una persona", "time": time.time() - 30},
+                                {"author": "bot", "text": "Te comunico con una persona.", "time": time.time() - 29},
+                            ],
                         }
                         headers = {"Authorization": f"Bearer {servers.SERVICE_TOKEN}"}
                         try:
-                            async with session.post(server.url + "/webhooks/desk/service/attentions", json=body,
-                                                    headers=headers) as response:
+                            async with session.post(
+                                server.url + "/webhooks/desk/service/attentions", json=body, headers=headers
+                            ) as response:
                                 answer = await response.json(content_type=None)
                                 if response.status in (200, 201):
                                     created.append(answer["attention"]["id"])
@@ -148,14 +166,17 @@ async def run(ctx) -> Section:
                                     errors.append(f"{response.status} {str(answer)[:200]}")
                         except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, ValueError) as error:
                             errors.append(f"{error.__class__.__name__}: {error}")
+
                     return job
 
                 started = time.perf_counter()
                 await _bounded([create(c) for c in customers], sizes.concurrency, sample(curves[0]))
                 create_seconds = time.perf_counter() - started
                 after_attentions = await _settled_rss(server, database)
-                log(f"  memory after {len(created)} attentions: {after_attentions:.0f} MB "
-                    f"({len(errors)} errors, {create_seconds:.0f} s)")
+                log(
+                    f"  memory after {len(created)} attentions: {after_attentions:.0f} MB "
+                    f"({len(errors)} errors, {create_seconds:.0f} s)"
+                )
 
                 deliveries = load.text_deliveries(customers, texts=("hola, ¿sigue ahí alguien?", "gracias, espero"))
                 acks: list[load.Ack] = []
@@ -163,6 +184,7 @@ async def run(ctx) -> Section:
                 def post(delivery: load.Delivery) -> Any:
                     async def job() -> None:
                         acks.extend(await load.closed_loop(session, webhook, [delivery], 1))
+
                     return job
 
                 started = time.perf_counter()
@@ -170,13 +192,28 @@ async def run(ctx) -> Section:
                 message_seconds = time.perf_counter() - started
                 after_messages = await _settled_rss(server, database)
                 bot_replies = sum(1 for c in customers if probe.replies.get(c))
-                log(f"  memory after {len(deliveries)} customer messages: {after_messages:.0f} MB "
-                    f"({message_seconds:.0f} s; bot replies to them: {bot_replies})")
+                log(
+                    f"  memory after {len(deliveries)} customer messages: {after_messages:.0f} MB "
+                    f"({message_seconds:.0f} s; bot replies to them: {bot_replies})"
+                )
                 stored = _count(database)
         finally:
             server.stop()
-    return _section(ctx, sizes, idle, after_attentions, after_messages, curves, len(created), errors, acks,
-                    create_seconds, message_seconds, bot_replies, stored)
+    return _section(
+        ctx,
+        sizes,
+        idle,
+        after_attentions,
+        after_messages,
+        curves,
+        len(created),
+        errors,
+        acks,
+        create_seconds,
+        message_seconds,
+        bot_replies,
+        stored,
+    )
 
 
 def _count(database) -> dict[str, int]:
@@ -185,16 +222,30 @@ def _count(database) -> dict[str, int]:
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
         return {
             "active attentions": connection.execute(
-                "SELECT count(*) FROM attention WHERE state IN ('queued', 'open')").fetchone()[0],
+                "SELECT count(*) FROM attention WHERE state IN ('queued', 'open')"
+            ).fetchone()[0],
             "messages": connection.execute("SELECT count(*) FROM message").fetchone()[0],
         }
 
 
-def _section(ctx, sizes: Sizes, idle: float, after_attentions: float, after_messages: float, curves: list[Curve],
-             created: int, errors: list[str], acks: list[load.Ack], create_seconds: float, message_seconds: float,
-             bot_replies: int, stored: dict[str, int]) -> Section:
+def _section(
+    ctx,
+    sizes: Sizes,
+    idle: float,
+    after_attentions: float,
+    after_messages: float,
+    curves: list[Curve],
+    created: int,
+    errors: list[str],
+    acks: list[load.Ack],
+    create_seconds: float,
+    message_seconds: float,
+    bot_replies: int,
+    stored: dict[str, int],
+) -> Section:
     lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), ""]
     growth_a, growth_b = after_attentions - idle, after_messages - idle
+
     def per(growth: float) -> str:  # KiB per attention
         return fmt(growth * MB / max(1, created) / 1024, 1)
 
@@ -208,21 +259,33 @@ def _section(ctx, sizes: Sizes, idle: float, after_attentions: float, after_mess
     lines.append(
         f"Creating {created:,} attentions through the service API took {create_seconds:.0f} s "
         f"({created / max(create_seconds, 1e-6):.0f}/s at {sizes.concurrency} requests in flight; {len(errors)} errors"
-        + (f", first: `{errors[0]}`" if errors else "") + f"); the {len(acks):,} customer messages took "
+        + (f", first: `{errors[0]}`" if errors else "")
+        + f"); the {len(acks):,} customer messages took "
         f"{message_seconds:.0f} s ({ok_acks:,} acknowledged; the bot answered {bot_replies} of them, as it "
         f"must stay silent). In the database afterwards: {stored['active attentions']:,} active attentions, "
         f"{stored['messages']:,} messages."
     )
     met = growth_b <= TARGET_MB and not errors
-    verdicts = [Verdict(f"RSS growth with {created:,} active attentions ≤ {TARGET_MB:.0f} MB",
-                        f"+{growth_a:.0f} MB after creating them, +{growth_b:.0f} MB after one customer "
-                        f"message each (idle {idle:.0f} MB)", met)]
+    verdicts = [
+        Verdict(
+            f"RSS growth with {created:,} active attentions ≤ {TARGET_MB:.0f} MB",
+            f"+{growth_a:.0f} MB after creating them, +{growth_b:.0f} MB after one customer message each (idle {idle:.0f} MB)",
+            met,
+        )
+    ]
     if not met:
         lines += ["", PLAN]
     plots = [_plot(ctx, idle, curves)]
-    data = {"idle_mb": idle, "after_attentions_mb": after_attentions, "after_messages_mb": after_messages,
-            "curves": {c.stage: c.points for c in curves}, "created": created, "errors": errors[:10],
-            "stored": stored, "sizes": sizes.__dict__}
+    data = {
+        "idle_mb": idle,
+        "after_attentions_mb": after_attentions,
+        "after_messages_mb": after_messages,
+        "curves": {c.stage: c.points for c in curves},
+        "created": created,
+        "errors": errors[:10],
+        "stored": stored,
+        "sizes": sizes.__dict__,
+    }
     return Section(KEY, TITLE, "\n".join(lines), verdicts, plots, data)
 
 

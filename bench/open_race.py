@@ -60,9 +60,15 @@ class Race:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "backend": self.backend, "contenders": self.contenders, "repeat": self.repeat, "calls": self.calls,
-            "latency": self.latency.as_dict(), "winners_ok": self.winners_ok, "database_ok": self.database_ok,
-            "attentions": self.attentions, "errors": self.errors[:5],
+            "backend": self.backend,
+            "contenders": self.contenders,
+            "repeat": self.repeat,
+            "calls": self.calls,
+            "latency": self.latency.as_dict(),
+            "winners_ok": self.winners_ok,
+            "database_ok": self.database_ok,
+            "attentions": self.attentions,
+            "errors": self.errors[:5],
         }
 
 
@@ -87,9 +93,12 @@ async def _queued(service, count: int, tag: str) -> list[Any]:
     slots = {"customer_name": "Carla Pérez", "handoff_reason": "Mi pedido no llegó"}
     attentions = []
     for start in range(0, count, 20):  # a few at a time: creation is not what is measured
-        attentions += await asyncio.gather(*(
-            service.inbound.request_handoff("messenger", PAGE, f"{tag}-{n}", intent="request_human", slots=slots)
-            for n in range(start, min(count, start + 20))))
+        attentions += await asyncio.gather(
+            *(
+                service.inbound.request_handoff("messenger", PAGE, f"{tag}-{n}", intent="request_human", slots=slots)
+                for n in range(start, min(count, start + 20))
+            )
+        )
     return attentions
 
 
@@ -129,8 +138,17 @@ async def _race(service, engine, backend: str, agents: list[Any], contenders: in
             errors.append(outcome)
     winners_ok = sum(1 for won in winners.values() if len(won) == 1)
     database_ok = await _check_database(service, engine, winners)
-    return Race(backend, contenders, repeat, len(calls), Summary.of([r[3] for r in results]), winners_ok,
-                database_ok, len(attentions), errors)
+    return Race(
+        backend,
+        contenders,
+        repeat,
+        len(calls),
+        Summary.of([r[3] for r in results]),
+        winners_ok,
+        database_ok,
+        len(attentions),
+        errors,
+    )
 
 
 async def _check_database(service, engine, winners: dict[int, list[Any]]) -> int:
@@ -148,8 +166,7 @@ async def _check_database(service, engine, winners: dict[int, list[Any]]) -> int
     good = 0
     for attention_id, won in winners.items():
         current = await service.attentions.get(attention_id)
-        if (len(won) == 1 and current.state.value == "open" and current.agent_id == won[0].id
-                and audit.get(attention_id) == 1):
+        if len(won) == 1 and current.state.value == "open" and current.agent_id == won[0].id and audit.get(attention_id) == 1:
             good += 1
     return good
 
@@ -171,8 +188,10 @@ async def _backend(ctx, backend: str, url: str, sizes: Sizes) -> tuple[list[Race
     engine, service = await _service(url)
     try:
         campaigns = _campaign_ids(service)
-        agents = [await service.agents.add(f"agent{n}-{random.randrange(10**9)}", f"Agente {n}", Role.AGENT, campaigns)
-                  for n in range(sizes.attentions)]
+        agents = [
+            await service.agents.add(f"agent{n}-{random.randrange(10**9)}", f"Agente {n}", Role.AGENT, campaigns)
+            for n in range(sizes.attentions)
+        ]
         lone = await _lone_opens(service, agents, sizes.lone_opens, backend)
         races = []
         for repeat in range(sizes.repeats):
@@ -180,10 +199,12 @@ async def _backend(ctx, backend: str, url: str, sizes: Sizes) -> tuple[list[Race
             for contenders in order:
                 race = await _race(service, engine, backend, agents, contenders, repeat, sizes.attentions)
                 races.append(race)
-                log(f"  open {backend:10} {contenders} contender(s) r{repeat}: {race.calls} calls, p50 "
+                log(
+                    f"  open {backend:10} {contenders} contender(s) r{repeat}: {race.calls} calls, p50 "
                     f"{ms(race.latency.p50):7.1f} ms, p99 {ms(race.latency.p99):7.1f} ms, one winner "
                     f"{race.winners_ok}/{race.attentions}, database {race.database_ok}/{race.attentions}"
-                    + (f", errors {race.errors[:2]}" if race.errors else ""))
+                    + (f", errors {race.errors[:2]}" if race.errors else "")
+                )
         return races, lone
     finally:
         await engine.dispose()
@@ -206,8 +227,11 @@ async def run(ctx) -> Section:
 
 
 def _section(ctx, sizes: Sizes, races: list[Race], lone: dict[str, Summary], skipped: list[str]) -> Section:
-    lines = [(__doc__ or "").split("\n\n", 1)[1].strip(), "", f"Sizes: {sizes.attentions} attentions per race, "
-             f"{sizes.repeats} repeats of each shape (the order of shapes alternates)."]
+    lines = [
+        (__doc__ or "").split("\n\n", 1)[1].strip(),
+        "",
+        f"Sizes: {sizes.attentions} attentions per race, {sizes.repeats} repeats of each shape (the order of shapes alternates).",
+    ]
     lines += skipped
     rows = []
     backends = [b for b in ("SQLite", "PostgreSQL") if any(r.backend == b for r in races)]
@@ -219,34 +243,70 @@ def _section(ctx, sizes: Sizes, races: list[Race], lone: dict[str, Summary], ski
                 base = [r for r in races if r.backend == backend and r.contenders == 1 and r.repeat == race.repeat]
                 if base:
                     ratios.append(ratio(race.latency.p99, base[0].latency.p99))
-            rows.append([
-                backend, contenders, mine[0].calls if mine else 0,
-                fmt(ms(median(r.latency.p50 for r in mine)), 1), fmt(ms(median(r.latency.p99 for r in mine)), 1),
-                "baseline" if contenders == 1 else fmt_ratio(median(ratios)),
-                f"{sum(r.winners_ok for r in mine)}/{sum(r.attentions for r in mine)}",
-                f"{sum(r.database_ok for r in mine)}/{sum(r.attentions for r in mine)}",
-                str(sum(len(r.errors) for r in mine)),
-            ])
-    lines += ["", table(["database", "contenders per attention", "concurrent calls", "p50 ms", "p99 ms",
-                         "p99 vs 1 contender", "exactly one winner", "database consistent", "other errors"], rows)]
-    lines += ["", "A single open with nothing else running: " + ", ".join(
-        f"{backend} p50 {fmt(ms(summary.p50), 2)} ms" for backend, summary in lone.items()) + "."]
+            rows.append(
+                [
+                    backend,
+                    contenders,
+                    mine[0].calls if mine else 0,
+                    fmt(ms(median(r.latency.p50 for r in mine)), 1),
+                    fmt(ms(median(r.latency.p99 for r in mine)), 1),
+                    "baseline" if contenders == 1 else fmt_ratio(median(ratios)),
+                    f"{sum(r.winners_ok for r in mine)}/{sum(r.attentions for r in mine)}",
+                    f"{sum(r.database_ok for r in mine)}/{sum(r.attentions for r in mine)}",
+                    str(sum(len(r.errors) for r in mine)),
+                ]
+            )
+    lines += [
+        "",
+        table(
+            [
+                "database",
+                "contenders per attention",
+                "concurrent calls",
+                "p50 ms",
+                "p99 ms",
+                "p99 vs 1 contender",
+                "exactly one winner",
+                "database consistent",
+                "other errors",
+            ],
+            rows,
+        ),
+    ]
+    lines += [
+        "",
+        "A single open with nothing else running: "
+        + ", ".join(f"{backend} p50 {fmt(ms(summary.p50), 2)} ms" for backend, summary in lone.items())
+        + ".",
+    ]
     verdicts = []
     for backend in backends:
         mine = [r for r in races if r.backend == backend]
         contested = [r for r in mine if r.contenders > 1]
         exact = all(r.winners_ok == r.attentions and r.database_ok == r.attentions and not r.errors for r in mine)
-        verdicts.append(Verdict(f"exactly one winner per attention, {backend}",
-                                f"{sum(r.winners_ok for r in contested)}/{sum(r.attentions for r in contested)} "
-                                f"contested attentions (database checked)", exact))
+        verdicts.append(
+            Verdict(
+                f"exactly one winner per attention, {backend}",
+                f"{sum(r.winners_ok for r in contested)}/{sum(r.attentions for r in contested)} "
+                f"contested attentions (database checked)",
+                exact,
+            )
+        )
         base = [r for r in mine if r.contenders == 1]
-        verdicts.append(Verdict(f"p99 of 100 concurrent opens, {backend} (reported; no target)",
-                                f"{fmt(ms(median(r.latency.p99 for r in base)), 1)} ms; with "
-                                + ", ".join(f"{c} contenders {fmt(ms(median(r.latency.p99 for r in mine if r.contenders == c)), 1)} ms"
-                                            for c in sizes.contenders if c > 1), None))
+        verdicts.append(
+            Verdict(
+                f"p99 of 100 concurrent opens, {backend} (reported; no target)",
+                f"{fmt(ms(median(r.latency.p99 for r in base)), 1)} ms; with "
+                + ", ".join(
+                    f"{c} contenders {fmt(ms(median(r.latency.p99 for r in mine if r.contenders == c)), 1)} ms"
+                    for c in sizes.contenders
+                    if c > 1
+                ),
+                None,
+            )
+        )
     plots = [_plot(ctx, races, sizes, backends)]
-    data = {"races": [r.as_dict() for r in races], "lone": {k: v.as_dict() for k, v in lone.items()},
-            "sizes": sizes.__dict__}
+    data = {"races": [r.as_dict() for r in races], "lone": {k: v.as_dict() for k, v in lone.items()}, "sizes": sizes.__dict__}
     return Section(KEY, TITLE, "\n".join(lines), verdicts, plots, data)
 
 

@@ -47,9 +47,23 @@ async def record(pid: int, seconds: float, output: Path, rate: int = 250) -> Pat
         return None
     output.parent.mkdir(parents=True, exist_ok=True)
     process = await asyncio.create_subprocess_exec(
-        binary, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--rate", str(rate),
-        "--format", "raw", "--output", str(output), "--nonblocking", "--gil", "--subprocesses",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        binary,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, int(seconds))),
+        "--rate",
+        str(rate),
+        "--format",
+        "raw",
+        "--output",
+        str(output),
+        "--nonblocking",
+        "--gil",
+        "--subprocesses",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, error = await process.communicate()
     if process.returncode != 0 or not output.exists():

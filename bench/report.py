@@ -118,21 +118,35 @@ def machine() -> dict[str, Any]:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         postgres = subprocess.run(["psql", "--version"], capture_output=True, text=True, timeout=5).stdout.strip()
     try:
-        redis_version = subprocess.run(["redis-cli", "-h", "127.0.0.1", "INFO", "server"], capture_output=True,
-                                       text=True, timeout=5).stdout
-        redis_version = next((line.split(":", 1)[1].strip() for line in redis_version.splitlines()
-                              if line.startswith("redis_version")), "?")
+        redis_version = subprocess.run(
+            ["redis-cli", "-h", "127.0.0.1", "INFO", "server"], capture_output=True, text=True, timeout=5
+        ).stdout
+        redis_version = next(
+            (line.split(":", 1)[1].strip() for line in redis_version.splitlines() if line.startswith("redis_version")), "?"
+        )
     except (OSError, subprocess.SubprocessError):
         pass
     root = Path(__file__).resolve().parents[1]
     commit = dirty = "?"
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=5).stdout.strip()
-        product = ["connectors", "handoff", "actions", "bot", "sandbox", "data", "config.yml", "domain.yml",
-                   "credentials.yml", "endpoints.yml"]
-        status = subprocess.run(["git", "status", "--porcelain", "--", *product], cwd=root, capture_output=True,
-                                text=True, timeout=5).stdout
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        product = [
+            "connectors",
+            "handoff",
+            "actions",
+            "bot",
+            "sandbox",
+            "data",
+            "config.yml",
+            "domain.yml",
+            "credentials.yml",
+            "endpoints.yml",
+        ]
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", *product], cwd=root, capture_output=True, text=True, timeout=5
+        ).stdout
         dirty = str(len([line for line in status.splitlines() if line.strip()]))
     except (OSError, subprocess.SubprocessError):
         pass
@@ -178,9 +192,11 @@ def _load_text(sections: Sequence[Section]) -> str:
     total = sum(seconds for seconds, _ in loads)
     other = sum(seconds * load["other_cores"] for seconds, load in loads) / total
     busy = sum(seconds * load["busy_cores"] for seconds, load in loads) / total
-    return (f"- While the parts ran, the machine was {busy:.2f} of {os.cpu_count()} cores busy on average, "
-            f"{other:.2f} of them in processes outside this benchmark (other sessions' work; PostgreSQL and "
-            "Redis also count as outside). Each section gives its own figure.")
+    return (
+        f"- While the parts ran, the machine was {busy:.2f} of {os.cpu_count()} cores busy on average, "
+        f"{other:.2f} of them in processes outside this benchmark (other sessions' work; PostgreSQL and "
+        "Redis also count as outside). Each section gives its own figure."
+    )
 
 
 def write(out: Path, sections: dict[str, Section], info: dict[str, Any], command: str, total_seconds: float) -> Path:
@@ -215,9 +231,11 @@ def write(out: Path, sections: dict[str, Section], info: dict[str, Any], command
         if all(v.met is None and v.measured.startswith("not yet") for v in section.verdicts):
             stamp, load = "_Nothing measured yet", None
         if load:
-            stamp += (f"; the machine was {load['busy_cores']:.2f} of {os.cpu_count()} cores busy on average, "
-                      f"{load['other_cores']:.2f} of them outside this benchmark's processes (PostgreSQL and Redis "
-                      f"count as outside); load average {load['loadavg_start']:.1f} → {load['loadavg_end']:.1f}")
+            stamp += (
+                f"; the machine was {load['busy_cores']:.2f} of {os.cpu_count()} cores busy on average, "
+                f"{load['other_cores']:.2f} of them outside this benchmark's processes (PostgreSQL and Redis "
+                f"count as outside); load average {load['loadavg_start']:.1f} → {load['loadavg_end']:.1f}"
+            )
         stamp += "._"
         lines += [stamp, "", section.body.strip(), ""]
         for plot in section.plots:

@@ -69,8 +69,11 @@ def _cpu_snapshot() -> tuple[float, float, float]:
         fields = [int(value) for value in stat.readline().split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     busy = (sum(fields[:8]) - idle) / ticks
-    mine = sum(getattr(resource.getrusage(who), attr) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-               for attr in ("ru_utime", "ru_stime"))
+    mine = sum(
+        getattr(resource.getrusage(who), attr)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for attr in ("ru_utime", "ru_stime")
+    )
     return busy, mine, os.getloadavg()[0]
 
 
@@ -85,13 +88,18 @@ async def run_parts(keys: list[str], ctx: Context) -> dict[str, Section]:
             section = await module.run(ctx)
         except Exception as error:  # one broken part must not hide the others
             traceback.print_exc()
-            section = Section(key, module.TITLE, f"This part failed: `{error.__class__.__name__}: {error}`.",
-                              [Verdict("the part runs", "failed", False)])
+            section = Section(
+                key,
+                module.TITLE,
+                f"This part failed: `{error.__class__.__name__}: {error}`.",
+                [Verdict("the part runs", "failed", False)],
+            )
         section.seconds = time.monotonic() - started
         after = _cpu_snapshot()
         wall = max(section.seconds, 1e-6)
         section.data["machine_load"] = {
-            "loadavg_start": before[2], "loadavg_end": after[2],
+            "loadavg_start": before[2],
+            "loadavg_end": after[2],
             "busy_cores": (after[0] - before[0]) / wall,
             "bench_cores": (after[1] - before[1]) / wall,
             "other_cores": max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / wall,
@@ -133,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     merged = {**report.previous_sections(out), **sections}
-    command = "python -m bench" + (" --quick" if args.quick else "") + (f" --only {','.join(keys)}" if len(keys) < len(PARTS) else "")
+    command = (
+        "python -m bench" + (" --quick" if args.quick else "") + (f" --only {','.join(keys)}" if len(keys) < len(PARTS) else "")
+    )
     path = report.write(out, merged, machine, command, time.monotonic() - started)
     log(f"wrote {path} in {(time.monotonic() - started) / 60:.1f} min")
     failed = [key for key, section in sections.items() if any(v.measured == "failed" for v in section.verdicts)]

@@ -84,7 +84,7 @@ def product_env(graph_url: str, database_url: str, **extra: str) -> dict[str, st
         HANDOFF_SERVICE_TOKEN=SERVICE_TOKEN,
         **extra,
     )
-    script = 'set -a; source scripts/meta-env.sh >/dev/null; env -0'
+    script = "set -a; source scripts/meta-env.sh >/dev/null; env -0"
     result = subprocess.run(["bash", "-c", script], cwd=ROOT, env=preset, capture_output=True, check=True)
     env = dict(entry.split("=", 1) for entry in result.stdout.decode().split("\0") if "=" in entry)
     env.update({key: value for key, value in preset.items() if key in extra})
@@ -215,14 +215,25 @@ def rasa_run(
     """``rasa run`` on a free loopback port with the trained model; waits until it answers."""
     port = free_port()
     command = [
-        str(BIN / "rasa"), "run", "--interface", "127.0.0.1", "--port", str(port),
-        "--credentials", str(credentials), "--endpoints", str(endpoints), "--model", str(MODEL),
+        str(BIN / "rasa"),
+        "run",
+        "--interface",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--credentials",
+        str(credentials),
+        "--endpoints",
+        str(endpoints),
+        "--model",
+        str(MODEL),
     ]
     return ServerProcess(name, command, env, log_dir, port).wait_ready(ready_path)
 
 
-def python_server(name: str, module: str, args: Sequence[str], env: Mapping[str, str], log_dir: Path,
-                  ready_path: str) -> ServerProcess:
+def python_server(
+    name: str, module: str, args: Sequence[str], env: Mapping[str, str], log_dir: Path, ready_path: str
+) -> ServerProcess:
     port = free_port()
     command = [sys.executable, "-m", module, "--port", str(port), *args]
     return ServerProcess(name, command, env, log_dir, port).wait_ready(ready_path, timeout=60)

@@ -12,7 +12,7 @@ BEARER_PREFIX = "Bearer "
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header value, or None."""
     header = authorization or ""
-    return header[len(BEARER_PREFIX):] if header.startswith(BEARER_PREFIX) else None
+    return header[len(BEARER_PREFIX) :] if header.startswith(BEARER_PREFIX) else None
 
 
 def same_secret(given: str | None, expected: str) -> bool:

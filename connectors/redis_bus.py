@@ -170,8 +170,12 @@ class RedisEventBus:
                 await self._redis.publish(self.channel, payload)
             except Exception as error:  # whatever Redis does, the sender stays alive
                 if not self._gap:
-                    logger.warning("Redis event bus at %s is unreachable (%s); other servers' desks miss this "
-                                   "server's events until it is back.", self.address, _describe(error))
+                    logger.warning(
+                        "Redis event bus at %s is unreachable (%s); other servers' desks miss this "
+                        "server's events until it is back.",
+                        self.address,
+                        _describe(error),
+                    )
                 if not notice:
                     self.dropped += 1
                     self._outbox.task_done()

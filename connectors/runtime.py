@@ -81,7 +81,11 @@ class HandoffRuntime:
         pending. Defaults from the environment; a bad value stops the server."""
         if self._outbox_sweeper is None:
             every = every if every is not None else seconds_from_environment(OUTBOX_SWEEP_VARIABLE, OUTBOX_SWEEP_SECONDS)
-            stale = stale_after if stale_after is not None else seconds_from_environment(OUTBOX_STALE_VARIABLE, DEFAULT_OUTBOX_STALE_AFTER.total_seconds())
+            stale = (
+                stale_after
+                if stale_after is not None
+                else seconds_from_environment(OUTBOX_STALE_VARIABLE, DEFAULT_OUTBOX_STALE_AFTER.total_seconds())
+            )
             self._outbox_sweeper = asyncio.create_task(self._sweep_outbox(every, timedelta(seconds=stale)))
 
     async def _sweep_outbox(self, every: float, stale_after: timedelta) -> None:
@@ -96,12 +100,15 @@ class HandoffRuntime:
             finished += await replies.settle_stale(utc_now() - stale_after)
             return finished
 
-        await _repeat(every, finish, "sends left unfinished by a stopped server were settled",
-                      "Settling sends left unfinished")
+        await _repeat(every, finish, "sends left unfinished by a stopped server were settled", "Settling sends left unfinished")
 
     async def _sweep(self, every: float) -> None:
-        await _repeat(every, self.service.presence.return_orphans, "orphaned attentions returned to their queues",
-                      "Returning orphaned attentions")
+        await _repeat(
+            every,
+            self.service.presence.return_orphans,
+            "orphaned attentions returned to their queues",
+            "Returning orphaned attentions",
+        )
 
     async def inbox_ownership(self) -> InboxOwnership:
         """The process's inbox lease, one for all its Meta channels (``connectors.meta.leases``);
@@ -155,7 +162,9 @@ async def handoff_runtime(holder: Any) -> HandoffRuntime:
         campaigns = load_campaigns(os.environ.get(CAMPAIGNS_VARIABLE) or DEFAULT_CAMPAIGNS_PATH, domain=default_domain_path())
         gateways = ChannelGateways()
         bus = bus_from_environment()  # None: one process, the in-memory bus
-        service = HandoffService(await shared_engine(holder), campaigns, gateway=gateways, resumer=RasaConversations(holder), bus=bus)
+        service = HandoffService(
+            await shared_engine(holder), campaigns, gateway=gateways, resumer=RasaConversations(holder), bus=bus
+        )
         await service.start()
         runtime = HandoffRuntime(service, gateways)
         setattr(holder, _RUNTIME_ATTRIBUTE, runtime)

@@ -95,8 +95,11 @@ class IllegalTransition(HandoffError):
     def __init__(self, attention_id: int | None, from_state: str, action: str) -> None:
         where = f"attention {attention_id}" if attention_id is not None else "attention"
         super().__init__(
-            f"{where}: cannot {action} when {from_state}", code=ErrorCode.ILLEGAL_TRANSITION,
-            attention_id=attention_id, state=from_state, action=action,
+            f"{where}: cannot {action} when {from_state}",
+            code=ErrorCode.ILLEGAL_TRANSITION,
+            attention_id=attention_id,
+            state=from_state,
+            action=action,
         )
         self.attention_id = attention_id
         self.from_state = from_state
@@ -143,8 +146,11 @@ class CustomerBusy(Conflict):
 
     def __init__(self, active_attention_id: int, active_state: str, agent_id: int | None) -> None:
         super().__init__(
-            active_attention_id, f"the customer already has an active attention (#{active_attention_id}, {active_state})",
-            active_state, code=ErrorCode.CUSTOMER_BUSY, active_attention_id=active_attention_id,
+            active_attention_id,
+            f"the customer already has an active attention (#{active_attention_id}, {active_state})",
+            active_state,
+            code=ErrorCode.CUSTOMER_BUSY,
+            active_attention_id=active_attention_id,
         )
         self.active_attention_id = active_attention_id
         self.active_agent_id = agent_id

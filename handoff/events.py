@@ -160,8 +160,17 @@ class EventsMissed(HandoffEvent):
 EVENT_TYPES: dict[str, type[HandoffEvent]] = {
     cls.type: cls
     for cls in (
-        AttentionQueued, AttentionOpened, AttentionTransferred, AttentionReleased, AttentionReturned,
-        AttentionTerminated, FormSaved, LabelApplied, LabelRemoved, MessageAdded, MessageUpdated,
+        AttentionQueued,
+        AttentionOpened,
+        AttentionTransferred,
+        AttentionReleased,
+        AttentionReturned,
+        AttentionTerminated,
+        FormSaved,
+        LabelApplied,
+        LabelRemoved,
+        MessageAdded,
+        MessageUpdated,
     )
 }
 

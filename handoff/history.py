@@ -12,18 +12,10 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff import permissions, search
-from handoff.visibility import Scope
-from handoff.campaigns.model import Campaign, CampaignBook
-from handoff.errors import NotFound
-from handoff.model import Agent, Attention, AttentionEvent, Customer, Message
-from connectors.storage.schema import agent as agent_table
-from connectors.storage.schema import attention, customer
 from connectors.storage import attentions as attention_rows
 from connectors.storage import audit
 from connectors.storage import campaigns as campaign_rows
@@ -32,6 +24,13 @@ from connectors.storage import labels as label_rows
 from connectors.storage import messages as message_rows
 from connectors.storage.history import HistoryFilter
 from connectors.storage.rows import customer_from_row
+from connectors.storage.schema import agent as agent_table
+from connectors.storage.schema import attention, customer
+from handoff import permissions, search
+from handoff.campaigns.model import Campaign, CampaignBook
+from handoff.errors import NotFound
+from handoff.model import Agent, Attention, AttentionEvent, Customer, Message
+from handoff.visibility import Scope
 
 DEFAULT_HISTORY_PAGE = 20
 MAX_HISTORY_PAGE = 100
@@ -42,23 +41,23 @@ _ATTENTION_NUMBER = re.compile(r"^#?(\d{1,15})$")
 class HistoryItem:
     history_id: int
     attention: Attention  # with its labels
-    customer: Optional[Customer]
+    customer: Customer | None
     campaign_name: str
-    agent_id: Optional[int]  # who held it when it ended
-    agent_name: Optional[str]
+    agent_id: int | None  # who held it when it ended
+    agent_name: str | None
     ended_at: datetime
 
 
 @dataclass(frozen=True)
 class HistoryPage:
     items: list[HistoryItem]
-    next_cursor: Optional[int]  # give it as ``before`` for the next (older) page
+    next_cursor: int | None  # give it as ``before`` for the next (older) page
 
 
 @dataclass(frozen=True)
 class HistoryDetail:
     item: HistoryItem
-    campaign: Optional[Campaign]  # None when it left the campaigns file
+    campaign: Campaign | None  # None when it left the campaigns file
     messages: list[Message]  # latest first
     has_more: bool
     trail: list[AttentionEvent]
@@ -77,7 +76,12 @@ class History:
         return dataclasses.replace(where, visible=Scope.of(agent))
 
     async def search(
-        self, agent: Agent, where: HistoryFilter = HistoryFilter(), *, before: Optional[int] = None, limit: int = DEFAULT_HISTORY_PAGE
+        self,
+        agent: Agent,
+        where: HistoryFilter = HistoryFilter(),
+        *,
+        before: int | None = None,
+        limit: int = DEFAULT_HISTORY_PAGE,
     ) -> HistoryPage:
         """A page of the terminated attentions ``agent`` may see that match ``where``,
         newest first; ``before`` is the previous page's ``next_cursor``."""
@@ -90,7 +94,11 @@ class History:
             number = None
             if keyword:
                 pairs = search.query_terms(keyword)
-                label_ids = [found.id for found in await label_rows.all_labels(connection, include_retired=True) if search.matches(pairs, found.name)]
+                label_ids = [
+                    found.id
+                    for found in await label_rows.all_labels(connection, include_retired=True)
+                    if search.matches(pairs, found.name)
+                ]
                 matched = _ATTENTION_NUMBER.match(keyword)
                 number = int(matched.group(1)) if matched else None
             rows = await history_rows.search_page(
@@ -99,23 +107,31 @@ class History:
             items = await self._items(connection, rows[:limit])
         return HistoryPage(items, rows[limit - 1].id if len(rows) > limit else None)
 
-    async def _items(self, connection, rows: list[history_rows.HistoryRow]) -> list[HistoryItem]:  # type: ignore[no-untyped-def]
+    async def _items(self, connection, rows: list[history_rows.HistoryRow]) -> list[HistoryItem]:
         if not rows:
             return []
         ids = [row.attention_id for row in rows]
-        found = {item.id: item for item in await attention_rows.get_many(connection, sa.select(attention).where(attention.c.id.in_(ids)))}
+        found = {
+            item.id: item
+            for item in await attention_rows.get_many(connection, sa.select(attention).where(attention.c.id.in_(ids)))
+        }
         customers = {
             (row.channel, row.account_id, row.customer_id): customer_from_row(row)
             for row in (
                 await connection.execute(
-                    sa.select(customer).join(
+                    sa.select(customer)
+                    .join(
                         attention,
-                        sa.and_(attention.c.channel == customer.c.channel, attention.c.account_id == customer.c.account_id,
-                                attention.c.customer_id == customer.c.customer_id),
-                    ).where(attention.c.id.in_(ids))
+                        sa.and_(
+                            attention.c.channel == customer.c.channel,
+                            attention.c.account_id == customer.c.account_id,
+                            attention.c.customer_id == customer.c.customer_id,
+                        ),
+                    )
+                    .where(attention.c.id.in_(ids))
                 )
             ).all()
-        }  # fmt: skip
+        }
         agent_ids = {row.agent_id for row in rows if row.agent_id is not None}
         names = await _agent_names(connection, agent_ids)
         snapshot = await campaign_rows.names(connection)
@@ -124,11 +140,14 @@ class History:
             item = found[row.attention_id]
             items.append(
                 HistoryItem(
-                    history_id=row.id, attention=item,
+                    history_id=row.id,
+                    attention=item,
                     customer=customers.get((item.channel.value, item.account_id, item.customer_id)),
-                    campaign_name=self._campaign_name(row.campaign_id, snapshot), agent_id=row.agent_id,
-                    agent_name=names.get(row.agent_id) if row.agent_id is not None else None, ended_at=row.ended_at,
-                )  # fmt: skip
+                    campaign_name=self._campaign_name(row.campaign_id, snapshot),
+                    agent_id=row.agent_id,
+                    agent_name=names.get(row.agent_id) if row.agent_id is not None else None,
+                    ended_at=row.ended_at,
+                )
             )
         return items
 
@@ -137,7 +156,7 @@ class History:
         return found.name if found else snapshot.get(campaign_id, campaign_id)
 
     async def detail(
-        self, agent: Agent, attention_id: int, *, before_message_id: Optional[int] = None, limit: int = 200
+        self, agent: Agent, attention_id: int, *, before_message_id: int | None = None, limit: int = 200
     ) -> HistoryDetail:
         """One terminated attention: transcript (bot context + a page of messages, latest
         first), form and audit trail. NotFound unless it is in history."""
@@ -160,19 +179,27 @@ class History:
             names = await _agent_names(connection, mentioned)
             snapshot = await campaign_rows.names(connection)
         campaign_ids = {current.campaign_id} | {
-            event.detail[key] for event in trail for key in ("from_campaign_id", "to_campaign_id", "campaign_id")
+            event.detail[key]
+            for event in trail
+            for key in ("from_campaign_id", "to_campaign_id", "campaign_id")
             if isinstance(event.detail.get(key), str)
-        }  # fmt: skip
+        }
         return HistoryDetail(
-            item=item, campaign=self.campaigns.campaigns.get(current.campaign_id), messages=page[:limit],
-            has_more=len(page) > limit, trail=trail, agent_names=names,
+            item=item,
+            campaign=self.campaigns.campaigns.get(current.campaign_id),
+            messages=page[:limit],
+            has_more=len(page) > limit,
+            trail=trail,
+            agent_names=names,
             campaign_names={campaign_id: self._campaign_name(campaign_id, snapshot) for campaign_id in campaign_ids},
-        )  # fmt: skip
+        )
 
 
-async def _agent_names(connection, agent_ids) -> dict[int, str]:  # type: ignore[no-untyped-def]
+async def _agent_names(connection, agent_ids) -> dict[int, str]:
     ids = list(agent_ids)
     if not ids:
         return {}
-    rows = (await connection.execute(sa.select(agent_table.c.id, agent_table.c.display_name).where(agent_table.c.id.in_(ids)))).all()
+    rows = (
+        await connection.execute(sa.select(agent_table.c.id, agent_table.c.display_name).where(agent_table.c.id.in_(ids)))
+    ).all()
     return {row.id: row.display_name for row in rows}

@@ -64,7 +64,14 @@ class MessageKind(str, Enum):
 
 # What the customer does that opens (restarts) Meta's 24 h messaging window.
 WINDOW_OPENING_KINDS = frozenset(
-    {MessageKind.TEXT, MessageKind.ATTACHMENT, MessageKind.REACTION, MessageKind.POSTBACK, MessageKind.REFERRAL, MessageKind.UNSUPPORTED}
+    {
+        MessageKind.TEXT,
+        MessageKind.ATTACHMENT,
+        MessageKind.REACTION,
+        MessageKind.POSTBACK,
+        MessageKind.REFERRAL,
+        MessageKind.UNSUPPORTED,
+    }
 )
 
 

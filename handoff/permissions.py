@@ -29,8 +29,10 @@ def require_can_see(agent: Agent, attention: Attention) -> None:
     require_active(agent)
     if not can_see(agent, attention):
         raise Forbidden(
-            who(agent), f"attention {attention.id} is not one of yours",
-            code=ErrorCode.ATTENTION_NOT_YOURS, attention_id=attention.id,
+            who(agent),
+            f"attention {attention.id} is not one of yours",
+            code=ErrorCode.ATTENTION_NOT_YOURS,
+            attention_id=attention.id,
         )
 
 
@@ -38,8 +40,10 @@ def require_can_open(agent: Agent, attention: Attention) -> None:
     require_active(agent)
     if not agent.serves(attention.campaign_id):
         raise Forbidden(
-            who(agent), f"the agent is not in campaign '{attention.campaign_id}'",
-            code=ErrorCode.CAMPAIGN_NOT_YOURS, campaign_id=attention.campaign_id,
+            who(agent),
+            f"the agent is not in campaign '{attention.campaign_id}'",
+            code=ErrorCode.CAMPAIGN_NOT_YOURS,
+            campaign_id=attention.campaign_id,
         )
 
 
@@ -49,8 +53,10 @@ def require_owner(agent: Agent, attention: Attention, supervisor_may: bool = Fal
     if attention.agent_id == agent.id or (supervisor_may and agent.is_supervisor):
         return
     raise Forbidden(
-        who(agent), f"attention {attention.id} is held by agent {attention.agent_id}",
-        code=ErrorCode.ATTENTION_NOT_YOURS, attention_id=attention.id
+        who(agent),
+        f"attention {attention.id} is held by agent {attention.agent_id}",
+        code=ErrorCode.ATTENTION_NOT_YOURS,
+        attention_id=attention.id,
     )
 
 

@@ -3,25 +3,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from handoff import permissions
-from handoff.visibility import Scope
-from handoff.campaigns.model import Campaign, CampaignBook
-from handoff.error_codes import ErrorCode
-from handoff.errors import Forbidden, NotFound
-from handoff.model import Agent, Attention, AttentionEvent, Channel, Customer, Message, MessageDirection
-from connectors.storage.schema import attention, attention_label, customer, label, message
 from connectors.storage import attentions as attention_rows
 from connectors.storage import audit
 from connectors.storage import customers as customer_rows
 from connectors.storage import messages as message_rows
 from connectors.storage.rows import customer_from_row, message_from_row
+from connectors.storage.schema import attention, attention_label, customer, label, message
 from connectors.storage.visibility import attention_where
+from handoff import permissions
+from handoff.campaigns.model import Campaign, CampaignBook
+from handoff.error_codes import ErrorCode
+from handoff.errors import Forbidden, NotFound
+from handoff.model import Agent, Attention, AttentionEvent, Channel, Customer, Message, MessageDirection
+from handoff.visibility import Scope
 from handoff.window import Window, window_of
 
 DEFAULT_PAGE_SIZE = 50
@@ -32,17 +32,17 @@ class AttentionSummary:
     """One item of the attentions list."""
 
     attention: Attention
-    customer: Optional[Customer]
+    customer: Customer | None
     campaign_name: str
-    last_message: Optional[Message]
+    last_message: Message | None
     unread: int  # customer messages after the agent's read marker
 
 
 @dataclass(frozen=True)
 class AttentionDetail:
     attention: Attention
-    customer: Optional[Customer]
-    campaign: Optional[Campaign]  # None when the campaign left the campaigns file
+    customer: Customer | None
+    campaign: Campaign | None  # None when the campaign left the campaigns file
     messages: list[Message]  # latest first
     has_more: bool  # older messages exist (ask with before_message_id=messages[-1].id)
     window: Window  # the 24 h timer
@@ -91,8 +91,8 @@ class Queries:
         agent: Agent,
         *,
         all_open: bool = False,
-        channel: Optional[Channel | str] = None,
-        search: Optional[str] = None,
+        channel: Channel | str | None = None,
+        search: str | None = None,
     ) -> list[AttentionSummary]:
         """Queued attentions of the agent's campaigns (supervisors: all campaigns) and the
         agent's open ones (``all_open``: everyone's, supervisors only). Queued first,
@@ -130,14 +130,16 @@ class Queries:
             (row.channel, row.account_id, row.customer_id): customer_from_row(row)
             for row in (
                 await connection.execute(
-                    sa.select(customer).join(
+                    sa.select(customer)
+                    .join(
                         attention,
                         sa.and_(
                             attention.c.channel == customer.c.channel,
                             attention.c.account_id == customer.c.account_id,
                             attention.c.customer_id == customer.c.customer_id,
                         ),
-                    ).where(attention.c.id.in_(ids))
+                    )
+                    .where(attention.c.id.in_(ids))
                 )
             ).all()
         }
@@ -169,7 +171,12 @@ class Queries:
         ]
 
     async def detail(
-        self, attention_id: int, agent: Optional[Agent] = None, *, before_message_id: Optional[int] = None, limit: int = DEFAULT_PAGE_SIZE
+        self,
+        attention_id: int,
+        agent: Agent | None = None,
+        *,
+        before_message_id: int | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
     ) -> AttentionDetail:
         """One attention with a page of its messages (latest first); ``agent`` checks who may see it."""
         limit = max(1, min(limit, 500))

@@ -125,8 +125,6 @@ def matches(pairs: list[tuple[str, bool]], text: str | None) -> bool:
     return bool(pairs) and all(any(w.startswith(t) if prefix else w == t for w in words) for t, prefix in pairs)
 
 
-
-
 def history_document(
     *,
     customer_name: str | None,
@@ -139,9 +137,7 @@ def history_document(
 ) -> str:
     """The search document of one terminated attention."""
     context_texts = [entry.get("text") for entry in context if isinstance(entry, dict)]
-    return document(
-        [customer_name, customer_id, campaign_name, date_term(ended_at), list(message_texts), context_texts, form]
-    )
+    return document([customer_name, customer_id, campaign_name, date_term(ended_at), list(message_texts), context_texts, form])
 
 
 __all__ = ["date_term", "document", "fts5_query", "history_document", "matches", "query_terms", "terms", "tsquery"]

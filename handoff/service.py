@@ -15,7 +15,6 @@ cross-cutting entry points (start, engine, campaigns, bus, queries, history) liv
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Optional
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -43,9 +42,9 @@ class HandoffService:
         engine: AsyncEngine,
         campaigns: CampaignBook,
         *,
-        gateway: Optional[ChannelGateway] = None,
-        resumer: Optional[ConversationResumer] = None,
-        bus: Optional[EventBus] = None,
+        gateway: ChannelGateway | None = None,
+        resumer: ConversationResumer | None = None,
+        bus: EventBus | None = None,
         clock: Clock = utc_now,
         presence_timeout: timedelta = DEFAULT_PRESENCE_TIMEOUT,
     ) -> None:

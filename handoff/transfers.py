@@ -47,8 +47,14 @@ async def write_transfer_line(
     """The system line of ``transfer`` in the conversation (never sent to Meta), as the
     attention's latest message; None when the attention ended meanwhile."""
     line = await message_rows.insert(
-        connection, attention_id=attention_id, direction=MessageDirection.INTERNAL, author=Author.SYSTEM,
-        kind=MessageKind.TRANSFER, status=MessageStatus.RECEIVED, now=now, text=transfer.note,
+        connection,
+        attention_id=attention_id,
+        direction=MessageDirection.INTERNAL,
+        author=Author.SYSTEM,
+        kind=MessageKind.TRANSFER,
+        status=MessageStatus.RECEIVED,
+        now=now,
+        text=transfer.note,
         payload=transfer_json(transfer),
     )
     return line if await attention_rows.note_message(connection, attention_id, line.id, now) else None

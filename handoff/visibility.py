@@ -20,7 +20,6 @@ it). The server says which list with every attention it sends, so the page never
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from handoff.events import AttentionChanged, AttentionOpened, AttentionTerminated, HandoffEvent, MessageEvent
 from handoff.model import Agent, Attention
@@ -40,7 +39,7 @@ class Scope:
     of ``campaign_ids`` in one of ``campaign_states``."""
 
     everything: bool = False
-    agent_id: Optional[int] = None
+    agent_id: int | None = None
     campaign_ids: tuple[str, ...] = ()
     campaign_states: frozenset[AttentionState] = CAMPAIGN_STATES
 
@@ -50,7 +49,7 @@ class Scope:
             return cls(everything=True)
         return cls(agent_id=agent.id, campaign_ids=tuple(dict.fromkeys(agent.campaigns)))
 
-    def admits(self, state: AttentionState, campaign_id: str, agent_id: Optional[int]) -> bool:
+    def admits(self, state: AttentionState, campaign_id: str, agent_id: int | None) -> bool:
         if self.everything:
             return True
         if agent_id is not None and agent_id == self.agent_id:
@@ -65,17 +64,17 @@ def can_see(agent: Agent, attention: Attention) -> bool:
     return Scope.of(agent).covers(attention)
 
 
-def list_of(agent: Agent, attention: Attention) -> Optional[str]:
+def list_of(agent: Agent, attention: Attention) -> str | None:
     """The desk list this attention is in for ``agent``: "queued", "open" or None (not theirs
     to see, or terminated)."""
     return LISTS.get(attention.state) if can_see(agent, attention) else None
 
 
-def _listed(agent: Agent, state: AttentionState, campaign_id: str, agent_id: Optional[int]) -> bool:
+def _listed(agent: Agent, state: AttentionState, campaign_id: str, agent_id: int | None) -> bool:
     return state in LISTS and Scope.of(agent).admits(state, campaign_id, agent_id)
 
 
-def _before(event: AttentionChanged) -> Optional[tuple[AttentionState, str, Optional[int]]]:
+def _before(event: AttentionChanged) -> tuple[AttentionState, str, int | None] | None:
     """Where the attention was (state, campaign, holder) before a move, as far as an agent's
     lists are concerned; None when the event does not move it."""
     after = event.attention

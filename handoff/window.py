@@ -72,5 +72,7 @@ def send_policy(
     if age < HUMAN_AGENT_WINDOW:
         return SendPolicy(MESSAGE_TAG, HUMAN_AGENT)
     raise WindowClosed(
-        attention_id, last_customer_message_at, "more than 7 days since the customer's last message; not even HUMAN_AGENT is allowed"
+        attention_id,
+        last_customer_message_at,
+        "more than 7 days since the customer's last message; not even HUMAN_AGENT is allowed",
     )

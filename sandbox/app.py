@@ -33,9 +33,11 @@ from .phone import PhoneHub
 from .sender import WebhookSender
 
 STATIC_DIR = Path(__file__).with_name("static")
-PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: http: https:; "
-            "media-src 'self' blob: http: https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-            "form-action 'none'; object-src 'none'")
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: http: https:; "
+    "media-src 'self' blob: http: https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'; object-src 'none'"
+)
 HUB_KEY = web.AppKey("sandbox_hub", PhoneHub)
 
 
@@ -108,8 +110,14 @@ class SandboxConfig:
 def create_app(config: SandboxConfig, *, public_url: str | None = None) -> web.Application:
     """Build the sandbox application (Graph routes + phone page + helpers)."""
     sender = WebhookSender(config.rasa_url, config.secrets)
-    api = FakeGraphAPI(config.tokens, webhooks=sender, app_id=config.app_id,
-                       page_id=config.page_id, ig_account_id=config.ig_account_id, page_name=config.page_name)
+    api = FakeGraphAPI(
+        config.tokens,
+        webhooks=sender,
+        app_id=config.app_id,
+        page_id=config.page_id,
+        ig_account_id=config.ig_account_id,
+        page_name=config.page_name,
+    )
     media = MediaStore()
     hub = PhoneHub(api, sender, media, public_url=public_url or config.base_url(), page_name=config.page_name)
 
@@ -141,15 +149,22 @@ def hub_of(app: web.Application) -> PhoneHub:
 
 
 async def _index(_request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(STATIC_DIR / "index.html", headers={
-        "Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"})
+    return web.FileResponse(
+        STATIC_DIR / "index.html",
+        headers={
+            "Content-Security-Policy": PAGE_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-cache",
+        },
+    )
 
 
 async def _health(request: web.Request) -> web.StreamResponse:
     hub = hub_of(request.app)
-    return json_response({"ok": True, "rasa_url": hub.sender.base_url, "page_id": hub.api.page_id,
-                          "ig_account_id": hub.api.ig_account_id})
+    return json_response(
+        {"ok": True, "rasa_url": hub.sender.base_url, "page_id": hub.api.page_id, "ig_account_id": hub.api.ig_account_id}
+    )
 
 
 async def _upload(request: web.Request) -> web.StreamResponse:
@@ -163,13 +178,13 @@ async def _upload(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="empty upload")
     filename = unquote(request.headers.get("X-Filename", "archivo"))
     try:
-        stored = hub_of(request.app).media.add(data, filename=filename,
-                                               content_type=request.headers.get("Content-Type", ""))
+        stored = hub_of(request.app).media.add(data, filename=filename, content_type=request.headers.get("Content-Type", ""))
     except ValueError as exc:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD_BYTES, actual_size=len(data), text=str(exc)) from exc
     hub = hub_of(request.app)
-    return json_response({"media_id": stored.media_id, "kind": stored.kind, "filename": stored.filename,
-                          "url": hub.media_url(stored)})
+    return json_response(
+        {"media_id": stored.media_id, "kind": stored.kind, "filename": stored.filename, "url": hub.media_url(stored)}
+    )
 
 
 async def _media(request: web.Request) -> web.StreamResponse:
@@ -196,9 +211,14 @@ async def _avatar(request: web.Request) -> web.StreamResponse:
     channel, customer_id = request.match_info["channel"], request.match_info["customer_id"]
     conv = hub.conversations.get((channel, customer_id))
     color = "#0084ff" if channel == "messenger" else "#8a3ab9"
-    return web.Response(body=avatar_svg(conv.name if conv else "?", color), headers={
-        "Content-Type": "image/svg+xml", "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox"})
+    return web.Response(
+        body=avatar_svg(conv.name if conv else "?", color),
+        headers={
+            "Content-Type": "image/svg+xml",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        },
+    )
 
 
 class SandboxServer:

@@ -54,8 +54,7 @@ log = logging.getLogger(__name__)
 Listener = Callable[[RecordedRequest], Awaitable[None] | None]
 
 VERSION = r"{version:v[0-9]+(?:\.[0-9]+)?}"
-THREAD_CONTROL_EDGES = ("pass_thread_control", "take_thread_control", "release_thread_control",
-                        "request_thread_control")
+THREAD_CONTROL_EDGES = ("pass_thread_control", "take_thread_control", "release_thread_control", "request_thread_control")
 
 
 class FakeGraphAPI:
@@ -81,8 +80,7 @@ class FakeGraphAPI:
         emit_deliveries: bool = True,
         auto_read: bool = False,
     ) -> None:
-        default_tokens: dict[str, Channel] = {DEFAULT_MESSENGER_TOKEN: "messenger",
-                                              DEFAULT_INSTAGRAM_TOKEN: "instagram"}
+        default_tokens: dict[str, Channel] = {DEFAULT_MESSENGER_TOKEN: "messenger", DEFAULT_INSTAGRAM_TOKEN: "instagram"}
         for channel in (tokens or {}).values():
             if channel not in ("messenger", "instagram"):
                 raise ValueError(f"unknown channel {channel!r} in tokens")
@@ -150,17 +148,28 @@ class FakeGraphAPI:
 
     def sent_messages(self, recipient_id: str | None = None, *, channel: str | None = None) -> list[RecordedRequest]:
         """Accepted message sends (not sender actions), optionally for one recipient/channel."""
-        return [r for r in self.requests if r.kind == "message" and r.accepted
-                and (recipient_id is None or r.recipient_id == recipient_id)
-                and (channel is None or r.channel == channel)]
+        return [
+            r
+            for r in self.requests
+            if r.kind == "message"
+            and r.accepted
+            and (recipient_id is None or r.recipient_id == recipient_id)
+            and (channel is None or r.channel == channel)
+        ]
 
-    def sender_actions(self, recipient_id: str | None = None, *, action: str | None = None,
-                       channel: str | None = None) -> list[RecordedRequest]:
+    def sender_actions(
+        self, recipient_id: str | None = None, *, action: str | None = None, channel: str | None = None
+    ) -> list[RecordedRequest]:
         """Accepted sender actions (typing_on / typing_off / mark_seen)."""
-        return [r for r in self.requests if r.kind == "sender_action" and r.accepted
-                and (recipient_id is None or r.recipient_id == recipient_id)
-                and (action is None or r.sender_action == action)
-                and (channel is None or r.channel == channel)]
+        return [
+            r
+            for r in self.requests
+            if r.kind == "sender_action"
+            and r.accepted
+            and (recipient_id is None or r.recipient_id == recipient_id)
+            and (action is None or r.sender_action == action)
+            and (channel is None or r.channel == channel)
+        ]
 
     def profile_requests(self, user_id: str | None = None) -> list[RecordedRequest]:
         """Profile lookups (answered or not), optionally for one user."""
@@ -175,8 +184,9 @@ class FakeGraphAPI:
         self.requests.clear()
         self.faults.clear()
 
-    async def wait_for(self, what: Predicate | int | None = 1, timeout: float = 5.0, *,
-                       count: int | None = None) -> list[RecordedRequest]:
+    async def wait_for(
+        self, what: Predicate | int | None = 1, timeout: float = 5.0, *, count: int | None = None
+    ) -> list[RecordedRequest]:
         """Wait until enough requests arrived and return all that match.
 
         `wait_for(3)` waits for 3 requests of any kind; `wait_for(pred, count=2)` for two
@@ -185,12 +195,15 @@ class FakeGraphAPI:
         """
         return await self._waiters.wait(what, count, timeout)
 
-    async def wait_for_messages(self, count: int = 1, timeout: float = 5.0, *,
-                                recipient_id: str | None = None) -> list[RecordedRequest]:
+    async def wait_for_messages(
+        self, count: int = 1, timeout: float = 5.0, *, recipient_id: str | None = None
+    ) -> list[RecordedRequest]:
         """Wait for `count` accepted message sends (optionally to one recipient)."""
         return await self.wait_for(
             lambda r: r.kind == "message" and r.accepted and (recipient_id is None or r.recipient_id == recipient_id),
-            count=count, timeout=timeout)
+            count=count,
+            timeout=timeout,
+        )
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener(record)` for every accepted send (the phone page uses it)."""
@@ -213,36 +226,78 @@ class FakeGraphAPI:
 
     # -- fault injection ---------------------------------------------------------------
 
-    def fail_next(self, times: int = 1, *, http_status: int = 500, code: int = 1200, subcode: int | None = None,
-                  message: str = "Temporary send message failure. Please try again later.",
-                  error_type: str = "OAuthException", recipient_id: str | None = None,
-                  kind: FaultKind = "message", headers: Mapping[str, str] | None = None) -> Fault:
+    def fail_next(
+        self,
+        times: int = 1,
+        *,
+        http_status: int = 500,
+        code: int = 1200,
+        subcode: int | None = None,
+        message: str = "Temporary send message failure. Please try again later.",
+        error_type: str = "OAuthException",
+        recipient_id: str | None = None,
+        kind: FaultKind = "message",
+        headers: Mapping[str, str] | None = None,
+    ) -> Fault:
         """Answer the next `times` matching requests with Meta's error body."""
-        return self.faults.add(Fault("error", times, kind, recipient_id, http_status, code, subcode, message,
-                                     error_type, dict(headers or {})))
+        return self.faults.add(
+            Fault("error", times, kind, recipient_id, http_status, code, subcode, message, error_type, dict(headers or {}))
+        )
 
-    def rate_limit_next(self, times: int = 1, *, code: int = 613, http_status: int = 400,
-                        message: str = "(#613) Calls to this api have exceeded the rate limit.",
-                        recipient_id: str | None = None, kind: FaultKind = "message") -> Fault:
+    def rate_limit_next(
+        self,
+        times: int = 1,
+        *,
+        code: int = 613,
+        http_status: int = 400,
+        message: str = "(#613) Calls to this api have exceeded the rate limit.",
+        recipient_id: str | None = None,
+        kind: FaultKind = "message",
+    ) -> Fault:
         """Answer with a rate-limit error (613 by default; 4, 17, 32 are also Meta's)."""
         usage = json.dumps({"call_count": 100, "total_cputime": 35, "total_time": 41})
-        return self.fail_next(times, http_status=http_status, code=code, message=message,
-                              recipient_id=recipient_id, kind=kind, headers={"X-App-Usage": usage})
+        return self.fail_next(
+            times,
+            http_status=http_status,
+            code=code,
+            message=message,
+            recipient_id=recipient_id,
+            kind=kind,
+            headers={"X-App-Usage": usage},
+        )
 
-    def outside_window_next(self, times: int = 1, *, channel: Channel = "messenger",
-                            recipient_id: str | None = None) -> Fault:
+    def outside_window_next(self, times: int = 1, *, channel: Channel = "messenger", recipient_id: str | None = None) -> Fault:
         """Answer as if the 24 h window were closed (10 / 2018278 Messenger, 10 / 2534022 Instagram)."""
         subcode = 2018278 if channel == "messenger" else 2534022
-        return self.fail_next(times, http_status=400, code=10, subcode=subcode, recipient_id=recipient_id,
-                              message="(#10) This message is sent outside of allowed window.")
+        return self.fail_next(
+            times,
+            http_status=400,
+            code=10,
+            subcode=subcode,
+            recipient_id=recipient_id,
+            message="(#10) This message is sent outside of allowed window.",
+        )
 
     def user_unavailable_next(self, times: int = 1, *, recipient_id: str | None = None) -> Fault:
         """Answer 551 / 1545041: the person blocked the Page or is not available."""
-        return self.fail_next(times, http_status=400, code=551, subcode=1545041, recipient_id=recipient_id,
-                              message="(#551) This person isn't available right now.")
+        return self.fail_next(
+            times,
+            http_status=400,
+            code=551,
+            subcode=1545041,
+            recipient_id=recipient_id,
+            message="(#551) This person isn't available right now.",
+        )
 
-    def delay_next(self, seconds: float, times: int = 1, *, accept: bool = False,
-                   recipient_id: str | None = None, kind: FaultKind = "message") -> Fault:
+    def delay_next(
+        self,
+        seconds: float,
+        times: int = 1,
+        *,
+        accept: bool = False,
+        recipient_id: str | None = None,
+        kind: FaultKind = "message",
+    ) -> Fault:
         """Answer the next `times` matching requests only after `seconds`.
 
         accept=False: Meta had not processed the message yet; if the client gives up
@@ -252,8 +307,9 @@ class FakeGraphAPI:
         """
         return self.faults.add(Fault("delay", times, kind, recipient_id, seconds=seconds, accept=accept))
 
-    def close_connection_next(self, times: int = 1, *, accept: bool = False,
-                              recipient_id: str | None = None, kind: FaultKind = "message") -> Fault:
+    def close_connection_next(
+        self, times: int = 1, *, accept: bool = False, recipient_id: str | None = None, kind: FaultKind = "message"
+    ) -> Fault:
         """Drop the TCP connection without answering (accept=True: after accepting the message)."""
         return self.faults.add(Fault("close", times, kind, recipient_id, accept=accept))
 
@@ -319,8 +375,7 @@ class FakeGraphAPI:
         if fault is not None:
             record.fault = fault.action
             if fault.action == "error":
-                return await self._answer(request, record, fault.http_status, fault.error_body(), "fault",
-                                          fault.headers)
+                return await self._answer(request, record, fault.http_status, fault.error_body(), "fault", fault.headers)
             if fault.action == "delay":
                 await self._sleep(fault.seconds)
             if fault.action == "close":
@@ -332,10 +387,13 @@ class FakeGraphAPI:
             return await self._answer(request, record, 200, self._me(record.channel), "ok")  # type: ignore[arg-type]
         profile = self.profiles.get(node)
         if profile is None:
-            message = (f"Unsupported get request. Object with ID '{node}' does not exist, cannot be loaded due "
-                       "to missing permissions, or does not support this operation.")
-            return await self._answer(request, record, 400, graph_error(message, code=100, subcode=33,
-                                                                        error_type="GraphMethodException"), "error")
+            message = (
+                f"Unsupported get request. Object with ID '{node}' does not exist, cannot be loaded due "
+                "to missing permissions, or does not support this operation."
+            )
+            return await self._answer(
+                request, record, 400, graph_error(message, code=100, subcode=33, error_type="GraphMethodException"), "error"
+            )
         fields = [f.strip() for f in request.query.get("fields", "").split(",") if f.strip()] or ["name"]
         payload = {f: profile[f] for f in fields if f in profile and f != "id"}
         payload["id"] = node
@@ -360,9 +418,18 @@ class FakeGraphAPI:
         parsed = _parse_body(raw, request.content_type)
         token = _token_of(request, parsed)
         record = RecordedRequest(
-            method=request.method, path=request.path, query=dict(request.query), headers=dict(request.headers),
-            json=parsed, time=time.time(), kind=kind, version=request.match_info.get("version"),
-            node=request.match_info.get("node"), token=token, channel=self.tokens.get(token or ""), body=raw,
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers=dict(request.headers),
+            json=parsed,
+            time=time.time(),
+            kind=kind,
+            version=request.match_info.get("version"),
+            node=request.match_info.get("node"),
+            token=token,
+            channel=self.tokens.get(token or ""),
+            body=raw,
         )
         self.requests.append(record)
         self._waiters.changed(record)
@@ -377,8 +444,15 @@ class FakeGraphAPI:
         record.extra["accepted_ms"] = now_ms()
         return {"recipient_id": recipient, "message_id": record.message_id}
 
-    async def _answer(self, request: web.Request, record: RecordedRequest, status: int, payload: Any,
-                      outcome: str, headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+    async def _answer(
+        self,
+        request: web.Request,
+        record: RecordedRequest,
+        status: int,
+        payload: Any,
+        outcome: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> web.StreamResponse:
         record.response_status, record.response_json, record.outcome = status, payload, outcome
         response = json_response(payload, status=status, headers=headers)
         try:
@@ -416,8 +490,7 @@ class FakeGraphAPI:
         key = (channel, recipient)
         futures = []
         if self.emit_echoes:
-            futures.append(self.webhooks.enqueue(channel, factory.echo_of(message, mid=mid, app_id=self.app_id),
-                                                 key=key))
+            futures.append(self.webhooks.enqueue(channel, factory.echo_of(message, mid=mid, app_id=self.app_id), key=key))
         if self.emit_deliveries and channel == "messenger":
             futures.append(self.webhooks.enqueue(channel, factory.delivery([mid]), key=key))
         if self.auto_read:
@@ -433,8 +506,7 @@ class FakeGraphAPI:
     def _me(self, channel: Channel) -> dict[str, Any]:
         if channel == "messenger":
             return {"id": self.page_id, "name": self.page_name}
-        return {"id": self.ig_account_id, "username": self.page_name.lower().replace(" ", "_"),
-                "name": self.page_name}
+        return {"id": self.ig_account_id, "username": self.page_name.lower().replace(" ", "_"), "name": self.page_name}
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep that ends early when the server stops (so stop() is never stuck)."""
@@ -443,9 +515,12 @@ class FakeGraphAPI:
 
 
 def _token_error() -> dict[str, Any]:
-    return graph_error("Error validating access token: The session has been invalidated because the user "
-                       "changed their password or Facebook has changed the session for security reasons.",
-                       code=190, subcode=463)
+    return graph_error(
+        "Error validating access token: The session has been invalidated because the user "
+        "changed their password or Facebook has changed the session for security reasons.",
+        code=190,
+        subcode=463,
+    )
 
 
 def _token_of(request: web.Request, parsed: Any) -> str | None:

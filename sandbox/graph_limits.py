@@ -158,9 +158,7 @@ def _check_quick_reply(index: int, reply: Any) -> str | None:
     if not isinstance(title, str) or not title:
         return f"(#100) param message[quick_replies][{index}][title] is required"
     if len(title) > QUICK_REPLY_TITLE_MAX:
-        return (f"(#100) param message[quick_replies][{index}][title] must be at most "
-                f"{QUICK_REPLY_TITLE_MAX} characters")
+        return f"(#100) param message[quick_replies][{index}][title] must be at most {QUICK_REPLY_TITLE_MAX} characters"
     if not reply.get("payload"):
         return f"(#100) param message[quick_replies][{index}][payload] is required"
     return None
-

@@ -156,8 +156,7 @@ class RequestWaiters:
             got = [r for r in self._records if _matches(predicate, r)]
             recent = "; ".join(r.summary() for r in self._records[-5:]) or "no requests"
             raise WaitTimeout(
-                f"waited {timeout}s for {needed} matching Graph API request(s), got {len(got)} "
-                f"(last requests: {recent})"
+                f"waited {timeout}s for {needed} matching Graph API request(s), got {len(got)} (last requests: {recent})"
             ) from None
         finally:
             if waiter in self._waiters:

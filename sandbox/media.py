@@ -53,8 +53,11 @@ def attachment_kind(content_type: str) -> str:
 
 def safe_headers(media: Media) -> dict[str, str]:
     """Response headers that keep uploaded content inert on the sandbox's origin."""
-    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600",
-               "Content-Security-Policy": "default-src 'none'; sandbox"}
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, max-age=3600",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
     if media.kind == "file":
         headers["Content-Type"] = "application/octet-stream"
         headers["Content-Disposition"] = f'attachment; filename="{_ascii_filename(media.filename)}"'
@@ -75,8 +78,7 @@ class MediaStore:
         """Store a file and return it (its id is unguessable)."""
         if len(data) > MAX_UPLOAD_BYTES:
             raise ValueError("file larger than Meta's 25 MB attachment limit")
-        media = Media(secrets.token_urlsafe(12), _clean_filename(filename), content_type or "application/octet-stream",
-                      data)
+        media = Media(secrets.token_urlsafe(12), _clean_filename(filename), content_type or "application/octet-stream", data)
         self._items[media.media_id] = media
         self._size += len(data)
         while self._size > self.max_bytes and len(self._items) > 1:
@@ -118,29 +120,54 @@ def tone_wav(seconds: float = 1.2, frequency: float = 523.25, rate: int = 16000)
 
 
 def _svg(width: int, height: int, inner: str) -> bytes:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}">{inner}</svg>').encode()
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">{inner}</svg>'
+    ).encode()
 
 
 SAMPLES: dict[str, tuple[str, bytes]] = {
-    "image.svg": ("image/svg+xml", _svg(480, 320,
-        '<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="#7fd3ff"/>'
-        '<stop offset="1" stop-color="#0a66c2"/></linearGradient></defs><rect width="480" height="320" fill="url(#g)"/>'
-        '<circle cx="380" cy="80" r="40" fill="#ffe27a"/><path d="M0 320 L150 150 L260 260 L340 190 L480 320Z" '
-        'fill="#1d5b2c"/><text x="24" y="300" font-family="sans-serif" font-size="22" fill="#fff">'
-        'Foto de ejemplo</text>')),
-    "sticker.svg": ("image/svg+xml", _svg(200, 200,
-        '<circle cx="100" cy="100" r="92" fill="#ffd43b"/><circle cx="70" cy="80" r="11" fill="#333"/>'
-        '<circle cx="130" cy="80" r="11" fill="#333"/><path d="M55 120 Q100 170 145 120" stroke="#333" '
-        'stroke-width="10" fill="none" stroke-linecap="round"/>')),
-    "story.svg": ("image/svg+xml", _svg(360, 640,
-        '<defs><linearGradient id="s" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#feda75"/>'
-        '<stop offset=".5" stop-color="#d62976"/><stop offset="1" stop-color="#4f5bd5"/></linearGradient></defs>'
-        '<rect width="360" height="640" fill="url(#s)"/><text x="180" y="320" text-anchor="middle" '
-        'font-family="sans-serif" font-size="30" fill="#fff">Historia de ejemplo</text>')),
-    "reel.svg": ("image/svg+xml", _svg(360, 640,
-        '<rect width="360" height="640" fill="#222"/><polygon points="150,280 150,360 220,320" fill="#fff"/>'
-        '<text x="180" y="420" text-anchor="middle" font-family="sans-serif" font-size="26" fill="#fff">Reel</text>')),
+    "image.svg": (
+        "image/svg+xml",
+        _svg(
+            480,
+            320,
+            '<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="#7fd3ff"/>'
+            '<stop offset="1" stop-color="#0a66c2"/></linearGradient></defs><rect width="480" height="320" fill="url(#g)"/>'
+            '<circle cx="380" cy="80" r="40" fill="#ffe27a"/><path d="M0 320 L150 150 L260 260 L340 190 L480 320Z" '
+            'fill="#1d5b2c"/><text x="24" y="300" font-family="sans-serif" font-size="22" fill="#fff">'
+            "Foto de ejemplo</text>",
+        ),
+    ),
+    "sticker.svg": (
+        "image/svg+xml",
+        _svg(
+            200,
+            200,
+            '<circle cx="100" cy="100" r="92" fill="#ffd43b"/><circle cx="70" cy="80" r="11" fill="#333"/>'
+            '<circle cx="130" cy="80" r="11" fill="#333"/><path d="M55 120 Q100 170 145 120" stroke="#333" '
+            'stroke-width="10" fill="none" stroke-linecap="round"/>',
+        ),
+    ),
+    "story.svg": (
+        "image/svg+xml",
+        _svg(
+            360,
+            640,
+            '<defs><linearGradient id="s" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#feda75"/>'
+            '<stop offset=".5" stop-color="#d62976"/><stop offset="1" stop-color="#4f5bd5"/></linearGradient></defs>'
+            '<rect width="360" height="640" fill="url(#s)"/><text x="180" y="320" text-anchor="middle" '
+            'font-family="sans-serif" font-size="30" fill="#fff">Historia de ejemplo</text>',
+        ),
+    ),
+    "reel.svg": (
+        "image/svg+xml",
+        _svg(
+            360,
+            640,
+            '<rect width="360" height="640" fill="#222"/><polygon points="150,280 150,360 220,320" fill="#fff"/>'
+            '<text x="180" y="420" text-anchor="middle" font-family="sans-serif" font-size="26" fill="#fff">Reel</text>',
+        ),
+    ),
     "voice.wav": ("audio/wav", tone_wav()),
     "factura.txt": ("text/plain", b"Factura de ejemplo 0001\nTotal: 99.90\n"),
 }
@@ -151,5 +178,9 @@ def avatar_svg(name: str, color: str = "#0084ff") -> bytes:
     initials = "".join(part[0] for part in name.split()[:2]).upper() or "?"
     safe = html.escape(initials, quote=True)
     safe_color = color if (color.startswith("#") and all(c in "0123456789abcdefABCDEF" for c in color[1:])) else "#888"
-    return _svg(128, 128, f'<circle cx="64" cy="64" r="64" fill="{safe_color}"/><text x="64" y="80" '
-                          f'text-anchor="middle" font-family="sans-serif" font-size="48" fill="#fff">{safe}</text>')
+    return _svg(
+        128,
+        128,
+        f'<circle cx="64" cy="64" r="64" fill="{safe_color}"/><text x="64" y="80" '
+        f'text-anchor="middle" font-family="sans-serif" font-size="48" fill="#fff">{safe}</text>',
+    )

@@ -69,8 +69,7 @@ class Conversation:
 class PhoneHub:
     """Conversations, sockets and the glue to the fake Graph API and the webhook sender."""
 
-    def __init__(self, api: FakeGraphAPI, sender: WebhookSender, media: MediaStore, *, public_url: str,
-                 page_name: str) -> None:
+    def __init__(self, api: FakeGraphAPI, sender: WebhookSender, media: MediaStore, *, public_url: str, page_name: str) -> None:
         self.api, self.sender, self.media = api, sender, media
         self.public_url = public_url.rstrip("/")
         self.page_name = page_name
@@ -108,8 +107,9 @@ class PhoneHub:
         else:
             plain = unicodedata.normalize("NFKD", conv.name).encode("ascii", "ignore").decode()
             username = re.sub(r"[^a-z0-9_.]", "", plain.lower().replace(" ", "_"))[:24] or "cliente"
-            self.api.add_profile(conv.customer_id, name=conv.name, username=f"{username}.{conv.customer_id[-3:]}",
-                                 profile_pic=picture)
+            self.api.add_profile(
+                conv.customer_id, name=conv.name, username=f"{username}.{conv.customer_id[-3:]}", profile_pic=picture
+            )
 
     async def push(self, conv: Conversation, message: Mapping[str, Any]) -> None:
         """Send a JSON message to every phone showing this conversation."""
@@ -130,8 +130,14 @@ class PhoneHub:
             return
         conv = self.conversation(record.channel, record.recipient_id)  # type: ignore[arg-type]
         if record.kind == "message":
-            item = {"mid": record.message_id, "from": "page", "source": "bot", "time": now_ms(),
-                    "message": record.message, "reactions": {}}
+            item = {
+                "mid": record.message_id,
+                "from": "page",
+                "source": "bot",
+                "time": now_ms(),
+                "message": record.message,
+                "reactions": {},
+            }
             conv.add(item)
             await self.push(conv, {"type": "item", "item": item})
             label = _send_label(record.message or {})
@@ -145,8 +151,9 @@ class PhoneHub:
             label = str(action)
         else:
             return
-        await self.push(conv, {"type": "log", "entry": {"dir": "graph", "label": label, "status": 200,
-                                                        "ok": True, "time": now_ms()}})
+        await self.push(
+            conv, {"type": "log", "entry": {"dir": "graph", "label": label, "status": 200, "ok": True, "time": now_ms()}}
+        )
 
     async def on_webhook_result(self, result: WebhookResult) -> None:
         """Every webhook POSTed (ours or the Graph API's echoes): log it on the phone."""
@@ -158,8 +165,14 @@ class PhoneHub:
             conv = self.conversations.get((result.channel, str(customer.get("id"))))
             if conv is None:
                 return
-            entry = {"dir": "webhook", "label": _event_label(event), "status": result.status, "ok": result.ok,
-                     "error": result.error, "time": now_ms()}
+            entry = {
+                "dir": "webhook",
+                "label": _event_label(event),
+                "status": result.status,
+                "ok": result.ok,
+                "error": result.error,
+                "time": now_ms(),
+            }
             await self.push(conv, {"type": "log", "entry": entry})
 
     # -- phone -> webhooks ---------------------------------------------------------------
@@ -206,12 +219,18 @@ class PhoneHub:
             raise ActionError("customer_id must be 6 to 20 digits")
         conv = self.conversation(channel, customer_id, name)
         conv.sockets.add(ws)
-        await ws.send_json({
-            "type": "ready", "channel": channel, "customer_id": customer_id, "name": conv.name,
-            "page": {"id": self.api.account_id(channel), "name": self.page_name},
-            "webhook_url": self.sender.url_for(channel), "history": conv.items,
-            "page_seen_at": conv.page_seen_at,
-        })
+        await ws.send_json(
+            {
+                "type": "ready",
+                "channel": channel,
+                "customer_id": customer_id,
+                "name": conv.name,
+                "page": {"id": self.api.account_id(channel), "name": self.page_name},
+                "webhook_url": self.sender.url_for(channel),
+                "history": conv.items,
+                "page_seen_at": conv.page_seen_at,
+            }
+        )
         return conv
 
     async def _on_action(self, conv: Conversation, data: Mapping[str, Any]) -> None:
@@ -248,9 +267,14 @@ class PhoneHub:
             return
         item["status"] = "sent" if result.ok else "failed"
         item["http_status"] = result.status
-        await self.push(conv, {"type": "update", "mid": item["mid"],
-                               "patch": {"status": item["status"], "http_status": result.status,
-                                         "error": result.error}})
+        await self.push(
+            conv,
+            {
+                "type": "update",
+                "mid": item["mid"],
+                "patch": {"status": item["status"], "http_status": result.status, "error": result.error},
+            },
+        )
 
     async def _send_media(self, conv: Conversation, data: Mapping[str, Any]) -> None:
         media = self.media.get(str(data.get("media_id", "")))
@@ -302,13 +326,11 @@ class PhoneHub:
         if not isinstance(text, str) or not text.strip() or len(text) > 2000:
             raise ActionError("text must be 1 to 2000 characters")
         mid = new_mid(conv.channel)
-        item = {"mid": mid, "from": "page", "source": "inbox", "time": now_ms(), "message": {"text": text},
-                "reactions": {}}
+        item = {"mid": mid, "from": "page", "source": "inbox", "time": now_ms(), "message": {"text": text}, "reactions": {}}
         conv.add(item)
         await self.push(conv, {"type": "item", "item": item})
         key = (conv.channel, conv.customer_id)
-        self.sender.enqueue(conv.channel, conv.factory.echo(text=text, app_id=INBOX_APP_IDS[conv.channel], mid=mid),
-                            key=key)
+        self.sender.enqueue(conv.channel, conv.factory.echo(text=text, app_id=INBOX_APP_IDS[conv.channel], mid=mid), key=key)
         if conv.channel == "messenger":
             self.sender.enqueue(conv.channel, conv.factory.delivery([mid]), key=key)
 

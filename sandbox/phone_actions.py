@@ -58,10 +58,15 @@ def customer_item(body: Mapping[str, Any], *, label: str | None = None) -> Item:
     attachments: list[dict[str, Any]] = []
     for att in message.get("attachments") or []:
         payload = att.get("payload") or {}
-        attachments.append({"type": att.get("type"), "url": payload.get("url") or att.get("url"),
-                            "title": payload.get("title") or att.get("title"),
-                            "sticker": "sticker_id" in payload,
-                            "coordinates": payload.get("coordinates")})
+        attachments.append(
+            {
+                "type": att.get("type"),
+                "url": payload.get("url") or att.get("url"),
+                "title": payload.get("title") or att.get("title"),
+                "sticker": "sticker_id" in payload,
+                "coordinates": payload.get("coordinates"),
+            }
+        )
     if attachments:
         item["attachments"] = attachments
     reply_to = message.get("reply_to") or {}
@@ -74,8 +79,9 @@ def customer_item(body: Mapping[str, Any], *, label: str | None = None) -> Item:
     return item
 
 
-def build_action(factory: WebhookFactory, action: Mapping[str, Any], urls: SampleUrls,
-                 customer_name: str) -> tuple[dict[str, Any], Item | None]:
+def build_action(
+    factory: WebhookFactory, action: Mapping[str, Any], urls: SampleUrls, customer_name: str
+) -> tuple[dict[str, Any], Item | None]:
     """Map one page action to `(webhook body, chat item or None)`."""
     kind = action.get("type")
     builder = _BUILDERS.get(str(kind))
@@ -115,10 +121,12 @@ def _on_sample(f: WebhookFactory, a: Mapping[str, Any], u: SampleUrls, name: str
         "audio": lambda: f.audio(u.sample("voice.wav")),
         "file": lambda: f.file(u.sample("factura.txt")),
         "location": lambda: f.location(-12.0464, -77.0428, title=f"Ubicaci\u00f3n de {name}"),
-        "share": (lambda: f.share(u.sample("image.svg"))) if instagram
+        "share": (lambda: f.share(u.sample("image.svg")))
+        if instagram
         else (lambda: f.fallback("https://www.example.com/productos/zapatillas-azules", title="Zapatillas azules")),
-        "ig_reel": lambda: f.ig_reel(u.sample("reel.svg"), title="Reel de ejemplo",
-                                     reel_video_id="".join(secrets.choice("0123456789") for _ in range(17))),
+        "ig_reel": lambda: f.ig_reel(
+            u.sample("reel.svg"), title="Reel de ejemplo", reel_video_id="".join(secrets.choice("0123456789") for _ in range(17))
+        ),
         "story_mention": lambda: f.story_mention(u.sample("story.svg")),
         "unsupported": lambda: f.unsupported(),
     }

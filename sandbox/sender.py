@@ -155,9 +155,7 @@ class WebhookSender:
                 log.exception("webhook listener failed")
         return result
 
-    def enqueue(
-        self, channel: str, body: WebhookBody, *, key: Hashable | None = None
-    ) -> asyncio.Future[WebhookResult]:
+    def enqueue(self, channel: str, body: WebhookBody, *, key: Hashable | None = None) -> asyncio.Future[WebhookResult]:
         """Send in the background, in order with other webhooks of the same `key`.
 
         Use the conversation (channel, customer id) as key: Meta's echo, delivery and read
@@ -200,7 +198,5 @@ class WebhookSender:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout)
-            )
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         return self._session

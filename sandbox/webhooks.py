@@ -72,9 +72,7 @@ class WebhookFactory:
             raise ValueError(f"unknown channel {channel!r}")
         self.channel: Channel = channel
         self.customer_id = customer_id
-        self.account_id = account_id or (
-            DEFAULT_PAGE_ID if channel == "messenger" else DEFAULT_IG_ACCOUNT_ID
-        )
+        self.account_id = account_id or (DEFAULT_PAGE_ID if channel == "messenger" else DEFAULT_IG_ACCOUNT_ID)
 
     @classmethod
     def messenger(cls, psid: str, page_id: str = DEFAULT_PAGE_ID) -> WebhookFactory:
@@ -123,8 +121,15 @@ class WebhookFactory:
 
     # -- customer messages -----------------------------------------------------------
 
-    def text(self, text: str, *, mid: str | None = None, reply_to_mid: str | None = None,
-             referral: Mapping[str, Any] | None = None, timestamp: int | None = None) -> Body:
+    def text(
+        self,
+        text: str,
+        *,
+        mid: str | None = None,
+        reply_to_mid: str | None = None,
+        referral: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
+    ) -> Body:
         """A text message; optionally a reply to one of our messages, or with a referral."""
         content: dict[str, Any] = {"text": text}
         if reply_to_mid:
@@ -133,21 +138,34 @@ class WebhookFactory:
             content["referral"] = dict(referral)
         return self.message(content, mid=mid, timestamp=timestamp)
 
-    def quick_reply(self, title: str, payload: str, *, mid: str | None = None,
-                    timestamp: int | None = None) -> Body:
+    def quick_reply(self, title: str, payload: str, *, mid: str | None = None, timestamp: int | None = None) -> Body:
         """A tap on a quick reply: the title comes as text, the payload in `quick_reply`."""
         return self.message({"text": title, "quick_reply": {"payload": payload}}, mid=mid, timestamp=timestamp)
 
-    def postback(self, title: str, payload: str, *, mid: str | None = None,
-                 referral: Mapping[str, Any] | None = None, timestamp: int | None = None) -> Body:
+    def postback(
+        self,
+        title: str,
+        payload: str,
+        *,
+        mid: str | None = None,
+        referral: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
+    ) -> Body:
         """A tap on a template / persistent-menu / ice-breaker button."""
         postback: dict[str, Any] = {"mid": mid or new_mid(self.channel), "title": title, "payload": payload}
         if referral:
             postback["referral"] = dict(referral)
         return self.body(self.event(postback=postback, timestamp=timestamp))
 
-    def attachments(self, items: Iterable[Mapping[str, Any]], *, text: str | None = None,
-                    mid: str | None = None, timestamp: int | None = None, **extra: Any) -> Body:
+    def attachments(
+        self,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        text: str | None = None,
+        mid: str | None = None,
+        timestamp: int | None = None,
+        **extra: Any,
+    ) -> Body:
         """A message with raw `attachments` items (`{"type", "payload"}`)."""
         content: dict[str, Any] = {"attachments": [dict(item) for item in items]}
         if text is not None:
@@ -155,8 +173,7 @@ class WebhookFactory:
         content.update(extra)
         return self.message(content, mid=mid, timestamp=timestamp)
 
-    def attachment(self, kind: str, url: str, *, mid: str | None = None,
-                   timestamp: int | None = None, **payload: Any) -> Body:
+    def attachment(self, kind: str, url: str, *, mid: str | None = None, timestamp: int | None = None, **payload: Any) -> Body:
         """One media attachment: kind is image, video, audio or file."""
         return self.attachments([{"type": kind, "payload": {"url": url, **payload}}], mid=mid, timestamp=timestamp)
 
@@ -186,8 +203,7 @@ class WebhookFactory:
         """A shared location (legacy Messenger shape: coordinates in the payload)."""
         label = title or "Ubicaci\u00f3n"
         url = f"https://www.bing.com/maps/default.aspx?v=2&pc=FACEBK&where1={lat}%2C+{long}"
-        item = {"type": "location", "title": label, "url": url,
-                "payload": {"coordinates": {"lat": lat, "long": long}}}
+        item = {"type": "location", "title": label, "url": url, "payload": {"coordinates": {"lat": lat, "long": long}}}
         return self.attachments([item], **kw)
 
     def fallback(self, url: str, *, title: str | None = None, **kw: Any) -> Body:
@@ -202,8 +218,7 @@ class WebhookFactory:
         """Instagram: a post shared into the conversation (URL only)."""
         return self.attachments([{"type": "share", "payload": {"url": url}}], **kw)
 
-    def ig_reel(self, url: str, *, title: str | None = None, reel_video_id: str | None = None,
-                **kw: Any) -> Body:
+    def ig_reel(self, url: str, *, title: str | None = None, reel_video_id: str | None = None, **kw: Any) -> Body:
         """A shared reel (`ig_reel`)."""
         payload: dict[str, Any] = {"url": url}
         if title is not None:
@@ -217,8 +232,9 @@ class WebhookFactory:
         self._require("instagram", "story_mention")
         return self.attachments([{"type": "story_mention", "payload": {"url": url}}], **kw)
 
-    def story_reply(self, text: str, *, story_url: str, story_id: str, mid: str | None = None,
-                    timestamp: int | None = None) -> Body:
+    def story_reply(
+        self, text: str, *, story_url: str, story_id: str, mid: str | None = None, timestamp: int | None = None
+    ) -> Body:
         """Instagram: a text reply to one of the account's stories (`reply_to.story`)."""
         self._require("instagram", "story reply")
         content = {"text": text, "reply_to": {"story": {"url": story_url, "id": story_id}}}
@@ -235,8 +251,15 @@ class WebhookFactory:
 
     # -- reactions, receipts, referrals ----------------------------------------------
 
-    def reaction(self, mid: str, emoji: str | None = "\u2764\ufe0f", *, action: str = "react",
-                 reaction: str | None = None, timestamp: int | None = None) -> Body:
+    def reaction(
+        self,
+        mid: str,
+        emoji: str | None = "\u2764\ufe0f",
+        *,
+        action: str = "react",
+        reaction: str | None = None,
+        timestamp: int | None = None,
+    ) -> Body:
         """The customer reacted to (or removed a reaction from) message `mid`.
 
         Pass `emoji=None` for an unreact without emoji, which Meta may send.
@@ -249,8 +272,7 @@ class WebhookFactory:
             content["emoji"] = emoji
         return self.body(self.event(reaction=content, timestamp=timestamp))
 
-    def read(self, *, watermark: int | None = None, mid: str | None = None,
-             timestamp: int | None = None) -> Body:
+    def read(self, *, watermark: int | None = None, mid: str | None = None, timestamp: int | None = None) -> Body:
         """The customer read our messages: Messenger by `watermark`, Instagram by `mid`."""
         if self.channel == "instagram":
             if not mid:
@@ -260,8 +282,7 @@ class WebhookFactory:
             read = {"watermark": watermark if watermark is not None else now_ms()}
         return self.body(self.event(read=read, timestamp=timestamp))
 
-    def delivery(self, mids: Iterable[str] | None = None, *, watermark: int | None = None,
-                 timestamp: int | None = None) -> Body:
+    def delivery(self, mids: Iterable[str] | None = None, *, watermark: int | None = None, timestamp: int | None = None) -> Body:
         """Messenger only: our messages reached the customer's device."""
         self._require("messenger", "delivery")
         delivery: dict[str, Any] = {}
@@ -270,10 +291,17 @@ class WebhookFactory:
         delivery["watermark"] = watermark if watermark is not None else now_ms()
         return self.body(self.event(delivery=delivery, timestamp=timestamp))
 
-    def echo(self, *, text: str | None = None, attachments: list[Mapping[str, Any]] | None = None,
-             quick_replies: list[Mapping[str, Any]] | None = None, app_id: str | None = DEFAULT_APP_ID,
-             metadata: str | None = None, mid: str | None = None,
-             timestamp: int | None = None) -> Body:
+    def echo(
+        self,
+        *,
+        text: str | None = None,
+        attachments: list[Mapping[str, Any]] | None = None,
+        quick_replies: list[Mapping[str, Any]] | None = None,
+        app_id: str | None = DEFAULT_APP_ID,
+        metadata: str | None = None,
+        mid: str | None = None,
+        timestamp: int | None = None,
+    ) -> Body:
         """Our own (or another app's) send, reflected back: sender = account, recipient = customer."""
         message: dict[str, Any] = {"mid": mid or new_mid(self.channel), "is_echo": True}
         if app_id is not None:
@@ -288,8 +316,9 @@ class WebhookFactory:
             message["quick_replies"] = [dict(item) for item in quick_replies]
         return self.body(self.event(from_customer=False, message=message, timestamp=timestamp))
 
-    def echo_of(self, sent: Mapping[str, Any], *, mid: str, app_id: str | None = DEFAULT_APP_ID,
-                timestamp: int | None = None) -> Body:
+    def echo_of(
+        self, sent: Mapping[str, Any], *, mid: str, app_id: str | None = DEFAULT_APP_ID, timestamp: int | None = None
+    ) -> Body:
         """The echo of a Send API `message` object (text / attachment / quick_replies / metadata)."""
         attachment = sent.get("attachment")
         return self.echo(
@@ -302,8 +331,9 @@ class WebhookFactory:
             timestamp=timestamp,
         )
 
-    def referral(self, ref: str, *, source: str = "SHORTLINK", type: str = "OPEN_THREAD",
-                 timestamp: int | None = None, **extra: Any) -> Body:
+    def referral(
+        self, ref: str, *, source: str = "SHORTLINK", type: str = "OPEN_THREAD", timestamp: int | None = None, **extra: Any
+    ) -> Body:
         """The customer arrived through an m.me / ig.me link or an ad (`referral` event)."""
         referral = {"ref": ref, "source": source, "type": type, **extra}
         return self.body(self.event(referral=referral, timestamp=timestamp))

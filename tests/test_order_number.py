@@ -59,9 +59,14 @@ def _entities(message: Message) -> list[dict[str, Any]]:
 def test_the_component_replaces_any_other_guess_with_one_entity() -> None:
     message = Message(data={TEXT: "mi pedido 48213 no llegó, ya pasaron 10 días"})
     # As DIET used to tag it: both numbers, and the last one filled the slot.
-    message.set(ENTITIES, [{"entity": "order_number", "value": "48213", "start": 10, "end": 15},
-                           {"entity": "order_number", "value": "10", "start": 37, "end": 39},
-                           {"entity": "language", "value": "es", "start": 0, "end": 2}])
+    message.set(
+        ENTITIES,
+        [
+            {"entity": "order_number", "value": "48213", "start": 10, "end": 15},
+            {"entity": "order_number", "value": "10", "start": 37, "end": 39},
+            {"entity": "language", "value": "es", "start": 0, "end": 2},
+        ],
+    )
     OrderNumberExtractor().process([message])
     found = [(e["value"], e["start"], e["end"], e["extractor"]) for e in _entities(message)]
     assert found == [("48213", 10, 15, "OrderNumberExtractor")]

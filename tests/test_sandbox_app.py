@@ -51,6 +51,7 @@ class FakeRasa(LoopbackWebhookReceiver):
 
     async def wait_for(self, predicate: Any, timeout: float = 3) -> dict[str, Any]:
         """The first webhook event matching predicate(event)."""
+
         def found() -> dict[str, Any] | None:
             return next((e for e in self.events() if predicate(e)), None)
 
@@ -59,7 +60,6 @@ class FakeRasa(LoopbackWebhookReceiver):
         result = found()
         assert result is not None
         return result
-
 
 
 @pytest.fixture
@@ -71,8 +71,15 @@ async def rasa() -> AsyncIterator[FakeRasa]:
 
 
 def config_for(rasa_url: str) -> SandboxConfig:
-    return SandboxConfig(port=0, rasa_url=rasa_url, app_secret=SECRET, instagram_app_secret=IG_SECRET,
-                         messenger_token=M_TOKEN, instagram_token=I_TOKEN, app_id="1234567890")
+    return SandboxConfig(
+        port=0,
+        rasa_url=rasa_url,
+        app_secret=SECRET,
+        instagram_app_secret=IG_SECRET,
+        messenger_token=M_TOKEN,
+        instagram_token=I_TOKEN,
+        app_id="1234567890",
+    )
 
 
 @pytest.fixture
@@ -113,8 +120,13 @@ class Phone:
         return await asyncio.wait_for(read(), timeout)
 
 
-async def open_phone(http: aiohttp.ClientSession, sandbox: SandboxServer, channel: str = "messenger",
-                     customer_id: str = PSID, name: str = "Ana Pérez") -> Phone:
+async def open_phone(
+    http: aiohttp.ClientSession,
+    sandbox: SandboxServer,
+    channel: str = "messenger",
+    customer_id: str = PSID,
+    name: str = "Ana Pérez",
+) -> Phone:
     ws = await http.ws_connect(sandbox.url + "/sandbox/ws")
     phone = Phone(ws)
     await phone.send(type="hello", channel=channel, customer_id=customer_id, name=name)
@@ -123,8 +135,9 @@ async def open_phone(http: aiohttp.ClientSession, sandbox: SandboxServer, channe
     return phone
 
 
-async def graph_send(http: aiohttp.ClientSession, sandbox: SandboxServer, body: dict[str, Any],
-                     token: str = M_TOKEN) -> dict[str, Any]:
+async def graph_send(
+    http: aiohttp.ClientSession, sandbox: SandboxServer, body: dict[str, Any], token: str = M_TOKEN
+) -> dict[str, Any]:
     async with http.post(sandbox.url + "/v21.0/me/messages", params={"access_token": token}, json=body) as response:
         payload = await response.json()
         assert response.status == 200, payload
@@ -135,7 +148,8 @@ async def graph_send(http: aiohttp.ClientSession, sandbox: SandboxServer, body: 
 
 
 async def test_phone_text_reaches_rasa_as_signed_messenger_webhook(
-        sandbox: SandboxServer, rasa: FakeRasa, http: aiohttp.ClientSession) -> None:
+    sandbox: SandboxServer, rasa: FakeRasa, http: aiohttp.ClientSession
+) -> None:
     phone = await open_phone(http, sandbox)
     await phone.send(type="text", text="<b>hola</b> ¿precio?")
     item = (await phone.expect(lambda m: m["type"] == "item"))["item"]
@@ -150,7 +164,8 @@ async def test_phone_text_reaches_rasa_as_signed_messenger_webhook(
 
 
 async def test_phone_buttons_become_quick_reply_and_postback(
-        sandbox: SandboxServer, rasa: FakeRasa, http: aiohttp.ClientSession) -> None:
+    sandbox: SandboxServer, rasa: FakeRasa, http: aiohttp.ClientSession
+) -> None:
     phone = await open_phone(http, sandbox)
     await phone.send(type="quick_reply", title="Sí", payload="/affirm")
     await phone.send(type="postback", title="Ver catálogo", payload="CATALOG")
@@ -180,7 +195,8 @@ async def test_phone_samples_on_messenger(sandbox: SandboxServer, rasa: FakeRasa
 
 
 async def test_instagram_story_events_unsend_and_reads(
-        sandbox: SandboxServer, rasa: FakeRasa, http: aiohttp.ClientSession) -> None:
+    sandbox: SandboxServer, rasa: FakeRasa, http: aiohttp.ClientSession
+) -> None:
     phone = await open_phone(http, sandbox, "instagram", IGSID)
     await phone.send(type="sample", kind="story_mention")
     await phone.send(type="story_reply", text="¡Me encanta!")
@@ -198,8 +214,12 @@ async def test_instagram_story_events_unsend_and_reads(
     assert set(events[1]["message"]["reply_to"]["story"]) == {"url", "id"}
     assert events[2]["message"]["attachments"][0]["type"] == "ig_reel"
 
-    sent = await graph_send(http, sandbox, {"recipient": {"id": IGSID}, "messaging_type": "RESPONSE",
-                                            "message": {"text": "¿Te ayudo?"}}, token=I_TOKEN)
+    sent = await graph_send(
+        http,
+        sandbox,
+        {"recipient": {"id": IGSID}, "messaging_type": "RESPONSE", "message": {"text": "¿Te ayudo?"}},
+        token=I_TOKEN,
+    )
     await phone.expect(lambda m: m["type"] == "item" and m["item"]["from"] == "page")
     await phone.send(type="seen")
     read = await rasa.wait_for(lambda e: "read" in e)
@@ -214,11 +234,18 @@ async def test_instagram_story_events_unsend_and_reads(
 
 
 async def test_graph_send_shows_on_phone_with_echo_delivery_and_read(
-        sandbox: SandboxServer, rasa: FakeRasa, http: aiohttp.ClientSession) -> None:
+    sandbox: SandboxServer, rasa: FakeRasa, http: aiohttp.ClientSession
+) -> None:
     phone = await open_phone(http, sandbox)
-    body = {"recipient": {"id": PSID}, "messaging_type": "RESPONSE",
-            "message": {"text": "¿En qué te ayudo?", "metadata": "out-1",
-                        "quick_replies": [{"content_type": "text", "title": "Precios", "payload": "/prices"}]}}
+    body = {
+        "recipient": {"id": PSID},
+        "messaging_type": "RESPONSE",
+        "message": {
+            "text": "¿En qué te ayudo?",
+            "metadata": "out-1",
+            "quick_replies": [{"content_type": "text", "title": "Precios", "payload": "/prices"}],
+        },
+    }
     sent = await graph_send(http, sandbox, body)
     item = (await phone.expect(lambda m: m["type"] == "item"))["item"]
     assert item["from"] == "page" and item["mid"] == sent["message_id"]
@@ -249,8 +276,9 @@ async def test_sender_actions_drive_typing_and_seen(sandbox: SandboxServer, http
 
 
 async def test_history_is_replayed_on_reconnect(sandbox: SandboxServer, http: aiohttp.ClientSession) -> None:
-    await graph_send(http, sandbox, {"recipient": {"id": PSID}, "messaging_type": "UPDATE",
-                                     "message": {"text": "te escribimos antes"}})
+    await graph_send(
+        http, sandbox, {"recipient": {"id": PSID}, "messaging_type": "UPDATE", "message": {"text": "te escribimos antes"}}
+    )
     ws = await http.ws_connect(sandbox.url + "/sandbox/ws")
     await ws.send_json({"type": "hello", "channel": "messenger", "customer_id": PSID, "name": "Ana"})
     ready = await ws.receive_json()
@@ -275,7 +303,8 @@ async def test_profile_of_the_phone_customer_is_served(sandbox: SandboxServer, h
 
 
 async def test_inbox_reply_is_an_echo_from_metas_inbox(
-        sandbox: SandboxServer, rasa: FakeRasa, http: aiohttp.ClientSession) -> None:
+    sandbox: SandboxServer, rasa: FakeRasa, http: aiohttp.ClientSession
+) -> None:
     phone = await open_phone(http, sandbox)
     await phone.send(type="inbox_reply", text="Hola, soy Marta de la tienda")
     item = (await phone.expect(lambda m: m["type"] == "item"))["item"]
@@ -306,8 +335,13 @@ async def test_bad_phone_messages_get_errors(sandbox: SandboxServer, http: aioht
     await phone.expect(lambda m: m["type"] == "error")
     await phone.send(type="hello", channel="messenger", customer_id=PSID, name="x")
     await phone.expect(lambda m: m["type"] == "ready")
-    for bad in ({"type": "text", "text": ""}, {"type": "launch"}, {"type": "reaction", "mid": "nope", "emoji": "❤️"},
-                {"type": "media", "media_id": "nope"}, {"type": "unsend", "mid": "nope"}):
+    for bad in (
+        {"type": "text", "text": ""},
+        {"type": "launch"},
+        {"type": "reaction", "mid": "nope", "emoji": "❤️"},
+        {"type": "media", "media_id": "nope"},
+        {"type": "unsend", "mid": "nope"},
+    ):
         await phone.send(**bad)
         await phone.expect(lambda m: m["type"] == "error")
     await ws.close()
@@ -316,12 +350,13 @@ async def test_bad_phone_messages_get_errors(sandbox: SandboxServer, http: aioht
 # -- uploads and media --------------------------------------------------------------------------
 
 
-async def test_upload_then_send_as_attachment(sandbox: SandboxServer, rasa: FakeRasa,
-                                              http: aiohttp.ClientSession) -> None:
+async def test_upload_then_send_as_attachment(sandbox: SandboxServer, rasa: FakeRasa, http: aiohttp.ClientSession) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
-    async with http.post(sandbox.url + "/sandbox/upload", data=png,
-                         headers={"Content-Type": "image/png", "X-Filename": "foto%20m%C3%ADa.png",
-                                  "X-Sandbox-Upload": "1"}) as response:
+    async with http.post(
+        sandbox.url + "/sandbox/upload",
+        data=png,
+        headers={"Content-Type": "image/png", "X-Filename": "foto%20m%C3%ADa.png", "X-Sandbox-Upload": "1"},
+    ) as response:
         stored = await response.json()
     assert stored["kind"] == "image" and stored["filename"] == "foto mía.png"
     phone = await open_phone(http, sandbox)
@@ -336,11 +371,14 @@ async def test_upload_then_send_as_attachment(sandbox: SandboxServer, rasa: Fake
 
 
 @pytest.mark.parametrize("content_type", ["text/html", "image/svg+xml"])
-async def test_active_content_is_served_as_a_download(sandbox: SandboxServer, http: aiohttp.ClientSession,
-                                                      content_type: str) -> None:
-    async with http.post(sandbox.url + "/sandbox/upload", data=b"<script>alert(1)</script>",
-                         headers={"Content-Type": content_type, "X-Filename": "x.html",
-                                  "X-Sandbox-Upload": "1"}) as response:
+async def test_active_content_is_served_as_a_download(
+    sandbox: SandboxServer, http: aiohttp.ClientSession, content_type: str
+) -> None:
+    async with http.post(
+        sandbox.url + "/sandbox/upload",
+        data=b"<script>alert(1)</script>",
+        headers={"Content-Type": content_type, "X-Filename": "x.html", "X-Sandbox-Upload": "1"},
+    ) as response:
         stored = await response.json()
     assert stored["kind"] == "file"
     async with http.get(stored["url"]) as response:
@@ -378,11 +416,13 @@ async def test_cross_origin_websocket_is_refused(sandbox: SandboxServer, http: a
 
 async def test_graph_routes_check_the_configured_tokens(sandbox: SandboxServer, http: aiohttp.ClientSession) -> None:
     body = {"recipient": {"id": PSID}, "messaging_type": "RESPONSE", "message": {"text": "x"}}
-    async with http.post(sandbox.url + "/v21.0/me/messages", params={"access_token": "sandbox-messenger-token"},
-                         json=body) as response:
+    async with http.post(
+        sandbox.url + "/v21.0/me/messages", params={"access_token": "sandbox-messenger-token"}, json=body
+    ) as response:
         assert response.status == 400 and (await response.json())["error"]["code"] == 190
-    async with http.post(sandbox.url + "/v21.0/me/messages", headers={"Authorization": f"Bearer {M_TOKEN}"},
-                         json=body) as response:
+    async with http.post(
+        sandbox.url + "/v21.0/me/messages", headers={"Authorization": f"Bearer {M_TOKEN}"}, json=body
+    ) as response:
         assert response.status == 200
 
 
@@ -390,8 +430,17 @@ async def test_graph_routes_check_the_configured_tokens(sandbox: SandboxServer, 
 
 
 def test_config_from_env_and_cli(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("META_APP_SECRET", "INSTAGRAM_APP_SECRET", "MESSENGER_PAGE_ACCESS_TOKEN", "INSTAGRAM_ACCESS_TOKEN",
-                 "META_APP_ID", "MESSENGER_PAGE_ID", "INSTAGRAM_ACCOUNT_ID", "SANDBOX_PORT", "SANDBOX_RASA_URL"):
+    for name in (
+        "META_APP_SECRET",
+        "INSTAGRAM_APP_SECRET",
+        "MESSENGER_PAGE_ACCESS_TOKEN",
+        "INSTAGRAM_ACCESS_TOKEN",
+        "META_APP_ID",
+        "MESSENGER_PAGE_ID",
+        "INSTAGRAM_ACCOUNT_ID",
+        "SANDBOX_PORT",
+        "SANDBOX_RASA_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     defaults = SandboxConfig.from_env()
     assert defaults.port == 5100 and defaults.rasa_url == "http://127.0.0.1:5005"
@@ -426,7 +475,12 @@ def test_sandbox_stays_outside_the_product_import_graph() -> None:
     for package in forbidden:
         for path in (root / package).rglob("*.py"):
             assert "sandbox" not in {
-                (n.module or "").split(".")[0] for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                (n.module or "").split(".")[0]
+                for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                 if isinstance(n, ast.ImportFrom)
-            } | {a.name.split(".")[0] for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-                 if isinstance(n, ast.Import) for a in n.names}, f"{path} imports the sandbox"
+            } | {
+                a.name.split(".")[0]
+                for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                if isinstance(n, ast.Import)
+                for a in n.names
+            }, f"{path} imports the sandbox"

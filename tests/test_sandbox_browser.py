@@ -19,8 +19,14 @@ from tests.webhook_receiver import LoopbackWebhookReceiver
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 SECRET = "browser-secret"
 TOKEN = "browser-page-token"
@@ -57,15 +63,13 @@ class FakeRasa(LoopbackWebhookReceiver):
         return event
 
 
-
 @pytest.fixture
 async def setup() -> AsyncIterator[tuple]:
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed")
     async_api = pytest.importorskip("playwright.async_api")
     rasa = await FakeRasa().start()
-    config = SandboxConfig(port=0, rasa_url=rasa.url, app_secret=SECRET, messenger_token=TOKEN,
-                           instagram_token=IG_TOKEN)
+    config = SandboxConfig(port=0, rasa_url=rasa.url, app_secret=SECRET, messenger_token=TOKEN, instagram_token=IG_TOKEN)
     server = await SandboxServer(config).start()
     async with async_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
@@ -118,10 +122,20 @@ async def test_phone_page_end_to_end(setup: tuple) -> None:
     await graph_send(server, {"recipient": {"id": customer_id}, "sender_action": "typing_on"})
     await page.wait_for_selector("#typing:not([hidden])")
     hostile = '<img src=x onerror="window.pwned=1">'
-    await graph_send(server, {"recipient": {"id": customer_id}, "messaging_type": "RESPONSE", "message": {
-        "text": f"Hola Rosa {hostile}",
-        "quick_replies": [{"content_type": "text", "title": "Precios", "payload": "/ask_prices"},
-                          {"content_type": "text", "title": "Horario", "payload": "/ask_hours"}]}})
+    await graph_send(
+        server,
+        {
+            "recipient": {"id": customer_id},
+            "messaging_type": "RESPONSE",
+            "message": {
+                "text": f"Hola Rosa {hostile}",
+                "quick_replies": [
+                    {"content_type": "text", "title": "Precios", "payload": "/ask_prices"},
+                    {"content_type": "text", "title": "Horario", "payload": "/ask_hours"},
+                ],
+            },
+        },
+    )
     bubble = page.locator(".row.page .bubble", has_text="Hola Rosa")
     await bubble.wait_for()
     assert hostile in (await bubble.text_content() or "")
@@ -136,13 +150,30 @@ async def test_phone_page_end_to_end(setup: tuple) -> None:
     assert quick["message"]["quick_reply"]["payload"] == "/ask_prices"
 
     # A generic template: tapping a card button sends a postback.
-    elements = [{"title": "Zapatilla azul", "subtitle": "S/ 199", "image_url": f"{server.url}/sandbox/samples/image.svg",
-                 "buttons": [{"type": "postback", "title": "Comprar", "payload": "BUY_1"},
-                             {"type": "web_url", "title": "Ver", "url": "https://example.com/p/1"}]},
-                {"title": "Zapatilla roja", "subtitle": "S/ 189",
-                 "buttons": [{"type": "postback", "title": "Comprar", "payload": "BUY_2"}]}]
-    await graph_send(server, {"recipient": {"id": customer_id}, "messaging_type": "RESPONSE", "message": {
-        "attachment": {"type": "template", "payload": {"template_type": "generic", "elements": elements}}}})
+    elements = [
+        {
+            "title": "Zapatilla azul",
+            "subtitle": "S/ 199",
+            "image_url": f"{server.url}/sandbox/samples/image.svg",
+            "buttons": [
+                {"type": "postback", "title": "Comprar", "payload": "BUY_1"},
+                {"type": "web_url", "title": "Ver", "url": "https://example.com/p/1"},
+            ],
+        },
+        {
+            "title": "Zapatilla roja",
+            "subtitle": "S/ 189",
+            "buttons": [{"type": "postback", "title": "Comprar", "payload": "BUY_2"}],
+        },
+    ]
+    await graph_send(
+        server,
+        {
+            "recipient": {"id": customer_id},
+            "messaging_type": "RESPONSE",
+            "message": {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": elements}}},
+        },
+    )
     await page.locator(".card", has_text="Zapatilla azul").locator("button", has_text="Comprar").click()
     postback = await rasa.wait_for(lambda e: "postback" in e)
     assert postback["postback"] == {"mid": postback["postback"]["mid"], "title": "Comprar", "payload": "BUY_1"}
@@ -163,11 +194,14 @@ async def test_phone_page_end_to_end(setup: tuple) -> None:
     assert location["message"]["attachments"][0]["type"] == "location"
 
     # An uploaded photo, and a real video recorded from a canvas, become attachments.
-    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                        "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5f5d8640000000049454e44ae426082")
+    png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5f5d8640000000049454e44ae426082"
+    )
     await page.set_input_files("#file", files=[{"name": "recibo.png", "mimeType": "image/png", "buffer": png}])
-    photo = await rasa.wait_for(lambda e: _attachment_type(e) == "image" and "sandbox/media/" in
-                                e["message"]["attachments"][0]["payload"]["url"])
+    photo = await rasa.wait_for(
+        lambda e: _attachment_type(e) == "image" and "sandbox/media/" in e["message"]["attachments"][0]["payload"]["url"]
+    )
     async with aiohttp.ClientSession() as http, http.get(photo["message"]["attachments"][0]["payload"]["url"]) as response:
         assert await response.read() == png
     await page.click("#attach")
@@ -196,8 +230,11 @@ async def test_phone_page_end_to_end(setup: tuple) -> None:
     await page.press("#text", "Enter")
     story = await rasa.wait_for(lambda e: "story" in e.get("message", {}).get("reply_to", {}))
     assert story["message"]["text"] == "¡Qué buena historia!" and story["sender"]["id"] == ig_id
-    await graph_send(server, {"recipient": {"id": ig_id}, "messaging_type": "RESPONSE",
-                              "message": {"text": "¡Gracias por tu respuesta!"}}, token=IG_TOKEN)
+    await graph_send(
+        server,
+        {"recipient": {"id": ig_id}, "messaging_type": "RESPONSE", "message": {"text": "¡Gracias por tu respuesta!"}},
+        token=IG_TOKEN,
+    )
     await page.locator(".row.page .bubble", has_text="¡Gracias").wait_for()
     await page.screenshot(path=str(ARTIFACTS / "sandbox-phone-instagram.png"), full_page=True)
 

@@ -43,8 +43,16 @@ def text_body(text: str = "hola", recipient: str = PSID, **message: Any) -> dict
     return {"recipient": {"id": recipient}, "messaging_type": "RESPONSE", "message": {"text": text, **message}}
 
 
-async def send(http: aiohttp.ClientSession, api: FakeGraphAPI, body: Any, *, token: str = "tok-m",
-               bearer: bool = False, path: str = "/v21.0/me/messages", timeout: float | None = None):
+async def send(
+    http: aiohttp.ClientSession,
+    api: FakeGraphAPI,
+    body: Any,
+    *,
+    token: str = "tok-m",
+    bearer: bool = False,
+    path: str = "/v21.0/me/messages",
+    timeout: float | None = None,
+):
     kwargs: dict[str, Any] = {"json": body}
     if bearer:
         kwargs["headers"] = {"Authorization": f"Bearer {token}"}
@@ -98,8 +106,12 @@ async def test_message_ids_are_unique(api: FakeGraphAPI, http: aiohttp.ClientSes
 
 
 async def test_form_encoded_bodies_are_understood(api: FakeGraphAPI, http: aiohttp.ClientSession) -> None:
-    form = {"recipient": json.dumps({"id": PSID}), "messaging_type": "RESPONSE",
-            "message": json.dumps({"text": "form"}), "access_token": "tok-m"}
+    form = {
+        "recipient": json.dumps({"id": PSID}),
+        "messaging_type": "RESPONSE",
+        "message": json.dumps({"text": "form"}),
+        "access_token": "tok-m",
+    }
     async with http.post(api.url + "/v21.0/me/messages", data=form) as response:
         assert response.status == 200
     assert api.sent_messages()[0].text == "form"
@@ -109,8 +121,7 @@ async def test_form_encoded_bodies_are_understood(api: FakeGraphAPI, http: aioht
 
 
 @pytest.mark.parametrize("token", ["nope", ""])
-async def test_unknown_or_missing_token_is_oauth_error_190(api: FakeGraphAPI, http: aiohttp.ClientSession,
-                                                            token: str) -> None:
+async def test_unknown_or_missing_token_is_oauth_error_190(api: FakeGraphAPI, http: aiohttp.ClientSession, token: str) -> None:
     error = await error_of(http, api, text_body(), token=token)
     assert error["type"] == "OAuthException" and error["code"] == 190 and error["error_subcode"] == 463
     assert error["message"] and error["fbtrace_id"]
@@ -156,8 +167,11 @@ async def test_quick_reply_count_and_title_limits(api: FakeGraphAPI, http: aioht
 
 
 def template(payload: dict[str, Any], recipient: str = PSID) -> dict[str, Any]:
-    return {"recipient": {"id": recipient}, "messaging_type": "RESPONSE",
-            "message": {"attachment": {"type": "template", "payload": payload}}}
+    return {
+        "recipient": {"id": recipient},
+        "messaging_type": "RESPONSE",
+        "message": {"attachment": {"type": "template", "payload": payload}},
+    }
 
 
 def buttons(n: int) -> list[dict[str, str]]:
@@ -183,18 +197,24 @@ async def test_generic_template_has_at_most_10_elements(api: FakeGraphAPI, http:
     assert (await error_of(http, api, template({"template_type": "generic", "elements": too_many_buttons})))["code"] == 100
 
 
-@pytest.mark.parametrize("body", [
-    {"recipient": {"id": PSID}, "messaging_type": "RESPONSE"},                                   # nothing to send
-    {"recipient": {}, "messaging_type": "RESPONSE", "message": {"text": "x"}},                    # no recipient
-    {"recipient": {"id": PSID}, "messaging_type": "LOL", "message": {"text": "x"}},               # bad type
-    {"recipient": {"id": PSID}, "messaging_type": "MESSAGE_TAG", "message": {"text": "x"}},       # tag missing
-    {"recipient": {"id": PSID}, "messaging_type": "RESPONSE", "message": {"text": ""}},           # empty text
-    {"recipient": {"id": PSID}, "messaging_type": "RESPONSE", "message": {"text": "x", "attachment": {}}},
-    {"recipient": {"id": PSID}, "messaging_type": "RESPONSE",
-     "message": {"attachment": {"type": "image", "payload": {}}}},                                 # no url
-    {"recipient": {"id": PSID}, "sender_action": "dance"},
-    "not an object",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"recipient": {"id": PSID}, "messaging_type": "RESPONSE"},  # nothing to send
+        {"recipient": {}, "messaging_type": "RESPONSE", "message": {"text": "x"}},  # no recipient
+        {"recipient": {"id": PSID}, "messaging_type": "LOL", "message": {"text": "x"}},  # bad type
+        {"recipient": {"id": PSID}, "messaging_type": "MESSAGE_TAG", "message": {"text": "x"}},  # tag missing
+        {"recipient": {"id": PSID}, "messaging_type": "RESPONSE", "message": {"text": ""}},  # empty text
+        {"recipient": {"id": PSID}, "messaging_type": "RESPONSE", "message": {"text": "x", "attachment": {}}},
+        {
+            "recipient": {"id": PSID},
+            "messaging_type": "RESPONSE",
+            "message": {"attachment": {"type": "image", "payload": {}}},
+        },  # no url
+        {"recipient": {"id": PSID}, "sender_action": "dance"},
+        "not an object",
+    ],
+)
 async def test_invalid_bodies_are_code_100(api: FakeGraphAPI, http: aiohttp.ClientSession, body: Any) -> None:
     assert (await error_of(http, api, body))["code"] == 100
     assert api.sent_messages() == []
@@ -236,8 +256,7 @@ async def test_fail_next_returns_meta_error_then_recovers(api: FakeGraphAPI, htt
 
 
 async def test_fail_next_custom_code_and_targeting(api: FakeGraphAPI, http: aiohttp.ClientSession) -> None:
-    api.fail_next(http_status=400, code=2, subcode=None, message="Service temporarily unavailable",
-                  recipient_id="victim")
+    api.fail_next(http_status=400, code=2, subcode=None, message="Service temporarily unavailable", recipient_id="victim")
     assert (await send(http, api, text_body(recipient="bystander")))[0] == 200
     status, payload, _ = await send(http, api, text_body(recipient="victim"))
     assert status == 400 and payload["error"]["code"] == 2 and "error_subcode" not in payload["error"]
@@ -270,7 +289,8 @@ async def test_rate_limit_window_and_unavailable(api: FakeGraphAPI, http: aiohtt
 
 
 async def test_delay_without_accept_drops_the_message_when_the_client_gives_up(
-        api: FakeGraphAPI, http: aiohttp.ClientSession) -> None:
+    api: FakeGraphAPI, http: aiohttp.ClientSession
+) -> None:
     api.delay_next(0.6)
     with pytest.raises(asyncio.TimeoutError):
         await send(http, api, text_body("lost"), timeout=0.2)
@@ -278,8 +298,7 @@ async def test_delay_without_accept_drops_the_message_when_the_client_gives_up(
     assert not record.accepted and api.sent_messages() == []
 
 
-async def test_delay_without_accept_answers_late_when_the_client_waits(
-        api: FakeGraphAPI, http: aiohttp.ClientSession) -> None:
+async def test_delay_without_accept_answers_late_when_the_client_waits(api: FakeGraphAPI, http: aiohttp.ClientSession) -> None:
     api.delay_next(0.3)
     started = time.monotonic()
     status, payload, _ = await send(http, api, text_body("slow"))
@@ -333,8 +352,12 @@ async def test_profiles_fields_unknown_users_and_counts(api: FakeGraphAPI, http:
     api.add_profile(PSID, first_name="Ana", last_name="Pérez", profile_pic="https://cdn.example/a.jpg")
     api.add_profile(IGSID, name="Ana Pérez", username="ana.p", profile_pic="https://cdn.example/b.jpg")
     status, payload = await get_profile(http, api, PSID, "first_name,last_name,profile_pic")
-    assert status == 200 and payload == {"id": PSID, "first_name": "Ana", "last_name": "Pérez",
-                                         "profile_pic": "https://cdn.example/a.jpg"}
+    assert status == 200 and payload == {
+        "id": PSID,
+        "first_name": "Ana",
+        "last_name": "Pérez",
+        "profile_pic": "https://cdn.example/a.jpg",
+    }
     status, payload = await get_profile(http, api, IGSID, "name,username,profile_pic", token="tok-i")
     assert payload == {"id": IGSID, "name": "Ana Pérez", "username": "ana.p", "profile_pic": "https://cdn.example/b.jpg"}
     status, payload = await get_profile(http, api, PSID, "first_name,middle_name")
@@ -359,8 +382,11 @@ async def test_me_thread_control_and_unknown_paths(api: FakeGraphAPI, http: aioh
         assert (await r.json())["id"] == DEFAULT_PAGE_ID
     async with http.get(f"{api.url}/v21.0/me", params={"access_token": "tok-i"}) as r:
         assert (await r.json())["id"] == DEFAULT_IG_ACCOUNT_ID
-    async with http.post(f"{api.url}/v21.0/me/pass_thread_control", params={"access_token": "tok-m"},
-                         json={"recipient": {"id": PSID}, "target_app_id": 263902037430900}) as r:
+    async with http.post(
+        f"{api.url}/v21.0/me/pass_thread_control",
+        params={"access_token": "tok-m"},
+        json={"recipient": {"id": PSID}, "target_app_id": 263902037430900},
+    ) as r:
         assert r.status == 200 and await r.json() == {"success": True}
     async with http.post(f"{api.url}/v21.0/me/whatever", params={"access_token": "tok-m"}, json={}) as r:
         assert r.status == 400 and (await r.json())["error"]["code"] == 2500
@@ -436,11 +462,9 @@ async def test_each_response_leaves_in_one_write(monkeypatch: pytest.MonkeyPatch
     url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
     try:
         async with aiohttp.ClientSession() as session:
-            async with session.post(url + "/v21.0/me/messages", params={"access_token": "tok-m"},
-                                    json=text_body()) as response:
+            async with session.post(url + "/v21.0/me/messages", params={"access_token": "tok-m"}, json=text_body()) as response:
                 assert response.status == 200
-            async with session.post(url + "/v21.0/me/messages", params={"access_token": "bad"},
-                                    json=text_body()) as response:
+            async with session.post(url + "/v21.0/me/messages", params={"access_token": "bad"}, json=text_body()) as response:
                 assert response.status == 400
     finally:
         await runner.cleanup()
@@ -453,8 +477,9 @@ async def test_sequential_sends_on_one_connection_are_fast(api: FakeGraphAPI) ->
     async with aiohttp.ClientSession(connector=connector) as session:
         started = time.monotonic()
         for i in range(200):
-            async with session.post(api.url + "/v21.0/me/messages", params={"access_token": "tok-m"},
-                                    json=text_body(str(i))) as response:
+            async with session.post(
+                api.url + "/v21.0/me/messages", params={"access_token": "tok-m"}, json=text_body(str(i))
+            ) as response:
                 assert response.status == 200
                 await response.read()
         elapsed = time.monotonic() - started
@@ -491,7 +516,6 @@ class Receiver(LoopbackWebhookReceiver):
         return self.bodies
 
 
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     rec = await Receiver().start()
@@ -513,8 +537,9 @@ def event(body: dict[str, Any]) -> dict[str, Any]:
     return body["entry"][0]["messaging"][0]
 
 
-async def test_messenger_send_emits_signed_echo_then_delivery(echoing: FakeGraphAPI, receiver: Receiver,
-                                                              http: aiohttp.ClientSession) -> None:
+async def test_messenger_send_emits_signed_echo_then_delivery(
+    echoing: FakeGraphAPI, receiver: Receiver, http: aiohttp.ClientSession
+) -> None:
     _, payload, _ = await send(http, echoing, text_body("Hola", metadata="row-9"))
     echo, delivery = await receiver.wait(2)
     assert receiver.valid == [True, True]
@@ -531,8 +556,9 @@ async def test_messenger_send_emits_signed_echo_then_delivery(echoing: FakeGraph
     assert len(receiver.bodies) == 2
 
 
-async def test_instagram_send_emits_echo_without_delivery(echoing: FakeGraphAPI, receiver: Receiver,
-                                                          http: aiohttp.ClientSession) -> None:
+async def test_instagram_send_emits_echo_without_delivery(
+    echoing: FakeGraphAPI, receiver: Receiver, http: aiohttp.ClientSession
+) -> None:
     attachment = {"type": "image", "payload": {"url": "https://cdn.example/x.png"}}
     body = {"recipient": {"id": IGSID}, "messaging_type": "RESPONSE", "message": {"attachment": attachment}}
     _, payload, _ = await send(http, echoing, body, token="tok-i")
@@ -556,8 +582,9 @@ async def test_auto_read_and_echo_after_the_answer(receiver: Receiver, http: aio
         assert fake.sent_messages()[0].answered
 
 
-async def test_early_echo_arrives_before_the_answer(echoing: FakeGraphAPI, receiver: Receiver,
-                                                    http: aiohttp.ClientSession) -> None:
+async def test_early_echo_arrives_before_the_answer(
+    echoing: FakeGraphAPI, receiver: Receiver, http: aiohttp.ClientSession
+) -> None:
     echoing.early_echo_next()
     _, payload, _ = await send(http, echoing, text_body("race"))
     # The echo was already received when the send call returned (Chatwoot's race).

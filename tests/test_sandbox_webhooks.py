@@ -50,8 +50,6 @@ class Receiver(LoopbackWebhookReceiver):
         self.arrived.set()
         return web.Response(status=self.status if valid else 403, text="EVENT_RECEIVED")
 
-
-
     def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(raw) for _c, raw, _h, _v in self.calls]
 
@@ -240,8 +238,11 @@ def test_echo_swaps_sender_and_carries_app_id_and_metadata(fb: WebhookFactory) -
 
 
 def test_echo_of_a_send_api_message(ig: WebhookFactory) -> None:
-    sent = {"attachment": {"type": "image", "payload": {"url": "https://x/i.png"}},
-            "quick_replies": [{"content_type": "text", "title": "Sí", "payload": "Y"}], "metadata": "row-7"}
+    sent = {
+        "attachment": {"type": "image", "payload": {"url": "https://x/i.png"}},
+        "quick_replies": [{"content_type": "text", "title": "Sí", "payload": "Y"}],
+        "metadata": "row-7",
+    }
     message = only_event(ig.echo_of(sent, mid="m_1", app_id="55"))["message"]
     assert message["attachments"] == [sent["attachment"]]
     assert message["quick_replies"] == sent["quick_replies"]
@@ -269,8 +270,9 @@ def test_batch_events_of_and_mid_of(fb: WebhookFactory, ig: WebhookFactory) -> N
 # -- WebhookSender ---------------------------------------------------------------------------
 
 
-async def test_sender_signs_the_exact_bytes_and_targets_the_channel(receiver: Receiver, fb: WebhookFactory,
-                                                                     ig: WebhookFactory) -> None:
+async def test_sender_signs_the_exact_bytes_and_targets_the_channel(
+    receiver: Receiver, fb: WebhookFactory, ig: WebhookFactory
+) -> None:
     async with WebhookSender(receiver.url, SECRETS) as sender:
         r1 = await sender.send("messenger", fb.text("¿hola? https://a/b"))
         r2 = await sender.send("instagram", ig.text("ñandú 🐦"))

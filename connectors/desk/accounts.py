@@ -87,12 +87,14 @@ def check_password_policy(password: Any) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidRequest(
             f"the password needs at least {MIN_PASSWORD_LENGTH} characters",
-            code=ErrorCode.PASSWORD_TOO_SHORT, min=MIN_PASSWORD_LENGTH
+            code=ErrorCode.PASSWORD_TOO_SHORT,
+            min=MIN_PASSWORD_LENGTH,
         )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidRequest(
             f"the password may have at most {MAX_PASSWORD_LENGTH} characters",
-            code=ErrorCode.PASSWORD_TOO_LONG, max=MAX_PASSWORD_LENGTH
+            code=ErrorCode.PASSWORD_TOO_LONG,
+            max=MAX_PASSWORD_LENGTH,
         )
     return password
 
@@ -296,7 +298,11 @@ async def ensure_demo_accounts(service: HandoffService) -> list[DemoAccount]:
         if found is None:
             try:
                 agent = await create_account(
-                    service, username, password, display_name=display_name, role=role,
+                    service,
+                    username,
+                    password,
+                    display_name=display_name,
+                    role=role,
                     campaigns=[] if role is Role.SUPERVISOR else campaigns,
                 )
             except InvalidRequest:  # another process created it a moment ago
@@ -366,7 +372,11 @@ async def _run(arguments: argparse.Namespace) -> int:
         if arguments.command == "add":
             password = _read_password(arguments.password_stdin)
             agent = await create_account(
-                service, arguments.username, password, display_name=arguments.name, role=arguments.role,
+                service,
+                arguments.username,
+                password,
+                display_name=arguments.name,
+                role=arguments.role,
                 campaigns=_campaign_list(arguments.campaigns),
             )
             print(f"created: {_describe(agent)}")
@@ -410,7 +420,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     passwd = commands.add_parser("passwd", help="set a new password (ends the account's sessions)")
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
-    for name, text in (("deactivate", "stop an account from logging in (at once, sessions included)"), ("activate", "let a deactivated account log in again")):
+    for name, text in (
+        ("deactivate", "stop an account from logging in (at once, sessions included)"),
+        ("activate", "let a deactivated account log in again"),
+    ):
         command = commands.add_parser(name, help=text)
         command.add_argument("username")
     campaigns = commands.add_parser("campaigns", help="set the campaigns an agent serves")

@@ -30,8 +30,10 @@ async def viewable(service: HandoffService, agent: Agent, attention_id: int) -> 
     attention = await service.attentions.get(attention_id)
     if not visibility.can_see(agent, attention):
         raise Forbidden(
-            f"agent {agent.id}", f"attention {attention_id} is not one of yours",
-            code=ErrorCode.ATTENTION_NOT_YOURS, attention_id=attention_id
+            f"agent {agent.id}",
+            f"attention {attention_id} is not one of yours",
+            code=ErrorCode.ATTENTION_NOT_YOURS,
+            attention_id=attention_id,
         )
     return attention
 
@@ -62,8 +64,13 @@ async def api_login(call: Call) -> HTTPResponse:
     try:
         issued, agent = await call.parts.auth.login(asked.username, asked.password, _client_address(call))
     except TooManyAttempts as problem:
-        answer = error(429, str(problem), code=ErrorCode.AUTH_TOO_MANY_ATTEMPTS, params={"retry_after": problem.retry_after},
-                       retry_after=problem.retry_after)  # fmt: skip
+        answer = error(
+            429,
+            str(problem),
+            code=ErrorCode.AUTH_TOO_MANY_ATTEMPTS,
+            params={"retry_after": problem.retry_after},
+            retry_after=problem.retry_after,
+        )
         answer.headers["Retry-After"] = str(problem.retry_after)
         return answer
     except InvalidSession as problem:
@@ -146,7 +153,9 @@ async def api_terminate(call: Call, attention_id: int) -> HTTPResponse:
 async def api_read(call: Call, attention_id: int) -> HTTPResponse:
     attention = await viewable(call.service, call.agent, attention_id)
     if attention.last_message_id is not None:  # never past the attention's own messages
-        await call.service.receipts.mark_read(attention.id, call.agent, min(call.body.up_to_message_id, attention.last_message_id))
+        await call.service.receipts.mark_read(
+            attention.id, call.agent, min(call.body.up_to_message_id, attention.last_message_id)
+        )
     return response.empty(status=204)
 
 
@@ -154,7 +163,9 @@ async def api_transfer(call: Call, attention_id: int) -> HTTPResponse:
     agent, asked = call.agent, call.body
     await viewable(call.service, agent, attention_id)
     if asked.campaign_id is not None:
-        moved = await call.service.attentions.transfer_to_campaign(attention_id, agent, asked.campaign_id, note=asked.note or None)
+        moved = await call.service.attentions.transfer_to_campaign(
+            attention_id, agent, asked.campaign_id, note=asked.note or None
+        )
     else:
         moved = await call.service.attentions.transfer_to_agent(attention_id, agent, asked.agent_id, note=asked.note or None)
     return await attention_answer(call, moved)
@@ -170,12 +181,15 @@ async def api_transfer_targets(call: Call, attention_id: int) -> HTTPResponse:
         if campaign.id != attention.campaign_id and campaign.serves(attention.channel, attention.account_id)
     ]
     people = [
-        person for person in await handoff.agents.all()
+        person
+        for person in await handoff.agents.all()
         if person.active and person.id != attention.agent_id and person.serves(attention.campaign_id)
-    ]  # fmt: skip
+    ]
     online = await handoff.presence.online([person.id for person in people])
-    agents = [{"id": person.id, "display_name": person.display_name, "role": person.role.value, "online": online[person.id][0]}
-              for person in people]  # fmt: skip
+    agents = [
+        {"id": person.id, "display_name": person.display_name, "role": person.role.value, "online": online[person.id][0]}
+        for person in people
+    ]
     return ok({"campaigns": campaigns, "agents": agents})
 
 
@@ -197,44 +211,113 @@ CHANGED = {200: Answer("the attention as it is now", ATTENTION)}
 MESSAGES = obj(message=ref("Message"), messages=array(ref("Message")))
 
 SESSION_ROUTES = [
-    Route("POST", "/api/login", doors.LOGIN, api_login, "Log in: a session token (12 h)",
-          {200: Answer("logged in", obj(token=STRING, expires_at=TIME, agent=ref("Agent"))),
-           401: Answer("wrong credentials or a deactivated account"), 429: Answer("too many attempts: retry_after")},
-          body=s.LoginBody, invalid_code=ErrorCode.AUTH_WRONG_CREDENTIALS),
-    Route("POST", "/api/logout", AGENT, api_logout, "End this session; open attentions start their orphan timer, or go "
-          'back to their queue first with {"return_to_queue": true}', {204: Answer("logged out")}, body=s.LogoutBody),
+    Route(
+        "POST",
+        "/api/login",
+        doors.LOGIN,
+        api_login,
+        "Log in: a session token (12 h)",
+        {
+            200: Answer("logged in", obj(token=STRING, expires_at=TIME, agent=ref("Agent"))),
+            401: Answer("wrong credentials or a deactivated account"),
+            429: Answer("too many attempts: retry_after"),
+        },
+        body=s.LoginBody,
+        invalid_code=ErrorCode.AUTH_WRONG_CREDENTIALS,
+    ),
+    Route(
+        "POST",
+        "/api/logout",
+        AGENT,
+        api_logout,
+        "End this session; open attentions start their orphan timer, or go "
+        'back to their queue first with {"return_to_queue": true}',
+        {204: Answer("logged out")},
+        body=s.LogoutBody,
+    ),
     Route("GET", "/api/me", AGENT, api_me, "The agent of this session", {200: Answer("the agent", obj(agent=ref("Agent")))}),
-]  # fmt: skip
+]
 
 ATTENTION_ROUTES = [
-    Route("GET", "/api/attentions", AGENT, api_attentions,
-          "The attentions list: queued of the agent's campaigns and their own open ones (supervisors: all)",
-          {200: Answer("the list, queued first, newest first inside each group",
-                       obj(attentions=array(ref("Summary")), counts=obj(open=INTEGER, queued=INTEGER)))},
-          query=s.AttentionsQuery),
-    Route("GET", ONE, AGENT, api_attention, "One attention with a page of its messages (oldest first within the page)",
-          {200: Answer("the attention", obj(attention=ref("Detail"), messages=array(ref("Message")), has_more=BOOLEAN))},
-          query=s.AttentionPageQuery),
+    Route(
+        "GET",
+        "/api/attentions",
+        AGENT,
+        api_attentions,
+        "The attentions list: queued of the agent's campaigns and their own open ones (supervisors: all)",
+        {
+            200: Answer(
+                "the list, queued first, newest first inside each group",
+                obj(attentions=array(ref("Summary")), counts=obj(open=INTEGER, queued=INTEGER)),
+            )
+        },
+        query=s.AttentionsQuery,
+    ),
+    Route(
+        "GET",
+        ONE,
+        AGENT,
+        api_attention,
+        "One attention with a page of its messages (oldest first within the page)",
+        {200: Answer("the attention", obj(attention=ref("Detail"), messages=array(ref("Message")), has_more=BOOLEAN))},
+        query=s.AttentionPageQuery,
+    ),
     Route("POST", ONE + "/open", AGENT, api_open, "Take a queued attention", CHANGED, query=s.Languaged),
-    Route("POST", ONE + "/messages", AGENT, api_send,
-          "Send a text, or an attachment with an optional caption (text), to the customer",
-          {201: Answer("the message, sent or failed with Meta's error; messages: it and its caption, in order", MESSAGES)},
-          body=s.SendBody),
-    Route("POST", "/api/messages/<message_id:int>/retry", AGENT, api_retry,
-          "Send a failed (or unknown: perhaps received) message again",
-          {200: Answer("the message", obj(message=ref("Message")))}),
-    Route("PUT", ONE + "/form", AGENT, api_save_form, "Save form values (a draft)", CHANGED, body=s.FormBody,
-          query=s.Languaged),
-    Route("POST", ONE + "/terminate", AGENT, api_terminate, "Terminar atención: checks the form, ends the attention",
-          CHANGED, body=s.TerminateBody, query=s.Languaged),
+    Route(
+        "POST",
+        ONE + "/messages",
+        AGENT,
+        api_send,
+        "Send a text, or an attachment with an optional caption (text), to the customer",
+        {201: Answer("the message, sent or failed with Meta's error; messages: it and its caption, in order", MESSAGES)},
+        body=s.SendBody,
+    ),
+    Route(
+        "POST",
+        "/api/messages/<message_id:int>/retry",
+        AGENT,
+        api_retry,
+        "Send a failed (or unknown: perhaps received) message again",
+        {200: Answer("the message", obj(message=ref("Message")))},
+    ),
+    Route("PUT", ONE + "/form", AGENT, api_save_form, "Save form values (a draft)", CHANGED, body=s.FormBody, query=s.Languaged),
+    Route(
+        "POST",
+        ONE + "/terminate",
+        AGENT,
+        api_terminate,
+        "Terminar atención: checks the form, ends the attention",
+        CHANGED,
+        body=s.TerminateBody,
+        query=s.Languaged,
+    ),
     Route("POST", ONE + "/read", AGENT, api_read, "Mark messages read up to one", {204: Answer("marked")}, body=s.ReadBody),
-    Route("POST", ONE + "/transfer", AGENT, api_transfer,
-          "Transfer an open attention to another campaign (queued there) or agent (open for them); owner or supervisor",
-          CHANGED, body=s.TransferBody, query=s.Languaged),
-    Route("GET", ONE + "/transfer-targets", AGENT, api_transfer_targets,
-          "Where the attention can be transferred: other campaigns of its channel account, agents of its campaign",
-          {200: Answer("targets", obj(campaigns=array(obj(id=STRING, name=STRING)),
-                                      agents=array(obj(id=INTEGER, display_name=STRING, role=STRING, online=BOOLEAN))))}),
+    Route(
+        "POST",
+        ONE + "/transfer",
+        AGENT,
+        api_transfer,
+        "Transfer an open attention to another campaign (queued there) or agent (open for them); owner or supervisor",
+        CHANGED,
+        body=s.TransferBody,
+        query=s.Languaged,
+    ),
+    Route(
+        "GET",
+        ONE + "/transfer-targets",
+        AGENT,
+        api_transfer_targets,
+        "Where the attention can be transferred: other campaigns of its channel account, agents of its campaign",
+        {
+            200: Answer(
+                "targets",
+                obj(
+                    campaigns=array(obj(id=STRING, name=STRING)),
+                    agents=array(obj(id=INTEGER, display_name=STRING, role=STRING, online=BOOLEAN)),
+                ),
+            )
+        },
+    ),
     Route("POST", ONE + "/labels/<label_id:int>", AGENT, api_apply_label, "Apply a label", CHANGED, query=s.Languaged),
     Route("DELETE", ONE + "/labels/<label_id:int>", AGENT, api_remove_label, "Remove a label", CHANGED, query=s.Languaged),
-]  # fmt: skip
+]

@@ -37,8 +37,10 @@ async def api_history(call: Call) -> HTTPResponse:
     agent, asked = call.agent, call.query
     if asked.campaign_id is not None and not agent.is_supervisor and asked.campaign_id not in agent.campaigns:
         raise Forbidden(
-            f"agent {agent.id}", f"campaign '{asked.campaign_id}' is not one of yours",
-            code=ErrorCode.CAMPAIGN_NOT_YOURS, campaign_id=asked.campaign_id
+            f"agent {agent.id}",
+            f"campaign '{asked.campaign_id}' is not one of yours",
+            code=ErrorCode.CAMPAIGN_NOT_YOURS,
+            campaign_id=asked.campaign_id,
         )
     where = HistoryFilter(
         keyword=asked.keyword,
@@ -124,9 +126,13 @@ async def api_agents(call: Call) -> HTTPResponse:
 async def api_create_agent(call: Call) -> HTTPResponse:
     asked = call.body
     created = await create_account(
-        call.service, asked.username, asked.password, display_name=asked.display_name,
-        role=asked.role or "agent", campaigns=asked.campaigns or [],
-    )  # fmt: skip
+        call.service,
+        asked.username,
+        asked.password,
+        display_name=asked.display_name,
+        role=asked.role or "agent",
+        campaigns=asked.campaigns or [],
+    )
     return ok({"agent": agent_json(created)}, status=201)
 
 
@@ -172,39 +178,124 @@ ACCOUNT = obj(agent=ref("Agent"))
 MESSAGE_PAGE = {"messages": array(ref("Message")), "has_more": BOOLEAN}
 
 RECORD_ROUTES = [
-    Route("GET", "/api/history", AGENT, api_history,
-          "Terminated attentions the caller may see (agents: their campaigns'; supervisors: all), newest first",
-          {200: Answer("a page", obj(items=array(ref("HistoryItem")), next_cursor=nullable(INTEGER)))}, query=s.HistoryQuery),
-    Route("GET", "/api/history/<attention_id:int>", AGENT, api_history_item,
-          "One history item: transcript, form and audit trail",
-          {200: Answer("the item", obj(item=ref("HistoryDetail"), **MESSAGE_PAGE))}, query=s.HistoryItemQuery),
-    Route("POST", "/api/history/<attention_id:int>/outbound", AGENT, api_start_outbound,
-          "Start a new (outbound) attention with this customer, open for the caller (Messenger only)",
-          {201: Answer("started", CHANGED[200].schema),
-           409: Answer("the customer has an active attention (active_attention_id) or Meta's window is closed "
-                       "(window_closed, reason, window)", ref("Error")),
-           422: Answer("not on Instagram, or a campaign that cannot take it", ref("Error"))},
-          body=s.OutboundBody, query=s.Languaged),
-    Route("GET", "/api/labels", AGENT, api_labels, "Labels that can be applied (supervisors with all=true: retired ones too)",
-          {200: Answer("labels", obj(labels=array(ref("Label"))))}, query=s.LabelsQuery),
-    Route("POST", "/api/labels", SUPERVISOR, api_create_label, "Create a label (supervisors)",
-          {201: Answer("created", obj(label=ref("Label")))}, body=s.LabelBody),
-    Route("PATCH", "/api/labels/<label_id:int>", SUPERVISOR, api_update_label,
-          "Rename, recolour, retire or bring back a label (supervisors)", LABEL, body=s.LabelChangeBody),
-    Route("POST", "/api/uploads", doors.upload_door(MAX_UPLOAD_BYTES), api_upload,
-          "Upload a file to attach (25 MB at most); it is served at an unguessable public URL",
-          {201: Answer("stored", obj(url=STRING, type={"type": "string", "enum": ["image", "video", "audio", "file"]},
-                                     name=STRING, size=INTEGER))},
-          body=s.UploadForm, content_type=MULTIPART),
-    Route("GET", "/api/campaigns", AGENT, api_campaigns, "Campaigns",
-          {200: Answer("campaigns", obj(campaigns=array(ref("Campaign"))))}),
-    Route("GET", "/api/agents", SUPERVISOR, api_agents, "Every account (supervisors)",
-          {200: Answer("accounts", obj(agents=array(ref("Agent"))))}),
-    Route("POST", "/api/agents", SUPERVISOR, api_create_agent, "Create an account (supervisors)",
-          {201: Answer("created", ACCOUNT)}, body=s.AgentBody),
-    Route("PATCH", "/api/agents/<agent_id:int>", SUPERVISOR, api_update_agent,
-          "Change an account (supervisors); deactivation and a new password end its sessions at once",
-          {200: Answer("changed", ACCOUNT)}, body=s.AgentChangeBody),
-    Route("GET", "/api/supervisor/overview", SUPERVISOR, api_overview,
-          "Queues, open attentions per agent and who is online (supervisors)", {200: Answer("the overview", ref("Overview"))}),
-]  # fmt: skip
+    Route(
+        "GET",
+        "/api/history",
+        AGENT,
+        api_history,
+        "Terminated attentions the caller may see (agents: their campaigns'; supervisors: all), newest first",
+        {200: Answer("a page", obj(items=array(ref("HistoryItem")), next_cursor=nullable(INTEGER)))},
+        query=s.HistoryQuery,
+    ),
+    Route(
+        "GET",
+        "/api/history/<attention_id:int>",
+        AGENT,
+        api_history_item,
+        "One history item: transcript, form and audit trail",
+        {200: Answer("the item", obj(item=ref("HistoryDetail"), **MESSAGE_PAGE))},
+        query=s.HistoryItemQuery,
+    ),
+    Route(
+        "POST",
+        "/api/history/<attention_id:int>/outbound",
+        AGENT,
+        api_start_outbound,
+        "Start a new (outbound) attention with this customer, open for the caller (Messenger only)",
+        {
+            201: Answer("started", CHANGED[200].schema),
+            409: Answer(
+                "the customer has an active attention (active_attention_id) or Meta's window is closed "
+                "(window_closed, reason, window)",
+                ref("Error"),
+            ),
+            422: Answer("not on Instagram, or a campaign that cannot take it", ref("Error")),
+        },
+        body=s.OutboundBody,
+        query=s.Languaged,
+    ),
+    Route(
+        "GET",
+        "/api/labels",
+        AGENT,
+        api_labels,
+        "Labels that can be applied (supervisors with all=true: retired ones too)",
+        {200: Answer("labels", obj(labels=array(ref("Label"))))},
+        query=s.LabelsQuery,
+    ),
+    Route(
+        "POST",
+        "/api/labels",
+        SUPERVISOR,
+        api_create_label,
+        "Create a label (supervisors)",
+        {201: Answer("created", obj(label=ref("Label")))},
+        body=s.LabelBody,
+    ),
+    Route(
+        "PATCH",
+        "/api/labels/<label_id:int>",
+        SUPERVISOR,
+        api_update_label,
+        "Rename, recolour, retire or bring back a label (supervisors)",
+        LABEL,
+        body=s.LabelChangeBody,
+    ),
+    Route(
+        "POST",
+        "/api/uploads",
+        doors.upload_door(MAX_UPLOAD_BYTES),
+        api_upload,
+        "Upload a file to attach (25 MB at most); it is served at an unguessable public URL",
+        {
+            201: Answer(
+                "stored",
+                obj(url=STRING, type={"type": "string", "enum": ["image", "video", "audio", "file"]}, name=STRING, size=INTEGER),
+            )
+        },
+        body=s.UploadForm,
+        content_type=MULTIPART,
+    ),
+    Route(
+        "GET",
+        "/api/campaigns",
+        AGENT,
+        api_campaigns,
+        "Campaigns",
+        {200: Answer("campaigns", obj(campaigns=array(ref("Campaign"))))},
+    ),
+    Route(
+        "GET",
+        "/api/agents",
+        SUPERVISOR,
+        api_agents,
+        "Every account (supervisors)",
+        {200: Answer("accounts", obj(agents=array(ref("Agent"))))},
+    ),
+    Route(
+        "POST",
+        "/api/agents",
+        SUPERVISOR,
+        api_create_agent,
+        "Create an account (supervisors)",
+        {201: Answer("created", ACCOUNT)},
+        body=s.AgentBody,
+    ),
+    Route(
+        "PATCH",
+        "/api/agents/<agent_id:int>",
+        SUPERVISOR,
+        api_update_agent,
+        "Change an account (supervisors); deactivation and a new password end its sessions at once",
+        {200: Answer("changed", ACCOUNT)},
+        body=s.AgentChangeBody,
+    ),
+    Route(
+        "GET",
+        "/api/supervisor/overview",
+        SUPERVISOR,
+        api_overview,
+        "Queues, open attentions per agent and who is online (supervisors)",
+        {200: Answer("the overview", ref("Overview"))},
+    ),
+]

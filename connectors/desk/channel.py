@@ -140,8 +140,9 @@ class DeskInput(InputChannel):
         add_media_routes(desk, lambda: self.uploads)
         add_service_routes(desk, lambda: self.service)
         # Last: the keeper of the doors every route above declared.
-        keys = doors.Keys(session=lambda token: self.auth.session(token), service_token=lambda: self.service_token,
-                          origins=self.origins)
+        keys = doors.Keys(
+            session=lambda token: self.auth.session(token), service_token=lambda: self.service_token, origins=self.origins
+        )
         doors.install(desk, keys)
         return desk
 

@@ -125,8 +125,10 @@ def install(blueprint: Blueprint, keys: Keys) -> None:
     async def too_large(request: Request, _problem: PayloadTooLarge) -> HTTPResponse:
         limit = _limit_of(request)
         answer = error(
-            413, f"the body is larger than this route accepts ({limit} bytes)",
-            code=ErrorCode.REQUEST_TOO_LARGE, params={"limit_bytes": limit}
+            413,
+            f"the body is larger than this route accepts ({limit} bytes)",
+            code=ErrorCode.REQUEST_TOO_LARGE,
+            params={"limit_bytes": limit},
         )
         answer.headers["Cache-Control"] = NO_STORE
         return answer
@@ -184,8 +186,9 @@ def _check_handshake(request: Request, origins: OriginRule) -> None:
     if "token" in request.get_args(keep_blank_values=True):  # "?token=" too
         # Already in some log by now; refused so that the client gets fixed.
         raise DoorClosed(
-            400, 'the token goes in the first frame, {"type": "auth", "token": ...}, never in the URL',
-            ErrorCode.AUTH_TOKEN_IN_URL
+            400,
+            'the token goes in the first frame, {"type": "auth", "token": ...}, never in the URL',
+            ErrorCode.AUTH_TOKEN_IN_URL,
         )
     origin = request.headers.get("origin")
     if not origins.allows(origin, request.headers.get("host")):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from typing import Any, Callable, Coroutine, Mapping, Optional
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 from sanic import response
@@ -58,7 +59,7 @@ def ok(payload: Mapping[str, Any], status: int = 200) -> HTTPResponse:
     return response.json(to_plain(dict(payload)), status=status)
 
 
-def error(status: int, message: str, *, code: str, params: Optional[Mapping[str, Any]] = None, **extra: Any) -> HTTPResponse:
+def error(status: int, message: str, *, code: str, params: Mapping[str, Any] | None = None, **extra: Any) -> HTTPResponse:
     """An error answer: ``code`` and ``params`` for the page to put into words (its
     catalogue), ``error`` in English for developers and logs."""
     return response.json(
@@ -87,7 +88,7 @@ def _invalid(status: int, message: str, code: str, fields: Mapping[str, str]) ->
     return error(status, message, code=code, params=params, fields=dict(fields), field_errors=field_errors)
 
 
-def problem_answer(problem: Exception) -> Optional[HTTPResponse]:
+def problem_answer(problem: Exception) -> HTTPResponse | None:
     """The one map from what went wrong to the answer the API documents (None: a bug,
     left to Sanic's 500). The route table wraps every handler with it (``domain_errors``)."""
     if isinstance(problem, InvalidInput):
@@ -135,8 +136,13 @@ def _domain_answer(problem: HandoffError) -> HTTPResponse:
     if isinstance(problem, WindowClosed):
         return domain_error(409, problem, window_closed=True)
     if isinstance(problem, CustomerBusy):
-        return domain_error(409, problem, active_attention_id=problem.active_attention_id,
-                            active_state=problem.current_state, active_agent_id=problem.active_agent_id)  # fmt: skip
+        return domain_error(
+            409,
+            problem,
+            active_attention_id=problem.active_attention_id,
+            active_state=problem.current_state,
+            active_agent_id=problem.active_agent_id,
+        )
     if isinstance(problem, (Conflict, IllegalTransition)):
         return domain_error(409, problem)
     return domain_error(400, problem)

@@ -36,10 +36,12 @@ name and the unread count come from the database); only the few ``list`` variant
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import OrderedDict
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from sanic import Blueprint
 from sanic.exceptions import WebsocketClosed
@@ -64,7 +66,9 @@ _RENDERED_EVENTS_KEPT = 256
 # Long enough for a page on a slow link to send its first frame right after the upgrade,
 # short enough that a socket nobody authenticates does not linger.
 AUTH_DEADLINE_SECONDS = 5.0
-def _auth_token(data: Any) -> Optional[str]:
+
+
+def _auth_token(data: Any) -> str | None:
     """The token of a ``{"type": "auth", "token": "..."}`` frame, else None."""
     try:
         frame = json.loads(data) if isinstance(data, (str, bytes)) else None
@@ -79,10 +83,10 @@ def _auth_token(data: Any) -> Optional[str]:
 class _Rendered:
     """One event's frame: read and built once; its text once per ``list`` value."""
 
-    def __init__(self, event: HandoffEvent, frame: asyncio.Future[Optional[dict[str, Any]]]) -> None:
+    def __init__(self, event: HandoffEvent, frame: asyncio.Future[dict[str, Any] | None]) -> None:
         self.event = event  # held, so its id is not reused meanwhile
         self.frame = frame
-        self.texts: dict[Optional[str], str] = {}
+        self.texts: dict[str | None, str] = {}
 
 
 class FrameRenderer:
@@ -92,7 +96,7 @@ class FrameRenderer:
         self._service = service
         self._rendered: OrderedDict[int, _Rendered] = OrderedDict()
 
-    async def frame(self, event: HandoffEvent, agent: Optional[Agent] = None) -> Optional[str]:
+    async def frame(self, event: HandoffEvent, agent: Agent | None = None) -> str | None:
         """The frame's text; an attention frame for ``agent`` says which of their lists the
         attention is in (``attention.list``)."""
         key = id(event)
@@ -113,7 +117,7 @@ class FrameRenderer:
             text = kept.texts[placed] = json.dumps(frame, ensure_ascii=False)
         return text
 
-    async def _render(self, event: HandoffEvent) -> Optional[dict[str, Any]]:
+    async def _render(self, event: HandoffEvent) -> dict[str, Any] | None:
         try:
             if isinstance(event, MessageEvent):
                 return message_frame(event)
@@ -137,10 +141,8 @@ class Connection:
 
     async def close(self, code: int, reason: str) -> None:
         self.closing = True
-        try:
+        with contextlib.suppress(Exception):  # already gone
             await self.ws.close(code=code, reason=reason)
-        except Exception:  # already gone
-            pass
 
 
 class LiveHub:
@@ -204,7 +206,7 @@ class LiveHub:
             else:
                 connection.agent = agent
 
-    async def _authenticate(self, ws: Any) -> Optional[Session]:
+    async def _authenticate(self, ws: Any) -> Session | None:
         """The session of the first frame; None once the socket is closed with 4401."""
         try:
             data = await ws.recv(timeout=self.auth_deadline)  # None when the deadline passes
@@ -249,10 +251,8 @@ class LiveHub:
             for task in tasks:
                 task.cancel()
             for task in tasks:
-                try:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-                except (asyncio.CancelledError, Exception):
-                    pass
             subscription.close()
             await self._forget(connection)
 
@@ -285,8 +285,12 @@ class LiveHub:
                 continue
             if not isinstance(message, dict) or message.get("type") != "ping":
                 await connection.send(
-                    {"type": "error", "error": "the desk accepts {\"type\": \"ping\"}",
-                    "code": ErrorCode.LIVE_FRAME_INVALID, "params": {}}
+                    {
+                        "type": "error",
+                        "error": 'the desk accepts {"type": "ping"}',
+                        "code": ErrorCode.LIVE_FRAME_INVALID,
+                        "params": {},
+                    }
                 )
                 continue
             try:
@@ -314,4 +318,3 @@ def add_live_routes(desk: Blueprint, hub: Callable[[], LiveHub]) -> None:
     @desk.websocket("/ws", ctx_door=doors.SOCKET)
     async def live(request: Request, ws: Any) -> None:
         await hub().serve(request, ws)
-

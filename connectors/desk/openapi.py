@@ -14,7 +14,8 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pydantic import BaseModel
 from sanic import Blueprint, response
@@ -29,8 +30,8 @@ from connectors.desk.service_api import SERVICE_ROUTES
 BASE = "/webhooks/desk"
 COMPONENTS = "#/components/schemas/{model}"
 _PARAMETER = re.compile(r"<([a-z_]+)(?::([a-z]+))?>")
-_PATH_TYPES = {"int": {"type": "integer", "minimum": 0}, "str": {"type": "string"}}
-SECURITY = {Credential.NONE: [], Credential.SERVICE: [{"service": []}]}
+_PATH_TYPES: dict[str, dict[str, Any]] = {"int": {"type": "integer", "minimum": 0}, "str": {"type": "string"}}
+SECURITY: dict[Credential, list[dict[str, list[str]]]] = {Credential.NONE: [], Credential.SERVICE: [{"service": []}]}
 
 
 def openapi_path(route_path: str) -> str:

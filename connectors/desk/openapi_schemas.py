@@ -34,11 +34,17 @@ SCHEMAS: dict[str, Any] = {
     "ServiceAttention": {
         "type": "object",
         "properties": {
-            "id": INTEGER, "state": STRING, "channel": STRING, "account_id": STRING, "customer_id": STRING,
-            "campaign_id": STRING, "agent_id": {"type": "integer", "nullable": True},
-            "form": {"type": "object", "additionalProperties": True}, "created_at": TIME,
+            "id": INTEGER,
+            "state": STRING,
+            "channel": STRING,
+            "account_id": STRING,
+            "customer_id": STRING,
+            "campaign_id": STRING,
+            "agent_id": {"type": "integer", "nullable": True},
+            "form": {"type": "object", "additionalProperties": True},
+            "created_at": TIME,
         },
-    },  # fmt: skip
+    },
     "Error": {
         "type": "object",
         "required": ["error", "code", "params"],
@@ -47,16 +53,23 @@ SCHEMAS: dict[str, Any] = {
             "code": {"type": "string", "description": "what happened, stable and dotted (handoff/error_codes.py)"},
             "params": {"type": "object", "additionalProperties": True, "description": "the values the code's text needs"},
             "fields": {"type": "object", "additionalProperties": STRING, "description": "422 form errors, by field id"},
-            "field_errors": {"type": "object", "description": "422: per field id, {code, params} (field.required, ...)",
-                             "additionalProperties": {"type": "object",
-                                                      "properties": {"code": STRING, "params": {"type": "object"}}}},
+            "field_errors": {
+                "type": "object",
+                "description": "422: per field id, {code, params} (field.required, ...)",
+                "additionalProperties": {"type": "object", "properties": {"code": STRING, "params": {"type": "object"}}},
+            },
             "window_closed": {"type": "boolean", "description": "409: Meta's messaging window is closed"},
             "reason": {"type": "string", "description": "409 window_closed on an outbound start: why"},
-            "window": {"type": "object", "description": "409 window_closed on an outbound start: the customer's windows",
-                       "properties": {"last_customer_message_at": {"type": "string", "format": "date-time", "nullable": True},
-                                      "response_until": {"type": "string", "format": "date-time", "nullable": True},
-                                      "human_agent_until": {"type": "string", "format": "date-time", "nullable": True},
-                                      "human_agent_allowed": {"type": "boolean"}}},
+            "window": {
+                "type": "object",
+                "description": "409 window_closed on an outbound start: the customer's windows",
+                "properties": {
+                    "last_customer_message_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "response_until": {"type": "string", "format": "date-time", "nullable": True},
+                    "human_agent_until": {"type": "string", "format": "date-time", "nullable": True},
+                    "human_agent_allowed": {"type": "boolean"},
+                },
+            },
             "active_attention_id": {"type": "integer", "description": "409: the customer's active attention"},
             "active_state": {"type": "string", "description": "409: its state (queued or open)"},
             "active_agent_id": {"type": "integer", "nullable": True, "description": "409: who holds it"},
@@ -77,8 +90,11 @@ SCHEMAS: dict[str, Any] = {
     "Label": {"type": "object", "properties": {"id": INTEGER, "name": STRING, "colour": STRING, "retired": {"type": "boolean"}}},
     "Customer": {
         "type": "object",
-        "properties": {"id": STRING, "name": STRING,
-                       "picture_url": nullable({**STRING, "description": "null once Meta's link has expired"})},
+        "properties": {
+            "id": STRING,
+            "name": STRING,
+            "picture_url": nullable({**STRING, "description": "null once Meta's link has expired"}),
+        },
     },
     "Campaign": {
         "type": "object",
@@ -106,10 +122,14 @@ SCHEMAS: dict[str, Any] = {
                 {
                     "type": "object",
                     "properties": {
-                        "text": nullable(STRING), "kind": STRING, "author": STRING, "agent": nullable(ref("AuthorAgent")),
+                        "text": nullable(STRING),
+                        "kind": STRING,
+                        "author": STRING,
+                        "agent": nullable(ref("AuthorAgent")),
                         "attachment_types": {"type": "array", "items": STRING},
-                        "payload": nullable({"type": "object", "additionalProperties": True,
-                                              "description": "a transfer line's Transfer"}),
+                        "payload": nullable(
+                            {"type": "object", "additionalProperties": True, "description": "a transfer line's Transfer"}
+                        ),
                         "at": TIME,
                     },
                 }
@@ -125,9 +145,16 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "the attention's latest transfer, names as they were then",
         "properties": {
-            "at": TIME, "by_agent_id": nullable(INTEGER), "by_agent_name": nullable(STRING),
-            "from_campaign_id": STRING, "from_campaign_name": STRING, "to_campaign_id": STRING, "to_campaign_name": STRING,
-            "to_agent_id": nullable(INTEGER), "to_agent_name": nullable(STRING), "note": nullable(STRING),
+            "at": TIME,
+            "by_agent_id": nullable(INTEGER),
+            "by_agent_name": nullable(STRING),
+            "from_campaign_id": STRING,
+            "from_campaign_name": STRING,
+            "to_campaign_id": STRING,
+            "to_campaign_name": STRING,
+            "to_agent_id": nullable(INTEGER),
+            "to_agent_name": nullable(STRING),
+            "note": nullable(STRING),
         },
     },
     "Field": {
@@ -145,8 +172,10 @@ SCHEMAS: dict[str, Any] = {
             "min": nullable({"type": "number"}),
             "max": nullable({"type": "number"}),
             # The id is the stored value; the label (data/campaigns.yml) is in the asked language.
-            "options": {"type": "array", "items": {"type": "object", "required": ["id", "label"],
-                                                   "properties": {"id": STRING, "label": STRING}}},  # fmt: skip
+            "options": {
+                "type": "array",
+                "items": {"type": "object", "required": ["id", "label"], "properties": {"id": STRING, "label": STRING}},
+            },
             "default": {"nullable": True},
         },
     },
@@ -158,10 +187,16 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "form": {"type": "object", "additionalProperties": True},
                     "context": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
-                    "bot_values": {"type": "object", "additionalProperties": True,
-                                   "description": "the slots the bot collected (kept across transfers)"},
-                    "text_limit": {"type": "object", "description": "Meta's limit on one text message of this channel",
-                                   "properties": {"max": INTEGER, "unit": {"type": "string", "enum": ["chars", "bytes"]}}},
+                    "bot_values": {
+                        "type": "object",
+                        "additionalProperties": True,
+                        "description": "the slots the bot collected (kept across transfers)",
+                    },
+                    "text_limit": {
+                        "type": "object",
+                        "description": "Meta's limit on one text message of this channel",
+                        "properties": {"max": INTEGER, "unit": {"type": "string", "enum": ["chars", "bytes"]}},
+                    },
                     "window": {
                         "type": "object",
                         "properties": {
@@ -225,18 +260,30 @@ SCHEMAS["TrailEntry"] = {
     "type": "object",
     "properties": {
         "id": INTEGER,
-        "action": {"type": "string", "description": "queued, open, transfer_to_campaign, transfer_to_agent, release, "
-                   "return_orphan, terminate, form_saved, label_applied, label_removed, started_outbound"},
+        "action": {
+            "type": "string",
+            "description": "queued, open, transfer_to_campaign, transfer_to_agent, release, "
+            "return_orphan, terminate, form_saved, label_applied, label_removed, started_outbound",
+        },
         "at": TIME,
         "from_state": nullable(STRING),
         "to_state": nullable(STRING),
-        "actor": {"type": "object", "properties": {"kind": {"type": "string", "enum": ["agent", "bot", "system"]},
-                                                   "agent_id": nullable(INTEGER), "name": nullable(STRING)}},
+        "actor": {
+            "type": "object",
+            "properties": {
+                "kind": {"type": "string", "enum": ["agent", "bot", "system"]},
+                "agent_id": nullable(INTEGER),
+                "name": nullable(STRING),
+            },
+        },
         "detail": {"type": "object", "additionalProperties": True},
-        "from_agent_name": STRING, "to_agent_name": STRING, "from_campaign_name": STRING, "to_campaign_name": STRING,
+        "from_agent_name": STRING,
+        "to_agent_name": STRING,
+        "from_campaign_name": STRING,
+        "to_campaign_name": STRING,
         "campaign_name": STRING,
     },
-}  # fmt: skip
+}
 SCHEMAS["HistoryDetail"] = {
     "allOf": [
         ref("HistoryItem"),
@@ -245,28 +292,69 @@ SCHEMAS["HistoryDetail"] = {
             "properties": {
                 "context": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
                 "form": {"type": "object", "additionalProperties": True},
-                "form_fields": {"type": "array", "items": {"type": "object", "properties": {
-                    "id": STRING, "label": STRING, "type": nullable(STRING), "value": {"nullable": True},
-                    "value_label": {"nullable": True}}}},
+                "form_fields": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "id": STRING,
+                            "label": STRING,
+                            "type": nullable(STRING),
+                            "value": {"nullable": True},
+                            "value_label": {"nullable": True},
+                        },
+                    },
+                },
                 "trail": {"type": "array", "items": ref("TrailEntry")},
             },
         },
     ]
-}  # fmt: skip
+}
 SCHEMAS["Overview"] = {
     "type": "object",
     "properties": {
         "at": TIME,
-        "campaigns": {"type": "array", "items": {"type": "object", "properties": {
-            "id": STRING, "name": STRING, "queued": INTEGER, "oldest_queued_since": nullable(TIME),
-            "oldest_waiting_seconds": nullable(INTEGER), "open": INTEGER, "agents_online": INTEGER,
-            "agents": {"type": "array", "items": {"type": "object", "properties": {
-                "id": INTEGER, "display_name": STRING, "online": {"type": "boolean"}, "open": INTEGER}}}}}},
-        "agents": {"type": "array", "items": {"allOf": [ref("Agent"), {"type": "object", "properties": {
-            "online": {"type": "boolean"}, "last_seen_at": nullable(TIME), "open": INTEGER,
-            "open_by_campaign": {"type": "object", "additionalProperties": INTEGER}}}]}},
+        "campaigns": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": STRING,
+                    "name": STRING,
+                    "queued": INTEGER,
+                    "oldest_queued_since": nullable(TIME),
+                    "oldest_waiting_seconds": nullable(INTEGER),
+                    "open": INTEGER,
+                    "agents_online": INTEGER,
+                    "agents": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"id": INTEGER, "display_name": STRING, "online": {"type": "boolean"}, "open": INTEGER},
+                        },
+                    },
+                },
+            },
+        },
+        "agents": {
+            "type": "array",
+            "items": {
+                "allOf": [
+                    ref("Agent"),
+                    {
+                        "type": "object",
+                        "properties": {
+                            "online": {"type": "boolean"},
+                            "last_seen_at": nullable(TIME),
+                            "open": INTEGER,
+                            "open_by_campaign": {"type": "object", "additionalProperties": INTEGER},
+                        },
+                    },
+                ]
+            },
+        },
     },
-}  # fmt: skip
+}
 
 
 ATTENTION = obj(attention=ref("Detail"))

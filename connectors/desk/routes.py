@@ -11,8 +11,9 @@ each route's door to Sanic, and the keeper checks it between routing and the bod
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Type
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sanic import Blueprint
@@ -20,7 +21,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.desk.doors import Door
-from connectors.desk.http import InvalidInput, domain_errors, json_body
+from connectors.desk.http import Handler, InvalidInput, domain_errors, json_body
 from handoff.error_codes import ErrorCode
 
 JSON = "application/json"
@@ -30,7 +31,7 @@ MULTIPART = "multipart/form-data"  # read by its handler (request.files); the mo
 @dataclass(frozen=True)
 class Answer:
     description: str
-    schema: Optional[Mapping[str, Any]] = None
+    schema: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -59,9 +60,6 @@ class Call:
         return getattr(self.query, "language", "es")
 
 
-Handler = Callable[..., Awaitable[HTTPResponse]]
-
-
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -70,8 +68,8 @@ class Route:
     handler: Handler  # async (call, **path parameters) -> HTTPResponse
     summary: str
     answers: Mapping[int, Answer]  # the route's own answers; the usual errors are added by the document
-    body: Optional[Type[BaseModel]] = None
-    query: Optional[Type[BaseModel]] = None
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
     content_type: str = JSON
     # A body or query its model refuses: the agents' API says 400 (as before the models),
     # the service API 422 (its callers read ``fields``).

@@ -16,8 +16,9 @@ typo there would silently change nothing. The domain keeps the rules that need i
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any
 
 from pydantic import BaseModel, Extra, Field, StrictBool, StrictInt, StrictStr, conint, constr, validator
 
@@ -35,7 +36,7 @@ MAX_QUERY_ID = 2**62
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")  # checked by the label's route: a 422 of its own (label.invalid_colour)
 
 
-class JsonObject(dict):  # type: ignore[type-arg]
+class JsonObject(dict):
     """A JSON object, and only that: pydantic's ``dict`` would also take a list of pairs."""
 
     @classmethod
@@ -105,7 +106,7 @@ class Query(BaseModel):
 
 
 class Languaged(Query):
-    lang: Optional[str] = _lang_field()
+    lang: str | None = _lang_field()
 
     @property
     def language(self) -> str:
@@ -117,9 +118,10 @@ class Languaged(Query):
 
 
 class AttentionsQuery(Query):
-    channel: Optional[Channel] = None
-    q: Optional[str] = Field(None, description=f"{MIN_SEARCH_LENGTH}+ characters: open attentions only, by name, id, "
-                                               "label or message text")  # fmt: skip
+    channel: Channel | None = None
+    q: str | None = Field(
+        None, description=f"{MIN_SEARCH_LENGTH}+ characters: open attentions only, by name, id, label or message text"
+    )
 
     @property
     def search(self) -> str:
@@ -127,35 +129,38 @@ class AttentionsQuery(Query):
 
 
 class AttentionPageQuery(Languaged):
-    before: Optional[int] = _id_field("messages older than this message id")
+    before: int | None = _id_field("messages older than this message id")
     limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 class HistoryQuery(Query):
-    q: Optional[str] = Field(None, description="keyword: word prefixes over customer name, campaign name, message text, "
-                                               "form values, end date (YYYY-MM-DD), label names; accents and case ignored")
-    ended_from: Optional[DayOrTime] = Field(None, alias="from", description="ended at or after (YYYY-MM-DD or ISO time)")
-    to: Optional[DayOrTimeEnd] = Field(None, description="ended before (a day: up to its end)")
-    campaign_id: Optional[str] = None
-    label_id: Optional[int] = _id_field("a label's id")
-    agent_id: Optional[int] = _id_field("an agent's id")
-    channel: Optional[Channel] = None
-    direction: Optional[Direction] = None
-    cursor: Optional[int] = _id_field("the previous page's next_cursor")
+    q: str | None = Field(
+        None,
+        description="keyword: word prefixes over customer name, campaign name, message text, "
+        "form values, end date (YYYY-MM-DD), label names; accents and case ignored",
+    )
+    ended_from: DayOrTime | None = Field(None, alias="from", description="ended at or after (YYYY-MM-DD or ISO time)")
+    to: DayOrTimeEnd | None = Field(None, description="ended before (a day: up to its end)")
+    campaign_id: str | None = None
+    label_id: int | None = _id_field("a label's id")
+    agent_id: int | None = _id_field("an agent's id")
+    channel: Channel | None = None
+    direction: Direction | None = None
+    cursor: int | None = _id_field("the previous page's next_cursor")
     limit: int = Field(DEFAULT_HISTORY_PAGE, ge=1, le=MAX_HISTORY_PAGE)
 
     @property
-    def keyword(self) -> Optional[str]:
+    def keyword(self) -> str | None:
         return (self.q or "").strip() or None
 
 
 class HistoryItemQuery(Languaged):
-    before: Optional[int] = _id_field("messages older than this message id")
+    before: int | None = _id_field("messages older than this message id")
     limit: int = Field(DEFAULT_HISTORY_MESSAGES, ge=1, le=MAX_HISTORY_MESSAGES)
 
 
 class LabelsQuery(Query):
-    all: Optional[str] = Field(None, enum=["1", "true"], description="supervisors: retired labels too")
+    all: str | None = Field(None, enum=["1", "true"], description="supervisors: retired labels too")
 
     @property
     def everything(self) -> bool:
@@ -182,16 +187,16 @@ class LogoutBody(Body):
 class AttachmentBody(Body):
     type: StrictStr = Field(..., description="image, video, audio or file")
     url: StrictStr = Field(..., description="an http(s) URL, e.g. an upload's")
-    filename: Optional[str] = None
+    filename: str | None = None
 
     @validator("filename", pre=True)
-    def _only_a_text(cls, value: Any) -> Optional[str]:  # noqa: N805
+    def _only_a_text(cls, value: Any) -> str | None:
         return value if isinstance(value, str) else None  # a name is a nicety: anything else is dropped
 
 
 class SendBody(Body):
-    text: Optional[StrictStr] = Field(None, description="the message; with an attachment, its caption")
-    attachment: Optional[AttachmentBody] = None
+    text: StrictStr | None = Field(None, description="the message; with an attachment, its caption")
+    attachment: AttachmentBody | None = None
 
 
 class FormBody(Body):
@@ -199,7 +204,7 @@ class FormBody(Body):
 
 
 class TerminateBody(Body):
-    values: Optional[JsonObject] = Field(None, description="form field id: value; none: the saved draft")
+    values: JsonObject | None = Field(None, description="form field id: value; none: the saved draft")
 
 
 class ReadBody(Body):
@@ -209,24 +214,24 @@ class ReadBody(Body):
 class TransferBody(Body):
     """To a campaign (queued there) or to an agent (open for them): one of the two."""
 
-    agent_id: Optional[StrictInt] = None
-    campaign_id: Optional[StrictStr] = None
-    note: Optional[constr(strict=True, max_length=MAX_NOTE_LENGTH)] = None  # type: ignore[valid-type]
+    agent_id: StrictInt | None = None
+    campaign_id: StrictStr | None = None
+    note: constr(strict=True, max_length=MAX_NOTE_LENGTH) | None = None  # type: ignore[valid-type]
 
     @validator("campaign_id", always=True)
-    def _one_target(cls, value: Optional[str], values: Dict[str, Any]) -> Optional[str]:  # noqa: N805
+    def _one_target(cls, value: str | None, values: dict[str, Any]) -> str | None:
         if (value is None) == (values.get("agent_id") is None):
             raise ValueError("give campaign_id or agent_id (one of them)")
         return value
 
 
 class OutboundBody(Body):
-    campaign_id: Optional[StrictStr] = Field(None, description="none: the customer's last campaign")
+    campaign_id: StrictStr | None = Field(None, description="none: the customer's last campaign")
 
 
 class LabelBody(Body):
     name: StrictStr
-    colour: Optional[StrictStr] = Field(None, description="#rrggbb (default #888888)")
+    colour: StrictStr | None = Field(None, description="#rrggbb (default #888888)")
 
 
 class LabelChangeBody(Body):
@@ -238,7 +243,7 @@ class LabelChangeBody(Body):
     retired: StrictBool = None  # type: ignore[assignment]
 
     @validator("name", "colour", "retired", pre=True)
-    def _not_null(cls, value: Any) -> Any:  # noqa: N805
+    def _not_null(cls, value: Any) -> Any:
         if value is None:  # leaving a key out keeps its value; null is not a value
             raise ValueError("must not be null")
         return value
@@ -253,9 +258,9 @@ class UploadForm(Body):
 class AgentBody(Body):
     username: StrictStr
     password: StrictStr
-    display_name: Optional[StrictStr] = None
-    role: Optional[StrictStr] = Field(None, enum=["agent", "supervisor"], description="default agent")
-    campaigns: Optional[List[StrictStr]] = None
+    display_name: StrictStr | None = None
+    role: StrictStr | None = Field(None, enum=["agent", "supervisor"], description="default agent")
+    campaigns: list[StrictStr] | None = None
 
 
 class AgentChangeBody(Body):
@@ -265,12 +270,12 @@ class AgentChangeBody(Body):
         extra = Extra.forbid
 
     active: StrictBool = None  # type: ignore[assignment]
-    campaigns: List[StrictStr] = None  # type: ignore[assignment]
+    campaigns: list[StrictStr] = None  # type: ignore[assignment]
     display_name: StrictStr = None  # type: ignore[assignment]
     password: Any = Field(None, type="string")
 
     @validator("active", "campaigns", "display_name", pre=True)
-    def _not_null(cls, value: Any) -> Any:  # noqa: N805
+    def _not_null(cls, value: Any) -> Any:
         if value is None:
             raise ValueError("must not be null")
         return value
@@ -290,22 +295,22 @@ class CustomerRef(Query):
 class HandoffRequest(CustomerRef):
     """What ``action_handoff`` sends to hand the customer over."""
 
-    intent: Optional[str] = Field(None, max_length=200)
-    slots: Dict[str, Any] = {}
-    context: List[Dict[str, Any]] = []
-    customer_name: Optional[str] = Field(None, max_length=500)
-    customer_picture_url: Optional[str] = Field(None, max_length=2000)  # the profile picture Meta gave
-    reason: Optional[str] = Field(None, max_length=1000)  # why the customer asked for a person
-    language: Optional[str] = Field(None, enum=["es", "en"])  # "en" for English; anything else: Spanish
+    intent: str | None = Field(None, max_length=200)
+    slots: dict[str, Any] = {}
+    context: list[dict[str, Any]] = []
+    customer_name: str | None = Field(None, max_length=500)
+    customer_picture_url: str | None = Field(None, max_length=2000)  # the profile picture Meta gave
+    reason: str | None = Field(None, max_length=1000)  # why the customer asked for a person
+    language: str | None = Field(None, enum=["es", "en"])  # "en" for English; anything else: Spanish
 
 
 class BotFormBody(Body):
     """Field ids (``values``) or the bot's slot names (``slots``, mapped by the campaign's
     ``prefill``); slots win when both come."""
 
-    values: Optional[Any] = Field(None, type="object", additionalProperties=True)
-    slots: Optional[Any] = Field(None, type="object", additionalProperties=True)
+    values: Any | None = Field(None, type="object", additionalProperties=True)
+    slots: Any | None = Field(None, type="object", additionalProperties=True)
 
 
 class BotTerminateBody(Body):
-    reason: Optional[Any] = Field(None, type="string", description="why (customer_cancelled, ...)")
+    reason: Any | None = Field(None, type="string", description="why (customer_cancelled, ...)")

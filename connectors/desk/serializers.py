@@ -107,7 +107,7 @@ def transfer_record_json(transfer: Transfer | None) -> dict[str, Any] | None:
     return to_plain(transfer) if transfer is not None else None
 
 
-def summary_json(summary: AttentionSummary, viewer: Optional[Agent] = None) -> dict[str, Any]:
+def summary_json(summary: AttentionSummary, viewer: Agent | None = None) -> dict[str, Any]:
     """One attention of the lists; for a ``viewer``, with the list it is in on their desk
     (``"list"``: "queued", "open" or None, ``handoff.visibility``): the page places it there."""
     attention = summary.attention
@@ -155,7 +155,7 @@ def field_json(field: FormField, language: str) -> dict[str, Any]:
 
 
 def detail_json(
-    summary: AttentionSummary, campaign: Optional[Campaign], language: str = "es", viewer: Optional[Agent] = None
+    summary: AttentionSummary, campaign: Campaign | None, language: str = "es", viewer: Agent | None = None
 ) -> dict[str, Any]:
     """Summary + form, the bot's context, the 24 h window and the campaign's form."""
     attention = summary.attention
@@ -192,7 +192,12 @@ def campaign_json(campaign: Campaign) -> dict[str, Any]:
 
 
 def message_frame(event: MessageEvent) -> dict[str, Any]:
-    return {"type": event.type, "at": time_json(event.at), "attention_id": event.attention_id, "message": message_json(event.message)}
+    return {
+        "type": event.type,
+        "at": time_json(event.at),
+        "attention_id": event.attention_id,
+        "message": message_json(event.message),
+    }
 
 
 def attention_frame(event: AttentionChanged, summary: AttentionSummary) -> dict[str, Any]:
@@ -245,8 +250,11 @@ def trail_entry_json(event: AttentionEvent, agent_names: Mapping[int, str], camp
         "at": time_json(event.at),
         "from_state": event.from_state.value if event.from_state else None,
         "to_state": event.to_state.value if event.to_state else None,
-        "actor": {"kind": event.actor.kind.value, "agent_id": event.actor.agent_id,
-                  "name": agent_names.get(event.actor.agent_id) if event.actor.agent_id is not None else None},
+        "actor": {
+            "kind": event.actor.kind.value,
+            "agent_id": event.actor.agent_id,
+            "name": agent_names.get(event.actor.agent_id) if event.actor.agent_id is not None else None,
+        },
         "detail": dict(event.detail),
     }
     if isinstance(event.detail.get("reason"), str):
@@ -278,7 +286,8 @@ def history_detail_json(detail: HistoryDetail, language: str = "es") -> dict[str
         for field in fields
     ] + [
         {"id": key, "label": key, "type": None, "value": value, "value_label": value}
-        for key, value in attention.form.items() if key not in known
+        for key, value in attention.form.items()
+        if key not in known
     ]
     return {
         **history_item_json(detail.item),

@@ -8,8 +8,9 @@ query its model refuses is 422 with ``fields`` (actions/handoff_api.py reads the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from sanic import Blueprint
 from sanic.response import HTTPResponse
@@ -98,7 +99,9 @@ async def terminate(call: Call, attention_id: int) -> HTTPResponse:
     current = await handoff.attentions.get(attention_id)
     ended = None
     if current.is_active:
-        ended = await handoff.attentions.terminate_by_bot(current.channel, current.account_id, current.customer_id, call.body.reason)
+        ended = await handoff.attentions.terminate_by_bot(
+            current.channel, current.account_id, current.customer_id, call.body.reason
+        )
     if ended is None:
         raise Conflict(attention_id, "the attention is not active any more", current.state.value, code=ErrorCode.ATTENTION_ENDED)
     return ok({"attention": attention_json(ended)})
@@ -109,20 +112,47 @@ HANDED_OVER = obj(attention=ref("ServiceAttention"), handoff_message=STRING)
 
 # The action server's calls (actions/handoff_api.py), with HANDOFF_SERVICE_TOKEN.
 SERVICE_ROUTES = [
-    Route("POST", "/service/attentions", SERVICE, create, "The customer's active attention, or a new queued one (the hand-over)",
-          {200: Answer("already active", HANDED_OVER), 201: Answer("queued", HANDED_OVER)},
-          body=s.HandoffRequest, invalid_status=422),
-    Route("GET", "/service/attentions/active", SERVICE, active, "The customer's active attention",
-          {200: Answer("active", SERVICE_ATTENTION), 404: Answer("none")}, query=s.CustomerRef, invalid_status=422),
-    Route("POST", "/service/attentions/<attention_id:int>/form", SERVICE, record_form,
-          "Record form fields the bot collected (by field id, or by slot name)",
-          {200: Answer("recorded", SERVICE_ATTENTION), 400: Answer("neither values nor slots is an object")},
-          body=s.BotFormBody, invalid_status=422),
-    Route("POST", "/service/attentions/<attention_id:int>/terminate", SERVICE, terminate,
-          "End the customer's active attention (the customer left the queue)",
-          {200: Answer("ended", SERVICE_ATTENTION), 409: Answer("not active any more")},
-          body=s.BotTerminateBody, invalid_status=422),
-]  # fmt: skip
+    Route(
+        "POST",
+        "/service/attentions",
+        SERVICE,
+        create,
+        "The customer's active attention, or a new queued one (the hand-over)",
+        {200: Answer("already active", HANDED_OVER), 201: Answer("queued", HANDED_OVER)},
+        body=s.HandoffRequest,
+        invalid_status=422,
+    ),
+    Route(
+        "GET",
+        "/service/attentions/active",
+        SERVICE,
+        active,
+        "The customer's active attention",
+        {200: Answer("active", SERVICE_ATTENTION), 404: Answer("none")},
+        query=s.CustomerRef,
+        invalid_status=422,
+    ),
+    Route(
+        "POST",
+        "/service/attentions/<attention_id:int>/form",
+        SERVICE,
+        record_form,
+        "Record form fields the bot collected (by field id, or by slot name)",
+        {200: Answer("recorded", SERVICE_ATTENTION), 400: Answer("neither values nor slots is an object")},
+        body=s.BotFormBody,
+        invalid_status=422,
+    ),
+    Route(
+        "POST",
+        "/service/attentions/<attention_id:int>/terminate",
+        SERVICE,
+        terminate,
+        "End the customer's active attention (the customer left the queue)",
+        {200: Answer("ended", SERVICE_ATTENTION), 409: Answer("not active any more")},
+        body=s.BotTerminateBody,
+        invalid_status=422,
+    ),
+]
 
 
 def add_service_routes(api: Blueprint, service: ServiceGetter) -> None:

@@ -149,7 +149,10 @@ class ConversationDispatcher:
                 return
             except Exception as error:  # the worker must outlive a database that is away
                 if delay is None or not isinstance(error, TRANSIENT_STORAGE_ERRORS):
-                    logger.error("Could not record the outcome of webhook item %s (%s); the next start replays it.",
-                                 item.id, type(error).__name__)
+                    logger.error(
+                        "Could not record the outcome of webhook item %s (%s); the next start replays it.",
+                        item.id,
+                        type(error).__name__,
+                    )
                     return
                 await asyncio.sleep(delay)

@@ -14,8 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CUSTOMER_ATTACHMENT_TYPES = (
-    "image", "video", "audio", "file", "sticker", "location", "share", "template",
-    "reel", "story_mention", "unsupported",
+    "image",
+    "video",
+    "audio",
+    "file",
+    "sticker",
+    "location",
+    "share",
+    "template",
+    "reel",
+    "story_mention",
+    "unsupported",
 )
 
 
@@ -216,14 +225,22 @@ def parse(item: WebhookItem) -> Event:
     if isinstance(raw.get("postback"), Mapping):
         postback = raw["postback"]
         referral = postback.get("referral")
-        return Postback(**base, mid=_as_id(postback.get("mid")), title=_as_text(postback.get("title")),
-                        payload=_as_text(postback.get("payload")),
-                        referral=referral if isinstance(referral, Mapping) else None)
+        return Postback(
+            **base,
+            mid=_as_id(postback.get("mid")),
+            title=_as_text(postback.get("title")),
+            payload=_as_text(postback.get("payload")),
+            referral=referral if isinstance(referral, Mapping) else None,
+        )
     if isinstance(raw.get("reaction"), Mapping):
         reaction = raw["reaction"]
-        return Reaction(**base, mid=_as_id(reaction.get("mid")), reaction=_as_text(reaction.get("reaction")),
-                        emoji=_as_text(reaction.get("emoji")),
-                        action=_as_text(reaction.get("action")) or "react")
+        return Reaction(
+            **base,
+            mid=_as_id(reaction.get("mid")),
+            reaction=_as_text(reaction.get("reaction")),
+            emoji=_as_text(reaction.get("emoji")),
+            action=_as_text(reaction.get("action")) or "react",
+        )
     if isinstance(raw.get("read"), Mapping):
         read = raw["read"]
         return Read(**base, mid=_as_id(read.get("mid")), watermark=_as_int(read.get("watermark")))
@@ -233,8 +250,13 @@ def parse(item: WebhookItem) -> Event:
         return Delivery(**base, mid=None, mids=mids, watermark=_as_int(delivery.get("watermark")))
     if isinstance(raw.get("referral"), Mapping):
         referral = raw["referral"]
-        return Referral(**base, mid=None, ref=_as_text(referral.get("ref")), source=_as_text(referral.get("source")),
-                        referral_type=_as_text(referral.get("type")))
+        return Referral(
+            **base,
+            mid=None,
+            ref=_as_text(referral.get("ref")),
+            source=_as_text(referral.get("source")),
+            referral_type=_as_text(referral.get("type")),
+        )
     if isinstance(raw.get("message_edit"), Mapping):
         edit = raw["message_edit"]
         return MessageEdited(**base, mid=_as_id(edit.get("mid")), text=_as_text(edit.get("text")))
@@ -246,8 +268,14 @@ def _parse_message(base: dict[str, Any], message: Mapping[str, Any]) -> Event:
     mid = _as_id(message.get("mid"))
     attachments = tuple(_parse_attachment(a) for a in _list(message.get("attachments")) if isinstance(a, Mapping))
     if message.get("is_echo"):
-        return Echo(**base, mid=mid, app_id=_as_id(message.get("app_id")), metadata=_as_text(message.get("metadata")),
-                    text=_as_text(message.get("text")), attachments=attachments)
+        return Echo(
+            **base,
+            mid=mid,
+            app_id=_as_id(message.get("app_id")),
+            metadata=_as_text(message.get("metadata")),
+            text=_as_text(message.get("text")),
+            attachments=attachments,
+        )
     if message.get("is_deleted"):
         return MessageDeleted(**base, mid=mid)
     if message.get("is_unsupported"):
@@ -274,8 +302,14 @@ def _parse_attachment(raw: Mapping[str, Any]) -> Attachment:
         return Attachment("sticker", url=url, sticker_id=_as_int(payload["sticker_id"]), raw=raw)
     if kind == "location":
         coordinates = _mapping(payload.get("coordinates"))
-        return Attachment("location", url=url, title=title, latitude=_as_number(coordinates.get("lat")),
-                          longitude=_as_number(coordinates.get("long")), raw=raw)
+        return Attachment(
+            "location",
+            url=url,
+            title=title,
+            latitude=_as_number(coordinates.get("lat")),
+            longitude=_as_number(coordinates.get("long")),
+            raw=raw,
+        )
     normalised = {"fallback": "share", "ig_reel": "reel", "reel": "reel", "ig_post": "share", "post": "share"}
     kind = normalised.get(kind, kind)
     if kind not in CUSTOMER_ATTACHMENT_TYPES:

@@ -200,5 +200,8 @@ class GraphClient:
             # The request may have reached Meta: the caller must reconcile before resending.
             raise GraphError(ErrorKind.TRANSIENT, "Graph API timed out", ambiguous=json is not None) from error
         except aiohttp.ClientError as error:
-            raise GraphError(ErrorKind.TRANSIENT, f"Graph API unreachable: {error.__class__.__name__}",
-                             ambiguous=isinstance(error, aiohttp.ServerDisconnectedError)) from error
+            raise GraphError(
+                ErrorKind.TRANSIENT,
+                f"Graph API unreachable: {error.__class__.__name__}",
+                ambiguous=isinstance(error, aiohttp.ServerDisconnectedError),
+            ) from error

@@ -120,8 +120,7 @@ def _insert_returning(rows: int) -> sa.TextClause:
     Cached per row count, so SQLAlchemy's statement cache sees the same text again."""
     table = inbox_item.name
     values = ", ".join(
-        f"(:channel_{n}, :dedup_key_{n}, :conversation_{n}, :payload_{n}, :state, :received_at, :owner)"
-        for n in range(rows)
+        f"(:channel_{n}, :dedup_key_{n}, :conversation_{n}, :payload_{n}, :state, :received_at, :owner)" for n in range(rows)
     )
     sql = (
         f"INSERT INTO {table} (channel, dedup_key, conversation, payload, state, received_at, owner) "
@@ -221,8 +220,7 @@ class Inbox:
         items live processes are handling. Replays take items over (:mod:`connectors.meta.leases`).
         """
         query = (
-            sa.select(inbox_item.c.id, inbox_item.c.channel, inbox_item.c.conversation, inbox_item.c.payload,
-                      inbox_item.c.state)
+            sa.select(inbox_item.c.id, inbox_item.c.channel, inbox_item.c.conversation, inbox_item.c.payload, inbox_item.c.state)
             .where(inbox_item.c.state.in_(UNFINISHED), inbox_item.c.id > after_id)
             .order_by(inbox_item.c.id)
             .limit(limit)
@@ -230,8 +228,9 @@ class Inbox:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [
-            StoredItem(id=row.id, channel=row.channel, conversation=row.conversation, payload=row.payload,
-                       state=row.state, replayed=True)
+            StoredItem(
+                id=row.id, channel=row.channel, conversation=row.conversation, payload=row.payload, state=row.state, replayed=True
+            )
             for row in rows
         ]
 
@@ -242,11 +241,7 @@ class Inbox:
         it over (this one outlived its lease) or it is not pending any more. The caller
         must then leave the item alone.
         """
-        statement = (
-            sa.update(inbox_item)
-            .where(inbox_item.c.id == item_id, inbox_item.c.state == PENDING)
-            .values(state=HANDLING)
-        )
+        statement = sa.update(inbox_item).where(inbox_item.c.id == item_id, inbox_item.c.state == PENDING).values(state=HANDLING)
         if self.owner is not None:
             # The fence of a lease: the owner check and the mark are one statement, so a
             # take-over either comes before it (no effect starts here) or after it (the
@@ -291,8 +286,6 @@ class Inbox:
             await connection.execute(statement)
 
     async def state_of(self, channel: str, dedup_key: str) -> str | None:
-        query = sa.select(inbox_item.c.state).where(
-            inbox_item.c.channel == channel, inbox_item.c.dedup_key == dedup_key
-        )
+        query = sa.select(inbox_item.c.state).where(inbox_item.c.channel == channel, inbox_item.c.dedup_key == dedup_key)
         async with self._engine.connect() as connection:
             return (await connection.execute(query)).scalar_one_or_none()

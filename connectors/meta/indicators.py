@@ -35,9 +35,7 @@ class TypingIndicator:
             await asyncio.wait([self._showing])
         return self
 
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
         assert self._showing is not None
         if not self._shown:
             self._showing.cancel()  # still waiting: a fast turn needs neither receipt nor dots

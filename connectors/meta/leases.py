@@ -163,8 +163,12 @@ class InboxLeases:
 
     async def acquire(self) -> None:
         statement = inbox_lease.insert().values(
-            owner=self.owner, host=self.identity.host, pid=self.identity.pid, node=self.identity.node,
-            started_at=self._now(), expires_at=self._shifted(timedelta(seconds=self.timing.lease)),
+            owner=self.owner,
+            host=self.identity.host,
+            pid=self.identity.pid,
+            node=self.identity.node,
+            started_at=self._now(),
+            expires_at=self._shifted(timedelta(seconds=self.timing.lease)),
         )
         async with self._engine.begin() as connection:
             await connection.execute(statement)
@@ -266,8 +270,13 @@ class InboxLeases:
                 # the live items we accepted ourselves were excluded by ``owned``.
                 rows += (
                     await connection.execute(
-                        sa.select(inbox_item.c.id, inbox_item.c.channel, inbox_item.c.conversation, inbox_item.c.payload,
-                                  inbox_item.c.state)
+                        sa.select(
+                            inbox_item.c.id,
+                            inbox_item.c.channel,
+                            inbox_item.c.conversation,
+                            inbox_item.c.payload,
+                            inbox_item.c.state,
+                        )
                         .where(inbox_item.c.id.in_(chunk), inbox_item.c.owner == self.owner)
                         .order_by(inbox_item.c.id)
                     )
@@ -275,8 +284,9 @@ class InboxLeases:
         if rows:
             logger.info("Took over %d unfinished inbox items of %s.", len(rows), _describe(dead))
         return [
-            StoredItem(id=row.id, channel=row.channel, conversation=row.conversation, payload=row.payload,
-                       state=row.state, replayed=True)
+            StoredItem(
+                id=row.id, channel=row.channel, conversation=row.conversation, payload=row.payload, state=row.state, replayed=True
+            )
             for row in rows
         ]
 
@@ -288,8 +298,7 @@ class InboxOwnership:
     """This process's lease, shared by its Meta channels: each registers a sink (its
     dispatcher) and gets the items taken over for its channel."""
 
-    def __init__(self, engine: AsyncEngine, timing: LeaseTiming | None = None,
-                 identity: ProcessIdentity | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, timing: LeaseTiming | None = None, identity: ProcessIdentity | None = None) -> None:
         self.owner = uuid.uuid4().hex
         self.timing = timing or LeaseTiming()
         self._engine = engine

@@ -68,9 +68,7 @@ class MetaOutputChannel(OutputChannel):
         else:
             await self._send(recipient_id, _url_attachment("file", str(attachment)))
 
-    async def send_text_with_buttons(
-        self, recipient_id: str, text: str, buttons: Sequence[Button], **kwargs: Any
-    ) -> None:
+    async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: Sequence[Button], **kwargs: Any) -> None:
         """Up to three buttons ride a button template; more become quick replies."""
         if len(buttons) > self.limits.buttons and all(not button.get("url") for button in buttons):
             await self.send_quick_replies(recipient_id, text, buttons)
@@ -83,9 +81,7 @@ class MetaOutputChannel(OutputChannel):
             await self._send(recipient_id, {"attachment": {"type": "template", "payload": template}})
             last = "…"  # later groups need some text; the question was asked above
 
-    async def send_quick_replies(
-        self, recipient_id: str, text: str, quick_replies: Sequence[Button], **kwargs: Any
-    ) -> None:
+    async def send_quick_replies(self, recipient_id: str, text: str, quick_replies: Sequence[Button], **kwargs: Any) -> None:
         *lead, last = split_text(text, self.limits.text, self.limits.size) or [" "]
         for piece in lead:
             await self._send(recipient_id, {"text": piece})
@@ -141,8 +137,12 @@ class MetaOutputChannel(OutputChannel):
             if earlier.digest == digest:
                 # Handed to Meta by the run a crash cut short (sent, or maybe: its echo
                 # settles that): never again.
-                logger.info("Reply %d of inbox item %s was handed to Meta before the restart (%s): not sent again.",
-                            position + 1, self._item_id, earlier.state)
+                logger.info(
+                    "Reply %d of inbox item %s was handed to Meta before the restart (%s): not sent again.",
+                    position + 1,
+                    self._item_id,
+                    earlier.state,
+                )
                 self.skipped.append(earlier)
                 self.sent.append(SendResult(recipient_id, earlier.mid, 0))
                 return

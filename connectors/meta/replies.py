@@ -77,8 +77,15 @@ class ReplyJournal:
         async with self._engine.begin() as connection:
             await connection.execute(
                 outbound_reply.insert().values(
-                    channel=channel, recipient_id=recipient_id[:64], inbox_item_id=inbox_item_id, seq=seq,
-                    token=token, digest=digest, state=SENDING, created_at=now, updated_at=now,
+                    channel=channel,
+                    recipient_id=recipient_id[:64],
+                    inbox_item_id=inbox_item_id,
+                    seq=seq,
+                    token=token,
+                    digest=digest,
+                    state=SENDING,
+                    created_at=now,
+                    updated_at=now,
                 )
             )
 
@@ -112,8 +119,14 @@ class ReplyJournal:
     async def of_item(self, inbox_item_id: int) -> list[ReplyRecord]:
         """The replies a turn for this inbox item handed to Meta (or was about to), in order."""
         query = (
-            sa.select(outbound_reply.c.id, outbound_reply.c.seq, outbound_reply.c.token, outbound_reply.c.digest,
-                      outbound_reply.c.state, outbound_reply.c.mid)
+            sa.select(
+                outbound_reply.c.id,
+                outbound_reply.c.seq,
+                outbound_reply.c.token,
+                outbound_reply.c.digest,
+                outbound_reply.c.state,
+                outbound_reply.c.mid,
+            )
             .where(outbound_reply.c.inbox_item_id == inbox_item_id)
             .order_by(outbound_reply.c.seq)
         )
@@ -137,8 +150,7 @@ class ReplyJournal:
             if ids:
                 await connection.execute(
                     sa.update(outbound_reply)
-                    .where(outbound_reply.c.id.in_(ids), outbound_reply.c.state == SENDING,
-                           outbound_reply.c.updated_at < stale)
+                    .where(outbound_reply.c.id.in_(ids), outbound_reply.c.state == SENDING, outbound_reply.c.updated_at < stale)
                     .values(state=UNKNOWN, error=UNKNOWN_REASON, updated_at=now)
                 )
         return ids

@@ -123,7 +123,10 @@ class BotTurns:
         return await self._memory(event.customer_id, event.mid)
 
     async def turn(
-        self, event: Event, progress: ItemProgress, replies: ReplyJournal | None = None,
+        self,
+        event: Event,
+        progress: ItemProgress,
+        replies: ReplyJournal | None = None,
         earlier: Sequence[ReplyRecord] = (),
     ) -> None:
         """A bot turn; with ``replies``, each reply is recorded before it is sent, and the
@@ -205,8 +208,7 @@ class EventRouter:
                 if earlier:
                     # The bot answered before the stop: its replies are at Meta (or their
                     # echo will say), recorded; the turn is not run again.
-                    note = (f"interrupted after the bot's replies went to Meta ({_reply_states(earlier)}); "
-                            f"recorded, not run again")
+                    note = f"interrupted after the bot's replies went to Meta ({_reply_states(earlier)}); recorded, not run again"
                     logger.warning("%s item %s from %s %s.", self._channel, event.mid, event.customer_id, note)
                     progress.settle(note)
                     return

@@ -27,8 +27,12 @@ async def insert(
 ) -> int:
     result = await connection.execute(
         agent.insert().values(
-            username=username, display_name=display_name, role=Role(role).value, active=True,
-            password_hash=password_hash, created_at=now,
+            username=username,
+            display_name=display_name,
+            role=Role(role).value,
+            active=True,
+            password_hash=password_hash,
+            created_at=now,
         )
     )
     agent_id = result.inserted_primary_key[0]

@@ -255,8 +255,9 @@ async def active_loads(connection: AsyncConnection) -> Loads:
     )
     queued_rows = (
         await connection.execute(
-            sa.select(queued_since.c.campaign_id, sa.func.count().label("count"), sa.func.min(queued_since.c.since).label("oldest"))
-            .group_by(queued_since.c.campaign_id)
+            sa.select(
+                queued_since.c.campaign_id, sa.func.count().label("count"), sa.func.min(queued_since.c.since).label("oldest")
+            ).group_by(queued_since.c.campaign_id)
         )
     ).all()
     open_rows = (
@@ -267,7 +268,10 @@ async def active_loads(connection: AsyncConnection) -> Loads:
         )
     ).all()
     return Loads(
-        queued=[QueueLoad(row.campaign_id, row.count, UtcDateTime().process_result_value(_as_time(row.oldest), connection.dialect)) for row in queued_rows],
+        queued=[
+            QueueLoad(row.campaign_id, row.count, UtcDateTime().process_result_value(_as_time(row.oldest), connection.dialect))
+            for row in queued_rows
+        ],
         open=[OpenLoad(row.campaign_id, row.agent_id, row.count) for row in open_rows],
     )
 

@@ -43,7 +43,9 @@ async def sync(connection: AsyncConnection, book: CampaignBook, now: datetime) -
         )
         await connection.execute(statement)
     await connection.execute(
-        sa.update(campaign).where(campaign.c.id.not_in(list(book.campaigns)), campaign.c.retired.is_(False)).values(retired=True, updated_at=now)
+        sa.update(campaign)
+        .where(campaign.c.id.not_in(list(book.campaigns)), campaign.c.retired.is_(False))
+        .values(retired=True, updated_at=now)
     )
 
 

@@ -43,7 +43,9 @@ async def upsert(
         set_={
             "name": sa.func.coalesce(statement.excluded.name, customer.c.name),
             "picture_url": sa.case((fresh_picture, statement.excluded.picture_url), else_=customer.c.picture_url),
-            "picture_expires_at": sa.case((fresh_picture, statement.excluded.picture_expires_at), else_=customer.c.picture_expires_at),
+            "picture_expires_at": sa.case(
+                (fresh_picture, statement.excluded.picture_expires_at), else_=customer.c.picture_expires_at
+            ),
             "updated_at": statement.excluded.updated_at,
         },
     )

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.storage.schema import attention_label, customer, history, message
+from connectors.storage.visibility import history_branches
 from handoff import search
 from handoff.model import Attention
 from handoff.visibility import Scope
-from connectors.storage.visibility import history_branches
 
 _fts = sa.table("history_fts", sa.column("rowid", sa.Integer()))
 
@@ -37,16 +37,16 @@ class HistoryRow:
 class HistoryFilter:
     """What to look for. Every given condition must hold."""
 
-    keyword: Optional[str] = None
-    ended_from: Optional[datetime] = None  # inclusive
-    ended_before: Optional[datetime] = None  # exclusive
-    campaign_id: Optional[str] = None
-    label_id: Optional[int] = None
-    agent_id: Optional[int] = None
-    channel: Optional[str] = None
-    direction: Optional[str] = None
+    keyword: str | None = None
+    ended_from: datetime | None = None  # inclusive
+    ended_before: datetime | None = None  # exclusive
+    campaign_id: str | None = None
+    label_id: int | None = None
+    agent_id: int | None = None
+    channel: str | None = None
+    direction: str | None = None
     # Who may see what (``handoff.visibility``); None: everything.
-    visible: Optional[Scope] = None
+    visible: Scope | None = None
 
 
 async def write(connection: AsyncConnection, ended: Attention, campaign_name: str | None) -> None:
@@ -101,12 +101,16 @@ def _keyword_condition(
         )
     else:
         text_match = history.c.id.in_(
-            sa.select(_fts.c.rowid).where(sa.text("history_fts MATCH :history_match").bindparams(history_match=search.fts5_query(pairs)))
+            sa.select(_fts.c.rowid).where(
+                sa.text("history_fts MATCH :history_match").bindparams(history_match=search.fts5_query(pairs))
+            )
         )
     conditions = [text_match] if pairs else []
     if label_ids:
         conditions.append(
-            history.c.attention_id.in_(sa.select(attention_label.c.attention_id).where(attention_label.c.label_id.in_(list(label_ids))))
+            history.c.attention_id.in_(
+                sa.select(attention_label.c.attention_id).where(attention_label.c.label_id.in_(list(label_ids)))
+            )
         )
     if attention_id is not None:
         conditions.append(history.c.attention_id == attention_id)
@@ -162,7 +166,9 @@ async def search_page(
         conditions.append(history.c.direction == where.direction)
     if where.label_id is not None:
         conditions.append(
-            sa.exists().where(attention_label.c.attention_id == history.c.attention_id, attention_label.c.label_id == where.label_id)
+            sa.exists().where(
+                attention_label.c.attention_id == history.c.attention_id, attention_label.c.label_id == where.label_id
+            )
         )
     # Who may see what: one branch per visible campaign, and one for the agent's own.
     branches = history_branches(where.visible) if where.visible is not None else None
@@ -193,8 +199,13 @@ async def search_page(
             query = query.where(_fts.c.rowid < before_id)
     elif keyword_given and dialect == "postgresql":
         return await _postgres_keyword_page(
-            connection, _keyword_condition(dialect, pairs, label_ids, attention_id_asked), conditions, dates, branches,
-            before_id, limit,
+            connection,
+            _keyword_condition(dialect, pairs, label_ids, attention_id_asked),
+            conditions,
+            dates,
+            branches,
+            before_id,
+            limit,
         )
     else:
         if keyword_given:
@@ -250,10 +261,7 @@ async def _postgres_keyword_page(
         filters.append(sa.or_(*branches))
     floor = max(high - RECENT_WINDOW, low - 1)
     recent = (
-        sa.select(history)
-        .where(history.c.id <= high, history.c.id > floor, *filters)
-        .order_by(history.c.id.desc())
-        .limit(limit)
+        sa.select(history).where(history.c.id <= high, history.c.id > floor, *filters).order_by(history.c.id.desc()).limit(limit)
     )
     found = [_row(row) for row in (await connection.execute(recent)).all()]
     if len(found) >= limit or floor < low:  # a full page, or the whole range was checked
@@ -261,7 +269,12 @@ async def _postgres_keyword_page(
     # ``id + 0``: no index on the id range, so the text index is the way in (the planner
     # would otherwise walk the id range and test every row).
     unindexed_id = history.c.id + 0
-    matches = sa.select(history.c.id).where(unindexed_id <= floor, unindexed_id >= low, *filters).cte("matches").prefix_with("MATERIALIZED")
+    matches = (
+        sa.select(history.c.id)
+        .where(unindexed_id <= floor, unindexed_id >= low, *filters)
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
     older = (
         sa.select(history)
         .where(history.c.id.in_(sa.select(matches.c.id).order_by(matches.c.id.desc()).limit(limit - len(found))))

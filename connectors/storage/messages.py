@@ -51,8 +51,16 @@ async def insert(
     result = await connection.execute(message.insert().values(**values))
     # Built from what we wrote: the hot path does not read the row back.
     return message_from_row(
-        _Row(id=result.inserted_primary_key[0], error_code=None, error_subcode=None, error_message=None,
-             delivered_at=None, read_at=None, agent_name=agent_name, **values)
+        _Row(
+            id=result.inserted_primary_key[0],
+            error_code=None,
+            error_subcode=None,
+            error_message=None,
+            delivered_at=None,
+            read_at=None,
+            agent_name=agent_name,
+            **values,
+        )
     )
 
 
@@ -91,8 +99,15 @@ async def mark_sent(connection: AsyncConnection, message_id: int, mid: str, sent
     result = await connection.execute(
         sa.update(message)
         .where(message.c.id == message_id, message.c.status.in_(_ranks_below(MessageStatus.SENT)))
-        .values(status=MessageStatus.SENT.value, mid=mid, sent_at=sent_at, updated_at=now,
-                error_code=None, error_subcode=None, error_message=None)
+        .values(
+            status=MessageStatus.SENT.value,
+            mid=mid,
+            sent_at=sent_at,
+            updated_at=now,
+            error_code=None,
+            error_subcode=None,
+            error_message=None,
+        )
     )
     if result.rowcount == 0:  # already further along: keep the status, make sure the mid is there
         await connection.execute(
@@ -107,8 +122,9 @@ async def mark_failed(
     result = await connection.execute(
         sa.update(message)
         .where(message.c.id == message_id, message.c.status == MessageStatus.PENDING.value)
-        .values(status=MessageStatus.FAILED.value, error_code=code, error_subcode=subcode,
-                error_message=error[:2000], updated_at=now)
+        .values(
+            status=MessageStatus.FAILED.value, error_code=code, error_subcode=subcode, error_message=error[:2000], updated_at=now
+        )
     )
     return result.rowcount == 1
 
@@ -118,10 +134,8 @@ async def mark_pending(connection: AsyncConnection, message_id: int, messaging_t
     agent's retry): pending, not handed to Meta yet."""
     result = await connection.execute(
         sa.update(message)
-        .where(message.c.id == message_id,
-               message.c.status.in_([MessageStatus.FAILED.value, MessageStatus.UNKNOWN.value]))
-        .values(status=MessageStatus.PENDING.value, messaging_type=messaging_type, tag=tag, updated_at=now,
-                send_token=None)
+        .where(message.c.id == message_id, message.c.status.in_([MessageStatus.FAILED.value, MessageStatus.UNKNOWN.value]))
+        .values(status=MessageStatus.PENDING.value, messaging_type=messaging_type, tag=tag, updated_at=now, send_token=None)
     )
     return result.rowcount == 1
 
@@ -187,9 +201,7 @@ async def advance_status(
     for reached, column in _STATUS_TIME.items():
         if STATUS_RANK[reached] <= STATUS_RANK[status]:
             values[column] = sa.func.coalesce(message.c[column], sa.literal(at, UtcDateTime()))
-    await connection.execute(
-        sa.update(message).where(message.c.id.in_(ids), message.c.status.in_(lower)).values(**values)
-    )
+    await connection.execute(sa.update(message).where(message.c.id.in_(ids), message.c.status.in_(lower)).values(**values))
     rows = (await connection.execute(with_author().where(message.c.id.in_(ids)).order_by(message.c.id))).all()
     return [message_from_row(row) for row in rows if row.status == status.value]
 
@@ -241,7 +253,9 @@ async def claim_stale(
     return await _claim_pending(connection, message_id, stale_before, message.c.send_token.is_(None), values)
 
 
-async def claim_uncertain(connection: AsyncConnection, message_id: int, stale_before: datetime, reason: str, now: datetime) -> bool:
+async def claim_uncertain(
+    connection: AsyncConnection, message_id: int, stale_before: datetime, reason: str, now: datetime
+) -> bool:
     """A stale pending message that was handed to Meta (``send_token`` set) and whose echo
     never came: ``unknown``, with ``reason``. Never sent again by the sweep; conditional
     like :func:`claim_stale`, so one process wins and a late echo or answer goes first."""

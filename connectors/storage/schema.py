@@ -254,8 +254,12 @@ outbound_reply = sa.Table(
 sa.Index("ix_outbound_reply_item", outbound_reply.c.inbox_item_id, outbound_reply.c.seq)
 # The sweep that settles replies a crash left ``sending``.
 REPLY_SENDING_SQL = "state = 'sending'"
-sa.Index("ix_outbound_reply_sending", outbound_reply.c.updated_at,
-         sqlite_where=sa.text(REPLY_SENDING_SQL), postgresql_where=sa.text(REPLY_SENDING_SQL))
+sa.Index(
+    "ix_outbound_reply_sending",
+    outbound_reply.c.updated_at,
+    sqlite_where=sa.text(REPLY_SENDING_SQL),
+    postgresql_where=sa.text(REPLY_SENDING_SQL),
+)
 
 attention_event = sa.Table(
     "attention_event",

@@ -7,8 +7,6 @@ separately); None means no restriction (a supervisor), an empty list means nothi
 
 from __future__ import annotations
 
-from typing import Optional
-
 import sqlalchemy as sa
 
 from connectors.storage.schema import attention, history
@@ -16,7 +14,7 @@ from handoff.states import AttentionState
 from handoff.visibility import Scope
 
 
-def attention_branches(scope: Scope) -> Optional[list[sa.sql.ColumnElement]]:
+def attention_branches(scope: Scope) -> list[sa.sql.ColumnElement] | None:
     if scope.everything:
         return None
     branches: list[sa.sql.ColumnElement] = []
@@ -40,7 +38,7 @@ def attention_where(scope: Scope) -> sa.sql.ColumnElement:
     return sa.or_(*branches) if branches else sa.false()
 
 
-def history_branches(scope: Scope) -> Optional[list[sa.sql.ColumnElement]]:
+def history_branches(scope: Scope) -> list[sa.sql.ColumnElement] | None:
     """The history rows ``scope`` admits. A history row is a terminated attention, with the
     campaign and holder it ended with: one branch per campaign (each walks its own index)
     and one for the agent's own."""

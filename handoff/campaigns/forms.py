@@ -57,8 +57,10 @@ def validate_value(field: FormField, value: Any) -> list[FieldError]:
         length = len(value.strip())
         if field.min_length is not None and length < field.min_length:
             return error(
-                "too_short", f"must have at least {field.min_length} characters (has {length})",
-                min=field.min_length, length=length
+                "too_short",
+                f"must have at least {field.min_length} characters (has {length})",
+                min=field.min_length,
+                length=length,
             )
         if field.max_length is not None and length > field.max_length:
             return error(

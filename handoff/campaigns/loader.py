@@ -38,12 +38,30 @@ DEFAULT_ORPHAN_TIMEOUT = timedelta(minutes=10)
 
 TOP_KEYS = {"campaigns", "routing"}
 CAMPAIGN_KEYS = {
-    "id", "name", "description", "channels", "accounts", "orphan_timeout", "human_agent_tag",
-    "handoff_message", "inbound_form", "outbound_form",
+    "id",
+    "name",
+    "description",
+    "channels",
+    "accounts",
+    "orphan_timeout",
+    "human_agent_tag",
+    "handoff_message",
+    "inbound_form",
+    "outbound_form",
 }
 FIELD_KEYS = {
-    "id", "label", "type", "required", "min_length", "max_length", "min", "max", "options",
-    "prefill", "prefill_from_slot", "default",
+    "id",
+    "label",
+    "type",
+    "required",
+    "min_length",
+    "max_length",
+    "min",
+    "max",
+    "options",
+    "prefill",
+    "prefill_from_slot",
+    "default",
 }
 PREFILL_KEYS = {source.value for source in PrefillSource}
 OPTION_KEYS = {"id", "label"}
@@ -74,9 +92,7 @@ def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -238,7 +254,10 @@ class _Checker:
         if "orphan_timeout" in raw:
             parsed = parse_duration(raw["orphan_timeout"])
             if parsed is None or parsed <= timedelta(0):
-                self.error(where, f"'orphan_timeout' must be a positive duration like 600, \"10m\" or \"1h30m\" (got {raw['orphan_timeout']!r})")
+                self.error(
+                    where,
+                    f'\'orphan_timeout\' must be a positive duration like 600, "10m" or "1h30m" (got {raw["orphan_timeout"]!r})',
+                )
             else:
                 orphan_timeout = parsed
         human_agent_tag = raw.get("human_agent_tag", False)
@@ -250,7 +269,9 @@ class _Checker:
             self.error(where, "'handoff_message' is required (with 'es' and 'en' texts)")
             handoff_message = None
         inbound = self.form(where, "field", raw.get("inbound_form", []), "inbound_form")
-        outbound = self.form(where, "outbound_form field", raw["outbound_form"], "outbound_form") if "outbound_form" in raw else inbound
+        outbound = (
+            self.form(where, "outbound_form field", raw["outbound_form"], "outbound_form") if "outbound_form" in raw else inbound
+        )
         if len(self.errors) > errors_before or name is None or handoff_message is None:
             return None
         return Campaign(
@@ -395,7 +416,7 @@ class _Checker:
         if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in PREFILL_KEYS:
             self.error(where, f"{what} must be one of {{slot: NAME}}, {{entity: NAME}} or {{pattern: 'REGEX'}} (got {spec!r})")
             return None
-        (key, value), = spec.items()
+        ((key, value),) = spec.items()
         source = PrefillSource(key)
         if not isinstance(value, str) or not value.strip():
             self.error(where, f"{what}: the {source.value} must be a non-empty text (got {value!r})")
@@ -514,8 +535,13 @@ class _Checker:
         if len(self.errors) > errors_before or not isinstance(campaign_id, str):
             return None
         return RoutingRule(
-            campaign_id=campaign_id, channels=channels, accounts=accounts,
-            intents=intents, asked=asked, entities=entities, slots=slots,
+            campaign_id=campaign_id,
+            channels=channels,
+            accounts=accounts,
+            intents=intents,
+            asked=asked,
+            entities=entities,
+            slots=slots,
         )
 
 
@@ -546,4 +572,3 @@ def load_campaigns(path: str | Path, domain: str | Path | None = None) -> Campai
     except DomainUnreadable as problem:
         raise CampaignConfigError([str(problem)]) from None
     return parse_campaigns(text, source=str(path), vocabulary=vocabulary)
-

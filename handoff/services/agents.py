@@ -3,7 +3,7 @@ supervisor asks for the changes)."""
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from sqlalchemy.exc import IntegrityError
 
@@ -24,8 +24,12 @@ class Agents:
             raise InvalidRequest(f"unknown campaigns {unknown!r}", code=ErrorCode.CAMPAIGN_UNKNOWN, campaigns=list(unknown))
 
     async def add(
-        self, username: str, display_name: str, role: Role | str = Role.AGENT, campaigns: Iterable[str] = (),
-        password_hash: Optional[str] = None,
+        self,
+        username: str,
+        display_name: str,
+        role: Role | str = Role.AGENT,
+        campaigns: Iterable[str] = (),
+        password_hash: str | None = None,
     ) -> Agent:
         """Create an agent (the desk checks that a supervisor asks)."""
         campaigns = list(campaigns)
@@ -50,7 +54,7 @@ class Agents:
             raise NotFound("agent", agent_id)
         return found
 
-    async def by_username(self, username: str) -> Optional[Agent]:
+    async def by_username(self, username: str) -> Agent | None:
         async with self._context.engine.connect() as connection:
             return await agent_rows.by_username(connection, username)
 
@@ -66,15 +70,13 @@ class Agents:
             await agent_rows.set_campaigns(connection, agent_id, campaigns)
         return await self.get(agent_id)
 
-    async def credentials(
-        self, *, agent_id: Optional[int] = None, username: Optional[str] = None
-    ) -> Optional[tuple[Agent, Optional[str]]]:
+    async def credentials(self, *, agent_id: int | None = None, username: str | None = None) -> tuple[Agent, str | None] | None:
         """The agent (by id or username) with their stored password hash, for the desk's
         login; None when there is no such agent. The domain itself never reads the hash."""
         async with self._context.engine.connect() as connection:
             return await agent_rows.credentials(connection, agent_id=agent_id, username=username)
 
-    async def set_password(self, agent_id: int, password_hash: Optional[str]) -> Agent:
+    async def set_password(self, agent_id: int, password_hash: str | None) -> Agent:
         """Store a new password hash (made by the desk; None: the agent cannot log in)."""
         await self.get(agent_id)
         async with self._context.engine.begin() as connection:

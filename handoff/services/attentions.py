@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Mapping, NoReturn, Optional
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -64,22 +65,25 @@ class Attentions:
         state = current.state.value
         if current.state is AttentionState.OPEN:
             raise Conflict(
-                current.id, f"it is no longer in the queue ({state}): another agent took it", state,
-                code=ErrorCode.ATTENTION_TAKEN, agent_id=current.agent_id,
+                current.id,
+                f"it is no longer in the queue ({state}): another agent took it",
+                state,
+                code=ErrorCode.ATTENTION_TAKEN,
+                agent_id=current.agent_id,
             )
         async with self._context.engine.connect() as connection:
             trail = await audit.trail(connection, current.id)
         last = trail[-1] if trail else None
         if last is not None and last.actor.kind is ActorKind.BOT and last.detail.get("reason") == CANCELLED_BY_CUSTOMER:
             raise Conflict(
-                current.id, f"it is no longer in the queue ({state}): the customer cancelled while waiting", state,
+                current.id,
+                f"it is no longer in the queue ({state}): the customer cancelled while waiting",
+                state,
                 code=ErrorCode.ATTENTION_CANCELLED_BY_CUSTOMER,
             )
         raise Conflict(current.id, f"it is no longer in the queue ({state})", state, code=ErrorCode.ATTENTION_NOT_QUEUED)
 
-    async def transfer_to_campaign(
-        self, attention_id: int, agent: Agent, campaign_id: str, note: Optional[str] = None
-    ) -> Attention:
+    async def transfer_to_campaign(self, attention_id: int, agent: Agent, campaign_id: str, note: str | None = None) -> Attention:
         """Back to the queue of another campaign (owner or supervisor). Form values of fields
         the new campaign also has are kept, its other fields start from the bot's values,
         the rest is dropped (and kept in the audit); the note goes with it."""
@@ -99,19 +103,28 @@ class Attentions:
         if not target.serves(current.channel, current.account_id):
             raise InvalidTransfer(
                 f"campaign '{campaign_id}' does not serve {current.channel.value} account {current.account_id}",
-                code=ErrorCode.CAMPAIGN_WRONG_ACCOUNT, campaign_id=campaign_id,
+                code=ErrorCode.CAMPAIGN_WRONG_ACCOUNT,
+                campaign_id=campaign_id,
             )
         form, dropped = carried_form(current, target.form_for(current.direction))
         record = self._transfer_record(current, agent, note, to_campaign=target)
         return await self._transfer(
-            current, Action.TRANSFER_TO_CAMPAIGN, agent, record,
+            current,
+            Action.TRANSFER_TO_CAMPAIGN,
+            agent,
+            record,
             {"campaign_id": target.id, "agent_id": None, "assigned_at": None, "form": form},
-            {"from_campaign_id": current.campaign_id, "to_campaign_id": target.id, "from_agent_id": current.agent_id,
-             "note": record.note, "dropped_form": dropped},
-        )  # fmt: skip
+            {
+                "from_campaign_id": current.campaign_id,
+                "to_campaign_id": target.id,
+                "from_agent_id": current.agent_id,
+                "note": record.note,
+                "dropped_form": dropped,
+            },
+        )
 
     async def transfer_to_agent(
-        self, attention_id: int, agent: Agent, target_agent_id: int, note: Optional[str] = None
+        self, attention_id: int, agent: Agent, target_agent_id: int, note: str | None = None
     ) -> Attention:
         """Give an open attention to another agent of its campaign (owner or supervisor)."""
         current = await self.get(attention_id)
@@ -125,31 +138,50 @@ class Attentions:
         if not target.active or not target.serves(current.campaign_id):
             raise InvalidTransfer(
                 f"agent {target.id} ({target.username}) cannot take attentions of campaign '{current.campaign_id}'",
-                code=ErrorCode.TRANSFER_AGENT_NOT_IN_CAMPAIGN, agent_name=target.display_name or target.username,
+                code=ErrorCode.TRANSFER_AGENT_NOT_IN_CAMPAIGN,
+                agent_name=target.display_name or target.username,
             )
         record = self._transfer_record(current, agent, note, to_agent=target)
         return await self._transfer(
-            current, Action.TRANSFER_TO_AGENT, agent, record, {"agent_id": target.id, "assigned_at": self._context.now()},
+            current,
+            Action.TRANSFER_TO_AGENT,
+            agent,
+            record,
+            {"agent_id": target.id, "assigned_at": self._context.now()},
             {"from_agent_id": current.agent_id, "to_agent_id": target.id, "note": record.note},
         )
 
     def _transfer_record(
-        self, current: Attention, agent: Agent, note: Optional[str], *, to_campaign: Optional[Campaign] = None,
-        to_agent: Optional[Agent] = None,
+        self,
+        current: Attention,
+        agent: Agent,
+        note: str | None,
+        *,
+        to_campaign: Campaign | None = None,
+        to_agent: Agent | None = None,
     ) -> Transfer:
         here = self._context.book.campaigns.get(current.campaign_id)
         there = to_campaign or here
         return Transfer(
-            at=self._context.now(), by_agent_id=agent.id, by_agent_name=agent.display_name,
-            from_campaign_id=current.campaign_id, from_campaign_name=here.name if here else current.campaign_id,
+            at=self._context.now(),
+            by_agent_id=agent.id,
+            by_agent_name=agent.display_name,
+            from_campaign_id=current.campaign_id,
+            from_campaign_name=here.name if here else current.campaign_id,
             to_campaign_id=there.id if there else current.campaign_id,
             to_campaign_name=there.name if there else current.campaign_id,
-            to_agent_id=to_agent.id if to_agent else None, to_agent_name=to_agent.display_name if to_agent else None,
+            to_agent_id=to_agent.id if to_agent else None,
+            to_agent_name=to_agent.display_name if to_agent else None,
             note=clean_note(note),
-        )  # fmt: skip
+        )
 
     async def _transfer(
-        self, current: Attention, action: Action, agent: Agent, record: Transfer, values: Mapping[str, Any],
+        self,
+        current: Attention,
+        action: Action,
+        agent: Agent,
+        record: Transfer,
+        values: Mapping[str, Any],
         detail: Mapping[str, Any],
     ) -> Attention:
         """The move, the attention's ``transfer`` and its system line in one transaction; then
@@ -162,15 +194,26 @@ class Attentions:
                 lines.append(line)
 
         after, now = await move(
-            self._context, current, action, Actor.of(agent), {**values, "transfer": transfer_json(record)}, detail,
+            self._context,
+            current,
+            action,
+            Actor.of(agent),
+            {**values, "transfer": transfer_json(record)},
+            detail,
             inside=with_line,
         )
         if lines:
             after = dataclasses.replace(after, last_message_id=lines[0].id)
         # The move first: a receiving desk learns of the attention before its new line.
-        await self._context.publish(AttentionTransferred(
-            at=now, attention=after, actor=Actor.of(agent), from_campaign_id=current.campaign_id, from_agent_id=current.agent_id
-        ))  # fmt: skip
+        await self._context.publish(
+            AttentionTransferred(
+                at=now,
+                attention=after,
+                actor=Actor.of(agent),
+                from_campaign_id=current.campaign_id,
+                from_agent_id=current.agent_id,
+            )
+        )
         for line in lines:
             await self._context.publish(
                 MessageAdded(at=now, attention_id=after.id, campaign_id=after.campaign_id, agent_id=after.agent_id, message=line)
@@ -183,7 +226,11 @@ class Attentions:
         next_state(current.state, Action.RELEASE, current.id)
         permissions.require_owner(agent, current, supervisor_may=True)
         after, now = await move(
-            self._context, current, Action.RELEASE, Actor.of(agent), {"agent_id": None, "assigned_at": None},
+            self._context,
+            current,
+            Action.RELEASE,
+            Actor.of(agent),
+            {"agent_id": None, "assigned_at": None},
             {"from_agent_id": current.agent_id},
         )
         await self._context.publish(
@@ -196,9 +243,7 @@ class Attentions:
         so no customer waits out an orphan timer. One that moved meanwhile (ended,
         transferred) is left as it is; each release is its own event."""
         async with self._context.engine.connect() as connection:
-            held = await attention_rows.get_many(
-                connection, attention_rows.active_for_desk(None, agent.id, include_queued=False)
-            )
+            held = await attention_rows.get_many(connection, attention_rows.active_for_desk(None, agent.id, include_queued=False))
         released = []
         for current in held:
             try:
@@ -207,7 +252,7 @@ class Attentions:
                 continue
         return released
 
-    async def terminate(self, attention_id: int, agent: Agent, form_values: Optional[Mapping[str, Any]] = None) -> Attention:
+    async def terminate(self, attention_id: int, agent: Agent, form_values: Mapping[str, Any] | None = None) -> Attention:
         """Terminar atención. Open: only its agent, with a valid form (every required field).
         Queued: only a supervisor (a customer who should not wait). Then the bot resumes."""
         current = await self.get(attention_id)
@@ -218,16 +263,21 @@ class Attentions:
             permissions.require_supervisor(agent, "end an attention that is still queued")
         form = checked_form(self._context, current, form_values or {}, check_required=current.state is AttentionState.OPEN)
         after, now = await move(
-            self._context, current, Action.TERMINATE, Actor.of(agent), {"form": form, "terminated_at": self._context.now()},
-            {"by": "agent"}, inside=self._into_history,
+            self._context,
+            current,
+            Action.TERMINATE,
+            Actor.of(agent),
+            {"form": form, "terminated_at": self._context.now()},
+            {"by": "agent"},
+            inside=self._into_history,
         )
         await self._context.publish(AttentionTerminated(at=now, attention=after, actor=Actor.of(agent)))
         await self._resume(after)
         return after
 
     async def terminate_by_bot(
-        self, channel: Channel | str, account_id: str, customer_id: str, reason: Optional[str] = None
-    ) -> Optional[Attention]:
+        self, channel: Channel | str, account_id: str, customer_id: str, reason: str | None = None
+    ) -> Attention | None:
         """The customer cancels while queued (``action_terminate_attention``). None when the
         customer has no active attention; Forbidden when an agent already holds it."""
         current = await active_attention(self._context, channel, account_id, customer_id)
@@ -238,8 +288,13 @@ class Attentions:
                 "bot", f"attention {current.id} is open; only its agent can end it", code=ErrorCode.BOT_CANNOT_END_OPEN
             )
         after, now = await move(
-            self._context, current, Action.TERMINATE, BOT, {"terminated_at": self._context.now()},
-            {"by": "bot", "reason": reason}, inside=self._into_history,
+            self._context,
+            current,
+            Action.TERMINATE,
+            BOT,
+            {"terminated_at": self._context.now()},
+            {"by": "bot", "reason": reason},
+            inside=self._into_history,
         )
         await self._context.publish(AttentionTerminated(at=now, attention=after, actor=BOT, reason=reason))
         # No resume: the bot itself is running this; it decides what to say next.

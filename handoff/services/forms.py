@@ -3,7 +3,8 @@ required fields are checked at terminate, in ``attentions``)."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from connectors.storage import attentions as attention_rows
 from connectors.storage import audit
@@ -34,7 +35,7 @@ class Forms:
         return await self.record_by_bot(attention_id, values, bot_values=bot_values)
 
     async def record_by_bot(
-        self, attention_id: int, values: Mapping[str, Any], bot_values: Optional[Mapping[str, Any]] = None
+        self, attention_id: int, values: Mapping[str, Any], bot_values: Mapping[str, Any] | None = None
     ) -> Attention:
         """``action_record_form_fields``: what the bot collected goes into the active
         attention's form (checked like an agent's draft; unknown fields are refused)."""
@@ -49,9 +50,7 @@ class Forms:
         if bot_values is not None:
             changes["bot_values"] = dict(bot_values)
         async with self._context.engine.begin() as connection:
-            changed = await attention_rows.compare_and_set(
-                connection, current.id, expected_state=current.state, values=changes
-            )
+            changed = await attention_rows.compare_and_set(connection, current.id, expected_state=current.state, values=changes)
             if not changed:
                 raise Conflict(current.id, "it changed while the bot was recording")
             if values:  # only the bot's own values changed: nothing for the trail or the desk
@@ -74,7 +73,10 @@ class Forms:
         now = self._context.now()
         async with self._context.engine.begin() as connection:
             changed = await attention_rows.compare_and_set(
-                connection, current.id, expected_state=AttentionState.OPEN, expected_agent_id=agent.id,
+                connection,
+                current.id,
+                expected_state=AttentionState.OPEN,
+                expected_agent_id=agent.id,
                 values={"form": form, "updated_at": now},
             )
             if not changed:

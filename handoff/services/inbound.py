@@ -3,8 +3,9 @@ attention is active is stored in it (the hot path of every webhook)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -38,8 +39,8 @@ class _EndedMeanwhile(Exception):
     """Rolls back a customer message whose attention ended while it was being stored."""
 
 
-def _latest_customer_time(context: Sequence[Mapping[str, Any]]) -> Optional[datetime]:
-    latest: Optional[datetime] = None
+def _latest_customer_time(context: Sequence[Mapping[str, Any]]) -> datetime | None:
+    latest: datetime | None = None
     for entry in context:
         if entry.get("author") != Author.CUSTOMER.value:
             continue
@@ -60,7 +61,7 @@ class Inbound:
     def __init__(self, context: ServiceContext) -> None:
         self._context = context
 
-    async def active_attention(self, channel: Channel | str, account_id: str, customer_id: str) -> Optional[Attention]:
+    async def active_attention(self, channel: Channel | str, account_id: str, customer_id: str) -> Attention | None:
         """The customer's queued or open attention, if any."""
         return await active_attention(self._context, channel, account_id, customer_id)
 
@@ -70,13 +71,13 @@ class Inbound:
         account_id: str,
         customer_id: str,
         *,
-        intent: Optional[str] = None,
-        slots: Optional[Mapping[str, Any]] = None,
+        intent: str | None = None,
+        slots: Mapping[str, Any] | None = None,
         context: Sequence[Mapping[str, Any]] = (),
-        customer_name: Optional[str] = None,
-        customer_picture_url: Optional[str] = None,
-        last_customer_message_at: Optional[datetime] = None,
-        reason: Optional[str] = None,
+        customer_name: str | None = None,
+        customer_picture_url: str | None = None,
+        last_customer_message_at: datetime | None = None,
+        reason: str | None = None,
     ) -> Attention:
         """A queued attention for the customer: the active one if there is one (idempotent),
         else a new one in the campaign the routing rules choose, its form pre-filled from
@@ -115,7 +116,13 @@ class Inbound:
                     bot_values=json_ready(slots),
                 )
                 await audit.record(
-                    connection, attention_id, BOT, "queued", now, None, AttentionState.QUEUED,
+                    connection,
+                    attention_id,
+                    BOT,
+                    "queued",
+                    now,
+                    None,
+                    AttentionState.QUEUED,
                     # Which routing rule decided (1-based; None: the default campaign).
                     {"campaign_id": campaign.id, "intent": intent, "routing_rule": routing.rule},
                 )
@@ -133,7 +140,7 @@ class Inbound:
 
     async def record_customer_event(
         self, channel: Channel | str, account_id: str, customer_id: str, event: InboundEvent
-    ) -> Optional[Message]:
+    ) -> Message | None:
         """Store a customer's message or event in their active attention and publish it.
 
         None when the customer has no active attention: the caller then runs a bot turn.

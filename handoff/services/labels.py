@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -47,8 +47,13 @@ class Labels:
         return Label(id=label_id, name=name, colour=colour)
 
     async def update(
-        self, agent: Agent, label_id: int, *, name: Optional[str] = None, colour: Optional[str] = None,
-        retired: Optional[bool] = None,
+        self,
+        agent: Agent,
+        label_id: int,
+        *,
+        name: str | None = None,
+        colour: str | None = None,
+        retired: bool | None = None,
     ) -> Label:
         """Rename, recolour, retire or bring back a label (supervisors). Attentions keep it."""
         permissions.require_supervisor(agent, "change labels")
@@ -96,8 +101,14 @@ class Labels:
             else:
                 changed = await label_rows.remove(connection, attention_id, label_id)
             if changed:
-                await audit.record(connection, attention_id, Actor.of(agent), "label_applied" if apply else "label_removed", now,
-                                   detail={"label_id": found.id, "label": found.name})  # fmt: skip
+                await audit.record(
+                    connection,
+                    attention_id,
+                    Actor.of(agent),
+                    "label_applied" if apply else "label_removed",
+                    now,
+                    detail={"label_id": found.id, "label": found.name},
+                )
             after = await read_attention(connection, attention_id)
         if changed:
             kind = LabelApplied if apply else LabelRemoved

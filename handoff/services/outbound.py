@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from sqlalchemy.exc import IntegrityError
 
 from connectors.storage import attentions as attention_rows
@@ -46,7 +44,7 @@ class Outbound:
             last = await attention_rows.last_customer_message_at(connection, channel, account_id, customer_id)
         return window_of(last, human_agent_tag)
 
-    async def start(self, agent: Agent, from_attention_id: int, campaign_id: Optional[str] = None) -> Attention:
+    async def start(self, agent: Agent, from_attention_id: int, campaign_id: str | None = None) -> Attention:
         """A new attention an agent starts with a past customer (from a history item),
         open for that agent, in ``campaign_id`` (one of theirs; default: the past one's),
         with the campaign's outbound form. Messenger only (InvalidRequest on Instagram);
@@ -71,13 +69,16 @@ class Outbound:
             ) from None
         if not agent.serves(campaign.id):
             raise Forbidden(
-                permissions.who(agent), f"the agent is not in campaign '{campaign.id}'",
-                code=ErrorCode.CAMPAIGN_NOT_YOURS, campaign_id=campaign.id
+                permissions.who(agent),
+                f"the agent is not in campaign '{campaign.id}'",
+                code=ErrorCode.CAMPAIGN_NOT_YOURS,
+                campaign_id=campaign.id,
             )
         if not campaign.serves(past.channel, past.account_id):
             raise InvalidRequest(
                 f"campaign '{campaign.id}' does not serve {past.channel.value} account {past.account_id}",
-                code=ErrorCode.CAMPAIGN_WRONG_ACCOUNT, campaign_id=campaign.id,
+                code=ErrorCode.CAMPAIGN_WRONG_ACCOUNT,
+                campaign_id=campaign.id,
             )
         active = await active_attention(self._context, past.channel, past.account_id, past.customer_id)
         if active is not None:
@@ -86,19 +87,38 @@ class Outbound:
         window = await self.customer_window(past.channel, past.account_id, past.customer_id, campaign.human_agent_tag)
         if not window.is_open(now):
             raise OutboundNotAllowed(
-                past.id, window.last_customer_message_at, _closed_reason(window, campaign),
-                window.response_until, window.human_agent_until, campaign.human_agent_tag,
-            )  # fmt: skip
+                past.id,
+                window.last_customer_message_at,
+                _closed_reason(window, campaign),
+                window.response_until,
+                window.human_agent_until,
+                campaign.human_agent_tag,
+            )
         form = prefill_form(campaign.outbound_form, {})
         try:
             async with self._context.engine.begin() as connection:
                 attention_id = await attention_rows.insert(
-                    connection, channel=past.channel, account_id=past.account_id, customer_id=past.customer_id,
-                    campaign_id=campaign.id, direction=Direction.OUTBOUND, state=AttentionState.OPEN, form=form,
-                    context=[], now=now, agent_id=agent.id, last_customer_message_at=window.last_customer_message_at,
-                )  # fmt: skip
+                    connection,
+                    channel=past.channel,
+                    account_id=past.account_id,
+                    customer_id=past.customer_id,
+                    campaign_id=campaign.id,
+                    direction=Direction.OUTBOUND,
+                    state=AttentionState.OPEN,
+                    form=form,
+                    context=[],
+                    now=now,
+                    agent_id=agent.id,
+                    last_customer_message_at=window.last_customer_message_at,
+                )
                 await audit.record(
-                    connection, attention_id, Actor.of(agent), "started_outbound", now, None, AttentionState.OPEN,
+                    connection,
+                    attention_id,
+                    Actor.of(agent),
+                    "started_outbound",
+                    now,
+                    None,
+                    AttentionState.OPEN,
                     {"campaign_id": campaign.id, "from_attention_id": past.id},
                 )
                 created = await read_attention(connection, attention_id)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from connectors.storage import attentions as attention_rows
 from connectors.storage import messages as message_rows
@@ -42,7 +43,7 @@ NEVER_SENT = "interrupted: the server stopped before sending this message; Meta 
 INTERRUPTED = "interrupted: the server stopped while sending this message; not known whether Meta got it"
 
 
-def _check_content(channel: Channel, text: Optional[str], attachment: Optional[OutgoingAttachment]) -> Optional[str]:
+def _check_content(channel: Channel, text: str | None, attachment: OutgoingAttachment | None) -> str | None:
     text = text.strip() if text else None
     if not text and attachment is None:
         raise InvalidMessage("a message needs a text or an attachment", code=ErrorCode.MESSAGE_EMPTY)
@@ -51,12 +52,16 @@ def _check_content(channel: Channel, text: Optional[str], attachment: Optional[O
         words = "characters" if limit.unit == "chars" else "bytes"
         raise InvalidMessage(
             f"{channel.value.capitalize()} texts are limited to {limit.max} {words} (this has {limit.size(text)})",
-            code=ErrorCode.MESSAGE_TOO_LONG, limit=limit.max, length=limit.size(text), unit=limit.unit,
+            code=ErrorCode.MESSAGE_TOO_LONG,
+            limit=limit.max,
+            length=limit.size(text),
+            unit=limit.unit,
         )
     if attachment is not None and attachment.type not in OUTGOING_ATTACHMENT_TYPES:
         raise InvalidMessage(
             f"unknown attachment type {attachment.type!r} (use {', '.join(sorted(OUTGOING_ATTACHMENT_TYPES))})",
-            code=ErrorCode.ATTACHMENT_TYPE, allowed=", ".join(sorted(OUTGOING_ATTACHMENT_TYPES)),
+            code=ErrorCode.ATTACHMENT_TYPE,
+            allowed=", ".join(sorted(OUTGOING_ATTACHMENT_TYPES)),
         )
     return text
 
@@ -66,12 +71,11 @@ def _require_writable(current: Attention, agent: Agent) -> None:
     permissions.require_owner(agent, current)
     if current.state is not AttentionState.OPEN:
         raise Conflict(
-            current.id, "messages can be sent only in an open attention", current.state.value,
-            code=ErrorCode.ATTENTION_NOT_OPEN
+            current.id, "messages can be sent only in an open attention", current.state.value, code=ErrorCode.ATTENTION_NOT_OPEN
         )
 
 
-def _attachment_of(stored: Message) -> Optional[OutgoingAttachment]:
+def _attachment_of(stored: Message) -> OutgoingAttachment | None:
     raw = stored.payload.get("attachment")
     return OutgoingAttachment(**raw) if isinstance(raw, Mapping) else None
 
@@ -84,12 +88,14 @@ class Outbox:
         self._sending: set[int] = set()
 
     async def _updated(self, current: Attention, message: Message, now: datetime) -> None:
-        await self._context.publish(MessageUpdated(
-            at=now, attention_id=current.id, campaign_id=current.campaign_id, agent_id=current.agent_id, message=message
-        ))  # fmt: skip
+        await self._context.publish(
+            MessageUpdated(
+                at=now, attention_id=current.id, campaign_id=current.campaign_id, agent_id=current.agent_id, message=message
+            )
+        )
 
     async def send_agent_message(
-        self, attention_id: int, agent: Agent, text: Optional[str] = None, attachment: Optional[OutgoingAttachment] = None
+        self, attention_id: int, agent: Agent, text: str | None = None, attachment: OutgoingAttachment | None = None
     ) -> Message:
         """Send the owner's message: checked against Meta's window BEFORE anything is stored
         (WindowClosed), stored as pending (the outbox), sent through the gateway, then
@@ -101,7 +107,7 @@ class Outbox:
         return await self._store_and_deliver(current, agent, text, attachment)
 
     async def send_agent_attachment(
-        self, attention_id: int, agent: Agent, attachment: OutgoingAttachment, caption: Optional[str] = None
+        self, attention_id: int, agent: Agent, attachment: OutgoingAttachment, caption: str | None = None
     ) -> list[Message]:
         """An attachment with its caption. Meta carries no caption on an attachment, so the
         caption is a text message of its own, sent right after it (the customer sees them in
@@ -119,7 +125,7 @@ class Outbox:
         return sent
 
     async def _store_and_deliver(
-        self, current: Attention, agent: Agent, text: Optional[str], attachment: Optional[OutgoingAttachment]
+        self, current: Attention, agent: Agent, text: str | None, attachment: OutgoingAttachment | None
     ) -> Message:
         """Checked content of ``current``'s agent: stored as pending within Meta's window,
         published, then sent (see send_agent_message)."""
@@ -146,7 +152,10 @@ class Outbox:
             )
             # Still open and still ours, or nothing is stored (the insert rolls back).
             still_ours = await attention_rows.compare_and_set(
-                connection, current.id, expected_state=AttentionState.OPEN, expected_agent_id=agent.id,
+                connection,
+                current.id,
+                expected_state=AttentionState.OPEN,
+                expected_agent_id=agent.id,
                 values={"last_message_id": stored.id, "updated_at": now},
             )
             if not still_ours:
@@ -177,12 +186,24 @@ class Outbox:
         return await self._deliver(current, failed, failed.text, _attachment_of(failed), policy.messaging_type, policy.tag)
 
     async def _deliver(
-        self, current: Attention, stored: Message, text: Optional[str], attachment: Optional[OutgoingAttachment],
-        messaging_type: str, tag: Optional[str],
+        self,
+        current: Attention,
+        stored: Message,
+        text: str | None,
+        attachment: OutgoingAttachment | None,
+        messaging_type: str,
+        tag: str | None,
     ) -> Message:
         outbound = OutboundMessage(
-            message_id=stored.id, attention_id=current.id, channel=current.channel, account_id=current.account_id,
-            customer_id=current.customer_id, messaging_type=messaging_type, tag=tag, text=text, attachment=attachment,
+            message_id=stored.id,
+            attention_id=current.id,
+            channel=current.channel,
+            account_id=current.account_id,
+            customer_id=current.customer_id,
+            messaging_type=messaging_type,
+            tag=tag,
+            text=text,
+            attachment=attachment,
         )
         self._sending.add(stored.id)
         try:
@@ -205,8 +226,9 @@ class Outbox:
             # The message is stored (the desk shows it) and certainly not at Meta: it stays
             # pending for the outbox sweep. Answering an error here would tell the agent it
             # was not sent, inviting a second copy.
-            logger.warning("Message %s stays pending for the outbox sweep: the database was busy (%s).",
-                           stored.id, type(busy).__name__)  # fmt: skip
+            logger.warning(
+                "Message %s stays pending for the outbox sweep: the database was busy (%s).", stored.id, type(busy).__name__
+            )
             return stored
         if not handed:  # not pending any more (an echo or another process was faster)
             async with engine.connect() as connection:
@@ -220,8 +242,8 @@ class Outbox:
             return await self._record_failure(current, stored.id, failure)
         except Exception as error:  # a bug in a gateway must not leave the message pending forever
             logger.exception("channel gateway failed on message %s", stored.id)
-            failure = DeliveryFailed(None, None, str(error) or type(error).__name__, transient=True)
-            return await self._record_failure(current, stored.id, failure)
+            broken = DeliveryFailed(None, None, str(error) or type(error).__name__, transient=True)
+            return await self._record_failure(current, stored.id, broken)
         now = self._context.now()
         try:
             async with engine.begin() as connection:
@@ -231,8 +253,11 @@ class Outbox:
         except TRANSIENT_STORAGE_ERRORS as busy:
             # Meta has it; its echo (carrying send_token) makes it sent, and no sweep sends a
             # message with a token again. Pending meanwhile, never an error: it went out.
-            logger.warning("Message %s went to Meta; recording that waits for its echo: the database was busy (%s).",
-                           stored.id, type(busy).__name__)  # fmt: skip
+            logger.warning(
+                "Message %s went to Meta; recording that waits for its echo: the database was busy (%s).",
+                stored.id,
+                type(busy).__name__,
+            )
             return stored
         assert sent is not None
         await self._updated(current, sent, now)
@@ -249,7 +274,7 @@ class Outbox:
 
     # -- after a crash ------------------------------------------------------------------
 
-    async def recover(self, stale_after: timedelta = DEFAULT_OUTBOX_STALE_AFTER, now: Optional[datetime] = None) -> list[Message]:
+    async def recover(self, stale_after: timedelta = DEFAULT_OUTBOX_STALE_AFTER, now: datetime | None = None) -> list[Message]:
         """Finish the agent messages a dead process left ``pending``. Returns them as they
         ended. Run it periodically; safe on several instances (a message is claimed by one
         sweep only) and never takes a message this process is still sending.
@@ -284,8 +309,8 @@ class Outbox:
                 recovered.append(ended)
         return recovered
 
-    async def _recover(self, pending: Message, stale_before: datetime, now: datetime) -> Optional[Message]:
-        uncertain: Optional[Message] = None
+    async def _recover(self, pending: Message, stale_before: datetime, now: datetime) -> Message | None:
+        uncertain: Message | None = None
         async with self._context.engine.begin() as connection:
             current = await read_attention(connection, pending.attention_id)
             reason, policy = self._resend_decision(current, pending, now)
@@ -295,12 +320,18 @@ class Outbox:
                 claimed = False
             else:
                 claimed = await message_rows.claim_stale(
-                    connection, pending.id, stale_before, reason or RESENT_AFTER_INTERRUPTION, now,
-                    messaging_type=policy.messaging_type if policy else None, tag=policy.tag if policy else None,
-                )  # fmt: skip
+                    connection,
+                    pending.id,
+                    stale_before,
+                    reason or RESENT_AFTER_INTERRUPTION,
+                    now,
+                    messaging_type=policy.messaging_type if policy else None,
+                    tag=policy.tag if policy else None,
+                )
         if uncertain is not None:
-            logger.warning("Message %s was being sent when a server stopped and no echo came: status unknown, "
-                           "not sent again.", pending.id)  # fmt: skip
+            logger.warning(
+                "Message %s was being sent when a server stopped and no echo came: status unknown, not sent again.", pending.id
+            )
             await self._updated(current, uncertain, now)
             return uncertain
         if not claimed:
@@ -311,7 +342,7 @@ class Outbox:
         logger.info("Message %s was left pending by a stopped server: sending it again.", pending.id)
         return await self._deliver(current, pending, pending.text, _attachment_of(pending), policy.messaging_type, policy.tag)
 
-    def _resend_decision(self, current: Attention, pending: Message, now: datetime) -> tuple[Optional[str], Optional[SendPolicy]]:
+    def _resend_decision(self, current: Attention, pending: Message, now: datetime) -> tuple[str | None, SendPolicy | None]:
         """(why it must fail, None) or (None, how to send it now)."""
         if pending.error_message == RESENT_AFTER_INTERRUPTION:
             return f"{NEVER_SENT}, also when it was tried again after an earlier stop; not tried a third time", None

@@ -3,8 +3,8 @@ open attentions of agents gone too long put back in the queue."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable, Optional
 
 from connectors.storage import agents as agent_rows
 from connectors.storage import attentions as attention_rows
@@ -22,7 +22,7 @@ class Presence:
     def __init__(self, context: ServiceContext) -> None:
         self._context = context
 
-    async def seen(self, agent_id: int, at: Optional[datetime] = None) -> None:
+    async def seen(self, agent_id: int, at: datetime | None = None) -> None:
         """The agent's desk is connected (call on connect and on every heartbeat)."""
         # The moment is taken before waiting for a connection: a "left" of an earlier close
         # that gets the connection later must still be older than this "seen".
@@ -30,15 +30,13 @@ class Presence:
         async with self._context.engine.begin() as connection:
             await agent_rows.seen(connection, agent_id, at)
 
-    async def left(self, agent_id: int, at: Optional[datetime] = None) -> None:
+    async def left(self, agent_id: int, at: datetime | None = None) -> None:
         """The agent logged out or their last desk connection closed."""
         at = as_utc(at) if at else self._context.now()
         async with self._context.engine.begin() as connection:
             await agent_rows.left(connection, agent_id, at)
 
-    async def online(
-        self, agent_ids: Iterable[int], now: Optional[datetime] = None
-    ) -> dict[int, tuple[bool, Optional[datetime]]]:
+    async def online(self, agent_ids: Iterable[int], now: datetime | None = None) -> dict[int, tuple[bool, datetime | None]]:
         """Per agent: whether they are present now (the rule of the orphan timers) and
         when they were last seen."""
         now = as_utc(now) if now else self._context.now()
@@ -53,7 +51,7 @@ class Presence:
             for agent_id in ids
         }
 
-    async def overview(self, agent: Agent, now: Optional[datetime] = None) -> Overview:
+    async def overview(self, agent: Agent, now: datetime | None = None) -> Overview:
         """The supervisor's view: each campaign's queue (count, oldest wait), open
         attentions per agent, and who is online."""
         permissions.require_supervisor(agent, "see the overview")
@@ -68,14 +66,17 @@ class Presence:
             open_by_agent.setdefault(load.agent_id, {})[load.campaign_id] = load.count
         agents = [
             AgentLoad(
-                agent=person, online=online[person.id][0], last_seen_at=online[person.id][1],
-                open=sum(open_by_agent.get(person.id, {}).values()), open_by_campaign=dict(open_by_agent.get(person.id, {})),
-            )  # fmt: skip
+                agent=person,
+                online=online[person.id][0],
+                last_seen_at=online[person.id][1],
+                open=sum(open_by_agent.get(person.id, {}).values()),
+                open_by_campaign=dict(open_by_agent.get(person.id, {})),
+            )
             for person in staff
         ]
         book = self._context.book
         campaign_ids = list(book.campaigns) + sorted(
-            {load.campaign_id for load in (*loads.queued, *loads.open)} - set(book.campaigns)
+            {load.campaign_id for load in loads.queued} | {load.campaign_id for load in loads.open} - set(book.campaigns)
         )
         campaigns = []
         for campaign_id in campaign_ids:
@@ -85,17 +86,19 @@ class Presence:
             oldest = queued.oldest_since if queued else None
             campaigns.append(
                 CampaignLoad(
-                    id=campaign_id, name=found.name if found else campaign_id, queued=queued.count if queued else 0,
+                    id=campaign_id,
+                    name=found.name if found else campaign_id,
+                    queued=queued.count if queued else 0,
                     oldest_queued_since=oldest,
                     oldest_waiting_seconds=max(0, int((now - oldest).total_seconds())) if oldest else None,
                     open=sum(load.count for load in loads.open if load.campaign_id == campaign_id),
                     agents_online=sum(1 for load in members if load.online and not load.agent.is_supervisor),
                     agents=[(load.agent.id, load.open_by_campaign.get(campaign_id, 0)) for load in members],
-                )  # fmt: skip
+                )
             )
         return Overview(at=now, campaigns=campaigns, agents=agents)
 
-    def _absent_since(self, presence: Optional[agent_rows.Presence], now: datetime) -> Optional[datetime]:
+    def _absent_since(self, presence: agent_rows.Presence | None, now: datetime) -> datetime | None:
         """Since when the agent is gone; None while present."""
         if presence is None:
             return datetime.min.replace(tzinfo=now.tzinfo)  # never seen: gone since always
@@ -106,7 +109,7 @@ class Presence:
             return seen
         return None
 
-    async def return_orphans(self, now: Optional[datetime] = None) -> list[Attention]:
+    async def return_orphans(self, now: datetime | None = None) -> list[Attention]:
         """Put back in the queue the open attentions whose agent has been gone longer than
         their campaign's ``orphan_timeout`` (counted from when the agent left, or from when
         they got the attention if later). Run it periodically; safe on several instances."""
@@ -128,7 +131,11 @@ class Presence:
                 continue
             try:
                 after, at = await move(
-                    self._context, current, Action.RETURN_ORPHAN, SYSTEM, {"agent_id": None, "assigned_at": None},
+                    self._context,
+                    current,
+                    Action.RETURN_ORPHAN,
+                    SYSTEM,
+                    {"agent_id": None, "assigned_at": None},
                     {"from_agent_id": current.agent_id, "absent_since": since.isoformat()},
                 )
             except Conflict:

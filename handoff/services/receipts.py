@@ -3,8 +3,8 @@ forward (never back); the agent's own read marker drives the desk's unread count
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable, Optional
 
 from connectors.storage import attentions as attention_rows
 from connectors.storage import messages as message_rows
@@ -22,9 +22,9 @@ class Receipts:
         self._context = context
 
     async def _updated(self, owner: Attention, message: Message, now: datetime) -> None:
-        await self._context.publish(MessageUpdated(
-            at=now, attention_id=owner.id, campaign_id=owner.campaign_id, agent_id=owner.agent_id, message=message
-        ))  # fmt: skip
+        await self._context.publish(
+            MessageUpdated(at=now, attention_id=owner.id, campaign_id=owner.campaign_id, agent_id=owner.agent_id, message=message)
+        )
 
     async def record_status(
         self,
@@ -32,10 +32,10 @@ class Receipts:
         status: MessageStatus | str,
         *,
         mids: Iterable[str] = (),
-        account_id: Optional[str] = None,
-        customer_id: Optional[str] = None,
-        watermark: Optional[datetime] = None,
-        at: Optional[datetime] = None,
+        account_id: str | None = None,
+        customer_id: str | None = None,
+        watermark: datetime | None = None,
+        at: datetime | None = None,
     ) -> list[Message]:
         """Delivery and read webhooks: move our outbound messages forward (never back).
 
@@ -50,7 +50,14 @@ class Receipts:
         when = as_utc(at) if at else (as_utc(watermark) if watermark else now)
         async with self._context.engine.begin() as connection:
             changed = await message_rows.advance_status(
-                connection, Channel(channel), status, when, now, mids=mids, account_id=account_id, customer_id=customer_id,
+                connection,
+                Channel(channel),
+                status,
+                when,
+                now,
+                mids=mids,
+                account_id=account_id,
+                customer_id=customer_id,
                 watermark=as_utc(watermark) if watermark else None,
             )
             owners = {}
@@ -60,7 +67,7 @@ class Receipts:
             await self._updated(owners[message.attention_id], message, now)
         return changed
 
-    async def record_echo(self, channel: Channel | str, mid: str, message_id: Optional[int] = None) -> Optional[Message]:
+    async def record_echo(self, channel: Channel | str, mid: str, message_id: int | None = None) -> Message | None:
         """Meta echoed one of our sends. ``message_id`` is what we put in ``metadata``; the
         echo may come before the send call returns, so this marks the message sent."""
         now = self._context.now()

@@ -9,9 +9,10 @@ must not undo the answer") cannot drift between use cases.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Awaitable, Callable, Mapping, Optional
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -86,7 +87,7 @@ async def load_attention(context: ServiceContext, attention_id: int) -> Attentio
 
 async def active_attention(
     context: ServiceContext, channel: Channel | str, account_id: str, customer_id: str
-) -> Optional[Attention]:
+) -> Attention | None:
     """The customer's queued or open attention, if any."""
     async with context.engine.connect() as connection:
         return await attention_rows.active_for_customer(connection, channel, account_id, customer_id)
@@ -98,8 +99,8 @@ async def move(
     action: Action,
     actor: Actor,
     values: Mapping[str, Any],
-    detail: Optional[Mapping[str, Any]] = None,
-    inside: Optional[Callable[[AsyncConnection, Attention], Awaitable[None]]] = None,
+    detail: Mapping[str, Any] | None = None,
+    inside: Callable[[AsyncConnection, Attention], Awaitable[None]] | None = None,
 ) -> tuple[Attention, datetime]:
     """Make ``action`` happen to ``current``: conditional update + audit in one
     transaction (``inside`` runs in it too, with the attention as it is after)."""
@@ -130,7 +131,8 @@ def fields_of(context: ServiceContext, current: Attention) -> tuple:
     except NotFound:
         raise InvalidRequest(
             f"attention {current.id}: campaign '{current.campaign_id}' is no longer in the campaigns file; transfer it first",
-            code=ErrorCode.CAMPAIGN_GONE, campaign_id=current.campaign_id,
+            code=ErrorCode.CAMPAIGN_GONE,
+            campaign_id=current.campaign_id,
         ) from None
 
 

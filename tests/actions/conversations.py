@@ -129,7 +129,14 @@ class ConversationBuilder:
 
     def bot(self, utter_action: str, text: str, buttons: list[dict[str, str]] | None = None) -> ConversationBuilder:
         t = self._tick(1)
-        data: dict[str, Any] = {"elements": None, "quick_replies": None, "buttons": buttons, "attachment": None, "image": None, "custom": None}
+        data: dict[str, Any] = {
+            "elements": None,
+            "quick_replies": None,
+            "buttons": buttons,
+            "attachment": None,
+            "image": None,
+            "custom": None,
+        }
         self.events += [
             ActionExecuted(utter_action, timestamp=t),
             BotUttered(text, data=data, metadata={"utter_action": utter_action}, timestamp=t),
@@ -164,7 +171,9 @@ class ConversationBuilder:
 
     # -- the usual stretches -------------------------------------------------------------
 
-    def handoff_form(self, name: str | None = "María Pérez", reason: str = "mi pedido 45678 no ha llegado") -> ConversationBuilder:
+    def handoff_form(
+        self, name: str | None = "María Pérez", reason: str = "mi pedido 45678 no ha llegado"
+    ) -> ConversationBuilder:
         """handoff_form from its activation (after the customer's request) to its end."""
         self.action("handoff_form").loop("handoff_form")
         if name is not None:
@@ -210,13 +219,20 @@ def spanish_handoff_conversation(builder: ConversationBuilder | None = None) -> 
     b.session_start()
     b.user("hola", "greet", slots={"language": "es"})
     b.bot("utter_greet", "¡Hola! 👋 Soy el asistente virtual.")
-    b.user("/receive_attachment{\"attachment_type\": \"image\"}", "receive_attachment",
-           entities=[{"entity": "attachment_type", "value": "image", "start": 0, "end": 0}],
-           slots={"attachment_type": "image"},
-           attachments=[{"type": "image", "url": "https://cdn.example/photo.jpg"}])
+    b.user(
+        '/receive_attachment{"attachment_type": "image"}',
+        "receive_attachment",
+        entities=[{"entity": "attachment_type", "value": "image", "start": 0, "end": 0}],
+        slots={"attachment_type": "image"},
+        attachments=[{"type": "image", "url": "https://cdn.example/photo.jpg"}],
+    )
     b.bot("utter_attachment_received", "¡Gracias! Recibí tu archivo.")
     b.user("xkcd qwrtz", "nlu_fallback", confidence=0.6)
-    b.bot("utter_offer_human", "Disculpa, no estoy seguro de poder ayudarte con eso. ¿Quieres que te comunique con una persona?", OFFER_BUTTONS)
+    b.bot(
+        "utter_offer_human",
+        "Disculpa, no estoy seguro de poder ayudarte con eso. ¿Quieres que te comunique con una persona?",
+        OFFER_BUTTONS,
+    )
     b.user("/request_human", "request_human", confidence=1.0)
     b.handoff_form()
     return b

@@ -27,7 +27,9 @@ async def all_attentions(server: ConnectorServer) -> list[Attention]:
         return await attention_rows.get_many(connection, sa.select(attention_table).order_by(attention_table.c.id))
 
 
-async def active(server: ConnectorServer, channel: str = "messenger", account_id: str = PAGE_ID, customer_id: str = PSID) -> Attention | None:
+async def active(
+    server: ConnectorServer, channel: str = "messenger", account_id: str = PAGE_ID, customer_id: str = PSID
+) -> Attention | None:
     return await core(server).inbound.active_attention(channel, account_id, customer_id)
 
 

@@ -25,23 +25,37 @@ SECRET = "guard-test-secret"
 
 # An action call as Rasa makes it; the action does not exist, so passing the guard is a 404
 # from rasa-sdk and never touches the handoff service.
-CALL = json.dumps({"next_action": "action_that_does_not_exist", "sender_id": "psid-1", "version": "3.6.21",
-                   "tracker": {"sender_id": "psid-1", "slots": {}, "events": [], "latest_message": {}},
-                   "domain": {}}).encode()
+CALL = json.dumps(
+    {
+        "next_action": "action_that_does_not_exist",
+        "sender_id": "psid-1",
+        "version": "3.6.21",
+        "tracker": {"sender_id": "psid-1", "slots": {}, "events": [], "latest_message": {}},
+        "domain": {},
+    }
+).encode()
 
 
 class ActionServer:
     def __init__(self, tmp_path: Path, **env: str | None) -> None:
         self.port = free_port()
         self.url = f"http://{env.get('SANIC_HOST') or '127.0.0.1'}:{self.port}"
-        environment = {key: value for key, value in os.environ.items()
-                       if key not in ("HANDOFF_ACTION_TOKEN", "HANDOFF_SERVICE_TOKEN", "SANIC_HOST")}
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("HANDOFF_ACTION_TOKEN", "HANDOFF_SERVICE_TOKEN", "SANIC_HOST")
+        }
         environment.update({key: value for key, value in env.items() if value is not None})
         environment.update(RASA_TELEMETRY_ENABLED="false", PYTHONPATH=str(ROOT))
         self.log_path = tmp_path / f"actions-{self.port}.log"
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([str(RASA), "run", "actions", "--port", str(self.port), "--actions", "actions"],
-                                            cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [str(RASA), "run", "actions", "--port", str(self.port), "--actions", "actions"],
+                cwd=ROOT,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log()
@@ -62,8 +76,7 @@ class ActionServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
 
-    def call(self, path: str, body: bytes | None = None, content_type: str = "application/json",
-             token: str | None = None) -> int:
+    def call(self, path: str, body: bytes | None = None, content_type: str = "application/json", token: str | None = None) -> int:
         """The status of a POST with ``body``, or of a GET without one."""
         headers = {"Content-Type": content_type} if body is not None else {}
         if token is not None:

@@ -127,7 +127,12 @@ async def test_handoff_queues_an_attention_with_the_bots_part_and_pauses(service
     ]
     customer_lines = [line for line in context if line["author"] == "customer"]
     assert [line["intent"] for line in customer_lines] == [
-        "greet", "receive_attachment", "nlu_fallback", "request_human", "nlu_fallback", "ask_order_status",
+        "greet",
+        "receive_attachment",
+        "nlu_fallback",
+        "request_human",
+        "nlu_fallback",
+        "ask_order_status",
     ]
     assert all("intent" not in line for line in context if line["author"] == "bot")
     assert context[2]["attachments"] == [{"type": "image", "url": "https://cdn.example/photo.jpg"}]
@@ -203,10 +208,15 @@ async def test_an_instagram_refund_complaint_goes_to_support_not_sales(service: 
 async def test_the_context_carries_each_customer_lines_entities(service: ConnectorServer) -> None:
     b = ConversationBuilder()
     b.session_start()
-    b.user("mi pedido 48213 no llegó, ya pasaron 10 días", "ask_order_status",
-           entities=[{"entity": "order_number", "value": "48213", "start": 10, "end": 15, "extractor": "OrderNumberExtractor"},
-                     {"entity": "language", "value": "es", "start": 0, "end": 2, "extractor": "LanguageDetector"}],
-           slots={"order_number": "48213", "language": "es"})
+    b.user(
+        "mi pedido 48213 no llegó, ya pasaron 10 días",
+        "ask_order_status",
+        entities=[
+            {"entity": "order_number", "value": "48213", "start": 10, "end": 15, "extractor": "OrderNumberExtractor"},
+            {"entity": "language", "value": "es", "start": 0, "end": 2, "extractor": "LanguageDetector"},
+        ],
+        slots={"order_number": "48213", "language": "es"},
+    )
     b.user("agente", "request_human")
     first, second = conversation_context(session_events(b.tracker()))
     assert first["entities"] == [{"entity": "order_number", "value": "48213"}, {"entity": "language", "value": "es"}]
@@ -277,7 +287,9 @@ async def test_context_starts_again_after_an_earlier_attention(service: Connecto
     assert "attention_id" not in collected_slots(tracker)  # the earlier attention's id is no campaign data
 
 
-async def test_service_down_says_unavailable_and_does_not_pause(service: ConnectorServer, monkeypatch, closed_port_url, caplog) -> None:
+async def test_service_down_says_unavailable_and_does_not_pause(
+    service: ConnectorServer, monkeypatch, closed_port_url, caplog
+) -> None:
     monkeypatch.setenv(SERVICE_URL_ENV, closed_port_url)
     with caplog.at_level(logging.ERROR, logger="actions.handoff"):
         events, messages = await run(ActionHandoff(), spanish_handoff_conversation().tracker())
@@ -305,7 +317,9 @@ async def test_wrong_token_says_unavailable(service: ConnectorServer, monkeypatc
     assert await all_attentions(service) == []
 
 
-async def test_missing_token_fails_cleanly_without_calling(service: ConnectorServer, proxy: FaultyProxy, monkeypatch, caplog) -> None:
+async def test_missing_token_fails_cleanly_without_calling(
+    service: ConnectorServer, proxy: FaultyProxy, monkeypatch, caplog
+) -> None:
     monkeypatch.delenv(SERVICE_TOKEN_ENV)
     with caplog.at_level(logging.ERROR, logger="actions.handoff"):
         events, messages = await run(ActionHandoff(), spanish_handoff_conversation().tracker())
@@ -363,7 +377,9 @@ async def test_record_form_fields_hands_the_slots_to_the_service(service: Connec
     after = await core(service).attentions.get(attention.id)
     assert after.form == {"nombre": "Ana", "motivo": "ahora sí", "numero_pedido": "45678"}
     saves = [event for event in await trail(service, attention.id) if event.action == "form_saved"]
-    assert [(event.actor.kind, event.detail["fields"]) for event in saves] == [(ActorKind.BOT, ["motivo", "nombre", "numero_pedido"])]
+    assert [(event.actor.kind, event.detail["fields"]) for event in saves] == [
+        (ActorKind.BOT, ["motivo", "nombre", "numero_pedido"])
+    ]
 
 
 async def test_record_form_fields_fills_an_open_attention_too(service: ConnectorServer) -> None:
@@ -406,7 +422,9 @@ async def test_record_form_fields_keeps_what_the_form_accepts(service: Connector
 
 async def test_record_form_fields_gives_up_on_a_rejection(service: ConnectorServer, proxy: FaultyProxy, caplog) -> None:
     attention = await queued(service, slots={"handoff_reason": "x"})
-    proxy.answer_next(422, {"error": "field 'motivo': is required", "fields": {"motivo": "is required"}}, method="POST", path=FORM_PATH)
+    proxy.answer_next(
+        422, {"error": "field 'motivo': is required", "fields": {"motivo": "is required"}}, method="POST", path=FORM_PATH
+    )
     with caplog.at_level(logging.WARNING, logger="actions.handoff"):
         events, messages = await run(ActionRecordFormFields(), _later_slots_tracker(handoff_reason="y"))
     assert events == [] and messages == []
@@ -416,7 +434,9 @@ async def test_record_form_fields_gives_up_on_a_rejection(service: ConnectorServ
 
 
 @pytest.mark.parametrize("status", [404, 409, 503])
-async def test_record_form_fields_says_nothing_when_the_save_fails(service: ConnectorServer, proxy: FaultyProxy, status: int) -> None:
+async def test_record_form_fields_says_nothing_when_the_save_fails(
+    service: ConnectorServer, proxy: FaultyProxy, status: int
+) -> None:
     """The attention ended between our look and our write (404, 409), or the service broke."""
     attention = await queued(service)
     proxy.answer_next(status, method="POST", path=FORM_PATH, times=3)
@@ -530,7 +550,9 @@ async def test_terminate_failing_after_finding_the_attention_pauses_again(servic
     assert (await core(service).attentions.get(attention.id)).state is AttentionState.QUEUED
 
 
-async def test_terminate_failing_before_finding_the_attention_does_not_pause(service: ConnectorServer, proxy: FaultyProxy) -> None:
+async def test_terminate_failing_before_finding_the_attention_does_not_pause(
+    service: ConnectorServer, proxy: FaultyProxy
+) -> None:
     """Not resumed for this message (no attention known): the bot stays in charge."""
     await queued(service)
     proxy.answer_next(503, method="GET", path=ACTIVE_PATH, times=3)

@@ -150,7 +150,9 @@ async def test_terminate_an_open_attention_is_refused(service: ConnectorServer) 
     ("status", "error"),
     [(400, HandoffRequestRejected), (418, HandoffRequestRejected), (500, HandoffUnavailable), (503, HandoffUnavailable)],
 )
-async def test_status_codes_map_to_errors(service: ConnectorServer, proxy: FaultyProxy, status: int, error: type[HandoffError]) -> None:
+async def test_status_codes_map_to_errors(
+    service: ConnectorServer, proxy: FaultyProxy, status: int, error: type[HandoffError]
+) -> None:
     proxy.answer_next(status, times=1 + BUSY_RETRIES)  # a 503 is asked again before it counts
     async with _client(proxy.url) as client:
         with pytest.raises(error) as raised:

@@ -98,10 +98,24 @@ async def echo_bot(message: UserMessage) -> None:
 
 
 def credentials(graph_url: str, **overrides: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    messenger = dict(app_secret=APP_SECRET, verify_token=VERIFY_TOKEN, page_access_token=PAGE_TOKEN,
-                     graph_url=graph_url, graph_version="v21.0", app_id=APP_ID, **overrides)
-    instagram = dict(app_secret=INSTAGRAM_SECRET, verify_token=VERIFY_TOKEN, access_token=INSTAGRAM_TOKEN,
-                     graph_url=graph_url, graph_version="v21.0", app_id=APP_ID, **overrides)
+    messenger = dict(
+        app_secret=APP_SECRET,
+        verify_token=VERIFY_TOKEN,
+        page_access_token=PAGE_TOKEN,
+        graph_url=graph_url,
+        graph_version="v21.0",
+        app_id=APP_ID,
+        **overrides,
+    )
+    instagram = dict(
+        app_secret=INSTAGRAM_SECRET,
+        verify_token=VERIFY_TOKEN,
+        access_token=INSTAGRAM_TOKEN,
+        graph_url=graph_url,
+        graph_version="v21.0",
+        app_id=APP_ID,
+        **overrides,
+    )
     return messenger, instagram
 
 
@@ -132,7 +146,11 @@ class running_connectors:
         os.environ["HANDOFF_DATABASE_URL"] = self._database_url
         graph = self._graph or FakeGraphAPI(
             {PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"},
-            app_id=APP_ID, page_id=PAGE_ID, ig_account_id=IG_ACCOUNT_ID, emit_echoes=False, emit_deliveries=False,
+            app_id=APP_ID,
+            page_id=PAGE_ID,
+            ig_account_id=IG_ACCOUNT_ID,
+            emit_echoes=False,
+            emit_deliveries=False,
         )
         if graph._runner is None:
             await graph.start()

@@ -33,9 +33,15 @@ TICK = 0.005
 
 
 def batch(count: int, tag: str, customers: int = 200, start: int = 0) -> dict:
-    items = [{"sender": {"id": f"{tag}-c{n % customers}"}, "recipient": {"id": PAGE_ID},
-              "timestamp": 1700000000000 + n, "message": {"mid": f"m_{tag}_{n}", "text": f"hola {n}"}}
-             for n in range(start, start + count)]
+    items = [
+        {
+            "sender": {"id": f"{tag}-c{n % customers}"},
+            "recipient": {"id": PAGE_ID},
+            "timestamp": 1700000000000 + n,
+            "message": {"mid": f"m_{tag}_{n}", "text": f"hola {n}"},
+        }
+        for n in range(start, start + count)
+    ]
     return {"object": "page", "entry": [{"id": PAGE_ID, "time": 1, "messaging": items}]}
 
 
@@ -136,8 +142,14 @@ async def test_more_than_the_ceiling_is_413_and_nothing_is_stored(any_database_u
         assert status == 413 and "at most 1000 items" in json.loads(content)["error"]
         # Counted across entries and across messaging, standby and changes.
         body = batch(600, "split")
-        body["entry"].append({"id": PAGE_ID, "time": 1, "standby": batch(300, "standby")["entry"][0]["messaging"],
-                              "changes": [{"field": "feed", "value": {"n": n}} for n in range(101)]})
+        body["entry"].append(
+            {
+                "id": PAGE_ID,
+                "time": 1,
+                "standby": batch(300, "standby")["entry"][0]["messaging"],
+                "changes": [{"field": "feed", "value": {"n": n}} for n in range(101)],
+            }
+        )
         status, _, _ = await asyncio.to_thread(post_from_another_thread, url, json.dumps(body).encode())
         assert status == 413
         # Entries without items are no way around it: their objects run out the parse's budget.
@@ -185,8 +197,13 @@ async def head_only(server: ConnectorServer, headers: dict[str, str], declared: 
     while the rest is still missing proves the server did not wait for the body."""
     host, port = server.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    lines = ["POST /webhooks/messenger/webhook HTTP/1.1", f"Host: {host}", f"Content-Length: {declared}",
-             "Content-Type: application/json", *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [
+        "POST /webhooks/messenger/webhook HTTP/1.1",
+        f"Host: {host}",
+        f"Content-Length: {declared}",
+        "Content-Type: application/json",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + b"{" + b" " * 1023)
     await writer.drain()
     try:

@@ -46,12 +46,14 @@ class FakeRasaAgent:
 
 @pytest.fixture
 def rasa(server) -> FakeRasaAgent:
-    agent = FakeRasaAgent({
-        "ya no quiero esperar": ("cancel_handoff", 0.99),
-        "I don't want to wait anymore": ("cancel_handoff", 0.99),
-        "cancela": ("cancel_handoff", 0.6),  # below the threshold
-        "sigo esperando": ("still_waiting", 0.99),  # not a cancel: the attention stays queued
-    })
+    agent = FakeRasaAgent(
+        {
+            "ya no quiero esperar": ("cancel_handoff", 0.99),
+            "I don't want to wait anymore": ("cancel_handoff", 0.99),
+            "cancela": ("cancel_handoff", 0.6),  # below the threshold
+            "sigo esperando": ("still_waiting", 0.99),  # not a cancel: the attention stays queued
+        }
+    )
     server.app.ctx.agent = agent
     return agent
 

@@ -66,7 +66,9 @@ async def test_acknowledged_items_survive_a_stop_and_are_replayed(database_url):
         await blocked.wait()  # the process "dies" in the middle of the turn
 
     async with running_connectors(database_url, bot=stuck_bot) as server:
-        await server.post("messenger", envelope("messenger", [with_mid(item("messenger/text"), "m_a"), with_mid(item("messenger/text"), "m_b")]))
+        await server.post(
+            "messenger", envelope("messenger", [with_mid(item("messenger/text"), "m_a"), with_mid(item("messenger/text"), "m_b")])
+        )
         await server.wait_turns(1)
     async with running_connectors(database_url) as restarted:
         turns = await restarted.wait_turns(2)

@@ -31,8 +31,13 @@ def _minutes_ago(minutes: int) -> str:
 
 
 async def handoff(server, customer_id: str = "6001", **extra) -> dict:
-    body = {**customer(customer_id), "intent": "request_human", "slots": {"customer_name": "Ana", "handoff_reason": "factura"},
-            "context": [{"author": "customer", "text": "quiero una persona", "time": _minutes_ago(1)}], **extra}
+    body = {
+        **customer(customer_id),
+        "intent": "request_human",
+        "slots": {"customer_name": "Ana", "handoff_reason": "factura"},
+        "context": [{"author": "customer", "text": "quiero una persona", "time": _minutes_ago(1)}],
+        **extra,
+    }
     status, answer = await call(server, "POST", f"{SERVICE}/attentions", body)
     assert status in (200, 201), answer
     return answer
@@ -50,7 +55,9 @@ async def test_the_service_api_creates_one_attention_per_customer(server):
     assert first["attention"]["state"] == "queued" and first["attention"]["campaign_id"] == "soporte"
     assert first["attention"]["form"]["nombre"] == "Ana" and first["attention"]["form"]["motivo"] == "factura"
     assert first["handoff_message"].startswith("Te comunico")
-    status, active = await call(server, "GET", f"{SERVICE}/attentions/active?channel=messenger&account_id={PAGE_ID}&customer_id=6001")
+    status, active = await call(
+        server, "GET", f"{SERVICE}/attentions/active?channel=messenger&account_id={PAGE_ID}&customer_id=6001"
+    )
     assert status == 200 and active["attention"]["id"] == first["attention"]["id"]
 
 
@@ -66,7 +73,9 @@ async def test_the_service_api_refuses_bad_tokens_and_bodies(server):
 
 async def test_the_bot_records_form_fields_and_ends_a_queued_attention(server):
     attention_id = (await handoff(server))["attention"]["id"]
-    status, answer = await call(server, "POST", f"{SERVICE}/attentions/{attention_id}/form", {"values": {"numero_pedido": "12345"}})
+    status, answer = await call(
+        server, "POST", f"{SERVICE}/attentions/{attention_id}/form", {"values": {"numero_pedido": "12345"}}
+    )
     assert status == 200 and answer["attention"]["form"]["numero_pedido"] == "12345"
     status, answer = await call(server, "POST", f"{SERVICE}/attentions/{attention_id}/form", {"values": {"nope": 1}})
     assert status == 422
@@ -78,8 +87,10 @@ async def test_the_bot_records_form_fields_and_ends_a_queued_attention(server):
 async def test_customer_activity_during_an_attention_goes_to_it_not_to_the_bot(server):
     attention_id = (await handoff(server))["attention"]["id"]
     page_inbox_echo = item("messenger/echo_page_inbox")
-    await server.post("messenger", envelope("messenger", [
-        item("messenger/text"), item("messenger/image"), item("messenger/reaction"), page_inbox_echo]))
+    await server.post(
+        "messenger",
+        envelope("messenger", [item("messenger/text"), item("messenger/image"), item("messenger/reaction"), page_inbox_echo]),
+    )
     await server.settle()
     assert server.turns == []
     stored = await messages_of(server, attention_id)

@@ -18,8 +18,9 @@ FAST_RETRIES = RetryPolicy(attempts=4, backoff=0.01, rate_limit_backoff=0.02, ec
 
 @pytest.fixture
 async def graph():
-    async with FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, emit_echoes=False,
-                            emit_deliveries=False) as api:
+    async with FakeGraphAPI(
+        {PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, emit_echoes=False, emit_deliveries=False
+    ) as api:
         yield api
 
 
@@ -65,8 +66,11 @@ async def test_instagram_text_is_split_within_1000_bytes(graph, session):
 
 async def test_three_buttons_ride_a_button_template(graph, session):
     output = MessengerOutput(client(session, graph))
-    buttons = [{"title": "Sí", "payload": "/affirm"}, {"title": "No", "payload": "/deny"},
-               {"title": "Web", "url": "https://example.com"}]
+    buttons = [
+        {"title": "Sí", "payload": "/affirm"},
+        {"title": "No", "payload": "/deny"},
+        {"title": "Web", "url": "https://example.com"},
+    ]
     await output.send_text_with_buttons("psid", "¿Hablamos?", buttons)
     [message] = messages(graph)
     payload = message["attachment"]["payload"]
@@ -88,7 +92,14 @@ async def test_images_attachments_elements_and_custom_json(graph, session):
     output = MessengerOutput(client(session, graph))
     await output.send_response("psid", {"image": "https://example.com/a.png"})
     await output.send_response("psid", {"attachment": {"type": "file", "payload": {"url": "https://example.com/f.pdf"}}})
-    await output.send_response("psid", {"elements": [{"title": f"Card {n}", "subtitle": "s", "buttons": [{"title": "Ver", "url": "https://e.com"}]} for n in range(12)]})
+    await output.send_response(
+        "psid",
+        {
+            "elements": [
+                {"title": f"Card {n}", "subtitle": "s", "buttons": [{"title": "Ver", "url": "https://e.com"}]} for n in range(12)
+            ]
+        },
+    )
     await output.send_response("psid", {"custom": {"text": "raw Send API message"}})
     await output.send_response("psid", {"custom": {"sender_action": "typing_on"}})
     sent = messages(graph)

@@ -40,8 +40,13 @@ def quick_sweeps(tmp_path, monkeypatch) -> None:
 async def orphaned(service: HandoffService, agent: Agent) -> Attention:
     """An attention its agent opened and then left (logged out, closed the desk)."""
     await service.presence.seen(agent.id)
-    attention = await service.inbound.request_handoff("messenger", "page_1", "psid_orphan", intent="request_human",
-                                              slots={"customer_name": "Carla", "handoff_reason": "Mi pedido"})
+    attention = await service.inbound.request_handoff(
+        "messenger",
+        "page_1",
+        "psid_orphan",
+        intent="request_human",
+        slots={"customer_name": "Carla", "handoff_reason": "Mi pedido"},
+    )
     opened = await service.attentions.open(attention.id, agent)
     await service.presence.left(agent.id)
     return opened
@@ -51,8 +56,9 @@ async def left_pending(runtime: HandoffRuntime, agent: Agent) -> Message:
     """An agent message whose process died while handing it to Meta: ``pending`` in the
     outbox, its attempt recorded (Meta may have it, so the sweep settles it as unknown)."""
     service = runtime.service
-    attention = await service.inbound.request_handoff("messenger", "page_1", "psid_outbox", intent="request_human",
-                                              slots={"customer_name": "Luis", "handoff_reason": "Factura"})
+    attention = await service.inbound.request_handoff(
+        "messenger", "page_1", "psid_outbox", intent="request_human", slots={"customer_name": "Luis", "handoff_reason": "Factura"}
+    )
     await service.attentions.open(attention.id, agent)
     reached = asyncio.Event()
 

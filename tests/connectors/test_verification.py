@@ -31,9 +31,20 @@ async def test_anything_else_is_forbidden(server, params):
 def text_body(mid: str = "m_1", text: str = "hola", sender: str = "psid-1") -> dict:
     return {
         "object": "page",
-        "entry": [{"id": "100000000000001", "time": 1, "messaging": [
-            {"sender": {"id": sender}, "recipient": {"id": "100000000000001"}, "timestamp": 1700000000000,
-             "message": {"mid": mid, "text": text}}]}],
+        "entry": [
+            {
+                "id": "100000000000001",
+                "time": 1,
+                "messaging": [
+                    {
+                        "sender": {"id": sender},
+                        "recipient": {"id": "100000000000001"},
+                        "timestamp": 1700000000000,
+                        "message": {"mid": mid, "text": text},
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -71,8 +82,23 @@ async def test_signature_over_other_bytes_fails(server):
 
 
 async def test_instagram_uses_its_own_secret(server):
-    body = {"object": "instagram", "entry": [{"id": "1784", "time": 1, "messaging": [
-        {"sender": {"id": "igsid"}, "recipient": {"id": "1784"}, "timestamp": 1, "message": {"mid": "ig1", "text": "hi"}}]}]}
+    body = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": "1784",
+                "time": 1,
+                "messaging": [
+                    {
+                        "sender": {"id": "igsid"},
+                        "recipient": {"id": "1784"},
+                        "timestamp": 1,
+                        "message": {"mid": "ig1", "text": "hi"},
+                    }
+                ],
+            }
+        ],
+    }
     assert (await server.post("instagram", body, secret=APP_SECRET)).status == 403
     assert (await server.post("instagram", body, secret=INSTAGRAM_SECRET)).status == 200
 

@@ -127,8 +127,9 @@ def auth_frame(token: str | None) -> dict:
 
 
 async def make_account(server, username: str, role: str = "agent", campaigns=("soporte",), password: str = PASSWORD):
-    return await create_account(server.runtime.service, username, password, display_name=username.title(), role=role,
-                                campaigns=list(campaigns))
+    return await create_account(
+        server.runtime.service, username, password, display_name=username.title(), role=role, campaigns=list(campaigns)
+    )
 
 
 async def login(server, username: str, password: str = PASSWORD) -> Desk:
@@ -148,16 +149,27 @@ async def handoff(server, customer_id: str = "6001", channel: str = "messenger",
     """A queued attention through the action server's service API (messenger: soporte,
     instagram: ventas)."""
     account_id = PAGE_ID if channel == "messenger" else IG_ACCOUNT_ID
-    body = {"channel": channel, "account_id": account_id, "customer_id": customer_id, "intent": "request_human",
-            "slots": {"customer_name": f"Cliente {customer_id}"}, **extra}
-    async with server.session.post(server.url + "/webhooks/desk/service/attentions", data=json.dumps(body),
-                                   headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as response:
+    body = {
+        "channel": channel,
+        "account_id": account_id,
+        "customer_id": customer_id,
+        "intent": "request_human",
+        "slots": {"customer_name": f"Cliente {customer_id}"},
+        **extra,
+    }
+    async with server.session.post(
+        server.url + "/webhooks/desk/service/attentions",
+        data=json.dumps(body),
+        headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+    ) as response:
         answer = await response.json()
         assert response.status in (200, 201), answer
     return answer["attention"]
 
 
-async def customer_writes(server, text: str, customer_id: str = "6001", channel: str = "messenger", mid: str | None = None) -> None:
+async def customer_writes(
+    server, text: str, customer_id: str = "6001", channel: str = "messenger", mid: str | None = None
+) -> None:
     raw = with_mid(item(f"{channel}/text"), mid or f"m_{customer_id}_{abs(hash(text))}", sender=customer_id)
     raw["message"]["text"] = text
     await server.post(channel, envelope(channel, [raw]))

@@ -39,7 +39,15 @@ def test_passwords_are_salted_scrypt_hashes_checked_in_constant_time():
     assert verify_password("contrasen\u0303a", first)
     cheap = hash_password("x" * 8, n=2**4)
     assert cheap.startswith("scrypt$16$") and verify_password("x" * 8, cheap)
-    for broken in (None, "", "plain", "scrypt$nope", "bcrypt$1$2$3$4$5", "scrypt$1024$8$1$!!$!!", "scrypt$33554432$8$1$AAAA$AAAA"):
+    for broken in (
+        None,
+        "",
+        "plain",
+        "scrypt$nope",
+        "bcrypt$1$2$3$4$5",
+        "scrypt$1024$8$1$!!$!!",
+        "scrypt$33554432$8$1$AAAA$AAAA",
+    ):
         assert not verify_password("x", broken)
 
 
@@ -62,12 +70,19 @@ def test_session_tokens_expire_and_cannot_be_forged():
 
 async def test_supervisors_manage_accounts(server):
     boss = await account(server, "jefa", role="supervisor", campaigns=[])
-    created = await boss.post("/agents", {"username": "Nuevo", "password": "clave-nueva-1", "display_name": "Nuevo Agente",
-                                          "campaigns": ["ventas"]})
+    created = await boss.post(
+        "/agents", {"username": "Nuevo", "password": "clave-nueva-1", "display_name": "Nuevo Agente", "campaigns": ["ventas"]}
+    )
     assert created.status == 201
     agent = created.body["agent"]
-    assert agent == {"id": agent["id"], "username": "nuevo", "display_name": "Nuevo Agente", "role": "agent",
-                     "campaigns": ["ventas"], "active": True}
+    assert agent == {
+        "id": agent["id"],
+        "username": "nuevo",
+        "display_name": "Nuevo Agente",
+        "role": "agent",
+        "campaigns": ["ventas"],
+        "active": True,
+    }
     assert (await login(server, "nuevo", "clave-nueva-1")).agent["id"] == agent["id"]
     assert (await boss.post("/agents", {"username": "nuevo", "password": "clave-nueva-1"})).status == 422
     assert (await boss.post("/agents", {"username": "corto", "password": "corta"})).status == 422
@@ -78,7 +93,9 @@ async def test_supervisors_manage_accounts(server):
     listed = await boss.get("/agents")
     assert [item["username"] for item in listed.body["agents"]] == ["jefa", "nuevo"]
 
-    changed = await boss.call("PATCH", f"/agents/{agent['id']}", {"display_name": "Nuevo Nombre", "campaigns": ["soporte", "ventas"]})
+    changed = await boss.call(
+        "PATCH", f"/agents/{agent['id']}", {"display_name": "Nuevo Nombre", "campaigns": ["soporte", "ventas"]}
+    )
     assert changed.status == 200
     assert changed.body["agent"]["display_name"] == "Nuevo Nombre" and changed.body["agent"]["campaigns"] == ["soporte", "ventas"]
     assert (await boss.call("PATCH", f"/agents/{agent['id']}", {"campaigns": ["nada"], "display_name": "X"})).status == 422
@@ -103,7 +120,11 @@ async def test_campaigns_are_listed_for_everyone(server):
 async def test_the_sandbox_demo_accounts(server):
     service = server.runtime.service
     created = await ensure_demo_accounts(service)
-    assert [(a.username, a.role.value) for a in created] == [("supervisora", "supervisor"), ("agente1", "agent"), ("agente2", "agent")]
+    assert [(a.username, a.role.value) for a in created] == [
+        ("supervisora", "supervisor"),
+        ("agente1", "agent"),
+        ("agente2", "agent"),
+    ]
     assert all(a.password_works for a in created)
     for demo in created:
         desk = await login(server, demo.username, demo.password)
@@ -119,8 +140,14 @@ async def test_the_sandbox_demo_accounts(server):
 
 def _subprocess(database_url: str, *arguments: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "HANDOFF_DATABASE_URL": database_url, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "connectors.desk.accounts", *arguments], capture_output=True, text=True,
-                          cwd=ROOT, env=environment, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "connectors.desk.accounts", *arguments],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=120,
+    )
 
 
 def test_the_account_command(tmp_path, monkeypatch, capsys):
@@ -134,7 +161,9 @@ def test_the_account_command(tmp_path, monkeypatch, capsys):
         captured = capsys.readouterr()
         return code, captured.out + captured.err
 
-    code, out = cli("add", "Marta", "--name", "Marta Ruiz", "--campaigns", "soporte,ventas", "--password-stdin", stdin="clave-de-marta\n")
+    code, out = cli(
+        "add", "Marta", "--name", "Marta Ruiz", "--campaigns", "soporte,ventas", "--password-stdin", stdin="clave-de-marta\n"
+    )
     assert code == 0 and "marta" in out and "soporte, ventas" in out, out
     assert cli("add", "marta", "--password-stdin", stdin="clave-de-marta\n")[0] == 1
     assert cli("add", "pepe", "--password-stdin", stdin="corta\n") == (1, "error: the password needs at least 8 characters\n")
@@ -173,7 +202,9 @@ def test_the_password_is_read_from_stdin_without_a_newline(monkeypatch):
 
 
 async def test_demo_passwords_are_printed(capsys):
-    accounts.print_demo_accounts([accounts.DemoAccount("agente1", "demo-agente1", Role.AGENT, "Agente Uno")], "http://x/webhooks/desk/")
+    accounts.print_demo_accounts(
+        [accounts.DemoAccount("agente1", "demo-agente1", Role.AGENT, "Agente Uno")], "http://x/webhooks/desk/"
+    )
     printed = capsys.readouterr().out
     assert "http://x/webhooks/desk/" in printed and "agente1 / demo-agente1" in printed
 

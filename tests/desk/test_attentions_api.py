@@ -193,9 +193,13 @@ async def test_an_agent_message_goes_to_meta_and_comes_back_with_its_status(serv
     retried = await ana.post(f"/messages/{failed.body['message']['id']}/retry")
     assert retried.status == 200 and retried.body["message"]["status"] == "sent"
 
-    picture = await ana.post(f"/attentions/{attention['id']}/messages",
-                             {"attachment": {"type": "image", "url": "https://cdn.example.test/foto.jpg"}})
-    assert picture.status == 201 and picture.body["message"]["payload"]["attachments"][0]["url"] == "https://cdn.example.test/foto.jpg"
+    picture = await ana.post(
+        f"/attentions/{attention['id']}/messages", {"attachment": {"type": "image", "url": "https://cdn.example.test/foto.jpg"}}
+    )
+    assert (
+        picture.status == 201
+        and picture.body["message"]["payload"]["attachments"][0]["url"] == "https://cdn.example.test/foto.jpg"
+    )
     assert server.graph.sent_messages(recipient_id="6001")[-1].json["message"]["attachment"]["type"] == "image"
     bad = await ana.post(f"/attentions/{attention['id']}/messages", {"attachment": {"type": "exe", "url": "https://x.test/a"}})
     assert bad.status == 422
@@ -214,8 +218,9 @@ async def test_an_agent_message_goes_to_meta_and_comes_back_with_its_status(serv
 
 async def test_the_window_closed_is_409_before_anything_is_sent(server):
     ana = await account(server, "ana")
-    attention = await handoff(server, "7001", channel="instagram",
-                              context=[{"author": "customer", "text": "hola", "time": "2020-01-01T00:00:00+00:00"}])
+    attention = await handoff(
+        server, "7001", channel="instagram", context=[{"author": "customer", "text": "hola", "time": "2020-01-01T00:00:00+00:00"}]
+    )
     await server.runtime.service.agents.set_campaigns(ana.id, ["soporte", "ventas"])
     await ana.post(f"/attentions/{attention['id']}/open")
     closed = await ana.post(f"/attentions/{attention['id']}/messages", {"text": "hola"})
@@ -264,8 +269,11 @@ async def test_bad_bodies_are_400(server):
     ana = await account(server, "ana")
     attention = await handoff(server, "6001")
     await ana.post(f"/attentions/{attention['id']}/open")
-    async with server.session.post(f"{server.url}/webhooks/desk/api/attentions/{attention['id']}/messages", data=b"{nope",
-                                   headers={"Authorization": f"Bearer {ana.token}"}) as response:
+    async with server.session.post(
+        f"{server.url}/webhooks/desk/api/attentions/{attention['id']}/messages",
+        data=b"{nope",
+        headers={"Authorization": f"Bearer {ana.token}"},
+    ) as response:
         assert response.status == 400
     assert (await ana.call("PUT", f"/attentions/{attention['id']}/form", {"values": "x"})).status == 400
     assert (await ana.post(f"/attentions/{attention['id']}/read", {"up_to_message_id": "x"})).status == 400

@@ -52,7 +52,9 @@ async def test_every_message_names_its_agent_live_in_the_list_and_in_history(ser
     shown = await boss.get(f"/attentions/{attention['id']}")
     authors = [(m["author"], (m["agent"] or {}).get("name"), m["text"]) for m in shown.body["messages"]]
     assert authors == [
-        ("agent", "Ana", "Hola, soy Ana"), ("system", None, "cambio de turno"), ("agent", "Bruno", "Hola, sigo yo"),
+        ("agent", "Ana", "Hola, soy Ana"),
+        ("system", None, "cambio de turno"),
+        ("agent", "Bruno", "Hola, sigo yo"),
     ]
 
     done = {"values": {"motivo": "envío", "resultado": "resuelto"}}

@@ -56,8 +56,10 @@ async def test_each_attention_tells_the_composer_the_limit_the_server_enforces(s
 async def test_an_attachment_carries_its_caption_as_the_next_message(server):
     ana = await account(server, "ana")
     attention_id = await opened(ana, "6001")
-    answer = await ana.post(f"/attentions/{attention_id}/messages",
-                            {"attachment": {"type": "image", "url": PICTURE}, "text": "  Aquí tiene su factura  "})
+    answer = await ana.post(
+        f"/attentions/{attention_id}/messages",
+        {"attachment": {"type": "image", "url": PICTURE}, "text": "  Aquí tiene su factura  "},
+    )
     assert answer.status == 201, answer.body
     first, caption = answer.body["messages"]
     assert answer.body["message"] == first
@@ -73,8 +75,9 @@ async def test_an_attachment_carries_its_caption_as_the_next_message(server):
 async def test_a_caption_over_the_limit_refuses_the_attachment_too(server):
     ana = await account(server, "ana", campaigns=["ventas"])
     attention_id = await opened(ana, "7001", channel="instagram")
-    answer = await ana.post(f"/attentions/{attention_id}/messages",
-                            {"attachment": {"type": "image", "url": PICTURE}, "text": "ñ" * 600})  # 1,200 bytes
+    answer = await ana.post(
+        f"/attentions/{attention_id}/messages", {"attachment": {"type": "image", "url": PICTURE}, "text": "ñ" * 600}
+    )  # 1,200 bytes
     assert answer.status == 422 and "1000" in json.dumps(answer.body), answer.body
     assert server.graph.sent_messages(recipient_id="7001") == []
     assert (await ana.get(f"/attentions/{attention_id}")).body["messages"] == []
@@ -84,16 +87,20 @@ async def test_a_refused_attachment_keeps_its_caption_unsent(server):
     ana = await account(server, "ana")
     attention_id = await opened(ana, "6001")
     server.graph.user_unavailable_next()
-    answer = await ana.post(f"/attentions/{attention_id}/messages",
-                            {"attachment": {"type": "file", "url": PICTURE}, "text": "Su factura"})
+    answer = await ana.post(
+        f"/attentions/{attention_id}/messages", {"attachment": {"type": "file", "url": PICTURE}, "text": "Su factura"}
+    )
     assert answer.status == 201
     [failed] = answer.body["messages"]
     assert failed["kind"] == "attachment" and failed["status"] == "failed"
     assert server.graph.sent_messages(recipient_id="6001") == []
     # The one fault was spent on the attachment: had the caption gone after it, Meta would
     # have accepted it. Only the refused attachment ever reached the Send API...
-    tried = [request.json["message"] for request in server.graph.requests
-             if request.kind == "message" and request.recipient_id == "6001"]
+    tried = [
+        request.json["message"]
+        for request in server.graph.requests
+        if request.kind == "message" and request.recipient_id == "6001"
+    ]
     assert len(tried) == 1 and "attachment" in tried[0], tried
     # ...and the caption is not stored either (not even pending, for the outbox sweep to send later).
     page = await ana.get(f"/attentions/{attention_id}")

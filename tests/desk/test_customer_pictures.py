@@ -20,8 +20,12 @@ async def test_the_picture_of_the_handoff_is_the_avatar_until_its_link_expires(s
     ana = await account(server, "ana")
     soon = datetime.now(timezone.utc) + timedelta(days=2)
     fresh = await handoff(server, "6001", customer_name="Carla Pérez", customer_picture_url=meta_link(soon))
-    gone = await handoff(server, "6002", customer_name="Luis Gómez",
-                         customer_picture_url=meta_link(datetime.now(timezone.utc) - timedelta(minutes=1)))
+    gone = await handoff(
+        server,
+        "6002",
+        customer_name="Luis Gómez",
+        customer_picture_url=meta_link(datetime.now(timezone.utc) - timedelta(minutes=1)),
+    )
     assert (await card_of(ana, fresh["id"]))["customer"]["picture_url"] == meta_link(soon)
     assert (await card_of(ana, gone["id"]))["customer"]["picture_url"] is None  # initials, not a broken image
     stored = await server.runtime.service.queries.detail(fresh["id"])

@@ -27,8 +27,9 @@ def resident_bytes() -> int:
     raise AssertionError("no VmRSS in /proc/self/status")
 
 
-async def raw_post(server, path: str, length: int, *, token: str | None = None, body: bytes | None = None,
-                   send_body: bool = False) -> tuple[int, bytes, float]:
+async def raw_post(
+    server, path: str, length: int, *, token: str | None = None, body: bytes | None = None, send_body: bool = False
+) -> tuple[int, bytes, float]:
     """POST with a declared length over a plain socket: the status line, the headers and
     how long the answer took. With ``send_body`` the client keeps writing ``length`` bytes
     (from one small buffer: the client's memory stays flat) until the server closes."""
@@ -108,8 +109,9 @@ async def test_the_login_takes_only_a_small_body(server):
 
 async def test_a_chunked_body_is_cut_at_the_limit(server):
     ana = await account(server, "ana")
-    status, _, _ = await raw_post(server, f"{API}/attentions/1/messages", -1, token=ana.token,
-                                  body=b"%x\r\n" % len(CHUNK) + CHUNK + b"\r\n")
+    status, _, _ = await raw_post(
+        server, f"{API}/attentions/1/messages", -1, token=ana.token, body=b"%x\r\n" % len(CHUNK) + CHUNK + b"\r\n"
+    )
     assert status == 413
 
 
@@ -135,8 +137,15 @@ async def test_the_doors_tell_a_wrong_role_and_a_missing_secret_apart(server):
 
 @pytest.mark.parametrize(
     "path",
-    ["/attentions/{big}", "/attentions/{big}/open", "/history/{big}", "/messages/{big}/retry", "/labels/{big}",
-     "/agents/{big}", "/attentions/1/labels/{big}"],
+    [
+        "/attentions/{big}",
+        "/attentions/{big}/open",
+        "/history/{big}",
+        "/messages/{big}/retry",
+        "/labels/{big}",
+        "/agents/{big}",
+        "/attentions/1/labels/{big}",
+    ],
 )
 async def test_an_id_no_row_can_have_is_not_found(server, path):
     chief = await account(server, "jefa", role="supervisor")
@@ -169,7 +178,8 @@ async def test_the_openapi_document_states_each_doors_credential(server):
 
     document = openapi_document()
     expected: dict[doors.Credential, list[dict[str, list[str]]]] = {
-        doors.Credential.NONE: [], doors.Credential.SERVICE: [{"service": []}],
+        doors.Credential.NONE: [],
+        doors.Credential.SERVICE: [{"service": []}],
     }
     checked = 0
     for route in server.app.router.routes:

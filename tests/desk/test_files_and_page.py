@@ -17,14 +17,15 @@ from tests.desk.support import API, PUBLIC_URL, Desk, account
 async def upload(desk: Desk, data: bytes, filename: str, content_type: str):
     form = aiohttp.FormData()
     form.add_field("file", data, filename=filename, content_type=content_type)
-    async with desk.server.session.post(desk.server.url + API + "/uploads", data=form,
-                                        headers={"Authorization": f"Bearer {desk.token}"}) as response:
+    async with desk.server.session.post(
+        desk.server.url + API + "/uploads", data=form, headers={"Authorization": f"Bearer {desk.token}"}
+    ) as response:
         return response.status, await response.json()
 
 
 def local(server, url: str) -> str:
     assert url.startswith(PUBLIC_URL + "/webhooks/desk/media/")
-    return server.url + url[len(PUBLIC_URL):]
+    return server.url + url[len(PUBLIC_URL) :]
 
 
 async def test_an_upload_is_served_publicly_at_an_unguessable_url(server, tmp_path):
@@ -67,8 +68,9 @@ async def test_types_come_from_the_content_type_and_only_media_is_inline(server,
 async def test_uploads_need_a_session_a_file_and_at_most_25_mb(server):
     ana = await account(server, "ana")
     assert (await upload(Desk(server, token="forged"), b"x", "a.txt", "text/plain"))[0] == 401
-    async with server.session.post(server.url + API + "/uploads", data=b"{}",
-                                   headers={"Authorization": f"Bearer {ana.token}"}) as response:
+    async with server.session.post(
+        server.url + API + "/uploads", data=b"{}", headers={"Authorization": f"Bearer {ana.token}"}
+    ) as response:
         assert response.status == 400
     status, answer = await upload(ana, b"0" * (MAX_UPLOAD_BYTES + 1), "grande.bin", "application/octet-stream")
     assert status == 413 and "25 MB" in answer["error"]
@@ -76,8 +78,11 @@ async def test_uploads_need_a_session_a_file_and_at_most_25_mb(server):
 
 async def test_media_urls_cannot_leave_the_uploads_folder(server, tmp_path):
     (tmp_path / "secret.txt").write_text("no")
-    for path in ("/webhooks/desk/media/AAAAAAAAAAAAAAAAAAAA/..%2F..%2Fsecret.txt", "/webhooks/desk/media/short/x.txt",
-                 "/webhooks/desk/media/AAAAAAAAAAAAAAAAAAAA/nothing.png"):
+    for path in (
+        "/webhooks/desk/media/AAAAAAAAAAAAAAAAAAAA/..%2F..%2Fsecret.txt",
+        "/webhooks/desk/media/short/x.txt",
+        "/webhooks/desk/media/AAAAAAAAAAAAAAAAAAAA/nothing.png",
+    ):
         async with server.session.get(server.url + path) as response:
             assert response.status == 404, path
 
@@ -102,8 +107,12 @@ async def test_the_page_and_its_files_with_a_strict_policy(server, tmp_path, mon
         assert response.headers["X-Content-Type-Options"] == "nosniff"
     async with server.session.get(server.url + "/webhooks/desk/health") as response:
         assert response.status == 200 and (await response.json()) == {"status": "ok"}
-    for path in ("/webhooks/desk/static/..%2F..%2Fchannel.py", "/webhooks/desk/static/%2e%2e/api.py",
-                 "/webhooks/desk/static/nothing.js", "/webhooks/desk/static/.hidden"):
+    for path in (
+        "/webhooks/desk/static/..%2F..%2Fchannel.py",
+        "/webhooks/desk/static/%2e%2e/api.py",
+        "/webhooks/desk/static/nothing.js",
+        "/webhooks/desk/static/.hidden",
+    ):
         async with server.session.get(server.url + path) as response:
             assert response.status == 404, path
 

@@ -21,8 +21,9 @@ async def ended(desk, server, customer_id: str, writes: str = "", channel: str =
 
 
 async def sale(seller, server, customer_id: str = "7001", writes: str = "") -> dict:
-    return await ended(seller, server, customer_id, writes, channel="instagram",
-                       values={"values": {"productos": ["ropa"], "resultado": "venta"}})
+    return await ended(
+        seller, server, customer_id, writes, channel="instagram", values={"values": {"productos": ["ropa"], "resultado": "venta"}}
+    )
 
 
 async def test_history_lists_searches_and_shows_a_terminated_attention(server):
@@ -36,8 +37,14 @@ async def test_history_lists_searches_and_shows_a_terminated_attention(server):
     assert item["customer"] == {"id": "6001", "name": "Carla Pérez", "picture_url": None, "initials": "CP"}
     assert (item["campaign_name"], item["direction"], item["channel"]) == ("Soporte", "inbound", "messenger")
     assert item["agent"] == {"id": ana.id, "display_name": "Ana"} and item["ended_at"] and item["labels"] == []
-    for keyword, expected in (("fact", [first]), ("ENVIO llego", [second]), ("gómez", [second]), ("soporte", [second, first]),
-                              (datetime.now(timezone.utc).date().isoformat(), [second, first]), ("nada", [])):
+    for keyword, expected in (
+        ("fact", [first]),
+        ("ENVIO llego", [second]),
+        ("gómez", [second]),
+        ("soporte", [second, first]),
+        (datetime.now(timezone.utc).date().isoformat(), [second, first]),
+        ("nada", []),
+    ):
         found = await ana.get("/history", params={"q": keyword})
         assert [item["id"] for item in found.body["items"]] == [a["id"] for a in expected], keyword
     page = await ana.get("/history", params={"limit": 1})
@@ -79,8 +86,15 @@ async def test_history_shows_choice_values_by_their_labels_and_keeps_the_ids(ser
     english = (await seller.get(f"/history/{done['id']}", params={"lang": "en"})).body["item"]
     in_english = {field["id"]: field for field in english["form_fields"]}
     assert in_english["resultado"]["value_label"] == "Quote"
-    assert (in_english["origen"]["value_label"], in_english["productos"]["value_label"]) == ("Recommendation", ["Clothing", "Accessories"])
-    assert [in_english[name]["value"] for name in ("resultado", "origen", "productos")] == ["cotizacion", "recomendacion", ["ropa", "accesorios"]]
+    assert (in_english["origen"]["value_label"], in_english["productos"]["value_label"]) == (
+        "Recommendation",
+        ["Clothing", "Accessories"],
+    )
+    assert [in_english[name]["value"] for name in ("resultado", "origen", "productos")] == [
+        "cotizacion",
+        "recomendacion",
+        ["ropa", "accesorios"],
+    ]
 
 
 async def test_labels_filter_and_match_history(server):
@@ -123,7 +137,11 @@ async def test_an_outbound_attention_from_history(server):
     assert started.status == 201, started.body
     attention = started.body["attention"]
     assert (attention["state"], attention["direction"], attention["agent_id"], attention["campaign_id"]) == (
-        "open", "outbound", ana.id, "soporte")
+        "open",
+        "outbound",
+        ana.id,
+        "soporte",
+    )
     assert attention["customer"]["name"] == "Carla Pérez" and attention["window"]["response_until"]
     assert [field["id"] for field in attention["campaign"]["form"]] == ["nombre", "motivo", "numero_pedido", "resultado"]
     frame = await socket.receive_json(timeout=5)

@@ -23,11 +23,38 @@ pytestmark = pytest.mark.timeout(240)
 
 DOCUMENT = openapi_document()
 OPERATIONS = sorted((path, method) for path, methods in DOCUMENT["paths"].items() for method in methods)
-CALENDAR_ENDS = ["9999-12-31", "0001-01-01", "9999-12-31T23:59:59.999999+14:00", "0001-01-01T00:00:00-14:00",
-                 "9999-12-31T23:59:59Z", "2026-02-30", "2026-13-01", "99999-01-01", "2026-11-25T25:61:00"]
+CALENDAR_ENDS = [
+    "9999-12-31",
+    "0001-01-01",
+    "9999-12-31T23:59:59.999999+14:00",
+    "0001-01-01T00:00:00-14:00",
+    "9999-12-31T23:59:59Z",
+    "2026-02-30",
+    "2026-13-01",
+    "99999-01-01",
+    "2026-11-25T25:61:00",
+]
 HUGE_INTS = [0, -1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**100]
-ODD_TEXT = ["", " ", "null", "[]", "{}", "NaN", "1e309", "-0", "\x00", "%00", "../../etc/passwd", "🙂" * 50,
-            "' OR 1=1 --", '"*"', "NEAR(", "a\u0301", "\ud7ff", "ñ" * 3000]
+ODD_TEXT = [
+    "",
+    " ",
+    "null",
+    "[]",
+    "{}",
+    "NaN",
+    "1e309",
+    "-0",
+    "\x00",
+    "%00",
+    "../../etc/passwd",
+    "🙂" * 50,
+    "' OR 1=1 --",
+    '"*"',
+    "NEAR(",
+    "a\u0301",
+    "\ud7ff",
+    "ñ" * 3000,
+]
 TEN_MB = "x" * (10 * 1024 * 1024)
 
 ints = st.one_of(st.integers(-(2**80), 2**80), st.sampled_from(HUGE_INTS))
@@ -42,8 +69,22 @@ def deep(depth: int) -> bytes:
     return b'{"values": ' + b"[" * depth + b"]" * depth + b"}"
 
 
-raw_bodies = st.sampled_from([deep(1500), deep(30_000), b"[" * 3000, b"not json", b"\xff\xfe", b"[]", b"7", b'"x"', b"",
-                              json.dumps({"text": TEN_MB}).encode(), b'{"a": NaN}', b'{"a": 1e999999}'])
+raw_bodies = st.sampled_from(
+    [
+        deep(1500),
+        deep(30_000),
+        b"[" * 3000,
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b"7",
+        b'"x"',
+        b"",
+        json.dumps({"text": TEN_MB}).encode(),
+        b'{"a": NaN}',
+        b'{"a": 1e999999}',
+    ]
+)
 
 
 def schema_of(operation: dict[str, Any]) -> dict[str, Any]:
@@ -87,8 +128,10 @@ async def new_client() -> aiohttp.ClientSession:
 
 def test_no_operation_of_the_openapi_document_answers_500(tmp_path):
     loop = asyncio.new_event_loop()
-    context = running_connectors(f"sqlite+aiosqlite:///{tmp_path / 'walk.db'}",
-                                 desk={"session_secret": SESSION_SECRET, "uploads_dir": str(tmp_path / "uploads")})
+    context = running_connectors(
+        f"sqlite+aiosqlite:///{tmp_path / 'walk.db'}",
+        desk={"session_secret": SESSION_SECRET, "uploads_dir": str(tmp_path / "uploads")},
+    )
     server = loop.run_until_complete(context.__aenter__())
     answers: dict[int, int] = {}
     walked: set[tuple[str, str]] = set()
@@ -115,8 +158,9 @@ def test_no_operation_of_the_openapi_document_answers_500(tmp_path):
         # A big body waits for the server's go-ahead, as careful clients do: the door's 413
         # comes before it is sent (a client that just sends finds the connection closed).
         big = data is not None and len(data) > 1024 * 1024
-        async with client.request(method, server.url + BASE + url, params=query, data=data, headers=headers,
-                                          expect100=big) as answer:
+        async with client.request(
+            method, server.url + BASE + url, params=query, data=data, headers=headers, expect100=big
+        ) as answer:
             content = await answer.read()
         if answer.status == 401 and not url.startswith("/service"):  # a walk that logged itself out logs in again
             session["token"] = str((await login(server, "walker", PASSWORD)).token)
@@ -134,9 +178,12 @@ def test_no_operation_of_the_openapi_document_answers_500(tmp_path):
         ("POST", "/service/attentions", {}, {"channel": "messenger", "customer_id": "1", "slots": [1], "context": "x"}),
     ]
 
-    @settings(max_examples=700, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.large_base_example])
+    @settings(
+        max_examples=700,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+    )
     @given(call_=calls())
     def walk(call_: tuple[str, str, dict[str, str], Any, tuple[str, str]]) -> None:
         walked.add(call_[4])

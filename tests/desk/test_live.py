@@ -75,8 +75,14 @@ async def test_a_token_in_the_url_is_refused_even_a_valid_one(server):
 
 async def test_a_foreign_origin_is_refused_before_the_upgrade(server):
     ana = await account(server, "ana")
-    for origin in ("http://evil.example", "null", "https://desk.example.test", "http://desk.example.test:8080",
-                   "http://desk.example.test.evil.example", server.url):
+    for origin in (
+        "http://evil.example",
+        "null",
+        "https://desk.example.test",
+        "http://desk.example.test:8080",
+        "http://desk.example.test.evil.example",
+        server.url,
+    ):
         assert await refused_status(server, Origin=origin) == 403, origin
     assert not server.desk.live.connections_of(ana.id)
 
@@ -187,7 +193,9 @@ async def test_agents_hear_the_queue_and_who_opened_what(server):
     assert updated["type"] == "message.updated" and updated["message"]["status"] == "delivered"
     await no_frame(bruno_socket)
 
-    ended = await ana.post(f"/attentions/{attention['id']}/terminate", {"values": {"motivo": "consulta", "resultado": "resuelto"}})
+    ended = await ana.post(
+        f"/attentions/{attention['id']}/terminate", {"values": {"motivo": "consulta", "resultado": "resuelto"}}
+    )
     assert ended.status == 200
     terminated = await next_frame(ana_socket)
     assert terminated["type"] == "attention.terminated" and terminated["attention"]["state"] == "terminated"

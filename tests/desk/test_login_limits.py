@@ -18,8 +18,9 @@ AGENT_HOME = "198.51.100.20"
 PROXY_SETTINGS = ("SANIC_PROXIES_COUNT", "SANIC_REAL_IP_HEADER", "SANIC_FORWARDED_SECRET", "SANIC_FORWARDED_FOR_HEADER")
 
 
-async def attempt(server, username: str, password: str = "wrong-password", *, client: str | None = None,
-                  headers: dict[str, str] | None = None) -> Answer:
+async def attempt(
+    server, username: str, password: str = "wrong-password", *, client: str | None = None, headers: dict[str, str] | None = None
+) -> Answer:
     """One login; ``client`` is what the proxy in front says in X-Forwarded-For."""
     sent = dict(headers or {})
     if client is not None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -82,8 +83,16 @@ def test_a_routes_models_and_answers_are_what_the_document_says():
 
     from connectors.desk import doors
 
-    route = Route("POST", "/api/examples/<attention_id:int>", doors.AGENT, api_example, "An example",
-                  {201: Answer("made", {"type": "object"})}, body=schemas.SendBody, query=schemas.AttentionPageQuery)  # fmt: skip
+    route = Route(
+        "POST",
+        "/api/examples/<attention_id:int>",
+        doors.AGENT,
+        api_example,
+        "An example",
+        {201: Answer("made", {"type": "object"})},
+        body=schemas.SendBody,
+        query=schemas.AttentionPageQuery,
+    )
     document = build_document([route])
     operation = document["paths"]["/api/examples/{attention_id}"]["post"]
     assert operation["requestBody"]["content"]["application/json"]["schema"]["properties"]["attachment"] == {
@@ -129,8 +138,9 @@ async def test_a_refused_value_names_its_field(server):
         assert field in answer.body["fields"] and answer.body["field_errors"][field]["code"] == "field.invalid"
     # The service API's callers read the fields of a 422 (actions/handoff_api.py).
     body = json.dumps({"channel": "fax", "customer_id": "6002"})
-    async with server.session.post(server.url + "/webhooks/desk/service/attentions", data=body,
-                                   headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) as response:  # fmt: skip
+    async with server.session.post(
+        server.url + "/webhooks/desk/service/attentions", data=body, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    ) as response:
         assert response.status == 422
         refused = await response.json()
     assert refused["code"] == "request.invalid" and set(refused["fields"]) == {"channel"}

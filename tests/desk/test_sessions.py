@@ -15,8 +15,14 @@ from tests.desk.support import PASSWORD, SESSION_SECRET, Desk, account, login, m
 async def test_login_me_and_logout(server):
     await make_account(server, "ana", campaigns=["soporte", "ventas"])
     desk = await login(server, "ana")
-    assert desk.agent == {"id": desk.id, "username": "ana", "display_name": "Ana", "role": "agent",
-                          "campaigns": ["soporte", "ventas"], "active": True}
+    assert desk.agent == {
+        "id": desk.id,
+        "username": "ana",
+        "display_name": "Ana",
+        "role": "agent",
+        "campaigns": ["soporte", "ventas"],
+        "active": True,
+    }
     me = await desk.get("/me")
     assert me.status == 200 and me.body["agent"]["username"] == "ana"
     out = await desk.post("/logout")
@@ -69,7 +75,9 @@ async def test_an_expired_token_is_401(server):
     desk = await account(server, "ana")
     assert desk.token is not None
     claims = jwt.decode(desk.token, SESSION_SECRET, algorithms=["HS256"], audience=TOKEN_AUDIENCE)
-    expired = jwt.encode({**claims, "iat": int(time.time()) - 7200, "exp": int(time.time()) - 60}, SESSION_SECRET, algorithm="HS256")
+    expired = jwt.encode(
+        {**claims, "iat": int(time.time()) - 7200, "exp": int(time.time()) - 60}, SESSION_SECRET, algorithm="HS256"
+    )
     answer = await desk.get("/me", token=expired)
     assert answer.status == 401 and "expired" in answer.body["error"]
 

@@ -57,12 +57,26 @@ EVERYONE = (ANA, BRUNO, VERA, BOSS)
 
 
 def attention(state: AttentionState = AttentionState.QUEUED, agent_id=None, campaign_id: str = "soporte") -> Attention:
-    return Attention(id=10, channel=Channel.MESSENGER, account_id="p", customer_id="c", campaign_id=campaign_id, state=state,
-                     direction=Direction.INBOUND, agent_id=agent_id, form={}, context=(), created_at=NOW, updated_at=NOW)
+    return Attention(
+        id=10,
+        channel=Channel.MESSENGER,
+        account_id="p",
+        customer_id="c",
+        campaign_id=campaign_id,
+        state=state,
+        direction=Direction.INBOUND,
+        agent_id=agent_id,
+        form={},
+        context=(),
+        created_at=NOW,
+        updated_at=NOW,
+    )
 
 
 def message_event(agent_id=None, campaign_id: str = "soporte") -> MessageAdded:
-    message = Message(1, 10, MessageDirection.IN, Author.CUSTOMER, MessageKind.TEXT, MessageStatus.RECEIVED, NOW, NOW, text="hola")
+    message = Message(
+        1, 10, MessageDirection.IN, Author.CUSTOMER, MessageKind.TEXT, MessageStatus.RECEIVED, NOW, NOW, text="hola"
+    )
     return MessageAdded(at=NOW, attention_id=10, campaign_id=campaign_id, agent_id=agent_id, message=message)
 
 
@@ -97,16 +111,26 @@ def test_who_hears_which_event():
     # Ana's queue drops what Bruno opened.
     opened = AttentionOpened(at=NOW, attention=attention(AttentionState.OPEN, BRUNO.id), actor=Actor.of(BRUNO))
     assert heard(opened) == [True, True, False, True]
-    to_ana = AttentionTransferred(at=NOW, attention=attention(AttentionState.OPEN, ANA.id), actor=Actor.of(BRUNO), from_agent_id=BRUNO.id)
+    to_ana = AttentionTransferred(
+        at=NOW, attention=attention(AttentionState.OPEN, ANA.id), actor=Actor.of(BRUNO), from_agent_id=BRUNO.id
+    )
     assert heard(to_ana) == [True, True, False, True]
-    to_ventas = AttentionTransferred(at=NOW, attention=attention(campaign_id="ventas"), actor=Actor.of(BRUNO), from_agent_id=BRUNO.id,
-                                     from_campaign_id="soporte")
+    to_ventas = AttentionTransferred(
+        at=NOW,
+        attention=attention(campaign_id="ventas"),
+        actor=Actor.of(BRUNO),
+        from_agent_id=BRUNO.id,
+        from_campaign_id="soporte",
+    )
     assert heard(to_ventas) == [False, True, True, True]
-    queued_to_ventas = AttentionTransferred(at=NOW, attention=attention(campaign_id="ventas"), actor=Actor.of(BOSS),
-                                            from_campaign_id="soporte")
+    queued_to_ventas = AttentionTransferred(
+        at=NOW, attention=attention(campaign_id="ventas"), actor=Actor.of(BOSS), from_campaign_id="soporte"
+    )
     assert heard(queued_to_ventas) == [True, True, True, True]  # soporte's queue drops it, ventas' gets it
-    for back in (AttentionReleased(at=NOW, attention=attention(), actor=Actor.of(BRUNO), from_agent_id=BRUNO.id),
-                 AttentionReturned(at=NOW, attention=attention(), actor=SYSTEM, from_agent_id=BRUNO.id)):
+    for back in (
+        AttentionReleased(at=NOW, attention=attention(), actor=Actor.of(BRUNO), from_agent_id=BRUNO.id),
+        AttentionReturned(at=NOW, attention=attention(), actor=SYSTEM, from_agent_id=BRUNO.id),
+    ):
         assert heard(back) == [True, True, False, True]
     ended_open = AttentionTerminated(at=NOW, attention=attention(AttentionState.TERMINATED, BRUNO.id), actor=Actor.of(BRUNO))
     assert heard(ended_open) == [False, True, False, True]
@@ -133,15 +157,16 @@ agents = st.builds(
     username=st.just("x"),
     display_name=st.just("X"),
     role=st.sampled_from([Role.AGENT, Role.AGENT, Role.SUPERVISOR]),
-    campaigns=st.lists(st.sampled_from(CAMPAIGNS + ("ghost",)), max_size=3).map(tuple),
+    campaigns=st.lists(st.sampled_from((*CAMPAIGNS, "ghost")), max_size=3).map(tuple),
 )
 attention_facts = st.lists(
-    st.tuples(st.sampled_from(list(AttentionState)), st.sampled_from(CAMPAIGNS), st.sampled_from((None,) + AGENT_IDS)),
-    min_size=1, max_size=12,
-)  # fmt: skip
+    st.tuples(st.sampled_from(list(AttentionState)), st.sampled_from(CAMPAIGNS), st.sampled_from((None, *AGENT_IDS))),
+    min_size=1,
+    max_size=12,
+)
 
 
-async def _ensure_agents(connection) -> None:  # type: ignore[no-untyped-def]
+async def _ensure_agents(connection) -> None:
     known = set((await connection.execute(sa.select(agent_table.c.id))).scalars())
     for agent_id in AGENT_IDS:
         if agent_id not in known:
@@ -155,17 +180,34 @@ async def _ensure_agents(connection) -> None:  # type: ignore[no-untyped-def]
 _customers = itertools.count()
 
 
-async def _insert(connection, facts) -> list[Attention]:  # type: ignore[no-untyped-def]
+async def _insert(connection, facts) -> list[Attention]:
     """The attentions, and a history row for each terminated one (with the campaign and holder it ended with)."""
     made = []
     for state, campaign_id, agent_id in facts:
-        values = dict(channel="messenger", account_id="p", customer_id=f"c{next(_customers)}", campaign_id=campaign_id,
-                      state=state.value, direction="inbound", agent_id=agent_id, form={}, context=[],
-                      created_at=NOW, updated_at=NOW)  # fmt: skip
+        values = dict(
+            channel="messenger",
+            account_id="p",
+            customer_id=f"c{next(_customers)}",
+            campaign_id=campaign_id,
+            state=state.value,
+            direction="inbound",
+            agent_id=agent_id,
+            form={},
+            context=[],
+            created_at=NOW,
+            updated_at=NOW,
+        )
         new_id = (await connection.execute(attention_table.insert().values(**values))).inserted_primary_key[0]
         if state is AttentionState.TERMINATED:
-            ended = dict(attention_id=new_id, channel="messenger", direction="inbound", campaign_id=campaign_id,
-                         agent_id=agent_id, ended_at=NOW, document="")  # fmt: skip
+            ended = dict(
+                attention_id=new_id,
+                channel="messenger",
+                direction="inbound",
+                campaign_id=campaign_id,
+                agent_id=agent_id,
+                ended_at=NOW,
+                document="",
+            )
             await connection.execute(history_table.insert().values(**ended))
         made.append(dataclasses.replace(attention(state, agent_id, campaign_id), id=new_id, customer_id=values["customer_id"]))
     return made
@@ -180,19 +222,28 @@ async def test_the_predicate_and_the_sql_pick_the_same_attentions(engine, viewer
     ids = [item.id for item in made]
     scope = Scope.of(viewer)
     async with engine.connect() as connection:
-        by_sql = set((await connection.execute(
-            sa.select(attention_table.c.id).where(attention_table.c.id.in_(ids), attention_where(scope))
-        )).scalars())  # fmt: skip
+        by_sql = set(
+            (
+                await connection.execute(
+                    sa.select(attention_table.c.id).where(attention_table.c.id.in_(ids), attention_where(scope))
+                )
+            ).scalars()
+        )
         branches = history_branches(scope)
         in_history = sa.select(history_table.c.attention_id).where(history_table.c.attention_id.in_(ids))
         if branches is not None:
             in_history = in_history.where(sa.or_(*branches)) if branches else in_history.where(sa.false())
         history_by_sql = set((await connection.execute(in_history)).scalars())
         # The desk's lists as the API asks for them (supervisors: everyone's open ones).
-        listed = set((await connection.execute(
-            attention_rows.active_for_desk(None, None if viewer.is_supervisor else viewer.id)
-            .with_only_columns(attention_table.c.id).where(attention_table.c.id.in_(ids), attention_where(scope))
-        )).scalars())  # fmt: skip
+        listed = set(
+            (
+                await connection.execute(
+                    attention_rows.active_for_desk(None, None if viewer.is_supervisor else viewer.id)
+                    .with_only_columns(attention_table.c.id)
+                    .where(attention_table.c.id.in_(ids), attention_where(scope))
+                )
+            ).scalars()
+        )
     assert by_sql == {item.id for item in made if can_see(viewer, item)}
     assert history_by_sql == {item.id for item in made if item.state is AttentionState.TERMINATED and can_see(viewer, item)}
     assert listed == {item.id for item in made if list_of(viewer, item) is not None}
@@ -205,7 +256,10 @@ async def test_the_attention_lists_are_what_the_rule_lists(engine):
         await _ensure_agents(connection)
         made = await _insert(connection, facts)
     queries = Queries(engine, CampaignBook(campaigns={}, rules=(), default_campaign_id="soporte"))
-    for viewer in (Agent(1, "ana", "Ana", Role.AGENT, ("soporte",)), Agent(2, "bruno", "Bruno", Role.AGENT, ()),
-                   Agent(3, "vera", "Vera", Role.SUPERVISOR, ())):  # fmt: skip
+    for viewer in (
+        Agent(1, "ana", "Ana", Role.AGENT, ("soporte",)),
+        Agent(2, "bruno", "Bruno", Role.AGENT, ()),
+        Agent(3, "vera", "Vera", Role.SUPERVISOR, ()),
+    ):
         listed = await queries.attentions_for(viewer, all_open=viewer.is_supervisor)
         assert {item.attention.id for item in listed} == {item.id for item in made if list_of(viewer, item) is not None}

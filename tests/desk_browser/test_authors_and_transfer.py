@@ -21,8 +21,13 @@ REASON = "mi pedido 48213 no llegó, ya pasaron 10 días"
 
 async def handoff_with_reason(server, customer_id: str, name: str) -> int:
     body = {
-        "channel": "messenger", "account_id": PAGE_ID, "customer_id": customer_id, "customer_name": name,
-        "intent": "request_human", "slots": {"customer_name": name.split()[0], "handoff_reason": REASON}, "reason": REASON,
+        "channel": "messenger",
+        "account_id": PAGE_ID,
+        "customer_id": customer_id,
+        "customer_name": name,
+        "intent": "request_human",
+        "slots": {"customer_name": name.split()[0], "handoff_reason": REASON},
+        "reason": REASON,
         "context": [{"author": "customer", "text": REASON, "time": now_iso()}],
     }
     headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
@@ -59,7 +64,9 @@ async def test_authors_and_a_transfer_note_as_every_desk_sees_them(server, brows
 
     await service.attentions.transfer_to_agent(attention_id, ana, bruno.id, note="Cambio de turno: falta confirmar la dirección")
     card = bruno_desk.item(attention_id)
-    await expect(card.locator(".note-transfer")).to_contain_text("Nota de Ana Torres: Cambio de turno: falta confirmar la dirección")
+    await expect(card.locator(".note-transfer")).to_contain_text(
+        "Nota de Ana Torres: Cambio de turno: falta confirmar la dirección"
+    )
     await card.click()
     line = bruno_desk.page.locator("#timeline .msg-system.kind-transfer")
     await expect(line).to_contain_text("Ana Torres transfirió la atención a Bruno Díaz")
@@ -78,7 +85,9 @@ async def test_authors_and_a_transfer_note_as_every_desk_sees_them(server, brows
     transcript = boss.page.locator("#history-transcript")
     await expect(transcript.locator(".msg", has_text="Hola Rosa, soy Ana").locator(".msg-author")).to_have_text("Ana Torres")
     await expect(transcript.locator(".msg", has_text="Hola, sigo yo").locator(".msg-author")).to_have_text("Bruno Díaz")
-    await expect(transcript.locator(".msg-system.kind-transfer")).to_contain_text("Ana Torres transfirió la atención a Bruno Díaz")
+    await expect(transcript.locator(".msg-system.kind-transfer")).to_contain_text(
+        "Ana Torres transfirió la atención a Bruno Díaz"
+    )
     for desk in (boss, bruno_desk):
         desk.assert_clean()
     publish_screenshots()

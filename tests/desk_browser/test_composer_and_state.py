@@ -8,6 +8,7 @@ confirmations before a transfer or an outbound start, one toast per action, the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -62,7 +63,9 @@ async def test_the_composer_counts_per_channel_and_refuses_or_splits_never_cuts(
     await expect(desk.page.locator("#timeline .msg.author-agent")).to_have_count(2)
     await expect(page.locator("#composer-text")).to_have_value("")
     # On screen once stored; at Meta a moment later (the send follows the store).
-    sent = [request.json["message"]["text"] for request in await server.graph.wait_for_messages(2, timeout=15, recipient_id="6001")]
+    sent = [
+        request.json["message"]["text"] for request in await server.graph.wait_for_messages(2, timeout=15, recipient_id="6001")
+    ]
     assert len(sent) == 2 and all(len(piece) <= 2000 for piece in sent) and sent[0].endswith(".")
     assert " ".join(sent) == long_text
 
@@ -185,10 +188,8 @@ async def test_a_reload_before_the_send_is_answered_does_not_bring_the_text_back
     async def answer_late(route) -> None:
         answer = await route.fetch()  # the server stores and sends it now
         await asyncio.sleep(2)
-        try:
+        with contextlib.suppress(Exception):  # the page reloaded meanwhile
             await route.fulfill(response=answer)
-        except Exception:  # the page reloaded meanwhile
-            pass
 
     await page.route(re.compile(r"/api/attentions/\d+/messages$"), answer_late)
     await page.fill("#composer-text", "Enviado justo antes de recargar")
@@ -219,7 +220,9 @@ async def test_a_draft_goes_when_its_attention_ends_or_leaves_the_agent(server, 
         raw = await page.evaluate(f"sessionStorage.getItem('desk.drafts.{ana.id}')")
         return json.loads(raw or "{}")
 
-    expected = {str(attention_id): f"Borrador {attention_id}" for attention_id in (ended_here, transferred, ended_elsewhere, kept)}
+    expected = {
+        str(attention_id): f"Borrador {attention_id}" for attention_id in (ended_here, transferred, ended_elsewhere, kept)
+    }
     assert await stored_drafts() == expected
 
     # Ana ends one on the page.

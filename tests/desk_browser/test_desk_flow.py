@@ -84,14 +84,27 @@ async def add_agent(server, username: str, name: str, campaigns: list[str], role
     return await server.runtime.service.agents.add(username, name, role, campaigns, password_hash=hash_password(PASSWORD))
 
 
-async def handoff(server, customer_id: str, name: str, *, channel: str = "messenger", context: list | None = None,
-                  picture_url: str | None = None) -> int:
+async def handoff(
+    server,
+    customer_id: str,
+    name: str,
+    *,
+    channel: str = "messenger",
+    context: list | None = None,
+    picture_url: str | None = None,
+) -> int:
     """What action_handoff does: the service API creates the queued attention."""
     account_id = IG_ACCOUNT_ID if channel == "instagram" else PAGE_ID
     body = {
-        "channel": channel, "account_id": account_id, "customer_id": customer_id, "customer_name": name,
-        "intent": "request_human", "slots": {"customer_name": name.split()[0], "handoff_reason": "Consulta sobre un pedido"},
-        "context": context if context is not None else [
+        "channel": channel,
+        "account_id": account_id,
+        "customer_id": customer_id,
+        "customer_name": name,
+        "intent": "request_human",
+        "slots": {"customer_name": name.split()[0], "handoff_reason": "Consulta sobre un pedido"},
+        "context": context
+        if context is not None
+        else [
             {"author": "customer", "text": "Hola", "time": now_iso()},
             {"author": "bot", "text": "¡Hola! Soy el asistente virtual. ¿En qué te ayudo?", "time": now_iso()},
             {"author": "customer", "text": "Quiero hablar con una persona", "time": now_iso()},
@@ -216,7 +229,9 @@ async def test_two_agents_take_answer_label_and_terminate(server, browser) -> No
     await ana.login("ana")
     await beto.login("beto")
     await expect(ana.page.locator("#agent-name-text")).to_have_text("Ana Agente")
-    await expect(ana.page.locator("#history-button")).to_be_enabled()  # History: tests/desk_browser/test_history_and_supervision.py
+    await expect(
+        ana.page.locator("#history-button")
+    ).to_be_enabled()  # History: tests/desk_browser/test_history_and_supervision.py
 
     # The customer asks for a human: both agents see it queued, with its bell, live.
     attention_id = await handoff(server, "7001", "Lucía Fernández")
@@ -271,7 +286,9 @@ async def test_two_agents_take_answer_label_and_terminate(server, browser) -> No
     sent = [message for message in await stored_messages(server, attention_id) if message.author.value == "agent"][-1]
     echo = item("messenger/echo_ours")
     echo["sender"]["id"], echo["recipient"]["id"] = PAGE_ID, "7001"
-    echo["message"].update(mid=sent.mid, metadata=request.json["message"].get("metadata"), app_id=int(APP_ID), text=request.json["message"]["text"])
+    echo["message"].update(
+        mid=sent.mid, metadata=request.json["message"].get("metadata"), app_id=int(APP_ID), text=request.json["message"]["text"]
+    )
     delivery = item("messenger/delivery")
     delivery["sender"]["id"] = "7001"
     delivery["delivery"].update(mids=[sent.mid], watermark=int(time.time() * 1000))
@@ -402,7 +419,9 @@ async def test_customer_text_is_shown_as_text_never_as_markup(server, browser) -
     links = text.locator("a")
     await expect(links).to_have_count(1)
     assert await links.get_attribute("href") == "https://example.com/ok"
-    assert await desk.page.locator("#attention-list img, .conv-header img, #timeline img, script:not([type='module'])").count() == 0
+    assert (
+        await desk.page.locator("#attention-list img, .conv-header img, #timeline img, script:not([type='module'])").count() == 0
+    )
     assert await desk.page.evaluate("window.__xss") is None
     desk.assert_clean()
 
@@ -419,8 +438,20 @@ async def test_every_kind_of_message_renders(server, browser) -> None:
     await expect(desk.page.locator(".conv-header .conv-id")).to_have_text(f"#{messenger_id}")
 
     now = int(time.time() * 1000)
-    kinds = ["text", "image", "video", "audio", "file", "sticker", "location", "fallback_share", "template", "postback",
-             "reaction", "echo_page_inbox"]
+    kinds = [
+        "text",
+        "image",
+        "video",
+        "audio",
+        "file",
+        "sticker",
+        "location",
+        "fallback_share",
+        "template",
+        "postback",
+        "reaction",
+        "echo_page_inbox",
+    ]
     items = []
     for index, name in enumerate(kinds):
         raw = item(f"messenger/{name}")
@@ -446,7 +477,9 @@ async def test_every_kind_of_message_renders(server, browser) -> None:
     assert await timeline.locator(".attachment-image img").evaluate("image => image.naturalWidth") == 160
     await expect(timeline.locator(".attachment-card:has-text('No se pudo cargar')")).to_have_count(0)
     location = timeline.locator(".attachment-card:has-text('Ubicación') a")
-    await expect(location).to_have_attribute("href", re.compile(r"^https://www\.openstreetmap\.org/\?mlat=-12\.0464&mlon=-77\.0428"))
+    await expect(location).to_have_attribute(
+        "href", re.compile(r"^https://www\.openstreetmap\.org/\?mlat=-12\.0464&mlon=-77\.0428")
+    )
     await expect(timeline.locator(".attachment-card:has-text('Compartió')")).to_have_count(1)
     await expect(timeline.locator(".msg.kind-postback .msg-tag")).to_have_text("Pulsó un botón")
     await expect(timeline.locator(".msg-system.kind-reaction")).to_contain_text("reaccionó ❤️ a un mensaje")
@@ -487,7 +520,9 @@ async def test_every_kind_of_message_renders(server, browser) -> None:
     await desk.page.click("#take-button")
     await expect(desk.page.locator(".conv-header .conv-id")).to_have_text(f"#{instagram_id}")
     items = []
-    for index, name in enumerate(["story_mention", "story_reply", "share", "ig_reel", "image", "unsupported", "message_edit", "text", "deleted"]):
+    for index, name in enumerate(
+        ["story_mention", "story_reply", "share", "ig_reel", "image", "unsupported", "message_edit", "text", "deleted"]
+    ):
         raw = item(f"instagram/{name}")
         raw["timestamp"] = now + 100 + index
         raw["sender"]["id"] = "7001"
@@ -527,8 +562,11 @@ async def test_a_reply_cut_short_by_a_crash_is_unconfirmed_and_sent_again_only_w
     await expect(desk.message("¿Me confirma su dirección?").locator(".ticks")).to_have_attribute("data-status", "sent")
     sends = len(server.graph.sent_messages(recipient_id="6001"))
     async with server.runtime.service.engine.begin() as connection:  # what the crash left (tests/reliability prove how)
-        await connection.execute(sa.update(message_table).where(message_table.c.text == "¿Me confirma su dirección?")
-                                 .values(status="unknown", mid=None))
+        await connection.execute(
+            sa.update(message_table)
+            .where(message_table.c.text == "¿Me confirma su dirección?")
+            .values(status="unknown", mid=None)
+        )
 
     again = await Desk.open(browser, server)
     await again.login("ana")

@@ -21,14 +21,18 @@ pytestmark = pytest.mark.browser
 # What the API says for developers, which must never reach an agent's eyes.
 # Its ids ("attention 12", "agent 3"), quoted ids and states ("campaign 'soporte'", "(terminated)"),
 # placeholders left unfilled, the codes themselves and the old "Algo salió mal (<English>)".
-RAW = re.compile(r"attention \d|agent \d|not one of|campaign '|\((?:queued|open|terminated)\)|\{\w+\}|customer_cancelled|"
-                 r"Something went wrong \(|Algo salió mal \(|" + "|".join(re.escape(code) for code in sorted(ALL_CODES)))
+RAW = re.compile(
+    r"attention \d|agent \d|not one of|campaign '|\((?:queued|open|terminated)\)|\{\w+\}|customer_cancelled|"
+    r"Something went wrong \(|Algo salió mal \(|" + "|".join(re.escape(code) for code in sorted(ALL_CODES))
+)
 
 
 async def shown_texts(desk: Desk) -> str:
     """Everything the page shows as a notice: toasts, the centre, the form's errors."""
-    parts = [await desk.page.locator(selector).all_inner_texts() for selector in
-             ("#toasts", "#conversation", ".field-error", "#form-error", "#history-dialog:visible")]
+    parts = [
+        await desk.page.locator(selector).all_inner_texts()
+        for selector in ("#toasts", "#conversation", ".field-error", "#form-error", "#history-dialog:visible")
+    ]
     return "\n".join(text for part in parts for text in part)
 
 

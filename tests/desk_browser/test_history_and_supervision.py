@@ -17,8 +17,19 @@ SOPORTE_DONE = {"nombre": "Lucía", "motivo": "Consulta sobre un pedido", "numer
 VENTAS_DONE = {"nombre": "Camila", "productos": ["ropa"], "resultado": "venta"}
 
 
-async def ended(server, agent, customer_id: str, name: str, *, says: str | None = None, mid: str = "", channel: str = "messenger",
-                values: dict | None = None, label=None, context: list | None = None) -> int:
+async def ended(
+    server,
+    agent,
+    customer_id: str,
+    name: str,
+    *,
+    says: str | None = None,
+    mid: str = "",
+    channel: str = "messenger",
+    values: dict | None = None,
+    label=None,
+    context: list | None = None,
+) -> int:
     """A terminated attention: handed off, (the customer writes), opened, labelled, ended."""
     service = server.runtime.service
     attention_id = await handoff(server, customer_id, name, channel=channel, context=context)
@@ -63,7 +74,9 @@ async def test_history_search_detail_and_new_outbound_attention(server, browser)
     instagram = page.locator(f'#history-list .history-item[data-id="{camila}"]')
     await expect(instagram.locator(".history-outbound")).to_have_count(0)
     await expect(instagram.locator(".history-no-outbound")).to_have_text("Solo Messenger")
-    await expect(instagram.locator(".history-no-outbound")).to_have_attribute("title", "Instagram no permite que la empresa escriba primero: no se pueden iniciar atenciones salientes.")
+    await expect(instagram.locator(".history-no-outbound")).to_have_attribute(
+        "title", "Instagram no permite que la empresa escriba primero: no se pueden iniciar atenciones salientes."
+    )
 
     # One keyword over the message text; then a filter (label) on its own.
     await page.fill("#history-q", "factura")
@@ -131,7 +144,9 @@ async def test_history_search_detail_and_new_outbound_attention(server, browser)
 async def test_outbound_refused_outside_the_window_shows_the_reason(server, browser) -> None:
     ana = await add_agent(server, "ana", "Ana Agente", ["soporte"])
     long_ago = (utc_now() - timedelta(days=10)).isoformat()
-    silent = await ended(server, ana, "7201", "Nora Silenciosa", context=[{"author": "customer", "text": "Hola", "time": long_ago}])
+    silent = await ended(
+        server, ana, "7201", "Nora Silenciosa", context=[{"author": "customer", "text": "Hola", "time": long_ago}]
+    )
     desk = await Desk.open(browser, server)
     await desk.login("ana")
     await desk.page.click("#history-button")

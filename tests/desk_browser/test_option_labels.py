@@ -33,8 +33,9 @@ async def test_options_show_their_labels_and_store_their_ids(server, browser) ->
     await expect(outcome).to_have_text(["Venta", "Cotización", "Sin interés"])
     products = page.locator('.form-field[data-field="productos"] .choice')
     await expect(products).to_have_text(["Ropa", "Calzado", "Accesorios", "Otros"])
-    await expect(page.locator("#field-origen option")).to_have_text(["Seleccione…", "Anuncio", "Historia de Instagram",
-                                                                     "Recomendación", "Búsqueda", "Otro"])
+    await expect(page.locator("#field-origen option")).to_have_text(
+        ["Seleccione…", "Anuncio", "Historia de Instagram", "Recomendación", "Búsqueda", "Otro"]
+    )
     await expect(page.locator("#field-origen")).to_have_value("otro")  # the default, by its id
     await page.check("#field-productos-2")
     await page.select_option("#field-origen", label="Recomendación")

@@ -51,8 +51,11 @@ async def test_a_transfer_out_of_an_agents_campaigns_leaves_their_page_and_the_s
     # Campaigns changed while Ana is connected: what the server now sends her is hers to
     # show, though the page still holds the agent it logged in with.
     token = await api_token(server, "sara")
-    async with server.session.patch(f"{server.url}/webhooks/desk/api/agents/{ana.id}", json={"campaigns": ["ventas", "soporte"]},
-                                    headers={"Authorization": f"Bearer {token}"}) as answer:  # fmt: skip
+    async with server.session.patch(
+        f"{server.url}/webhooks/desk/api/agents/{ana.id}",
+        json={"campaigns": ["ventas", "soporte"]},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as answer:
         assert answer.status == 200
     lucia = await handoff(server, "7501", "Lucía Messenger")  # Soporte's queue
     await expect(a.page.locator('[data-channel-count="messenger"]')).to_have_text("1")

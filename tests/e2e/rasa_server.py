@@ -77,9 +77,22 @@ class Product:
     def start(self, timeout: float = 120.0) -> Product:
         if self._with_actions:
             self._spawn("actions", [str(BIN / "rasa"), "run", "actions", "--port", str(self.action_port), "--actions", "actions"])
-        self._spawn("rasa", [str(BIN / "rasa"), "run", "--port", str(self.rasa_port), "--credentials", "credentials.yml",
-                             "--endpoints", "endpoints.yml", "--model", "models",
-                             *(["--debug"] if os.environ.get("E2E_RASA_DEBUG") else [])])
+        self._spawn(
+            "rasa",
+            [
+                str(BIN / "rasa"),
+                "run",
+                "--port",
+                str(self.rasa_port),
+                "--credentials",
+                "credentials.yml",
+                "--endpoints",
+                "endpoints.yml",
+                "--model",
+                "models",
+                *(["--debug"] if os.environ.get("E2E_RASA_DEBUG") else []),
+            ],
+        )
         self._wait_until_up(f"{self.url}/webhooks/messenger/", timeout)
         if self._with_actions:
             self._wait_until_up(f"http://127.0.0.1:{self.action_port}/health", timeout)

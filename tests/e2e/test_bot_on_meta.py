@@ -28,8 +28,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def graph():
-    async with FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID,
-                            emit_echoes=False, emit_deliveries=False) as api:
+    async with FakeGraphAPI(
+        {PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID, emit_echoes=False, emit_deliveries=False
+    ) as api:
         api.add_profile("e2e-ana", first_name="Ana", last_name="Pérez")
         yield api
 
@@ -46,9 +47,14 @@ async def product(graph, tmp_path_factory):
 
 async def say(product: Product, channel: str, raw: dict) -> None:
     body = json.dumps(envelope(channel, [raw])).encode()
-    async with aiohttp.ClientSession() as session, session.post(f"{product.url}/webhooks/{channel}/webhook", data=body,
-                            headers={"X-Hub-Signature-256": sign(body, APP_SECRET),
-                                     "Content-Type": "application/json"}) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{product.url}/webhooks/{channel}/webhook",
+            data=body,
+            headers={"X-Hub-Signature-256": sign(body, APP_SECRET), "Content-Type": "application/json"},
+        ) as response,
+    ):
         assert response.status == 200
 
 
@@ -93,25 +99,33 @@ async def test_a_redelivered_message_is_answered_once(product, graph):
     assert len(graph.sent_messages(recipient_id="e2e-twice")) == 2, replies
 
 
-@pytest.mark.parametrize("method, path", [
-    ("POST", "/webhooks/rest/webhook"),  # Rasa's REST channel: keyed by a PSID anyone may know
-    ("POST", "/webhooks/callback/webhook"),
-    ("GET", "/conversations/e2e-ana/tracker"),  # Rasa's HTTP API stays off (no --enable-api)
-    ("POST", "/conversations/e2e-ana/messages"),
-    ("POST", "/model/parse"),
-    ("GET", "/status"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/webhooks/rest/webhook"),  # Rasa's REST channel: keyed by a PSID anyone may know
+        ("POST", "/webhooks/callback/webhook"),
+        ("GET", "/conversations/e2e-ana/tracker"),  # Rasa's HTTP API stays off (no --enable-api)
+        ("POST", "/conversations/e2e-ana/messages"),
+        ("POST", "/model/parse"),
+        ("GET", "/status"),
+    ],
+)
 async def test_nothing_on_the_public_port_talks_to_the_bot_without_a_credential(product, method, path):
     body = json.dumps({"sender": "e2e-ana", "message": "hola", "text": "hola"}).encode()
-    async with aiohttp.ClientSession() as session, session.request(method, f"{product.url}{path}", data=body,
-                               headers={"Content-Type": "application/json"}) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, f"{product.url}{path}", data=body, headers={"Content-Type": "application/json"}) as response,
+    ):
         assert response.status == 404, (path, await response.text())
 
 
-@pytest.mark.parametrize("channel, customer, text, answer", [
-    ("messenger", "e2e-order-es", "mi pedido 48213 no llegó, ya pasaron 10 días", "revisando el pedido 48213..."),
-    ("instagram", "e2e-order-en", "my order 48213 didn't arrive, it's been 10 days", "looking into order 48213..."),
-])
+@pytest.mark.parametrize(
+    "channel, customer, text, answer",
+    [
+        ("messenger", "e2e-order-es", "mi pedido 48213 no llegó, ya pasaron 10 días", "revisando el pedido 48213..."),
+        ("instagram", "e2e-order-en", "my order 48213 didn't arrive, it's been 10 days", "looking into order 48213..."),
+    ],
+)
 async def test_the_bot_names_the_order_the_customer_named(product, graph, channel, customer, text, answer):
     """Issue 13: the model tagged both numbers and Rasa kept the last: "revisando el pedido 10"."""
     await say(product, channel, customer_text(channel, customer, f"{customer}-1", text))

@@ -44,8 +44,9 @@ SERVICE_TOKEN = "e2e-handoff-service-token"
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def graph():
-    async with FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID,
-                            emit_echoes=False, emit_deliveries=False) as api:
+    async with FakeGraphAPI(
+        {PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID, emit_echoes=False, emit_deliveries=False
+    ) as api:
         yield api
 
 
@@ -54,13 +55,34 @@ async def product(graph, tmp_path_factory):
     require_trained_model()
     directory = tmp_path_factory.mktemp("e2e-handoff")
     database_url = f"sqlite+aiosqlite:///{directory / 'connectors.storage.db'}"
-    env = product_environment(graph.url, database_url, free_port(), HANDOFF_SERVICE_TOKEN=SERVICE_TOKEN,
-                              HANDOFF_SESSION_SECRET="e2e-session-secret-long-enough-for-hs256")
+    env = product_environment(
+        graph.url,
+        database_url,
+        free_port(),
+        HANDOFF_SERVICE_TOKEN=SERVICE_TOKEN,
+        HANDOFF_SESSION_SECRET="e2e-session-secret-long-enough-for-hs256",
+    )
     running = Product(env, directory, with_actions=True)
     running._env["HANDOFF_SERVICE_URL"] = f"{running.url}/webhooks/desk/service"
     # The agent account, made with the operators' command before the server starts.
-    subprocess.run([sys.executable, "-m", "connectors.desk.accounts", "add", "ana", "--name", "Ana", "--campaigns",
-                    "soporte", "--password-stdin"], input=PASSWORD.encode(), cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "connectors.desk.accounts",
+            "add",
+            "ana",
+            "--name",
+            "Ana",
+            "--campaigns",
+            "soporte",
+            "--password-stdin",
+        ],
+        input=PASSWORD.encode(),
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     running.start()
     yield running
     running.stop()
@@ -160,9 +182,7 @@ async def test_a_customer_is_handed_to_an_agent_and_back_to_the_bot(product, gra
     assert attention["form"]["nombre"] == "Ana Pérez"
     assert attention["form"]["motivo"] == "tengo un problema con mi factura de noviembre"
     context_texts = [line.get("text") for line in attention["context"]]
-    assert "quiero hablar con una persona" in context_texts and any(
-        line["author"] == "bot" for line in attention["context"]
-    )
+    assert "quiero hablar con una persona" in context_texts and any(line["author"] == "bot" for line in attention["context"])
 
     # The bot is silent while the attention is active; the message lands in the attention.
     await customer.says("¿hay alguien ahí?")
@@ -241,8 +261,11 @@ async def test_an_instagram_refund_complaint_reaches_support(product, graph):
 
 async def queued_by_words(customer: Customer, desk: AgentDesk, english: bool = False) -> int:
     """The customer asks for a person, gives a name and a reason: a queued attention."""
-    lines = (["I want to talk to a person", "Ann Smith", "I have a problem with my November invoice"] if english
-             else ["quiero hablar con una persona", "Ana Pérez", "tengo un problema con mi factura de noviembre"])
+    lines = (
+        ["I want to talk to a person", "Ann Smith", "I have a problem with my November invoice"]
+        if english
+        else ["quiero hablar con una persona", "Ana Pérez", "tengo un problema con mi factura de noviembre"]
+    )
     for count, line in enumerate(lines, start=1):
         await customer.says(line)
         await customer.wait_replies(count)

@@ -21,9 +21,13 @@ async def test_handoff_queues_an_attention_in_the_routed_campaign(service, clock
         {"author": "customer", "text": "quiero hablar con alguien", "time": (START - timedelta(minutes=1)).isoformat()},
     ]
     attention = await service.inbound.request_handoff(
-        "messenger", PAGE, "psid_1", intent="request_human",
+        "messenger",
+        PAGE,
+        "psid_1",
+        intent="request_human",
         slots={"customer_name": "Carla", "handoff_reason": "No llegó", "order_number": "12345", "language": "es"},
-        context=context, customer_name="Carla Pérez",
+        context=context,
+        customer_name="Carla Pérez",
     )
     assert attention.state is AttentionState.QUEUED
     assert attention.campaign_id == "soporte"
@@ -35,7 +39,12 @@ async def test_handoff_queues_an_attention_in_the_routed_campaign(service, clock
     assert attention.last_customer_message_at == START - timedelta(minutes=1)
     assert attention.created_at == START and attention.created_at.tzinfo is not None
     [event] = await service.queries.audit_trail(attention.id)
-    assert (event.action, event.actor.kind, event.from_state, event.to_state) == ("queued", ActorKind.BOT, None, AttentionState.QUEUED)
+    assert (event.action, event.actor.kind, event.from_state, event.to_state) == (
+        "queued",
+        ActorKind.BOT,
+        None,
+        AttentionState.QUEUED,
+    )
     detail = await service.queries.detail(attention.id)
     assert detail.customer.name == "Carla Pérez"
 
@@ -66,8 +75,15 @@ async def test_concurrent_handoffs_of_one_customer_create_exactly_one(service, e
 async def test_the_database_refuses_a_second_active_attention(service, engine):
     first = await handoff(service)
     row = {
-        "channel": "messenger", "account_id": PAGE, "customer_id": "psid_1", "campaign_id": "soporte",
-        "direction": "inbound", "form": {}, "context": [], "created_at": START, "updated_at": START,
+        "channel": "messenger",
+        "account_id": PAGE,
+        "customer_id": "psid_1",
+        "campaign_id": "soporte",
+        "direction": "inbound",
+        "form": {},
+        "context": [],
+        "created_at": START,
+        "updated_at": START,
     }
     with pytest.raises(IntegrityError):
         async with engine.begin() as connection:
@@ -94,7 +110,10 @@ async def test_open_takes_a_queued_attention(service, agent, clock):
     assert taken.opened_at == taken.assigned_at == START + timedelta(minutes=2)
     events = await service.queries.audit_trail(attention.id)
     assert [(e.action, e.actor.agent_id, e.from_state, e.to_state) for e in events][-1] == (
-        "open", agent.id, AttentionState.QUEUED, AttentionState.OPEN,
+        "open",
+        agent.id,
+        AttentionState.QUEUED,
+        AttentionState.OPEN,
     )
 
 
@@ -136,9 +155,7 @@ async def test_fifty_agents_open_one_attention_exactly_one_wins(service):
 
 
 async def test_transfer_to_campaign_requeues_and_keeps_shared_fields(service, agent, book):
-    attention = await service.inbound.request_handoff(
-        "instagram", IG_ACCOUNT, "igsid_1", slots={"customer_name": "Carla"}
-    )
+    attention = await service.inbound.request_handoff("instagram", IG_ACCOUNT, "igsid_1", slots={"customer_name": "Carla"})
     seller = await service.agents.add("vale", "Vale", Role.AGENT, ["ventas"])
     attention = await service.attentions.open(attention.id, seller)
     attention = await service.forms.save(attention.id, seller, {"presupuesto": "300"})
@@ -231,7 +248,11 @@ async def test_terminate_requires_the_required_fields(service, agent, resumer):
     assert resumer.resumed[0].state is AttentionState.TERMINATED
     last = (await service.queries.audit_trail(attention.id))[-1]
     assert (last.action, last.from_state, last.to_state, last.actor.agent_id) == (
-        "terminate", AttentionState.OPEN, AttentionState.TERMINATED, agent.id)
+        "terminate",
+        AttentionState.OPEN,
+        AttentionState.TERMINATED,
+        agent.id,
+    )
     assert await service.inbound.active_attention("messenger", PAGE, "psid_1") is None
 
 

@@ -103,18 +103,28 @@ def test_the_shipped_routing_looks_at_what_the_customer_asked():
     # A shopper who complains about a refund goes to support: the refund rule comes first.
     assert book.route("instagram", "ig_1", "request_human", {}, said("ask_product", "request_refund")).id == "soporte"
     # Messenger: the order-status rule fires (rule 2), though "agente" opened the hand-over.
-    order = book.routing("messenger", "page_1", "request_human", {}, said("ask_order_status", "inform_order_number", "request_human"))
+    order = book.routing(
+        "messenger", "page_1", "request_human", {}, said("ask_order_status", "inform_order_number", "request_human")
+    )
     assert (order.campaign.id, order.rule) == ("soporte", 2)
     # A Messenger shopper: Ventas serves only Instagram, so the default.
     assert book.routing("messenger", "page_1", "request_human", {}, said("ask_product")).rule is None
 
 
 def test_routing_by_what_was_asked_entities_and_a_bot_slot(tmp_path):
-    book = load_campaigns(write(tmp_path, GOOD.replace("      when: {channel: instagram}", """      when: {asked: [buy, ask_price]}
+    book = load_campaigns(
+        write(
+            tmp_path,
+            GOOD.replace(
+                "      when: {channel: instagram}",
+                """      when: {asked: [buy, ask_price]}
     - campaign: ventas
       when: {entities: order_number, channel: instagram}
     - campaign: ventas
-      when: {slots: {equipo: ventas}}""")))
+      when: {slots: {equipo: ventas}}""",
+            ),
+        )
+    )
     line = CustomerLine(text="quiero el 12345", intent="nlu_fallback", entities=(("order_number", "12345"),))
     assert book.route("instagram", "a", "request_human", {}, said("greet", "ask_price", "affirm")).id == "ventas"
     assert book.route("instagram", "a", "ask_price", {}, said("greet")).id == "soporte"  # `asked` is not the opener
@@ -124,9 +134,17 @@ def test_routing_by_what_was_asked_entities_and_a_bot_slot(tmp_path):
 
 
 def test_routing_by_intent_slot_and_account(tmp_path):
-    book = load_campaigns(write(tmp_path, GOOD.replace("      when: {channel: instagram}", """      when: {channel: instagram, account: ["17841"]}
+    book = load_campaigns(
+        write(
+            tmp_path,
+            GOOD.replace(
+                "      when: {channel: instagram}",
+                """      when: {channel: instagram, account: ["17841"]}
     - campaign: ventas
-      when: {intent: [buy, ask_price], slots: {vip: true}}""")))
+      when: {intent: [buy, ask_price], slots: {vip: true}}""",
+            ),
+        )
+    )
     assert book.route("instagram", "17841").id == "ventas"
     assert book.route("instagram", "other").id == "soporte"
     assert book.route("instagram", "other", "buy", {"vip": True}).id == "ventas"
@@ -151,31 +169,67 @@ def test_min_greater_than_max_names_file_campaign_and_field(tmp_path):
         (("campaign: ventas", "campaign: marketing"), "routing rule #1: campaign 'marketing' does not exist"),
         (("default: soporte", "default: nadie"), "routing: 'default' names campaign 'nadie', which does not exist"),
         (("  default: soporte\n", ""), "routing: 'default' (the campaign when no rule matches) is required"),
-        (("{id: edad, type: number, min: 1, max: 10}", "{id: color, type: single_choice, options: []}"),
-         "campaign 'ventas', field 'color': 'options' must be a non-empty list for a single_choice field"),
-        (("{id: edad, type: number, min: 1, max: 10}", "{id: color, type: list}"),
-         "campaign 'ventas', field 'color': 'options' must be a non-empty list for a list field"),
-        (("{id: edad, type: number, min: 1, max: 10}", "{id: color, type: list, options: [a, b], default: c}"),
-         "campaign 'ventas', field 'color': invalid default: 'c' is not one of the options ['a', 'b']"),
-        (("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: number, max: 10, default: 11}"),
-         "campaign 'ventas', field 'edad': invalid default: must be at most 10 (is 11)"),
-        (("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: text, min: 1}"),
-         "campaign 'ventas', field 'edad': 'min' applies only to number fields, not text"),
-        (("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: text, min_length: 9, max_length: 3}"),
-         "campaign 'ventas', field 'edad': min_length (9) is greater than max_length (3)"),
-        (("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: slider}"),
-         "campaign 'ventas', field 'edad': unknown type 'slider'"),
-        (("      - {id: nombre, type: text, required: true}\n", "      - {id: nombre, type: text}\n      - {id: nombre, type: date}\n"),
-         "campaign 'soporte', field 'nombre': duplicate field id"),
-        (("channels: [instagram]", "channels: [instagram, whatsapp]"), "campaign 'ventas': 'channels': unknown channel 'whatsapp'"),
+        (
+            ("{id: edad, type: number, min: 1, max: 10}", "{id: color, type: single_choice, options: []}"),
+            "campaign 'ventas', field 'color': 'options' must be a non-empty list for a single_choice field",
+        ),
+        (
+            ("{id: edad, type: number, min: 1, max: 10}", "{id: color, type: list}"),
+            "campaign 'ventas', field 'color': 'options' must be a non-empty list for a list field",
+        ),
+        (
+            ("{id: edad, type: number, min: 1, max: 10}", "{id: color, type: list, options: [a, b], default: c}"),
+            "campaign 'ventas', field 'color': invalid default: 'c' is not one of the options ['a', 'b']",
+        ),
+        (
+            ("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: number, max: 10, default: 11}"),
+            "campaign 'ventas', field 'edad': invalid default: must be at most 10 (is 11)",
+        ),
+        (
+            ("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: text, min: 1}"),
+            "campaign 'ventas', field 'edad': 'min' applies only to number fields, not text",
+        ),
+        (
+            ("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: text, min_length: 9, max_length: 3}"),
+            "campaign 'ventas', field 'edad': min_length (9) is greater than max_length (3)",
+        ),
+        (
+            ("{id: edad, type: number, min: 1, max: 10}", "{id: edad, type: slider}"),
+            "campaign 'ventas', field 'edad': unknown type 'slider'",
+        ),
+        (
+            (
+                "      - {id: nombre, type: text, required: true}\n",
+                "      - {id: nombre, type: text}\n      - {id: nombre, type: date}\n",
+            ),
+            "campaign 'soporte', field 'nombre': duplicate field id",
+        ),
+        (
+            ("channels: [instagram]", "channels: [instagram, whatsapp]"),
+            "campaign 'ventas': 'channels': unknown channel 'whatsapp'",
+        ),
         (("channels: [instagram]", "channels: []"), "campaign 'ventas': 'channels' must list at least one channel"),
-        (("    name: Ventas\n", "    name: Ventas\n    orphan_timeout: soon\n"), "campaign 'ventas': 'orphan_timeout' must be a positive duration"),
-        (("    name: Ventas\n", "    name: Ventas\n    human_agent_tag: sometimes\n"), "campaign 'ventas': 'human_agent_tag' must be true or false"),
-        (("    name: Ventas\n", "    name: Ventas\n    accounts: {messenger: ['1']}\n"), "campaign 'ventas': 'accounts': channel 'messenger' is not in 'channels'"),
-        (("{es: Hola, en: Hello}\n    inbound_form:\n      - {id: edad", "{es: Hola}\n    inbound_form:\n      - {id: edad"),
-         "campaign 'ventas': 'handoff_message.en' must be a non-empty text"),
+        (
+            ("    name: Ventas\n", "    name: Ventas\n    orphan_timeout: soon\n"),
+            "campaign 'ventas': 'orphan_timeout' must be a positive duration",
+        ),
+        (
+            ("    name: Ventas\n", "    name: Ventas\n    human_agent_tag: sometimes\n"),
+            "campaign 'ventas': 'human_agent_tag' must be true or false",
+        ),
+        (
+            ("    name: Ventas\n", "    name: Ventas\n    accounts: {messenger: ['1']}\n"),
+            "campaign 'ventas': 'accounts': channel 'messenger' is not in 'channels'",
+        ),
+        (
+            ("{es: Hola, en: Hello}\n    inbound_form:\n      - {id: edad", "{es: Hola}\n    inbound_form:\n      - {id: edad"),
+            "campaign 'ventas': 'handoff_message.en' must be a non-empty text",
+        ),
         (("when: {channel: instagram}", "when: {}"), "routing rule #1: 'when' must give at least one condition"),
-        (("when: {channel: instagram}", "when: {channel: messenger}"), "routing rule #1: campaign 'ventas' does not serve channel 'messenger'"),
+        (
+            ("when: {channel: instagram}", "when: {channel: messenger}"),
+            "routing rule #1: campaign 'ventas' does not serve channel 'messenger'",
+        ),
         (("when: {channel: instagram}", "when: {canal: instagram}"), "routing rule #1: unknown key 'canal'"),
         (("routing:", "routes:"), "unknown key 'routes'"),
     ],
@@ -201,37 +255,64 @@ slots:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("required: true}", "prefill: {slot: costumer_name}}"),
-         "campaign 'soporte', field 'nombre': 'prefill': 'costumer_name' is not a slot of "),
-        (("required: true}", "prefill_from_slot: nombre_cliente}"),
-         "campaign 'soporte', field 'nombre': 'prefill_from_slot': 'nombre_cliente' is not a slot of "),
-        (("required: true}", "prefill: {entity: order_numbr}}"),
-         "campaign 'soporte', field 'nombre': 'prefill': 'order_numbr' is not an entity of "),
-        (("required: true}", "prefill: {pattern: 'pedido (\\d+'}}"),
-         "campaign 'soporte', field 'nombre': 'prefill': the pattern 'pedido (\\d+' is not a valid regular expression"),
-        (("required: true}", "prefill: {pattern: 'talla \\d+'}}"),
-         "field 'nombre': 'prefill': the pattern 'talla \\d+' must have exactly one group (...) around the value (has 0)"),
-        (("required: true}", "prefill: {slot: customer_name, entity: order_number}}"),
-         "campaign 'soporte', field 'nombre': 'prefill' must be one of {slot: NAME}, {entity: NAME} or {pattern: 'REGEX'}"),
-        (("required: true}", "prefill: {column: x}}"),
-         "campaign 'soporte', field 'nombre': 'prefill' must be one of"),
-        (("required: true}", "prefill: {slot: customer_name}, prefill_from_slot: customer_name}"),
-         "campaign 'soporte', field 'nombre': give either 'prefill' or 'prefill_from_slot', not both"),
-        (("when: {channel: instagram}", "when: {asked: [buy, comprar]}"),
-         "routing rule #1: 'asked': 'comprar' is not an intent of "),
+        (
+            ("required: true}", "prefill: {slot: costumer_name}}"),
+            "campaign 'soporte', field 'nombre': 'prefill': 'costumer_name' is not a slot of ",
+        ),
+        (
+            ("required: true}", "prefill_from_slot: nombre_cliente}"),
+            "campaign 'soporte', field 'nombre': 'prefill_from_slot': 'nombre_cliente' is not a slot of ",
+        ),
+        (
+            ("required: true}", "prefill: {entity: order_numbr}}"),
+            "campaign 'soporte', field 'nombre': 'prefill': 'order_numbr' is not an entity of ",
+        ),
+        (
+            ("required: true}", "prefill: {pattern: 'pedido (\\d+'}}"),
+            "campaign 'soporte', field 'nombre': 'prefill': the pattern 'pedido (\\d+' is not a valid regular expression",
+        ),
+        (
+            ("required: true}", "prefill: {pattern: 'talla \\d+'}}"),
+            "field 'nombre': 'prefill': the pattern 'talla \\d+' must have exactly one group (...) around the value (has 0)",
+        ),
+        (
+            ("required: true}", "prefill: {slot: customer_name, entity: order_number}}"),
+            "campaign 'soporte', field 'nombre': 'prefill' must be one of {slot: NAME}, {entity: NAME} or {pattern: 'REGEX'}",
+        ),
+        (("required: true}", "prefill: {column: x}}"), "campaign 'soporte', field 'nombre': 'prefill' must be one of"),
+        (
+            ("required: true}", "prefill: {slot: customer_name}, prefill_from_slot: customer_name}"),
+            "campaign 'soporte', field 'nombre': give either 'prefill' or 'prefill_from_slot', not both",
+        ),
+        (
+            ("when: {channel: instagram}", "when: {asked: [buy, comprar]}"),
+            "routing rule #1: 'asked': 'comprar' is not an intent of ",
+        ),
         (("when: {channel: instagram}", "when: {intent: pedir}"), "routing rule #1: 'intent': 'pedir' is not an intent of "),
-        (("when: {channel: instagram}", "when: {entities: [talla]}"),
-         "routing rule #1: 'entities': 'talla' is not an entity of "),
-        (("when: {channel: instagram}", "when: {slots: {vip: true, equipo: ventas}}"),
-         "routing rule #1: 'slots': 'equipo' is not a slot of "),
-        (("{id: edad, type: number, min: 1, max: 10}", "{id: r, type: list, options: [{id: a, label: {es: A, fr: B}}]}"),
-         "campaign 'ventas', field 'r', option 'a': 'label': unknown language 'fr'"),
-        (("{id: edad, type: number, min: 1, max: 10}", "{id: r, type: list, options: [{id: a, etiqueta: A}]}"),
-         "campaign 'ventas', field 'r', option #1: unknown key 'etiqueta'"),
-        (("{id: edad, type: number, min: 1, max: 10}", "{id: r, type: list, options: [{label: A}]}"),
-         "campaign 'ventas', field 'r', option #1: 'id': None must be a non-empty text"),
-        (("{id: edad, type: number, min: 1, max: 10}", "{id: r, type: list, options: [a, {id: a, label: A}]}"),
-         "campaign 'ventas', field 'r': 'options' lists ['a'] more than once"),
+        (
+            ("when: {channel: instagram}", "when: {entities: [talla]}"),
+            "routing rule #1: 'entities': 'talla' is not an entity of ",
+        ),
+        (
+            ("when: {channel: instagram}", "when: {slots: {vip: true, equipo: ventas}}"),
+            "routing rule #1: 'slots': 'equipo' is not a slot of ",
+        ),
+        (
+            ("{id: edad, type: number, min: 1, max: 10}", "{id: r, type: list, options: [{id: a, label: {es: A, fr: B}}]}"),
+            "campaign 'ventas', field 'r', option 'a': 'label': unknown language 'fr'",
+        ),
+        (
+            ("{id: edad, type: number, min: 1, max: 10}", "{id: r, type: list, options: [{id: a, etiqueta: A}]}"),
+            "campaign 'ventas', field 'r', option #1: unknown key 'etiqueta'",
+        ),
+        (
+            ("{id: edad, type: number, min: 1, max: 10}", "{id: r, type: list, options: [{label: A}]}"),
+            "campaign 'ventas', field 'r', option #1: 'id': None must be a non-empty text",
+        ),
+        (
+            ("{id: edad, type: number, min: 1, max: 10}", "{id: r, type: list, options: [a, {id: a, label: A}]}"),
+            "campaign 'ventas', field 'r': 'options' lists ['a'] more than once",
+        ),
     ],
 )
 def test_names_the_bot_does_not_have_are_refused_with_their_place(tmp_path, change, expected):
@@ -248,12 +329,18 @@ def test_names_the_bot_does_not_have_are_refused_with_their_place(tmp_path, chan
 def test_a_good_prefill_and_labelled_options_against_the_domain(tmp_path):
     domain = tmp_path / "domain.yml"
     domain.write_text(BOT, encoding="utf-8")
-    book = load_campaigns(write(tmp_path, GOOD.replace(
-        "{id: edad, type: number, min: 1, max: 10}",
-        "{id: talla, type: text, prefill: {pattern: 'talla (\\d+)'}}\n"
-        "      - {id: pedido, type: text, prefill: {entity: order_number}}\n"
-        "      - {id: r, type: single_choice, options: [resuelto, {id: cotizacion, label: {es: Cotización, en: Quote}}]}",
-    ).replace("when: {channel: instagram}", "when: {asked: [ask_price], slots: {vip: true}}")), domain=domain)
+    book = load_campaigns(
+        write(
+            tmp_path,
+            GOOD.replace(
+                "{id: edad, type: number, min: 1, max: 10}",
+                "{id: talla, type: text, prefill: {pattern: 'talla (\\d+)'}}\n"
+                "      - {id: pedido, type: text, prefill: {entity: order_number}}\n"
+                "      - {id: r, type: single_choice, options: [resuelto, {id: cotizacion, label: {es: Cotización, en: Quote}}]}",
+            ).replace("when: {channel: instagram}", "when: {asked: [ask_price], slots: {vip: true}}"),
+        ),
+        domain=domain,
+    )
     talla, pedido, resultado = book.get("ventas").inbound_form
     assert talla.prefill == Prefill(PrefillSource.PATTERN, "talla (\\d+)") and talla.prefill_from_slot is None
     assert pedido.prefill == Prefill(PrefillSource.ENTITY, "order_number")
@@ -282,7 +369,9 @@ def test_a_missing_domain_is_reported(tmp_path):
 
 
 def test_all_mistakes_come_at_once(tmp_path):
-    errors = errors_of(tmp_path, GOOD.replace("min: 1, max: 10", "min: 50, max: 10").replace("required: true}", "required: yes please}"))
+    errors = errors_of(
+        tmp_path, GOOD.replace("min: 1, max: 10", "min: 50, max: 10").replace("required: true}", "required: yes please}")
+    )
     assert len(errors) == 2
 
 
@@ -303,7 +392,17 @@ def test_a_missing_file(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [(600, 600), ("600", 600), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("2d", 172800), ("soon", None), (True, None), ("", None)],
+    [
+        (600, 600),
+        ("600", 600),
+        ("90s", 90),
+        ("10m", 600),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("soon", None),
+        (True, None),
+        ("", None),
+    ],
 )
 def test_durations(text, seconds):
     parsed = parse_duration(text)
@@ -328,8 +427,13 @@ def test_the_check_command_checks_the_names_against_the_domain(tmp_path, capsys)
 
 def test_the_check_command_as_a_module(tmp_path):
     bad = write(tmp_path, GOOD.replace("campaign: ventas", "campaign: marketing"))
-    done = subprocess.run([sys.executable, "-m", "handoff.campaigns", "check", str(bad)], capture_output=True, text=True,
-                          cwd=CAMPAIGNS_FILE.parents[1], env={"RASA_TELEMETRY_ENABLED": "false", "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "handoff.campaigns", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=CAMPAIGNS_FILE.parents[1],
+        env={"RASA_TELEMETRY_ENABLED": "false", "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 1
     assert "campaign 'marketing' does not exist" in done.stderr
 

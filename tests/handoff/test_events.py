@@ -66,9 +66,18 @@ def _event(attention_id: int, campaign: str = "soporte") -> AttentionQueued:
     from handoff.states import AttentionState
 
     attention = Attention(
-        id=attention_id, channel=Channel.MESSENGER, account_id=PAGE, customer_id="psid", campaign_id=campaign,
-        state=AttentionState.QUEUED, direction=Direction.INBOUND, agent_id=None, form={}, context=(),
-        created_at=START, updated_at=START,
+        id=attention_id,
+        channel=Channel.MESSENGER,
+        account_id=PAGE,
+        customer_id="psid",
+        campaign_id=campaign,
+        state=AttentionState.QUEUED,
+        direction=Direction.INBOUND,
+        agent_id=None,
+        form={},
+        context=(),
+        created_at=START,
+        updated_at=START,
     )
     return AttentionQueued(at=START, attention=attention, actor=BOT)
 
@@ -88,8 +97,18 @@ async def test_operations_publish_typed_events(service, agent, other_agent, supe
     await service.attentions.terminate(attention.id, agent, {"motivo": "x"})
     kinds = [type(event) for event in events.pending()]
     assert kinds == [
-        AttentionQueued, AttentionOpened, MessageAdded, MessageAdded, MessageUpdated, FormSaved, LabelApplied,
-        AttentionTransferred, MessageAdded, AttentionReleased, AttentionOpened, AttentionTerminated,
+        AttentionQueued,
+        AttentionOpened,
+        MessageAdded,
+        MessageAdded,
+        MessageUpdated,
+        FormSaved,
+        LabelApplied,
+        AttentionTransferred,
+        MessageAdded,
+        AttentionReleased,
+        AttentionOpened,
+        AttentionTerminated,
     ]  # the MessageAdded after the transfer: its system line, for the receiver's conversation
 
 

@@ -27,8 +27,13 @@ def codes(values):
 
 def test_a_valid_form_has_no_errors():
     values = {
-        "nombre": "Ana", "motivo": "x", "edad": "40", "resultado": "resuelto",
-        "productos": ["ropa"], "origen": "otro", "fecha": "2024-05-06",
+        "nombre": "Ana",
+        "motivo": "x",
+        "edad": "40",
+        "resultado": "resuelto",
+        "productos": ["ropa"],
+        "origen": "otro",
+        "fecha": "2024-05-06",
     }
     assert validate_form(FORM, values) == []
     assert validate_form(FORM, {**values, "fecha": date(2024, 5, 6), "edad": 40.0}) == []
@@ -36,20 +41,39 @@ def test_a_valid_form_has_no_errors():
 
 def test_missing_required_fields_are_named_one_by_one():
     assert codes({"nombre": "  ", "productos": []}) == [
-        ("nombre", "required"), ("motivo", "required"), ("resultado", "required"),
+        ("nombre", "required"),
+        ("motivo", "required"),
+        ("resultado", "required"),
     ]
 
 
 def test_each_kind_of_invalid_value():
-    assert codes({
-        "nombre": "A", "motivo": "ok", "edad": "viejo", "resultado": "quizás",
-        "productos": "ropa", "origen": "tele", "fecha": "06/05/2024", "extra": 1,
-    }) == [
-        ("nombre", "too_short"), ("edad", "not_a_number"), ("resultado", "not_an_option"),
-        ("productos", "not_a_list"), ("origen", "not_an_option"), ("fecha", "invalid_date"), ("extra", "unknown_field"),
+    assert codes(
+        {
+            "nombre": "A",
+            "motivo": "ok",
+            "edad": "viejo",
+            "resultado": "quizás",
+            "productos": "ropa",
+            "origen": "tele",
+            "fecha": "06/05/2024",
+            "extra": 1,
+        }
+    ) == [
+        ("nombre", "too_short"),
+        ("edad", "not_a_number"),
+        ("resultado", "not_an_option"),
+        ("productos", "not_a_list"),
+        ("origen", "not_an_option"),
+        ("fecha", "invalid_date"),
+        ("extra", "unknown_field"),
     ]
-    assert codes({"nombre": "Alejandra", "motivo": "ok", "resultado": "resuelto", "edad": 10, "productos": ["ropa", "gorras"]}) == [
-        ("nombre", "too_long"), ("edad", "below_min"), ("productos", "not_an_option"),
+    assert codes(
+        {"nombre": "Alejandra", "motivo": "ok", "resultado": "resuelto", "edad": 10, "productos": ["ropa", "gorras"]}
+    ) == [
+        ("nombre", "too_long"),
+        ("edad", "below_min"),
+        ("productos", "not_an_option"),
     ]
     assert codes({"nombre": "Ana", "motivo": "ok", "resultado": "resuelto", "edad": 120}) == [("edad", "above_max")]
 
@@ -87,14 +111,24 @@ def test_prefill_from_an_entity_or_a_pattern_in_what_the_customer_said():
         field("nombre", FieldType.TEXT, prefill=Prefill(PrefillSource.SLOT, "customer_name")),
         field("guia", FieldType.TEXT, prefill=Prefill(PrefillSource.PATTERN, r"gu[ií]a\s+([A-Z]{2}\d+)"), max_length=5),
     )
-    conversation = Conversation.from_context([
-        {"author": "customer", "text": "mi pedido 11111 no llegó", "intent": "ask_order_status",
-         "entities": [{"entity": "order_number", "value": "11111"}, {"entity": "language", "value": "es"}]},
-        {"author": "bot", "text": "revisando el pedido 11111, talla 99"},
-        {"author": "customer", "text": "perdón, es el 48213; pedí talla 42 hace 10 días, guía AB123456789",
-         "intent": "inform_order_number", "entities": [{"entity": "order_number", "value": "48213"}]},
-        {"author": "customer", "text": "agente", "intent": "request_human"},
-    ])
+    conversation = Conversation.from_context(
+        [
+            {
+                "author": "customer",
+                "text": "mi pedido 11111 no llegó",
+                "intent": "ask_order_status",
+                "entities": [{"entity": "order_number", "value": "11111"}, {"entity": "language", "value": "es"}],
+            },
+            {"author": "bot", "text": "revisando el pedido 11111, talla 99"},
+            {
+                "author": "customer",
+                "text": "perdón, es el 48213; pedí talla 42 hace 10 días, guía AB123456789",
+                "intent": "inform_order_number",
+                "entities": [{"entity": "order_number", "value": "48213"}],
+            },
+            {"author": "customer", "text": "agente", "intent": "request_human"},
+        ]
+    )
     values = prefill_form(form, {"customer_name": "Ana"}, conversation)
     # The latest order number the customer gave; the size from their words (not the bot's);
     # a value the field refuses (the waybill is too long) is left for the agent.

@@ -24,8 +24,9 @@ def says(text: str) -> InboundEvent:
 
 async def ended(service, agent, customer: str, *, name: str = "Carla Pérez", writes: str = "", form=None, clock=None):
     """An attention of ``customer`` that the agent opened and terminated."""
-    attention = await opened(service, agent, customer, slots={"customer_name": name, "handoff_reason": "consulta"},
-                             customer_name=name)
+    attention = await opened(
+        service, agent, customer, slots={"customer_name": name, "handoff_reason": "consulta"}, customer_name=name
+    )
     if writes:
         await service.inbound.record_customer_event("messenger", PAGE, customer, says(writes))
     if clock is not None:
@@ -40,7 +41,14 @@ async def found(service, who, **where) -> list[int]:
 
 def test_words_are_folded_and_dates_are_one_term():
     assert terms("Factura de ÑANDÚ, envío 25/11/2026 o 2026-11-25") == [
-        "factura", "de", "nandu", "envio", "d20261125", "o", "d20261125"]
+        "factura",
+        "de",
+        "nandu",
+        "envio",
+        "d20261125",
+        "o",
+        "d20261125",
+    ]
     assert query_terms("FACTÚ  fact x") == [("factu", True), ("fact", True), ("x", False)]
     assert query_terms("2026-11") == [("d202611", True)]
 
@@ -66,7 +74,10 @@ async def test_a_terminated_attention_is_searchable_at_once(service, agent, cloc
 async def test_form_values_context_and_end_date_are_searched(service, agent, clock):
     attention = await ended(service, agent, "psid_1", form={"numero_pedido": "AB-7781", "resultado": "escalado"})
     bot_said = await service.inbound.request_handoff(
-        "messenger", PAGE, "psid_2", slots={"customer_name": "Mara"},
+        "messenger",
+        PAGE,
+        "psid_2",
+        slots={"customer_name": "Mara"},
         context=[{"author": "customer", "text": "quiero cancelar mi suscripción", "time": START.isoformat()}],
     )
     clock.advance(days=3)
@@ -158,8 +169,13 @@ async def test_the_bot_ending_a_queued_attention_puts_it_in_history(service, age
 
 
 async def test_detail_has_transcript_form_and_trail_with_names(service, agent, other_agent, supervisor, clock):
-    attention = await opened(service, agent, "psid_1", customer_name="Carla Pérez",
-                             context=[{"author": "customer", "text": "hola bot", "time": START.isoformat()}])
+    attention = await opened(
+        service,
+        agent,
+        "psid_1",
+        customer_name="Carla Pérez",
+        context=[{"author": "customer", "text": "hola bot", "time": START.isoformat()}],
+    )
     await service.inbound.record_customer_event("messenger", PAGE, "psid_1", says("mi pedido"))
     await service.outbox.send_agent_message(attention.id, agent, "ya lo reviso")
     clock.advance(minutes=2)
@@ -175,7 +191,9 @@ async def test_detail_has_transcript_form_and_trail_with_names(service, agent, o
     assert [entry["text"] for entry in detail.item.attention.context] == ["hola bot"]
     # Each message with its own author: not every agent line credited to the last holder.
     assert [(message.text, message.author.value, message.agent_name) for message in reversed(detail.messages)] == [
-        ("mi pedido", "customer", None), ("ya lo reviso", "agent", "Ana"), ("turno", "system", None),
+        ("mi pedido", "customer", None),
+        ("ya lo reviso", "agent", "Ana"),
+        ("turno", "system", None),
         ("hola, soy Bruno", "agent", "Bruno"),
     ]
     assert detail.item.attention.form["resultado"] == "resuelto" and detail.campaign.id == "soporte"
@@ -206,10 +224,16 @@ async def test_the_search_index_is_the_databases(engine, service, agent):
     await ended(service, agent, "psid_1", writes="factura")
     async with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
-            hits = (await connection.execute(sa.text("SELECT count(*) FROM history_fts WHERE history_fts MATCH 'factu*'"))).scalar()
+            hits = (
+                await connection.execute(sa.text("SELECT count(*) FROM history_fts WHERE history_fts MATCH 'factu*'"))
+            ).scalar()
         else:
-            hits = (await connection.execute(sa.text("SELECT count(*) FROM history WHERE search @@ to_tsquery('simple', 'factu:*')"))).scalar()
-            indexed = (await connection.execute(sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_history_search'"))).scalar()
+            hits = (
+                await connection.execute(sa.text("SELECT count(*) FROM history WHERE search @@ to_tsquery('simple', 'factu:*')"))
+            ).scalar()
+            indexed = (
+                await connection.execute(sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_history_search'"))
+            ).scalar()
             assert "gin" in indexed.lower()
     assert hits == 1
 
@@ -221,7 +245,9 @@ async def test_postgres_two_step_search_gives_the_same_pages(service, agent, clo
 
     made = [await ended(service, agent, f"psid_{n}", writes="pedido" if n % 2 else "otra cosa", clock=clock) for n in range(7)]
     monkeypatch.setattr(history_rows, "RECENT_WINDOW", 1)
-    with_word = [attention.id for attention in reversed(made) if "psid_" in attention.customer_id and int(attention.customer_id[5:]) % 2]
+    with_word = [
+        attention.id for attention in reversed(made) if "psid_" in attention.customer_id and int(attention.customer_id[5:]) % 2
+    ]
     seen: list[int] = []
     cursor = None
     while True:

@@ -23,7 +23,8 @@ async def test_a_batch_over_several_chunks_keeps_order_and_drops_what_was_seen(e
     again.insert(0, IncomingItem("messenger", "m_new", "x", {"copy": 1}))
     second = await inbox.accept(again)
     assert [stored.payload.get("mid", stored.payload.get("copy")) for stored in second] == [
-        1, *(f"m_{n}" for n in range(count, count + 5))
+        1,
+        *(f"m_{n}" for n in range(count, count + 5)),
     ]
     assert len(await inbox.pending(limit=10_000)) == count + 6
     assert await inbox.accept([]) == []

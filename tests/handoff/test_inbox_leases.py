@@ -34,7 +34,8 @@ async def leased(engine, name: str, lease: float = 30.0, identity: ProcessIdenti
 async def expire(engine, owner: str) -> None:
     async with engine.begin() as connection:
         await connection.execute(
-            sa.update(inbox_lease).where(inbox_lease.c.owner == owner)
+            sa.update(inbox_lease)
+            .where(inbox_lease.c.owner == owner)
             .values(expires_at=datetime.now(timezone.utc) - timedelta(hours=1))
         )
 

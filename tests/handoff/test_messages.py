@@ -36,7 +36,11 @@ async def test_customer_messages_go_to_the_active_attention(service, clock):
     )
     assert stored.attention_id == attention.id
     assert (stored.direction, stored.author, stored.kind, stored.status) == (
-        MessageDirection.IN, Author.CUSTOMER, MessageKind.TEXT, MessageStatus.RECEIVED)
+        MessageDirection.IN,
+        Author.CUSTOMER,
+        MessageKind.TEXT,
+        MessageStatus.RECEIVED,
+    )
     assert stored.mid == "m_1" and stored.sent_at == START + timedelta(minutes=4, seconds=59)
     after = await service.attentions.get(attention.id)
     assert after.last_customer_message_at == START + timedelta(minutes=4, seconds=59)
@@ -81,7 +85,12 @@ async def test_inside_24h_the_agent_sends_a_response(service, agent, gateway, cl
     assert sent.sent_at == clock.now and sent.author is Author.AGENT and sent.agent_id == agent.id
     [outbound] = gateway.sent
     assert (outbound.message_id, outbound.customer_id, outbound.account_id, outbound.messaging_type, outbound.text) == (
-        sent.id, "psid_1", PAGE, RESPONSE, "Hola Carla, te ayudo")
+        sent.id,
+        "psid_1",
+        PAGE,
+        RESPONSE,
+        "Hola Carla, te ayudo",
+    )
 
 
 async def test_after_24h_with_human_agent_allowed_the_tag_is_used(service, agent, gateway, clock):
@@ -123,7 +132,11 @@ async def test_a_refused_send_is_a_failed_message_with_metas_error(service, agen
     gateway.fail_with = DeliveryFailed(551, 1545041, "This person isn't available right now.")
     failed = await service.outbox.send_agent_message(attention.id, agent, "hola")
     assert (failed.status, failed.error_code, failed.error_subcode, failed.error_message) == (
-        MessageStatus.FAILED, 551, 1545041, "This person isn't available right now.")
+        MessageStatus.FAILED,
+        551,
+        1545041,
+        "This person isn't available right now.",
+    )
     gateway.fail_with = None
     retried = await service.outbox.retry(failed.id, agent)
     assert (retried.id, retried.status, retried.error_code) == (failed.id, MessageStatus.SENT, None)
@@ -174,7 +187,9 @@ async def test_instagram_text_limit_is_in_bytes(service, gateway):
 
 async def test_attachments_are_sent_by_url(service, agent, gateway):
     attention = await opened(service, agent)
-    sent = await service.outbox.send_agent_message(attention.id, agent, attachment=OutgoingAttachment("image", "https://cdn/x.png"))
+    sent = await service.outbox.send_agent_message(
+        attention.id, agent, attachment=OutgoingAttachment("image", "https://cdn/x.png")
+    )
     assert sent.kind is MessageKind.ATTACHMENT and sent.payload["attachment"]["url"] == "https://cdn/x.png"
     assert gateway.sent[0].attachment == OutgoingAttachment("image", "https://cdn/x.png")
 

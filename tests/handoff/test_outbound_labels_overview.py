@@ -30,7 +30,11 @@ async def test_an_agent_writes_first_to_a_past_customer(service, agent, clock, g
     subscription = service.bus.subscribe()
     started = await service.outbound.start(agent, before.id)
     assert (started.state, started.direction, started.agent_id, started.campaign_id) == (
-        AttentionState.OPEN, Direction.OUTBOUND, agent.id, "soporte")
+        AttentionState.OPEN,
+        Direction.OUTBOUND,
+        agent.id,
+        "soporte",
+    )
     assert started.customer_id == before.customer_id and started.id != before.id
     assert started.last_customer_message_at == START  # the customer's last message, from the past attention
     [event] = subscription.pending()

@@ -38,6 +38,7 @@ async def left_pending(
     gateway.send = stuck
     sending = asyncio.create_task(service.outbox.send_agent_message(attention_id, agent, text))
     if not handed:
+
         def die_once_stored(event) -> bool:
             if isinstance(event, MessageAdded) and event.message.text == text:
                 sending.cancel()  # lands on the next await: before the send is recorded
@@ -252,7 +253,10 @@ async def test_a_send_meta_may_have_is_never_sent_again_and_its_late_echo_makes_
     # Meta's echo comes after all (redelivered once the server is back): sent, never resent.
     echoed = await service.receipts.record_echo("messenger", "m_accepted_before_the_crash", pending.id)
     assert echoed is not None and (echoed.status, echoed.mid, echoed.error_message) == (
-        MessageStatus.SENT, "m_accepted_before_the_crash", None)
+        MessageStatus.SENT,
+        "m_accepted_before_the_crash",
+        None,
+    )
     assert [m.status for m in published] == [MessageStatus.UNKNOWN, MessageStatus.SENT]
     assert gateway.sent == []
 

@@ -173,21 +173,51 @@ def every_event() -> list[HandoffEvent]:
     later = START + timedelta(minutes=5)
     vip = Label(id=7, name="VIP", colour="#d4a017", retired=True)
     attention = Attention(
-        id=41, channel=Channel.INSTAGRAM, account_id=PAGE, customer_id="igsid_9", campaign_id="ventas",
-        state=AttentionState.OPEN, direction=Direction.OUTBOUND, agent_id=3,
+        id=41,
+        channel=Channel.INSTAGRAM,
+        account_id=PAGE,
+        customer_id="igsid_9",
+        campaign_id="ventas",
+        state=AttentionState.OPEN,
+        direction=Direction.OUTBOUND,
+        agent_id=3,
         form={"resultado": "resuelto", "monto": 12.5, "items": ["a", "b"], "nota": None},
-        context=({"author": "customer", "text": "quiero un humano", "time": START.isoformat(), "intent": "request_human"},
-                 {"author": "bot", "text": "Te comunico", "time": START.isoformat()}),
-        created_at=START, updated_at=later, intent="request_human", opened_at=later, assigned_at=later,
-        terminated_at=later, last_customer_message_at=START, last_message_id=99, read_up_to_message_id=98,
+        context=(
+            {"author": "customer", "text": "quiero un humano", "time": START.isoformat(), "intent": "request_human"},
+            {"author": "bot", "text": "Te comunico", "time": START.isoformat()},
+        ),
+        created_at=START,
+        updated_at=later,
+        intent="request_human",
+        opened_at=later,
+        assigned_at=later,
+        terminated_at=later,
+        last_customer_message_at=START,
+        last_message_id=99,
+        read_up_to_message_id=98,
         labels=(vip, Label(id=8, name="Reclamo", colour="#c00")),
     )
     message = Message(
-        id=99, attention_id=41, direction=MessageDirection.OUT, author=Author.AGENT, kind=MessageKind.ATTACHMENT,
-        status=MessageStatus.FAILED, created_at=START, updated_at=later, text="adjunto ñandú",
-        payload={"attachment": {"type": "image", "url": "https://example.test/a.png"}}, agent_id=3, mid="m_99",
-        messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT", error_code=10, error_subcode=2018278,
-        error_message="outside the window", sent_at=START, delivered_at=later, read_at=later,
+        id=99,
+        attention_id=41,
+        direction=MessageDirection.OUT,
+        author=Author.AGENT,
+        kind=MessageKind.ATTACHMENT,
+        status=MessageStatus.FAILED,
+        created_at=START,
+        updated_at=later,
+        text="adjunto ñandú",
+        payload={"attachment": {"type": "image", "url": "https://example.test/a.png"}},
+        agent_id=3,
+        mid="m_99",
+        messaging_type="MESSAGE_TAG",
+        tag="HUMAN_AGENT",
+        error_code=10,
+        error_subcode=2018278,
+        error_message="outside the window",
+        sent_at=START,
+        delivered_at=later,
+        read_at=later,
     )
     agent = Actor(ActorKind.AGENT, 3)
     changed: dict[str, Any] = {"at": later, "attention": attention, "actor": agent}
@@ -271,8 +301,12 @@ async def test_every_event_type_crosses_redis():
 
 async def test_buses_on_other_channels_do_not_mix():
     redis_or_skip()
-    async with running_bus() as a, running_bus(channel=a.channel) as a_too, \
-            running_bus() as b, running_bus(channel=b.channel) as b_too:
+    async with (
+        running_bus() as a,
+        running_bus(channel=a.channel) as a_too,
+        running_bus() as b,
+        running_bus(channel=b.channel) as b_too,
+    ):
         assert all([await bus.wait_listening(5) for bus in (a, a_too, b, b_too)])
         on_a_too, on_b = a_too.subscribe(), b.subscribe()
         await a.publish(_queued(1))

@@ -32,8 +32,12 @@ async def test_an_instagram_refund_complaint_goes_to_support(service: HandoffSer
         line("quiero mi dinero", "request_refund"),
     ]
     attention = await service.inbound.request_handoff(
-        "instagram", "ig_1", "igsid_1", intent="affirm",
-        slots={"customer_name": "Lucía Gómez", "handoff_reason": "quiero mi dinero"}, context=context,
+        "instagram",
+        "ig_1",
+        "igsid_1",
+        intent="affirm",
+        slots={"customer_name": "Lucía Gómez", "handoff_reason": "quiero mi dinero"},
+        context=context,
     )
     assert attention.campaign_id == "soporte"  # before: ventas, like every Instagram customer
     assert attention.form["nombre"] == "Lucía Gómez" and "resultado" not in attention.form
@@ -63,8 +67,12 @@ async def test_the_messenger_order_status_rule_fires_and_the_order_number_is_the
         line("agente", "request_human"),
     ]
     attention = await service.inbound.request_handoff(
-        "messenger", "page_1", "psid_9", intent="request_human",
-        slots={"customer_name": "Carla", "handoff_reason": "no llegó", "order_number": "48213"}, context=context,
+        "messenger",
+        "page_1",
+        "psid_9",
+        intent="request_human",
+        slots={"customer_name": "Carla", "handoff_reason": "no llegó", "order_number": "48213"},
+        context=context,
     )
     assert attention.campaign_id == "soporte"
     assert attention.form == {"nombre": "Carla", "motivo": "no llegó", "numero_pedido": "48213"}
@@ -109,8 +117,9 @@ async def test_a_transfer_prefills_the_new_fields_from_what_the_customer_said(en
     await service.start()
     agent = await service.agents.add("ana", "Ana", Role.AGENT, ["soporte", "reclamos"])
     context = [line("mi pedido 48213 llegó en talla 42 y pedí la 40", "request_refund", order_number="48213")]
-    attention = await service.inbound.request_handoff("messenger", "page_1", "psid_t", intent="request_human",
-                                              slots={"customer_name": "Ana"}, context=context)
+    attention = await service.inbound.request_handoff(
+        "messenger", "page_1", "psid_t", intent="request_human", slots={"customer_name": "Ana"}, context=context
+    )
     assert attention.form == {"nombre": "Ana"}
     await service.attentions.open(attention.id, agent)
     moved = await service.attentions.transfer_to_campaign(attention.id, agent, "reclamos")

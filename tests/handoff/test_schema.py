@@ -15,7 +15,12 @@ from connectors.storage.schema import agent, include_name, include_object, metad
 async def test_migrations_match_the_schema(engine):
     async with engine.connect() as connection:
         differences = await connection.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True, "include_name": include_name, "include_object": include_object}), metadata)
+            lambda sync: compare_metadata(
+                MigrationContext.configure(
+                    sync, opts={"compare_type": True, "include_name": include_name, "include_object": include_object}
+                ),
+                metadata,
+            )
         )
     assert differences == []
 
@@ -25,7 +30,9 @@ async def test_times_come_back_aware_and_in_utc(engine):
     async with engine.begin() as connection:
         await connection.execute(agent.insert().values(username="a", display_name="A", role="agent", created_at=local))
         stored = (await connection.execute(sa.select(agent.c.created_at))).scalar_one()
-        later = (await connection.execute(sa.select(sa.func.count()).where(agent.c.created_at < local + timedelta(minutes=1)))).scalar_one()
+        later = (
+            await connection.execute(sa.select(sa.func.count()).where(agent.c.created_at < local + timedelta(minutes=1)))
+        ).scalar_one()
     assert stored == datetime(2024, 5, 6, 12, 30, tzinfo=timezone.utc) and stored.utcoffset() == timedelta(0)
     assert later == 1
 
@@ -54,7 +61,9 @@ async def test_the_outbox_sweep_reads_its_partial_index_not_every_message(engine
         pytest.skip("PostgreSQL's planner picks by table statistics; the migration builds the same index there")
     from connectors.storage.messages import stale_outbound_query
 
-    statement = stale_outbound_query(datetime.now(timezone.utc), 100).compile(engine.sync_engine, compile_kwargs={"literal_binds": True})
+    statement = stale_outbound_query(datetime.now(timezone.utc), 100).compile(
+        engine.sync_engine, compile_kwargs={"literal_binds": True}
+    )
     async with engine.connect() as connection:
         plan = (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")).all()
     details = " ".join(str(row[-1]) for row in plan)

@@ -15,8 +15,14 @@ def pytest_configure(config) -> None:
 @pytest.fixture
 async def graph():
     """A fake Graph API for the subprocess servers (profiles and sends)."""
-    async with FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID, page_id=PAGE_ID,
-                            ig_account_id=IG_ACCOUNT_ID, emit_echoes=False, emit_deliveries=False) as api:
+    async with FakeGraphAPI(
+        {PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"},
+        app_id=APP_ID,
+        page_id=PAGE_ID,
+        ig_account_id=IG_ACCOUNT_ID,
+        emit_echoes=False,
+        emit_deliveries=False,
+    ) as api:
         yield api
 
 

@@ -155,14 +155,22 @@ class Customer:
     def text_item(self, text: str) -> tuple[str, dict]:
         mid = self._mid()
         self.sent[mid] = text
-        return mid, {"sender": {"id": self.id}, "recipient": {"id": self.account_id}, "timestamp": now_ms(),
-                     "message": {"mid": mid, "text": text}}
+        return mid, {
+            "sender": {"id": self.id},
+            "recipient": {"id": self.account_id},
+            "timestamp": now_ms(),
+            "message": {"mid": mid, "text": text},
+        }
 
     def postback_item(self, payload: str) -> tuple[str, dict]:
         mid = self._mid()
         self.sent[mid] = payload
-        return mid, {"sender": {"id": self.id}, "recipient": {"id": self.account_id}, "timestamp": now_ms(),
-                     "postback": {"mid": mid, "title": "Ya no quiero esperar", "payload": payload}}
+        return mid, {
+            "sender": {"id": self.id},
+            "recipient": {"id": self.account_id},
+            "timestamp": now_ms(),
+            "postback": {"mid": mid, "title": "Ya no quiero esperar", "payload": payload},
+        }
 
 
 def client_session() -> aiohttp.ClientSession:
@@ -181,8 +189,9 @@ class Meta:
         self.session = client_session()
         self.redeliveries: list[asyncio.Task] = []
 
-    async def deliver(self, customer: Customer, items: list[tuple[str, dict]], *, twice_inside: bool = False,
-                      again_later: bool = False) -> None:
+    async def deliver(
+        self, customer: Customer, items: list[tuple[str, dict]], *, twice_inside: bool = False, again_later: bool = False
+    ) -> None:
         messaging = [raw for _, raw in items]
         if twice_inside:  # Meta repeats an item inside one delivery now and then
             messaging.insert(self.rng.randrange(len(messaging) + 1), self.rng.choice(messaging))
@@ -196,8 +205,10 @@ class Meta:
         await self._post(channel, raw, mids)
 
     async def _post(self, channel: str, raw: bytes, mids: list[str]) -> None:
-        headers = {"Content-Type": "application/json",
-                   "X-Hub-Signature-256": sign(raw, INSTAGRAM_SECRET if channel == "instagram" else APP_SECRET)}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": sign(raw, INSTAGRAM_SECRET if channel == "instagram" else APP_SECRET),
+        }
         started = time.monotonic()
         async with self.session.post(self.server.webhook(channel), data=raw, headers=headers) as response:
             await response.read()
@@ -225,8 +236,9 @@ async def run_customer(customer: Customer, meta: Meta, rng: random.Random, ledge
     await say("hola, buenas tardes", again_later=rng.random() < 0.3)
     await asyncio.sleep(rng.uniform(0.05, 0.5))
     if not customer.handed_off:
-        await say("¿hacen envíos a todo el país?", "¿y cuánto tarda?", twice_inside=rng.random() < 0.3,
-                  again_later=rng.random() < 0.2)
+        await say(
+            "¿hacen envíos a todo el país?", "¿y cuánto tarda?", twice_inside=rng.random() < 0.3, again_later=rng.random() < 0.2
+        )
         return
     await say(HANDOFF_WORDS, again_later=rng.random() < 0.2)
     if customer.cancels:
@@ -305,8 +317,12 @@ class LoadBot:
             await output.send_text_message(message.sender_id, await self._cancel(conversation, customer))
         elif HANDOFF_WORDS in text:
             request = HandoffRequest(
-                conversation, "request_human", {"customer_name": customer.name, "handoff_reason": "quiere hablar con alguien"},
-                [{"author": "customer", "text": text, "time": time.time()}], customer.name, "es",
+                conversation,
+                "request_human",
+                {"customer_name": customer.name, "handoff_reason": "quiere hablar con alguien"},
+                [{"author": "customer", "text": text, "time": time.time()}],
+                customer.name,
+                "es",
             )
             result = await self.client.request_handoff(request)
             customer.attention_id = result.attention.id
@@ -342,10 +358,20 @@ class Browser:
 
 
 class DeskAgent:
-    def __init__(self, url: str, username: str, campaigns: tuple[str, ...], ledger: Ledger,
-                 customers: dict[tuple[str, str], Customer], everyone_ended: asyncio.Event, rng: random.Random,
-                 *, hands: int = 1, answer_wait: float = 90.0,
-                 before_reply: Callable[[Customer], None] = lambda customer: None) -> None:
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        campaigns: tuple[str, ...],
+        ledger: Ledger,
+        customers: dict[tuple[str, str], Customer],
+        everyone_ended: asyncio.Event,
+        rng: random.Random,
+        *,
+        hands: int = 1,
+        answer_wait: float = 90.0,
+        before_reply: Callable[[Customer], None] = lambda customer: None,
+    ) -> None:
         self.url = url
         self.username = username
         self.campaigns = set(campaigns)
@@ -451,7 +477,9 @@ class DeskAgent:
         while not self.everyone_ended.is_set():
             target = self._pick()
             if target is None:
-                if not await self._wait(lambda: bool(self.queue - self.claimed) or self.everyone_ended.is_set(), IDLE_REFRESH_SECONDS):
+                if not await self._wait(
+                    lambda: bool(self.queue - self.claimed) or self.everyone_ended.is_set(), IDLE_REFRESH_SECONDS
+                ):
                     await self.refresh()
                 continue
             self.claimed.add(target)
@@ -482,7 +510,9 @@ class DeskAgent:
         handling = Handling(attention_id, self.id, customer, frames_before_open=len(self.frames))
         self.ledger.handled[attention_id] = handling
         if detail["state"] != "open" or detail["agent_id"] != self.id:
-            self.ledger.problems.append(f"{self.username}: open {attention_id} answered {detail['state']} for {detail['agent_id']}")
+            self.ledger.problems.append(
+                f"{self.username}: open {attention_id} answered {detail['state']} for {detail['agent_id']}"
+            )
         page = await self._timed("transcript", "GET", f"/attentions/{attention_id}?limit=200")
         if page.status != 200 or page.body["has_more"]:
             self.ledger.problems.append(f"{self.username}: transcript of {attention_id}: {page.status} {page.body}")
@@ -498,8 +528,10 @@ class DeskAgent:
                 return
             handling.replies.append(sent.body["message"])
             if not await self._wait(lambda before=answers_before: self._answers_after_open(handling) > before, self.answer_wait):
-                self.ledger.problems.append(f"{self.username}: no answer of customer {customer.id} reached the socket "
-                                            f"within {self.answer_wait:.0f}s (attention {attention_id})")
+                self.ledger.problems.append(
+                    f"{self.username}: no answer of customer {customer.id} reached the socket "
+                    f"within {self.answer_wait:.0f}s (attention {attention_id})"
+                )
         campaign = detail["campaign_id"]
         if self.rng.random() < 0.3:  # some save a draft first
             saved = await self._timed("form", "PUT", f"/attentions/{attention_id}/form", {"values": DRAFTS[campaign]})

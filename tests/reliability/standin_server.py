@@ -64,12 +64,25 @@ from handoff.events import MessageAdded
 
 def credentials(prefix_env: dict[str, str], extra: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     env = prefix_env
-    common = dict(verify_token=env["META_VERIFY_TOKEN"], app_id=env.get("META_APP_ID", ""),
-                  graph_version="v21.0", typing_indicators="false", **extra)
-    messenger = dict(app_secret=env["META_APP_SECRET"], page_access_token=env["MESSENGER_PAGE_ACCESS_TOKEN"],
-                     graph_url=env["META_GRAPH_URL"], **common)
-    instagram = dict(app_secret=env["INSTAGRAM_APP_SECRET"], access_token=env["INSTAGRAM_ACCESS_TOKEN"],
-                     graph_url=env["INSTAGRAM_GRAPH_URL"], **common)
+    common = dict(
+        verify_token=env["META_VERIFY_TOKEN"],
+        app_id=env.get("META_APP_ID", ""),
+        graph_version="v21.0",
+        typing_indicators="false",
+        **extra,
+    )
+    messenger = dict(
+        app_secret=env["META_APP_SECRET"],
+        page_access_token=env["MESSENGER_PAGE_ACCESS_TOKEN"],
+        graph_url=env["META_GRAPH_URL"],
+        **common,
+    )
+    instagram = dict(
+        app_secret=env["INSTAGRAM_APP_SECRET"],
+        access_token=env["INSTAGRAM_ACCESS_TOKEN"],
+        graph_url=env["INSTAGRAM_GRAPH_URL"],
+        **common,
+    )
     return messenger, instagram
 
 

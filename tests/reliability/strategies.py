@@ -37,36 +37,100 @@ def either(shape: st.SearchStrategy) -> st.SearchStrategy:
 
 
 def obj(required: dict, optional: dict) -> st.SearchStrategy:
-    return st.fixed_dictionaries({k: either(v) for k, v in required.items()}, optional={k: either(v) for k, v in optional.items()})
+    return st.fixed_dictionaries(
+        {k: either(v) for k, v in required.items()}, optional={k: either(v) for k, v in optional.items()}
+    )
 
 
 ids = st.one_of(st.text(min_size=1, max_size=12), st.integers(min_value=0, max_value=10**17))
 party = obj({}, {"id": ids, "user_ref": ids})
 attachment = obj(
-    {"type": st.sampled_from(["image", "video", "audio", "file", "location", "fallback", "template", "ig_reel", "reel",
-                              "share", "story_mention", "sticker", "x"])},
-    {"payload": obj({}, {"url": st.text(max_size=30), "title": st.text(max_size=10), "sticker_id": ids,
-                         "coordinates": obj({}, {"lat": st.floats(allow_nan=False, allow_infinity=False),
-                                                 "long": st.floats(allow_nan=False, allow_infinity=False)})}),
-     "title": st.text(max_size=10), "url": st.text(max_size=30)},
+    {
+        "type": st.sampled_from(
+            [
+                "image",
+                "video",
+                "audio",
+                "file",
+                "location",
+                "fallback",
+                "template",
+                "ig_reel",
+                "reel",
+                "share",
+                "story_mention",
+                "sticker",
+                "x",
+            ]
+        )
+    },
+    {
+        "payload": obj(
+            {},
+            {
+                "url": st.text(max_size=30),
+                "title": st.text(max_size=10),
+                "sticker_id": ids,
+                "coordinates": obj(
+                    {},
+                    {
+                        "lat": st.floats(allow_nan=False, allow_infinity=False),
+                        "long": st.floats(allow_nan=False, allow_infinity=False),
+                    },
+                ),
+            },
+        ),
+        "title": st.text(max_size=10),
+        "url": st.text(max_size=30),
+    },
 )
 message = obj(
     {"mid": ids},
-    {"text": st.text(max_size=40), "is_echo": st.booleans(), "app_id": ids, "metadata": st.text(max_size=30),
-     "attachments": st.lists(attachment, max_size=3), "quick_reply": obj({}, {"payload": st.text(max_size=20)}),
-     "reply_to": obj({}, {"mid": ids, "story": obj({}, {"url": st.text(max_size=20), "id": ids})}),
-     "is_deleted": st.booleans(), "is_unsupported": st.booleans()},
+    {
+        "text": st.text(max_size=40),
+        "is_echo": st.booleans(),
+        "app_id": ids,
+        "metadata": st.text(max_size=30),
+        "attachments": st.lists(attachment, max_size=3),
+        "quick_reply": obj({}, {"payload": st.text(max_size=20)}),
+        "reply_to": obj({}, {"mid": ids, "story": obj({}, {"url": st.text(max_size=20), "id": ids})}),
+        "is_deleted": st.booleans(),
+        "is_unsupported": st.booleans(),
+    },
 )
-postback = obj({}, {"mid": ids, "title": st.text(max_size=20), "payload": st.text(max_size=20),
-                    "referral": obj({}, {"ref": st.text(max_size=10), "source": st.text(max_size=10)})})
-reaction = obj({}, {"mid": ids, "action": st.sampled_from(["react", "unreact", ""]), "reaction": st.text(max_size=8),
-                    "emoji": st.text(max_size=2)})
+postback = obj(
+    {},
+    {
+        "mid": ids,
+        "title": st.text(max_size=20),
+        "payload": st.text(max_size=20),
+        "referral": obj({}, {"ref": st.text(max_size=10), "source": st.text(max_size=10)}),
+    },
+)
+reaction = obj(
+    {},
+    {
+        "mid": ids,
+        "action": st.sampled_from(["react", "unreact", ""]),
+        "reaction": st.text(max_size=8),
+        "emoji": st.text(max_size=2),
+    },
+)
 read = obj({}, {"watermark": st.integers(), "mid": ids})
 delivery = obj({}, {"mids": st.lists(ids, max_size=3), "watermark": st.integers()})
 referral = obj({}, {"ref": st.text(max_size=10), "source": st.text(max_size=10), "type": st.text(max_size=10)})
 edit = obj({}, {"mid": ids, "text": st.text(max_size=20)})
-event_kinds = {"message": message, "postback": postback, "reaction": reaction, "read": read, "delivery": delivery,
-               "referral": referral, "message_edit": edit, "optin": trees, "pass_thread_control": trees}
+event_kinds = {
+    "message": message,
+    "postback": postback,
+    "reaction": reaction,
+    "read": read,
+    "delivery": delivery,
+    "referral": referral,
+    "message_edit": edit,
+    "optin": trees,
+    "pass_thread_control": trees,
+}
 
 
 @st.composite
@@ -79,18 +143,43 @@ def messaging_items(draw) -> dict:
 
 entries = obj(
     {"id": ids},
-    {"time": st.integers(), "messaging": st.lists(either(messaging_items()), max_size=4),
-     "standby": st.lists(either(messaging_items()), max_size=2),
-     "changes": st.lists(obj({}, {"field": st.text(max_size=8), "value": trees}), max_size=2)},
+    {
+        "time": st.integers(),
+        "messaging": st.lists(either(messaging_items()), max_size=4),
+        "standby": st.lists(either(messaging_items()), max_size=2),
+        "changes": st.lists(obj({}, {"field": st.text(max_size=8), "value": trees}), max_size=2),
+    },
 )
 meta_shaped = obj({"object": st.sampled_from(["page", "instagram"])}, {"entry": st.lists(either(entries), max_size=3)})
 # Wrong types exactly where the parser iterates or indexes (entry, messaging, message, ...).
 structural = st.fixed_dictionaries(
     {"object": st.sampled_from(["page", "instagram"])},
-    optional={"entry": st.one_of(scalars, st.lists(st.one_of(scalars, st.dictionaries(
-        st.sampled_from(["id", "messaging", "standby", "changes"]),
-        st.one_of(scalars, st.lists(st.one_of(scalars, st.dictionaries(
-            st.sampled_from(["sender", "recipient", "timestamp", *event_kinds]), trees, max_size=4)), max_size=3)),
-        max_size=4)), max_size=3))},
+    optional={
+        "entry": st.one_of(
+            scalars,
+            st.lists(
+                st.one_of(
+                    scalars,
+                    st.dictionaries(
+                        st.sampled_from(["id", "messaging", "standby", "changes"]),
+                        st.one_of(
+                            scalars,
+                            st.lists(
+                                st.one_of(
+                                    scalars,
+                                    st.dictionaries(
+                                        st.sampled_from(["sender", "recipient", "timestamp", *event_kinds]), trees, max_size=4
+                                    ),
+                                ),
+                                max_size=3,
+                            ),
+                        ),
+                        max_size=4,
+                    ),
+                ),
+                max_size=3,
+            ),
+        )
+    },
 )
 bodies = st.one_of(meta_shaped, meta_shaped, structural)

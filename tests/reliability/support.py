@@ -44,16 +44,29 @@ CHANNEL_SECRETS = {"messenger": APP_SECRET, "instagram": INSTAGRAM_SECRET}
 def environment(graph_url: str, database_url: str) -> dict[str, str]:
     """The product's environment (as the end-to-end tests set it), with this suite's secrets."""
     env = product_environment(graph_url, database_url, free_port(), HANDOFF_SERVICE_TOKEN=SERVICE_TOKEN)
-    env.update(META_APP_SECRET=APP_SECRET, INSTAGRAM_APP_SECRET=INSTAGRAM_SECRET, META_VERIFY_TOKEN=VERIFY_TOKEN,
-               MESSENGER_PAGE_ACCESS_TOKEN=PAGE_TOKEN, INSTAGRAM_ACCESS_TOKEN=INSTAGRAM_TOKEN, META_APP_ID=APP_ID)
+    env.update(
+        META_APP_SECRET=APP_SECRET,
+        INSTAGRAM_APP_SECRET=INSTAGRAM_SECRET,
+        META_VERIFY_TOKEN=VERIFY_TOKEN,
+        MESSENGER_PAGE_ACCESS_TOKEN=PAGE_TOKEN,
+        INSTAGRAM_ACCESS_TOKEN=INSTAGRAM_TOKEN,
+        META_APP_ID=APP_ID,
+    )
     return env
 
 
 class StandIn:
     """``tests/reliability/standin_server.py`` as a subprocess: start, kill -9, restart."""
 
-    def __init__(self, directory: Path, graph_url: str, memory: str = "durable", crash: Sequence[str] = (),
-                 credentials: Mapping[str, Any] | None = None, turn: tuple[float, float] = (0.002, 0.02)) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        graph_url: str,
+        memory: str = "durable",
+        crash: Sequence[str] = (),
+        credentials: Mapping[str, Any] | None = None,
+        turn: tuple[float, float] = (0.002, 0.02),
+    ) -> None:
         self.directory = directory
         self.database = directory / "connectors.storage.db"
         self.env = environment(graph_url, f"sqlite+aiosqlite:///{self.database}")
@@ -67,9 +80,21 @@ class StandIn:
         self.starts = 0
 
     def command(self) -> list[str]:
-        command = [sys.executable, "-m", "tests.reliability.standin_server", "--port", str(self.port),
-                   "--data-dir", str(self.directory), "--memory", self.memory,
-                   "--turn-min", str(self.turn[0]), "--turn-max", str(self.turn[1])]
+        command = [
+            sys.executable,
+            "-m",
+            "tests.reliability.standin_server",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.directory),
+            "--memory",
+            self.memory,
+            "--turn-min",
+            str(self.turn[0]),
+            "--turn-max",
+            str(self.turn[1]),
+        ]
         for spec in self.crash:
             command += ["--crash", spec]
         for key, value in self.credentials.items():
@@ -184,20 +209,30 @@ async def wait_until_up(url: str, process: subprocess.Popen[bytes] | None, timeo
 
 def text_item(channel: str, customer: str, mid: str, text: str = "hola", timestamp: int = 1_700_000_000_000) -> dict:
     account = ACCOUNTS[channel]
-    return {"sender": {"id": customer}, "recipient": {"id": account}, "timestamp": timestamp,
-            "message": {"mid": mid, "text": text}}
+    return {
+        "sender": {"id": customer},
+        "recipient": {"id": account},
+        "timestamp": timestamp,
+        "message": {"mid": mid, "text": text},
+    }
 
 
 def postback_item(channel: str, customer: str, mid: str, payload: str = "/greet") -> dict:
     account = ACCOUNTS[channel]
-    return {"sender": {"id": customer}, "recipient": {"id": account}, "timestamp": 1_700_000_000_000,
-            "postback": {"mid": mid, "title": "Hola", "payload": payload}}
+    return {
+        "sender": {"id": customer},
+        "recipient": {"id": account},
+        "timestamp": 1_700_000_000_000,
+        "postback": {"mid": mid, "title": "Hola", "payload": payload},
+    }
 
 
 def body_of(channel: str, entries: Iterable[Sequence[Mapping[str, Any]]]) -> dict:
     """One webhook POST: one entry per group of messaging items."""
-    return {"object": OBJECTS[channel],
-            "entry": [{"id": ACCOUNTS[channel], "time": 1, "messaging": list(items)} for items in entries]}
+    return {
+        "object": OBJECTS[channel],
+        "entry": [{"id": ACCOUNTS[channel], "time": 1, "messaging": list(items)} for items in entries],
+    }
 
 
 def signed(channel: str, body: Mapping[str, Any] | bytes, secret: str | None = None) -> tuple[bytes, dict[str, str]]:
@@ -206,8 +241,13 @@ def signed(channel: str, body: Mapping[str, Any] | bytes, secret: str | None = N
     return raw, headers
 
 
-async def post(session: aiohttp.ClientSession, base_url: str, channel: str, body: Mapping[str, Any] | bytes,
-               headers: Mapping[str, str] | None = None) -> int:
+async def post(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    channel: str,
+    body: Mapping[str, Any] | bytes,
+    headers: Mapping[str, str] | None = None,
+) -> int:
     raw, signed_headers = signed(channel, body)
     async with session.post(f"{base_url}/webhooks/{channel}/webhook", data=raw, headers=headers or signed_headers) as answer:
         await answer.read()
@@ -215,8 +255,14 @@ async def post(session: aiohttp.ClientSession, base_url: str, channel: str, body
 
 
 async def create_attention(session: aiohttp.ClientSession, base_url: str, channel: str, customer: str) -> int:
-    body = {"channel": channel, "account_id": ACCOUNTS[channel], "customer_id": customer, "intent": "request_human",
-            "slots": {}, "context": []}
+    body = {
+        "channel": channel,
+        "account_id": ACCOUNTS[channel],
+        "customer_id": customer,
+        "intent": "request_human",
+        "slots": {},
+        "context": [],
+    }
     headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
     async with session.post(f"{base_url}/webhooks/desk/service/attentions", json=body, headers=headers) as answer:
         payload = await answer.json()
@@ -233,8 +279,11 @@ class RealRasa:
         self.directory = directory
         self.database = directory / "connectors.storage.db"
         self.env = environment(graph_url, f"sqlite+aiosqlite:///{self.database}")
-        self.env.update(ACTION_SERVER_URL=f"http://127.0.0.1:{action_port or free_port()}/webhook",
-                        META_GRAPH_VERSION="v21.0", HANDOFF_SESSION_SECRET="rel-session-secret-Wq5Er8Ty1U")
+        self.env.update(
+            ACTION_SERVER_URL=f"http://127.0.0.1:{action_port or free_port()}/webhook",
+            META_GRAPH_VERSION="v21.0",
+            HANDOFF_SESSION_SECRET="rel-session-secret-Wq5Er8Ty1U",
+        )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -242,8 +291,19 @@ class RealRasa:
 
     async def start(self, timeout: float = 180.0) -> RealRasa:
         self.starts += 1
-        command = [str(Path(sys.executable).parent / "rasa"), "run", "--debug", "--port", str(self.port),
-                   "--credentials", "credentials.yml", "--endpoints", "endpoints.yml", "--model", "models"]
+        command = [
+            str(Path(sys.executable).parent / "rasa"),
+            "run",
+            "--debug",
+            "--port",
+            str(self.port),
+            "--credentials",
+            "credentials.yml",
+            "--endpoints",
+            "endpoints.yml",
+            "--model",
+            "models",
+        ]
         with open(self.directory / f"rasa-{self.starts}.log", "wb") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         await wait_until_up(f"{self.url}/webhooks/messenger/", self.process, timeout, self.logs)
@@ -283,7 +343,7 @@ def leaked(text: str, secrets: Iterable[str] = SECRETS) -> list[str]:
     for secret in secrets:
         at = text.find(secret)
         if at >= 0:
-            found.append(f"{secret!r} in ...{text[max(0, at - 120): at + len(secret) + 40]!r}")
+            found.append(f"{secret!r} in ...{text[max(0, at - 120) : at + len(secret) + 40]!r}")
     return found
 
 

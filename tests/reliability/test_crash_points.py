@@ -39,7 +39,10 @@ async def test_a_turn_that_completed_just_before_the_kill_is_not_run_again(tmp_p
     try:
         async with aiohttp.ClientSession() as session:
             await crash_then_restart(server, session, "messenger", [text_item("messenger", "c-done", "m_done")])
-            assert await post(session, server.url, "messenger", body_of("messenger", [[text_item("messenger", "c-done", "m_next")]])) == 200
+            assert (
+                await post(session, server.url, "messenger", body_of("messenger", [[text_item("messenger", "c-done", "m_next")]]))
+                == 200
+            )
             await server.settle()
         assert record_of(server) == {"m_done": 1, "m_next": 1}
         assert server.turn_log() == {"m_done": 1, "m_next": 1}

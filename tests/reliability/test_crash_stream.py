@@ -74,12 +74,20 @@ def stream(seed: int = 20261125):
             if rng.random() < 0.3:  # a read receipt: acknowledged, never a turn
                 account = ACCOUNTS[channel]
                 sender = rng.choice(messaging)["sender"]["id"]
-                messaging.append({"sender": {"id": sender}, "recipient": {"id": account}, "timestamp": 1_700_000_000_500,
-                                  "read": {"watermark": 1_700_000_000_400 + position}})
+                messaging.append(
+                    {
+                        "sender": {"id": sender},
+                        "recipient": {"id": account},
+                        "timestamp": 1_700_000_000_500,
+                        "read": {"watermark": 1_700_000_000_400 + position},
+                    }
+                )
             cuts = sorted(rng.sample(range(1, len(messaging)), min(len(messaging) - 1, rng.randint(0, 2))))
             entries = [messaging[a:b] for a, b in zip([0, *cuts], [*cuts, len(messaging)], strict=True)]
-            body = {"object": OBJECTS[channel],
-                    "entry": [{"id": ACCOUNTS[channel], "time": 1, "messaging": entry} for entry in entries]}
+            body = {
+                "object": OBJECTS[channel],
+                "entry": [{"id": ACCOUNTS[channel], "time": 1, "messaging": entry} for entry in entries],
+            }
             bodies.append((channel, json.dumps(body).encode(), [mid for mid, _ in chunk]))
     rng.shuffle(bodies)
     # Meta delivers some bodies again, later.
@@ -120,8 +128,12 @@ class Meta:
             channel, raw, mids = job
             _, headers = signed(channel, raw)
             try:
-                async with session.post(f"{self.server.url}/webhooks/{channel}/webhook", data=raw, headers=headers,
-                                        timeout=aiohttp.ClientTimeout(total=20)) as answer:
+                async with session.post(
+                    f"{self.server.url}/webhooks/{channel}/webhook",
+                    data=raw,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=20),
+                ) as answer:
                     await answer.read()
                     status = answer.status
             except (aiohttp.ClientError, asyncio.TimeoutError):
@@ -186,7 +198,10 @@ async def test_a_thousand_webhooks_through_two_sigkills_are_each_handled_once(tm
             for item in entry["messaging"]:
                 part = item.get("message") or item.get("postback")
                 if part:
-                    customer_of[part["mid"]] = ("messenger" if entry["id"] == ACCOUNTS["messenger"] else "instagram", item["sender"]["id"])
+                    customer_of[part["mid"]] = (
+                        "messenger" if entry["id"] == ACCOUNTS["messenger"] else "instagram",
+                        item["sender"]["id"],
+                    )
     assert all(customer_of[mid] in in_handoff for mid in in_attentions)
     assert not any(customer_of[mid] in in_handoff for mid in turns)
 
@@ -194,7 +209,9 @@ async def test_a_thousand_webhooks_through_two_sigkills_are_each_handled_once(tm
     replayed = [int(n) for n in re.findall(r": (\d+) acknowledged items will be replayed", server.logs())]
     assert sum(replayed) > 0
 
-    interrupted = {row["dedup_key"].split(":", 1)[1] for row in inbox if row["state"] == "failed" and "interrupted" in (row["error"] or "")}
+    interrupted = {
+        row["dedup_key"].split(":", 1)[1] for row in inbox if row["state"] == "failed" and "interrupted" in (row["error"] or "")
+    }
     other_failures = [row for row in inbox if row["state"] == "failed" and row["dedup_key"].split(":", 1)[1] not in interrupted]
     assert other_failures == []
     missing = every_mid - set(handled)
@@ -205,6 +222,8 @@ async def test_a_thousand_webhooks_through_two_sigkills_are_each_handled_once(tm
         # the inbox lists each of them.
         assert missing <= interrupted
         assert all(customer_of[mid] not in in_handoff for mid in interrupted)
-    print(f"\n[{memory}] {ITEMS} items in {len(bodies)} deliveries, {meta.failed_posts} failed posts retried, "
-          f"replayed after kills: {replayed}, interrupted (at most once): {len(interrupted)}, "
-          f"handled once: {len(handled)}, {elapsed:.1f}s")
+    print(
+        f"\n[{memory}] {ITEMS} items in {len(bodies)} deliveries, {meta.failed_posts} failed posts retried, "
+        f"replayed after kills: {replayed}, interrupted (at most once): {len(interrupted)}, "
+        f"handled once: {len(handled)}, {elapsed:.1f}s"
+    )

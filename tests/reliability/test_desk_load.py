@@ -95,8 +95,12 @@ SMALLER = Scale(messenger_customers=36, instagram_customers=24, cancellers=4, ag
 
 def cast(scale: Scale, rng: random.Random) -> dict[tuple[str, str], Customer]:
     """Every other customer asks for a person: Messenger ones go to soporte, Instagram ones to ventas."""
-    customers = [Customer("messenger", f"2{n:015d}", n % 2 == 0, False, f"Cliente M{n:03d}") for n in range(scale.messenger_customers)]
-    customers += [Customer("instagram", f"3{n:016d}", n % 2 == 0, False, f"Cliente I{n:03d}") for n in range(scale.instagram_customers)]
+    customers = [
+        Customer("messenger", f"2{n:015d}", n % 2 == 0, False, f"Cliente M{n:03d}") for n in range(scale.messenger_customers)
+    ]
+    customers += [
+        Customer("instagram", f"3{n:016d}", n % 2 == 0, False, f"Cliente I{n:03d}") for n in range(scale.instagram_customers)
+    ]
     for customer in rng.sample([customer for customer in customers if customer.handed_off], scale.cancellers):
         customer.cancels = True
     return {customer.key: customer for customer in customers}
@@ -133,8 +137,9 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
     bot = LoadBot(ledger, customers)
     desk_settings = {"session_secret": SESSION_SECRET, "uploads_dir": str(tmp_path / "uploads"), "public_url": PUBLIC_URL}
     started, cpu_started = time.monotonic(), time.process_time()
-    async with running_connectors(database_url, bot=bot, desk=desk_settings, typing_indicators="false",
-                                  retry_backoff="0.05") as server:
+    async with running_connectors(
+        database_url, bot=bot, desk=desk_settings, typing_indicators="false", retry_backoff="0.05"
+    ) as server:
         service = server.runtime.service
         bot.attach(server)
         for customer in customers.values():
@@ -144,11 +149,20 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
         await make_account(server, "supervisora", role="supervisor", campaigns=("soporte", "ventas"))
         assert server.session is not None
         supervisor = await login(Browser(server.url, server.session), "supervisora")
-        created = await asyncio.gather(*(
-            supervisor.post("/agents", {"username": f"agente{n:02d}", "password": "contraseña-segura",
-                                        "display_name": f"Agente {n:02d}", "campaigns": list(scale.campaigns_of(n))})
-            for n in range(scale.agents)
-        ))
+        created = await asyncio.gather(
+            *(
+                supervisor.post(
+                    "/agents",
+                    {
+                        "username": f"agente{n:02d}",
+                        "password": "contraseña-segura",
+                        "display_name": f"Agente {n:02d}",
+                        "campaigns": list(scale.campaigns_of(n)),
+                    },
+                )
+                for n in range(scale.agents)
+            )
+        )
         assert [answer.status for answer in created] == [201] * scale.agents, [answer.body for answer in created]
 
         everyone_ended = asyncio.Event()
@@ -157,8 +171,19 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
             if rng.random() < 0.25:
                 server.graph.fail_next(1, http_status=500, code=1200, recipient_id=customer.id)
 
-        agents = [DeskAgent(server.url, f"agente{n:02d}", scale.campaigns_of(n), ledger, customers, everyone_ended,
-                            random.Random(n), before_reply=hiccup) for n in range(scale.agents)]
+        agents = [
+            DeskAgent(
+                server.url,
+                f"agente{n:02d}",
+                scale.campaigns_of(n),
+                ledger,
+                customers,
+                everyone_ended,
+                random.Random(n),
+                before_reply=hiccup,
+            )
+            for n in range(scale.agents)
+        ]
         late = set(rng.sample(range(scale.agents), scale.late_agents))
 
         async def late_agent(agent: DeskAgent) -> None:
@@ -178,12 +203,17 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
             await asyncio.gather(*(agent.connect() for n, agent in enumerate(agents) if n not in late))
             load_started = time.monotonic()
             setup_seconds = load_started - started
-            await asyncio.wait_for(asyncio.gather(
-                *(run_customer(customer, meta, random.Random(customer.id), ledger, patience=RUN_DEADLINE)
-                  for customer in customers.values()),
-                *(agent.work() if n not in late else late_agent(agent) for n, agent in enumerate(agents)),
-                watch_endings(),
-            ), RUN_DEADLINE)
+            await asyncio.wait_for(
+                asyncio.gather(
+                    *(
+                        run_customer(customer, meta, random.Random(customer.id), ledger, patience=RUN_DEADLINE)
+                        for customer in customers.values()
+                    ),
+                    *(agent.work() if n not in late else late_agent(agent) for n, agent in enumerate(agents)),
+                    watch_endings(),
+                ),
+                RUN_DEADLINE,
+            )
             await meta.finish()
             await asyncio.wait_for(server.settle(), 60)
             load_seconds = time.monotonic() - load_started
@@ -201,16 +231,20 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
 
     opens = collections.Counter(attempt.attention_id for attempt in ledger.opens)
     lat = ledger.latencies
-    print(f"\n[{database_url.split(':')[0]}] {len(customers)} customers ({len(handed_off)} handed over, "
-          f"{len(ledger.cancelled_by_bot)} cancelled while queued), {scale.agents} agents; "
-          f"{len(ledger.acknowledged)} customer items in {sum(ledger.webhook_statuses.values())} deliveries, "
-          f"{len(ledger.turns)} bot turns, {len(ledger.opens)} open attempts on {len(opens)} attentions "
-          f"({sum(1 for n in opens.values() if n > 1)} raced, up to {max(opens.values())} agents), "
-          f"{sum(len(h.replies) for h in ledger.handled.values())} replies; set-up {setup_seconds:.1f}s, load {load_seconds:.1f}s, "
-          f"total {elapsed:.1f}s, {cpu:.1f}s of CPU in this process")
+    print(
+        f"\n[{database_url.split(':')[0]}] {len(customers)} customers ({len(handed_off)} handed over, "
+        f"{len(ledger.cancelled_by_bot)} cancelled while queued), {scale.agents} agents; "
+        f"{len(ledger.acknowledged)} customer items in {sum(ledger.webhook_statuses.values())} deliveries, "
+        f"{len(ledger.turns)} bot turns, {len(ledger.opens)} open attempts on {len(opens)} attentions "
+        f"({sum(1 for n in opens.values() if n > 1)} raced, up to {max(opens.values())} agents), "
+        f"{sum(len(h.replies) for h in ledger.handled.values())} replies; set-up {setup_seconds:.1f}s, load {load_seconds:.1f}s, "
+        f"total {elapsed:.1f}s, {cpu:.1f}s of CPU in this process"
+    )
     for name in ("webhook", "connect", "list", "open", "transcript", "reply", "form", "terminate"):
-        print(f"  {name:<10} n={len(lat[name]):4d}  p50 {percentile(lat[name], .5) * 1000:7.1f} ms  "
-              f"p95 {percentile(lat[name], .95) * 1000:7.1f} ms  max {max(lat[name], default=0) * 1000:7.1f} ms")
+        print(
+            f"  {name:<10} n={len(lat[name]):4d}  p50 {percentile(lat[name], 0.5) * 1000:7.1f} ms  "
+            f"p95 {percentile(lat[name], 0.95) * 1000:7.1f} ms  max {max(lat[name], default=0) * 1000:7.1f} ms"
+        )
 
     assert ledger.problems == []
     graph_sends = server.graph.sent_messages()
@@ -221,6 +255,7 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
     _assert_owners_heard_everything_once(ledger, agents, stored)
     _assert_everything_ended_in_history(ledger, customers, stored)
     assert history_problems == []
+
 
 # -- the checks ------------------------------------------------------------------------
 
@@ -236,8 +271,7 @@ def _assert_every_message_in_exactly_one_place(ledger: Ledger, customers, stored
     in_turns = collections.Counter(turn.mid for turn in ledger.turns)
     in_attentions = collections.Counter(row.mid for row in _customer_rows(stored))
     assert set(in_turns) | set(in_attentions) <= set(sent), "something nobody sent was handled"
-    twice = {mid: (in_turns[mid], in_attentions[mid]) for mid in sent
-             if in_turns[mid] > 1 or in_attentions[mid] > 1}
+    twice = {mid: (in_turns[mid], in_attentions[mid]) for mid in sent if in_turns[mid] > 1 or in_attentions[mid] > 1}
     assert twice == {}, f"handled more than once (turns, attention): {twice}"
     lost = sorted(mid for mid in sent if in_turns[mid] + in_attentions[mid] == 0)
     assert lost == [], f"acknowledged but handled nowhere: {lost}"
@@ -307,8 +341,11 @@ def _assert_owners_heard_everything_once(ledger: Ledger, agents, stored) -> None
         assert not [frame for frame in agent.frames if frame["type"] in ("resync", "error")], agent.username
         added = collections.Counter(frame["message"]["id"] for frame in agent.frames if frame["type"] == "message.added")
         assert [message_id for message_id, count in added.items() if count > 1] == [], f"{agent.username} heard twice"
-        strangers = {frame["attention_id"] for frame in agent.frames
-                     if "attention_id" in frame and campaign_of[frame["attention_id"]] not in agent.campaigns}
+        strangers = {
+            frame["attention_id"]
+            for frame in agent.frames
+            if "attention_id" in frame and campaign_of[frame["attention_id"]] not in agent.campaigns
+        }
         assert strangers == set(), f"{agent.username} heard of other campaigns' attentions {strangers}"
     by_id = {agent.id: agent for agent in agents}
     customer_messages = collections.defaultdict(set)
@@ -322,8 +359,13 @@ def _assert_owners_heard_everything_once(ledger: Ledger, agents, stored) -> None
         assert before <= handling.transcript, f"attention {attention_id}: heard before opening, not in the transcript"
         missed = customer_messages[attention_id] - handling.transcript - after
         assert missed == set(), f"attention {attention_id}: {owner.username} never saw customer messages {missed}"
-        own = [frame for frame in owner.frames if frame["type"] == "message.added" and frame["attention_id"] == attention_id
-               and frame["message"]["author"] == "agent"]
+        own = [
+            frame
+            for frame in owner.frames
+            if frame["type"] == "message.added"
+            and frame["attention_id"] == attention_id
+            and frame["message"]["author"] == "agent"
+        ]
         assert sorted(frame["message"]["id"] for frame in own) == sorted(reply["id"] for reply in handling.replies)
 
 

@@ -29,9 +29,23 @@ OBJECTS = {"messenger": "page", "instagram": "instagram"}
 
 
 def text_body(mid: str = "m_hostile", channel: str = "messenger", sender: str = "psid-h", text: str = "hola") -> dict:
-    return {"object": OBJECTS[channel], "entry": [{"id": PAGE_ID, "time": 1, "messaging": [
-        {"sender": {"id": sender}, "recipient": {"id": PAGE_ID}, "timestamp": 1700000000000,
-         "message": {"mid": mid, "text": text}}]}]}
+    return {
+        "object": OBJECTS[channel],
+        "entry": [
+            {
+                "id": PAGE_ID,
+                "time": 1,
+                "messaging": [
+                    {
+                        "sender": {"id": sender},
+                        "recipient": {"id": PAGE_ID},
+                        "timestamp": 1700000000000,
+                        "message": {"mid": mid, "text": text},
+                    }
+                ],
+            }
+        ],
+    }
 
 
 async def raw_post(server, channel: str, data, headers: dict) -> int:
@@ -113,8 +127,15 @@ async def test_bodies_over_the_configured_limit_are_413_whether_declared_or_stre
 
 async def test_metas_largest_batches_fit_under_the_default_limit_and_more_is_413(server):
     # Meta mentions up to 1000 updates per POST; with long texts that is about 2.5 MB.
-    items = [{"sender": {"id": f"big-{n % 50}"}, "recipient": {"id": PAGE_ID}, "timestamp": 1700000000000 + n,
-              "message": {"mid": f"m_big_{n}", "text": "ñ" * 1200}} for n in range(1000)]
+    items = [
+        {
+            "sender": {"id": f"big-{n % 50}"},
+            "recipient": {"id": PAGE_ID},
+            "timestamp": 1700000000000 + n,
+            "message": {"mid": f"m_big_{n}", "text": "ñ" * 1200},
+        }
+        for n in range(1000)
+    ]
     body = json.dumps({"object": "page", "entry": [{"id": PAGE_ID, "time": 1, "messaging": items}]}).encode()
     assert 2_000_000 < len(body) < 10 * 1024 * 1024
     assert await raw_post(server, "messenger", body, {"X-Hub-Signature-256": sign(body, APP_SECRET)}) == 200
@@ -158,9 +179,19 @@ async def test_odd_but_valid_bodies_are_acknowledged_and_the_item_with_them_is_h
         {"object": "page", "entry": "entries"},
         {"object": "page", "entry": [7, None, "x", {"id": {"nested": 1}, "messaging": 5}]},
         {"object": "page", "entry": [{"id": PAGE_ID, "messaging": [{"message": {"mid": {"a": 1}, "text": ["no"]}}]}]},
-        {"object": "page", "entry": [{"id": PAGE_ID, "messaging": [{"sender": {"id": "s"}, "timestamp": 10**20,
-                                                                     "message": {"mid": "m_future", "text": "hola"}}]}]},
-        {"object": "page", "entry": [{"id": PAGE_ID, "messaging": [{"sender": {"id": "s"}, "delivery": {"mids": 4, "watermark": -5}}]}]},
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": PAGE_ID,
+                    "messaging": [{"sender": {"id": "s"}, "timestamp": 10**20, "message": {"mid": "m_future", "text": "hola"}}],
+                }
+            ],
+        },
+        {
+            "object": "page",
+            "entry": [{"id": PAGE_ID, "messaging": [{"sender": {"id": "s"}, "delivery": {"mids": 4, "watermark": -5}}]}],
+        },
     ]
     for body in odd:
         raw = json.dumps(body).encode()
@@ -209,15 +240,27 @@ def test_fuzzed_bodies_through_the_server_never_5xx_and_never_lose_the_good_item
             statuses[answer.status] = statuses.get(answer.status, 0) + 1
             return answer.status
 
-    @settings(max_examples=250, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(body=meta_shaped, channel=st.sampled_from(["messenger", "instagram"]), forged=st.booleans(), seed=st.integers(0, 2**16))
+    @settings(
+        max_examples=250, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    )
+    @given(
+        body=meta_shaped, channel=st.sampled_from(["messenger", "instagram"]), forged=st.booleans(), seed=st.integers(0, 2**16)
+    )
     def fuzzed_batches(body, channel, forged, seed):
         rng = random.Random(seed)
         mid = f"m_sentinel_{next(counter)}"
-        good: dict[str, Any] = {"id": PAGE_ID, "time": 1, "messaging": [
-            {"sender": {"id": f"sentinel-{rng.randrange(5)}"}, "recipient": {"id": PAGE_ID}, "timestamp": 1,
-             "message": {"mid": mid, "text": "hola"}}]}
+        good: dict[str, Any] = {
+            "id": PAGE_ID,
+            "time": 1,
+            "messaging": [
+                {
+                    "sender": {"id": f"sentinel-{rng.randrange(5)}"},
+                    "recipient": {"id": PAGE_ID},
+                    "timestamp": 1,
+                    "message": {"mid": mid, "text": "hola"},
+                }
+            ],
+        }
         entries = list(body["entry"]) if isinstance(body.get("entry"), list) else []
         for entry in entries:  # sometimes the good item shares an entry with fuzzed ones
             if isinstance(entry, dict) and isinstance(entry.get("messaging"), list) and rng.random() < 0.5:
@@ -231,8 +274,9 @@ def test_fuzzed_bodies_through_the_server_never_5xx_and_never_lose_the_good_item
         assert status == (403 if forged else 200)
         (forged_good if forged else sent_good).add(mid)
 
-    @settings(max_examples=150, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    )
     @given(body=structural, channel=st.sampled_from(["messenger", "instagram"]))
     def wrong_types(body, channel):
         raw = json.dumps({**body, "object": OBJECTS[channel]}).encode()

@@ -87,9 +87,14 @@ class RasaAndActions:
         self._actions: subprocess.Popen[bytes] | None = None
         self._server: Any = None
         self.env = environment(graph_url, f"sqlite+aiosqlite:///{self.database}")
-        self.env.update(ACTION_SERVER_URL=f"http://127.0.0.1:{self.action_port}/webhook", META_GRAPH_VERSION="v21.0",
-                        HANDOFF_SESSION_SECRET=SESSION_SECRET, HANDOFF_ACTION_TOKEN=ACTION_TOKEN,
-                        HANDOFF_SERVICE_URL=f"{self.url}/webhooks/desk/service", LOG_LEVEL="DEBUG")
+        self.env.update(
+            ACTION_SERVER_URL=f"http://127.0.0.1:{self.action_port}/webhook",
+            META_GRAPH_VERSION="v21.0",
+            HANDOFF_SESSION_SECRET=SESSION_SECRET,
+            HANDOFF_ACTION_TOKEN=ACTION_TOKEN,
+            HANDOFF_SERVICE_URL=f"{self.url}/webhooks/desk/service",
+            LOG_LEVEL="DEBUG",
+        )
         for key, value in self.env.items():
             monkeypatch.setenv(key, value)
         # The shipped endpoints.yml with the separate action secret README describes.
@@ -105,8 +110,16 @@ class RasaAndActions:
 
         # The action server in its own process, as operators run it: two Sanic apps in one
         # process share compiled signal routes (Sanic 21.12), and the desk uses a signal.
-        command = [str(Path(sys.executable).parent / "rasa"), "run", "actions", "--debug", "--port", str(self.action_port),
-                   "--actions", "actions"]
+        command = [
+            str(Path(sys.executable).parent / "rasa"),
+            "run",
+            "actions",
+            "--debug",
+            "--port",
+            str(self.action_port),
+            "--actions",
+            "actions",
+        ]
         with open(self.actions_log, "wb") as log:
             self._actions = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         Sanic.test_mode = True  # the app's name may already be registered by another test
@@ -141,7 +154,9 @@ class RasaAndActions:
         engine = sa.create_engine(f"sqlite:///{self.database}")
         try:
             with engine.connect() as connection:
-                return connection.execute(sa.text("SELECT password_hash FROM agent WHERE username = :u"), {"u": username}).scalar_one()
+                return connection.execute(
+                    sa.text("SELECT password_hash FROM agent WHERE username = :u"), {"u": username}
+                ).scalar_one()
         finally:
             engine.dispose()
 
@@ -167,8 +182,14 @@ def records(caplog: pytest.LogCaptureFixture) -> Iterator[EveryField]:
 
 @pytest.fixture
 async def graph() -> AsyncIterator[FakeGraphAPI]:
-    async with FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID, page_id=PAGE_ID,
-                            ig_account_id=IG_ACCOUNT_ID, emit_echoes=False, emit_deliveries=False) as api:
+    async with FakeGraphAPI(
+        {PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"},
+        app_id=APP_ID,
+        page_id=PAGE_ID,
+        ig_account_id=IG_ACCOUNT_ID,
+        emit_echoes=False,
+        emit_deliveries=False,
+    ) as api:
         api.add_profile(CUSTOMER, name=NAME, first_name="Zuleika", last_name="Quintanar")
         yield api
 
@@ -178,17 +199,37 @@ def text_of(message: dict) -> str:
 
 
 async def test_a_whole_story_at_debug_logs_no_secret_and_customer_words_only_at_debug(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, graph: FakeGraphAPI, records: EveryField,
-    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    graph: FakeGraphAPI,
+    records: EveryField,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     require_trained_model()
     configure_structlog(logging.DEBUG)  # as `rasa run --debug` does: Rasa's structured events go to logging
     product = RasaAndActions(tmp_path, graph.url, monkeypatch)
     # The supervisor's account, made with the operators' command (password on stdin); she
     # makes the agent's on the desk, so a password is hashed and stored in this process.
-    command = subprocess.run([sys.executable, "-m", "connectors.desk.accounts", "add", "sofia", "--name", "Sofía", "--role",
-                              "supervisor", "--password-stdin"], input=SUPERVISOR_PASSWORD.encode(), cwd=ROOT,
-                             env=product.env, capture_output=True, check=True)
+    command = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "connectors.desk.accounts",
+            "add",
+            "sofia",
+            "--name",
+            "Sofía",
+            "--role",
+            "supervisor",
+            "--password-stdin",
+        ],
+        input=SUPERVISOR_PASSWORD.encode(),
+        cwd=ROOT,
+        env=product.env,
+        capture_output=True,
+        check=True,
+    )
     outputs = [command.stdout.decode(errors="replace"), command.stderr.decode(errors="replace")]
     turns = 0
     await product.start()
@@ -214,8 +255,9 @@ async def test_a_whole_story_at_debug_logs_no_secret_and_customer_words_only_at_
 
             server = SimpleNamespace(session=session, url=product.url)  # what tests/desk/support.py's Desk uses
             supervisor = await login(server, "sofia", SUPERVISOR_PASSWORD)
-            made = await supervisor.post("/agents", {"username": "ana", "password": PASSWORD, "display_name": "Ana",
-                                                     "campaigns": ["soporte"]})
+            made = await supervisor.post(
+                "/agents", {"username": "ana", "password": PASSWORD, "display_name": "Ana", "campaigns": ["soporte"]}
+            )
             assert made.status == 201, made.body
             desk: Desk = await login(server, "ana", PASSWORD)
             guess = await desk.call("POST", "/login", {"username": "ana", "password": WRONG_PASSWORD}, token=None)
@@ -232,8 +274,11 @@ async def test_a_whole_story_at_debug_logs_no_secret_and_customer_words_only_at_
             assert (await replies(4))[-1] == AGENT_REPLY
             await says(LATER)
             await _until(lambda: _customer_texts(desk, attention_id), lambda texts: LATER in texts)
-            saved = await desk.call("PUT", f"/attentions/{attention_id}/form",
-                                    {"values": {"numero_pedido": "XO-4471", "motivo": f"{REASON} (revisado)"}})
+            saved = await desk.call(
+                "PUT",
+                f"/attentions/{attention_id}/form",
+                {"values": {"numero_pedido": "XO-4471", "motivo": f"{REASON} (revisado)"}},
+            )
             assert saved.status == 200, saved.body
             ended = await desk.post(f"/attentions/{attention_id}/terminate", {"values": {"resultado": "resuelto"}})
             assert ended.status == 200 and ended.body["attention"]["state"] == "terminated", ended.body

@@ -72,8 +72,9 @@ def stand_in(tmp_path: Path, name: str, graph_url: str, database_url: str, turn:
 def stored_items(channel: str, customer: str, mids: list[str]) -> list[IncomingItem]:
     """What our webhook stores for these texts (the same functions build them)."""
     body = body_of(channel, [[text_item(channel, customer, mid, text=f"texto {mid}") for mid in mids]])
-    return [IncomingItem(channel, dedup_key(item), conversation_key(item), stored_payload(item))
-            for item in iter_items(channel, body)]
+    return [
+        IncomingItem(channel, dedup_key(item), conversation_key(item), stored_payload(item)) for item in iter_items(channel, body)
+    ]
 
 
 def stop_all(servers: tuple[StandIn, ...]) -> None:
@@ -116,7 +117,9 @@ async def until(condition, timeout: float, what: str, every: float = 0.1):
         await asyncio.sleep(every)
 
 
-async def quiet(servers: tuple[StandIn, ...], expected: int, timeout: float = 30.0, calm: float = 1.0) -> collections.Counter[str]:
+async def quiet(
+    servers: tuple[StandIn, ...], expected: int, timeout: float = 30.0, calm: float = 1.0
+) -> collections.Counter[str]:
     """The turn logs once they hold ``expected`` turns and stayed unchanged for ``calm`` s:
     a second handling of an item would come right after the first."""
     await until(lambda: sum(turns(*servers).values()) >= expected, timeout, "turns missing")
@@ -224,8 +227,11 @@ async def test_two_processes_on_sqlite_through_start_up_freeze_and_kill(tmp_path
                 os.kill(other.process.pid, signal.SIGCONT)
             assert frozen_for >= LEASE * 0.7, f"taken over {frozen_for:.2f}s after the freeze"  # renewed ≤ LEASE/4 before
             # Awake, it finds every item taken, starts none of them, and takes a new lease.
-            await until(lambda: other.logs().count("was taken over by another process") == len(dora), 20,
-                        "the woken process gives up the items it lost")
+            await until(
+                lambda: other.logs().count("was taken over by another process") == len(dora),
+                20,
+                "the woken process gives up the items it lost",
+            )
             await until(lambda: _leases(url, 2), 10, "the woken process takes a new lease")
             assert "outlived its inbox lease" in other.logs()
 
@@ -259,8 +265,12 @@ async def freeze_between_writes(server: StandIn, database: Path) -> None:
     assert server.process is not None
     for _ in range(50):
         server.process.send_signal(signal.SIGSTOP)
-        await until(lambda: Path(f"/proc/{server.process.pid}/stat").read_text().split(") ")[1][0] == "T", 5,
-                    "the process stops", every=0.01)
+        await until(
+            lambda: Path(f"/proc/{server.process.pid}/stat").read_text().split(") ")[1][0] == "T",
+            5,
+            "the process stops",
+            every=0.01,
+        )
         probe = sqlite3.connect(database, timeout=0)
         try:
             probe.execute("BEGIN IMMEDIATE")

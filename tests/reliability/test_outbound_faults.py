@@ -38,15 +38,25 @@ from tests.connectors.harness import (
 pytestmark = pytest.mark.timeout(60)
 
 RETRIES: dict[str, Any] = {
-    "retry_attempts": 4, "retry_backoff": 0.02, "rate_limit_backoff": 0.2, "echo_wait": 1.0, "graph_timeout": 0.5,
+    "retry_attempts": 4,
+    "retry_backoff": 0.02,
+    "rate_limit_backoff": 0.2,
+    "echo_wait": 1.0,
+    "graph_timeout": 0.5,
 }
 ACCOUNTS = {"messenger": PAGE_ID, "instagram": IG_ACCOUNT_ID}
 
 
 @pytest.fixture
 async def server(database_url):
-    graph = FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID, page_id=PAGE_ID,
-                         ig_account_id=IG_ACCOUNT_ID, emit_echoes=True, emit_deliveries=True)
+    graph = FakeGraphAPI(
+        {PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"},
+        app_id=APP_ID,
+        page_id=PAGE_ID,
+        ig_account_id=IG_ACCOUNT_ID,
+        emit_echoes=True,
+        emit_deliveries=True,
+    )
     await graph.start()
     async with running_connectors(database_url, bot=echo_bot, graph=graph, **RETRIES) as running:
         sender = WebhookSender(running.url, {"messenger": APP_SECRET, "instagram": INSTAGRAM_SECRET})
@@ -131,13 +141,33 @@ async def test_a_send_meta_accepted_is_reconciled_with_its_echo_and_never_sent_t
 
 
 PERMANENT = {
-    "window_closed_messenger": ("messenger", lambda g, c: g.outside_window_next(channel="messenger", recipient_id=c), 10, 2018278),
-    "window_closed_instagram": ("instagram", lambda g, c: g.outside_window_next(channel="instagram", recipient_id=c), 10, 2534022),
+    "window_closed_messenger": (
+        "messenger",
+        lambda g, c: g.outside_window_next(channel="messenger", recipient_id=c),
+        10,
+        2018278,
+    ),
+    "window_closed_instagram": (
+        "instagram",
+        lambda g, c: g.outside_window_next(channel="instagram", recipient_id=c),
+        10,
+        2534022,
+    ),
     "recipient_unavailable": ("messenger", lambda g, c: g.user_unavailable_next(recipient_id=c), 551, 1545041),
-    "invalid_token": ("messenger", lambda g, c: g.fail_next(http_status=400, code=190, subcode=463, recipient_id=c,
-                      message="Error validating access token: Session has expired."), 190, 463),
-    "invalid_parameter": ("instagram", lambda g, c: g.fail_next(http_status=400, code=100, recipient_id=c,
-                          message="(#100) Invalid parameter"), 100, None),
+    "invalid_token": (
+        "messenger",
+        lambda g, c: g.fail_next(
+            http_status=400, code=190, subcode=463, recipient_id=c, message="Error validating access token: Session has expired."
+        ),
+        190,
+        463,
+    ),
+    "invalid_parameter": (
+        "instagram",
+        lambda g, c: g.fail_next(http_status=400, code=100, recipient_id=c, message="(#100) Invalid parameter"),
+        100,
+        None,
+    ),
 }
 
 

@@ -55,8 +55,14 @@ async def replies(graph: FakeGraphAPI, customer: str, count: int = 1, timeout: f
 
 async def test_real_rasa_through_a_sigkill_answers_each_customer_once_and_logs_no_secret(tmp_path):
     require_trained_model()
-    graph = FakeGraphAPI({PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"}, app_id=APP_ID, page_id=PAGE_ID,
-                         ig_account_id=IG_ACCOUNT_ID, emit_echoes=True, emit_deliveries=True)
+    graph = FakeGraphAPI(
+        {PAGE_TOKEN: "messenger", INSTAGRAM_TOKEN: "instagram"},
+        app_id=APP_ID,
+        page_id=PAGE_ID,
+        ig_account_id=IG_ACCOUNT_ID,
+        emit_echoes=True,
+        emit_deliveries=True,
+    )
     await graph.start()
     rasa = RealRasa(tmp_path, graph.url)
     sender = WebhookSender(rasa.url, {"messenger": APP_SECRET, "instagram": INSTAGRAM_SECRET})
@@ -75,23 +81,49 @@ async def test_real_rasa_through_a_sigkill_answers_each_customer_once_and_logs_n
             verify = {"hub.mode": "subscribe", "hub.challenge": "31337"}
             assert await call("GET", "/webhooks/messenger/webhook", params={**verify, "hub.verify_token": VERIFY_TOKEN}) == 200
             assert await call("GET", "/webhooks/instagram/webhook", params={**verify, "hub.verify_token": "guess"}) == 403
-            raw, headers = signed("messenger", body_of("messenger", [[text_item("messenger", "rr-forged", "rr_forged")]]), "forged")
+            raw, headers = signed(
+                "messenger", body_of("messenger", [[text_item("messenger", "rr-forged", "rr_forged")]]), "forged"
+            )
             assert await call("POST", "/webhooks/messenger/webhook", data=raw, headers=headers) == 403
             raw, headers = signed("instagram", b"{not json")
             assert await call("POST", "/webhooks/instagram/webhook", data=raw, headers=headers) == 400
             # The service API the action server uses: wrong, missing and right tokens.
             attention = {"channel": "messenger", "account_id": PAGE_ID, "customer_id": "rr-api"}
-            assert await call("POST", "/webhooks/desk/service/attentions", json=attention, headers={"Authorization": "Bearer nope"}) == 401
+            assert (
+                await call("POST", "/webhooks/desk/service/attentions", json=attention, headers={"Authorization": "Bearer nope"})
+                == 401
+            )
             assert await call("POST", "/webhooks/desk/service/attentions", json=attention) == 401
-            assert await call("POST", "/webhooks/desk/service/attentions", json=attention,
-                              headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}) == 201
+            assert (
+                await call(
+                    "POST",
+                    "/webhooks/desk/service/attentions",
+                    json=attention,
+                    headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+                )
+                == 201
+            )
 
             # A reference turn, and bot replies that meet Graph API failures.
             graph.fail_next(2, http_status=500, code=1200, recipient_id="rr-transient")
-            graph.fail_next(1, http_status=400, code=190, subcode=463, recipient_id="rr-token",
-                            message="Error validating access token: Session has expired.")
+            graph.fail_next(
+                1,
+                http_status=400,
+                code=190,
+                subcode=463,
+                recipient_id="rr-token",
+                message="Error validating access token: Session has expired.",
+            )
             for customer in ("rr-ref", "rr-transient", "rr-token"):
-                assert await post(session, rasa.url, "messenger", body_of("messenger", [[text_item("messenger", customer, f"{customer}-1")]])) == 200
+                assert (
+                    await post(
+                        session,
+                        rasa.url,
+                        "messenger",
+                        body_of("messenger", [[text_item("messenger", customer, f"{customer}-1")]]),
+                    )
+                    == 200
+                )
             per_turn = await replies(graph, "rr-ref")
             assert await replies(graph, "rr-transient") == per_turn
             await graph.wait_for(lambda r: r.recipient_id == "rr-token" and r.outcome == "fault", timeout=60)
@@ -118,8 +150,11 @@ async def test_real_rasa_through_a_sigkill_answers_each_customer_once_and_logs_n
     inbox = {row["dedup_key"]: row for row in rasa.inbox()}
     # Cut short at the kill: failed before any reply, or handled once its replies were at
     # Meta (recorded before each send; the turn is not run again).
-    interrupted = {key.split(":", 1)[1] for key, row in inbox.items()
-                   if row["state"] in ("failed", "handled") and "interrupted" in (row["error"] or "")}
+    interrupted = {
+        key.split(":", 1)[1]
+        for key, row in inbox.items()
+        if row["state"] in ("failed", "handled") and "interrupted" in (row["error"] or "")
+    }
     assert [key for key, row in inbox.items() if row["state"] == "failed" and key.split(":", 1)[1] not in interrupted] == []
     counts = {customer: len(graph.sent_messages(recipient_id=customer)) for _, customer in BURST}
     for customer, count in counts.items():
@@ -137,5 +172,7 @@ async def test_real_rasa_through_a_sigkill_answers_each_customer_once_and_logs_n
     answered = sorted(mid for mid in interrupted if counts.get(mid.removesuffix("-hola")))
     # An interrupted item whose reply Meta accepted is recorded as such, never as failed.
     assert [mid for mid in answered if inbox[f"message:{mid}"]["state"] == "failed"] == []
-    print(f"\nreal rasa: {len(BURST)} customers, replayed {replayed}, {per_turn} message(s) per turn, "
-          f"interrupted {sorted(interrupted)} of which already answered before the kill: {answered}")
+    print(
+        f"\nreal rasa: {len(BURST)} customers, replayed {replayed}, {per_turn} message(s) per turn, "
+        f"interrupted {sorted(interrupted)} of which already answered before the kill: {answered}"
+    )

@@ -48,7 +48,9 @@ async def customer_writes(session: aiohttp.ClientSession, server: StandIn, custo
 
 
 def outbound(server: StandIn, text: str) -> dict:
-    [row] = query(server.database, "SELECT id, status, mid, error_message FROM message WHERE direction = 'out' AND text = ?", text)
+    [row] = query(
+        server.database, "SELECT id, status, mid, error_message FROM message WHERE direction = 'out' AND text = ?", text
+    )
     return dict(row)
 
 
@@ -125,7 +127,11 @@ async def test_attentions_and_a_pending_agent_message_survive_a_sigkill(tmp_path
             history = await ana.get(f"/history/{talking}")
             assert history.status == 200
             assert [m["text"] for m in history.body["messages"] if m["kind"] == "text"] == [
-                "hola, soy c-open", "Hola, soy Ana", "¿sigues ahí?", "Sí, ya está resuelto"]
+                "hola, soy c-open",
+                "Hola, soy Ana",
+                "¿sigues ahí?",
+                "Sí, ya está resuelto",
+            ]
             opened = await ana.get(f"/attentions/{queued}")
             assert [m["text"] for m in opened.body["messages"]] == ["hola, soy c-queued", "¿me atienden?"]
 

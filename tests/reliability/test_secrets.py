@@ -51,17 +51,31 @@ async def test_no_secret_reaches_a_log_line_or_an_answer(database_url, caplog, c
 
         # Meta verifies the webhook (the token travels in the query string), then an attacker guesses.
         for token in (VERIFY_TOKEN, "guess"):
-            await call("GET", server.webhook("messenger"), params={"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "7"})
+            await call(
+                "GET",
+                server.webhook("messenger"),
+                params={"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "7"},
+            )
         # Webhooks: good, forged, other channel's secret, malformed.
         for channel, secret in (("messenger", APP_SECRET), ("instagram", INSTAGRAM_SECRET)):
-            raw = json.dumps(envelope(channel, [with_mid(item(f"{channel}/text"), f"m_secret_{channel}", sender=f"s-{channel}")])).encode()
-            assert await call("POST", server.webhook(channel), data=raw, headers={"X-Hub-Signature-256": sign(raw, secret)}) == 200
+            raw = json.dumps(
+                envelope(channel, [with_mid(item(f"{channel}/text"), f"m_secret_{channel}", sender=f"s-{channel}")])
+            ).encode()
+            assert (
+                await call("POST", server.webhook(channel), data=raw, headers={"X-Hub-Signature-256": sign(raw, secret)}) == 200
+            )
             await call("POST", server.webhook(channel), data=raw, headers={"X-Hub-Signature-256": sign(raw, "forged")})
             await call("POST", server.webhook(channel), data=b"{oops", headers={"X-Hub-Signature-256": sign(b"{oops", secret)})
         # Bot replies that fail at the Graph API: transient (retried, logged), a dead token, rate limits.
         graph.fail_next(1, http_status=500, code=1200, recipient_id="s-fail")
-        graph.fail_next(1, http_status=400, code=190, subcode=463, recipient_id="s-token",
-                        message="Error validating access token: Session has expired.")
+        graph.fail_next(
+            1,
+            http_status=400,
+            code=190,
+            subcode=463,
+            recipient_id="s-token",
+            message="Error validating access token: Session has expired.",
+        )
         graph.rate_limit_next(1, recipient_id="s-rate")
         for customer in ("s-fail", "s-token", "s-rate"):
             raw = json.dumps(envelope("messenger", [with_mid(item("messenger/text"), f"m_{customer}", sender=customer)])).encode()

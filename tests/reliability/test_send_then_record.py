@@ -45,13 +45,25 @@ class ReplyingStandIn(StandIn):
 def echo_item(accepted) -> dict:
     """Meta's echo of an accepted send: our metadata and Meta's mid."""
     message = accepted.message
-    return {"sender": {"id": PAGE_ID}, "recipient": {"id": accepted.recipient_id}, "timestamp": int(time.time() * 1000),
-            "message": {"is_echo": True, "app_id": int(APP_ID), "mid": accepted.message_id,
-                        "metadata": message["metadata"], "text": message.get("text")}}
+    return {
+        "sender": {"id": PAGE_ID},
+        "recipient": {"id": accepted.recipient_id},
+        "timestamp": int(time.time() * 1000),
+        "message": {
+            "is_echo": True,
+            "app_id": int(APP_ID),
+            "mid": accepted.message_id,
+            "metadata": message["metadata"],
+            "text": message.get("text"),
+        },
+    }
 
 
 def replies(server: StandIn) -> list[dict]:
-    return [dict(row) for row in query(server.database, "SELECT recipient_id, token, state, mid, error FROM outbound_reply ORDER BY id")]
+    return [
+        dict(row)
+        for row in query(server.database, "SELECT recipient_id, token, state, mid, error FROM outbound_reply ORDER BY id")
+    ]
 
 
 def inbox_states(server: StandIn) -> dict[str, tuple[str, str | None]]:

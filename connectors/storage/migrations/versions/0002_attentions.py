@@ -4,6 +4,7 @@ the audit trail and labels.
 Revision ID: 0002_attentions
 Revises: 0001_inbox
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -5,6 +5,7 @@ that ended before this revision.
 Revision ID: 0003_history
 Revises: 0002_attentions
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -81,8 +82,19 @@ def _backfill() -> None:
     names = {row.id: row.name for row in bind.execute(sa.select(campaign.c.id, campaign.c.name))}
     # The columns this revision knew: the table of connectors/storage/schema.py may have more by now,
     # and a later revision adds them after this one has run.
-    known = ("id", "channel", "account_id", "customer_id", "direction", "campaign_id", "agent_id", "terminated_at",
-             "updated_at", "context", "form")
+    known = (
+        "id",
+        "channel",
+        "account_id",
+        "customer_id",
+        "direction",
+        "campaign_id",
+        "agent_id",
+        "terminated_at",
+        "updated_at",
+        "context",
+        "form",
+    )
     ended = bind.execute(
         sa.select(*(attention.c[name] for name in known))
         .where(attention.c.state == "terminated")
@@ -91,19 +103,29 @@ def _backfill() -> None:
     for row in ended:
         who = bind.execute(
             sa.select(customer.c.name).where(
-                customer.c.channel == row.channel, customer.c.account_id == row.account_id, customer.c.customer_id == row.customer_id
+                customer.c.channel == row.channel,
+                customer.c.account_id == row.account_id,
+                customer.c.customer_id == row.customer_id,
             )
         ).first()
         texts = bind.execute(sa.select(message.c.text).where(message.c.attention_id == row.id)).scalars().all()
         ended_at = row.terminated_at or row.updated_at
         bind.execute(
             history.insert().values(
-                attention_id=row.id, channel=row.channel, direction=row.direction, campaign_id=row.campaign_id,
-                agent_id=row.agent_id, ended_at=ended_at,
+                attention_id=row.id,
+                channel=row.channel,
+                direction=row.direction,
+                campaign_id=row.campaign_id,
+                agent_id=row.agent_id,
+                ended_at=ended_at,
                 document=history_document(
-                    customer_name=who.name if who else None, customer_id=row.customer_id,
-                    campaign_name=names.get(row.campaign_id), message_texts=texts, context=row.context or [],
-                    form=row.form or {}, ended_at=ended_at,
+                    customer_name=who.name if who else None,
+                    customer_id=row.customer_id,
+                    campaign_name=names.get(row.campaign_id),
+                    message_texts=texts,
+                    context=row.context or [],
+                    form=row.form or {},
+                    ended_at=ended_at,
                 ),
             )
         )

@@ -4,6 +4,7 @@ processes on one database never replay the same item (see connectors/meta/leases
 Revision ID: 0004_inbox_leases
 Revises: 0003_history
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -3,6 +3,7 @@
 Revision ID: 0005_outbox_index
 Revises: 0004_inbox_leases
 """
+
 import sqlalchemy as sa
 from alembic import op
 

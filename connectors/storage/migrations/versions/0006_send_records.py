@@ -4,6 +4,7 @@ replies, each recorded before the Send API call (see connectors/meta/replies.py)
 Revision ID: 0006_send_records
 Revises: 0005_outbox_index
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -4,6 +4,7 @@ the bot collected (slots), and the latest transfer (who, from where, the note).
 Revision ID: 0007_attention_context
 Revises: 0006_send_records
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -3,6 +3,7 @@
 Revision ID: 0008_picture_expiry
 Revises: 0007_attention_context
 """
+
 import sqlalchemy as sa
 from alembic import op
 
