@@ -76,7 +76,7 @@ class Presence:
         ]
         book = self._context.book
         campaign_ids = list(book.campaigns) + sorted(
-            {load.campaign_id for load in loads.queued} | {load.campaign_id for load in loads.open} - set(book.campaigns)
+            ({load.campaign_id for load in loads.queued} | {load.campaign_id for load in loads.open}) - set(book.campaigns)
         )
         campaigns = []
         for campaign_id in campaign_ids:
