@@ -232,7 +232,13 @@ async def test_the_search_index_is_the_databases(engine, service, agent):
                 await connection.execute(sa.text("SELECT count(*) FROM history WHERE search @@ to_tsquery('simple', 'factu:*')"))
             ).scalar()
             indexed = (
-                await connection.execute(sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_history_search'"))
+                await connection.execute(
+                    sa.text(
+                        # This test's schema only: reading another test's index while its
+                        # schema is being dropped fails ("could not open relation").
+                        "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_history_search' AND schemaname = current_schema()"
+                    )
+                )
             ).scalar()
             assert "gin" in indexed.lower()
     assert hits == 1
