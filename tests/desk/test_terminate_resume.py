@@ -64,18 +64,6 @@ def script(monkeypatch) -> Script:
     return shared
 
 
-@pytest.fixture
-def database_url(tmp_path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}"
-
-
-@pytest.fixture
-def desk_settings(tmp_path) -> dict:
-    from tests.desk.support import PUBLIC_URL, SESSION_SECRET
-
-    return {"session_secret": SESSION_SECRET, "uploads_dir": str(tmp_path / "uploads"), "public_url": PUBLIC_URL}
-
-
 def goodbyes(server, customer_id: str) -> list[str]:
     return [r.json["message"].get("text") for r in server.graph.sent_messages(recipient_id=customer_id)]
 
