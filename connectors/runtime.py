@@ -30,6 +30,7 @@ from connectors.meta.leases import InboxOwnership, LeaseTiming
 from connectors.meta.replies import ReplyJournal
 from connectors.rasa_conversations import RasaConversations
 from connectors.redis_bus import RedisEventBus, bus_from_environment
+from connectors.resumes import DEFAULT_RETRY_AFTER, DurableResumer
 from connectors.storage.db import close_shared_engine, shared_engine
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
 from handoff.campaigns.domain import default_domain_path
@@ -49,6 +50,12 @@ ORPHAN_SWEEP_SECONDS = 15.0
 OUTBOX_SWEEP_VARIABLE = "HANDOFF_OUTBOX_SWEEP_SECONDS"
 OUTBOX_STALE_VARIABLE = "HANDOFF_OUTBOX_STALE_SECONDS"
 OUTBOX_SWEEP_SECONDS = 15.0
+# The resume sweep (DurableResumer.recover): terminated attentions whose conversation the
+# bot has not taken back yet (a failed resume, a process stopped before it); the first
+# retry's delay, doubled each time.
+RESUME_SWEEP_VARIABLE = "HANDOFF_RESUME_SWEEP_SECONDS"
+RESUME_RETRY_VARIABLE = "HANDOFF_RESUME_RETRY_SECONDS"
+RESUME_SWEEP_SECONDS = 15.0
 _RUNTIME_ATTRIBUTE = "handoff_runtime"
 
 
@@ -56,6 +63,8 @@ _RUNTIME_ATTRIBUTE = "handoff_runtime"
 class HandoffRuntime:
     service: HandoffService
     gateways: ChannelGateways
+    resumes: DurableResumer | None = None
+    _resume_sweeper: asyncio.Task[None] | None = None
     _sweeper: asyncio.Task[None] | None = None
     _ownership: InboxOwnership | None = None
     _outbox_sweeper: asyncio.Task[None] | None = None
@@ -87,6 +96,23 @@ class HandoffRuntime:
                 else seconds_from_environment(OUTBOX_STALE_VARIABLE, DEFAULT_OUTBOX_STALE_AFTER.total_seconds())
             )
             self._outbox_sweeper = asyncio.create_task(self._sweep_outbox(every, timedelta(seconds=stale)))
+
+    def start_resume_sweeper(self, every: float | None = None) -> None:
+        """Resumes the conversations still pending: once at once, then every ``every``
+        seconds. Started after the server started (the Rasa agent is loaded by then, so
+        a resume left by a stopped process gets the bot's follow-up, not a no-op)."""
+        if self.resumes is not None and self._resume_sweeper is None:
+            every = every if every is not None else seconds_from_environment(RESUME_SWEEP_VARIABLE, RESUME_SWEEP_SECONDS)
+            self._resume_sweeper = asyncio.create_task(self._sweep_resumes(self.resumes, every))
+
+    async def _sweep_resumes(self, resumes: DurableResumer, every: float) -> None:
+        await _repeat(
+            every,
+            resumes.recover,
+            "conversations given back to the bot after their attention ended",
+            "Resuming conversations",
+            at_once=True,
+        )
 
     async def _sweep_outbox(self, every: float, stale_after: timedelta) -> None:
         # The first sweep comes one interval after start, not at once: by then every channel
@@ -120,6 +146,14 @@ class HandoffRuntime:
         return self._ownership
 
     async def close(self) -> None:
+        if self._resume_sweeper is not None:
+            self._resume_sweeper.cancel()
+            await asyncio.gather(self._resume_sweeper, return_exceptions=True)
+            self._resume_sweeper = None
+        if self.resumes is not None:
+            # Resumes in flight finish (or are cut short, due again at the next start)
+            # before the engine they write to is disposed.
+            await self.resumes.close()
         if self._outbox_sweeper is not None:
             self._outbox_sweeper.cancel()
             await asyncio.gather(self._outbox_sweeper, return_exceptions=True)
@@ -139,11 +173,14 @@ class HandoffRuntime:
             await self.service.bus.close()
 
 
-async def _repeat(every: float, job: Callable[[], Awaitable[list[Any]]], done: str, doing: str) -> None:
-    """Run ``job`` every ``every`` seconds for good; a failed round is logged and the next
-    one comes as usual (the work is in the database, nothing is lost by waiting)."""
+async def _repeat(every: float, job: Callable[[], Awaitable[list[Any]]], done: str, doing: str, *, at_once: bool = False) -> None:
+    """Run ``job`` every ``every`` seconds for good (``at_once``: the first round now); a
+    failed round is logged and the next one comes as usual (the work is in the database,
+    nothing is lost by waiting)."""
     while True:
-        await asyncio.sleep(every)
+        if not at_once:
+            await asyncio.sleep(every)
+        at_once = False
         try:
             finished = await job()
             if finished:
@@ -162,11 +199,12 @@ async def handoff_runtime(holder: Any) -> HandoffRuntime:
         campaigns = load_campaigns(os.environ.get(CAMPAIGNS_VARIABLE) or DEFAULT_CAMPAIGNS_PATH, domain=default_domain_path())
         gateways = ChannelGateways()
         bus = bus_from_environment()  # None: one process, the in-memory bus
-        service = HandoffService(
-            await shared_engine(holder), campaigns, gateway=gateways, resumer=RasaConversations(holder), bus=bus
-        )
+        engine = await shared_engine(holder)
+        retry = seconds_from_environment(RESUME_RETRY_VARIABLE, DEFAULT_RETRY_AFTER.total_seconds())
+        resumes = DurableResumer(engine, RasaConversations(holder), retry_after=timedelta(seconds=retry))
+        service = HandoffService(engine, campaigns, gateway=gateways, resumer=resumes, bus=bus)
         await service.start()
-        runtime = HandoffRuntime(service, gateways)
+        runtime = HandoffRuntime(service, gateways, resumes)
         setattr(holder, _RUNTIME_ATTRIBUTE, runtime)
         runtime.start_sweepers()
     return runtime
@@ -196,6 +234,12 @@ def serve_runtime(blueprint: Blueprint) -> None:
     async def join(app, _loop) -> None:
         runtime = await handoff_runtime(app.ctx)
         runtime._adapters += 1
+
+    @blueprint.listener("after_server_start")
+    async def started(app, _loop) -> None:
+        runtime: HandoffRuntime | None = getattr(app.ctx, _RUNTIME_ATTRIBUTE, None)
+        if runtime is not None:
+            runtime.start_resume_sweeper()
 
     @blueprint.listener("after_server_stop")
     async def leave(app, _loop) -> None:

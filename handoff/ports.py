@@ -85,7 +85,10 @@ class ChannelGateway(Protocol):
 @runtime_checkable
 class ConversationResumer(Protocol):
     async def resume(self, attention: Attention) -> None:
-        """Hand the customer back to the bot after ``attention`` terminated."""
+        """Hand the customer back to the bot after ``attention`` terminated. The terminate
+        wrote the attention's pending resume row in its transaction; a resumer may do the
+        work later (the runtime's ``connectors.resumes.DurableResumer`` returns at once)
+        and marks that row when the bot's turn is done."""
         ...
 
 

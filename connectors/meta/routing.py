@@ -38,6 +38,7 @@ from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import ProfileCache
 from connectors.meta.replies import ReplyJournal, ReplyRecord
 from connectors.meta.turns import user_message_for
+from connectors.resumes import DurableResumer
 from handoff.model import MessageStatus
 from handoff.service import HandoffService
 from handoff.states import AttentionState
@@ -231,6 +232,9 @@ class EventRouter:
                     await self._bot.log_paused(event)
                 return
         if isinstance(event, BOT_TURN_EVENTS):
+            resumes = self._handoff.context.resumer
+            if isinstance(resumes, DurableResumer):  # an ended attention's goodbye first, then this turn
+                await resumes.settle_customer(self._channel, event.account_id, event.customer_id)
             await self._bot.turn(event, progress, self._replies, earlier)
         else:
             logger.info("%s from %s on %s (no bot turn)", type(event).__name__, event.customer_id, event.mid)

@@ -261,6 +261,40 @@ sa.Index(
     postgresql_where=sa.text(REPLY_SENDING_SQL),
 )
 
+# A terminated attention whose conversation the bot must still take back (the Rasa resume and
+# its follow-up turn). Written in the terminate's transaction; the answer does not wait for
+# the resume, which marks ``resumed_at`` when done (connectors/resumes.py). ``claimed_until``
+# is the conditional-UPDATE claim of the one process doing it; ``due_at`` the retry backoff.
+conversation_resume = sa.Table(
+    "conversation_resume",
+    metadata,
+    sa.Column("attention_id", _id_type(), sa.ForeignKey("attention.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("account_id", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("due_at", UtcDateTime(), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("claimed_until", UtcDateTime(), nullable=True),
+    sa.Column("resumed_at", UtcDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+)
+RESUME_PENDING_SQL = "resumed_at IS NULL"
+sa.Index(
+    "ix_conversation_resume_pending",
+    conversation_resume.c.channel,
+    conversation_resume.c.account_id,
+    conversation_resume.c.customer_id,
+    sqlite_where=sa.text(RESUME_PENDING_SQL),
+    postgresql_where=sa.text(RESUME_PENDING_SQL),
+)
+sa.Index(
+    "ix_conversation_resume_due",
+    conversation_resume.c.due_at,
+    sqlite_where=sa.text(RESUME_PENDING_SQL),
+    postgresql_where=sa.text(RESUME_PENDING_SQL),
+)
+
 attention_event = sa.Table(
     "attention_event",
     metadata,

@@ -15,6 +15,7 @@ from connectors.storage import attentions as attention_rows
 from connectors.storage import audit
 from connectors.storage import campaigns as campaign_rows
 from connectors.storage import history as history_rows
+from connectors.storage import resumes as resume_rows
 from connectors.storage.rows import transfer_json
 from handoff import permissions
 from handoff.campaigns.model import Campaign
@@ -254,7 +255,9 @@ class Attentions:
 
     async def terminate(self, attention_id: int, agent: Agent, form_values: Mapping[str, Any] | None = None) -> Attention:
         """Terminar atención. Open: only its agent, with a valid form (every required field).
-        Queued: only a supervisor (a customer who should not wait). Then the bot resumes."""
+        Queued: only a supervisor (a customer who should not wait). Then the bot resumes:
+        the to-do is written with the move, so it survives a crash after the answer; the
+        resumer may return before the bot's turn is done (connectors/resumes.py)."""
         current = await self.get(attention_id)
         next_state(current.state, Action.TERMINATE, current.id)
         if current.state is AttentionState.OPEN:
@@ -269,7 +272,7 @@ class Attentions:
             Actor.of(agent),
             {"form": form, "terminated_at": self._context.now()},
             {"by": "agent"},
-            inside=self._into_history,
+            inside=self._into_history_and_resume,
         )
         await self._context.publish(AttentionTerminated(at=now, attention=after, actor=Actor.of(agent)))
         await self._resume(after)
@@ -306,10 +309,14 @@ class Attentions:
         name = found.name if found is not None else (await campaign_rows.names(connection)).get(ended.campaign_id)
         await history_rows.write(connection, ended, name)
 
+    async def _into_history_and_resume(self, connection: AsyncConnection, ended: Attention) -> None:
+        await self._into_history(connection, ended)
+        await resume_rows.add(connection, ended, self._context.now())
+
     async def _resume(self, attention: Attention) -> None:
         try:
             await self._context.resumer.resume(attention)
         except Exception:
-            # The attention is terminated and stays so; the conversation stays paused until
-            # the customer writes again or an operator resumes it. Loud in the logs.
+            # The attention is terminated and stays so; its resume row stays pending, so a
+            # durable resumer's sweep (or the customer's next message) takes it up again.
             logger.exception("resuming the conversation of attention %s failed", attention.id)
