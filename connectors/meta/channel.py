@@ -43,8 +43,7 @@ from sanic.response import HTTPResponse
 
 from connectors.log_hygiene import install_log_hygiene
 from connectors.meta.dispatch import ConversationDispatcher, ItemProgress
-from connectors.meta.events import WebhookItem as EventItem
-from connectors.meta.events import conversation_key, dedup_key, iter_items
+from connectors.meta.events import Echo, conversation_key, dedup_key, iter_items, parse, stored_payload
 from connectors.meta.gateway import MetaGateway
 from connectors.meta.graph import (
     DEFAULT_GRAPH_URL,
@@ -59,7 +58,7 @@ from connectors.meta.indicators import DEFAULT_TYPING_DELAY
 from connectors.meta.limits import ChannelLimits
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import Profile, ProfileCache
-from connectors.meta.routing import BotTurns, EventRouter, stored_payload
+from connectors.meta.routing import BotTurns, EventRouter
 from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
 from connectors.rasa_conversations import RasaConversations
 from connectors.runtime import handoff_runtime, serve_runtime
@@ -300,7 +299,7 @@ class MetaInputChannel(InputChannel):
         if isinstance(delivery, _Refusal):
             return response.json({"error": delivery.error}, status=delivery.status)
         accepted = await inbox.accept(delivery.items)
-        self._confirm_echoes(delivery.received)
+        self._confirm_echoes(delivery.items)
         if self.dispatcher is not None:
             # Every new conversation's worker runs its first steps in the loop iteration
             # after its submit: a thousand at once held the loop for hundreds of ms.
@@ -310,7 +309,7 @@ class MetaInputChannel(InputChannel):
                 self.dispatcher.submit(accepted[start : start + SUBMIT_CHUNK_ITEMS])
         return response.text("EVENT_RECEIVED")
 
-    def _confirm_echoes(self, received: list[Any]) -> None:
+    def _confirm_echoes(self, received: list[IncomingItem]) -> None:
         """Release sends waiting for their echo now (an ambiguous timeout, see graph.py).
 
         The dispatcher would reach the echo only after the customer's current item, and
@@ -319,9 +318,9 @@ class MetaInputChannel(InputChannel):
         if self._client is None:
             return
         for item in received:
-            message = item.raw.get("message")
-            if isinstance(message, Mapping) and message.get("is_echo") and isinstance(message.get("metadata"), str):
-                self._client.echoes.confirm(message["metadata"], str(message.get("mid") or ""))
+            event = item.event
+            if isinstance(event, Echo) and event.metadata is not None:
+                self._client.echoes.confirm(event.metadata, event.mid or "")
 
 
 class _HideVerifyToken(logging.Filter):
@@ -363,7 +362,6 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 @dataclass(frozen=True)
 class _Delivery:
-    received: list[EventItem]
     items: list[IncomingItem]
 
 
@@ -408,8 +406,12 @@ def _parse_delivery(channel: str, webhook_object: str, body: bytes, max_items: i
     received = list(itertools.islice(iter_items(channel, payload), max_items + 1))
     if len(received) > max_items:
         return _Refusal(413, f"more than {max_items} items in one delivery; at most {max_items} items are accepted")
-    items = [IncomingItem(channel, dedup_key(item), conversation_key(item), stored_payload(item)) for item in received]
-    return _Delivery(received, items)
+    items = []
+    for item in received:
+        # The one parse of the item (events.parse), here, in the same step (and thread) as
+        # the body's: the event travels with the item to the dispatcher in memory.
+        items.append(IncomingItem(channel, dedup_key(item), conversation_key(item), stored_payload(item), parse(item)))
+    return _Delivery(items)
 
 
 def freeze_startup_heap() -> None:

@@ -62,7 +62,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -70,6 +70,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from connectors.meta.events import Event
 from connectors.storage.schema import inbox_item, message
 
 PENDING = "pending"
@@ -87,13 +88,15 @@ ACCEPT_CHUNK_ROWS = 100
 
 @dataclass(frozen=True)
 class IncomingItem:
-    """One messaging item of a webhook delivery arriving, as a connector hands it in (once
-    accepted, a StoredItem; the connectors parse its payload into their own WebhookItem)."""
+    """One messaging item of a webhook delivery arriving, as the channel hands it in: the
+    JSON ``payload`` is what is stored, the ``event`` parsed from it at receipt travels
+    on in memory (once accepted, a StoredItem)."""
 
     channel: str
     dedup_key: str
     conversation: str
     payload: Mapping[str, Any]
+    event: Event | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,9 @@ class StoredItem:
     state: str = PENDING
     # Loaded at start: acknowledged by an earlier process that did not finish it.
     replayed: bool = False
+    # Parsed at receipt; None for an item read back from the database (a replay), whose
+    # payload is parsed then (connectors.meta.events.parse_stored).
+    event: Event | None = field(default=None, compare=False)
 
 
 def _now() -> datetime:
@@ -176,7 +182,13 @@ class Inbox:
                 result = await connection.execute(_insert_returning(len(chunk)), parameters)
                 inserted = {(row.channel, row.dedup_key): row.id for row in result}
                 accepted.extend(
-                    StoredItem(id=inserted[key], channel=item.channel, conversation=item.conversation, payload=item.payload)
+                    StoredItem(
+                        id=inserted[key],
+                        channel=item.channel,
+                        conversation=item.conversation,
+                        payload=item.payload,
+                        event=item.event,
+                    )
                     for key, item in chunk
                     if key in inserted
                 )
@@ -209,6 +221,7 @@ class Inbox:
                             channel=item.channel,
                             conversation=item.conversation,
                             payload=item.payload,
+                            event=item.event,
                         )
                     )
         return accepted
