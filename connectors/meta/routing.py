@@ -22,7 +22,6 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
-from connectors.meta.dispatch import ItemProgress
 from connectors.meta.events import (
     CustomerMessage,
     Delivery,
@@ -39,7 +38,7 @@ from connectors.meta.events import (
 )
 from connectors.meta.gateway import agent_message_id
 from connectors.meta.graph import EchoReconciler
-from connectors.meta.inbox import StoredItem
+from connectors.meta.inbox import ItemProgress, StoredItem
 from connectors.meta.indicators import DEFAULT_TYPING_DELAY, TypingIndicator
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import Profile, ProfileCache
