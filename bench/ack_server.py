@@ -35,7 +35,7 @@ def build(kind: str, graph_url: str | None, variant: str = "full"):
     from sanic import Sanic, response
 
     from bench.servers import APP_ID, APP_SECRET, PAGE_TOKEN, VERIFY_TOKEN
-    from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
+    from connectors.meta.channel import SIGNATURE_HEADER, is_valid_signature
 
     app = Sanic(f"bench_ack_{kind}")
 
@@ -76,7 +76,7 @@ def build(kind: str, graph_url: str | None, variant: str = "full"):
     if variant == "ack-only":
         # Diagnostic only: items are acknowledged and stored but never dispatched, to see
         # what the acknowledgement costs without the work that follows it.
-        from connectors.meta.dispatch import ConversationDispatcher
+        from connectors.meta.inbox import ConversationDispatcher
 
         ConversationDispatcher.submit = lambda self, items: None  # type: ignore[method-assign]
     channel = MessengerInput.from_credentials(credentials)

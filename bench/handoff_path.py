@@ -563,8 +563,8 @@ PROFILE_BUCKETS: list[profiling.Bucket] = [
     ),
     ("desk: rendering the frame and writing it to the socket", ["(connectors/desk/live.py"]),
     ("event bus: offering each event to 50 subscriptions", ["(handoff/events.py"]),
-    ("after the 200: the rest (parsing, routing, dispatcher)", ["_drain (connectors/meta/dispatch.py"]),
-    ("before the 200: signature check", ["is_valid_signature (connectors/meta/signature.py"]),
+    ("after the 200: the rest (parsing, routing, dispatcher)", ["_drain (connectors/meta/inbox.py"]),
+    ("before the 200: signature check", ["is_valid_signature (connectors/meta/channel.py"]),
     (
         "before the 200: the rest (Sanic request and response, JSON, items)",
         ["_receive (connectors/meta/channel.py", "http1 (sanic/http.py", "connection_task ("],

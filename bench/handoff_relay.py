@@ -29,7 +29,7 @@ def build():
     from sanic import Sanic, response
 
     from bench.servers import APP_SECRET
-    from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
+    from connectors.meta.channel import SIGNATURE_HEADER, is_valid_signature
 
     app = Sanic("bench_handoff_relay")
     secrets = (APP_SECRET,)

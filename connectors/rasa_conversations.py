@@ -93,6 +93,34 @@ class RasaConversations:
         async with agent.lock_store.lock(message.sender_id):
             await agent.processor.log_message(message)
 
+    async def remembers(self, sender_id: str, message_id: str) -> bool | None:
+        """Whether a completed bot turn for this message is in Rasa's tracker store (the
+        replay of an item the bot was working on when the process died).
+
+        Rasa saves the tracker, with the ``UserUttered``, when the turn completes; it saves a
+        new conversation's tracker when the turn begins. So with a store that survives
+        restarts: message there, True; tracker without it (or none), False: the turn was cut
+        short. With the in-memory store (Rasa's default) everything was lost: None.
+        """
+        agent = getattr(self._holder, "agent", None)
+        store = getattr(agent, "tracker_store", None)
+        if store is None or _forgets_at_restart(store):
+            return None
+        tracker = await store.retrieve(sender_id)
+        if tracker is None:
+            return False
+        return any(getattr(event, "message_id", None) == message_id for event in tracker.events)
+
+
+def _forgets_at_restart(store: Any) -> bool:
+    from rasa.core.tracker_store import InMemoryTrackerStore
+
+    while store is not None:  # Rasa wraps the configured store (FailSafe-, AwaitableTrackerStore)
+        if isinstance(store, InMemoryTrackerStore):
+            return True
+        store = getattr(store, "_tracker_store", None)
+    return False
+
 
 def _resume(tracker: DialogueStateTracker) -> None:
     """Resume, and listen: a paused turn ends without ``action_listen`` (the pause stops

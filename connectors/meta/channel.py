@@ -10,15 +10,15 @@ header, 403 before a byte of the body is read; a declared ``Content-Length`` abo
 bad signature, 403; not JSON, 400; more than ``max_batch_items`` items, 413 with
 nothing stored (Meta redelivers what it did not get a 200 for, so nothing is lost).
 
-Optional credentials besides the secrets and tokens (all numbers may be strings, as
-``${VAR}`` gives them): ``max_body_bytes`` (webhook bodies above it get 413; default
-10 MB, far above Meta's largest batches), ``max_batch_items`` (items per delivery,
-counted as the ``messaging``, ``standby`` and ``changes`` items of all entries; more
-get 413; default 1,000, Meta's ceiling), ``graph_timeout`` (seconds per Graph API call,
-default 10), ``retry_attempts`` (default 4), ``retry_backoff`` and
-``rate_limit_backoff`` (seconds before the first retry, doubled each time; defaults 0.5
-and 5) and ``echo_wait`` (how long a send that timed out waits for its echo before it is
-retried; default 3).
+The path of one customer message, from this request to the agent's WebSocket, in six
+files: this one (signature, limits, the one parse, ``inbox.accept``, the 200),
+``connectors/meta/events.py`` (the typed event, and its record in the domain's words),
+``connectors/meta/inbox.py`` (stored before the 200, then dispatched in order per
+conversation with the event parsed here), ``connectors/meta/routing.py`` (to the
+customer's active attention, or a bot turn), ``handoff/services/inbound.py`` (stored in
+the attention, ``MessageAdded`` published) and ``connectors/desk/live.py`` (the frame on
+the agents' WebSockets). The channel's credentials are read in
+``connectors/meta/settings.py``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import hashlib
 import hmac
 import itertools
 import json
@@ -42,33 +43,23 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.log_hygiene import install_log_hygiene
-from connectors.meta.dispatch import ConversationDispatcher, ItemProgress
-from connectors.meta.events import WebhookItem as EventItem
-from connectors.meta.events import conversation_key, dedup_key, iter_items
+from connectors.meta.events import Echo, conversation_key, dedup_key, iter_items, parse, stored_payload
 from connectors.meta.gateway import MetaGateway
-from connectors.meta.graph import (
-    DEFAULT_GRAPH_URL,
-    DEFAULT_GRAPH_VERSION,
-    EchoReconciler,
-    GraphClient,
-    GraphSettings,
-    RetryPolicy,
-)
-from connectors.meta.inbox import Inbox, IncomingItem, StoredItem
-from connectors.meta.indicators import DEFAULT_TYPING_DELAY
+from connectors.meta.graph import EchoReconciler, GraphClient, GraphSettings
+from connectors.meta.inbox import ConversationDispatcher, Inbox, IncomingItem, ItemProgress, StoredItem
 from connectors.meta.limits import ChannelLimits
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import Profile, ProfileCache
-from connectors.meta.routing import BotTurns, EventRouter, stored_payload
-from connectors.meta.signature import SIGNATURE_HEADER, is_valid_signature
+from connectors.meta.routing import BotTurns, EventRouter
+from connectors.meta.settings import MetaChannelSettings, settings_from_credentials
 from connectors.rasa_conversations import RasaConversations
 from connectors.runtime import handoff_runtime, serve_runtime
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
-# Meta batches at most 1,000 updates per delivery: a signed body with more is not Meta's.
-DEFAULT_MAX_BATCH_ITEMS = 1000
+# Webhook signatures: HMAC-SHA256 of the raw body, keyed by the app secret.
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+_PREFIX = "sha256="
 # The JSON parser gives up past this many objects per allowed item (a Meta item is a
 # handful of objects, a dozen or two with attachments), so a hostile body is refused
 # before it is all built in memory.
@@ -79,26 +70,6 @@ MAX_OBJECTS_PER_ITEM = 64
 INLINE_PARSE_BYTES = 64 * 1024
 # Accepted items handed to the dispatcher per loop iteration (see _receive).
 SUBMIT_CHUNK_ITEMS = 100
-DEFAULT_GRAPH_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class MetaChannelSettings:
-    app_secrets: tuple[str, ...]
-    verify_token: str
-    access_token: str
-    graph_url: str = DEFAULT_GRAPH_URL
-    graph_version: str = DEFAULT_GRAPH_VERSION
-    app_id: str | None = None
-    typing_indicators: bool = True
-    typing_delay: float = DEFAULT_TYPING_DELAY
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    max_batch_items: int = DEFAULT_MAX_BATCH_ITEMS
-    graph_timeout: float = DEFAULT_GRAPH_TIMEOUT
-    retry: RetryPolicy = RetryPolicy()
-
-    def __repr__(self) -> str:  # secrets never reach a log line through repr
-        return f"MetaChannelSettings(graph_url={self.graph_url!r}, graph_version={self.graph_version!r})"
 
 
 class MetaInputChannel(InputChannel):
@@ -130,37 +101,7 @@ class MetaInputChannel(InputChannel):
         if not credentials:
             cls.raise_missing_credentials_exception()
         assert credentials is not None  # raise_missing_credentials_exception raised
-        given = {key: value for key, value in credentials.items() if value not in (None, "")}
-        missing = [key for key in ("app_secret", "verify_token", cls.access_token_key) if key not in given]
-        if missing:
-            raise ValueError(f"{cls.channel} channel: set {', '.join(missing)} in credentials.yml")
-        secrets = [str(given["app_secret"])]
-        if given.get("secondary_app_secret"):
-            secrets.append(str(given["secondary_app_secret"]))
-        default = RetryPolicy()
-        retry = RetryPolicy(
-            attempts=_number(given, "retry_attempts", default.attempts, int, minimum=1),
-            backoff=_number(given, "retry_backoff", default.backoff, float),
-            rate_limit_backoff=_number(given, "rate_limit_backoff", default.rate_limit_backoff, float),
-            max_delay=default.max_delay,
-            echo_wait=_number(given, "echo_wait", default.echo_wait, float),
-        )
-        return cls(
-            MetaChannelSettings(
-                app_secrets=tuple(secrets),
-                verify_token=str(given["verify_token"]),
-                access_token=str(given[cls.access_token_key]),
-                graph_url=str(given.get("graph_url", DEFAULT_GRAPH_URL)),
-                graph_version=str(given.get("graph_version", DEFAULT_GRAPH_VERSION)),
-                app_id=str(given["app_id"]) if given.get("app_id") else None,
-                typing_indicators=str(given.get("typing_indicators", "true")).lower() != "false",
-                typing_delay=_number(given, "typing_delay", DEFAULT_TYPING_DELAY, float),
-                max_body_bytes=_number(given, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, int, minimum=1),
-                max_batch_items=_number(given, "max_batch_items", DEFAULT_MAX_BATCH_ITEMS, int, minimum=1),
-                graph_timeout=_number(given, "graph_timeout", DEFAULT_GRAPH_TIMEOUT, float, minimum=0.001),
-                retry=retry,
-            )
-        )
+        return cls(settings_from_credentials(cls.channel, cls.access_token_key, credentials))
 
     def get_output_channel(self) -> MetaOutputChannel | None:
         """Used by Rasa's API (trigger_intent, execute) to reach the customer."""
@@ -251,7 +192,7 @@ class MetaInputChannel(InputChannel):
             resume=conversations.reopen,
             typing_indicators=settings.typing_indicators,
             typing_delay=settings.typing_delay,
-            memory=lambda sender, mid: _tracker_has_message(app, sender, mid),
+            memory=conversations.remembers,
             understand=conversations.parse,
         )
         router = EventRouter(self.channel, bot, runtime.service, self._client.echoes, settings.app_id, inbox.recorded)
@@ -300,7 +241,7 @@ class MetaInputChannel(InputChannel):
         if isinstance(delivery, _Refusal):
             return response.json({"error": delivery.error}, status=delivery.status)
         accepted = await inbox.accept(delivery.items)
-        self._confirm_echoes(delivery.received)
+        self._confirm_echoes(delivery.items)
         if self.dispatcher is not None:
             # Every new conversation's worker runs its first steps in the loop iteration
             # after its submit: a thousand at once held the loop for hundreds of ms.
@@ -310,7 +251,7 @@ class MetaInputChannel(InputChannel):
                 self.dispatcher.submit(accepted[start : start + SUBMIT_CHUNK_ITEMS])
         return response.text("EVENT_RECEIVED")
 
-    def _confirm_echoes(self, received: list[Any]) -> None:
+    def _confirm_echoes(self, received: list[IncomingItem]) -> None:
         """Release sends waiting for their echo now (an ambiguous timeout, see graph.py).
 
         The dispatcher would reach the echo only after the customer's current item, and
@@ -319,9 +260,31 @@ class MetaInputChannel(InputChannel):
         if self._client is None:
             return
         for item in received:
-            message = item.raw.get("message")
-            if isinstance(message, Mapping) and message.get("is_echo") and isinstance(message.get("metadata"), str):
-                self._client.echoes.confirm(message["metadata"], str(message.get("mid") or ""))
+            event = item.event
+            if isinstance(event, Echo) and event.metadata is not None:
+                self._client.echoes.confirm(event.metadata, event.mid or "")
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The header value Meta sends for ``body``."""
+    return _PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def is_valid_signature(body: bytes, header: str | None, secrets: tuple[str, ...]) -> bool:
+    """True when ``header`` signs exactly these bytes with one of ``secrets``.
+
+    The bytes are the ones received, never re-serialised JSON (Meta escapes unicode
+    before signing). The comparison is constant-time; the legacy sha1 header is not
+    accepted on its own.
+    """
+    if not header or not header.startswith(_PREFIX):
+        return False
+    received = header.encode()
+    valid = False
+    for secret in secrets:
+        # Check every configured secret so the time spent does not tell which one matched.
+        valid |= hmac.compare_digest(received, sign(body, secret).encode())
+    return valid
 
 
 class _HideVerifyToken(logging.Filter):
@@ -363,7 +326,6 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 @dataclass(frozen=True)
 class _Delivery:
-    received: list[EventItem]
     items: list[IncomingItem]
 
 
@@ -408,8 +370,12 @@ def _parse_delivery(channel: str, webhook_object: str, body: bytes, max_items: i
     received = list(itertools.islice(iter_items(channel, payload), max_items + 1))
     if len(received) > max_items:
         return _Refusal(413, f"more than {max_items} items in one delivery; at most {max_items} items are accepted")
-    items = [IncomingItem(channel, dedup_key(item), conversation_key(item), stored_payload(item)) for item in received]
-    return _Delivery(received, items)
+    items = []
+    for item in received:
+        # The one parse of the item (events.parse), here, in the same step (and thread) as
+        # the body's: the event travels with the item to the dispatcher in memory.
+        items.append(IncomingItem(channel, dedup_key(item), conversation_key(item), stored_payload(item), parse(item)))
+    return _Delivery(items)
 
 
 def freeze_startup_heap() -> None:
@@ -428,44 +394,3 @@ def freeze_startup_heap() -> None:
 def _reject_constant(name: str) -> Any:
     # NaN and Infinity are not JSON (Python accepts them); Meta never sends them.
     raise ValueError(f"{name} is not JSON")
-
-
-def _number(given: Mapping[str, Any], key: str, default: Any, kind: type, minimum: float = 0.0) -> Any:
-    if key not in given:
-        return default
-    try:
-        value = kind(given[key])
-    except (TypeError, ValueError):
-        raise ValueError(f"credentials.yml: {key} must be a number, got {given[key]!r}") from None
-    if value < minimum:
-        raise ValueError(f"credentials.yml: {key} must be at least {minimum}")
-    return value
-
-
-async def _tracker_has_message(app: Any, sender_id: str, message_id: str) -> bool | None:
-    """Whether a completed bot turn for this message is in Rasa's tracker store (the
-    replay of an item the bot was working on when the process died).
-
-    Rasa saves the tracker, with the ``UserUttered``, when the turn completes; it saves a
-    new conversation's tracker when the turn begins. So with a store that survives
-    restarts: message there, True; tracker without it (or none), False: the turn was cut
-    short. With the in-memory store (Rasa's default) everything was lost: None.
-    """
-    agent = getattr(app.ctx, "agent", None)
-    store = getattr(agent, "tracker_store", None)
-    if store is None or _forgets_at_restart(store):
-        return None
-    tracker = await store.retrieve(sender_id)
-    if tracker is None:
-        return False
-    return any(getattr(event, "message_id", None) == message_id for event in tracker.events)
-
-
-def _forgets_at_restart(store: Any) -> bool:
-    from rasa.core.tracker_store import InMemoryTrackerStore
-
-    while store is not None:  # Rasa wraps the configured store (FailSafe-, AwaitableTrackerStore)
-        if isinstance(store, InMemoryTrackerStore):
-            return True
-        store = getattr(store, "_tracker_store", None)
-    return False

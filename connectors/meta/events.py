@@ -1,4 +1,4 @@
-"""Meta webhook items turned into typed events.
+"""Meta webhook items turned into typed events, and those into the handoff domain's words.
 
 One POST carries ``entry[]``, each with ``messaging[]`` (or ``standby[]`` when another
 app owns the thread, or ``changes[]`` for feed events). Every item becomes exactly one
@@ -11,7 +11,10 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
+
+from handoff.model import Author, InboundEvent, MessageKind
 
 CUSTOMER_ATTACHMENT_TYPES = (
     "image",
@@ -64,6 +67,8 @@ class Event:
     customer_id: str
     timestamp: int  # milliseconds since the epoch, as Meta sends it
     mid: str | None
+    # Delivered on standby: another app (such as Meta's Page Inbox) owns the thread.
+    standby: bool = False
 
 
 @dataclass(frozen=True)
@@ -211,13 +216,26 @@ def _party(value: Any) -> str:
     return ""
 
 
+def stored_payload(item: WebhookItem) -> dict[str, Any]:
+    """What the inbox keeps of an item: enough to rebuild it after a restart."""
+    return {"account_id": item.account_id, "standby": item.standby, "item": dict(item.raw)}
+
+
+def parse_stored(channel: str, payload: Mapping[str, Any]) -> Event:
+    """The event of an item the inbox kept (a replay): the same :func:`parse` as at receipt."""
+    return parse(WebhookItem(channel, str(payload["account_id"]), payload["item"], bool(payload.get("standby"))))
+
+
 def parse(item: WebhookItem) -> Event:
+    """The one parse of an item: at receipt (the event travels with the item to the
+    dispatcher) and, for an item read back from the inbox, at its replay."""
     raw = item.raw
     base: dict[str, Any] = {
         "channel": item.channel,
         "account_id": item.account_id,
         "customer_id": _customer_id(raw, item.account_id),
         "timestamp": _as_int(raw.get("timestamp")) or 0,
+        "standby": item.standby,
     }
     message = raw.get("message")
     if isinstance(message, Mapping):
@@ -315,6 +333,54 @@ def _parse_attachment(raw: Mapping[str, Any]) -> Attachment:
     if kind not in CUSTOMER_ATTACHMENT_TYPES:
         kind = "unsupported"
     return Attachment(kind, url=url, title=title, raw=raw)
+
+
+# The events in the handoff domain's words: what an attention stores and the desk shows.
+
+
+def inbound_event_for(event: Event) -> InboundEvent | None:
+    """The attention's record of ``event``, or None for what is not conversation (statuses)."""
+    sent_at = meta_time(event.timestamp)
+    if isinstance(event, CustomerMessage):
+        payload: dict[str, Any] = {"attachments": [a.as_metadata() for a in event.attachments]}
+        if event.reply_to_story:
+            payload["reply_to_story"] = dict(event.reply_to_story)
+        if event.reply_to_mid:
+            payload["reply_to_mid"] = event.reply_to_mid
+        if event.quick_reply_payload:
+            payload["quick_reply_payload"] = event.quick_reply_payload
+        kind = MessageKind.ATTACHMENT if event.attachments else MessageKind.TEXT
+        return InboundEvent(kind, text=event.text, payload=payload, mid=event.mid, sent_at=sent_at)
+    if isinstance(event, Postback):
+        payload = {"payload": event.payload, "referral": dict(event.referral) if event.referral else None}
+        return InboundEvent(MessageKind.POSTBACK, text=event.title, payload=payload, mid=event.mid, sent_at=sent_at)
+    if isinstance(event, Referral):
+        payload = {"ref": event.ref, "source": event.source, "type": event.referral_type}
+        return InboundEvent(MessageKind.REFERRAL, payload=payload, sent_at=sent_at)
+    if isinstance(event, Reaction):
+        payload = {"target_mid": event.mid, "emoji": event.emoji, "reaction": event.reaction, "action": event.action}
+        return InboundEvent(MessageKind.REACTION, text=event.emoji, payload=payload, sent_at=sent_at)
+    if isinstance(event, MessageDeleted):
+        return InboundEvent(MessageKind.DELETED, payload={"target_mid": event.mid}, sent_at=sent_at)
+    if isinstance(event, MessageEdited):
+        return InboundEvent(MessageKind.EDIT, text=event.text, payload={"target_mid": event.mid}, sent_at=sent_at)
+    if isinstance(event, UnsupportedMessage):
+        return InboundEvent(MessageKind.UNSUPPORTED, mid=event.mid, sent_at=sent_at)
+    if isinstance(event, Echo):
+        payload = {"app_id": event.app_id, "attachments": [a.as_metadata() for a in event.attachments]}
+        kind = MessageKind.ATTACHMENT if event.attachments else MessageKind.TEXT
+        return InboundEvent(kind, text=event.text, payload=payload, mid=event.mid, sent_at=sent_at, author=Author.EXTERNAL)
+    return None
+
+
+def meta_time(milliseconds: int | None) -> datetime | None:
+    """Meta's epoch milliseconds as a time; None when absent or impossible (year 10000)."""
+    if not milliseconds:
+        return None
+    try:
+        return datetime.fromtimestamp(milliseconds / 1000, tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _as_int(value: Any) -> int | None:

@@ -3,19 +3,25 @@
 Status events (echoes, deliveries, reads) move our outbound messages forward. Customer
 activity goes to the customer's active attention when there is one (the bot stays
 silent; Rasa only logs it on the paused tracker), and otherwise becomes a bot turn.
+
+A bot turn is a Rasa ``UserMessage``: text goes through NLU. Attachments, referrals and
+unsupported messages skip NLU with a fixed intent designers write rules for
+(``receive_attachment`` with the entity ``attachment_type``; ``referral`` with
+``referral_ref``), the details in the metadata; they never reach Rasa as a bare URL
+posing as text.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 
-from connectors.meta.dispatch import ItemProgress
 from connectors.meta.events import (
     CustomerMessage,
     Delivery,
@@ -26,18 +32,17 @@ from connectors.meta.events import (
     Referral,
     UnknownEvent,
     UnsupportedMessage,
-    WebhookItem,
-    parse,
+    inbound_event_for,
+    meta_time,
+    parse_stored,
 )
 from connectors.meta.gateway import agent_message_id
 from connectors.meta.graph import EchoReconciler
-from connectors.meta.handoff_events import inbound_event_for, meta_time
-from connectors.meta.inbox import StoredItem
+from connectors.meta.inbox import ItemProgress, StoredItem
 from connectors.meta.indicators import DEFAULT_TYPING_DELAY, TypingIndicator
 from connectors.meta.output import MetaOutputChannel
-from connectors.meta.profiles import ProfileCache
+from connectors.meta.profiles import Profile, ProfileCache
 from connectors.meta.replies import ReplyJournal, ReplyRecord
-from connectors.meta.turns import user_message_for
 from connectors.resumes import DurableResumer
 from handoff.model import MessageStatus
 from handoff.service import HandoffService
@@ -68,13 +73,94 @@ CANCEL_CONFIDENCE = 0.8
 # agents and the attention stays queued.
 
 
-def stored_payload(item: WebhookItem) -> dict[str, Any]:
-    """What the inbox keeps of an item: enough to rebuild it after a restart."""
-    return {"account_id": item.account_id, "standby": item.standby, "item": dict(item.raw)}
+ATTACHMENT_INTENT = "receive_attachment"
+ATTACHMENT_ENTITY = "attachment_type"
+REFERRAL_INTENT = "referral"
+REFERRAL_ENTITY = "referral_ref"
 
 
-def item_from_payload(channel: str, payload: Mapping[str, Any]) -> WebhookItem:
-    return WebhookItem(channel, str(payload["account_id"]), payload["item"], bool(payload.get("standby")))
+def user_message_for(
+    event: Event, output_channel: OutputChannel, input_channel: str, profile: Profile | None = None
+) -> UserMessage | None:
+    """The bot turn an event asks for, or None when it asks for none."""
+    metadata = _metadata(event, profile)
+    text: str | None
+    parse_data: dict[str, Any] | None = None
+    if isinstance(event, CustomerMessage):
+        metadata["attachments"] = [attachment.as_metadata() for attachment in event.attachments]
+        if event.reply_to_story:
+            metadata["reply_to_story"] = dict(event.reply_to_story)
+        if event.reply_to_mid:
+            metadata["reply_to_mid"] = event.reply_to_mid
+        if event.quick_reply_payload:
+            # Quick reply payloads are ours (the buttons the bot sent), like "/affirm".
+            text = event.quick_reply_payload
+        elif event.text:
+            text = customer_text(event.text)
+        elif event.attachments:
+            text, parse_data = _fixed_intent(ATTACHMENT_INTENT, ATTACHMENT_ENTITY, event.attachments[0].type)
+        else:
+            return None
+    elif isinstance(event, Postback):
+        if event.referral:
+            metadata["referral"] = dict(event.referral)
+        text = event.payload or event.title
+        if not text:
+            return None
+    elif isinstance(event, Referral):
+        metadata["referral"] = {"ref": event.ref, "source": event.source, "type": event.referral_type}
+        text, parse_data = _fixed_intent(REFERRAL_INTENT, REFERRAL_ENTITY, event.ref)
+    elif isinstance(event, UnsupportedMessage):
+        text, parse_data = _fixed_intent(ATTACHMENT_INTENT, ATTACHMENT_ENTITY, "unsupported")
+    else:
+        return None
+    return UserMessage(
+        text=text,
+        output_channel=output_channel,
+        sender_id=event.customer_id,
+        parse_data=parse_data,
+        input_channel=input_channel,
+        message_id=event.mid,
+        metadata=metadata,
+    )
+
+
+def customer_text(text: str) -> str:
+    """What a customer typed, made safe for NLU.
+
+    Rasa treats text starting with "/" as a hard-coded intent (``/restart``); a customer
+    must not be able to steer the bot that way, so leading slashes are dropped.
+    """
+    stripped = text.lstrip().lstrip("/")
+    return stripped if stripped.strip() else text.strip().strip("/") or "?"
+
+
+def _fixed_intent(intent: str, entity: str, value: str | None) -> tuple[str, dict[str, Any]]:
+    entities = [] if value is None else [{"entity": entity, "value": value, "start": 0, "end": 0}]
+    text = f"/{intent}" + (json.dumps({entity: value}, ensure_ascii=False) if value is not None else "")
+    parse_data = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 1.0},
+        "intent_ranking": [{"name": intent, "confidence": 1.0}],
+        "entities": entities,
+    }
+    return text, parse_data
+
+
+def _metadata(event: Event, profile: Profile | None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "channel": event.channel,
+        "account_id": event.account_id,
+        "mid": event.mid,
+        "timestamp": event.timestamp,
+    }
+    if profile is not None:
+        metadata["customer"] = _profile_metadata(profile)
+    return metadata
+
+
+def _profile_metadata(profile: Profile) -> Mapping[str, Any]:
+    return {"id": profile.customer_id, "name": profile.name, "picture_url": profile.picture_url}
 
 
 class BotTurns:
@@ -177,9 +263,9 @@ class EventRouter:
         self._replies = ReplyJournal(handoff.engine)
 
     async def handle(self, stored: StoredItem, progress: ItemProgress) -> None:
-        item = item_from_payload(stored.channel, stored.payload)
-        event = parse(item)
-        if item.standby:
+        # Parsed at receipt; only an item read back from the database is parsed here.
+        event = stored.event if stored.event is not None else parse_stored(stored.channel, stored.payload)
+        if event.standby:
             # Another app (such as Meta's Page Inbox) owns the thread: we only listen.
             logger.info("Standby %s from %s: another app owns the thread.", type(event).__name__, event.customer_id)
             return

@@ -22,8 +22,7 @@ from sanic import Sanic
 from connectors.desk.channel import DeskInput
 from connectors.instagram import InstagramInput
 from connectors.messenger import MessengerInput
-from connectors.meta.channel import MetaInputChannel
-from connectors.meta.signature import sign
+from connectors.meta.channel import MetaInputChannel, sign
 from connectors.runtime import HandoffRuntime
 from sandbox.graph_api import FakeGraphAPI
 

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import text
 
-from connectors.meta.channel import DEFAULT_MAX_BATCH_ITEMS
-from connectors.meta.signature import sign
+from connectors.meta.channel import sign
+from connectors.meta.settings import DEFAULT_MAX_BATCH_ITEMS
 from connectors.storage.db import create_engine
 from connectors.storage.schema import inbox_item
 from tests.conftest import POSTGRES_URL, postgres_or_skip

@@ -73,3 +73,30 @@ async def test_acknowledged_items_survive_a_stop_and_are_replayed(database_url):
     async with running_connectors(database_url) as restarted:
         turns = await restarted.wait_turns(2)
         assert [turn.message_id for turn in turns] == ["m_a", "m_b"]
+
+
+async def test_a_live_item_is_parsed_once_at_receipt_and_its_event_reaches_the_bot(server, monkeypatch):
+    """Parse once (issue 14): the typed event built when the webhook is received travels
+    with the item to the dispatcher; only a replay parses the stored JSON again."""
+    import connectors.meta.channel as channel_module
+    import connectors.meta.routing as routing_module
+
+    parsed: list[str] = []
+    reparsed: list[str] = []
+    parse, parse_stored = channel_module.parse, routing_module.parse_stored
+
+    def counted_parse(item):
+        parsed.append(item.channel)
+        return parse(item)
+
+    def counted_parse_stored(channel, payload):
+        reparsed.append(channel)
+        return parse_stored(channel, payload)
+
+    monkeypatch.setattr(channel_module, "parse", counted_parse)
+    monkeypatch.setattr(routing_module, "parse_stored", counted_parse_stored)
+    body = envelope("messenger", [with_mid(item("messenger/text"), f"m_once_{n}", sender=f"c{n}") for n in range(3)])
+    assert (await server.post("messenger", body)).status == 200
+    turns = await server.wait_turns(3)
+    assert sorted(turn.message_id for turn in turns) == ["m_once_0", "m_once_1", "m_once_2"]
+    assert parsed == ["messenger"] * 3 and reparsed == []

@@ -8,8 +8,7 @@ import asyncio
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from connectors.meta.dispatch import ConversationDispatcher, ItemProgress
-from connectors.meta.inbox import FAILED, HANDLED, PENDING, Inbox, IncomingItem, StoredItem
+from connectors.meta.inbox import FAILED, HANDLED, PENDING, ConversationDispatcher, Inbox, IncomingItem, ItemProgress, StoredItem
 
 
 def pool_ran_dry() -> sa_exc.TimeoutError:

@@ -74,7 +74,7 @@ async def test_bad_signatures_are_403_and_never_reach_the_bot(server, signature)
 async def test_signature_over_other_bytes_fails(server):
     import json
 
-    from connectors.meta.signature import sign
+    from connectors.meta.channel import sign
 
     body = json.dumps(text_body()).encode()
     response = await server.post("messenger", body[:-1] + b" }", signature=sign(body, APP_SECRET))

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from connectors.meta.signature import sign
+from connectors.meta.channel import sign
 from sandbox.graph_api import FakeGraphAPI
 from tests.connectors.fixtures import envelope, item, with_mid
 from tests.e2e.rasa_server import (

@@ -40,9 +40,9 @@ from actions.handoff_api import (
     HandoffClient,
     HandoffRequest,
 )
+from connectors.meta.channel import sign
 from connectors.meta.gateway import agent_message_id
 from connectors.meta.graph import EchoReconciler
-from connectors.meta.signature import sign
 from connectors.storage.schema import attention, attention_event, history, inbox_item, message
 from handoff.service import HandoffService
 from sandbox.graph_records import RecordedRequest

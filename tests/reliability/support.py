@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from connectors.meta.signature import sign
+from connectors.meta.channel import sign
 from tests.e2e.rasa_server import free_port, product_environment
 
 ROOT = Path(__file__).resolve().parents[2]

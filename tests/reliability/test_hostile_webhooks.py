@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.meta.signature import sign
+from connectors.meta.channel import sign
 from connectors.storage.schema import inbox_item
 from tests.connectors.harness import APP_SECRET, INSTAGRAM_SECRET, PAGE_ID, VERIFY_TOKEN, running_connectors
 from tests.reliability.strategies import meta_shaped, structural

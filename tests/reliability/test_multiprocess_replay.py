@@ -26,10 +26,9 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from connectors.meta.events import conversation_key, dedup_key, iter_items
+from connectors.meta.events import conversation_key, dedup_key, iter_items, stored_payload
 from connectors.meta.inbox import UNFINISHED, Inbox, IncomingItem
 from connectors.meta.leases import InboxLeases, LeaseTiming, ProcessIdentity
-from connectors.meta.routing import stored_payload
 from connectors.storage.db import create_engine, migrate
 from connectors.storage.schema import inbox_item, inbox_lease
 from tests.conftest import postgres_or_skip

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors.meta.signature import sign
+from connectors.meta.channel import sign
 from handoff.model import MessageStatus
 from tests.connectors.fixtures import envelope, item, with_mid
 from tests.connectors.harness import (
