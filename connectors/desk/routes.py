@@ -23,6 +23,7 @@ from sanic.response import HTTPResponse
 from connectors.desk.doors import Door
 from connectors.desk.http import Handler, InvalidInput, domain_errors, json_body
 from handoff.error_codes import ErrorCode
+from handoff.service import HandoffService
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"  # read by its handler (request.files); the model only documents it
@@ -44,8 +45,8 @@ class Call:
     query: Any = None
 
     @property
-    def service(self) -> Any:
-        return self.parts.service
+    def service(self) -> HandoffService:
+        return self.parts.service  # the desk channel's or the service API's (both give one)
 
     @property
     def session(self) -> Any:
