@@ -9,17 +9,11 @@ conversation and the attention's ``transfer`` (shown on the receiver's card).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from connectors.storage import attentions as attention_rows
-from connectors.storage import messages as message_rows
-from connectors.storage.rows import transfer_json
 from handoff.campaigns.forms import prefill_form
 from handoff.campaigns.model import Conversation, FormField
-from handoff.model import Attention, Author, Message, MessageDirection, MessageKind, MessageStatus, Transfer
+from handoff.model import Attention
 
 NOTE_MAX_LENGTH = 1000
 
@@ -39,25 +33,6 @@ def carried_form(current: Attention, target_fields: Sequence[FormField]) -> tupl
     prefilled = prefill_form(new_fields, current.bot_values, Conversation.from_context(current.context))
     dropped = {name: value for name, value in current.form.items() if name not in wanted}
     return {**prefilled, **kept}, dropped
-
-
-async def write_transfer_line(
-    connection: AsyncConnection, transfer: Transfer, attention_id: int, now: datetime
-) -> Message | None:
-    """The system line of ``transfer`` in the conversation (never sent to Meta), as the
-    attention's latest message; None when the attention ended meanwhile."""
-    line = await message_rows.insert(
-        connection,
-        attention_id=attention_id,
-        direction=MessageDirection.INTERNAL,
-        author=Author.SYSTEM,
-        kind=MessageKind.TRANSFER,
-        status=MessageStatus.RECEIVED,
-        now=now,
-        text=transfer.note,
-        payload=transfer_json(transfer),
-    )
-    return line if await attention_rows.note_message(connection, attention_id, line.id, now) else None
 
 
 def bot_values_after(current: Mapping[str, Any], collected: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ ADAPTERS = ("connectors", "actions", "sandbox")
 STILL_ON_STORAGE_ROWS = {
     "handoff.queries",
     "handoff.history",
-    "handoff.transfers",
     *(
         f"handoff.services.{name}"
         for name in (

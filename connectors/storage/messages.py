@@ -9,9 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.storage.rows import message_from_row
+from connectors.storage.attentions import note_message
+from connectors.storage.rows import message_from_row, transfer_json
 from connectors.storage.schema import OUTBOX_SQL, UtcDateTime, agent, attention, message
-from handoff.model import STATUS_RANK, Author, Channel, Message, MessageDirection, MessageKind, MessageStatus
+from handoff.model import STATUS_RANK, Author, Channel, Message, MessageDirection, MessageKind, MessageStatus, Transfer
 
 
 async def insert(
@@ -280,3 +281,22 @@ async def _claim_pending(
         .values(**values)
     )
     return result.rowcount == 1
+
+
+async def insert_transfer_line(
+    connection: AsyncConnection, transfer: Transfer, attention_id: int, now: datetime
+) -> Message | None:
+    """The system line of ``transfer`` in the conversation (never sent to Meta), as the
+    attention's latest message; None when the attention ended meanwhile."""
+    line = await insert(
+        connection,
+        attention_id=attention_id,
+        direction=MessageDirection.INTERNAL,
+        author=Author.SYSTEM,
+        kind=MessageKind.TRANSFER,
+        status=MessageStatus.RECEIVED,
+        now=now,
+        text=transfer.note,
+        payload=transfer_json(transfer),
+    )
+    return line if await note_message(connection, attention_id, line.id, now) else None

@@ -15,6 +15,7 @@ from connectors.storage import attentions as attention_rows
 from connectors.storage import audit
 from connectors.storage import campaigns as campaign_rows
 from connectors.storage import history as history_rows
+from connectors.storage import messages as message_rows
 from connectors.storage import resumes as resume_rows
 from connectors.storage.rows import transfer_json
 from handoff import permissions
@@ -26,7 +27,7 @@ from handoff.model import BOT, CANCELLED_BY_CUSTOMER, Actor, ActorKind, Agent, A
 from handoff.services.agents import Agents
 from handoff.services.shared import ServiceContext, active_attention, checked_form, load_attention, move
 from handoff.states import Action, AttentionState, next_state
-from handoff.transfers import carried_form, clean_note, write_transfer_line
+from handoff.transfers import carried_form, clean_note
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class Attentions:
         lines: list[Message] = []
 
         async def with_line(connection: AsyncConnection, after: Attention) -> None:
-            line = await write_transfer_line(connection, record, after.id, record.at)
+            line = await message_rows.insert_transfer_line(connection, record, after.id, record.at)
             if line is not None:
                 lines.append(line)
 
