@@ -176,6 +176,27 @@ export function createConversation(ctx) {
     return { element, timerBox, timerValue, timerLabel, labelsBox, menu, transfer };
   }
 
+  /** A menu button and its panel: a click opens it (filled fresh) or closes it; clicks inside
+   * stay inside. Returns close(). */
+  function popover(button, panel, fill) {
+    function close() {
+      panel.hidden = true;
+      button.setAttribute("aria-expanded", "false");
+    }
+    button.addEventListener("click", async (event) => {
+      event.stopPropagation();
+      if (!panel.hidden) {
+        close();
+        return;
+      }
+      panel.hidden = false;
+      button.setAttribute("aria-expanded", "true");
+      await fill();
+    });
+    panel.addEventListener("click", (event) => event.stopPropagation());
+    return close;
+  }
+
   function labelMenu(current) {
     const button = h("button", { type: "button", class: "button ghost labels-button", "aria-expanded": "false", title: t("labelsHint"), "aria-label": t("labels") },
       icon("tag"), h("span", { class: "button-text" }, t("labels")));
@@ -204,22 +225,7 @@ export function createConversation(ctx) {
       }
     }
 
-    function close() {
-      panel.hidden = true;
-      button.setAttribute("aria-expanded", "false");
-    }
-    button.addEventListener("click", async (event) => {
-      event.stopPropagation();
-      if (!panel.hidden) {
-        close();
-        return;
-      }
-      panel.hidden = false;
-      button.setAttribute("aria-expanded", "true");
-      await fill();
-    });
-    panel.addEventListener("click", (event) => event.stopPropagation());
-    return { element, close };
+    return { element, close: popover(button, panel, fill) };
   }
 
   /** "Transferir": to another campaign (back to its queue) or to another agent of the campaign. */
@@ -291,22 +297,7 @@ export function createConversation(ctx) {
       }
     }
 
-    function close() {
-      panel.hidden = true;
-      button.setAttribute("aria-expanded", "false");
-    }
-    button.addEventListener("click", async (event) => {
-      event.stopPropagation();
-      if (!panel.hidden) {
-        close();
-        return;
-      }
-      panel.hidden = false;
-      button.setAttribute("aria-expanded", "true");
-      await fill();
-    });
-    panel.addEventListener("click", (event) => event.stopPropagation());
-    return { element, close };
+    return { element, close: popover(button, panel, fill) };
   }
 
   function composer(current) {
