@@ -8,6 +8,7 @@ query its model refuses is 422 with ``fields`` (actions/handoff_api.py reads the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -110,9 +111,11 @@ async def terminate(call: Call, attention_id: int) -> HTTPResponse:
 SERVICE = doors.SERVICE
 HANDED_OVER = obj(attention=ref("ServiceAttention"), handoff_message=STRING)
 
-# The action server's calls (actions/handoff_api.py), with HANDOFF_SERVICE_TOKEN.
+# The action server's calls (actions/handoff_api.py), with HANDOFF_SERVICE_TOKEN. A refused
+# body or query is 422 here: the actions read that status.
+ServiceRoute = functools.partial(Route, invalid_status=422)
 SERVICE_ROUTES = [
-    Route(
+    ServiceRoute(
         "POST",
         "/service/attentions",
         SERVICE,
@@ -120,9 +123,8 @@ SERVICE_ROUTES = [
         "The customer's active attention, or a new queued one (the hand-over)",
         {200: Answer("already active", HANDED_OVER), 201: Answer("queued", HANDED_OVER)},
         body=s.HandoffRequest,
-        invalid_status=422,
     ),
-    Route(
+    ServiceRoute(
         "GET",
         "/service/attentions/active",
         SERVICE,
@@ -130,9 +132,8 @@ SERVICE_ROUTES = [
         "The customer's active attention",
         {200: Answer("active", SERVICE_ATTENTION), 404: Answer("none")},
         query=s.CustomerRef,
-        invalid_status=422,
     ),
-    Route(
+    ServiceRoute(
         "POST",
         "/service/attentions/<attention_id:int>/form",
         SERVICE,
@@ -140,9 +141,8 @@ SERVICE_ROUTES = [
         "Record form fields the bot collected (by field id, or by slot name)",
         {200: Answer("recorded", SERVICE_ATTENTION), 400: Answer("neither values nor slots is an object")},
         body=s.BotFormBody,
-        invalid_status=422,
     ),
-    Route(
+    ServiceRoute(
         "POST",
         "/service/attentions/<attention_id:int>/terminate",
         SERVICE,
@@ -150,7 +150,6 @@ SERVICE_ROUTES = [
         "End the customer's active attention (the customer left the queue)",
         {200: Answer("ended", SERVICE_ATTENTION), 409: Answer("not active any more")},
         body=s.BotTerminateBody,
-        invalid_status=422,
     ),
 ]
 
