@@ -195,7 +195,9 @@ class MetaInputChannel(InputChannel):
             memory=conversations.remembers,
             understand=conversations.parse,
         )
-        router = EventRouter(self.channel, bot, runtime.service, self._client.echoes, settings.app_id, inbox.recorded)
+        router = EventRouter(
+            self.channel, bot, runtime.service, self._client.echoes, settings.app_id, inbox.recorded, runtime.resumes
+        )
 
         async def handle(item: StoredItem, progress: ItemProgress) -> None:
             await router.handle(item, progress)

@@ -253,8 +253,10 @@ class EventRouter:
         echoes: EchoReconciler,
         app_id: str | None = None,
         recorded: Recorded | None = None,
+        resumes: DurableResumer | None = None,
     ) -> None:
         self._channel = channel
+        self._resumes = resumes  # the runtime's: an ended attention's goodbye before a new turn
         self._bot = bot
         self._handoff = handoff
         self._echoes = echoes
@@ -318,9 +320,8 @@ class EventRouter:
                     await self._bot.log_paused(event)
                 return
         if isinstance(event, BOT_TURN_EVENTS):
-            resumes = self._handoff.context.resumer
-            if isinstance(resumes, DurableResumer):  # an ended attention's goodbye first, then this turn
-                await resumes.settle_customer(self._channel, event.account_id, event.customer_id)
+            if self._resumes is not None:  # an ended attention's goodbye first, then this turn
+                await self._resumes.settle_customer(self._channel, event.account_id, event.customer_id)
             await self._bot.turn(event, progress, self._replies, earlier)
         else:
             logger.info("%s from %s on %s (no bot turn)", type(event).__name__, event.customer_id, event.mid)
