@@ -25,12 +25,12 @@ from pydantic import BaseModel, Extra, Field, StrictBool, StrictInt, StrictStr, 
 from handoff.history import DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE
 from handoff.model import Channel, Direction
 from handoff.queries import DEFAULT_PAGE_SIZE
+from handoff.transfers import NOTE_MAX_LENGTH
 
 MAX_PAGE_SIZE = 200
 MAX_HISTORY_MESSAGES = 500
 DEFAULT_HISTORY_MESSAGES = 200
 MIN_SEARCH_LENGTH = 3
-MAX_NOTE_LENGTH = 1000
 # A message id or a cursor from the query string: far below what a signed 64-bit column holds.
 MAX_QUERY_ID = 2**62
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")  # checked by the label's route: a 422 of its own (label.invalid_colour)
@@ -216,7 +216,7 @@ class TransferBody(Body):
 
     agent_id: StrictInt | None = None
     campaign_id: StrictStr | None = None
-    note: constr(strict=True, max_length=MAX_NOTE_LENGTH) | None = None  # type: ignore[valid-type]
+    note: constr(strict=True, max_length=NOTE_MAX_LENGTH) | None = None  # type: ignore[valid-type]
 
     @validator("campaign_id", always=True)
     def _one_target(cls, value: str | None, values: dict[str, Any]) -> str | None:
