@@ -391,7 +391,7 @@ async def run(ctx) -> Section:
         )
         env = servers.product_env(
             graph.url,
-            f"sqlite+aiosqlite:///{ctx.work / 'connectors.storage.db'}",
+            f"sqlite+aiosqlite:///{ctx.work / 'handoff.db'}",
             HANDOFF_SESSION_SECRET=secrets.token_urlsafe(48),
         )
         clock = time.perf_counter()

@@ -36,9 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bench import stores
 from bench.history_corpus import Conversation, Staff
-from connectors.storage.history import HistoryFilter
 from connectors.storage.schema import UtcDateTime, attention, attention_label, customer, history, message
 from handoff.model import Agent, Role
+from handoff.records import HistoryFilter
 
 SOPORTE_AGENTS = ["Andrea", "Bruno", "Cecilia", "Dario", "Elena", "Fabio", "Gala", "Hugo"]
 VENTAS_AGENTS = ["Irene", "Jorge", "Karen", "Lorenzo", "Marina"]
@@ -100,13 +100,13 @@ class HistoryStore:
         self.times.load += time.perf_counter() - started
 
     async def _product_history(self, connection: AsyncConnection, conversation: Conversation) -> None:
-        from connectors.storage import attentions as attention_rows
-        from connectors.storage import history as history_rows
+        from connectors.storage.attentions import AttentionRows
+        from connectors.storage.history import HistoryRows
 
-        ended = await attention_rows.get(connection, conversation.attention["id"])
+        ended = await AttentionRows(connection).get(conversation.attention["id"])
         assert ended is not None
         name = self.service.campaign(ended.campaign_id).name
-        await history_rows.write(connection, ended, name)
+        await HistoryRows(connection).write(ended, name)
 
     async def settle(self) -> None:
         """After a growth step. PostgreSQL: what autovacuum does after bulk writes (statistics
@@ -248,6 +248,7 @@ def check_sqlite_storage(dialect: sa.engine.Dialect) -> None:
 
 async def _service(url: str):
     from connectors.storage.db import create_engine, migrate
+    from connectors.storage.records import SqlStorage
     from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
     from handoff.service import HandoffService
 
@@ -255,7 +256,7 @@ async def _service(url: str):
     if engine.dialect.name == "sqlite":
         check_sqlite_storage(engine.dialect)
     await migrate(engine)
-    service = HandoffService(engine, load_campaigns(DEFAULT_CAMPAIGNS_PATH))
+    service = HandoffService(SqlStorage(engine), load_campaigns(DEFAULT_CAMPAIGNS_PATH))
     await service.start()
     return engine, service
 
@@ -406,13 +407,13 @@ async def verify(store: HistoryStore, ledger: Ledger, rng: random.Random, custom
 
 async def _reads_back(store: HistoryStore, conversation: Conversation) -> bool:
     """The attention and its messages, read through the product's row mapping, are the generated values."""
-    from connectors.storage import attentions as attention_rows
-    from connectors.storage import messages as message_rows
+    from connectors.storage.attentions import AttentionRows
+    from connectors.storage.messages import MessageRows
 
     generated = conversation.attention
     async with store.engine.connect() as connection:
-        found = await attention_rows.get(connection, generated["id"])
-        messages = await message_rows.page(connection, generated["id"], None, 1000)
+        found = await AttentionRows(connection).get(generated["id"])
+        messages = await MessageRows(connection).page(generated["id"], None, 1000)
     if found is None:
         return False
     columns = ("created_at", "opened_at", "terminated_at", "customer_id", "campaign_id", "agent_id")

@@ -190,8 +190,8 @@ def _keywords(corpus: Corpus, labels: list[str], per_class: int) -> dict[str, li
 
 async def _search(store: HistoryStore, viewer: Any, keyword: str) -> tuple[float, float, int]:
     """(seconds, CPU seconds of this process, items on the page) of one search as the desk makes it."""
-    from connectors.storage.history import HistoryFilter
     from handoff.history import DEFAULT_HISTORY_PAGE
+    from handoff.records import HistoryFilter
 
     cpu, started = time.process_time(), time.perf_counter()
     page = await store.service.history.search(viewer, HistoryFilter(keyword=keyword), limit=DEFAULT_HISTORY_PAGE)

@@ -74,12 +74,13 @@ class Race:
 
 async def _service(url: str):
     from connectors.storage.db import create_engine, migrate
+    from connectors.storage.records import SqlStorage
     from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
     from handoff.service import HandoffService
 
     engine = create_engine(url)
     await migrate(engine)
-    service = HandoffService(engine, load_campaigns(DEFAULT_CAMPAIGNS_PATH))
+    service = HandoffService(SqlStorage(engine), load_campaigns(DEFAULT_CAMPAIGNS_PATH))
     await service.start()
     return engine, service
 

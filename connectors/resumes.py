@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connectors.storage import attentions as attention_rows
-from connectors.storage import resumes as resume_rows
+from connectors.storage.attentions import AttentionRows
+from connectors.storage.resumes import ResumeRows
 from handoff.clock import Clock, as_utc, utc_now
 from handoff.model import Attention, Channel
 from handoff.ports import ConversationResumer
@@ -88,11 +88,11 @@ class DurableResumer:
         process holds it, it was done already, or it failed (then it is due again later)."""
         now = self._now()
         async with self._engine.begin() as connection:
-            attempt = await resume_rows.claim(connection, attention_id, now, now + self._claim)
+            attempt = await ResumeRows(connection).claim(attention_id, now, now + self._claim)
         if attempt is None:
             return False
         async with self._engine.connect() as connection:
-            attention = await attention_rows.get(connection, attention_id)
+            attention = await AttentionRows(connection).get(attention_id)
         if attention is None:
             return False  # gone with its row (ON DELETE CASCADE)
         try:
@@ -109,18 +109,18 @@ class DurableResumer:
             await self._retry_at(attention_id, self._now() + delay, f"{type(error).__name__}: {error}")
             return False
         async with self._engine.begin() as connection:
-            await resume_rows.done(connection, attention_id, self._now())
+            await ResumeRows(connection).done(attention_id, self._now())
         return True
 
     async def _retry_at(self, attention_id: int, due_at: datetime, error: str) -> None:
         async with self._engine.begin() as connection:
-            await resume_rows.retry_at(connection, attention_id, due_at, error)
+            await ResumeRows(connection).retry_at(attention_id, due_at, error)
 
     async def recover(self) -> list[int]:
         """The sweep: every pending resume that is due and nobody holds, one at a time.
         Returns the attentions whose conversation it resumed."""
         async with self._engine.connect() as connection:
-            due = await resume_rows.due(connection, self._now())
+            due = await ResumeRows(connection).due(self._now())
         resumed = []
         for attention_id in due:
             if attention_id not in self._tasks and await self._spawn(attention_id):
@@ -132,7 +132,7 @@ class DurableResumer:
         waited for, when in flight here or in another process), so the customer's message
         meets a resumed tracker. A resume that fails stays pending; the turn goes on."""
         async with self._engine.connect() as connection:
-            pending = await resume_rows.pending_for_customer(connection, channel, account_id, customer_id)
+            pending = await ResumeRows(connection).pending_for_customer(channel, account_id, customer_id)
         for row in pending:
             task = self._tasks.get(row.attention_id)
             if task is None:
@@ -147,7 +147,7 @@ class DurableResumer:
         deadline = self._now() + self._claim
         while self._now() < deadline:
             async with self._engine.connect() as connection:
-                row = await resume_rows.state_of(connection, attention_id)
+                row = await ResumeRows(connection).state_of(attention_id)
             if row is None or row.resumed_at is not None or row.claimed_until is None:
                 return
             if as_utc(row.claimed_until) <= self._now():

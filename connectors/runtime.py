@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from sanic import Blueprint
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.environment import seconds_from_environment
 from connectors.meta.leases import InboxOwnership, LeaseTiming
@@ -32,6 +33,7 @@ from connectors.rasa_conversations import RasaConversations
 from connectors.redis_bus import RedisEventBus, bus_from_environment
 from connectors.resumes import DEFAULT_RETRY_AFTER, DurableResumer
 from connectors.storage.db import close_shared_engine, shared_engine
+from connectors.storage.records import SqlStorage
 from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
 from handoff.campaigns.domain import default_domain_path
 from handoff.clock import utc_now
@@ -62,6 +64,7 @@ _RUNTIME_ATTRIBUTE = "handoff_runtime"
 @dataclass
 class HandoffRuntime:
     service: HandoffService
+    engine: AsyncEngine  # the process's one (the service's storage, the inbox, the leases)
     gateways: ChannelGateways
     resumes: DurableResumer | None = None
     _resume_sweeper: asyncio.Task[None] | None = None
@@ -118,7 +121,7 @@ class HandoffRuntime:
         # The first sweep comes one interval after start, not at once: by then every channel
         # has registered its gateway and the inbox replay has handled the echoes that may
         # prove a message went out before the crash.
-        replies = ReplyJournal(self.service.engine)
+        replies = ReplyJournal(self.engine)
 
         async def finish() -> list[Any]:
             finished: list[Any] = await self.service.outbox.recover(stale_after)
@@ -140,7 +143,7 @@ class HandoffRuntime:
         """The process's inbox lease, one for all its Meta channels (``connectors.meta.leases``);
         taken on first use, before any channel accepts a webhook."""
         if self._ownership is None:
-            ownership = InboxOwnership(self.service.engine, LeaseTiming.from_environment())
+            ownership = InboxOwnership(self.engine, LeaseTiming.from_environment())
             await ownership.acquire()
             self._ownership = ownership
         return self._ownership
@@ -202,9 +205,9 @@ async def handoff_runtime(holder: Any) -> HandoffRuntime:
         engine = await shared_engine(holder)
         retry = seconds_from_environment(RESUME_RETRY_VARIABLE, DEFAULT_RETRY_AFTER.total_seconds())
         resumes = DurableResumer(engine, RasaConversations(holder), retry_after=timedelta(seconds=retry))
-        service = HandoffService(engine, campaigns, gateway=gateways, resumer=resumes, bus=bus)
+        service = HandoffService(SqlStorage(engine), campaigns, gateway=gateways, resumer=resumes, bus=bus)
         await service.start()
-        runtime = HandoffRuntime(service, gateways, resumes)
+        runtime = HandoffRuntime(service, engine, gateways, resumes)
         setattr(holder, _RUNTIME_ATTRIBUTE, runtime)
         runtime.start_sweepers()
     return runtime

@@ -13,23 +13,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from connectors.storage import attentions as attention_rows
-from connectors.storage import audit
-from connectors.storage import campaigns as campaign_rows
-from connectors.storage import history as history_rows
-from connectors.storage import labels as label_rows
-from connectors.storage import messages as message_rows
-from connectors.storage.history import HistoryFilter
-from connectors.storage.rows import customer_from_row
-from connectors.storage.schema import agent as agent_table
-from connectors.storage.schema import attention, customer
 from handoff import permissions, search
 from handoff.campaigns.model import Campaign, CampaignBook
 from handoff.errors import NotFound
 from handoff.model import Agent, Attention, AttentionEvent, Customer, Message
+from handoff.records import HistoryEntry, HistoryFilter, Records, Storage
 from handoff.visibility import Scope
 
 DEFAULT_HISTORY_PAGE = 20
@@ -66,8 +54,8 @@ class HistoryDetail:
 
 
 class History:
-    def __init__(self, engine: AsyncEngine, campaigns: CampaignBook) -> None:
-        self._engine = engine
+    def __init__(self, storage: Storage, campaigns: CampaignBook) -> None:
+        self._storage = storage
         self.campaigns = campaigns
 
     @staticmethod
@@ -89,52 +77,33 @@ class History:
         limit = max(1, min(limit, MAX_HISTORY_PAGE))
         where = self.visible_to(agent, where)
         keyword = (where.keyword or "").strip()
-        async with self._engine.connect() as connection:
+        async with self._storage.read() as records:
             label_ids: list[int] = []
             number = None
             if keyword:
                 pairs = search.query_terms(keyword)
                 label_ids = [
                     found.id
-                    for found in await label_rows.all_labels(connection, include_retired=True)
+                    for found in await records.labels.all_labels(include_retired=True)
                     if search.matches(pairs, found.name)
                 ]
                 matched = _ATTENTION_NUMBER.match(keyword)
                 number = int(matched.group(1)) if matched else None
-            rows = await history_rows.search_page(
-                connection, where, label_ids_matching=label_ids, attention_id_asked=number, before_id=before, limit=limit + 1
+            rows = await records.history.search_page(
+                where, label_ids_matching=label_ids, attention_id_asked=number, before_id=before, limit=limit + 1
             )
-            items = await self._items(connection, rows[:limit])
+            items = await self._items(records, rows[:limit])
         return HistoryPage(items, rows[limit - 1].id if len(rows) > limit else None)
 
-    async def _items(self, connection, rows: list[history_rows.HistoryRow]) -> list[HistoryItem]:
+    async def _items(self, records: Records, rows: list[HistoryEntry]) -> list[HistoryItem]:
         if not rows:
             return []
         ids = [row.attention_id for row in rows]
-        found = {
-            item.id: item
-            for item in await attention_rows.get_many(connection, sa.select(attention).where(attention.c.id.in_(ids)))
-        }
-        customers = {
-            (row.channel, row.account_id, row.customer_id): customer_from_row(row)
-            for row in (
-                await connection.execute(
-                    sa.select(customer)
-                    .join(
-                        attention,
-                        sa.and_(
-                            attention.c.channel == customer.c.channel,
-                            attention.c.account_id == customer.c.account_id,
-                            attention.c.customer_id == customer.c.customer_id,
-                        ),
-                    )
-                    .where(attention.c.id.in_(ids))
-                )
-            ).all()
-        }
+        found = {item.id: item for item in await records.attentions.many(ids)}
+        customers = await records.customers.of_attentions(ids)
         agent_ids = {row.agent_id for row in rows if row.agent_id is not None}
-        names = await _agent_names(connection, agent_ids)
-        snapshot = await campaign_rows.names(connection)
+        names = await records.agents.names(agent_ids)
+        snapshot = await records.campaigns.names()
         items = []
         for row in rows:
             item = found[row.attention_id]
@@ -161,23 +130,23 @@ class History:
         """One terminated attention: transcript (bot context + a page of messages, latest
         first), form and audit trail. NotFound unless it is in history."""
         limit = max(1, min(limit, 500))
-        async with self._engine.connect() as connection:
-            row = await history_rows.get(connection, attention_id)
+        async with self._storage.read() as records:
+            row = await records.history.get(attention_id)
             if row is None:
                 raise NotFound("history item", attention_id)
-            current = await attention_rows.get(connection, attention_id)
+            current = await records.attentions.get(attention_id)
             assert current is not None
             permissions.require_can_see(agent, current)
-            [item] = await self._items(connection, [row])
-            page = await message_rows.page(connection, attention_id, before_message_id, limit + 1)
-            trail = await audit.trail(connection, attention_id)
+            [item] = await self._items(records, [row])
+            page = await records.messages.page(attention_id, before_message_id, limit + 1)
+            trail = await records.audit.trail(attention_id)
             mentioned = {event.actor.agent_id for event in trail if event.actor.agent_id is not None}
             for event in trail:
                 for key in ("from_agent_id", "to_agent_id"):
                     if isinstance(event.detail.get(key), int):
                         mentioned.add(event.detail[key])
-            names = await _agent_names(connection, mentioned)
-            snapshot = await campaign_rows.names(connection)
+            names = await records.agents.names(mentioned)
+            snapshot = await records.campaigns.names()
         campaign_ids = {current.campaign_id} | {
             event.detail[key]
             for event in trail
@@ -195,11 +164,4 @@ class History:
         )
 
 
-async def _agent_names(connection, agent_ids) -> dict[int, str]:
-    ids = list(agent_ids)
-    if not ids:
-        return {}
-    rows = (
-        await connection.execute(sa.select(agent_table.c.id, agent_table.c.display_name).where(agent_table.c.id.in_(ids)))
-    ).all()
-    return {row.id: row.display_name for row in rows}
+__all__ = ["History", "HistoryDetail", "HistoryFilter", "HistoryItem", "HistoryPage"]

@@ -9,14 +9,14 @@ ports of ``handoff.ports``; the service imports no adapter.
 ``HandoffService`` is the composition: it builds the use-case services of
 ``handoff.services`` on one shared context and exposes each as an attribute
 (``service.attentions.open(...)``, ``service.outbox.send_agent_message(...)``); only the
-cross-cutting entry points (start, engine, campaigns, bus, queries, history) live here.
+cross-cutting entry points (start, storage, campaigns, bus, queries, history) live here.
+What it keeps goes through the persistence port (``handoff.records.Storage``), which the
+storage adapter implements (``connectors.storage.records.SqlStorage``).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.campaigns.model import Campaign, CampaignBook
 from handoff.clock import Clock, utc_now
@@ -24,6 +24,7 @@ from handoff.events import EventBus, InMemoryEventBus
 from handoff.history import History
 from handoff.ports import ChannelGateway, ConversationResumer, NoResumer
 from handoff.queries import Queries
+from handoff.records import Storage
 from handoff.services.agents import Agents
 from handoff.services.attentions import Attentions
 from handoff.services.forms import Forms
@@ -39,7 +40,7 @@ from handoff.services.shared import DEFAULT_PRESENCE_TIMEOUT, NoGateway, Service
 class HandoffService:
     def __init__(
         self,
-        engine: AsyncEngine,
+        storage: Storage,
         campaigns: CampaignBook,
         *,
         gateway: ChannelGateway | None = None,
@@ -49,7 +50,7 @@ class HandoffService:
         presence_timeout: timedelta = DEFAULT_PRESENCE_TIMEOUT,
     ) -> None:
         self.context = ServiceContext(
-            engine=engine,
+            storage=storage,
             book=campaigns,
             gateway=gateway or NoGateway(),
             resumer=resumer or NoResumer(),
@@ -72,8 +73,8 @@ class HandoffService:
         await sync_campaigns(self.context)
 
     @property
-    def engine(self) -> AsyncEngine:
-        return self.context.engine
+    def storage(self) -> Storage:
+        return self.context.storage
 
     @property
     def campaigns(self) -> CampaignBook:
@@ -90,12 +91,12 @@ class HandoffService:
     @property
     def queries(self) -> Queries:
         """The desk's read models over the same database and campaigns."""
-        return Queries(self.context.engine, self.context.book)
+        return Queries(self.context.storage, self.context.book)
 
     @property
     def history(self) -> History:
         """Terminated attentions: search and detail."""
-        return History(self.context.engine, self.context.book)
+        return History(self.context.storage, self.context.book)
 
 
 __all__ = ["HandoffService"]

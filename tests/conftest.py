@@ -55,7 +55,7 @@ async def _postgres_engine_in_fresh_schema() -> tuple[AsyncEngine, AsyncEngine, 
 async def engine(request, tmp_path) -> AsyncIterator[AsyncEngine]:
     """A migrated handoff database, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}")
+        database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}")
         await migrate(database)
         yield database
         await database.dispose()
@@ -72,7 +72,7 @@ async def engine(request, tmp_path) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def sqlite_engine(tmp_path) -> AsyncIterator[AsyncEngine]:
-    database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}")
+    database = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}")
     await migrate(database)
     yield database
     await database.dispose()

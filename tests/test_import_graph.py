@@ -9,29 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("handoff", "connectors", "actions", "bot")
 ADAPTERS = ("connectors", "actions", "sandbox")
-# The use cases that still write their SQL through the storage adapter's row modules instead
-# of a port (issue 14, under way). The list only shrinks: a module that stops importing
-# connectors.storage must leave it, and no other may join. (handoff.services.* is what was
-# handoff.service, split by use case: the same SQL in more modules, not more SQL.)
-STILL_ON_STORAGE_ROWS = {
-    "handoff.queries",
-    "handoff.history",
-    *(
-        f"handoff.services.{name}"
-        for name in (
-            "agents",
-            "attentions",
-            "forms",
-            "inbound",
-            "labels",
-            "outbound",
-            "outbox",
-            "presence",
-            "receipts",
-            "shared",
-        )
-    ),
-}
+# What the domain must not know of: how its records are kept (the storage adapter speaks
+# SQLAlchemy; the domain speaks ``handoff.records``), nor the web and Meta libraries.
+STORAGE_AND_TRANSPORT_LIBRARIES = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite", "sanic", "aiohttp", "redis")
 
 
 def module_name(path: Path) -> str:
@@ -39,8 +19,8 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> set[str]:
-    """Every project module ``path`` imports, TYPE_CHECKING blocks and local imports included."""
+def imports_of(path: Path, packages: tuple[str, ...] = PACKAGES) -> set[str]:
+    """Every module of ``packages`` that ``path`` imports, TYPE_CHECKING blocks and local imports included."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -48,7 +28,7 @@ def imports_of(path: Path) -> set[str]:
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return {name for name in found if name.split(".")[0] in PACKAGES}
+    return {name for name in found if name.split(".")[0] in packages}
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -109,7 +89,17 @@ def test_the_domain_core_imports_no_adapter():
     graph = import_graph()
     core = [name for name in graph if name.split(".")[0] == "handoff"]
     offending = {name: sorted(target for target in graph[name] if target.startswith(ADAPTERS)) for name in core}
-    offending = {name: targets for name, targets in offending.items() if targets}
-    on_rows = {name for name, targets in offending.items() if all(t.startswith("connectors.storage") for t in targets)}
-    assert on_rows == STILL_ON_STORAGE_ROWS, "STILL_ON_STORAGE_ROWS only shrinks"
-    assert {name: targets for name, targets in offending.items() if name not in on_rows} == {}
+    assert {name: targets for name, targets in offending.items() if targets} == {}
+
+
+def test_the_domain_keeps_its_records_through_its_port_not_a_database_library():
+    offending = {
+        module_name(path): sorted(imports_of(path, STORAGE_AND_TRANSPORT_LIBRARIES)) for path in (ROOT / "handoff").rglob("*.py")
+    }
+    assert {name: found for name, found in offending.items() if found} == {}
+
+
+def test_the_library_check_sees_an_import_inside_a_function(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def later():\n    from sqlalchemy.ext.asyncio import AsyncEngine\n", encoding="utf-8")
+    assert imports_of(sample, STORAGE_AND_TRANSPORT_LIBRARIES) == {"sqlalchemy.ext.asyncio", "sqlalchemy.ext.asyncio.AsyncEngine"}

@@ -42,7 +42,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import jwt
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from connectors.storage.records import SqlStorage
 from handoff.error_codes import ErrorCode
 from handoff.errors import InvalidRequest, NotFound
 from handoff.model import Agent, Role
@@ -335,12 +337,11 @@ def _campaign_list(text: str | None) -> list[str]:
     return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
-async def _service() -> HandoffService:
-    from connectors.storage.db import open_database
+async def _service(engine: AsyncEngine) -> HandoffService:
     from handoff.campaigns import DEFAULT_CAMPAIGNS_PATH, load_campaigns
 
     campaigns = load_campaigns(os.environ.get("HANDOFF_CAMPAIGNS") or DEFAULT_CAMPAIGNS_PATH)
-    return HandoffService(await open_database(), campaigns)
+    return HandoffService(SqlStorage(engine), campaigns)
 
 
 async def _by_username(service: HandoffService, username: str) -> Agent:
@@ -367,8 +368,11 @@ def print_demo_accounts(accounts: Sequence[DemoAccount], desk_url: str | None = 
 
 
 async def _run(arguments: argparse.Namespace) -> int:
-    service = await _service()
+    from connectors.storage.db import open_database
+
+    engine = await open_database()
     try:
+        service = await _service(engine)
         if arguments.command == "add":
             password = _read_password(arguments.password_stdin)
             agent = await create_account(
@@ -402,7 +406,7 @@ async def _run(arguments: argparse.Namespace) -> int:
             print_demo_accounts(await ensure_demo_accounts(service), f"{public}/webhooks/desk/")
         return 0
     finally:
-        await service.engine.dispose()
+        await engine.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,9 +24,9 @@ from connectors.desk.serializers import (
     overview_json,
 )
 from connectors.desk.uploads import MAX_UPLOAD_BYTES, TooLarge
-from connectors.storage.history import HistoryFilter
 from handoff.error_codes import ErrorCode
 from handoff.errors import Forbidden, InvalidRequest
+from handoff.records import HistoryFilter
 
 DEFAULT_COLOUR = "#888888"
 

@@ -50,6 +50,7 @@ from connectors.meta.inbox import ConversationDispatcher, Inbox, IncomingItem, I
 from connectors.meta.limits import ChannelLimits
 from connectors.meta.output import MetaOutputChannel
 from connectors.meta.profiles import Profile, ProfileCache
+from connectors.meta.replies import ReplyJournal
 from connectors.meta.routing import BotTurns, EventRouter
 from connectors.meta.settings import MetaChannelSettings, settings_from_credentials
 from connectors.rasa_conversations import RasaConversations
@@ -172,7 +173,7 @@ class MetaInputChannel(InputChannel):
         runtime = await handoff_runtime(app.ctx)
         # Taken here, not by the runtime: a desk-only process holds no inbox lease.
         ownership = await runtime.inbox_ownership()
-        inbox = Inbox(runtime.service.engine, owner=ownership.owner)
+        inbox = Inbox(runtime.engine, owner=ownership.owner)
         session = aiohttp.ClientSession()
         settings = self.settings
         self._client = GraphClient(
@@ -196,7 +197,14 @@ class MetaInputChannel(InputChannel):
             understand=conversations.parse,
         )
         router = EventRouter(
-            self.channel, bot, runtime.service, self._client.echoes, settings.app_id, inbox.recorded, runtime.resumes
+            self.channel,
+            bot,
+            runtime.service,
+            self._client.echoes,
+            ReplyJournal(runtime.engine),
+            settings.app_id,
+            inbox.recorded,
+            runtime.resumes,
         )
 
         async def handle(item: StoredItem, progress: ItemProgress) -> None:

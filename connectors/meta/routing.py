@@ -251,6 +251,7 @@ class EventRouter:
         bot: BotTurns,
         handoff: HandoffService,
         echoes: EchoReconciler,
+        replies: ReplyJournal,
         app_id: str | None = None,
         recorded: Recorded | None = None,
         resumes: DurableResumer | None = None,
@@ -262,7 +263,7 @@ class EventRouter:
         self._echoes = echoes
         self._app_id = app_id
         self._recorded = recorded
-        self._replies = ReplyJournal(handoff.engine)
+        self._replies = replies
 
     async def handle(self, stored: StoredItem, progress: ItemProgress) -> None:
         # Parsed at receipt; only an item read back from the database is parsed here.

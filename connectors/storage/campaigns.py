@@ -26,29 +26,34 @@ def _plain(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-async def sync(connection: AsyncConnection, book: CampaignBook, now: datetime) -> None:
-    """Write every campaign of ``book``; mark the ones no longer in it as retired (kept for history)."""
-    for item in book.campaigns.values():
-        statement = upsert_insert(connection, campaign).values(
-            id=item.id, name=item.name, definition=_plain(item), retired=False, updated_at=now
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["id"],
-            set_={
-                "name": statement.excluded.name,
-                "definition": statement.excluded.definition,
-                "retired": False,
-                "updated_at": statement.excluded.updated_at,
-            },
-        )
-        await connection.execute(statement)
-    await connection.execute(
-        sa.update(campaign)
-        .where(campaign.c.id.not_in(list(book.campaigns)), campaign.c.retired.is_(False))
-        .values(retired=True, updated_at=now)
-    )
+class CampaignRows:
+    """The campaigns snapshot of one unit of work (``handoff.records.CampaignRecords``)."""
 
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
-async def names(connection: AsyncConnection) -> dict[str, str]:
-    rows = (await connection.execute(sa.select(campaign.c.id, campaign.c.name))).all()
-    return {row.id: row.name for row in rows}
+    async def sync(self, book: CampaignBook, now: datetime) -> None:
+        """Write every campaign of ``book``; mark the ones no longer in it as retired (kept for history)."""
+        for item in book.campaigns.values():
+            statement = upsert_insert(self._connection, campaign).values(
+                id=item.id, name=item.name, definition=_plain(item), retired=False, updated_at=now
+            )
+            statement = statement.on_conflict_do_update(
+                index_elements=["id"],
+                set_={
+                    "name": statement.excluded.name,
+                    "definition": statement.excluded.definition,
+                    "retired": False,
+                    "updated_at": statement.excluded.updated_at,
+                },
+            )
+            await self._connection.execute(statement)
+        await self._connection.execute(
+            sa.update(campaign)
+            .where(campaign.c.id.not_in(list(book.campaigns)), campaign.c.retired.is_(False))
+            .values(retired=True, updated_at=now)
+        )
+
+    async def names(self) -> dict[str, str]:
+        rows = (await self._connection.execute(sa.select(campaign.c.id, campaign.c.name))).all()
+        return {row.id: row.name for row in rows}

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from connectors.log_hygiene import install_log_hygiene
+from handoff.records import StorageBusy
 
 DATABASE_URL_VARIABLE = "HANDOFF_DATABASE_URL"
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/connectors.storage.db"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/handoff.db"
 MIGRATIONS_DIRECTORY = Path(__file__).parent / "migrations"
 
 # How long a SQLite writer waits for the write lock before giving up. Writers queue
@@ -30,12 +31,15 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # A database briefly unreachable, locked or out of pooled connections: the same
 # transaction succeeds a moment later, and the failed one rolled back. Integrity and
 # programming errors are not in here.
-TRANSIENT_STORAGE_ERRORS: tuple[type[BaseException], ...] = (
+DRIVER_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     sa_exc.OperationalError,
     sa_exc.TimeoutError,
     sa_exc.DisconnectionError,
     ConnectionError,
 )
+# What a caller of the domain (which says StorageBusy, ``handoff.records``) or of the
+# engine directly (the inbox, the leases) may see of them.
+TRANSIENT_STORAGE_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_TRANSIENT_ERRORS, StorageBusy)
 
 
 def configured_database_url() -> str:

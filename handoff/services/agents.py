@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy.exc import IntegrityError
-
-from connectors.storage import agents as agent_rows
 from handoff.error_codes import ErrorCode
 from handoff.errors import InvalidRequest, NotFound
 from handoff.model import Agent, Role
+from handoff.records import DuplicateRecord
 from handoff.services.shared import ServiceContext
 
 
@@ -35,12 +33,12 @@ class Agents:
         campaigns = list(campaigns)
         self._require_known_campaigns(campaigns)
         try:
-            async with self._context.engine.begin() as connection:
-                agent_id = await agent_rows.insert(
-                    connection, username, display_name, Role(role), campaigns, self._context.now(), password_hash
+            async with self._context.storage.write() as records:
+                agent_id = await records.agents.insert(
+                    username, display_name, Role(role), campaigns, self._context.now(), password_hash
                 )
-                created = await agent_rows.get(connection, agent_id)
-        except IntegrityError:
+                created = await records.agents.get(agent_id)
+        except DuplicateRecord:
             raise InvalidRequest(
                 f"an agent named {username!r} exists already", code=ErrorCode.AGENT_EXISTS, username=username
             ) from None
@@ -48,39 +46,39 @@ class Agents:
         return created
 
     async def get(self, agent_id: int) -> Agent:
-        async with self._context.engine.connect() as connection:
-            found = await agent_rows.get(connection, agent_id)
+        async with self._context.storage.read() as records:
+            found = await records.agents.get(agent_id)
         if found is None:
             raise NotFound("agent", agent_id)
         return found
 
     async def by_username(self, username: str) -> Agent | None:
-        async with self._context.engine.connect() as connection:
-            return await agent_rows.by_username(connection, username)
+        async with self._context.storage.read() as records:
+            return await records.agents.by_username(username)
 
     async def all(self) -> list[Agent]:
-        async with self._context.engine.connect() as connection:
-            return await agent_rows.all_agents(connection)
+        async with self._context.storage.read() as records:
+            return await records.agents.all_agents()
 
     async def set_campaigns(self, agent_id: int, campaigns: Iterable[str]) -> Agent:
         campaigns = list(campaigns)
         self._require_known_campaigns(campaigns)
         await self.get(agent_id)
-        async with self._context.engine.begin() as connection:
-            await agent_rows.set_campaigns(connection, agent_id, campaigns)
+        async with self._context.storage.write() as records:
+            await records.agents.set_campaigns(agent_id, campaigns)
         return await self.get(agent_id)
 
     async def credentials(self, *, agent_id: int | None = None, username: str | None = None) -> tuple[Agent, str | None] | None:
         """The agent (by id or username) with their stored password hash, for the desk's
         login; None when there is no such agent. The domain itself never reads the hash."""
-        async with self._context.engine.connect() as connection:
-            return await agent_rows.credentials(connection, agent_id=agent_id, username=username)
+        async with self._context.storage.read() as records:
+            return await records.agents.credentials(agent_id=agent_id, username=username)
 
     async def set_password(self, agent_id: int, password_hash: str | None) -> Agent:
         """Store a new password hash (made by the desk; None: the agent cannot log in)."""
         await self.get(agent_id)
-        async with self._context.engine.begin() as connection:
-            await agent_rows.set_password_hash(connection, agent_id, password_hash)
+        async with self._context.storage.write() as records:
+            await records.agents.set_password_hash(agent_id, password_hash)
         return await self.get(agent_id)
 
     async def set_display_name(self, agent_id: int, display_name: str) -> Agent:
@@ -88,12 +86,12 @@ class Agents:
         if not display_name:
             raise InvalidRequest("an agent needs a display name", code=ErrorCode.AGENT_DISPLAY_NAME)
         await self.get(agent_id)
-        async with self._context.engine.begin() as connection:
-            await agent_rows.set_display_name(connection, agent_id, display_name)
+        async with self._context.storage.write() as records:
+            await records.agents.set_display_name(agent_id, display_name)
         return await self.get(agent_id)
 
     async def set_active(self, agent_id: int, active: bool) -> Agent:
         await self.get(agent_id)
-        async with self._context.engine.begin() as connection:
-            await agent_rows.set_active(connection, agent_id, active)
+        async with self._context.storage.write() as records:
+            await records.agents.set_active(agent_id, active)
         return await self.get(agent_id)

@@ -9,21 +9,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from connectors.storage import attentions as attention_rows
-from connectors.storage import audit
-from connectors.storage import campaigns as campaign_rows
-from connectors.storage import history as history_rows
-from connectors.storage import messages as message_rows
-from connectors.storage import resumes as resume_rows
-from connectors.storage.rows import transfer_json
 from handoff import permissions
 from handoff.campaigns.model import Campaign
 from handoff.error_codes import ErrorCode
 from handoff.errors import Conflict, Forbidden, IllegalTransition, InvalidTransfer, NotFound
 from handoff.events import AttentionOpened, AttentionReleased, AttentionTerminated, AttentionTransferred, MessageAdded
 from handoff.model import BOT, CANCELLED_BY_CUSTOMER, Actor, ActorKind, Agent, Attention, Channel, Message, Transfer
+from handoff.records import Records
 from handoff.services.agents import Agents
 from handoff.services.shared import ServiceContext, active_attention, checked_form, load_attention, move
 from handoff.states import Action, AttentionState, next_state
@@ -73,8 +65,8 @@ class Attentions:
                 code=ErrorCode.ATTENTION_TAKEN,
                 agent_id=current.agent_id,
             )
-        async with self._context.engine.connect() as connection:
-            trail = await audit.trail(connection, current.id)
+        async with self._context.storage.read() as records:
+            trail = await records.audit.trail(current.id)
         last = trail[-1] if trail else None
         if last is not None and last.actor.kind is ActorKind.BOT and last.detail.get("reason") == CANCELLED_BY_CUSTOMER:
             raise Conflict(
@@ -190,8 +182,8 @@ class Attentions:
         the line and the change go out live."""
         lines: list[Message] = []
 
-        async def with_line(connection: AsyncConnection, after: Attention) -> None:
-            line = await message_rows.insert_transfer_line(connection, record, after.id, record.at)
+        async def with_line(records: Records, after: Attention) -> None:
+            line = await records.messages.insert_transfer_line(record, after.id, record.at)
             if line is not None:
                 lines.append(line)
 
@@ -200,7 +192,7 @@ class Attentions:
             current,
             action,
             Actor.of(agent),
-            {**values, "transfer": transfer_json(record)},
+            {**values, "transfer": record},
             detail,
             inside=with_line,
         )
@@ -244,8 +236,8 @@ class Attentions:
         """Before the agent leaves: each of their open attentions back to its queue at once,
         so no customer waits out an orphan timer. One that moved meanwhile (ended,
         transferred) is left as it is; each release is its own event."""
-        async with self._context.engine.connect() as connection:
-            held = await attention_rows.get_many(connection, attention_rows.active_for_desk(None, agent.id, include_queued=False))
+        async with self._context.storage.read() as records:
+            held = await records.attentions.held_by(agent.id)
         released = []
         for current in held:
             try:
@@ -304,15 +296,15 @@ class Attentions:
         # No resume: the bot itself is running this; it decides what to say next.
         return after
 
-    async def _into_history(self, connection: AsyncConnection, ended: Attention) -> None:
+    async def _into_history(self, records: Records, ended: Attention) -> None:
         """Terminate's last step, in its transaction: the attention's searchable history document."""
         found = self._context.book.campaigns.get(ended.campaign_id)
-        name = found.name if found is not None else (await campaign_rows.names(connection)).get(ended.campaign_id)
-        await history_rows.write(connection, ended, name)
+        name = found.name if found is not None else (await records.campaigns.names()).get(ended.campaign_id)
+        await records.history.write(ended, name)
 
-    async def _into_history_and_resume(self, connection: AsyncConnection, ended: Attention) -> None:
-        await self._into_history(connection, ended)
-        await resume_rows.add(connection, ended, self._context.now())
+    async def _into_history_and_resume(self, records: Records, ended: Attention) -> None:
+        await self._into_history(records, ended)
+        await records.resumes.add(ended, self._context.now())
 
     async def _resume(self, attention: Attention) -> None:
         try:

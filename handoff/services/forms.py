@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.storage import attentions as attention_rows
-from connectors.storage import audit
 from handoff import permissions
 from handoff.campaigns.forms import prefill_form
 from handoff.error_codes import ErrorCode
@@ -49,13 +47,13 @@ class Forms:
         changes: dict[str, Any] = {"form": form, "updated_at": now}
         if bot_values is not None:
             changes["bot_values"] = dict(bot_values)
-        async with self._context.engine.begin() as connection:
-            changed = await attention_rows.compare_and_set(connection, current.id, expected_state=current.state, values=changes)
+        async with self._context.storage.write() as records:
+            changed = await records.attentions.compare_and_set(current.id, expected_state=current.state, values=changes)
             if not changed:
                 raise Conflict(current.id, "it changed while the bot was recording")
             if values:  # only the bot's own values changed: nothing for the trail or the desk
-                await audit.record(connection, current.id, BOT, "form_saved", now, detail={"fields": sorted(values)})
-            after = await read_attention(connection, current.id)
+                await records.audit.record(current.id, BOT, "form_saved", now, detail={"fields": sorted(values)})
+            after = await read_attention(records, current.id)
         if values:
             await self._context.publish(FormSaved(at=now, attention=after, actor=BOT))
         return after
@@ -71,9 +69,8 @@ class Forms:
             )
         form = checked_form(self._context, current, values, check_required=False)
         now = self._context.now()
-        async with self._context.engine.begin() as connection:
-            changed = await attention_rows.compare_and_set(
-                connection,
+        async with self._context.storage.write() as records:
+            changed = await records.attentions.compare_and_set(
                 current.id,
                 expected_state=AttentionState.OPEN,
                 expected_agent_id=agent.id,
@@ -81,7 +78,7 @@ class Forms:
             )
             if not changed:
                 raise Conflict(current.id, "it changed while you were editing")
-            await audit.record(connection, current.id, Actor.of(agent), "form_saved", now, detail={"fields": sorted(values)})
-            after = await read_attention(connection, current.id)
+            await records.audit.record(current.id, Actor.of(agent), "form_saved", now, detail={"fields": sorted(values)})
+            after = await read_attention(records, current.id)
         await self._context.publish(FormSaved(at=now, attention=after, actor=Actor.of(agent)))
         return after

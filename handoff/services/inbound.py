@@ -7,13 +7,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from connectors.storage import attentions as attention_rows
-from connectors.storage import audit
-from connectors.storage import customers as customer_rows
-from connectors.storage import messages as message_rows
-from connectors.storage._sql import is_unique_violation
 from handoff.campaigns.forms import prefill_form
 from handoff.campaigns.model import Conversation
 from handoff.clock import as_utc
@@ -31,6 +24,7 @@ from handoff.model import (
     MessageKind,
     MessageStatus,
 )
+from handoff.records import DuplicateRecord
 from handoff.services.shared import ServiceContext, active_attention, json_ready, read_attention
 from handoff.states import AttentionState
 
@@ -97,10 +91,9 @@ class Inbound:
         now = self._context.now()
         window_start = last_customer_message_at or _latest_customer_time(entries) or now
         try:
-            async with self._context.engine.begin() as connection:
-                await customer_rows.upsert(connection, channel, account_id, customer_id, now, customer_name, customer_picture_url)
-                attention_id = await attention_rows.insert(
-                    connection,
+            async with self._context.storage.write() as records:
+                await records.customers.upsert(channel, account_id, customer_id, now, customer_name, customer_picture_url)
+                attention_id = await records.attentions.insert(
                     channel=channel,
                     account_id=account_id,
                     customer_id=customer_id,
@@ -115,8 +108,7 @@ class Inbound:
                     reason=(reason or "").strip() or None,
                     bot_values=json_ready(slots),
                 )
-                await audit.record(
-                    connection,
+                await records.audit.record(
                     attention_id,
                     BOT,
                     "queued",
@@ -126,10 +118,8 @@ class Inbound:
                     # Which routing rule decided (1-based; None: the default campaign).
                     {"campaign_id": campaign.id, "intent": intent, "routing_rule": routing.rule},
                 )
-                created = await read_attention(connection, attention_id)
-        except IntegrityError as error:
-            if not is_unique_violation(error):
-                raise
+                created = await read_attention(records, attention_id)
+        except DuplicateRecord:
             # Another handoff for this customer won the race: it is the active one.
             winner = await self.active_attention(channel, account_id, customer_id)
             if winner is None:  # pragma: no cover - the winner ended in between; very unlikely
@@ -150,14 +140,13 @@ class Inbound:
         now = self._context.now()
         while True:
             try:
-                async with self._context.engine.begin() as connection:
-                    ref = await attention_rows.active_ref(connection, channel, account_id, customer_id)
+                async with self._context.storage.write() as records:
+                    ref = await records.attentions.active_ref(channel, account_id, customer_id)
                     if ref is None:
                         return None
                     author = Author(event.author)
                     from_customer = author is Author.CUSTOMER
-                    stored = await message_rows.insert(
-                        connection,
+                    stored = await records.messages.insert(
                         attention_id=ref.id,
                         # Anything else seen in the conversation (a human in Meta's Page Inbox) was
                         # sent by the Page: it is outbound, already sent, and opens no window.
@@ -172,13 +161,13 @@ class Inbound:
                         sent_at=as_utc(event.sent_at) if event.sent_at else now,
                     )
                     opens_window = from_customer and MessageKind(event.kind) in WINDOW_OPENING_KINDS
-                    if not await attention_rows.note_message(
-                        connection, ref.id, stored.id, now, (stored.sent_at or now) if opens_window else None
+                    if not await records.attentions.note_message(
+                        ref.id, stored.id, now, (stored.sent_at or now) if opens_window else None
                     ):
                         raise _EndedMeanwhile()
                     # Read again under the update's lock: a transfer or an open that committed
                     # after the lookup changed who must hear the message live.
-                    ref = await attention_rows.active_ref_by_id(connection, ref.id) or ref
+                    ref = await records.attentions.active_ref_by_id(ref.id) or ref
                 break
             except _EndedMeanwhile:
                 # Terminated between the lookup and the write (the lookup holds no lock): the

@@ -5,15 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from connectors.storage import audit
-from connectors.storage import labels as label_rows
 from handoff import permissions
 from handoff.error_codes import ErrorCode
 from handoff.errors import InvalidRequest, NotFound
 from handoff.events import LabelApplied, LabelRemoved
 from handoff.model import Actor, Agent, Attention, Label
+from handoff.records import DuplicateRecord
 from handoff.services.shared import ServiceContext, read_attention
 
 LABEL_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -40,9 +37,9 @@ class Labels:
         name = _checked_name(name)
         _check_colour(colour)
         try:
-            async with self._context.engine.begin() as connection:
-                label_id = await label_rows.insert(connection, name, colour, self._context.now())
-        except IntegrityError:
+            async with self._context.storage.write() as records:
+                label_id = await records.labels.insert(name, colour, self._context.now())
+        except DuplicateRecord:
             raise InvalidRequest(f"a label named {name!r} exists already", code=ErrorCode.LABEL_EXISTS, name=name) from None
         return Label(id=label_id, name=name, colour=colour)
 
@@ -67,18 +64,18 @@ class Labels:
         if retired is not None:
             values["retired"] = bool(retired)
         try:
-            async with self._context.engine.begin() as connection:
-                if not await label_rows.update(connection, label_id, values):
+            async with self._context.storage.write() as records:
+                if not await records.labels.update(label_id, values):
                     raise NotFound("label", label_id)
-                changed = await label_rows.get(connection, label_id)
-        except IntegrityError:
+                changed = await records.labels.get(label_id)
+        except DuplicateRecord:
             raise InvalidRequest(f"a label named {name!r} exists already", code=ErrorCode.LABEL_EXISTS, name=name) from None
         assert changed is not None
         return changed
 
     async def all(self, include_retired: bool = False) -> list[Label]:
-        async with self._context.engine.connect() as connection:
-            return await label_rows.all_labels(connection, include_retired)
+        async with self._context.storage.read() as records:
+            return await records.labels.all_labels(include_retired)
 
     async def apply(self, attention_id: int, agent: Agent, label_id: int) -> Attention:
         return await self._label(attention_id, agent, label_id, apply=True)
@@ -88,28 +85,27 @@ class Labels:
 
     async def _label(self, attention_id: int, agent: Agent, label_id: int, apply: bool) -> Attention:
         now = self._context.now()
-        async with self._context.engine.begin() as connection:
-            current = await read_attention(connection, attention_id)
+        async with self._context.storage.write() as records:
+            current = await read_attention(records, attention_id)
             permissions.require_can_see(agent, current)
-            found = await label_rows.get(connection, label_id)
+            found = await records.labels.get(label_id)
             if found is None:
                 raise NotFound("label", label_id)
             if apply and found.retired:
                 raise InvalidRequest(f"label {found.name!r} is retired", code=ErrorCode.LABEL_RETIRED, name=found.name)
             if apply:
-                changed = await label_rows.apply(connection, attention_id, label_id, agent.id, now)
+                changed = await records.labels.apply(attention_id, label_id, agent.id, now)
             else:
-                changed = await label_rows.remove(connection, attention_id, label_id)
+                changed = await records.labels.remove(attention_id, label_id)
             if changed:
-                await audit.record(
-                    connection,
+                await records.audit.record(
                     attention_id,
                     Actor.of(agent),
                     "label_applied" if apply else "label_removed",
                     now,
                     detail={"label_id": found.id, "label": found.name},
                 )
-            after = await read_attention(connection, attention_id)
+            after = await read_attention(records, attention_id)
         if changed:
             kind = LabelApplied if apply else LabelRemoved
             await self._context.publish(kind(at=now, attention=after, actor=Actor.of(agent), label=found))

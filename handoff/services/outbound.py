@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-
-from connectors.storage import attentions as attention_rows
-from connectors.storage import audit
-from connectors.storage._sql import is_unique_violation
 from handoff import permissions
 from handoff.campaigns.forms import prefill_form
 from handoff.campaigns.model import Campaign
@@ -14,6 +9,7 @@ from handoff.error_codes import ErrorCode
 from handoff.errors import CustomerBusy, Forbidden, InvalidRequest, NotFound, OutboundNotAllowed
 from handoff.events import AttentionOpened
 from handoff.model import Actor, Agent, Attention, Channel, Direction
+from handoff.records import DuplicateRecord
 from handoff.services.shared import ServiceContext, active_attention, load_attention, read_attention
 from handoff.states import AttentionState
 from handoff.window import Window, window_of
@@ -40,8 +36,8 @@ class Outbound:
     async def customer_window(self, channel: Channel | str, account_id: str, customer_id: str, human_agent_tag: bool) -> Window:
         """Meta's windows for writing to this customer now: from their last message in any
         of their attentions."""
-        async with self._context.engine.connect() as connection:
-            last = await attention_rows.last_customer_message_at(connection, channel, account_id, customer_id)
+        async with self._context.storage.read() as records:
+            last = await records.attentions.last_customer_message_at(channel, account_id, customer_id)
         return window_of(last, human_agent_tag)
 
     async def start(self, agent: Agent, from_attention_id: int, campaign_id: str | None = None) -> Attention:
@@ -96,9 +92,8 @@ class Outbound:
             )
         form = prefill_form(campaign.outbound_form, {})
         try:
-            async with self._context.engine.begin() as connection:
-                attention_id = await attention_rows.insert(
-                    connection,
+            async with self._context.storage.write() as records:
+                attention_id = await records.attentions.insert(
                     channel=past.channel,
                     account_id=past.account_id,
                     customer_id=past.customer_id,
@@ -111,8 +106,7 @@ class Outbound:
                     agent_id=agent.id,
                     last_customer_message_at=window.last_customer_message_at,
                 )
-                await audit.record(
-                    connection,
+                await records.audit.record(
                     attention_id,
                     Actor.of(agent),
                     "started_outbound",
@@ -121,10 +115,8 @@ class Outbound:
                     AttentionState.OPEN,
                     {"campaign_id": campaign.id, "from_attention_id": past.id},
                 )
-                created = await read_attention(connection, attention_id)
-        except IntegrityError as error:
-            if not is_unique_violation(error):
-                raise
+                created = await read_attention(records, attention_id)
+        except DuplicateRecord:
             winner = await active_attention(self._context, past.channel, past.account_id, past.customer_id)
             if winner is None:  # pragma: no cover - the winner ended in between
                 raise

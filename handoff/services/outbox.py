@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.storage import attentions as attention_rows
-from connectors.storage import messages as message_rows
-from connectors.storage.db import TRANSIENT_STORAGE_ERRORS
 from handoff import permissions
 from handoff.clock import as_utc
 from handoff.error_codes import ErrorCode
@@ -20,6 +17,7 @@ from handoff.errors import Conflict, InvalidMessage, NotFound, WindowClosed
 from handoff.events import MessageAdded, MessageUpdated
 from handoff.model import Agent, Attention, Author, Channel, Message, MessageDirection, MessageKind, MessageStatus
 from handoff.ports import OUTGOING_ATTACHMENT_TYPES, DeliveryFailed, OutboundMessage, OutgoingAttachment, send_key
+from handoff.records import StorageBusy
 from handoff.services.shared import ServiceContext, human_agent_tag, load_attention, read_attention
 from handoff.states import AttentionState
 from handoff.text_limits import TEXT_LIMITS
@@ -134,9 +132,8 @@ class Outbox:
         payload: dict[str, Any] = {}
         if attachment is not None:
             payload["attachment"] = dataclasses.asdict(attachment)
-        async with self._context.engine.begin() as connection:
-            stored = await message_rows.insert(
-                connection,
+        async with self._context.storage.write() as records:
+            stored = await records.messages.insert(
                 attention_id=current.id,
                 direction=MessageDirection.OUT,
                 author=Author.AGENT,
@@ -151,8 +148,7 @@ class Outbox:
                 tag=policy.tag,
             )
             # Still open and still ours, or nothing is stored (the insert rolls back).
-            still_ours = await attention_rows.compare_and_set(
-                connection,
+            still_ours = await records.attentions.compare_and_set(
                 current.id,
                 expected_state=AttentionState.OPEN,
                 expected_agent_id=agent.id,
@@ -167,11 +163,11 @@ class Outbox:
 
     async def retry(self, message_id: int, agent: Agent) -> Message:
         """Send a failed message again (the desk's retry), re-checking the window."""
-        async with self._context.engine.connect() as connection:
-            failed = await message_rows.get(connection, message_id)
+        async with self._context.storage.read() as records:
+            failed = await records.messages.get(message_id)
             if failed is None:
                 raise NotFound("message", message_id)
-            current = await read_attention(connection, failed.attention_id)
+            current = await read_attention(records, failed.attention_id)
         _require_writable(current, agent)
         if failed.direction is not MessageDirection.OUT or failed.status not in (MessageStatus.FAILED, MessageStatus.UNKNOWN):
             # UNKNOWN too: the agent, told that Meta may have it, decides to send it again.
@@ -180,8 +176,8 @@ class Outbox:
             )
         now = self._context.now
         policy = send_policy(now(), current.last_customer_message_at, human_agent_tag(self._context, current), current.id)
-        async with self._context.engine.begin() as connection:
-            if not await message_rows.mark_pending(connection, message_id, policy.messaging_type, policy.tag, now()):
+        async with self._context.storage.write() as records:
+            if not await records.messages.mark_pending(message_id, policy.messaging_type, policy.tag, now()):
                 raise Conflict(current.id, f"message {message_id} is already being retried", code=ErrorCode.MESSAGE_RETRYING)
         return await self._deliver(current, failed, failed.text, _attachment_of(failed), policy.messaging_type, policy.tag)
 
@@ -218,11 +214,11 @@ class Outbox:
         leaves a message Meta never had (the sweep sends it); between the first and the last,
         one Meta may have (its echo makes it sent; without one the sweep says unknown)."""
         key = send_key(stored.id)
-        engine = self._context.engine
+        storage = self._context.storage
         try:
-            async with engine.begin() as connection:
-                handed = await message_rows.mark_sending(connection, stored.id, key, self._context.now())
-        except TRANSIENT_STORAGE_ERRORS as busy:
+            async with storage.write() as records:
+                handed = await records.messages.mark_sending(stored.id, key, self._context.now())
+        except StorageBusy as busy:
             # The message is stored (the desk shows it) and certainly not at Meta: it stays
             # pending for the outbox sweep. Answering an error here would tell the agent it
             # was not sent, inviting a second copy.
@@ -231,8 +227,8 @@ class Outbox:
             )
             return stored
         if not handed:  # not pending any more (an echo or another process was faster)
-            async with engine.connect() as connection:
-                now_there = await message_rows.get(connection, stored.id)
+            async with storage.read() as records:
+                now_there = await records.messages.get(stored.id)
             assert now_there is not None
             return now_there
         outbound = dataclasses.replace(outbound, send_token=key)
@@ -246,11 +242,11 @@ class Outbox:
             return await self._record_failure(current, stored.id, broken)
         now = self._context.now()
         try:
-            async with engine.begin() as connection:
+            async with storage.write() as records:
                 sent_at = as_utc(receipt.sent_at) if receipt.sent_at else now
-                await message_rows.mark_sent(connection, stored.id, receipt.mid, sent_at, now)
-                sent = await message_rows.get(connection, stored.id)
-        except TRANSIENT_STORAGE_ERRORS as busy:
+                await records.messages.mark_sent(stored.id, receipt.mid, sent_at, now)
+                sent = await records.messages.get(stored.id)
+        except StorageBusy as busy:
             # Meta has it; its echo (carrying send_token) makes it sent, and no sweep sends a
             # message with a token again. Pending meanwhile, never an error: it went out.
             logger.warning(
@@ -265,9 +261,9 @@ class Outbox:
 
     async def _record_failure(self, current: Attention, message_id: int, failure: DeliveryFailed) -> Message:
         now = self._context.now()
-        async with self._context.engine.begin() as connection:
-            await message_rows.mark_failed(connection, message_id, failure.code, failure.subcode, failure.message, now)
-            failed = await message_rows.get(connection, message_id)
+        async with self._context.storage.write() as records:
+            await records.messages.mark_failed(message_id, failure.code, failure.subcode, failure.message, now)
+            failed = await records.messages.get(message_id)
         assert failed is not None
         await self._updated(current, failed, now)
         return failed
@@ -297,8 +293,8 @@ class Outbox:
         """
         now = as_utc(now) if now else self._context.now()
         stale_before = now - stale_after
-        async with self._context.engine.connect() as connection:
-            stale = await message_rows.stale_outbound(connection, stale_before, OUTBOX_SWEEP_BATCH)
+        async with self._context.storage.read() as records:
+            stale = await records.messages.stale_outbound(stale_before, OUTBOX_SWEEP_BATCH)
         recovered: list[Message] = []
         # One by one, in order: a customer gets their messages in the order agents wrote them.
         for pending in stale:
@@ -311,16 +307,15 @@ class Outbox:
 
     async def _recover(self, pending: Message, stale_before: datetime, now: datetime) -> Message | None:
         uncertain: Message | None = None
-        async with self._context.engine.begin() as connection:
-            current = await read_attention(connection, pending.attention_id)
+        async with self._context.storage.write() as records:
+            current = await read_attention(records, pending.attention_id)
             reason, policy = self._resend_decision(current, pending, now)
-            if await message_rows.claim_uncertain(connection, pending.id, stale_before, INTERRUPTED, now):
+            if await records.messages.claim_uncertain(pending.id, stale_before, INTERRUPTED, now):
                 # Handed to Meta and no echo since: Meta may have it. Never sent again here.
-                uncertain = await message_rows.get(connection, pending.id)
+                uncertain = await records.messages.get(pending.id)
                 claimed = False
             else:
-                claimed = await message_rows.claim_stale(
-                    connection,
+                claimed = await records.messages.claim_stale(
                     pending.id,
                     stale_before,
                     reason or RESENT_AFTER_INTERRUPTION,

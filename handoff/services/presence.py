@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from connectors.storage import agents as agent_rows
-from connectors.storage import attentions as attention_rows
 from handoff import permissions
 from handoff.clock import as_utc
 from handoff.errors import Conflict, NotFound
 from handoff.events import AttentionReturned
 from handoff.model import SYSTEM, Agent, Attention
 from handoff.overview import AgentLoad, CampaignLoad, Overview
+from handoff.records import AgentPresence
 from handoff.services.shared import ServiceContext, move
 from handoff.states import Action
 
@@ -24,25 +23,25 @@ class Presence:
 
     async def seen(self, agent_id: int, at: datetime | None = None) -> None:
         """The agent's desk is connected (call on connect and on every heartbeat)."""
-        # The moment is taken before waiting for a connection: a "left" of an earlier close
-        # that gets the connection later must still be older than this "seen".
+        # The moment is taken before waiting for a records: a "left" of an earlier close
+        # that gets the records later must still be older than this "seen".
         at = as_utc(at) if at else self._context.now()
-        async with self._context.engine.begin() as connection:
-            await agent_rows.seen(connection, agent_id, at)
+        async with self._context.storage.write() as records:
+            await records.agents.seen(agent_id, at)
 
     async def left(self, agent_id: int, at: datetime | None = None) -> None:
-        """The agent logged out or their last desk connection closed."""
+        """The agent logged out or their last desk records closed."""
         at = as_utc(at) if at else self._context.now()
-        async with self._context.engine.begin() as connection:
-            await agent_rows.left(connection, agent_id, at)
+        async with self._context.storage.write() as records:
+            await records.agents.left(agent_id, at)
 
     async def online(self, agent_ids: Iterable[int], now: datetime | None = None) -> dict[int, tuple[bool, datetime | None]]:
         """Per agent: whether they are present now (the rule of the orphan timers) and
         when they were last seen."""
         now = as_utc(now) if now else self._context.now()
         ids = list(agent_ids)
-        async with self._context.engine.connect() as connection:
-            found = await agent_rows.presences(connection, ids)
+        async with self._context.storage.read() as records:
+            found = await records.agents.presences(ids)
         return {
             agent_id: (
                 self._absent_since(found.get(agent_id), now) is None,
@@ -56,9 +55,9 @@ class Presence:
         attentions per agent, and who is online."""
         permissions.require_supervisor(agent, "see the overview")
         now = as_utc(now) if now else self._context.now()
-        async with self._context.engine.connect() as connection:
-            loads = await attention_rows.active_loads(connection)
-            everyone = await agent_rows.all_agents(connection)
+        async with self._context.storage.read() as records:
+            loads = await records.attentions.active_loads()
+            everyone = await records.agents.all_agents()
         staff = [person for person in everyone if person.active]
         online = await self.online([person.id for person in staff], now)
         open_by_agent: dict[int, dict[str, int]] = {}
@@ -98,7 +97,7 @@ class Presence:
             )
         return Overview(at=now, campaigns=campaigns, agents=agents)
 
-    def _absent_since(self, presence: agent_rows.Presence | None, now: datetime) -> datetime | None:
+    def _absent_since(self, presence: AgentPresence | None, now: datetime) -> datetime | None:
         """Since when the agent is gone; None while present."""
         if presence is None:
             return datetime.min.replace(tzinfo=now.tzinfo)  # never seen: gone since always
@@ -114,9 +113,9 @@ class Presence:
         their campaign's ``orphan_timeout`` (counted from when the agent left, or from when
         they got the attention if later). Run it periodically; safe on several instances."""
         now = as_utc(now) if now else self._context.now()
-        async with self._context.engine.connect() as connection:
-            candidates = await attention_rows.open_with_owner(connection)
-            presence = await agent_rows.presences(connection, [a.agent_id for a in candidates if a.agent_id is not None])
+        async with self._context.storage.read() as records:
+            candidates = await records.attentions.open_with_owner()
+            presence = await records.agents.presences([a.agent_id for a in candidates if a.agent_id is not None])
         returned: list[Attention] = []
         for current in candidates:
             absent_since = self._absent_since(presence.get(current.agent_id), now) if current.agent_id is not None else None

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from connectors.storage import attentions as attention_rows
-from connectors.storage import messages as message_rows
 from handoff import permissions
 from handoff.clock import as_utc
 from handoff.error_codes import ErrorCode
@@ -48,9 +46,8 @@ class Receipts:
             raise InvalidRequest(f"status {status.value!r} does not come from Meta", code=ErrorCode.STATUS_NOT_META)
         now = self._context.now()
         when = as_utc(at) if at else (as_utc(watermark) if watermark else now)
-        async with self._context.engine.begin() as connection:
-            changed = await message_rows.advance_status(
-                connection,
+        async with self._context.storage.write() as records:
+            changed = await records.messages.advance_status(
                 Channel(channel),
                 status,
                 when,
@@ -62,7 +59,7 @@ class Receipts:
             )
             owners = {}
             for attention_id in {message.attention_id for message in changed}:
-                owners[attention_id] = await read_attention(connection, attention_id)
+                owners[attention_id] = await read_attention(records, attention_id)
         for message in changed:
             await self._updated(owners[message.attention_id], message, now)
         return changed
@@ -71,22 +68,20 @@ class Receipts:
         """Meta echoed one of our sends. ``message_id`` is what we put in ``metadata``; the
         echo may come before the send call returns, so this marks the message sent."""
         now = self._context.now()
-        async with self._context.engine.begin() as connection:
+        async with self._context.storage.write() as records:
             if message_id is not None:
-                found = await message_rows.get(connection, message_id)
+                found = await records.messages.get(message_id)
                 if found is None or found.direction is not MessageDirection.OUT:
                     return None
-                moved = await message_rows.mark_sent(connection, message_id, mid, now, now)
-                updated = await message_rows.get(connection, message_id)
-                current = await read_attention(connection, found.attention_id)
+                moved = await records.messages.mark_sent(message_id, mid, now, now)
+                updated = await records.messages.get(message_id)
+                current = await read_attention(records, found.attention_id)
             else:
-                changed = await message_rows.advance_status(
-                    connection, Channel(channel), MessageStatus.SENT, now, now, mids=[mid]
-                )
+                changed = await records.messages.advance_status(Channel(channel), MessageStatus.SENT, now, now, mids=[mid])
                 if not changed:
                     return None
                 moved, updated = True, changed[0]
-                current = await read_attention(connection, updated.attention_id)
+                current = await read_attention(records, updated.attention_id)
         if moved and updated is not None:
             await self._updated(current, updated, now)
         return updated
@@ -95,5 +90,5 @@ class Receipts:
         """The agent has seen the attention's messages up to this one (unread counters)."""
         current = await load_attention(self._context, attention_id)
         permissions.require_can_see(agent, current)
-        async with self._context.engine.begin() as connection:
-            await attention_rows.mark_read(connection, attention_id, up_to_message_id)
+        async with self._context.storage.write() as records:
+            await records.attentions.mark_read(attention_id, up_to_message_id)

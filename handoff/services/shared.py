@@ -1,4 +1,4 @@
-"""What every use-case service stands on: the shared context (engine, clock, campaigns, event
+"""What every use-case service stands on: the shared context (storage, clock, campaigns, event
 bus, gateways, settings) and the few steps several of them take - reading an attention in a
 transaction, publishing an event after the commit, the state move, checking a form.
 
@@ -14,11 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from connectors.storage import attentions as attention_rows
-from connectors.storage import audit
-from connectors.storage import campaigns as campaign_rows
 from handoff.campaigns.forms import normalize_form, validate_form
 from handoff.campaigns.model import CampaignBook
 from handoff.clock import Clock, as_utc, utc_now
@@ -27,6 +22,7 @@ from handoff.errors import Conflict, InvalidForm, InvalidRequest, NotFound
 from handoff.events import EventBus, HandoffEvent, InMemoryEventBus
 from handoff.model import Actor, Attention, Channel
 from handoff.ports import ChannelGateway, ConversationResumer, DeliveryFailed, NoResumer, OutboundMessage
+from handoff.records import Records, Storage
 from handoff.states import Action, next_state
 
 logger = logging.getLogger(__name__)
@@ -48,7 +44,7 @@ class ServiceContext:
     """The parts the use-case services share. Mutable on purpose: a test moves ``clock``, and
     every service sees the new time at once."""
 
-    engine: AsyncEngine
+    storage: Storage
     book: CampaignBook
     gateway: ChannelGateway = field(default_factory=NoGateway)
     resumer: ConversationResumer = field(default_factory=NoResumer)
@@ -68,29 +64,29 @@ class ServiceContext:
 
 async def sync_campaigns(context: ServiceContext) -> None:
     """Write the campaigns snapshot (idempotent)."""
-    async with context.engine.begin() as connection:
-        await campaign_rows.sync(connection, context.book, context.now())
+    async with context.storage.write() as records:
+        await records.campaigns.sync(context.book, context.now())
 
 
-async def read_attention(connection: AsyncConnection, attention_id: int) -> Attention:
+async def read_attention(records: Records, attention_id: int) -> Attention:
     """The attention, inside the caller's transaction; NotFound when there is none."""
-    found = await attention_rows.get(connection, attention_id)
+    found = await records.attentions.get(attention_id)
     if found is None:
         raise NotFound("attention", attention_id)
     return found
 
 
 async def load_attention(context: ServiceContext, attention_id: int) -> Attention:
-    async with context.engine.connect() as connection:
-        return await read_attention(connection, attention_id)
+    async with context.storage.read() as records:
+        return await read_attention(records, attention_id)
 
 
 async def active_attention(
     context: ServiceContext, channel: Channel | str, account_id: str, customer_id: str
 ) -> Attention | None:
     """The customer's queued or open attention, if any."""
-    async with context.engine.connect() as connection:
-        return await attention_rows.active_for_customer(connection, channel, account_id, customer_id)
+    async with context.storage.read() as records:
+        return await records.attentions.active_for_customer(channel, account_id, customer_id)
 
 
 async def move(
@@ -100,15 +96,14 @@ async def move(
     actor: Actor,
     values: Mapping[str, Any],
     detail: Mapping[str, Any] | None = None,
-    inside: Callable[[AsyncConnection, Attention], Awaitable[None]] | None = None,
+    inside: Callable[[Records, Attention], Awaitable[None]] | None = None,
 ) -> tuple[Attention, datetime]:
     """Make ``action`` happen to ``current``: conditional update + audit in one
     transaction (``inside`` runs in it too, with the attention as it is after)."""
     to_state = next_state(current.state, action, current.id)
     now = context.now()
-    async with context.engine.begin() as connection:
-        changed = await attention_rows.compare_and_set(
-            connection,
+    async with context.storage.write() as records:
+        changed = await records.attentions.compare_and_set(
             current.id,
             expected_state=current.state,
             expected_agent_id=current.agent_id,
@@ -117,10 +112,10 @@ async def move(
         )
         if not changed:
             raise Conflict(current.id, f"it changed while you were looking (it was {current.state.value})")
-        await audit.record(connection, current.id, actor, action.value, now, current.state, to_state, detail)
-        after = await read_attention(connection, current.id)
+        await records.audit.record(current.id, actor, action.value, now, current.state, to_state, detail)
+        after = await read_attention(records, current.id)
         if inside is not None:
-            await inside(connection, after)
+            await inside(records, after)
     return after, now
 
 

@@ -25,7 +25,7 @@ from tests.connectors.harness import SERVICE_TOKEN, ConnectorServer, running_con
 
 @pytest.fixture
 def database_url(tmp_path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}"
+    return f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}"
 
 
 @pytest.fixture

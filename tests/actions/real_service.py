@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.storage import attentions as attention_rows
+from connectors.storage.attentions import AttentionRows
 from connectors.storage.schema import attention as attention_table
 from handoff.model import Agent, Attention, AttentionEvent, Customer
 from handoff.service import HandoffService
@@ -23,8 +23,8 @@ def core(server: ConnectorServer) -> HandoffService:
 
 async def all_attentions(server: ConnectorServer) -> list[Attention]:
     """Every attention in the service's database, oldest first."""
-    async with core(server).engine.connect() as connection:
-        return await attention_rows.get_many(connection, sa.select(attention_table).order_by(attention_table.c.id))
+    async with server.runtime.engine.connect() as connection:
+        return await AttentionRows(connection).get_many(sa.select(attention_table).order_by(attention_table.c.id))
 
 
 async def active(

@@ -5,7 +5,7 @@ from tests.connectors.harness import running_connectors
 
 @pytest.fixture
 def database_url(tmp_path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}"
+    return f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}"
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ class LoopStalls:
 async def any_database_url(request, tmp_path) -> AsyncIterator[str]:
     """The harness opens its own engine from a URL: on PostgreSQL a fresh database."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}"
         return
     postgres_or_skip()
     name = f"batch_{uuid.uuid4().hex[:12]}"
@@ -104,7 +104,7 @@ async def any_database_url(request, tmp_path) -> AsyncIterator[str]:
 
 
 async def stored_keys(server: ConnectorServer) -> list[str]:
-    async with server.runtime.service.engine.connect() as connection:
+    async with server.runtime.engine.connect() as connection:
         query = sa.select(inbox_item.c.dedup_key).order_by(inbox_item.c.id)
         return list((await connection.execute(query)).scalars())
 

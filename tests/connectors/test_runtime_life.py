@@ -122,14 +122,14 @@ async def test_a_desk_only_process_sweeps_orphans_and_the_outbox(database_url):
         assert server.channels == {} and server.desk is not None
         await both_sweepers_work(server)
         # It dispatches no inbox items, so it takes no inbox lease (connectors.meta.leases).
-        assert await leases(server.runtime.service.engine) == 0
+        assert await leases(server.runtime.engine) == 0
 
 
 async def test_a_meta_only_process_sweeps_orphans_and_the_outbox(database_url):
     async with running_connectors(database_url, adapters=META_ONLY) as server:
         assert server.desk is None
         await both_sweepers_work(server)
-        assert await leases(server.runtime.service.engine) == 1  # the Meta channels' one lease
+        assert await leases(server.runtime.engine) == 1  # the Meta channels' one lease
 
 
 @pytest.mark.parametrize("adapters", [DESK_ONLY, META_ONLY, EVERYTHING], ids="+".join)

@@ -14,7 +14,7 @@ from tests.desk.support import PUBLIC_URL, SESSION_SECRET
 
 @pytest.fixture
 def database_url(tmp_path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}"
+    return f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}"
 
 
 @pytest.fixture

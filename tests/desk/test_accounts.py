@@ -22,6 +22,7 @@ from connectors.desk.accounts import (
     verify_password,
 )
 from connectors.storage.db import create_engine, migrate
+from connectors.storage.records import SqlStorage
 from handoff.campaigns import load_campaigns
 from handoff.model import Agent, Role
 from handoff.service import HandoffService
@@ -185,7 +186,7 @@ def test_the_account_command(tmp_path, monkeypatch, capsys):
     async def check() -> None:
         engine = create_engine(database_url)
         await migrate(engine)
-        service = HandoffService(engine, load_campaigns(ROOT / "data" / "campaigns.yml"))
+        service = HandoffService(SqlStorage(engine), load_campaigns(ROOT / "data" / "campaigns.yml"))
         credentials = await service.agents.credentials(username="marta")
         assert credentials is not None
         marta, stored = credentials

@@ -243,21 +243,20 @@ async def test_labels_and_form_drafts_reach_the_owner(server):
 
 async def test_the_last_socket_closing_marks_the_agent_gone(server):
     ana = await account(server, "ana")
-    service = server.runtime.service
     first, second = await ana.live(), await ana.live()
     assert len(server.desk.live.connections_of(ana.id)) == 2
     await first.close()
     await wait_until(lambda: len(server.desk.live.connections_of(ana.id)) == 1)
-    from connectors.storage import agents as agent_rows
+    from connectors.storage.agents import AgentRows
 
-    async with service.engine.connect() as connection:
-        presence = (await agent_rows.presences(connection, [ana.id]))[ana.id]
+    async with server.runtime.engine.connect() as connection:
+        presence = (await AgentRows(connection).presences([ana.id]))[ana.id]
     assert presence.last_seen_at is not None
     assert presence.left_at is None or presence.left_at < presence.last_seen_at  # still here
     await second.close()
     await wait_until(lambda: not server.desk.live.connections_of(ana.id))
-    async with service.engine.connect() as connection:
-        presence = (await agent_rows.presences(connection, [ana.id]))[ana.id]
+    async with server.runtime.engine.connect() as connection:
+        presence = (await AgentRows(connection).presences([ana.id]))[ana.id]
     assert presence.left_at is not None
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from connectors import runtime as runtime_module
 from connectors.rasa_conversations import RasaConversations
-from connectors.storage import resumes as resume_rows
+from connectors.storage.resumes import ResumeRows
 from handoff.model import Attention
 from tests.connectors.fixtures import envelope, item, with_mid
 from tests.connectors.harness import running_connectors
@@ -69,8 +69,8 @@ def goodbyes(server, customer_id: str) -> list[str]:
 
 
 async def resume_row(server, attention_id: int):
-    async with server.runtime.service.engine.connect() as connection:
-        return await resume_rows.state_of(connection, attention_id)
+    async with server.runtime.engine.connect() as connection:
+        return await ResumeRows(connection).state_of(attention_id)
 
 
 async def wait_until(condition, timeout: float = 5.0) -> None:

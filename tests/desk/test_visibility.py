@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.storage import attentions as attention_rows
+from connectors.storage.attentions import AttentionRows
+from connectors.storage.records import SqlStorage
 from connectors.storage.schema import agent as agent_table
 from connectors.storage.schema import attention as attention_table
 from connectors.storage.schema import history as history_table
@@ -235,15 +236,8 @@ async def test_the_predicate_and_the_sql_pick_the_same_attentions(engine, viewer
             in_history = in_history.where(sa.or_(*branches)) if branches else in_history.where(sa.false())
         history_by_sql = set((await connection.execute(in_history)).scalars())
         # The desk's lists as the API asks for them (supervisors: everyone's open ones).
-        listed = set(
-            (
-                await connection.execute(
-                    attention_rows.active_for_desk(None, None if viewer.is_supervisor else viewer.id)
-                    .with_only_columns(attention_table.c.id)
-                    .where(attention_table.c.id.in_(ids), attention_where(scope))
-                )
-            ).scalars()
-        )
+        desk = await AttentionRows(connection).desk_list(scope, agent_id=None if viewer.is_supervisor else viewer.id)
+        listed = {found.id for found in desk if found.id in ids}
     assert by_sql == {item.id for item in made if can_see(viewer, item)}
     assert history_by_sql == {item.id for item in made if item.state is AttentionState.TERMINATED and can_see(viewer, item)}
     assert listed == {item.id for item in made if list_of(viewer, item) is not None}
@@ -255,7 +249,7 @@ async def test_the_attention_lists_are_what_the_rule_lists(engine):
     async with engine.begin() as connection:
         await _ensure_agents(connection)
         made = await _insert(connection, facts)
-    queries = Queries(engine, CampaignBook(campaigns={}, rules=(), default_campaign_id="soporte"))
+    queries = Queries(SqlStorage(engine), CampaignBook(campaigns={}, rules=(), default_campaign_id="soporte"))
     for viewer in (
         Agent(1, "ana", "Ana", Role.AGENT, ("soporte",)),
         Agent(2, "bruno", "Bruno", Role.AGENT, ()),

@@ -37,7 +37,7 @@ async def server(tmp_path, monkeypatch) -> AsyncIterator:
     # No public URL: the page is opened at the server's loopback address, and the desk's
     # WebSocket accepts that same host's pages (a developer's HANDOFF_PUBLIC_URL would not match).
     monkeypatch.delenv("HANDOFF_PUBLIC_URL", raising=False)
-    async with running_connectors(f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}") as running:
+    async with running_connectors(f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}") as running:
         yield running
 
 

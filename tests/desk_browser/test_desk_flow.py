@@ -561,7 +561,7 @@ async def test_a_reply_cut_short_by_a_crash_is_unconfirmed_and_sent_again_only_w
     await desk.page.press("#composer-text", "Enter")
     await expect(desk.message("¿Me confirma su dirección?").locator(".ticks")).to_have_attribute("data-status", "sent")
     sends = len(server.graph.sent_messages(recipient_id="6001"))
-    async with server.runtime.service.engine.begin() as connection:  # what the crash left (tests/reliability prove how)
+    async with server.runtime.engine.begin() as connection:  # what the crash left (tests/reliability prove how)
         await connection.execute(
             sa.update(message_table)
             .where(message_table.c.text == "¿Me confirma su dirección?")

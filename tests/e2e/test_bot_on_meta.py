@@ -39,7 +39,7 @@ async def graph():
 async def product(graph, tmp_path_factory):
     require_trained_model()
     directory = tmp_path_factory.mktemp("e2e-bot")
-    env = product_environment(graph.url, f"sqlite+aiosqlite:///{directory / 'connectors.storage.db'}", free_port())
+    env = product_environment(graph.url, f"sqlite+aiosqlite:///{directory / 'handoff.db'}", free_port())
     running = Product(env, directory).start()
     yield running
     running.stop()

@@ -54,7 +54,7 @@ async def graph():
 async def product(graph, tmp_path_factory):
     require_trained_model()
     directory = tmp_path_factory.mktemp("e2e-handoff")
-    database_url = f"sqlite+aiosqlite:///{directory / 'connectors.storage.db'}"
+    database_url = f"sqlite+aiosqlite:///{directory / 'handoff.db'}"
     env = product_environment(
         graph.url,
         database_url,
@@ -132,11 +132,12 @@ class AgentDesk:
 
 async def _queries(product: Product):
     from connectors.storage.db import create_engine
+    from connectors.storage.records import SqlStorage
     from handoff.campaigns import load_campaigns
     from handoff.queries import Queries
 
     engine = create_engine(product._env["HANDOFF_DATABASE_URL"])
-    return engine, Queries(engine, load_campaigns(ROOT / "data" / "campaigns.yml"))
+    return engine, Queries(SqlStorage(engine), load_campaigns(ROOT / "data" / "campaigns.yml"))
 
 
 async def stored_attention(product: Product, attention_id: int):

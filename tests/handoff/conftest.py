@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from connectors.storage.records import SqlStorage
 from handoff.campaigns import CampaignBook, load_campaigns
 from handoff.model import Agent, Role
 from handoff.service import HandoffService
@@ -32,7 +33,7 @@ def resumer() -> RecordingResumer:
 
 @pytest.fixture
 async def service(engine, book, clock, gateway, resumer) -> HandoffService:
-    handoff = HandoffService(engine, book, gateway=gateway, resumer=resumer, clock=clock)
+    handoff = HandoffService(SqlStorage(engine), book, gateway=gateway, resumer=resumer, clock=clock)
     await handoff.start()
     return handoff
 

@@ -327,13 +327,13 @@ async def test_labels(service, agent, supervisor):
 
 async def test_a_change_from_a_stale_look_does_not_happen(service, engine, agent, other_agent):
     # What the 50-agent race relies on when a loser read the row before the winner wrote.
-    from connectors.storage import attentions as rows
+    from connectors.storage.attentions import AttentionRows
 
     seen = await handoff(service)
     await service.attentions.open(seen.id, agent)
     async with engine.begin() as connection:
-        changed = await rows.compare_and_set(
-            connection, seen.id, expected_state=AttentionState.QUEUED, values={"state": "open", "agent_id": other_agent.id}
+        changed = await AttentionRows(connection).compare_and_set(
+            seen.id, expected_state=AttentionState.QUEUED, values={"state": "open", "agent_id": other_agent.id}
         )
     assert not changed
     assert (await service.attentions.get(seen.id)).agent_id == agent.id

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.storage.history import HistoryFilter
 from handoff.errors import Forbidden, NotFound
 from handoff.model import InboundEvent, MessageKind, Role
+from handoff.records import HistoryFilter
 from handoff.search import query_terms, terms
 from tests.handoff.support import IG_ACCOUNT, PAGE, START, handoff, opened
 

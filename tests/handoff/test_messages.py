@@ -234,20 +234,21 @@ async def test_an_echo_before_the_send_returns_marks_it_sent(service, agent, gat
 async def test_a_message_racing_a_transfer_is_heard_by_the_new_owner(service, agent, other_agent, monkeypatch):
     """The transfer commits between the inbound lookup and its write: the live event must
     name the agent who holds the attention when the message is stored."""
-    from connectors.storage import attentions as attention_rows
     from handoff.events import HandoffEvent, MessageAdded
 
     attention = await opened(service, agent)
-    lookup = attention_rows.active_ref
+    from connectors.storage.attentions import AttentionRows
+
+    lookup = AttentionRows.active_ref
     raced: list[Attention] = []
 
-    async def lookup_then_transfer(connection, *args):
-        ref = await lookup(connection, *args)
+    async def lookup_then_transfer(rows, *args):
+        ref = await lookup(rows, *args)
         if not raced:
             raced.append(await service.attentions.transfer_to_agent(attention.id, agent, other_agent.id))
         return ref
 
-    monkeypatch.setattr(attention_rows, "active_ref", lookup_then_transfer)
+    monkeypatch.setattr(AttentionRows, "active_ref", lookup_then_transfer)
 
     def customer_said(event: HandoffEvent) -> bool:
         return isinstance(event, MessageAdded) and event.message.author.value == "customer"

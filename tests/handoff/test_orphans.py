@@ -3,6 +3,7 @@ open attentions to the queue, unless they came back. Presence lives in the datab
 
 from datetime import timedelta
 
+from connectors.storage.records import SqlStorage
 from handoff.events import AttentionReturned
 from handoff.model import ActorKind
 from handoff.service import HandoffService
@@ -67,7 +68,7 @@ async def test_presence_survives_a_restart(engine, book, clock, agent, service):
     await service.presence.seen(agent.id)
     attention = await opened(service, agent)
     await service.presence.left(agent.id)
-    restarted = HandoffService(engine, book, clock=clock)
+    restarted = HandoffService(SqlStorage(engine), book, clock=clock)
     clock.advance(minutes=11)
     assert [a.id for a in await restarted.presence.return_orphans()] == [attention.id]
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from connectors.storage.records import SqlStorage
 from handoff.campaigns import load_campaigns
 from handoff.errors import CustomerBusy, Forbidden, InvalidRequest, NotFound, OutboundNotAllowed
 from handoff.events import AttentionOpened
@@ -64,7 +65,7 @@ async def test_human_agent_stretches_it_to_seven_days_where_allowed(service, age
 async def test_without_human_agent_only_24_hours(engine, clock, tmp_path):
     text = CAMPAIGNS_FILE.read_text(encoding="utf-8").replace("human_agent_tag: true", "human_agent_tag: false")
     (tmp_path / "campaigns.yml").write_text(text, encoding="utf-8")
-    service = HandoffService(engine, load_campaigns(tmp_path / "campaigns.yml"), clock=clock)
+    service = HandoffService(SqlStorage(engine), load_campaigns(tmp_path / "campaigns.yml"), clock=clock)
     await service.start()
     agent = await service.agents.add("ana", "Ana", Role.AGENT, ["soporte"])
     before = await past(service, agent)

@@ -13,6 +13,7 @@ import collections
 import contextlib
 from datetime import timedelta
 
+from connectors.storage.records import SqlStorage
 from handoff.events import MessageAdded, MessageUpdated
 from handoff.model import Message, MessageStatus
 from handoff.service import HandoffService
@@ -152,7 +153,7 @@ async def test_two_sweeps_at_once_send_each_message_once(service, engine, book, 
 
     gateway.send = takes_a_moment
     # Another server process on the same database.
-    other = HandoffService(engine, book, gateway=gateway, clock=clock)
+    other = HandoffService(SqlStorage(engine), book, gateway=gateway, clock=clock)
     first, second = await asyncio.gather(service.outbox.recover(), other.outbox.recover())
 
     sends = collections.Counter(outbound.message_id for outbound in gateway.sent)
@@ -275,13 +276,13 @@ def database_locked_at(monkeypatch, step: str):
     ``mark_sent``: after Meta accepted) finds the database busy; after it, the real one."""
     from sqlalchemy.exc import OperationalError
 
-    from connectors.storage import messages as message_rows
+    from connectors.storage.messages import MessageRows
 
     async def locked(*args, **kwargs):
         raise OperationalError("UPDATE message", {}, Exception("database is locked"))
 
     with monkeypatch.context() as patched:
-        patched.setattr(message_rows, step, locked)
+        patched.setattr(MessageRows, step, locked)
         yield
 
 

@@ -4,6 +4,7 @@ they said (the context the bot sends: each customer line's intent and entities).
 
 from __future__ import annotations
 
+from connectors.storage.records import SqlStorage
 from handoff.service import HandoffService
 
 
@@ -113,7 +114,7 @@ async def test_a_transfer_prefills_the_new_fields_from_what_the_customer_said(en
     from handoff.campaigns import parse_campaigns
     from handoff.model import Role
 
-    service = HandoffService(engine, parse_campaigns(TWO_TEAMS), clock=clock)
+    service = HandoffService(SqlStorage(engine), parse_campaigns(TWO_TEAMS), clock=clock)
     await service.start()
     agent = await service.agents.add("ana", "Ana", Role.AGENT, ["soporte", "reclamos"])
     context = [line("mi pedido 48213 llegó en talla 42 y pedí la 40", "request_refund", order_number="48213")]

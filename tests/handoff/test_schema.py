@@ -68,3 +68,20 @@ async def test_the_outbox_sweep_reads_its_partial_index_not_every_message(engine
         plan = (await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")).all()
     details = " ".join(str(row[-1]) for row in plan)
     assert "ix_message_outbox" in details, details
+
+
+async def test_the_embedded_default_keeps_the_database_where_earlier_releases_kept_it(tmp_path, monkeypatch):
+    """An operator who upgrades without setting HANDOFF_DATABASE_URL finds their attentions:
+    the default file is var/handoff.db under the working directory, as it always was."""
+    from connectors.storage.db import DATABASE_URL_VARIABLE, open_database
+
+    monkeypatch.delenv(DATABASE_URL_VARIABLE, raising=False)
+    monkeypatch.chdir(tmp_path)
+    engine = await open_database()
+    try:
+        async with engine.connect() as connection:
+            assert (await connection.execute(sa.text("select count(*) from agent"))).scalar() == 0
+    finally:
+        await engine.dispose()
+    assert (tmp_path / "var" / "handoff.db").is_file()
+    assert [path.name for path in (tmp_path / "var").glob("*.db")] == ["handoff.db"]

@@ -28,7 +28,7 @@ async def graph():
 
 @pytest.fixture
 def database_url(tmp_path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}"
+    return f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}"
 
 
 @pytest.fixture

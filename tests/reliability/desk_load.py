@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 from rasa.core.channels.channel import UserMessage
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from actions.handoff_api import (
     AttentionHeldByAgent,
@@ -562,8 +563,8 @@ class Stored:
     inbox: collections.Counter
 
 
-async def read_database(service: HandoffService) -> Stored:
-    async with service.engine.connect() as connection:
+async def read_database(engine: AsyncEngine) -> Stored:
+    async with engine.connect() as connection:
         attentions = (await connection.execute(sa.select(attention).order_by(attention.c.id))).all()
         messages = (await connection.execute(sa.select(message).order_by(message.c.id))).all()
         trail = (await connection.execute(sa.select(attention_event).order_by(attention_event.c.id))).all()

@@ -68,7 +68,7 @@ class StandIn:
         turn: tuple[float, float] = (0.002, 0.02),
     ) -> None:
         self.directory = directory
-        self.database = directory / "connectors.storage.db"
+        self.database = directory / "handoff.db"
         self.env = environment(graph_url, f"sqlite+aiosqlite:///{self.database}")
         self.memory = memory
         self.crash = list(crash)
@@ -277,7 +277,7 @@ class RealRasa:
 
     def __init__(self, directory: Path, graph_url: str, action_port: int | None = None) -> None:
         self.directory = directory
-        self.database = directory / "connectors.storage.db"
+        self.database = directory / "handoff.db"
         self.env = environment(graph_url, f"sqlite+aiosqlite:///{self.database}")
         self.env.update(
             ACTION_SERVER_URL=f"http://127.0.0.1:{action_port or free_port()}/webhook",

@@ -111,7 +111,7 @@ async def store(request, tmp_path, monkeypatch):
     """(database URL, scale)."""
     monkeypatch.setenv("HANDOFF_DATABASE_URL", "")  # the harness sets it; put it back afterwards
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'connectors.storage.db'}", ISSUE
+        yield f"sqlite+aiosqlite:///{tmp_path / 'handoff.db'}", ISSUE
         return
     postgres_or_skip()
     async with postgres_schema() as url:
@@ -140,7 +140,6 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
     async with running_connectors(
         database_url, bot=bot, desk=desk_settings, typing_indicators="false", retry_backoff="0.05"
     ) as server:
-        service = server.runtime.service
         bot.attach(server)
         for customer in customers.values():
             server.graph.add_profile(customer.id, first_name=customer.name, last_name="", name=customer.name)
@@ -219,7 +218,7 @@ async def test_the_desk_under_load_loses_doubles_and_strands_nothing(store, tmp_
             load_seconds = time.monotonic() - load_started
             for agent in agents:
                 await agent.hang_up()
-            stored = await read_database(service)
+            stored = await read_database(server.runtime.engine)
             history_problems = await _history_as_owners_see_it(agents, ledger, stored)
         finally:
             everyone_ended.set()

@@ -55,7 +55,7 @@ async def raw_post(server, channel: str, data, headers: dict) -> int:
 
 
 async def inbox_rows(server) -> list:
-    async with server.runtime.service.engine.connect() as connection:
+    async with server.runtime.engine.connect() as connection:
         return (await connection.execute(sa.select(inbox_item))).all()
 
 

@@ -79,7 +79,7 @@ class RasaAndActions:
     steps, as tests/connectors/harness.py does), and ``rasa run actions`` as a process."""
 
     def __init__(self, tmp_path: Path, graph_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.database = tmp_path / "connectors.storage.db"
+        self.database = tmp_path / "handoff.db"
         self._listening = _listening()
         self.url = f"http://127.0.0.1:{self._listening.getsockname()[1]}"
         self.action_port = free_port()

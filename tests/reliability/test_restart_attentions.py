@@ -19,6 +19,7 @@ import pytest
 
 from connectors.desk.accounts import create_account
 from connectors.storage.db import create_engine
+from connectors.storage.records import SqlStorage
 from handoff.campaigns import load_campaigns
 from handoff.service import HandoffService
 from tests.desk.support import PASSWORD, login, next_frame
@@ -36,7 +37,9 @@ async def add_agent(server: StandIn, username: str) -> None:
     """Agents are accounts in the server's database (``python -m connectors.desk.accounts add``)."""
     engine = create_engine(f"sqlite+aiosqlite:///{server.database}")
     try:
-        await create_account(HandoffService(engine, load_campaigns(CAMPAIGNS_FILE)), username, PASSWORD, campaigns=["soporte"])
+        await create_account(
+            HandoffService(SqlStorage(engine), load_campaigns(CAMPAIGNS_FILE)), username, PASSWORD, campaigns=["soporte"]
+        )
     finally:
         await engine.dispose()
 
