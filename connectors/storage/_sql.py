@@ -19,3 +19,10 @@ def is_unique_violation(error: Exception) -> bool:
     """Whether an IntegrityError comes from a unique index (not a foreign key or NOT NULL)."""
     text = str(getattr(error, "orig", error)).lower()
     return "unique" in text or "duplicate key" in text
+
+
+class RowsOn:
+    """The base of every row class: its statements run on one connection, the unit of work's."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection

@@ -7,20 +7,16 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.storage._sql import upsert_insert
+from connectors.storage._sql import RowsOn, upsert_insert
 from connectors.storage.rows import agent_from_row
 from connectors.storage.schema import agent, agent_campaign, agent_presence
 from handoff.model import Agent, Role
 from handoff.records import AgentPresence
 
 
-class AgentRows:
+class AgentRows(RowsOn):
     """The agent rows of one unit of work (``handoff.records.AgentRecords``)."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
 
     async def insert(
         self,

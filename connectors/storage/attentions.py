@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.storage._sql import RowsOn
 from connectors.storage.rows import attention_from_row, label_from_row, transfer_json
 from connectors.storage.schema import UtcDateTime, attention, attention_event, attention_label, customer, label, message
 from connectors.storage.visibility import attention_where
@@ -94,11 +94,8 @@ def _matching(term: str) -> sa.sql.ColumnElement:
     return sa.or_(*conditions)
 
 
-class AttentionRows:
+class AttentionRows(RowsOn):
     """The attention rows of one unit of work (``handoff.records.AttentionRecords``)."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
 
     async def insert(
         self,

@@ -10,19 +10,16 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.storage._sql import RowsOn
 from connectors.storage.rows import audit_from_row
 from connectors.storage.schema import attention_event
 from handoff.model import Actor, AttentionEvent
 from handoff.states import AttentionState
 
 
-class AuditRows:
+class AuditRows(RowsOn):
     """The audit trail of one unit of work (``handoff.records.AuditRecords``)."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
 
     async def record(
         self,

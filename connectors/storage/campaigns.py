@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.storage._sql import upsert_insert
+from connectors.storage._sql import RowsOn, upsert_insert
 from connectors.storage.schema import campaign
 from handoff.campaigns.model import CampaignBook
 
@@ -26,11 +25,8 @@ def _plain(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-class CampaignRows:
+class CampaignRows(RowsOn):
     """The campaigns snapshot of one unit of work (``handoff.records.CampaignRecords``)."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
 
     async def sync(self, book: CampaignBook, now: datetime) -> None:
         """Write every campaign of ``book``; mark the ones no longer in it as retired (kept for history)."""

@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.storage._sql import upsert_insert
+from connectors.storage._sql import RowsOn, upsert_insert
 from connectors.storage.rows import customer_from_row
 from connectors.storage.schema import attention, customer
 from handoff.model import Channel, Customer
@@ -16,11 +15,8 @@ from handoff.pictures import picture_expiry
 from handoff.records import CustomerKey
 
 
-class CustomerRows:
+class CustomerRows(RowsOn):
     """The customer rows of one unit of work (``handoff.records.CustomerRecords``)."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
 
     async def upsert(
         self,

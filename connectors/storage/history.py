@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.storage._sql import RowsOn
 from connectors.storage.schema import attention_label, customer, history, message
 from connectors.storage.visibility import history_branches
 from handoff import search
@@ -66,11 +66,8 @@ def _id_bounds(dates: list[sa.sql.ColumnElement]) -> sa.sql.Select:
 RECENT_WINDOW = 2_000
 
 
-class HistoryRows:
+class HistoryRows(RowsOn):
     """x"""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
 
     async def write(self, ended: Attention, campaign_name: str | None) -> None:
         """Put a just-terminated attention in history (call inside the terminate transaction)."""

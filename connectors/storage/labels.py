@@ -5,19 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.storage._sql import upsert_insert
+from connectors.storage._sql import RowsOn, upsert_insert
 from connectors.storage.rows import label_from_row
 from connectors.storage.schema import attention_label, label
 from handoff.model import Label
 
 
-class LabelRows:
+class LabelRows(RowsOn):
     """The label rows of one unit of work (``handoff.records.LabelRecords``)."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
 
     async def insert(self, name: str, colour: str, now: datetime) -> int:
         result = await self._connection.execute(label.insert().values(name=name, colour=colour, retired=False, created_at=now))

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.storage._sql import RowsOn
 from connectors.storage.attentions import AttentionRows
 from connectors.storage.rows import message_from_row, transfer_json
 from connectors.storage.schema import OUTBOX_SQL, UtcDateTime, agent, attention, message
@@ -47,11 +47,8 @@ def stale_outbound_query(stale_before: datetime, limit: int) -> sa.sql.Select:
     )
 
 
-class MessageRows:
+class MessageRows(RowsOn):
     """The message rows of one unit of work (``handoff.records.MessageRecords``)."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
 
     async def insert(
         self,

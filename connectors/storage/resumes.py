@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.storage._sql import RowsOn
 from connectors.storage.schema import conversation_resume as resume
 from handoff.model import Attention, Channel
 
@@ -28,11 +28,8 @@ def _claimable(now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(resume.c.resumed_at.is_(None), sa.or_(resume.c.claimed_until.is_(None), resume.c.claimed_until <= now))
 
 
-class ResumeRows:
+class ResumeRows(RowsOn):
     """The resume rows of one unit of work (``handoff.records.ResumeRecords``)."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
 
     async def add(self, attention: Attention, now: datetime) -> None:
         await self._connection.execute(

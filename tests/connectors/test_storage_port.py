@@ -44,9 +44,11 @@ async def test_a_second_active_attention_is_a_duplicate_and_the_whole_unit_rolls
         await queue_one(storage, "psid_1", "Rita Renamed")
     assert "Rita" not in str(refused.value)  # the driver's text (parameters, words) stays out
     async with storage.read() as records:
-        assert (await records.attentions.active_for_customer(Channel.MESSENGER, "page_1", "psid_1")).id == first
-        # The upsert before the refused insert was in the same transaction: gone with it.
-        assert (await records.customers.get(Channel.MESSENGER, "page_1", "psid_1")).name == "Rita"
+        active = await records.attentions.active_for_customer(Channel.MESSENGER, "page_1", "psid_1")
+        who = await records.customers.get(Channel.MESSENGER, "page_1", "psid_1")
+    assert active is not None and active.id == first
+    # The upsert before the refused insert was in the same transaction: gone with it.
+    assert who is not None and who.name == "Rita"
 
 
 async def test_a_broken_rule_that_is_not_a_unique_one_stays_the_drivers_error(engine):
