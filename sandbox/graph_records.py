@@ -165,3 +165,64 @@ class RequestWaiters:
 
 class WaitTimeout(asyncio.TimeoutError):
     """`FakeGraphAPI.wait_for` gave up; the message lists what did arrive."""
+
+
+class RequestQueries:
+    """The ``FakeGraphAPI`` methods that read and wait for what it recorded."""
+
+    requests: list[RecordedRequest]
+    _waiters: RequestWaiters
+
+    def sent_messages(self, recipient_id: str | None = None, *, channel: str | None = None) -> list[RecordedRequest]:
+        """Accepted message sends (not sender actions), optionally for one recipient/channel."""
+        return [
+            r
+            for r in self.requests
+            if r.kind == "message"
+            and r.accepted
+            and (recipient_id is None or r.recipient_id == recipient_id)
+            and (channel is None or r.channel == channel)
+        ]
+
+    def sender_actions(
+        self, recipient_id: str | None = None, *, action: str | None = None, channel: str | None = None
+    ) -> list[RecordedRequest]:
+        """Accepted sender actions (typing_on / typing_off / mark_seen)."""
+        return [
+            r
+            for r in self.requests
+            if r.kind == "sender_action"
+            and r.accepted
+            and (recipient_id is None or r.recipient_id == recipient_id)
+            and (action is None or r.sender_action == action)
+            and (channel is None or r.channel == channel)
+        ]
+
+    def profile_requests(self, user_id: str | None = None) -> list[RecordedRequest]:
+        """Profile lookups (answered or not), optionally for one user."""
+        return [r for r in self.requests if r.kind == "profile" and (user_id is None or r.node == user_id)]
+
+    def profile_request_count(self, user_id: str | None = None) -> int:
+        """How many times a profile was asked for (to prove the connector caches)."""
+        return len(self.profile_requests(user_id))
+
+    async def wait_for(
+        self, what: Predicate | int | None = 1, timeout: float = 5.0, *, count: int | None = None
+    ) -> list[RecordedRequest]:
+        """Wait until enough requests arrived and return all that match.
+
+        `wait_for(3)` waits for 3 requests of any kind; `wait_for(pred, count=2)` for two
+        matching `pred(record)`. A predicate is re-evaluated when a request arrives and
+        when it is answered. Raises `WaitTimeout` (an asyncio.TimeoutError) on timeout.
+        """
+        return await self._waiters.wait(what, count, timeout)
+
+    async def wait_for_messages(
+        self, count: int = 1, timeout: float = 5.0, *, recipient_id: str | None = None
+    ) -> list[RecordedRequest]:
+        """Wait for `count` accepted message sends (optionally to one recipient)."""
+        return await self.wait_for(
+            lambda r: r.kind == "message" and r.accepted and (recipient_id is None or r.recipient_id == recipient_id),
+            count=count,
+            timeout=timeout,
+        )
