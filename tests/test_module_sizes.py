@@ -16,10 +16,7 @@ STILL_OVER = {
     "bench/ack.py",
     "bench/bot_replies.py",
     "bench/handoff_path.py",
-    "bench/history_corpus.py",
-    "bench/history_search.py",
     "handoff/campaigns/loader.py",
-    "sandbox/graph_api.py",
 }
 
 
