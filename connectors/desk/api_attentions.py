@@ -9,12 +9,12 @@ from urllib.parse import urlparse
 from sanic import response
 from sanic.response import HTTPResponse
 
+from connectors.desk import answer_bodies as a
 from connectors.desk import doors
 from connectors.desk import schemas as s
 from connectors.desk.accounts import InvalidSession
 from connectors.desk.auth import TooManyAttempts, unauthorized
 from connectors.desk.http import error, ok
-from connectors.desk.openapi_schemas import ATTENTION, BOOLEAN, INTEGER, STRING, TIME, array, obj, ref
 from connectors.desk.routes import Answer, Call, Route
 from connectors.desk.serializers import agent_json, detail_json, message_json, summary_json
 from handoff import permissions, visibility
@@ -207,8 +207,8 @@ async def api_remove_label(call: Call, attention_id: int, label_id: int) -> HTTP
 
 AGENT, SUPERVISOR = doors.AGENT, doors.SUPERVISOR
 ONE = "/api/attentions/<attention_id:int>"
-CHANGED = {200: Answer("the attention as it is now", ATTENTION)}
-MESSAGES = obj(message=ref("Message"), messages=array(ref("Message")))
+CHANGED = {200: Answer("the attention as it is now", a.AttentionAnswer)}
+REFUSED_FORM = Answer("values the campaign's form refuses (fields, field_errors by field id)")
 
 SESSION_ROUTES = [
     Route(
@@ -218,7 +218,7 @@ SESSION_ROUTES = [
         api_login,
         "Log in: a session token (12 h)",
         {
-            200: Answer("logged in", obj(token=STRING, expires_at=TIME, agent=ref("Agent"))),
+            200: Answer("logged in", a.LoggedIn),
             401: Answer("wrong credentials or a deactivated account"),
             429: Answer("too many attempts: retry_after"),
         },
@@ -235,7 +235,7 @@ SESSION_ROUTES = [
         {204: Answer("logged out")},
         body=s.LogoutBody,
     ),
-    Route("GET", "/api/me", AGENT, api_me, "The agent of this session", {200: Answer("the agent", obj(agent=ref("Agent")))}),
+    Route("GET", "/api/me", AGENT, api_me, "The agent of this session", {200: Answer("the agent", a.AgentAnswer)}),
 ]
 
 ATTENTION_ROUTES = [
@@ -246,10 +246,7 @@ ATTENTION_ROUTES = [
         api_attentions,
         "The attentions list: queued of the agent's campaigns and their own open ones (supervisors: all)",
         {
-            200: Answer(
-                "the list, queued first, newest first inside each group",
-                obj(attentions=array(ref("Summary")), counts=obj(open=INTEGER, queued=INTEGER)),
-            )
+            200: Answer("the list, queued first, newest first inside each group", a.AttentionList),
         },
         query=s.AttentionsQuery,
     ),
@@ -259,7 +256,7 @@ ATTENTION_ROUTES = [
         AGENT,
         api_attention,
         "One attention with a page of its messages (oldest first within the page)",
-        {200: Answer("the attention", obj(attention=ref("Detail"), messages=array(ref("Message")), has_more=BOOLEAN))},
+        {200: Answer("the attention", a.AttentionPage)},
         query=s.AttentionPageQuery,
     ),
     Route("POST", ONE + "/open", AGENT, api_open, "Take a queued attention", CHANGED, query=s.Languaged),
@@ -269,7 +266,10 @@ ATTENTION_ROUTES = [
         AGENT,
         api_send,
         "Send a text, or an attachment with an optional caption (text), to the customer",
-        {201: Answer("the message, sent or failed with Meta's error; messages: it and its caption, in order", MESSAGES)},
+        {
+            201: Answer("the message, sent or failed with Meta's error; messages: it and its caption, in order", a.MessagesSent),
+            422: Answer("a text over the channel's limit (limit, unit), an empty message or an attachment URL not http(s)"),
+        },
         body=s.SendBody,
     ),
     Route(
@@ -278,16 +278,25 @@ ATTENTION_ROUTES = [
         AGENT,
         api_retry,
         "Send a failed (or unknown: perhaps received) message again",
-        {200: Answer("the message", obj(message=ref("Message")))},
+        {200: Answer("the message", a.MessageAnswer)},
     ),
-    Route("PUT", ONE + "/form", AGENT, api_save_form, "Save form values (a draft)", CHANGED, body=s.FormBody, query=s.Languaged),
+    Route(
+        "PUT",
+        ONE + "/form",
+        AGENT,
+        api_save_form,
+        "Save form values (a draft)",
+        {**CHANGED, 422: REFUSED_FORM},
+        body=s.FormBody,
+        query=s.Languaged,
+    ),
     Route(
         "POST",
         ONE + "/terminate",
         AGENT,
         api_terminate,
         "Terminar atención: checks the form, ends the attention",
-        CHANGED,
+        {**CHANGED, 422: REFUSED_FORM},
         body=s.TerminateBody,
         query=s.Languaged,
     ),
@@ -308,15 +317,7 @@ ATTENTION_ROUTES = [
         AGENT,
         api_transfer_targets,
         "Where the attention can be transferred: other campaigns of its channel account, agents of its campaign",
-        {
-            200: Answer(
-                "targets",
-                obj(
-                    campaigns=array(obj(id=STRING, name=STRING)),
-                    agents=array(obj(id=INTEGER, display_name=STRING, role=STRING, online=BOOLEAN)),
-                ),
-            )
-        },
+        {200: Answer("targets", a.TransferTargets)},
     ),
     Route("POST", ONE + "/labels/<label_id:int>", AGENT, api_apply_label, "Apply a label", CHANGED, query=s.Languaged),
     Route("DELETE", ONE + "/labels/<label_id:int>", AGENT, api_remove_label, "Remove a label", CHANGED, query=s.Languaged),

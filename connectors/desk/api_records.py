@@ -7,12 +7,12 @@ from urllib.parse import unquote
 
 from sanic.response import HTTPResponse
 
+from connectors.desk import answer_bodies as a
 from connectors.desk import doors
 from connectors.desk import schemas as s
 from connectors.desk.accounts import change_password, check_password_policy, create_account
-from connectors.desk.api_attentions import CHANGED, attention_answer
+from connectors.desk.api_attentions import attention_answer
 from connectors.desk.http import BadRequest, error, ok
-from connectors.desk.openapi_schemas import BOOLEAN, INTEGER, STRING, array, nullable, obj, ref
 from connectors.desk.routes import MULTIPART, Answer, Call, Route
 from connectors.desk.serializers import (
     agent_json,
@@ -173,9 +173,7 @@ async def api_overview(call: Call) -> HTTPResponse:
 # -- the table ------------------------------------------------------------------------------
 
 AGENT, SUPERVISOR = doors.AGENT, doors.SUPERVISOR
-LABEL = {200: Answer("the label", obj(label=ref("Label")))}
-ACCOUNT = obj(agent=ref("Agent"))
-MESSAGE_PAGE = {"messages": array(ref("Message")), "has_more": BOOLEAN}
+LABEL = {200: Answer("the label", a.LabelAnswer)}
 
 RECORD_ROUTES = [
     Route(
@@ -184,7 +182,7 @@ RECORD_ROUTES = [
         AGENT,
         api_history,
         "Terminated attentions the caller may see (agents: their campaigns'; supervisors: all), newest first",
-        {200: Answer("a page", obj(items=array(ref("HistoryItem")), next_cursor=nullable(INTEGER)))},
+        {200: Answer("a page", a.HistoryPage)},
         query=s.HistoryQuery,
     ),
     Route(
@@ -193,7 +191,7 @@ RECORD_ROUTES = [
         AGENT,
         api_history_item,
         "One history item: transcript, form and audit trail",
-        {200: Answer("the item", obj(item=ref("HistoryDetail"), **MESSAGE_PAGE))},
+        {200: Answer("the item", a.HistoryItemAnswer)},
         query=s.HistoryItemQuery,
     ),
     Route(
@@ -203,13 +201,12 @@ RECORD_ROUTES = [
         api_start_outbound,
         "Start a new (outbound) attention with this customer, open for the caller (Messenger only)",
         {
-            201: Answer("started", CHANGED[200].schema),
+            201: Answer("started", a.AttentionAnswer),
             409: Answer(
                 "the customer has an active attention (active_attention_id) or Meta's window is closed "
                 "(window_closed, reason, window)",
-                ref("Error"),
             ),
-            422: Answer("not on Instagram, or a campaign that cannot take it", ref("Error")),
+            422: Answer("not on Instagram, or a campaign that cannot take it"),
         },
         body=s.OutboundBody,
         query=s.Languaged,
@@ -220,7 +217,7 @@ RECORD_ROUTES = [
         AGENT,
         api_labels,
         "Labels that can be applied (supervisors with all=true: retired ones too)",
-        {200: Answer("labels", obj(labels=array(ref("Label"))))},
+        {200: Answer("labels", a.LabelsAnswer)},
         query=s.LabelsQuery,
     ),
     Route(
@@ -229,7 +226,7 @@ RECORD_ROUTES = [
         SUPERVISOR,
         api_create_label,
         "Create a label (supervisors)",
-        {201: Answer("created", obj(label=ref("Label")))},
+        {201: Answer("created", a.LabelAnswer)},
         body=s.LabelBody,
     ),
     Route(
@@ -247,12 +244,7 @@ RECORD_ROUTES = [
         doors.upload_door(MAX_UPLOAD_BYTES),
         api_upload,
         "Upload a file to attach (25 MB at most); it is served at an unguessable public URL",
-        {
-            201: Answer(
-                "stored",
-                obj(url=STRING, type={"type": "string", "enum": ["image", "video", "audio", "file"]}, name=STRING, size=INTEGER),
-            )
-        },
+        {201: Answer("stored", a.Uploaded)},
         body=s.UploadForm,
         content_type=MULTIPART,
     ),
@@ -262,7 +254,7 @@ RECORD_ROUTES = [
         AGENT,
         api_campaigns,
         "Campaigns",
-        {200: Answer("campaigns", obj(campaigns=array(ref("Campaign"))))},
+        {200: Answer("campaigns", a.CampaignsAnswer)},
     ),
     Route(
         "GET",
@@ -270,7 +262,7 @@ RECORD_ROUTES = [
         SUPERVISOR,
         api_agents,
         "Every account (supervisors)",
-        {200: Answer("accounts", obj(agents=array(ref("Agent"))))},
+        {200: Answer("accounts", a.AgentsAnswer)},
     ),
     Route(
         "POST",
@@ -278,7 +270,7 @@ RECORD_ROUTES = [
         SUPERVISOR,
         api_create_agent,
         "Create an account (supervisors)",
-        {201: Answer("created", ACCOUNT)},
+        {201: Answer("created", a.AgentAnswer)},
         body=s.AgentBody,
     ),
     Route(
@@ -287,7 +279,7 @@ RECORD_ROUTES = [
         SUPERVISOR,
         api_update_agent,
         "Change an account (supervisors); deactivation and a new password end its sessions at once",
-        {200: Answer("changed", ACCOUNT)},
+        {200: Answer("changed", a.AgentAnswer)},
         body=s.AgentChangeBody,
     ),
     Route(
@@ -296,6 +288,6 @@ RECORD_ROUTES = [
         SUPERVISOR,
         api_overview,
         "Queues, open attentions per agent and who is online (supervisors)",
-        {200: Answer("the overview", ref("Overview"))},
+        {200: Answer("the overview", a.Overview)},
     ),
 ]

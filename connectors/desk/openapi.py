@@ -2,11 +2,13 @@
 
 Made from the route tables (``connectors.desk.api.API_ROUTES``,
 ``connectors.desk.service_api.SERVICE_ROUTES`` and this module's own route) - the same ones
-the blueprint is registered from - and the request models' ``schema()`` (connectors/desk/schemas.py), their
-definitions hoisted into the components; the answers' schemas are the hand-written
-components of connectors/desk/openapi_schemas.py. The errors every route of a kind can
-answer (its door's, a refused body or query, an id no row has, a busy database) are added
-here, from the route's declaration. tests/desk/test_openapi.py walks the registered routes.
+the blueprint is registered from - and the ``schema()`` of the models they name: the
+requests' (connectors/desk/schemas.py), written in place, and the answers'
+(connectors/desk/answers.py, answer_bodies.py), each a component of its own; every model's
+definitions are hoisted into the components. The errors every route of a kind can answer
+(its door's, a refused body or query, an id no row has, a busy database) are added here,
+from the route's declaration. tests/desk/test_openapi.py walks the registered routes;
+tests/desk/test_answers_contract.py checks real answers against the answers' models.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pydantic import BaseModel
 from sanic import Blueprint, response
 from sanic.response import HTTPResponse
 
-from connectors.desk import doors, openapi_schemas
+from connectors.desk import doors
+from connectors.desk.answer_bodies import OpenApiDocument
 from connectors.desk.api import API_ROUTES
 from connectors.desk.doors import Credential
 from connectors.desk.routes import JSON, Answer, Call, Route, register
@@ -48,6 +51,14 @@ def model_schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str
     return schema
 
 
+def answer_schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """A reference to the answer's model, put in ``components`` (with its definitions) by its name."""
+    schema = model_schema(model, components)
+    if components.setdefault(model.__name__, schema) != schema:
+        raise ValueError(f"two schemas are called {model.__name__}: rename one of the models")
+    return {"$ref": COMPONENTS.format(model=model.__name__)}
+
+
 def _standard_answers(route: Route) -> dict[int, str]:
     """The errors a route answers because of how it is declared."""
     answers: dict[int, str] = {}
@@ -67,15 +78,18 @@ def _standard_answers(route: Route) -> dict[int, str]:
         answers[route.invalid_status] = f"{earlier}, or {refused}" if earlier else refused
     if "<" in route.path:
         answers[404] = "no such " + ", ".join(name.removesuffix("_id") for name, _ in _PARAMETER.findall(route.path))
+    if route.method != "GET" and re.search(r"<(attention|message)_id", route.path):
+        # A change to an attention (or its message) meets its state as it is by then.
+        answers[409] = "the attention is not in a state that allows it (taken by another agent, ended, changed meanwhile)"
     answers.setdefault(503, "the database was busy: nothing was changed, call again after Retry-After")
     return answers
 
 
-def _answer(answer: Answer, status: int) -> dict[str, Any]:
+def _answer(route: Route, answer: Answer, status: int, components: dict[str, Any]) -> dict[str, Any]:
     described: dict[str, Any] = {"description": answer.description}
-    schema = answer.schema if answer.schema is not None or status < 400 else openapi_schemas.ref("Error")
-    if schema is not None:
-        described["content"] = {JSON: {"schema": copy.deepcopy(dict(schema))}}
+    model = route.answer_model(status)
+    if model is not None:
+        described["content"] = {JSON: {"schema": answer_schema(model, components)}}
     return described
 
 
@@ -101,7 +115,7 @@ def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     described: dict[str, Any] = {
         "operationId": route.name,
         "summary": route.summary,
-        "responses": {str(status): _answer(answers[status], status) for status in sorted(answers)},
+        "responses": {str(status): _answer(route, answers[status], status, components) for status in sorted(answers)},
     }
     parameters = _parameters(route, components)
     if parameters:
@@ -117,7 +131,7 @@ def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_document(routes: Iterable[Route]) -> dict[str, Any]:
-    components: dict[str, Any] = copy.deepcopy(openapi_schemas.SCHEMAS)
+    components: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         methods = paths.setdefault(openapi_path(route.path), {})
@@ -151,7 +165,9 @@ async def api_openapi(_call: Call) -> HTTPResponse:
     return response.json(openapi_document())
 
 
-OPENAPI_ROUTES = [Route("GET", "/api/openapi.json", doors.PUBLIC, api_openapi, "This document", {200: Answer("OpenAPI 3")})]
+OPENAPI_ROUTES = [
+    Route("GET", "/api/openapi.json", doors.PUBLIC, api_openapi, "This document", {200: Answer("OpenAPI 3", OpenApiDocument)})
+]
 
 
 def all_routes() -> list[Route]:

@@ -1,7 +1,8 @@
 """The route table's machinery: a :class:`Route` is declared once - method, path, door,
-request models, answers, handler, summary - and both the blueprint (``register``) and
-the OpenAPI document (``connectors.desk.openapi``) are made from the same tables, so the
-server and its contract cannot disagree.
+request models, answers (each with its body's model, ``connectors.desk.answer_bodies``),
+handler, summary - and both the blueprint (``register``) and the OpenAPI document
+(``connectors.desk.openapi``) are made from the same tables, so the server and its
+contract cannot disagree.
 
 Each handler gets a :class:`Call` whose ``body`` and ``query`` are already parsed by the
 route's models; what went wrong is answered in one place (``http.problem_answer``). The
@@ -20,6 +21,7 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.desk.answers import Error
 from connectors.desk.doors import Door
 from connectors.desk.http import Handler, InvalidInput, domain_errors, json_body
 from handoff.error_codes import ErrorCode
@@ -31,8 +33,11 @@ MULTIPART = "multipart/form-data"  # read by its handler (request.files); the mo
 
 @dataclass(frozen=True)
 class Answer:
+    """One status a route answers: what it means, and the model of its JSON body
+    (``connectors.desk.answers``; None: no body, or an error's, which is :class:`Error`)."""
+
     description: str
-    schema: Mapping[str, Any] | None = None
+    model: type[BaseModel] | None = None
 
 
 @dataclass
@@ -80,6 +85,14 @@ class Route:
     @property
     def name(self) -> str:
         return self.handler.__name__
+
+    def answer_model(self, status: int) -> type[BaseModel] | None:
+        """The model of the body this route answers with ``status``: the declared one, the
+        error's for any error (declared or one of the usual ones), else None (no body)."""
+        declared = self.answers.get(status)
+        if declared is not None and declared.model is not None:
+            return declared.model
+        return Error if status >= 400 else None
 
 
 def _query(route: Route, request: Request) -> Any:

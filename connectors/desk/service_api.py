@@ -16,10 +16,10 @@ from typing import Any
 from sanic import Blueprint
 from sanic.response import HTTPResponse
 
+from connectors.desk import answer_bodies as a
 from connectors.desk import doors
 from connectors.desk import schemas as s
 from connectors.desk.http import BadRequest, ok
-from connectors.desk.openapi_schemas import SERVICE_ATTENTION, STRING, obj, ref
 from connectors.desk.routes import Answer, Call, Route, register
 from handoff.error_codes import ErrorCode
 from handoff.errors import Conflict, NotFound
@@ -109,7 +109,6 @@ async def terminate(call: Call, attention_id: int) -> HTTPResponse:
 
 
 SERVICE = doors.SERVICE
-HANDED_OVER = obj(attention=ref("ServiceAttention"), handoff_message=STRING)
 
 # The action server's calls (actions/handoff_api.py), with HANDOFF_SERVICE_TOKEN. A refused
 # body or query is 422 here: the actions read that status.
@@ -121,7 +120,7 @@ SERVICE_ROUTES = [
         SERVICE,
         create,
         "The customer's active attention, or a new queued one (the hand-over)",
-        {200: Answer("already active", HANDED_OVER), 201: Answer("queued", HANDED_OVER)},
+        {200: Answer("already active", a.HandedOver), 201: Answer("queued", a.HandedOver)},
         body=s.HandoffRequest,
     ),
     ServiceRoute(
@@ -130,7 +129,7 @@ SERVICE_ROUTES = [
         SERVICE,
         active,
         "The customer's active attention",
-        {200: Answer("active", SERVICE_ATTENTION), 404: Answer("none")},
+        {200: Answer("active", a.ServiceAttentionAnswer), 404: Answer("none")},
         query=s.CustomerRef,
     ),
     ServiceRoute(
@@ -139,7 +138,7 @@ SERVICE_ROUTES = [
         SERVICE,
         record_form,
         "Record form fields the bot collected (by field id, or by slot name)",
-        {200: Answer("recorded", SERVICE_ATTENTION), 400: Answer("neither values nor slots is an object")},
+        {200: Answer("recorded", a.ServiceAttentionAnswer), 400: Answer("neither values nor slots is an object")},
         body=s.BotFormBody,
     ),
     ServiceRoute(
@@ -148,7 +147,7 @@ SERVICE_ROUTES = [
         SERVICE,
         terminate,
         "End the customer's active attention (the customer left the queue)",
-        {200: Answer("ended", SERVICE_ATTENTION), 409: Answer("not active any more")},
+        {200: Answer("ended", a.ServiceAttentionAnswer), 409: Answer("not active any more")},
         body=s.BotTerminateBody,
     ),
 ]

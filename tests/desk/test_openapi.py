@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from connectors.desk import schemas
+from connectors.desk.answer_bodies import MessageAnswer
 from connectors.desk.openapi import all_routes, build_document, model_schema, openapi_document, openapi_path
 from connectors.desk.routes import Answer, Route
 from tests.connectors.harness import SERVICE_TOKEN
@@ -89,7 +90,7 @@ def test_a_routes_models_and_answers_are_what_the_document_says():
         doors.AGENT,
         api_example,
         "An example",
-        {201: Answer("made", {"type": "object"})},
+        {201: Answer("made", MessageAnswer)},
         body=schemas.SendBody,
         query=schemas.AttentionPageQuery,
     )
@@ -99,6 +100,9 @@ def test_a_routes_models_and_answers_are_what_the_document_says():
         "$ref": "#/components/schemas/AttachmentBody"
     }
     assert "AttachmentBody" in document["components"]["schemas"]  # the nested model, hoisted
+    made = operation["responses"]["201"]["content"]["application/json"]["schema"]
+    assert made == {"$ref": "#/components/schemas/MessageAnswer"}  # the answer's model, a component
+    assert {"MessageAnswer", "Message", "AuthorAgent", "MessageKind", "Error"} <= set(document["components"]["schemas"])
     limit = next(parameter for parameter in operation["parameters"] if parameter["name"] == "limit")
     assert limit["schema"]["maximum"] == schemas.MAX_PAGE_SIZE and limit["schema"]["default"] == 50
     assert set(operation["responses"]) >= {"201", "400", "401", "403", "404", "413", "503"}
