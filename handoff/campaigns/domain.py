@@ -39,6 +39,11 @@ class BotVocabulary:
     def knows_intent(self, name: str) -> bool:
         return name in self.intents or name in RASA_INTENTS
 
+    def knows(self, kind: str, name: str) -> bool:
+        """Whether the domain has ``name`` as a ``kind`` ("slot", "entity" or "intent")."""
+        names = {"slot": self.slots, "entity": self.entities, "intent": self.intents}[kind]
+        return name in names or (kind == "intent" and self.knows_intent(name))
+
 
 def default_domain_path() -> str | None:
     """``HANDOFF_DOMAIN``, else domain.yml of the working directory (Rasa's own default);
