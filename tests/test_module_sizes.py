@@ -16,7 +16,6 @@ STILL_OVER = {
     "bench/ack.py",
     "bench/bot_replies.py",
     "bench/handoff_path.py",
-    "handoff/campaigns/loader.py",
 }
 
 
