@@ -123,3 +123,18 @@ def top_frames(collapsed: Path, prefixes: Sequence[str], limit: int = 8) -> list
     if not total:
         return []
     return [(frame, count / total) for frame, count in counts.most_common(limit)]
+
+
+def inclusive(collapsed: Path, markers: dict[str, tuple[str, ...]]) -> dict[str, float]:
+    """Share of samples with one of a label's markers anywhere on the stack."""
+    counts = dict.fromkeys(markers, 0)
+    total = 0
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not stack or not number.isdigit():
+            continue
+        total += int(number)
+        for label, marker_set in markers.items():
+            if any(marker in stack for marker in marker_set):
+                counts[label] += int(number)
+    return {label: count / total for label, count in counts.items()} if total else {}

@@ -11,6 +11,7 @@ started (SIGTERM, then SIGKILL after a grace period).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -186,6 +187,17 @@ class ServerProcess:
     def cpu_seconds(self) -> float:
         """User + system CPU time of the whole tree so far."""
         return sum(self.cpu_by_pid().values())
+
+    def main_thread_cpu(self) -> float:
+        """User + system CPU seconds of the server's main thread, the one its event loop runs
+        on (all its Python, under the GIL); NaN when it cannot be read."""
+        pid = self.process.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        except (OSError, IndexError, ValueError):
+            return math.nan
 
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM to the process group this server leads, SIGKILL after ``grace``."""
