@@ -8,7 +8,7 @@ Everything goes through the product's own doors, as people and the action server
   (``POST /api/attentions/<id>/open``);
 * the attentions through the service API the action server calls
   (``POST /webhooks/desk/service/attentions`` with ``HANDOFF_SERVICE_TOKEN``);
-* one WebSocket per agent (``/webhooks/desk/ws?token=...``), read in this process so a
+* one WebSocket per agent (``/webhooks/desk/ws``, its token in the first frame), read in this process so a
   frame's arrival and its webhook's send are read from one clock (``time.perf_counter``).
 
 ``AgentSockets`` records, per message id, which agent's socket got it and when: a message
@@ -50,6 +50,14 @@ class ServerError(SetupFailed):
 
 
 RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Socket:
+    """Where a socket connects, and the token its first frame carries (None: no auth frame)."""
+
+    url: str
+    token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,18 +232,20 @@ class AgentSockets:
     _sockets: list[aiohttp.ClientWebSocketResponse] = field(default_factory=list)
     _readers: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def connect(self, session: aiohttp.ClientSession, urls: Sequence[str]) -> None:
-        """Socket n for ``urls[n]``; returns when every socket got its ``ready`` frame."""
+    async def connect(self, session: aiohttp.ClientSession, targets: Sequence[Socket]) -> None:
+        """Socket n for ``targets[n]``; returns when every socket got its ``ready`` frame."""
 
-        async def one(index: int, url: str) -> None:
-            socket = await session.ws_connect(url, autoping=True, max_msg_size=0)
+        async def one(index: int, target: Socket) -> None:
+            socket = await session.ws_connect(target.url, autoping=True, max_msg_size=0)
+            if target.token is not None:
+                await socket.send_json({"type": "auth", "token": target.token})
             ready = await socket.receive_json(timeout=30)
             if ready.get("type") != "ready":
                 raise SetupFailed(f"socket {index}: first frame {ready}")
             self._sockets.append(socket)
             self._readers.append(asyncio.ensure_future(self._read(index, socket)))
 
-        await asyncio.gather(*(one(index, url) for index, url in enumerate(urls)))
+        await asyncio.gather(*(one(index, target) for index, target in enumerate(targets)))
 
     async def _read(self, index: int, socket: aiohttp.ClientWebSocketResponse) -> None:
         async for message in socket:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from bench import handoff_desk, servers
-from bench.handoff_desk import DeskAgent
+from bench.handoff_desk import DeskAgent, Socket
 from bench.handoff_step import AGENTS
 
 
@@ -51,9 +51,10 @@ async def desk_ready(
     return agents
 
 
-def desk_socket(server: servers.ServerProcess, agent: DeskAgent) -> str:
-    return f"{server.url.replace('http', 'ws', 1)}/webhooks/desk/ws?token={agent.token}"
+def desk_socket(server: servers.ServerProcess, agent: DeskAgent) -> Socket:
+    # The token goes in the first frame, as the page sends it: the desk refuses one in the URL.
+    return Socket(f"{server.url.replace('http', 'ws', 1)}/webhooks/desk/ws", agent.token)
 
 
-def relay_socket(server: servers.ServerProcess, agent: DeskAgent) -> str:
-    return f"{server.url.replace('http', 'ws', 1)}/ws?agent={agent.index}"
+def relay_socket(server: servers.ServerProcess, agent: DeskAgent) -> Socket:
+    return Socket(f"{server.url.replace('http', 'ws', 1)}/ws?agent={agent.index}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -98,6 +99,9 @@ def facebook_env(graph_url: str, **extra: str) -> dict[str, str]:
     env = base_env(
         ACTION_SERVER_URL=f"http://127.0.0.1:{free_port()}/webhook",
         BENCH_FB_GRAPH_URL=graph_url,
+        # endpoints.yml names it (the actions' credential for the service API): Rasa refuses
+        # to start without it, though the built-in channel never calls the service API.
+        HANDOFF_SERVICE_TOKEN=secrets.token_urlsafe(24),
         **extra,
     )
     env["PYTHONPATH"] = f"{FB_SHIM}{os.pathsep}{ROOT}"
