@@ -120,8 +120,8 @@ async def _measure_all(ctx, sizes: Sizes, ours: servers.ServerProcess, bare: ser
             "ours": Target("ours", ours, ours.url + "/webhooks/messenger/webhook", AgentSockets()),
         }
         try:
-            await targets["ours"].sockets.connect(live_session, [desk_socket(ours, agent) for agent in agents])
-            await targets["bare"].sockets.connect(live_session, [relay_socket(bare, agent) for agent in agents])
+            await targets["ours"].sockets.connect(live_session, [desk_socket(ours.url, agent) for agent in agents])
+            await targets["bare"].sockets.connect(live_session, [relay_socket(bare.url, agent) for agent in agents])
             traffic = {name: Traffic(customers, owners) for name in targets}
             for name, target in targets.items():  # warm-up: pools, caches, first compilations
                 await measure(session, target, traffic[name], 50, 1.0, -1)

@@ -51,10 +51,10 @@ async def desk_ready(
     return agents
 
 
-def desk_socket(server: servers.ServerProcess, agent: DeskAgent) -> Socket:
+def desk_socket(base_url: str, agent: DeskAgent) -> Socket:
     # The token goes in the first frame, as the page sends it: the desk refuses one in the URL.
-    return Socket(f"{server.url.replace('http', 'ws', 1)}/webhooks/desk/ws", agent.token)
+    return Socket(f"{base_url.replace('http', 'ws', 1)}/webhooks/desk/ws", agent.token)
 
 
-def relay_socket(server: servers.ServerProcess, agent: DeskAgent) -> Socket:
-    return Socket(f"{server.url.replace('http', 'ws', 1)}/ws?agent={agent.index}")
+def relay_socket(base_url: str, agent: DeskAgent) -> Socket:
+    return Socket(f"{base_url.replace('http', 'ws', 1)}/ws?agent={agent.index}")

@@ -153,8 +153,6 @@ class AttentionRecords(Protocol):
 
     async def active_ref(self, channel: Channel | str, account_id: str, customer_id: str) -> ActiveRef | None: ...
 
-    async def active_ref_by_id(self, attention_id: int) -> ActiveRef | None: ...
-
     async def active_for_customer(self, channel: Channel | str, account_id: str, customer_id: str) -> Attention | None: ...
 
     async def last_customer_message_at(self, channel: Channel | str, account_id: str, customer_id: str) -> datetime | None:
@@ -178,9 +176,10 @@ class AttentionRecords(Protocol):
 
     async def note_message(
         self, attention_id: int, message_id: int, now: datetime, customer_message_at: datetime | None = None
-    ) -> bool:
-        """Its latest message and, for a customer's, the 24 h window (never moved back);
-        False, changing nothing, when the attention is no longer active."""
+    ) -> ActiveRef | None:
+        """Its latest message and, for a customer's, the 24 h window (never moved back); the
+        attention as the update left it (its owner now). None, changing nothing, when the
+        attention is no longer active."""
         ...
 
     async def held_by(self, agent_id: int) -> list[Attention]:

@@ -314,7 +314,7 @@ class EventRouter:
             )
             if stored is not None:
                 progress.finish()
-                if await self._is_bot_command_while_queued(event, stored.attention_id):
+                if await self._is_bot_command_while_queued(event, stored.attention.state):
                     await self._bot.resume(event.customer_id)
                     await self._bot.turn(event, progress, self._replies, earlier)
                 else:
@@ -338,14 +338,14 @@ class EventRouter:
             return await self._bot.remembers(event)
         return None
 
-    async def _is_bot_command_while_queued(self, event: Event, attention_id: int) -> bool:
+    async def _is_bot_command_while_queued(self, event: Event, state: AttentionState) -> bool:
         """The hand-over button's cancel, or the same in words, while the attention is queued
         (never once an agent has it: then everything the customer writes is the agent's)."""
         payload = event.payload if isinstance(event, Postback) else getattr(event, "quick_reply_payload", None)
         text = event.text if isinstance(event, CustomerMessage) and payload is None and event.text else None
         if payload not in BOT_PAYLOADS_WHILE_QUEUED and text is None:
             return False
-        if (await self._handoff.attentions.get(attention_id)).state is not AttentionState.QUEUED:
+        if state is not AttentionState.QUEUED:  # as the message's write saw it, under its lock
             return False
         return payload in BOT_PAYLOADS_WHILE_QUEUED or (text is not None and await self._bot.wants_the_bot(text))
 
@@ -364,7 +364,7 @@ class EventRouter:
             return  # stored in its attention before the restart
         if inbound is not None:
             stored = await self._handoff.inbound.record_customer_event(self._channel, echo.account_id, echo.customer_id, inbound)
-        where = f"attention {stored.attention_id}" if stored else "no attention"
+        where = f"attention {stored.attention.id}" if stored else "no attention"
         logger.info("Reply to %s from another app (%s), such as Meta's inbox: %s.", echo.customer_id, echo.app_id, where)
 
     async def _status(self, event: Event, status: MessageStatus, mids: tuple[str, ...], watermark: int | None) -> None:

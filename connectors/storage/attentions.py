@@ -94,6 +94,26 @@ def _matching(term: str) -> sa.sql.ColumnElement:
     return sa.or_(*conditions)
 
 
+def _note_message(window: bool) -> sa.TextClause:
+    """``UPDATE attention … RETURNING`` as text: SQLAlchemy 1.4 compiles no RETURNING for
+    SQLite, though SQLite (3.35+) and PostgreSQL both run it. Built once, so every message
+    runs the same cached statement."""
+    moves = "last_message_id = :message_id, updated_at = :now"
+    if window:
+        moves += (
+            ", last_customer_message_at = CASE WHEN last_customer_message_at IS NULL"
+            " OR last_customer_message_at < :at THEN :at ELSE last_customer_message_at END"
+        )
+    active = ", ".join(f"'{state}'" for state in _ACTIVE)
+    sql = f"UPDATE {attention.name} SET {moves} WHERE id = :id AND state IN ({active}) RETURNING id, campaign_id, agent_id, state"
+    times = [sa.bindparam(name, type_=UtcDateTime()) for name in ("now", "at") if window or name == "now"]
+    return sa.text(sql).bindparams(*times)
+
+
+_NOTE_MESSAGE = _note_message(window=False)
+_NOTE_CUSTOMER_MESSAGE = _note_message(window=True)
+
+
 class AttentionRows(RowsOn):
     """The attention rows of one unit of work (``handoff.records.AttentionRecords``)."""
 
@@ -197,13 +217,6 @@ class AttentionRows(RowsOn):
             return None
         return ActiveRef(row.id, row.campaign_id, row.agent_id, AttentionState(row.state))
 
-    async def active_ref_by_id(self, attention_id: int) -> ActiveRef | None:
-        query = sa.select(attention.c.id, attention.c.campaign_id, attention.c.agent_id, attention.c.state).where(
-            attention.c.id == attention_id, _active()
-        )
-        row = (await self._connection.execute(query)).first()
-        return None if row is None else ActiveRef(row.id, row.campaign_id, row.agent_id, AttentionState(row.state))
-
     async def last_customer_message_at(self, channel: Channel | str, account_id: str, customer_id: str) -> datetime | None:
         """The customer's last message in any of their attentions (Meta's windows are per
         conversation, not per attention)."""
@@ -242,21 +255,18 @@ class AttentionRows(RowsOn):
 
     async def note_message(
         self, attention_id: int, message_id: int, now: datetime, customer_message_at: datetime | None = None
-    ) -> bool:
+    ) -> ActiveRef | None:
         """Remember the attention's latest message and, for a customer message, restart the
-        24 h window (never moving it back when webhooks arrive out of order). False, changing
-        nothing, when the attention is no longer active: the caller rolls its message back."""
-        values: dict[str, Any] = {"last_message_id": message_id, "updated_at": now}
-        if customer_message_at is not None:
-            column = attention.c.last_customer_message_at
-            at = sa.literal(customer_message_at, UtcDateTime())
-            values["last_customer_message_at"] = sa.case((sa.or_(column.is_(None), column < at), at), else_=column)
+        24 h window (never moving it back when webhooks arrive out of order); the attention
+        as it is after the update. None, changing nothing, when it is no longer active: the
+        caller rolls its message back."""
         # Checked in the UPDATE, not by an earlier SELECT: the update waits for a terminate in
-        # flight (SQLite's write lock, PostgreSQL's row lock) and then sees its outcome.
-        result = await self._connection.execute(
-            sa.update(attention).where(attention.c.id == attention_id, _active()).values(**values)
-        )
-        return result.rowcount == 1
+        # flight (SQLite's write lock, PostgreSQL's row lock) and then sees its outcome; its
+        # RETURNING names the owner as of that moment, with no second statement.
+        statement = _NOTE_CUSTOMER_MESSAGE if customer_message_at is not None else _NOTE_MESSAGE
+        parameters = {"id": attention_id, "message_id": message_id, "now": now, "at": customer_message_at}
+        row = (await self._connection.execute(statement, parameters)).first()
+        return None if row is None else ActiveRef(row.id, row.campaign_id, row.agent_id, AttentionState(row.state))
 
     async def active_loads(self) -> Loads:
         """Queued attentions per campaign (with since when the longest-waiting one is in the

@@ -310,4 +310,4 @@ class MessageRows(RowsOn):
             text=transfer.note,
             payload=transfer_json(transfer),
         )
-        return line if await AttentionRows(self._connection).note_message(attention_id, line.id, now) else None
+        return line if await AttentionRows(self._connection).note_message(attention_id, line.id, now) is not None else None

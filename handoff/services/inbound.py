@@ -4,6 +4,7 @@ attention is active is stored in it (the hot path of every webhook)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,9 +25,15 @@ from handoff.model import (
     MessageKind,
     MessageStatus,
 )
-from handoff.records import DuplicateRecord
+from handoff.records import ActiveRef, DuplicateRecord
 from handoff.services.shared import ServiceContext, active_attention, json_ready, read_attention
 from handoff.states import AttentionState
+
+
+@dataclass(frozen=True)
+class StoredInAttention:
+    message: Message
+    attention: ActiveRef  # as the write left it: who holds it, whether it is still queued
 
 
 class _EndedMeanwhile(Exception):
@@ -130,12 +137,14 @@ class Inbound:
 
     async def record_customer_event(
         self, channel: Channel | str, account_id: str, customer_id: str, event: InboundEvent
-    ) -> Message | None:
-        """Store a customer's message or event in their active attention and publish it.
+    ) -> StoredInAttention | None:
+        """Store a customer's message or event in their active attention and publish it;
+        the message, and the attention as the store left it (its state and owner then).
 
         None when the customer has no active attention: the caller then runs a bot turn.
         One indexed lookup, one insert, one update of the attention (the 24 h window), the
-        update conditional on the attention being still active.
+        update conditional on the attention being still active and returning it as it left
+        it: three statements in one transaction.
         """
         now = self._context.now()
         while True:
@@ -161,13 +170,14 @@ class Inbound:
                         sent_at=as_utc(event.sent_at) if event.sent_at else now,
                     )
                     opens_window = from_customer and MessageKind(event.kind) in WINDOW_OPENING_KINDS
-                    if not await records.attentions.note_message(
+                    # The attention as the update left it, under its lock: a transfer or an
+                    # open that committed after the lookup changed who must hear it live.
+                    noted = await records.attentions.note_message(
                         ref.id, stored.id, now, (stored.sent_at or now) if opens_window else None
-                    ):
+                    )
+                    if noted is None:
                         raise _EndedMeanwhile()
-                    # Read again under the update's lock: a transfer or an open that committed
-                    # after the lookup changed who must hear the message live.
-                    ref = await records.attentions.active_ref_by_id(ref.id) or ref
+                    ref = noted
                 break
             except _EndedMeanwhile:
                 # Terminated between the lookup and the write (the lookup holds no lock): the
@@ -177,4 +187,4 @@ class Inbound:
         await self._context.publish(
             MessageAdded(at=now, attention_id=ref.id, campaign_id=ref.campaign_id, agent_id=ref.agent_id, message=stored)
         )
-        return stored
+        return StoredInAttention(stored, ref)

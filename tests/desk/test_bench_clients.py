@@ -5,7 +5,6 @@ the service token to read endpoints.yml) the benchmarks broke unseen; these catc
 from __future__ import annotations
 
 import re
-import types
 from pathlib import Path
 
 import aiohttp
@@ -22,7 +21,8 @@ _VARIABLE = re.compile(r"\$\{(\w+)\}")
 async def test_the_handoff_benchmarks_desk_sockets_get_ready_on_the_real_desk(server):
     ana = await account(server, "ana")
     sockets = AgentSockets()
-    target = desk_socket(types.SimpleNamespace(url=server.url), DeskAgent(0, ana.agent["id"], "ana", ana.token))
+    assert ana.token is not None and ana.agent is not None
+    target = desk_socket(server.url, DeskAgent(0, ana.agent["id"], "ana", ana.token))
     assert "token" not in target.url  # the desk answers 400 to a token in the URL
     async with aiohttp.ClientSession() as session:
         await sockets.connect(session, [target])  # returns once the socket said "ready"

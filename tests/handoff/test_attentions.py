@@ -347,5 +347,5 @@ async def test_an_external_human_in_the_page_inbox_is_recorded_as_outbound(servi
     stored = await service.inbound.record_customer_event(
         "messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "te escribo desde la bandeja", author=Author.EXTERNAL)
     )
-    assert (stored.direction, stored.status) == (MessageDirection.OUT, MessageStatus.SENT)
+    assert (stored.message.direction, stored.message.status) == (MessageDirection.OUT, MessageStatus.SENT)
     assert (await service.attentions.get(attention.id)).last_customer_message_at == START

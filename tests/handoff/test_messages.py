@@ -10,6 +10,7 @@ from connectors.storage.schema import message as message_table
 from handoff.errors import Conflict, Forbidden, InvalidMessage, WindowClosed
 from handoff.model import Attention, Author, InboundEvent, MessageDirection, MessageKind, MessageStatus, Role
 from handoff.ports import DeliveryFailed, OutgoingAttachment
+from handoff.states import AttentionState
 from handoff.window import HUMAN_AGENT, MESSAGE_TAG, RESPONSE
 from tests.handoff.support import IG_ACCOUNT, PAGE, START, handoff, opened
 
@@ -31,10 +32,12 @@ async def test_without_an_active_attention_the_bot_answers(service, engine):
 async def test_customer_messages_go_to_the_active_attention(service, clock):
     attention = await handoff(service)
     clock.advance(minutes=5)
-    stored = await service.inbound.record_customer_event(
+    recorded = await service.inbound.record_customer_event(
         "messenger", PAGE, "psid_1", text("¿hay alguien?", sent_at=START + timedelta(minutes=4, seconds=59))
     )
+    stored = recorded.message
     assert stored.attention_id == attention.id
+    assert (recorded.attention.id, recorded.attention.state) == (attention.id, AttentionState.QUEUED)
     assert (stored.direction, stored.author, stored.kind, stored.status) == (
         MessageDirection.IN,
         Author.CUSTOMER,
@@ -256,5 +259,6 @@ async def test_a_message_racing_a_transfer_is_heard_by_the_new_owner(service, ag
     async with service.bus.subscribe(customer_said) as heard:
         stored = await service.inbound.record_customer_event("messenger", PAGE, "psid_1", text("¿sigues ahí?", mid="m_race"))
         [event] = heard.pending()
-    assert raced and stored.attention_id == attention.id
-    assert event.agent_id == other_agent.id
+    assert raced and stored.message.attention_id == attention.id
+    # The owner as the message's write left it, told to the router too, not only to the live event.
+    assert event.agent_id == other_agent.id == stored.attention.agent_id

@@ -34,7 +34,7 @@ async def test_previews_and_unread_counts(service, agent):
     await service.inbound.record_customer_event("messenger", PAGE, "psid_1", InboundEvent(MessageKind.TEXT, "dos", mid="m_2"))
     [item] = await service.queries.attentions_for(agent)
     assert (item.last_message.text, item.unread) == ("dos", 2)
-    await service.receipts.mark_read(attention.id, agent, first.id)
+    await service.receipts.mark_read(attention.id, agent, first.message.id)
     [item] = await service.queries.attentions_for(agent)
     assert item.unread == 1
 
