@@ -65,7 +65,6 @@ import asyncio
 import collections
 import functools
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -76,6 +75,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.meta.events import Event
+from connectors.storage._sql import runs_returning
 from connectors.storage.db import TRANSIENT_STORAGE_ERRORS
 from connectors.storage.schema import inbox_item, message
 
@@ -153,8 +153,7 @@ class Inbox:
         self.owner = owner
         dialect = engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        # RETURNING came to SQLite in 3.35 (aiosqlite uses the stdlib's sqlite3 library).
-        self._returning = dialect != "sqlite" or sqlite3.sqlite_version_info >= (3, 35, 0)
+        self._returning = runs_returning(dialect)
 
     async def accept(self, items: Iterable[IncomingItem]) -> list[StoredItem]:
         """Store the items in one transaction; returns only those not seen before, in the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,6 +14,12 @@ def upsert_insert(connection: AsyncConnection, table: Any) -> Any:
     if connection.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def runs_returning(dialect_name: str) -> bool:
+    """Whether the database runs ``… RETURNING``: PostgreSQL always, SQLite from 3.35 (the
+    stdlib's sqlite3 library, which aiosqlite uses, may be older on an old system)."""
+    return dialect_name != "sqlite" or sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 def is_unique_violation(error: Exception) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.storage._sql import RowsOn
+from connectors.storage._sql import RowsOn, runs_returning
 from connectors.storage.rows import attention_from_row, label_from_row, transfer_json
 from connectors.storage.schema import UtcDateTime, attention, attention_event, attention_label, customer, label, message
 from connectors.storage.visibility import attention_where
@@ -94,7 +94,7 @@ def _matching(term: str) -> sa.sql.ColumnElement:
     return sa.or_(*conditions)
 
 
-def _note_message(window: bool) -> sa.TextClause:
+def _note_message(window: bool, returning: bool = True) -> sa.TextClause:
     """``UPDATE attention … RETURNING`` as text: SQLAlchemy 1.4 compiles no RETURNING for
     SQLite, though SQLite (3.35+) and PostgreSQL both run it. Built once, so every message
     runs the same cached statement."""
@@ -105,13 +105,18 @@ def _note_message(window: bool) -> sa.TextClause:
             " OR last_customer_message_at < :at THEN :at ELSE last_customer_message_at END"
         )
     active = ", ".join(f"'{state}'" for state in _ACTIVE)
-    sql = f"UPDATE {attention.name} SET {moves} WHERE id = :id AND state IN ({active}) RETURNING id, campaign_id, agent_id, state"
+    sql = f"UPDATE {attention.name} SET {moves} WHERE id = :id AND state IN ({active})"
+    if returning:
+        sql += " RETURNING id, campaign_id, agent_id, state"
     times = [sa.bindparam(name, type_=UtcDateTime()) for name in ("now", "at") if window or name == "now"]
     return sa.text(sql).bindparams(*times)
 
 
 _NOTE_MESSAGE = _note_message(window=False)
 _NOTE_CUSTOMER_MESSAGE = _note_message(window=True)
+# SQLite before 3.35: the same update, then the attention read in the same transaction.
+_NOTE_MESSAGE_ONLY = _note_message(window=False, returning=False)
+_NOTE_CUSTOMER_MESSAGE_ONLY = _note_message(window=True, returning=False)
 
 
 class AttentionRows(RowsOn):
@@ -263,9 +268,16 @@ class AttentionRows(RowsOn):
         # Checked in the UPDATE, not by an earlier SELECT: the update waits for a terminate in
         # flight (SQLite's write lock, PostgreSQL's row lock) and then sees its outcome; its
         # RETURNING names the owner as of that moment, with no second statement.
-        statement = _NOTE_CUSTOMER_MESSAGE if customer_message_at is not None else _NOTE_MESSAGE
+        window = customer_message_at is not None
         parameters = {"id": attention_id, "message_id": message_id, "now": now, "at": customer_message_at}
-        row = (await self._connection.execute(statement, parameters)).first()
+        if not runs_returning(self._connection.dialect.name):
+            changed = await self._connection.execute(_NOTE_CUSTOMER_MESSAGE_ONLY if window else _NOTE_MESSAGE_ONLY, parameters)
+            if changed.rowcount != 1:
+                return None
+            query = sa.select(attention.c.id, attention.c.campaign_id, attention.c.agent_id, attention.c.state)
+            row = (await self._connection.execute(query.where(attention.c.id == attention_id))).first()
+        else:
+            row = (await self._connection.execute(_NOTE_CUSTOMER_MESSAGE if window else _NOTE_MESSAGE, parameters)).first()
         return None if row is None else ActiveRef(row.id, row.campaign_id, row.agent_id, AttentionState(row.state))
 
     async def active_loads(self) -> Loads:

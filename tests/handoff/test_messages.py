@@ -262,3 +262,23 @@ async def test_a_message_racing_a_transfer_is_heard_by_the_new_owner(service, ag
     assert raced and stored.message.attention_id == attention.id
     # The owner as the message's write left it, told to the router too, not only to the live event.
     assert event.agent_id == other_agent.id == stored.attention.agent_id
+
+
+async def test_on_a_sqlite_without_returning_a_message_is_stored_and_owned_the_same(
+    service, agent, other_agent, engine, monkeypatch
+):
+    """SQLite before 3.35 (an old system's library) runs no ``UPDATE … RETURNING``: the same
+    update, then the attention read in its transaction, with the same outcome."""
+    import sqlite3
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL always runs RETURNING; only SQLite's library can be too old")
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    attention = await opened(service, agent)
+    await service.attentions.transfer_to_agent(attention.id, agent, other_agent.id)
+    recorded = await service.inbound.record_customer_event("messenger", PAGE, "psid_1", text("hola", sent_at=START))
+    assert (recorded.attention.agent_id, recorded.attention.state) == (other_agent.id, AttentionState.OPEN)
+    after = await service.attentions.get(attention.id)
+    assert after.last_message_id == recorded.message.id and after.last_customer_message_at == START
+    await service.attentions.terminate(attention.id, other_agent, {"motivo": "x", "resultado": "resuelto"})
+    assert await service.inbound.record_customer_event("messenger", PAGE, "psid_1", text("otra", mid="m_2")) is None
