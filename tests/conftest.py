@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -76,6 +77,20 @@ async def sqlite_engine(tmp_path) -> AsyncIterator[AsyncEngine]:
     await migrate(database)
     yield database
     await database.dispose()
+
+
+# The files that take longest go first: ``make test`` hands whole files to its two workers
+# (``--dist loadfile``) in collection order, and a slow file met last leaves one worker
+# running it alone while the other idles (longest-first keeps them busy to the end).
+SLOW_FIRST = ("reliability", "e2e", "desk_browser", "test_sandbox_browser.py", "test_order_number.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def weight(item: pytest.Item) -> int:
+        parts = item.path.relative_to(Path(__file__).parent).parts
+        return next((rank for rank, slow in enumerate(SLOW_FIRST) if parts[0] == slow), len(SLOW_FIRST))
+
+    items.sort(key=weight)  # stable: inside each group, the order pytest collected
 
 
 __all__ = ["asyncio", "postgres_or_skip"]
