@@ -249,8 +249,8 @@ thread: {sqlalchemy} of the samples have a SQLAlchemy frame on the stack (statem
 anew on every call, their cache keys generated, the compiled cache looked up, execution
 contexts and results set up, pool checkout and return, greenlet switches to reach
 aiosqlite), against {sqlite} for SQLite's own work in aiosqlite's threads. A customer
-message on this path runs six statements in three transactions: the inbox insert before
-the 200; the lookup, message insert, window update and re-read of the owner in
+message on this path runs five statements in three transactions: the inbox insert before
+the 200; the lookup, message insert and window update (which returns the owner) in
 `record_customer_event`; the inbox's "handled" mark. Next is the line on the paused Rasa
 tracker ({tracker}: Rasa's lock, then `InMemoryTrackerStore` deserialising and
 re-serialising the customer's whole tracker on every line, so it grows with the
@@ -260,20 +260,15 @@ one socket write) is small.
 
 Plan (product code; this benchmark changes none):
 
-0. The cheap one: SQLAlchemy 1.4 gives the SQLite dialect's `INSERT ... ON CONFLICT DO
-   NOTHING` no cache key (its log says `[no key]`), so `Inbox.accept` compiles the
-   statement anew on every webhook, before the 200 (the "compiling" row above). A
-   cacheable form of the same statement (a `text()` with the same `ON CONFLICT` clause,
-   or one compiled once per engine) removes that row.
 1. Statements built once: the hot path's statements as module-level constructs with bind
    parameters (no `.values(**...)` / `.where(...)` per call), or, for these few fixed
    statements, the driver's prepared SQL through the connection's `exec_driver_sql`, so no
    cache key is generated and nothing is compiled per message.
 2. One transaction after the 200 instead of two: mark the inbox item handled inside
    `record_customer_event`'s transaction (same database), which also makes "stored in the
-   attention" and "handled" one atomic fact (a replay then needs no `recorded(mid)` check),
-   and fewer statements in it: the lookup and the re-read folded into the update
-   (`UPDATE attention ... WHERE active RETURNING agent_id, campaign_id`) and the insert.
+   attention" and "handled" one atomic fact (a replay then needs no `recorded(mid)` check);
+   the lookup folded into the insert as well (the re-read of the owner already is: the
+   window update returns it).
 3. The inbox write before the 200 as part 1 plans it: one round trip on a dedicated writer,
    concurrent deliveries group-committed.
 4. Paused trackers: append the customer's lines to the tracker in one save when the
