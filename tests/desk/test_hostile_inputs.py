@@ -99,7 +99,7 @@ def parameter_value(parameter: dict[str, Any]) -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def calls(draw: st.DrawFn) -> tuple[str, str, dict[str, str], Any, tuple[str, str]]:
+def calls(draw: st.DrawFn) -> tuple[str, str, dict[str, str], Any]:
     path, method = draw(st.sampled_from(OPERATIONS))
     operation = DOCUMENT["paths"][path][method]
     query: dict[str, str] = {}
@@ -119,7 +119,7 @@ def calls(draw: st.DrawFn) -> tuple[str, str, dict[str, str], Any, tuple[str, st
         properties = schema_of(operation).get("properties", {})
         shaped = {name: draw(values) for name in properties if draw(st.booleans())}
         body = draw(st.one_of(st.just(shaped), st.dictionaries(texts, values, max_size=3), raw_bodies))
-    return method.upper(), url, query, body, (path, method)
+    return method.upper(), url, query, body
 
 
 def plain_call(path: str, method: str) -> tuple[str, str, dict[str, str], Any]:
@@ -127,6 +127,17 @@ def plain_call(path: str, method: str) -> tuple[str, str, dict[str, str], Any]:
     documented operation is walked, whatever the random walk draws."""
     url = re.sub(r"\{[a-z_]+\}", "1", path)
     return method.upper(), url, {}, {} if method in ("post", "put", "patch") else None
+
+
+def answered_by_the_desk(status: int, content: bytes) -> bool:
+    """A success, or an error in the desk's shape (its ``code``): the route is there and its
+    handler or door answered, not the server's "no such route"."""
+    if status < 300:
+        return True
+    try:
+        return isinstance(body := json.loads(content), dict) and "code" in body
+    except ValueError:
+        return False
 
 
 async def new_client() -> aiohttp.ClientSession:
@@ -141,7 +152,6 @@ def test_no_operation_of_the_openapi_document_answers_500(tmp_path):
     )
     server = loop.run_until_complete(context.__aenter__())
     answers: dict[int, int] = {}
-    walked: set[tuple[str, str]] = set()
     failures: list[tuple[str, str, dict[str, str], int, bytes]] = []
 
     async def prepare() -> str:
@@ -158,7 +168,7 @@ def test_no_operation_of_the_openapi_document_answers_500(tmp_path):
     # connection, and a pooled one would fail the next call on the client's side.
     client = loop.run_until_complete(new_client())
 
-    async def call(method: str, url: str, query: dict[str, str], body: Any) -> int:
+    async def call(method: str, url: str, query: dict[str, str], body: Any) -> tuple[int, bytes]:
         token = SERVICE_TOKEN if url.startswith("/service") else session["token"]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         data = body if isinstance(body, bytes) else (None if body is None else json.dumps(body).encode())
@@ -174,7 +184,7 @@ def test_no_operation_of_the_openapi_document_answers_500(tmp_path):
         answers[answer.status] = answers.get(answer.status, 0) + 1
         if answer.status >= 500:
             failures.append((method, url, query, answer.status, content[:300]))
-        return answer.status
+        return answer.status, content
 
     known = [  # what an attacker found, kept as a regression list
         ("POST", "/api/login", {}, deep(1500)),
@@ -192,18 +202,19 @@ def test_no_operation_of_the_openapi_document_answers_500(tmp_path):
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
     )
     @given(call_=calls())
-    def walk(call_: tuple[str, str, dict[str, str], Any, tuple[str, str]]) -> None:
-        walked.add(call_[4])
-        loop.run_until_complete(call(*call_[:4]))
+    def walk(call_: tuple[str, str, dict[str, str], Any]) -> None:
+        loop.run_until_complete(call(*call_))
 
     try:
         for case in known:
             loop.run_until_complete(call(*case))
-        for path, method in OPERATIONS:
-            walked.add((path, method))
-            loop.run_until_complete(call(*plain_call(path, method)))
+        unserved = [
+            (path, method)
+            for path, method in OPERATIONS
+            if not answered_by_the_desk(*loop.run_until_complete(call(*plain_call(path, method))))
+        ]
         walk()
-        alive = loop.run_until_complete(call("GET", "/api/me", {}, None))
+        alive, _ = loop.run_until_complete(call("GET", "/api/me", {}, None))
     finally:
         loop.run_until_complete(client.close())
         loop.run_until_complete(context.__aexit__(None, None, None))
@@ -212,7 +223,7 @@ def test_no_operation_of_the_openapi_document_answers_500(tmp_path):
     assert alive == 200
     assert sum(count for status, count in answers.items() if 200 <= status < 300) > 50, answers  # it went deep
     assert {400, 404, 413, 422} <= set(answers), answers
-    assert set(OPERATIONS) - walked == set()  # every documented operation was walked (the tour sees to it)
+    assert unserved == []  # every documented operation is served: a success, or the desk's own error
 
 
 def test_the_walk_covers_the_agents_and_the_service_api():
