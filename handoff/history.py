@@ -162,6 +162,3 @@ class History:
             agent_names=names,
             campaign_names={campaign_id: self._campaign_name(campaign_id, snapshot) for campaign_id in campaign_ids},
         )
-
-
-__all__ = ["History", "HistoryDetail", "HistoryFilter", "HistoryItem", "HistoryPage"]

@@ -28,7 +28,6 @@ class SqlRecords:
     """Every record set on one connection (``handoff.records.Records``)."""
 
     def __init__(self, connection: AsyncConnection) -> None:
-        self.connection = connection
         self.attentions = AttentionRows(connection)
         self.messages = MessageRows(connection)
         self.audit = AuditRows(connection)

@@ -214,9 +214,8 @@ class Outbox:
         leaves a message Meta never had (the sweep sends it); between the first and the last,
         one Meta may have (its echo makes it sent; without one the sweep says unknown)."""
         key = send_key(stored.id)
-        storage = self._context.storage
         try:
-            async with storage.write() as records:
+            async with self._context.storage.write() as records:
                 handed = await records.messages.mark_sending(stored.id, key, self._context.now())
         except StorageBusy as busy:
             # The message is stored (the desk shows it) and certainly not at Meta: it stays
@@ -227,7 +226,7 @@ class Outbox:
             )
             return stored
         if not handed:  # not pending any more (an echo or another process was faster)
-            async with storage.read() as records:
+            async with self._context.storage.read() as records:
                 now_there = await records.messages.get(stored.id)
             assert now_there is not None
             return now_there
@@ -242,7 +241,7 @@ class Outbox:
             return await self._record_failure(current, stored.id, broken)
         now = self._context.now()
         try:
-            async with storage.write() as records:
+            async with self._context.storage.write() as records:
                 sent_at = as_utc(receipt.sent_at) if receipt.sent_at else now
                 await records.messages.mark_sent(stored.id, receipt.mid, sent_at, now)
                 sent = await records.messages.get(stored.id)
