@@ -56,7 +56,8 @@ lint: $(STAMP)
 test: $(MODEL_STAMP) chromium
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory validate
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not timing"
+	$(BIN)/python -m pytest -m timing
 	$(BIN)/rasa test core --model models --stories tests/test_stories.yml --fail-on-prediction-errors --out results/core
 
 # bench/ is also a directory: without .PHONY make would call it up to date.

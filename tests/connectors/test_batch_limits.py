@@ -109,6 +109,7 @@ async def stored_keys(server: ConnectorServer) -> list[str]:
         return list((await connection.execute(query)).scalars())
 
 
+@pytest.mark.timing
 async def test_metas_ceiling_is_acknowledged_within_a_second_without_stalling_the_loop(any_database_url):
     async with running_connectors(any_database_url) as server:
         url = server.webhook("messenger")

@@ -1,7 +1,10 @@
+
 """A whole exchange through the server: profile, seen and typing, the reply, the echo."""
 
 import asyncio
 import logging
+
+import pytest
 
 from tests.connectors.fixtures import envelope, item, with_mid
 from tests.connectors.harness import echo_bot, running_connectors
@@ -18,6 +21,7 @@ async def test_a_turn_answers_and_knows_the_customer(database_url):
         assert turn.metadata["customer"] == {"id": "6001", "name": "Ana Pérez", "picture_url": "https://p.example/ana.jpg"}
 
 
+@pytest.mark.timing
 async def test_a_fast_turn_shows_no_typing_and_a_slow_one_does(database_url):
     turn_may_end = asyncio.Event()
 
