@@ -1,4 +1,3 @@
-
 """A whole exchange through the server: profile, seen and typing, the reply, the echo."""
 
 import asyncio
